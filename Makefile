@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO := .demo
+
+.PHONY: install demo test check format clean exports
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The example repository is created only when absent, so a second `make demo` shows that
+# the bot converges: unchanged inputs leave every branch head and PR text as they were.
+$(DEMO)/monorepo:
+	mkdir -p $(DEMO)
+	cp -R fixtures/monorepo $(DEMO)/monorepo
+	cd $(DEMO)/monorepo && git init --quiet --initial-branch=main \
+	  && git add --all \
+	  && git -c user.name="Acme Platform Team" -c user.email=platform@acme.example \
+	     -c commit.gpgsign=false commit --quiet -m "Initial infrastructure"
+
+demo: $(STAMP) $(DEMO)/monorepo
+	$(BIN)/rightsizer run --repo $(DEMO)/monorepo \
+	  --utilisation fixtures/exports/utilisation.csv --cost fixtures/exports/cost.csv \
+	  --forge local --pr-dir $(DEMO)/pull-requests
+
+check: $(STAMP)
+	$(BIN)/ruff format --check bot recommenders tests fixtures/generate_exports.py
+	$(BIN)/ruff check bot recommenders tests fixtures/generate_exports.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff format bot recommenders tests fixtures/generate_exports.py
+	$(BIN)/ruff check --fix bot recommenders tests fixtures/generate_exports.py
+
+# Regenerates fixtures/exports from the committed generator (fixed seed: same bytes every time).
+exports: $(STAMP)
+	$(BIN)/python fixtures/generate_exports.py fixtures/exports
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
