@@ -1,0 +1,69 @@
+"""The bot's configuration in the target repo (`.rightsizer.yaml`), built once and passed along."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.settings_files import check_keys, field_error, load_mapping, typed
+from recommenders.model import UnitPrices
+
+CONFIG_FILE = ".rightsizer.yaml"
+GROUPINGS = ("environment", "application", "all")
+_KEYS = (
+    "base_branch",
+    "branch_prefix",
+    "group_by",
+    "strategy",
+    "annotation_prefix",
+    "prices",
+    "bot",
+)
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    name: str = "rightsizer[bot]"
+    email: str = "rightsizer-bot@users.noreply.github.com"
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    base_branch: str = "main"
+    branch_prefix: str = "rightsizer/"
+    group_by: str = "environment"
+    strategy: str = "default"
+    annotation_prefix: str = "rightsizer.dev/"
+    prices: UnitPrices = UnitPrices(0.0316, 0.00424, "built-in price table (AWS on-demand m6i)")
+    bot: BotIdentity = BotIdentity()
+
+
+def load_config(repo: Path) -> RepoConfig:
+    """The repo's `.rightsizer.yaml` over the defaults; a repo without one gets the defaults."""
+    path = repo / CONFIG_FILE
+    if not path.is_file():
+        return RepoConfig()
+    shown = CONFIG_FILE
+    data = load_mapping(path, shown)
+    check_keys(data, _KEYS, shown, "")
+    values: dict[str, object] = {}
+    for key in ("base_branch", "branch_prefix", "strategy", "annotation_prefix", "group_by"):
+        if key in data:
+            values[key] = typed(data, key, str, shown)
+    if "group_by" in data and data["group_by"] not in GROUPINGS:
+        raise field_error(data, "group_by", shown, f"must be one of {', '.join(GROUPINGS)}")
+    if "prices" in data:
+        prices = typed(data, "prices", dict, shown)
+        check_keys(prices, ("cpu_core_hour", "memory_gib_hour"), shown, "prices")
+        values["prices"] = UnitPrices(
+            float(typed(prices, "cpu_core_hour", (int, float), shown)),
+            float(typed(prices, "memory_gib_hour", (int, float), shown)),
+            f"price table in {CONFIG_FILE}",
+        )
+    if "bot" in data:
+        bot = typed(data, "bot", dict, shown)
+        check_keys(bot, ("name", "email"), shown, "bot")
+        values["bot"] = BotIdentity(
+            str(typed(bot, "name", str, shown)), str(typed(bot, "email", str, shown))
+        )
+    return RepoConfig(**values)  # type: ignore[arg-type]

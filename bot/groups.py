@@ -1,0 +1,49 @@
+"""Which pull request each change belongs to, and that PR's branch name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.config import RepoConfig
+from bot.planner import Plan, PlannedChange
+
+
+@dataclass(frozen=True)
+class Group:
+    """The changes of one pull request; `changes` holds skipped ones too, for the PR's record."""
+
+    name: str
+    branch: str
+    changes: tuple[PlannedChange, ...]
+
+    @property
+    def applied(self) -> tuple[PlannedChange, ...]:
+        return tuple(c for c in self.changes if c.decision.action != "skip")
+
+    @property
+    def monthly_cost_delta(self) -> float:
+        return sum(c.decision.monthly_cost_delta for c in self.changes)
+
+
+def group_changes(plan: Plan, config: RepoConfig) -> list[Group]:
+    """Groups that have something to apply, in a stable order."""
+    members: dict[str, list[PlannedChange]] = {}
+    for change in plan.changes:
+        members.setdefault(_group_name(change, config), []).append(change)
+    groups = [
+        Group(name, f"{config.branch_prefix}{name}", tuple(changes))
+        for name, changes in sorted(members.items())
+    ]
+    return [group for group in groups if group.applied]
+
+
+def _group_name(change: PlannedChange, config: RepoConfig) -> str:
+    workload = change.workload
+    if config.group_by == "all":
+        name = "all"
+    elif config.group_by == "application":
+        name = f"{workload.namespace}-{workload.name}"
+    else:
+        name = workload.environment
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "default"

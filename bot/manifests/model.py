@@ -1,0 +1,98 @@
+"""Typed records of the inventory: workloads per environment, each value with its provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value is written: the file (relative to the repo root) and its 1-based position.
+
+    `line`/`col` point at the first character of the scalar, so an edit can replace exactly
+    that span and keep every other byte of the file.
+    """
+
+    file: str
+    line: int
+    col: int
+    yaml_path: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A value as the manifest writes it (`"500m"`, `0.5`, `3`) and where it was written."""
+
+    raw: str | int | float
+    origin: Origin | None
+
+
+RESOURCE_FIELDS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+HPA_FIELDS = ("hpa.minReplicas", "hpa.maxReplicas", "hpa.cpuUtilization")
+
+
+@dataclass
+class ContainerSpec:
+    name: str
+    resources: dict[str, Tracked] = field(default_factory=dict)
+    """Keyed by `requests.cpu`, `limits.memory` and so on; absent when the manifest sets none."""
+
+
+@dataclass
+class HpaSpec:
+    name: str
+    api_version: str
+    fields: dict[str, Tracked] = field(default_factory=dict)
+    """Keyed by `hpa.minReplicas`, `hpa.maxReplicas`, `hpa.cpuUtilization`."""
+    annotations: dict[str, str] = field(default_factory=dict)
+    origin_file: str = ""
+
+
+@dataclass
+class Workload:
+    """One Deployment in one environment, after its overlay's patches were applied."""
+
+    environment: str
+    overlay: str
+    kind: str
+    name: str
+    namespace: str
+    containers: list[ContainerSpec]
+    replicas: Tracked | None
+    hpa: HpaSpec | None
+    annotations: dict[str, str]
+    origin_file: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def container(self, name: str) -> ContainerSpec:
+        for container in self.containers:
+            if container.name == name:
+                return container
+        raise KeyError(name)
+
+    def tracked(self, field_name: str, container: str | None) -> Tracked | None:
+        if field_name.startswith("hpa."):
+            return self.hpa.fields.get(field_name) if self.hpa else None
+        if field_name == "replicas":
+            return self.replicas
+        assert container is not None
+        return self.container(container).resources.get(field_name)
+
+
+@dataclass
+class Inventory:
+    """Every workload of every environment, and which environments read each file.
+
+    `file_users` is what keeps an edit from leaking: a value written in a file that more than
+    one environment builds from must be overridden in the overlay, not changed in place.
+    """
+
+    workloads: list[Workload]
+    file_users: dict[str, set[str]]
+    problems: list[str] = field(default_factory=list)

@@ -1,0 +1,108 @@
+"""The target repository: checks before a run, and commits built without touching its work tree.
+
+A branch is written in one step (`update-ref` with the value it was read at), after its
+commit is complete, so an interrupted run never leaves a half-written branch and a run that
+raced another writer fails instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from git import Actor, Blob, Commit, IndexFile, Repo
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.index.typ import BaseIndexEntry
+from gitdb import IStream
+from gitdb.exc import BadName
+
+from bot.config import BotIdentity
+from bot.manifests.edit import FileChange
+from recommenders.errors import InputError
+
+REGULAR_FILE = 0o100644
+
+
+@dataclass(frozen=True)
+class BranchCommit:
+    """A commit ready to be published, or None when the branch already holds this change."""
+
+    sha: str | None
+    previous: str | None
+
+
+class Workspace:
+    def __init__(self, path: Path) -> None:
+        if not path.is_dir():
+            raise InputError(str(path), "no such directory")
+        try:
+            self.repo = Repo(path)
+        except (InvalidGitRepositoryError, NoSuchPathError) as exc:
+            raise InputError(str(path), "not a git repository") from exc
+        self.path = path
+
+    def base_commit(self, branch: str) -> Commit:
+        """The tip of `branch`, which must be what is checked out, with no uncommitted edits.
+
+        The inventory is read from the work tree while commits are built on the branch tip;
+        both must be the same, or the bot would edit text it did not read.
+        """
+        try:
+            commit = self.repo.commit(f"refs/heads/{branch}")
+        except (GitCommandError, ValueError, BadName) as exc:
+            raise InputError(str(self.path), f"has no branch {branch!r} to build on") from exc
+        if self.repo.head.is_detached or self.repo.head.ref.name != branch:
+            raise InputError(str(self.path), f"check out {branch!r} first: the bot reads it")
+        if self.repo.is_dirty(untracked_files=False):
+            raise InputError(str(self.path), "has uncommitted changes; commit or stash them")
+        return commit
+
+    def branch_head(self, branch: str) -> str | None:
+        try:
+            return self.repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
+        except GitCommandError:
+            return None
+
+    def prepare_commit(
+        self,
+        base: Commit,
+        branch: str,
+        changes: list[FileChange],
+        message: str,
+        identity: BotIdentity,
+    ) -> BranchCommit:
+        """A commit on `base` holding `changes`, unless `branch` already holds exactly that."""
+        index = IndexFile.from_tree(self.repo, base)
+        entries = []
+        for change in changes:
+            data = change.after.encode("utf-8")
+            stream = self.repo.odb.store(IStream(Blob.type, len(data), io.BytesIO(data)))
+            mode = base.tree[change.path].mode if change.before is not None else REGULAR_FILE
+            entries.append(BaseIndexEntry((mode, stream.binsha, 0, change.path)))
+        index.add(entries)
+        tree = index.write_tree()
+        previous = self.branch_head(branch)
+        if previous is not None:
+            current = self.repo.commit(previous)
+            if current.tree.hexsha == tree.hexsha and [p.hexsha for p in current.parents] == [
+                base.hexsha
+            ]:
+                return BranchCommit(None, previous)
+        actor = Actor(identity.name, identity.email)
+        commit = Commit.create_from_tree(
+            self.repo, tree, message, parent_commits=[base], head=False, author=actor,
+            committer=actor,
+        )
+        return BranchCommit(commit.hexsha, previous)
+
+    def move_branch(self, branch: str, new: str, previous: str | None) -> None:
+        """Point `branch` at `new` only if it still points at `previous` (absent: None)."""
+        if branch == self.repo.head.ref.name:
+            raise InputError(branch, "refusing to move the checked-out (base) branch")
+        try:
+            self.repo.git.update_ref(f"refs/heads/{branch}", new, previous or "0" * 40)
+        except GitCommandError as exc:
+            raise InputError(
+                f"refs/heads/{branch}", "moved while the bot was working; nothing was written"
+            ) from exc

@@ -1,0 +1,87 @@
+"""Typed records passed between the recommenders' stages and to the bot.
+
+Quantities are plain floats in base units (CPU cores, memory bytes, replicas) so that no
+stage has to know how a manifest writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOURS_PER_MONTH = 730.0
+GIB = float(2**30)
+
+
+@dataclass(frozen=True)
+class WorkloadKey:
+    """How usage data and manifests meet: environment, namespace, controller kind and name."""
+
+    environment: str
+    namespace: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.environment}/{self.namespace}/{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    """Requests and limits keyed by `cpu` (cores) and `memory` (bytes); absent when unset."""
+
+    name: str
+    requests: dict[str, float]
+    limits: dict[str, float]
+
+
+@dataclass(frozen=True)
+class HpaSettings:
+    min_replicas: int
+    max_replicas: int
+    cpu_utilization: int | None
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """What the manifests say today, stripped of where they say it."""
+
+    key: WorkloadKey
+    containers: tuple[ContainerResources, ...]
+    replicas: int | None
+    hpa: HpaSettings | None
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """What one CPU core and one GiB of memory cost per hour, and where that figure came from."""
+
+    cpu_core_hour: float
+    memory_gib_hour: float
+    source: str
+
+
+@dataclass(frozen=True)
+class FieldRecommendation:
+    """One proposed value. `monthly_cost_per_unit` turns any (clipped) change into dollars."""
+
+    field: str
+    container: str | None
+    current: float
+    proposed: float
+    monthly_cost_per_unit: float
+    basis: str
+
+    def monthly_cost_delta(self, value: float | None = None) -> float:
+        target = self.proposed if value is None else value
+        return (target - self.current) * self.monthly_cost_per_unit
+
+
+@dataclass(frozen=True)
+class WorkloadRecommendation:
+    key: WorkloadKey
+    fields: tuple[FieldRecommendation, ...]
+    history_hours: int
+    window: tuple[str, str]
+    model: str
+    confidence: str
+    notes: tuple[str, ...] = field(default_factory=tuple)

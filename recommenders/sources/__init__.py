@@ -1,0 +1,1 @@
+"""Loaders that turn the exports platform teams already have into validated pandas frames."""
