@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +22,7 @@ from bot.groups import group_changes
 from bot.manifests.model import Workload
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
-from bot.run import publish
+from bot.run import group_file_changes, publish
 from bot.workspace import Workspace
 from recommenders.errors import InputError
 from recommenders.sources.cost_csv import load_unit_prices
@@ -38,7 +38,7 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
@@ -58,7 +58,6 @@ CostOption = Annotated[
 
 def _plan(repo: Path, utilisation: Path, cost: Path | None) -> tuple[RepoConfig, Plan]:
     """Everything a run reads, validated before anything is written."""
-    Workspace(repo)
     config = load_config(repo)
     policy = load_policy(repo)
     usage = load_utilisation(utilisation)
@@ -84,12 +83,14 @@ def plan(
 
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
+    Workspace(repo)
     config, result = _plan(repo, utilisation, cost)
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
         for group in group_changes(result, config):
-            text = compose(group, result, config.base_branch)
+            files = [change.path for change in group_file_changes(result, group, repo)]
+            text = compose(group, result, config.base_branch, files)
             sys.stdout.write(f"# {text.title}\n\n{text.body}\n")
     else:
         _print_table(result)
@@ -113,13 +114,15 @@ def run(
     """
     if forge not in FORGES:
         raise InputError("--forge", f"unknown forge {forge!r}; known: {', '.join(FORGES)}")
+    workspace = Workspace(repo)
+    base = workspace.base_commit(load_config(repo).base_branch)
     config, result = _plan(repo, utilisation, cost)
     _print_table(result)
-    results = publish(result, Workspace(repo), LocalForge(Workspace(repo), pr_dir), config)
+    results = publish(result, workspace, base, LocalForge(workspace, pr_dir), config)
     for item in results:
         out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
-        if item.body:
-            out.print(Markdown(f"# {item.title}\n\n{item.body}"))
+        if item.text is not None:
+            out.print(Markdown(f"# {item.text.title}\n\n{item.text.body}"))
         out.print(f"[bold]{item.location}[/bold]")
     if not results:
         out.print("Nothing to change: every workload is within its guardrails.")
@@ -187,5 +190,9 @@ def main() -> None:
     try:
         app()
     except InputError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,12 +49,16 @@ def field_label(change: PlannedChange) -> str:
     return f"{change.container} {change.field}" if change.container else change.field
 
 
-def compose(group: Group, plan: Plan, base_branch: str) -> PullRequestText:
+def compose(group: Group, plan: Plan, base_branch: str, files: list[str]) -> PullRequestText:
+    """The PR for `group`; `files` are the paths its commit changes, listed for reviewers."""
     env = environment()
-    workloads = []
+    workloads, held_back = [], []
     for _, rows in groupby(group.changes, key=lambda c: (c.workload.overlay, c.workload.ref)):
         changes = list(rows)
         workload = changes[0].workload
+        if all(change.decision.action == "skip" for change in changes):
+            held_back.append({"workload": workload, "rule": changes[0].decision.rules[0]})
+            continue
         workloads.append(
             {
                 "workload": workload,
@@ -67,6 +71,8 @@ def compose(group: Group, plan: Plan, base_branch: str) -> PullRequestText:
         "group": group,
         "base_branch": base_branch,
         "workloads": workloads,
+        "held_back": held_back,
+        "files": files,
         "prices": {name: plan.prices[name] for name in environments if name in plan.prices},
     }
     return PullRequestText(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.settings_files import check_keys, field_error, load_mapping, typed
@@ -21,6 +21,9 @@ _KEYS = (
 )
 
 
+DEFAULT_PRICES = UnitPrices(0.0316, 0.00424, "built-in price table (AWS on-demand m6i)")
+
+
 @dataclass(frozen=True)
 class BotIdentity:
     name: str = "rightsizer[bot]"
@@ -34,8 +37,8 @@ class RepoConfig:
     group_by: str = "environment"
     strategy: str = "default"
     annotation_prefix: str = "rightsizer.dev/"
-    prices: UnitPrices = UnitPrices(0.0316, 0.00424, "built-in price table (AWS on-demand m6i)")
-    bot: BotIdentity = BotIdentity()
+    prices: UnitPrices = DEFAULT_PRICES
+    bot: BotIdentity = field(default_factory=BotIdentity)
 
 
 def load_config(repo: Path) -> RepoConfig:

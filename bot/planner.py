@@ -92,7 +92,7 @@ def make_plan(
             if change is not None:
                 plan.changes.append(change)
     known = {workload_key(w) for w in inventory.workloads}
-    plan.unmatched_usage = [key for key in usage.keys() if key not in known]
+    plan.unmatched_usage = [key for key in usage.workloads() if key not in known]
     return plan
 
 
@@ -136,8 +136,8 @@ def _opt_out(workload: Workload, config: RepoConfig) -> RuleHit | None:
     owners = [(workload.ref, workload.annotations)]
     if workload.hpa is not None:
         owners.append((f"HorizontalPodAutoscaler/{workload.hpa.name}", workload.hpa.annotations))
-    for owner, annotations in owners:
-        if annotations.get(key, "").lower() == "true":
+    for owner, marks in owners:
+        if marks.get(key, "").lower() == "true":
             return RuleHit("annotation.ignore", f'{owner} is annotated {key}: "true"')
     return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -76,7 +76,9 @@ def load_policy(repo: Path) -> Policy:
         document = load_mapping(path, shown)
         check_keys(document, (*_KEYS, "environments"), shown, "")
         default = _apply(default, document, shown)
-        environments = typed(document, "environments", dict, shown) if "environments" in document else {}
+        environments = (
+            typed(document, "environments", dict, shown) if "environments" in document else {}
+        )
         for name, overrides in environments.items():
             check_keys(overrides, _KEYS, shown, f"environments.{name}")
             environment_layers.setdefault(str(name), []).append((overrides, shown))
@@ -90,19 +92,19 @@ def load_policy(repo: Path) -> Policy:
 
 
 def _apply(base: Guardrails, document: CommentedMap, shown: str) -> Guardrails:
-    result = base
+    """`base` with the keys `document` sets replaced; bounds are merged field by field."""
+    changes: dict[str, Any] = {}
     for key in ("min_history_days", "min_change_percent", "min_monthly_saving"):
         if key in document:
-            result = replace(result, **{key: float(typed(document, key, (int, float), shown))})
+            changes[key] = float(typed(document, key, (int, float), shown))
     if "max_step" in document:
         step = typed(document, "max_step", dict, shown)
         check_keys(step, ("decrease_percent", "increase_percent"), shown, "max_step")
         for key in ("decrease_percent", "increase_percent"):
             if key in step:
-                value = float(typed(step, key, (int, float), shown))
-                result = replace(result, **{f"max_{key}": value})
+                changes[f"max_{key}"] = float(typed(step, key, (int, float), shown))
     if "bounds" in document:
-        bounds = dict((name, (low, high)) for name, low, high in result.bounds)
+        bounds = {name: (low, high) for name, low, high in base.bounds}
         table = typed(document, "bounds", dict, shown)
         check_keys(table, _BOUND_FIELDS, shown, "bounds")
         for name, limits in table.items():
@@ -113,8 +115,8 @@ def _apply(base: Guardrails, document: CommentedMap, shown: str) -> Guardrails:
             if "max" in limits:
                 high = _quantity(limits, "max", name, shown)
             bounds[name] = (low, high)
-        result = replace(result, bounds=tuple((n, lo, hi) for n, (lo, hi) in bounds.items()))
-    return result
+        changes["bounds"] = tuple((n, low, high) for n, (low, high) in bounds.items())
+    return replace(base, **changes)
 
 
 def _quantity(limits: CommentedMap, key: str, name: str, shown: str) -> float:
@@ -180,7 +182,9 @@ def _decide_field(field: FieldRecommendation, rules: Guardrails) -> Decision:
             hits.append(RuleHit(f"bounds.{name}.min", f"raised to the floor {_show(low, name)}"))
         if high is not None and value > high:
             value = high
-            hits.append(RuleHit(f"bounds.{name}.max", f"lowered to the ceiling {_show(high, name)}"))
+            hits.append(
+                RuleHit(f"bounds.{name}.max", f"lowered to the ceiling {_show(high, name)}")
+            )
     if field.current > 0:
         floor = field.current * (1 - rules.max_decrease_percent / 100)
         ceiling = field.current * (1 + rules.max_increase_percent / 100)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.compose import compose
+from git import Commit
+
+from bot.compose import PullRequestText, compose
 from bot.config import RepoConfig
 from bot.forges.base import Forge, Outcome, PullRequestDraft
-from bot.groups import group_changes
-from bot.manifests.edit import plan_file_changes
+from bot.groups import Group, group_changes
+from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.yamlio import read_text
 from bot.planner import Plan
 from bot.proof import ProofFailed, prove
@@ -24,25 +26,24 @@ class GroupResult:
     branch_outcome: Outcome | str
     pull_request: Outcome | str
     location: str
-    title: str
-    body: str
+    text: PullRequestText | None = None
 
 
-def publish(plan: Plan, workspace: Workspace, forge: Forge, config: RepoConfig) -> list[GroupResult]:
-    """Converge every group's branch and PR; a group whose proof fails is reported, not written."""
-    base = workspace.base_commit(config.base_branch)
+def publish(
+    plan: Plan, workspace: Workspace, base: Commit, forge: Forge, config: RepoConfig
+) -> list[GroupResult]:
+    """Converge every group's branch and PR; a group whose proof fails is reported, not written.
+
+    `base` is the commit the plan was read from; every branch is built on it.
+    """
     results = []
     for group in group_changes(plan, config):
-        edits = [change.edit for change in group.applied]
-        text = compose(group, plan, config.base_branch)
         try:
-            changes = plan_file_changes(plan.inventory, edits, _reader(workspace.path))
-            prove(workspace.path, plan.inventory, changes, edits)
+            changes = group_file_changes(plan, group, workspace.path)
         except (ProofFailed, InputError) as exc:
-            results.append(
-                GroupResult(group.name, group.branch, "failed", "not opened", str(exc), text.title, "")
-            )
+            results.append(GroupResult(group.name, group.branch, "failed", "not opened", str(exc)))
             continue
+        text = compose(group, plan, config.base_branch, [change.path for change in changes])
         prepared = workspace.prepare_commit(
             base, group.branch, changes, text.commit_message, config.bot
         )
@@ -50,18 +51,23 @@ def publish(plan: Plan, workspace: Workspace, forge: Forge, config: RepoConfig) 
         if prepared.sha is not None:
             forge.ensure_branch(group.branch, prepared.sha, prepared.previous)
             branch_outcome = "updated" if prepared.previous else "created"
-        draft = PullRequestDraft(group.name, group.branch, config.base_branch, text.title, text.body)
+        draft = PullRequestDraft(
+            group.name, group.branch, config.base_branch, text.title, text.body
+        )
         outcome, location = forge.ensure_pull_request(draft)
         results.append(
-            GroupResult(
-                group.name, group.branch, branch_outcome, outcome, location, text.title, text.body
-            )
+            GroupResult(group.name, group.branch, branch_outcome, outcome, location, text)
         )
     return results
 
 
-def _reader(repo: Path):  # type: ignore[no-untyped-def]
+def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]:
+    """The files a group's commit changes, proven to change exactly the intended values."""
+    edits = [change.edit for change in group.applied]
+
     def read(path: str) -> str | None:
         return read_text(repo, path) if (repo / path).is_file() else None
 
-    return read
+    changes = plan_file_changes(plan.inventory, edits, read)
+    prove(repo, plan.inventory, changes, edits)
+    return changes

@@ -43,7 +43,7 @@ def field_error(mapping: CommentedMap, key: str, shown_as: str, problem: str) ->
 
 def typed(mapping: CommentedMap, key: str, kind: type | tuple[type, ...], shown_as: str) -> Any:
     value = mapping[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise field_error(mapping, key, shown_as, f"expected {names}, got {value!r}")
     return value

@@ -91,7 +91,12 @@ class Workspace:
                 return BranchCommit(None, previous)
         actor = Actor(identity.name, identity.email)
         commit = Commit.create_from_tree(
-            self.repo, tree, message, parent_commits=[base], head=False, author=actor,
+            self.repo,
+            tree,
+            message,
+            parent_commits=[base],
+            head=False,
+            author=actor,
             committer=actor,
         )
         return BranchCommit(commit.hexsha, previous)

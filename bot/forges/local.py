@@ -28,10 +28,7 @@ class LocalForge:
 
     def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, str]:
         path = self.pr_dir / f"{draft.group}.md"
-        text = (
-            f"# {draft.title}\n\n"
-            f"<!-- branch: {draft.branch} -> {draft.base} -->\n\n{draft.body}"
-        )
+        text = f"# {draft.title}\n\n<!-- branch: {draft.branch} -> {draft.base} -->\n\n{draft.body}"
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             return "unchanged", str(path)
         outcome: Outcome = "updated" if path.exists() else "created"

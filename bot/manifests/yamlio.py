@@ -13,10 +13,10 @@ from ruamel.yaml.error import YAMLError
 from recommenders.errors import InputError
 
 MAX_FILE_BYTES = 1024 * 1024
-"""Manifests are small; a bigger file is a generated artefact or an attack, not something to edit."""
+"""Manifests are small: a bigger file is a generated artefact or an attack, not a thing to edit."""
 
 MAX_ALIASES = 100
-"""Alias bombs ("billion laughs") expand a few hundred bytes into gigabytes; real manifests use few."""
+"""Alias bombs ("billion laughs") grow a few hundred bytes into gigabytes; manifests use few."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class YamlFile:
 
 
 def resolve_inside(root: Path, relative: str | Path) -> Path:
-    """The real path of `relative` under `root`, refusing anything (e.g. a symlink) that leaves it."""
+    """The real path of `relative` under `root`, refusing anything (a symlink) that leaves it."""
     candidate = (root / relative).resolve()
     if not candidate.is_relative_to(root.resolve()):
         raise InputError(str(relative), "points outside the repository; refusing to read it")
@@ -41,7 +41,9 @@ def read_text(root: Path, relative: str) -> str:
     if not path.is_file():
         raise InputError(relative, "no such file")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise InputError(relative, f"larger than {MAX_FILE_BYTES // 1024} KiB; refusing to parse it")
+        raise InputError(
+            relative, f"larger than {MAX_FILE_BYTES // 1024} KiB; refusing to parse it"
+        )
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -51,7 +53,9 @@ def read_text(root: Path, relative: str) -> str:
 def parse_documents(text: str, where: str) -> list[Any]:
     """All documents of `text`, refusing duplicate keys and alias bombs with the file's name."""
     if text.count("*") > MAX_ALIASES and _alias_count(text) > MAX_ALIASES:
-        raise InputError(where, f"more than {MAX_ALIASES} YAML aliases; refusing a possible alias bomb")
+        raise InputError(
+            where, f"more than {MAX_ALIASES} YAML aliases; refusing a possible alias bomb"
+        )
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:

@@ -12,8 +12,10 @@ from pathlib import Path
 from recommenders.model import UnitPrices
 from recommenders.sources.validate import numbers, read_csv, timestamps
 
-COLUMNS = ("date", "environment", "namespace", "kind", "workload", "cpu_core_hours")
-COLUMNS += ("cpu_cost", "memory_gib_hours", "memory_cost")
+COLUMNS: tuple[str, ...] = (
+    "date", "environment", "namespace", "kind", "workload",
+    "cpu_core_hours", "cpu_cost", "memory_gib_hours", "memory_cost",
+)  # fmt: skip
 
 
 def load_unit_prices(path: Path) -> dict[str, UnitPrices]:

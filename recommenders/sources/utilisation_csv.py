@@ -17,8 +17,9 @@ from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 from recommenders.sources.validate import numbers, read_csv, timestamps
 
-COLUMNS = ("timestamp", "environment", "namespace", "kind", "workload", "container", "metric")
-COLUMNS += ("value",)
+COLUMNS: tuple[str, ...] = (
+    "timestamp", "environment", "namespace", "kind", "workload", "container", "metric", "value",
+)  # fmt: skip
 METRICS = ("cpu_cores", "memory_bytes", "replicas")
 
 
@@ -47,7 +48,7 @@ class UsageTable:
             )
         }
 
-    def keys(self) -> list[WorkloadKey]:
+    def workloads(self) -> list[WorkloadKey]:
         return list(self._groups)
 
     def for_workload(self, key: WorkloadKey) -> WorkloadUsage | None:

@@ -90,7 +90,9 @@ class DefaultStrategy:
     ) -> list[FieldRecommendation]:
         if "cpu" not in container.requests:
             return []
-        prediction = forecast(cpu.to_numpy(), self.settings.horizon_hours, self.settings.interval_level)
+        prediction = forecast(
+            cpu.to_numpy(), self.settings.horizon_hours, self.settings.interval_level
+        )
         models.add(prediction.model)
         proposed = float(np.quantile(prediction.upper, self.settings.cpu_quantile))
         quantile = round(self.settings.cpu_quantile * 100)
@@ -132,7 +134,9 @@ class DefaultStrategy:
         capacity = pod_request * spec.hpa.cpu_utilization / 100
         prediction = forecast(demand.to_numpy(), self.settings.horizon_hours)
         models.add(prediction.model)
-        needed = np.concatenate([demand.to_numpy()[-self.settings.horizon_hours :], prediction.mean])
+        needed = np.concatenate(
+            [demand.to_numpy()[-self.settings.horizon_hours :], prediction.mean]
+        )
         minimum = max(1, math.ceil(float(np.quantile(needed, 0.05)) / capacity))
         # p99 rather than the maximum: a three-hour incident must not double maxReplicas.
         peak = max(float(demand.quantile(0.99)), float(prediction.upper.max()))

@@ -1,0 +1,64 @@
+"""Shared test helpers: real git repositories made from the fixtures, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+MONOREPO = FIXTURES / "monorepo"
+UTILISATION = FIXTURES / "exports" / "utilisation.csv"
+COST = FIXTURES / "exports" / "cost.csv"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Acme Platform Team",
+    "GIT_AUTHOR_EMAIL": "platform@acme.example",
+    "GIT_COMMITTER_NAME": "Acme Platform Team",
+    "GIT_COMMITTER_EMAIL": "platform@acme.example",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "commit.gpgsign=false", *args],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+def make_repo(source: Path, destination: Path) -> Path:
+    """A git repository on `main` holding a copy of `source`, committed by a human."""
+    shutil.copytree(source, destination)
+    git(destination, "init", "--quiet", "--initial-branch=main")
+    git(destination, "add", "--all")
+    git(destination, "commit", "--quiet", "-m", "Initial infrastructure")
+    return destination
+
+
+@pytest.fixture
+def monorepo(tmp_path: Path) -> Path:
+    return make_repo(MONOREPO, tmp_path / "monorepo")
+
+
+def rightsizer(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *map(str, args)],
+        cwd=cwd or ROOT,
+        env={**os.environ, **GIT_ENV, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

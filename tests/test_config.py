@@ -1,0 +1,41 @@
+"""`.rightsizer.yaml` is validated: typos are errors with a line, never silent defaults."""
+
+import pytest
+
+from bot.config import RepoConfig, load_config
+from recommenders.errors import InputError
+from tests.conftest import MONOREPO
+
+
+def test_fixture_config_is_read():
+    config = load_config(MONOREPO)
+    assert config.annotation_prefix == "example.com/"
+    assert config.group_by == "environment"
+    assert config.bot.email == "rightsizer-bot@acme.example"
+    assert config.prices.source == "price table in .rightsizer.yaml"
+
+
+def test_no_config_file_means_defaults(tmp_path):
+    assert load_config(tmp_path) == RepoConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        (
+            "base_branch: main\ngroup_bye: environment\n",
+            ".rightsizer.yaml:2",
+            "unknown key 'group_bye'",
+        ),
+        ("group_by: team\n", ".rightsizer.yaml:1", "group_by: must be one of"),
+        ("prices:\n  cpu_core_hour: cheap\n", ".rightsizer.yaml:2", "expected int or float"),
+        ("prices:\n  cpu_core_hour: 1\n  gpu_hour: 3\n", ".rightsizer.yaml:3", "in prices"),
+        ("a: [\n", ".rightsizer.yaml", "invalid YAML"),
+    ],
+)
+def test_bad_config_names_file_and_line(tmp_path, text, where, problem):
+    (tmp_path / ".rightsizer.yaml").write_text(text)
+    with pytest.raises(InputError) as error:
+        load_config(tmp_path)
+    assert error.value.where.startswith(where)
+    assert problem in error.value.problem

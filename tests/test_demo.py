@@ -1,0 +1,148 @@
+"""The whole flow from the CLI on the bundled example, as `make demo` runs it."""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import COST, MONOREPO, UTILISATION, git, make_repo, rightsizer
+
+pytestmark = pytest.mark.slow
+BRANCHES = ["rightsizer/dev", "rightsizer/prod", "rightsizer/staging"]
+PLAN_KEYS = {
+    "environment", "kind", "name", "namespace", "container", "field", "current", "proposed",
+    "action", "reasons", "monthly_cost_delta", "file", "line",
+}  # fmt: skip
+
+
+def _run(repo: Path, pr_dir: Path, utilisation: Path = UTILISATION):
+    result = rightsizer(
+        "run", "--repo", repo, "--utilisation", utilisation, "--cost", COST, "--pr-dir", pr_dir
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _heads(repo: Path) -> dict[str, str]:
+    return {branch: git(repo, "rev-parse", branch) for branch in ["main", *BRANCHES]}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    repo = make_repo(MONOREPO, root / "monorepo")
+    main_before = git(repo, "rev-parse", "main")
+    result = _run(repo, root / "pull-requests")
+    return repo, root / "pull-requests", main_before, result
+
+
+def test_one_branch_per_environment_with_one_bot_commit_each(first_run):
+    repo, _, main_before, result = first_run
+    assert git(repo, "rev-parse", "main") == main_before
+    assert git(repo, "branch", "--format=%(refname:short)").split() == ["main", *BRANCHES]
+    assert git(repo, "status", "--porcelain") == ""
+    for branch in BRANCHES:
+        assert git(repo, "rev-list", "--count", f"main..{branch}") == "1"
+        assert git(repo, "log", "-1", "--format=%an <%ae>", branch) == (
+            "Rightsizer Bot <rightsizer-bot@acme.example>"
+        )
+        message = git(repo, "log", "-1", "--format=%B", branch)
+        assert message.startswith(f"Rightsize {branch.split('/')[1]}: ")
+        assert " -> " in message
+    assert "Rightsizer plan" in result.stdout and "Deployment/" in result.stdout
+
+
+def test_pr_text_is_written_and_explains_each_change(first_run):
+    _, pr_dir, _, _ = first_run
+    assert sorted(p.name for p in pr_dir.iterdir()) == ["dev.md", "prod.md", "staging.md"]
+    prod = (pr_dir / "prod.md").read_text()
+    assert prod.startswith("# Rightsize prod: ")
+    assert re.search(
+        r"\| payments requests\.cpu \| `250m` \| `\d+m` \| \+\$[\d.]+ \| apply \|", prod
+    )
+    assert "### How to roll back" in prod
+    assert "**bounds.hpa.minReplicas.min**" in prod  # the rule that bounded a change is named
+    dev = (pr_dir / "dev.md").read_text()
+    assert "**annotation.ignore**" in dev and "**min-history**" in dev
+
+
+def _value_of(line: str) -> tuple[str, str]:
+    """A YAML line with its value cut out: `key: ` before it, and the comment after it."""
+    match = re.match(r"^(\s*-?\s*[\w.\"'/-]+:\s*)([^#\s]+)(\s*(#.*)?)$", line)
+    assert match, f"not a key: value line: {line!r}"
+    return match.group(1), match.group(3)
+
+
+def test_branch_diffs_touch_only_value_lines_and_overlay_patches(first_run):
+    repo, _, _, _ = first_run
+    for branch in BRANCHES:
+        environment = branch.split("/")[1]
+        for row in git(repo, "diff", "--name-status", "main", branch).splitlines():
+            status, path = row.split("\t")
+            assert f"/overlays/{environment}/" in path, f"{branch} touches {path}"
+            if status == "A":
+                assert Path(path).name.startswith("rightsizer-"), path
+                continue
+            before = git(repo, "show", f"main:{path}").splitlines()
+            after = git(repo, "show", f"{branch}:{path}").splitlines()
+            added = [line for line in after if line not in before]
+            if len(before) == len(after):
+                for old, new in zip(before, after, strict=True):
+                    if old != new:
+                        assert _value_of(old) == _value_of(new), (path, old, new)
+            else:  # a kustomization gains its `patches:` entry and nothing else
+                assert set(after) >= set(before), path
+                assert all(re.match(r"^(patches:|\s*- path: rightsizer-)", a) for a in added)
+
+
+def test_a_second_run_with_the_same_inputs_changes_nothing(first_run):
+    repo, pr_dir, _, _ = first_run
+    heads = _heads(repo)
+    texts = {p.name: p.read_bytes() for p in pr_dir.iterdir()}
+    result = _run(repo, pr_dir)
+    assert _heads(repo) == heads
+    assert {p.name: p.read_bytes() for p in pr_dir.iterdir()} == texts
+    assert result.stdout.count("branch unchanged, PR unchanged") == 3
+
+
+def test_changed_inputs_update_the_same_branches_in_place(first_run, tmp_path):
+    repo, pr_dir, _, _ = first_run
+    heads = _heads(repo)
+    usage = pd.read_csv(UTILISATION, dtype=str, keep_default_na=False)
+    busier = (usage["environment"] == "prod") & (usage["workload"] == "payments")
+    busier &= usage["metric"] == "cpu_cores"
+    values = usage["value"].astype(float)
+    values[busier] *= 1.5
+    usage["value"] = values.round(6)
+    changed = tmp_path / "utilisation.csv"
+    usage.to_csv(changed, index=False)
+    result = _run(repo, pr_dir, changed)
+    after = _heads(repo)
+    assert after["main"] == heads["main"]
+    assert after["rightsizer/prod"] != heads["rightsizer/prod"]
+    assert after["rightsizer/dev"] == heads["rightsizer/dev"]
+    assert git(repo, "branch", "--format=%(refname:short)").split() == ["main", *BRANCHES]
+    assert git(repo, "rev-list", "--count", "main..rightsizer/prod") == "1"
+    assert "rightsizer/prod: branch updated, PR updated" in result.stdout
+
+
+def test_plan_json_is_the_documented_contract(monorepo):
+    result = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", UTILISATION, "--cost", COST, "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(set(row) >= PLAN_KEYS for row in rows)
+    assert {row["action"] for row in rows} == {"apply", "clip", "skip"}
+    for row in rows:
+        line = (monorepo / row["file"]).read_text().splitlines()[row["line"] - 1]
+        assert str(row["current"]) in line
+        assert all({"rule", "text"} == set(reason) for reason in row["reasons"])
+    payments = next(
+        r for r in rows
+        if (r["environment"], r["name"], r["field"]) == ("prod", "payments", "requests.cpu")
+    )  # fmt: skip
+    assert payments["action"] == "apply" and payments["monthly_cost_delta"] > 0
+    assert payments["file"] == "applications/payments/base/deployment.yaml"

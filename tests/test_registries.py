@@ -1,0 +1,32 @@
+"""Every registered extension exists, carries its name, and meets its contract."""
+
+import inspect
+
+from bot.forges import FORGES
+from bot.forges.base import Forge
+from recommenders.strategies import STRATEGIES, Strategy
+
+
+def _meets(cls: type, protocol: type) -> list[str]:
+    wanted = [name for name in dir(protocol) if not name.startswith("_")]
+    return [name for name in wanted if not hasattr(cls, name)]
+
+
+def test_every_strategy_is_registered_under_its_name_and_meets_the_contract():
+    assert "default" in STRATEGIES
+    for name, cls in STRATEGIES.items():
+        assert cls.name == name
+        assert _meets(cls, Strategy) == []
+        assert list(inspect.signature(cls.recommend).parameters) == [
+            "self",
+            "spec",
+            "usage",
+            "prices",
+        ]
+
+
+def test_every_forge_is_registered_under_its_name_and_meets_the_contract():
+    assert "local" in FORGES
+    for name, cls in FORGES.items():
+        assert cls.name == name
+        assert _meets(cls, Forge) == []
