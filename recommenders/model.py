@@ -70,6 +70,9 @@ class FieldRecommendation:
     proposed: float
     monthly_cost_per_unit: float
     basis: str
+    """How `proposed` was derived from the evidence, in one line."""
+    evidence: str = ""
+    """The figures it was derived from (observed and forecast), for reviewers."""
 
     def monthly_cost_delta(self, value: float | None = None) -> float:
         target = self.proposed if value is None else value

@@ -60,7 +60,9 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     prod = (pr_dir / "prod.md").read_text()
     assert prod.startswith("# Rightsize prod: ")
     assert re.search(
-        r"\| payments requests\.cpu \| `250m` \| `\d+m` \| \+\$[\d.]+ \| apply \|", prod
+        r"\| payments requests\.cpu \| `250m` \| `\d+m` \| forecast p95 [\d.]+ cores, "
+        r"observed p95 [\d.]+ cores \(last 7 days\) \| \+\$[\d.]+ \| apply \|",
+        prod,
     )
     assert "### How to roll back" in prod
     assert "**bounds.hpa.minReplicas.min**" in prod  # the rule that bounded a change is named

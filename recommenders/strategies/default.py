@@ -97,8 +97,13 @@ class DefaultStrategy:
         proposed = float(np.quantile(prediction.upper, self.settings.cpu_quantile))
         quantile = round(self.settings.cpu_quantile * 100)
         basis = f"p{quantile} of the forecast's {prediction.level:.0%} upper bound, next 7 days"
+        observed = float(cpu.tail(self.settings.horizon_hours).quantile(self.settings.cpu_quantile))
+        evidence = (
+            f"forecast p{quantile} {_cores(float(np.quantile(prediction.mean, 0.95)))}, "
+            f"observed p{quantile} {_cores(observed)} (last 7 days)"
+        )
         per_core = prices.cpu_core_hour * HOURS_PER_MONTH * replicas
-        return _with_limit(container, "cpu", proposed, per_core, basis)
+        return _with_limit(container, "cpu", proposed, per_core, basis, evidence)
 
     def _memory(
         self,
@@ -114,11 +119,12 @@ class DefaultStrategy:
             memory.to_numpy(), self.settings.horizon_hours, self.settings.interval_level
         )
         models.add(prediction.model)
-        peak = max(float(memory.max()), float(prediction.upper.max()))
-        proposed = peak * (1 + self.settings.memory_margin)
+        observed, forecast_peak = float(memory.max()), float(prediction.upper.max())
+        proposed = max(observed, forecast_peak) * (1 + self.settings.memory_margin)
         basis = f"peak (observed or forecast) + {self.settings.memory_margin:.0%}"
+        evidence = f"observed peak {_bytes(observed)}, forecast peak {_bytes(forecast_peak)}"
         per_byte = prices.memory_gib_hour / GIB * HOURS_PER_MONTH * replicas
-        return _with_limit(container, "memory", proposed, per_byte, basis)
+        return _with_limit(container, "memory", proposed, per_byte, basis, evidence)
 
     def _hpa(
         self, spec: WorkloadSpec, usage: WorkloadUsage, prices: UnitPrices, models: set[str]
@@ -149,6 +155,10 @@ class DefaultStrategy:
         ) * HOURS_PER_MONTH
         at_floor = float((usage.replicas <= spec.hpa.min_replicas + 0.5).mean())
         target = spec.hpa.cpu_utilization
+        evidence = (
+            f"demand p5 {_cores(float(np.quantile(needed, 0.05)))}, peak {_cores(peak)}; "
+            f"a pod serves {_cores(capacity)} at {target}%"
+        )
         return [
             FieldRecommendation(
                 "hpa.minReplicas",
@@ -157,6 +167,7 @@ class DefaultStrategy:
                 minimum,
                 pod_month * at_floor,
                 f"p5 of demand (history and forecast) at {target}% of the pod's CPU request",
+                evidence,
             ),
             FieldRecommendation(
                 "hpa.maxReplicas",
@@ -165,17 +176,23 @@ class DefaultStrategy:
                 maximum,
                 0.0,
                 f"peak demand × {self.settings.max_replicas_headroom} at {target}% utilisation",
+                evidence,
             ),
         ]
 
 
 def _with_limit(
-    container: ContainerResources, resource: str, proposed: float, per_unit: float, basis: str
+    container: ContainerResources,
+    resource: str,
+    proposed: float,
+    per_unit: float,
+    basis: str,
+    evidence: str,
 ) -> list[FieldRecommendation]:
     current = container.requests[resource]
     fields = [
         FieldRecommendation(
-            f"requests.{resource}", container.name, current, proposed, per_unit, basis
+            f"requests.{resource}", container.name, current, proposed, per_unit, basis, evidence
         )
     ]
     if resource in container.limits and current > 0:
@@ -207,3 +224,11 @@ def _window(usage: WorkloadUsage) -> tuple[str, str]:
         return ("", "")
     start, end = min(s.index[0] for s in series), max(s.index[-1] for s in series)
     return (f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}")
+
+
+def _cores(value: float) -> str:
+    return f"{value:.3g} cores"
+
+
+def _bytes(value: float) -> str:
+    return f"{value / GIB:.2f} GiB" if value >= GIB else f"{value / 2**20:.0f} MiB"
