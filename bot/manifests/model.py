@@ -43,17 +43,31 @@ class ContainerSpec:
 
 @dataclass
 class HpaSpec:
+    """The autoscaler of a workload: a HorizontalPodAutoscaler (v1 or v2) or a KEDA ScaledObject."""
+
     name: str
     api_version: str
     fields: dict[str, Tracked] = field(default_factory=dict)
     """Keyed by `hpa.minReplicas`, `hpa.maxReplicas`, `hpa.cpuUtilization`."""
+    kind: str = "HorizontalPodAutoscaler"
     annotations: dict[str, str] = field(default_factory=dict)
     origin_file: str = ""
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """Who deploys a directory, to which cluster and namespace (Argo CD, Flux, or a guess)."""
+
+    path: str
+    cluster: str | None = None
+    namespace: str | None = None
+    source: str | None = None
+    """The file of the Argo CD Application or Flux Kustomization that deploys it, if any."""
+
+
 @dataclass
 class Workload:
-    """One Deployment in one environment, after its overlay's patches were applied."""
+    """One Deployment or StatefulSet in one environment, after its overlay's patches."""
 
     environment: str
     overlay: str
@@ -65,6 +79,9 @@ class Workload:
     hpa: HpaSpec | None
     annotations: dict[str, str]
     origin_file: str
+    original_name: str = ""
+    """The name before `namePrefix`/`nameSuffix`: what patches and usage data may call it."""
+    deployment: Deployment | None = None
 
     @property
     def ref(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,18 @@ def _alias_count(text: str) -> int:
         return 0
 
 
+_TEMPLATE = re.compile(r"\{\{-?\s*(\.|\$|include\b|if\b|range\b|toYaml\b|template\b)")
+
+
+def looks_like_template(text: str) -> bool:
+    """Helm and other Go templates are screened out by a cheap look, never parsed as YAML."""
+    return _TEMPLATE.search(text) is not None
+
+
 def load_file(root: Path, relative: str) -> YamlFile:
     text = read_text(root, relative)
+    if looks_like_template(text):
+        raise InputError(relative, "a Helm/Go template, not plain YAML; not parsed")
     return YamlFile(relative, text, parse_documents(text, relative))
 
 

@@ -1,0 +1,112 @@
+"""Which directories are deployed, to which cluster and namespace, according to the repo itself.
+
+Argo CD `Application`s (and the git-directories generator of `ApplicationSet`s) and Flux
+`Kustomization`s name the paths they sync. When a repo has any, those paths are its
+environments; a repo without them falls back to its top-level kustomizations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap
+
+from bot.manifests.model import Deployment
+from bot.manifests.yamlio import dig, parse_documents, read_text
+from recommenders.errors import InputError
+
+SKIPPED_DIRS = {".git", "node_modules", ".github"}
+_GITOPS_KIND = re.compile(r"^kind:\s*(Application|ApplicationSet|Kustomization)\s*$", re.M)
+
+
+def yaml_files(repo: Path) -> list[str]:
+    found = []
+    for current, dirnames, filenames in os.walk(repo):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        for name in sorted(filenames):
+            if name.endswith((".yaml", ".yml")):
+                found.append(Path(current, name).relative_to(repo).as_posix())
+    return found
+
+
+def discover(repo: Path, files: list[str], problems: list[str]) -> list[Deployment]:
+    """Deployed directories named by GitOps objects; files are screened by text first."""
+    deployments: dict[str, Deployment] = {}
+    for file in files:
+        try:
+            text = read_text(repo, file)
+            if not _GITOPS_KIND.search(text):
+                continue
+            documents = parse_documents(text, file)
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        for document in documents:
+            if not isinstance(document, CommentedMap):
+                continue
+            for deployment in _deployments(repo, document, file):
+                deployments.setdefault(deployment.path, deployment)
+    return sorted(deployments.values(), key=lambda d: d.path)
+
+
+def _deployments(repo: Path, document: CommentedMap, file: str) -> list[Deployment]:
+    kind, api = document.get("kind"), str(document.get("apiVersion", ""))
+    spec = document.get("spec") or {}
+    if kind == "Application" and api.startswith("argoproj.io/"):
+        destination = spec.get("destination") or {}
+        cluster = destination.get("name") or destination.get("server")
+        sources = [spec.get("source")] if spec.get("source") else list(spec.get("sources") or [])
+        return [
+            Deployment(path, cluster, destination.get("namespace"), file)
+            for source in sources
+            if (path := _path_in(repo, dig(source, "path")))
+        ]
+    if kind == "ApplicationSet" and api.startswith("argoproj.io/"):
+        return _application_set(repo, spec, file)
+    if kind == "Kustomization" and api.startswith("kustomize.toolkit.fluxcd.io/"):
+        path = _path_in(repo, spec.get("path"))
+        return [Deployment(path, None, spec.get("targetNamespace"), file)] if path else []
+    return []
+
+
+def _application_set(repo: Path, spec: Any, file: str) -> list[Deployment]:
+    """The git-directories generator: each matching directory is one deployment."""
+    template = spec.get("template") or {}
+    destination = dig(template, "spec", "destination") or {}
+    found = []
+    for generator in spec.get("generators") or []:
+        for entry in dig(generator, "git", "directories") or []:
+            if entry.get("exclude"):
+                continue
+            for match in sorted(repo.glob(str(entry.get("path", "")))):
+                if not match.is_dir():
+                    continue
+                path = match.relative_to(repo).as_posix()
+                values = {"path": path, "path.basename": match.name}
+                found.append(
+                    Deployment(
+                        path,
+                        _fill(destination.get("name") or destination.get("server"), values),
+                        _fill(destination.get("namespace"), values),
+                        file,
+                    )
+                )
+    return found
+
+
+def _fill(template: Any, values: dict[str, str]) -> str | None:
+    if not isinstance(template, str):
+        return None
+    return re.sub(
+        r"\{\{\s*\.?([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), template
+    )
+
+
+def _path_in(repo: Path, path: Any) -> str | None:
+    if not isinstance(path, str) or not path.strip():
+        return None
+    relative = os.path.normpath(path.strip().removeprefix("./")).replace(os.sep, "/")
+    return relative if (repo / relative).is_dir() and not relative.startswith("..") else None

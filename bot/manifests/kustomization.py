@@ -1,0 +1,358 @@
+"""A built-in Kustomize resolver that remembers where every sizing value was written.
+
+Kustomize renders the final objects but forgets which file and line set each field; an
+editor needs exactly that. This follows `resources`, `components`, strategic-merge and JSON
+6902 patches (inline or from files, current and legacy fields), `replicas`, `namespace` and
+`namePrefix`/`nameSuffix` for the fields the bot sizes, and records the last writer of each.
+Everything else passes through untouched. `bot.manifests.render` checks its answer against
+the real kustomize.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from bot.manifests.model import ContainerSpec, Origin, Tracked
+from bot.manifests.yamlio import YamlFile, dig, load_file, parse_documents, position
+from recommenders.errors import InputError
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+AUTOSCALER_FIELDS = {
+    "HorizontalPodAutoscaler": {"hpa.minReplicas": "minReplicas", "hpa.maxReplicas": "maxReplicas"},
+    "ScaledObject": {"hpa.minReplicas": "minReplicaCount", "hpa.maxReplicas": "maxReplicaCount"},
+}
+"""Where each autoscaler kind keeps its replica bounds; KEDA names them differently."""
+TRACKED_KINDS = (*WORKLOAD_KINDS, *AUTOSCALER_FIELDS)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Maps positions inside a parsed text to positions in the file that holds it.
+
+    An inline patch is YAML inside a literal block scalar: its line 1 is the line after the
+    `patch: |-` indicator, shifted right by the block's indentation. Text that is not a literal
+    block (a quoted inline patch) has no usable positions, so its values are not editable.
+    """
+
+    file: str
+    line_offset: int = 0
+    col_offset: int = 0
+    editable: bool = True
+
+    def tracked(self, parent: CommentedMap | CommentedSeq, key: str | int, path: str) -> Tracked:
+        raw = parent[key]
+        if not self.editable:
+            return Tracked(raw, None)
+        line, col = position(parent, key)
+        return Tracked(raw, Origin(self.file, line + self.line_offset, col + self.col_offset, path))
+
+
+@dataclass
+class Resource:
+    """A workload or autoscaler while an overlay is built; patches overwrite tracked fields."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    api_version: str
+    origin_file: str
+    original_name: str
+    containers: dict[str, ContainerSpec] = field(default_factory=dict)
+    replicas: Tracked | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    hpa_fields: dict[str, Tracked] = field(default_factory=dict)
+    target: tuple[str, str] | None = None
+    """For an autoscaler: the kind and original name of the workload it scales."""
+
+    def answers_to(self, name: str) -> bool:
+        """Patch targets may use the name before or after a prefix/suffix (regex allowed)."""
+        return any(re.fullmatch(name, candidate) for candidate in (self.name, self.original_name))
+
+
+class Resolver:
+    """Builds kustomization directories of one repo, parsing each file once per run."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._files: dict[str, YamlFile] = {}
+
+    def file(self, relative: str) -> YamlFile:
+        if relative not in self._files:
+            self._files[relative] = load_file(self.repo, relative)
+        return self._files[relative]
+
+    def kustomization_file(self, directory: str) -> str | None:
+        for name in KUSTOMIZATION_NAMES:
+            if (self.repo / directory / name).is_file():
+                return normalise(directory, name)
+        return None
+
+    def kustomization(self, directory: str) -> tuple[str, CommentedMap]:
+        file = self.kustomization_file(directory)
+        if file is None:
+            raise InputError(directory, "no kustomization.yaml in this directory")
+        documents = self.file(file).documents
+        if len(documents) != 1 or not isinstance(documents[0], CommentedMap):
+            raise InputError(file, "a kustomization must be a single YAML mapping")
+        return file, documents[0]
+
+    def build(self, directory: str, used: set[str]) -> list[Resource]:
+        """The tracked resources `directory` produces; `used` collects every file it read."""
+        if self.kustomization_file(directory) is None:
+            return self._plain_directory(directory, used)
+        return self._build(directory, used, stack=(), into=None)
+
+    def _plain_directory(self, directory: str, used: set[str]) -> list[Resource]:
+        """A directory of plain manifests, as Argo CD deploys one without Kustomize."""
+        resources = []
+        for path in sorted((self.repo / directory).iterdir()):
+            if path.suffix in (".yaml", ".yml") and path.is_file():
+                resources.extend(self._resources_in(normalise(directory, path.name), used))
+        return resources
+
+    def _resources_in(self, file: str, used: set[str]) -> list[Resource]:
+        used.add(file)
+        found = []
+        for document in self.file(file).documents:
+            resource = _new_resource(document, file)
+            if resource is not None:
+                found.append(resource)
+        return found
+
+    def _build(
+        self, directory: str, used: set[str], stack: tuple[str, ...], into: list[Resource] | None
+    ) -> list[Resource]:
+        """Resources, then components (which act on what the parent has so far), then this
+        kustomization's own transformers, in kustomize's order: patches, namespace, prefix and
+        suffix, legacy JSON 6902 patches, replicas."""
+        if directory in stack:
+            raise InputError(directory, "kustomization includes itself: " + " -> ".join(stack))
+        file, kustomization = self.kustomization(directory)
+        used.add(file)
+        resources: list[Resource] = into if into is not None else []
+        for entry in _list(kustomization, "resources"):
+            relative = self._entry(file, directory, entry)
+            if (self.repo / relative).is_dir():
+                resources.extend(self._build(relative, used, (*stack, directory), None))
+            else:
+                resources.extend(self._resources_in(relative, used))
+        for entry in _list(kustomization, "components"):
+            relative = self._entry(file, directory, entry)
+            self._build(relative, used, (*stack, directory), resources)
+        patches = _list(kustomization, "patches") + [
+            {"path": item} if "\n" not in item else {"patch": item}
+            for item in _list(kustomization, "patchesStrategicMerge")
+            if isinstance(item, str)
+        ]
+        self._apply_patches(directory, file, patches, resources, used)
+        _rename(resources, kustomization, file)
+        legacy = _list(kustomization, "patchesJson6902")
+        self._apply_patches(directory, file, legacy, resources, used)
+        for item in _list(kustomization, "replicas"):
+            for resource in resources:
+                if resource.kind in WORKLOAD_KINDS and resource.answers_to(str(item.get("name"))):
+                    resource.replicas = Frame(file).tracked(item, "count", "replicas")
+        return resources
+
+    def _entry(self, file: str, directory: str, entry: Any) -> str:
+        if not isinstance(entry, str):
+            raise InputError(file, f"resource entry {entry!r} is not a path")
+        if "://" in entry or entry.startswith(("github.com/", "git@", "ssh:")):
+            raise InputError(file, f"remote resource {entry!r} is not supported")
+        relative = normalise(directory, entry)
+        if relative.startswith("../"):
+            raise InputError(file, f"{entry!r} points outside the repository")
+        return relative
+
+    def _apply_patches(
+        self,
+        directory: str,
+        kustomization_file: str,
+        entries: list[Any],
+        resources: list[Resource],
+        used: set[str],
+    ) -> None:
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise InputError(kustomization_file, f"patch {index + 1} is not a mapping")
+            if "path" in entry:
+                file = self._entry(kustomization_file, directory, entry["path"])
+                used.add(file)
+                documents, frame = self.file(file).documents, Frame(file)
+            elif "patch" in entry:
+                frame = self._inline_frame(kustomization_file, entry)
+                documents = parse_documents(str(entry["patch"]), kustomization_file)
+            else:
+                raise InputError(kustomization_file, f"patch {index + 1} has no path or patch")
+            target = entry.get("target")
+            if len(documents) == 1 and isinstance(documents[0], CommentedSeq):
+                for resource in _targets(resources, target, None):
+                    _apply_json6902(resource, documents[0], frame)
+                continue
+            for document in documents:
+                if isinstance(document, CommentedMap):
+                    for resource in _targets(resources, target, document):
+                        merge(resource, document, frame)
+
+    def _inline_frame(self, kustomization_file: str, entry: dict[str, Any]) -> Frame:
+        if not isinstance(entry, CommentedMap) or not isinstance(
+            entry["patch"], LiteralScalarString
+        ):
+            return Frame(kustomization_file, editable=False)
+        indicator_line, _ = position(entry, "patch")
+        lines = self.file(kustomization_file).text.splitlines()
+        body = next((line for line in lines[indicator_line:] if line.strip()), "")
+        indent = len(body) - len(body.lstrip(" "))
+        return Frame(kustomization_file, line_offset=indicator_line, col_offset=indent)
+
+
+def normalise(directory: str, entry: str) -> str:
+    return os.path.normpath(os.path.join(directory, entry)).replace(os.sep, "/")
+
+
+def _list(mapping: CommentedMap, key: str) -> list[Any]:
+    value = mapping.get(key)
+    return list(value) if isinstance(value, CommentedSeq) else []
+
+
+def _rename(resources: list[Resource], kustomization: CommentedMap, file: str) -> None:
+    namespace = kustomization.get("namespace")
+    prefix, suffix = kustomization.get("namePrefix") or "", kustomization.get("nameSuffix") or ""
+    if not all(isinstance(v, str) for v in (prefix, suffix)):
+        raise InputError(file, "namePrefix and nameSuffix must be strings")
+    for resource in resources:
+        if isinstance(namespace, str):
+            resource.namespace = namespace
+        resource.name = f"{prefix}{resource.name}{suffix}"
+
+
+def _new_resource(document: Any, file: str) -> Resource | None:
+    if not isinstance(document, CommentedMap):
+        return None
+    kind = document.get("kind")
+    if kind not in TRACKED_KINDS:
+        return None
+    name = dig(document, "metadata", "name")
+    if not isinstance(name, str):
+        raise InputError(file, f"{kind} without metadata.name")
+    resource = Resource(
+        kind=kind,
+        name=name,
+        namespace=dig(document, "metadata", "namespace"),
+        api_version=str(document.get("apiVersion", "")),
+        origin_file=file,
+        original_name=name,
+    )
+    merge(resource, document, Frame(file))
+    return resource
+
+
+def merge(resource: Resource, patch: CommentedMap, frame: Frame) -> None:
+    """Apply a strategic-merge document to the tracked fields (a base document is one too)."""
+    annotations = dig(patch, "metadata", "annotations")
+    if isinstance(annotations, CommentedMap):
+        resource.annotations.update({str(k): str(v) for k, v in annotations.items()})
+    spec = patch.get("spec")
+    if not isinstance(spec, CommentedMap):
+        return
+    if resource.kind in WORKLOAD_KINDS:
+        if "replicas" in spec:
+            resource.replicas = frame.tracked(spec, "replicas", "spec.replicas")
+        for container in dig(spec, "template", "spec", "containers") or []:
+            if isinstance(container, CommentedMap) and isinstance(container.get("name"), str):
+                _merge_container(resource, container["name"], container, frame)
+        return
+    for field_name, key in AUTOSCALER_FIELDS[resource.kind].items():
+        if key in spec:
+            resource.hpa_fields[field_name] = frame.tracked(spec, key, f"spec.{key}")
+    if "targetCPUUtilizationPercentage" in spec:
+        resource.hpa_fields["hpa.cpuUtilization"] = frame.tracked(
+            spec, "targetCPUUtilizationPercentage", "spec.targetCPUUtilizationPercentage"
+        )
+    for index, metric in enumerate(spec.get("metrics") or []):
+        target = dig(metric, "resource", "target")
+        if dig(metric, "resource", "name") == "cpu" and "averageUtilization" in (target or {}):
+            path = f"spec.metrics[{index}].resource.target.averageUtilization"
+            resource.hpa_fields["hpa.cpuUtilization"] = frame.tracked(
+                target, "averageUtilization", path
+            )
+    ref = spec.get("scaleTargetRef")
+    if isinstance(ref, CommentedMap) and "name" in ref:
+        resource.target = (str(ref.get("kind", "Deployment")), str(ref["name"]))
+
+
+def _merge_container(resource: Resource, name: str, container: Any, frame: Frame) -> None:
+    spec = resource.containers.setdefault(name, ContainerSpec(name))
+    for bound in ("requests", "limits"):
+        values = dig(container, "resources", bound)
+        if not isinstance(values, CommentedMap):
+            continue
+        for kind in ("cpu", "memory"):
+            if kind in values:
+                path = f"spec.template.spec.containers[{name}].resources.{bound}.{kind}"
+                spec.resources[f"{bound}.{kind}"] = frame.tracked(values, kind, path)
+
+
+def _targets(
+    resources: list[Resource], target: Any, document: CommentedMap | None
+) -> list[Resource]:
+    """Resources a patch applies to: by its `target` selector, else by the patch's kind and name."""
+    if isinstance(target, dict):
+        kind, name, namespace = target.get("kind"), target.get("name"), target.get("namespace")
+    elif document is not None:
+        kind, name = document.get("kind"), dig(document, "metadata", "name")
+        namespace = dig(document, "metadata", "namespace")
+    else:
+        return []
+    return [
+        resource
+        for resource in resources
+        if (kind is None or resource.kind == kind)
+        and (name is None or resource.answers_to(str(name)))
+        and (namespace is None or resource.namespace in (None, namespace))
+    ]
+
+
+def _apply_json6902(resource: Resource, operations: CommentedSeq, frame: Frame) -> None:
+    for operation in operations:
+        if not isinstance(operation, CommentedMap) or operation.get("op") not in ("add", "replace"):
+            continue
+        path = [p.replace("~1", "/").replace("~0", "~") for p in str(operation["path"]).split("/")]
+        segments = path[1:]
+        if segments == ["spec", "replicas"] and resource.kind in WORKLOAD_KINDS:
+            resource.replicas = frame.tracked(operation, "value", "spec.replicas")
+        elif resource.kind in AUTOSCALER_FIELDS and len(segments) == 2 and segments[0] == "spec":
+            for field_name, key in AUTOSCALER_FIELDS[resource.kind].items():
+                if segments[1] == key:
+                    resource.hpa_fields[field_name] = frame.tracked(operation, "value", key)
+        elif segments[:4] == ["spec", "template", "spec", "containers"] and len(segments) > 5:
+            _json6902_container(resource, segments[4:], operation, frame)
+        elif segments[:2] == ["metadata", "annotations"] and len(segments) == 3:
+            resource.annotations[segments[2]] = str(operation.get("value"))
+
+
+def _json6902_container(
+    resource: Resource, segments: list[str], operation: CommentedMap, frame: Frame
+) -> None:
+    """`/spec/template/spec/containers/<i>/resources[/<bound>[/<kind>]]`, wrapped for `merge`."""
+    names = list(resource.containers)
+    if not segments[0].isdigit() or int(segments[0]) >= len(names) or segments[1] != "resources":
+        return
+    name = names[int(segments[0])]
+    if len(segments) == 4:
+        path = f"spec.template.spec.containers[{name}].resources.{segments[2]}.{segments[3]}"
+        spec = resource.containers[name]
+        spec.resources[f"{segments[2]}.{segments[3]}"] = frame.tracked(operation, "value", path)
+        return
+    wrapped: Any = operation.get("value")
+    for key in reversed(segments[2:]):
+        wrapped = CommentedMap({key: wrapped})
+    _merge_container(resource, name, CommentedMap({"resources": wrapped}), frame)
