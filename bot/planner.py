@@ -8,10 +8,10 @@ from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.manifests.edit import Raw, ValueEdit
-from bot.manifests.inventory import build_inventory
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
 from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from bot.policy import Decision, Policy, RuleHit, decide
+from bot.proof import inspect
 from recommenders.model import (
     ContainerResources,
     HpaSettings,
@@ -73,7 +73,7 @@ def make_plan(
     prices: dict[str, UnitPrices],
     progress: Callable[[Iterable[Workload]], Iterable[Workload]] = lambda items: items,
 ) -> Plan:
-    inventory = build_inventory(repo)
+    inventory = inspect(repo)
     strategy = get_strategy(config.strategy)
     plan = Plan(inventory, [], {}, {})
     for workload in progress(inventory.workloads):
@@ -87,7 +87,7 @@ def make_plan(
         recommendation = strategy.recommend(workload_spec(workload), history, unit_prices)
         plan.recommendations[key] = recommendation
         guardrails = policy.for_environment(workload.environment)
-        for decision in decide(recommendation, guardrails, _opt_out(workload, config)):
+        for decision in decide(recommendation, guardrails, _held_back(workload, config)):
             change = _planned_change(workload, decision)
             if change is not None:
                 plan.changes.append(change)
@@ -130,8 +130,11 @@ def _parsed(resources: dict[str, Tracked], bound: str) -> dict[str, float]:
     return parsed
 
 
-def _opt_out(workload: Workload, config: RepoConfig) -> RuleHit | None:
-    """`<prefix>ignore: "true"` on the workload or its HPA leaves the whole workload alone."""
+def _held_back(workload: Workload, config: RepoConfig) -> RuleHit | None:
+    """A workload left alone as a whole: kustomize disagrees with where the bot thinks its
+    values are set, or `<prefix>ignore: "true"` is on it or its HPA."""
+    if workload.unverified is not None:
+        return RuleHit("render-check", workload.unverified)
     key = f"{config.annotation_prefix}ignore"
     owners = [(workload.ref, workload.annotations)]
     if workload.hpa is not None:

@@ -1,8 +1,10 @@
-"""Proof that an edit did what it says: rebuild the inventory after it and compare.
+"""Proofs, before and after an edit, that the bot changes exactly what it says.
 
-Renovate re-extracts a file after editing it; this goes one step further and rebuilds every
-environment, so an edit that leaked into another environment, or did not take, is caught
-before anything is committed.
+Before: the resolver's idea of each effective value must match what kustomize renders, or
+the workload is not edited (its provenance cannot be trusted). After: the edited repo is
+rebuilt and re-rendered; the rendered difference must be exactly the intended fields of
+the intended environments, and no other environment may change. Renovate re-extracts a
+file after editing it; this goes as far as the objects the cluster would get.
 """
 
 from __future__ import annotations
@@ -14,13 +16,42 @@ from pathlib import Path
 from bot.manifests.edit import FileChange, ValueEdit
 from bot.manifests.inventory import build_inventory
 from bot.manifests.model import Inventory, Workload
+from bot.manifests.render import differences, field_path, render_all, value_at
 
 
 class ProofFailed(Exception):
     """The edited repo does not show exactly the intended values; nothing may be committed."""
 
 
+def inspect(repo: Path) -> Inventory:
+    """The inventory, with every environment rendered and each workload checked against it."""
+    inventory = build_inventory(repo)
+    inventory.renders = render_all(repo, {w.overlay for w in inventory.workloads})
+    for workload in inventory.workloads:
+        workload.unverified = _disagreement(inventory, workload)
+        if workload.unverified:
+            inventory.problems.append(f"{workload.overlay} {workload.ref}: {workload.unverified}")
+    return inventory
+
+
+def _disagreement(inventory: Inventory, workload: Workload) -> str | None:
+    rendered = inventory.renders[workload.overlay]
+    if rendered.error is not None:
+        return f"kustomize cannot build it: {rendered.error}"
+    for name, container, tracked in workload.fields():
+        location = field_path(rendered, workload, name, container)
+        value = value_at(rendered, *location) if location else None
+        if str(value) != str(tracked.raw):
+            where = f" ({tracked.origin})" if tracked.origin else ""
+            return (
+                f"{' '.join(filter(None, (container, name)))} is {tracked.raw!r}{where} to the "
+                f"bot but kustomize renders {value!r}"
+            )
+    return None
+
+
 def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]) -> None:
+    """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment."""
     with tempfile.TemporaryDirectory(prefix="rightsizer-proof-") as scratch:
         copy = Path(scratch) / "repo"
         shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".git"), symlinks=True)
@@ -29,12 +60,20 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(change.after.encode("utf-8"))
         after = build_inventory(copy)
-    intended = {
-        (e.workload.overlay, e.workload.ref, e.container, e.field): str(e.new) for e in edits
-    }
+        _compare_inventories(before, after, edits)
+        if before.renders:
+            affected = {e.workload.overlay for e in edits}
+            for change in changes:
+                affected |= before.file_users.get(change.path, set())
+            _compare_renders(before, render_all(copy, affected), edits)
+
+
+def _compare_inventories(before: Inventory, after: Inventory, edits: list[ValueEdit]) -> None:
     expected = _values(before.workloads)
-    for key, value in intended.items():
-        expected[key] = value
+    for edit in edits:
+        expected[(edit.workload.overlay, edit.workload.ref, edit.container, edit.field)] = str(
+            edit.new
+        )
     actual = _values(after.workloads)
     wrong = [
         f"{' '.join(filter(None, key))}: expected {expected.get(key)!r}, got {actual.get(key)!r}"
@@ -45,15 +84,33 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
         raise ProofFailed("; ".join(wrong))
 
 
+def _compare_renders(before: Inventory, after: dict, edits: list[ValueEdit]) -> None:
+    wrong = []
+    for overlay, rendered in sorted(after.items()):
+        old = before.renders[overlay]
+        if rendered.error is not None:
+            wrong.append(f"{overlay} no longer builds: {rendered.error}")
+            continue
+        intended = {}
+        for edit in edits:
+            if edit.workload.overlay == overlay:
+                location = field_path(old, edit.workload, edit.field, edit.container)
+                if location is not None:
+                    intended[location] = str(edit.new)
+        changed = differences(old, rendered)
+        for (key, path), (was, now) in sorted(changed.items(), key=str):
+            if (key, path) not in intended:
+                wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)}: {was!r} -> {now!r}")
+        for (key, path), value in intended.items():
+            if str(value_at(rendered, key, path)) != value:
+                wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)} did not become {value}")
+    if wrong:
+        raise ProofFailed("rendered difference is not what was intended: " + "; ".join(wrong))
+
+
 def _values(workloads: list[Workload]) -> dict[tuple[str, str, str | None, str], str]:
-    values: dict[tuple[str, str, str | None, str], str] = {}
-    for workload in workloads:
-        if workload.replicas is not None:
-            values[(workload.overlay, workload.ref, None, "replicas")] = str(workload.replicas.raw)
-        for container in workload.containers:
-            for name, tracked in container.resources.items():
-                values[(workload.overlay, workload.ref, container.name, name)] = str(tracked.raw)
-        if workload.hpa is not None:
-            for name, tracked in workload.hpa.fields.items():
-                values[(workload.overlay, workload.ref, None, name)] = str(tracked.raw)
-    return values
+    return {
+        (w.overlay, w.ref, container, name): str(tracked.raw)
+        for w in workloads
+        for name, container, tracked in w.fields()
+    }

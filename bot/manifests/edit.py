@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from bot.manifests.kustomization import AUTOSCALER_FIELDS
 from bot.manifests.model import Inventory, Origin, Workload
 from bot.manifests.yamlio import dig, parse_documents, position
 from recommenders.errors import InputError
@@ -44,8 +45,8 @@ def _patch_target(edit: ValueEdit) -> tuple[str, str, str]:
     """Kind, name and apiVersion of the object a field lives in: the workload or its HPA."""
     workload = edit.workload
     if edit.field.startswith("hpa.") and workload.hpa is not None:
-        return "HorizontalPodAutoscaler", workload.hpa.name, workload.hpa.api_version
-    return workload.kind, workload.name, "apps/v1"
+        return workload.hpa.kind, workload.hpa.name, workload.hpa.api_version
+    return workload.kind, workload.original_name or workload.name, "apps/v1"
 
 
 def overlay_patch_name(edit: ValueEdit) -> str:
@@ -127,7 +128,9 @@ def _override_in_overlay(
     existing = current(path)
     document = parse_documents(existing, path)[0] if existing else _patch_skeleton(edit)
     _set_in_patch(document, edit)
-    texts[path] = _dump(document)
+    texts[path] = _dump(
+        document, indented_sequences=_indents_sequences(current(edit.workload.origin_file))
+    )
     if existing is None:
         kustomization = f"{workload.overlay}/kustomization.yaml"
         text = current(kustomization)
@@ -151,8 +154,8 @@ def _patch_skeleton(edit: ValueEdit) -> CommentedMap:
 
 def _set_in_patch(document: CommentedMap, edit: ValueEdit) -> None:
     spec = document.setdefault("spec", CommentedMap())
-    if edit.field.startswith("hpa."):
-        spec[edit.field.removeprefix("hpa.")] = edit.new
+    if edit.field.startswith("hpa.") and edit.workload.hpa is not None:
+        spec[AUTOSCALER_FIELDS[edit.workload.hpa.kind][edit.field]] = edit.new
         return
     if edit.field == "replicas":
         spec["replicas"] = edit.new
@@ -168,9 +171,18 @@ def _set_in_patch(document: CommentedMap, edit: ValueEdit) -> None:
     resources.setdefault(bound, CommentedMap())[kind] = edit.new
 
 
-def _dump(document: CommentedMap) -> str:
+def _indents_sequences(text: str | None) -> bool:
+    """Whether a file writes `- ` items indented under their key (the repo's own style)."""
+    match = re.search(r"^( *)[\w-]+:[ \t]*\r?\n( *)- ", text or "", re.M)
+    return match is None or len(match.group(2)) > len(match.group(1))
+
+
+def _dump(document: CommentedMap, indented_sequences: bool) -> str:
     yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    if indented_sequences:
+        yaml.indent(mapping=2, sequence=4, offset=2)
+    else:
+        yaml.indent(mapping=2, sequence=2, offset=0)
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     return buffer.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Workload:
     original_name: str = ""
     """The name before `namePrefix`/`nameSuffix`: what patches and usage data may call it."""
     deployment: Deployment | None = None
+    unverified: str | None = None
+    """Why kustomize's render disagrees with the resolver; such a workload is never edited."""
 
     @property
     def ref(self) -> str:
@@ -92,6 +95,17 @@ class Workload:
             if container.name == name:
                 return container
         raise KeyError(name)
+
+    def fields(self) -> list[tuple[str, str | None, Tracked]]:
+        """Every tracked value: (field, container or None, value)."""
+        found: list[tuple[str, str | None, Tracked]] = []
+        if self.replicas is not None:
+            found.append(("replicas", None, self.replicas))
+        for container in self.containers:
+            found += [(name, container.name, t) for name, t in container.resources.items()]
+        if self.hpa is not None:
+            found += [(name, None, t) for name, t in self.hpa.fields.items()]
+        return found
 
     def tracked(self, field_name: str, container: str | None) -> Tracked | None:
         if field_name.startswith("hpa."):
@@ -113,3 +127,13 @@ class Inventory:
     workloads: list[Workload]
     file_users: dict[str, set[str]]
     problems: list[str] = field(default_factory=list)
+    renders: dict[str, Rendered] = field(default_factory=dict)
+    """Each environment as kustomize rendered it, once `bot.proof.inspect` has run."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One environment as kustomize renders it (objects by kind, namespace, name), or why not."""
+
+    objects: dict[tuple[str, str, str], Any]
+    error: str | None = None
