@@ -7,22 +7,24 @@ import sys
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import track
-from rich.table import Table
 
-from bot.compose import compose, money
+from bot.compose import compose
 from bot.config import RepoConfig, load_config
 from bot.forges import FORGES, LocalForge
 from bot.groups import group_changes
 from bot.manifests.model import Workload
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
+from bot.proof import ProofFailed, inspect
+from bot.report import inventory_as_json, plan_as_json, print_inventory, print_plan
 from bot.run import group_file_changes, publish
+from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.workspace import Workspace
 from recommenders.errors import InputError
 from recommenders.sources.cost_csv import load_unit_prices
@@ -93,7 +95,7 @@ def plan(
             text = compose(group, result, config.base_branch, files)
             sys.stdout.write(f"# {text.title}\n\n{text.body}\n")
     else:
-        _print_table(result)
+        print_plan(out, result)
 
 
 @app.command()
@@ -117,7 +119,7 @@ def run(
     workspace = Workspace(repo)
     base = workspace.base_commit(load_config(repo).base_branch)
     config, result = _plan(repo, utilisation, cost)
-    _print_table(result)
+    print_plan(out, result)
     results = publish(result, workspace, base, LocalForge(workspace, pr_dir), config)
     for item in results:
         out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
@@ -130,60 +132,64 @@ def run(
         raise typer.Exit(1)
 
 
-def plan_as_json(result: Plan) -> list[dict[str, Any]]:
-    """The documented plan contract: one object per field the plan has a decision about."""
-    rows = []
-    for change in result.changes:
-        workload, decision = change.workload, change.decision
-        rows.append(
-            {
-                "environment": workload.environment,
-                "overlay": workload.overlay,
-                "kind": workload.kind,
-                "name": workload.name,
-                "namespace": workload.namespace,
-                "container": change.container,
-                "field": change.field,
-                "current": change.current,
-                "proposed": change.proposed,
-                "action": decision.action,
-                "reasons": [{"rule": hit.rule, "text": hit.text} for hit in decision.rules],
-                "basis": decision.recommendation.basis,
-                "monthly_cost_delta": round(decision.monthly_cost_delta, 2),
-                "file": change.origin.file if change.origin else None,
-                "line": change.origin.line if change.origin else None,
-            }
-        )
-    return rows
+@app.command()
+def inventory(
+    repo: RepoOption,
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """List every workload per environment, and the file and line that set each value.
+
+    Environments are the directories the repo's Argo CD or Flux objects deploy (else its
+    top-level kustomizations), each rendered with kustomize to check the answer.
+
+    Example: rightsizer inventory --repo ./infra --format json
+    """
+    if not repo.is_dir():
+        raise InputError(str(repo), "no such directory")
+    result = inspect(repo)
+    if output is Format.json:
+        out.print_json(json.dumps(inventory_as_json(result)))
+    else:
+        print_inventory(out, result)
 
 
-def _print_table(result: Plan) -> None:
-    table = Table(title="Rightsizer plan", show_lines=False)
-    for column in ("environment", "workload", "container", "field", "current → proposed"):
-        table.add_column(column)
-    table.add_column("$/month", justify="right")
-    table.add_column("action")
-    table.add_column("rules")
-    for change in result.changes:
-        decision = change.decision
-        table.add_row(
-            change.workload.environment,
-            change.workload.name,
-            change.container or "",
-            change.field,
-            f"{change.current} → {change.proposed}",
-            money(decision.monthly_cost_delta),
-            decision.action,
-            ", ".join(hit.rule for hit in decision.rules),
-        )
-    out.print(table)
-    out.print(f"Total: {money(result.monthly_cost_delta)} per month.")
-    for workload in result.without_usage:
-        out.print(f"[yellow]no usage data[/yellow] for {workload.environment} {workload.ref}")
-    for key in result.unmatched_usage:
-        out.print(f"[yellow]usage matches no workload in the repo:[/yellow] {key}")
-    for problem in result.inventory.problems:
-        out.print(f"[yellow]skipped:[/yellow] {problem}")
+@app.command(name="set")
+def set_values(
+    repo: RepoOption,
+    overlay: Annotated[str, typer.Option("--overlay", help="The environment's directory.")],
+    workload: Annotated[str, typer.Option("--workload", help="KIND/NAME, e.g. Deployment/web.")],
+    assignments: Annotated[list[str], typer.Argument(help="FIELD=VALUE, e.g. requests.cpu=250m")],
+    container: Annotated[
+        str | None, typer.Option("--container", help="Needed when the pod has several.")
+    ] = None,
+) -> None:
+    """Change values in the work tree through the bot's editor, then prove the change.
+
+    Fields: requests.cpu, requests.memory, limits.cpu, limits.memory, replicas,
+    hpa.minReplicas, hpa.maxReplicas, hpa.cpuUtilization. A value inherited from a base that
+    other environments share gets a patch in this overlay instead. If rendering shows any
+    other difference, nothing is written.
+
+    Example: rightsizer set --repo ./infra --overlay apps/web/overlays/prod
+    --workload Deployment/web requests.cpu=250m
+    """
+    if not repo.is_dir():
+        raise InputError(str(repo), "no such directory")
+    parsed = parse_assignments(assignments)
+    found = inspect(repo)
+    target = find_workload(found, overlay, workload)
+    edits = edits_for(target, container, parsed)
+    try:
+        changes = apply(repo, found, edits)
+    except ProofFailed as exc:
+        err.print(f"not written: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    for edit in edits:
+        tracked = target.tracked(edit.field, edit.container)
+        label = " ".join(filter(None, (edit.container, edit.field)))
+        out.print(f"{label}: {tracked.raw if tracked else '?'} -> {edit.new}", highlight=False)
+    for change in changes:
+        out.print(f"{'created' if change.before is None else 'edited'} {change.path}")
 
 
 def main() -> None:

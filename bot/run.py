@@ -12,7 +12,7 @@ from bot.config import RepoConfig
 from bot.forges.base import Forge, Outcome, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
-from bot.manifests.yamlio import read_text
+from bot.manifests.yamlio import read_if_present
 from bot.planner import Plan
 from bot.proof import ProofFailed, prove
 from bot.workspace import Workspace
@@ -64,10 +64,6 @@ def publish(
 def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]:
     """The files a group's commit changes, proven to change exactly the intended values."""
     edits = [change.edit for change in group.applied]
-
-    def read(path: str) -> str | None:
-        return read_text(repo, path) if (repo / path).is_file() else None
-
-    changes = plan_file_changes(plan.inventory, edits, read)
+    changes = plan_file_changes(plan.inventory, edits, lambda path: read_if_present(repo, path))
     prove(repo, plan.inventory, changes, edits)
     return changes

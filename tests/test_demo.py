@@ -144,7 +144,8 @@ def test_plan_json_is_the_documented_contract(monorepo):
         assert all({"rule", "text"} == set(reason) for reason in row["reasons"])
     payments = next(
         r for r in rows
-        if (r["environment"], r["name"], r["field"]) == ("prod", "payments", "requests.cpu")
+        if (r["environment_name"], r["name"], r["field"]) == ("prod", "payments", "requests.cpu")
     )  # fmt: skip
     assert payments["action"] == "apply" and payments["monthly_cost_delta"] > 0
     assert payments["file"] == "applications/payments/base/deployment.yaml"
+    assert payments["environment"] == "applications/payments/overlays/prod"

@@ -5,10 +5,9 @@ It is what `make demo` uses, and what a user runs to see a bot PR before install
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from bot.files import write_atomically
 from bot.forges.base import Outcome, PullRequestDraft
 from bot.workspace import Workspace
 
@@ -32,10 +31,5 @@ class LocalForge:
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             return "unchanged", str(path)
         outcome: Outcome = "updated" if path.exists() else "created"
-        self.pr_dir.mkdir(parents=True, exist_ok=True)
-        # Written beside and renamed, so a reader never sees half a PR.
-        handle, temporary = tempfile.mkstemp(dir=self.pr_dir, prefix=f".{draft.group}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
+        write_atomically(path, text.encode("utf-8"))
         return outcome, str(path)

@@ -204,6 +204,9 @@ def add_patch_entry(text: str, patch_file: str, where: str) -> str:
         line, _ = position(patches, 0)
         dash_line = lines[line - 1]
         indent = dash_line[: len(dash_line) - len(dash_line.lstrip(" "))]
+        key_line, _ = document.lc.key("patches")
+        while line - 2 > key_line and lines[line - 2].strip().startswith("#"):
+            line -= 1  # a comment above the first item belongs to it: go above the comment
         lines.insert(line - 1, f"{indent}- path: {patch_file}{newline}")
         return "".join(lines)
     if patches is not None:

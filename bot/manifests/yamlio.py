@@ -51,6 +51,11 @@ def read_text(root: Path, relative: str) -> str:
         raise InputError(relative, f"not UTF-8 (byte {exc.start})") from exc
 
 
+def read_if_present(root: Path, relative: str) -> str | None:
+    """A file's text, or None when it does not exist (yet): the editor may create it."""
+    return read_text(root, relative) if (root / relative).is_file() else None
+
+
 def parse_documents(text: str, where: str) -> list[Any]:
     """All documents of `text`, refusing duplicate keys and alias bombs with the file's name."""
     if text.count("*") > MAX_ALIASES and _alias_count(text) > MAX_ALIASES:

@@ -1,0 +1,170 @@
+"""What the commands print: the plan and the inventory as tables (rich) or JSON contracts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.compose import money
+from bot.manifests.model import Inventory, Workload
+from bot.planner import Plan
+
+
+def plan_as_json(result: Plan) -> list[dict[str, Any]]:
+    """The documented plan contract: one object per field the plan has a decision about."""
+    rows = []
+    for change in result.changes:
+        workload, decision = change.workload, change.decision
+        rows.append(
+            {
+                "environment": workload.overlay,
+                "environment_name": workload.environment,
+                "kind": workload.kind,
+                "name": workload.name,
+                "namespace": workload.namespace,
+                "container": change.container,
+                "field": change.field,
+                "current": change.current,
+                "proposed": change.proposed,
+                "action": decision.action,
+                "reasons": [{"rule": hit.rule, "text": hit.text} for hit in decision.rules],
+                "basis": decision.recommendation.basis,
+                "monthly_cost_delta": round(decision.monthly_cost_delta, 2),
+                "file": change.origin.file if change.origin else None,
+                "line": change.origin.line if change.origin else None,
+            }
+        )
+    return rows
+
+
+def print_plan(out: Console, result: Plan) -> None:
+    table = Table(title="Rightsizer plan", show_lines=False)
+    for column in ("environment", "workload", "container", "field", "current → proposed"):
+        table.add_column(column)
+    table.add_column("$/month", justify="right")
+    table.add_column("action")
+    table.add_column("rules")
+    for change in result.changes:
+        decision = change.decision
+        table.add_row(
+            change.workload.environment,
+            change.workload.name,
+            change.container or "",
+            change.field,
+            f"{change.current} → {change.proposed}",
+            money(decision.monthly_cost_delta),
+            decision.action,
+            ", ".join(hit.rule for hit in decision.rules),
+        )
+    out.print(table)
+    out.print(f"Total: {money(result.monthly_cost_delta)} per month.")
+    for workload in result.without_usage:
+        out.print(f"[yellow]no usage data[/yellow] for {workload.environment} {workload.ref}")
+    for key in result.unmatched_usage:
+        out.print(f"[yellow]usage matches no workload in the repo:[/yellow] {key}")
+    for problem in result.inventory.problems:
+        out.print(f"[yellow]skipped:[/yellow] {problem}")
+
+
+def inventory_as_json(inventory: Inventory) -> list[dict[str, Any]]:
+    """The documented inventory contract: one object per workload and environment."""
+    return [_workload_json(workload) for workload in inventory.workloads]
+
+
+def _workload_json(workload: Workload) -> dict[str, Any]:
+    deployment = workload.deployment
+    hpa = workload.hpa
+    provenance = {}
+    for name, container, tracked in workload.fields():
+        if tracked.origin is not None:
+            key = f"containers.{container}.{name}" if container else name
+            origin = tracked.origin
+            provenance[key] = {"file": origin.file, "line": origin.line, "path": origin.yaml_path}
+    return {
+        "environment": workload.overlay,
+        "environment_name": workload.environment,
+        "cluster": deployment.cluster if deployment else None,
+        "deployed_by": deployment.source if deployment else None,
+        "kind": workload.kind,
+        "name": workload.name,
+        "namespace": workload.namespace,
+        "containers": [
+            {
+                "name": container.name,
+                "requests": _bound(container.resources, "requests"),
+                "limits": _bound(container.resources, "limits"),
+            }
+            for container in workload.containers
+        ],
+        "replicas": workload.replicas.raw if workload.replicas else None,
+        "hpa": None
+        if hpa is None
+        else {
+            "kind": hpa.kind,
+            "name": hpa.name,
+            **{name.removeprefix("hpa."): t.raw for name, t in hpa.fields.items()},
+        },
+        "provenance": provenance,
+        "verified": workload.unverified is None,
+        "problem": workload.unverified,
+    }
+
+
+def _bound(resources: dict[str, Any], bound: str) -> dict[str, Any]:
+    return {
+        name.split(".")[1]: tracked.raw
+        for name, tracked in resources.items()
+        if name.startswith(f"{bound}.")
+    }
+
+
+def print_inventory(out: Console, inventory: Inventory) -> None:
+    table = Table(title="Rightsizer inventory")
+    for column in (
+        "environment",
+        "workload",
+        "container",
+        "requests",
+        "limits",
+        "scaling",
+        "set in",
+    ):
+        table.add_column(column)
+    for workload in inventory.workloads:
+        for index, container in enumerate(workload.containers):
+            cpu = container.resources.get("requests.cpu")
+            table.add_row(
+                workload.environment if index == 0 else "",
+                _workload_label(workload) if index == 0 else "",
+                container.name,
+                _pair(container.resources, "requests"),
+                _pair(container.resources, "limits"),
+                _scaling(workload) if index == 0 else "",
+                str(cpu.origin) if cpu and cpu.origin else "",
+            )
+    out.print(table)
+    for problem in inventory.problems:
+        out.print(f"[yellow]problem:[/yellow] {problem}", markup=True, highlight=False)
+
+
+def _workload_label(workload: Workload) -> str:
+    label = f"{workload.namespace}/{workload.ref}"
+    return label if workload.unverified is None else f"{label} [red](unverified)[/red]"
+
+
+def _pair(resources: dict[str, Any], bound: str) -> str:
+    values = _bound(resources, bound)
+    return " ".join(f"{k}={v}" for k, v in sorted(values.items())) or "-"
+
+
+def _scaling(workload: Workload) -> str:
+    if workload.hpa is not None:
+        fields = workload.hpa.fields
+        minimum, maximum = fields.get("hpa.minReplicas"), fields.get("hpa.maxReplicas")
+        target = fields.get("hpa.cpuUtilization")
+        bounds = f"{minimum.raw if minimum else '?'}-{maximum.raw if maximum else '?'}"
+        kind = "HPA" if workload.hpa.kind == "HorizontalPodAutoscaler" else workload.hpa.kind
+        return f"{kind} {bounds}" + (f" @{target.raw}% cpu" if target else "")
+    return f"replicas {workload.replicas.raw}" if workload.replicas else "-"

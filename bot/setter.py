@@ -1,0 +1,108 @@
+"""`rightsizer set`: change values by hand through the editor and proofs the bot uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.files import write_atomically
+from bot.manifests.edit import FileChange, Raw, ValueEdit, plan_file_changes
+from bot.manifests.model import HPA_FIELDS, RESOURCE_FIELDS, Inventory, Workload
+from bot.manifests.quantities import parse_cpu, parse_memory
+from bot.manifests.yamlio import read_if_present, resolve_inside
+from bot.proof import prove
+from recommenders.errors import InputError
+
+FIELDS = (*RESOURCE_FIELDS, "replicas", *HPA_FIELDS)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    field: str
+    value: Raw
+
+
+def parse_assignments(items: list[str]) -> list[Assignment]:
+    """`requests.cpu=250m` and the like; the value is written as given, once validated."""
+    assignments = []
+    for item in items:
+        field, sep, text = item.partition("=")
+        if not sep or field not in FIELDS:
+            raise InputError(item, f"expected FIELD=VALUE with FIELD one of {', '.join(FIELDS)}")
+        if field.endswith(".cpu"):
+            parse_cpu(text, where=item)
+        elif field.endswith(".memory"):
+            parse_memory(text, where=item)
+        elif not text.isdigit():
+            raise InputError(item, f"{field} takes a whole number")
+        assignments.append(Assignment(field, text))
+    return assignments
+
+
+def find_workload(inventory: Inventory, overlay: str, ref: str) -> Workload:
+    kind, _, name = ref.partition("/")
+    for workload in inventory.workloads:
+        if (
+            workload.overlay == overlay.strip("/")
+            and workload.kind == kind
+            and name
+            in (
+                workload.name,
+                workload.original_name,
+            )
+        ):
+            return workload
+    known = sorted({w.overlay for w in inventory.workloads})
+    raise InputError(f"{overlay} {ref}", "no such workload; environments: " + ", ".join(known))
+
+
+def edits_for(
+    workload: Workload, container: str | None, assignments: list[Assignment]
+) -> list[ValueEdit]:
+    edits = []
+    for assignment in assignments:
+        name = container
+        if assignment.field in RESOURCE_FIELDS and name is None:
+            if len(workload.containers) != 1:
+                names = ", ".join(c.name for c in workload.containers)
+                raise InputError(
+                    workload.ref, f"has containers {names}; say which with --container"
+                )
+            name = workload.containers[0].name
+        if assignment.field not in RESOURCE_FIELDS:
+            name = None
+        tracked = workload.tracked(assignment.field, name)
+        if tracked is None:
+            raise InputError(
+                f"{workload.overlay} {workload.ref}",
+                f"{assignment.field} is not set{f' for {name}' if name else ''}; "
+                "the editor changes values, it does not add fields",
+            )
+        edits.append(
+            ValueEdit(workload, assignment.field, name, _typed(assignment.value, tracked.raw))
+        )
+    return edits
+
+
+def _typed(text: Raw, like: Raw) -> Raw:
+    """A number stays a YAML number unless the file quotes the value it replaces."""
+    if isinstance(like, str) or not isinstance(text, str):
+        return text
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def apply(repo: Path, inventory: Inventory, edits: list[ValueEdit]) -> list[FileChange]:
+    """Plan, prove and write the edits into the work tree; a failed proof writes nothing."""
+    if edits and edits[0].workload.unverified:
+        raise InputError(edits[0].workload.overlay, edits[0].workload.unverified)
+
+    changes = plan_file_changes(inventory, edits, lambda path: read_if_present(repo, path))
+    prove(repo, inventory, changes, edits)
+    for change in changes:
+        write_atomically(resolve_inside(repo, change.path), change.after.encode("utf-8"))
+    return changes
