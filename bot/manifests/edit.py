@@ -142,9 +142,11 @@ def _override_in_overlay(
 def _patch_skeleton(edit: ValueEdit) -> CommentedMap:
     workload = edit.workload
     kind, name, api = _patch_target(edit)
-    document = CommentedMap(
-        {"apiVersion": api, "kind": kind, "metadata": CommentedMap({"name": name})}
-    )
+    metadata = CommentedMap({"name": name})
+    if workload.patch_namespace:
+        # kustomize matches a patch without a namespace only to objects without one.
+        metadata["namespace"] = workload.patch_namespace
+    document = CommentedMap({"apiVersion": api, "kind": kind, "metadata": metadata})
     document.yaml_set_start_comment(
         f"Written by Rightsizer: {workload.environment} overrides of values shared with other\n"
         "environments. Edit or delete it like any patch; the bot updates it in place."

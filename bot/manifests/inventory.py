@@ -54,6 +54,8 @@ def _top_level(resolver: Resolver, files: list[str]) -> list[Deployment]:
             _, kustomization = resolver.kustomization(directory)
         except InputError:
             continue  # reported when the directory is built, if it is top-level
+        if kustomization.get("kind") == "Component":
+            included.add(directory)  # only ever applied inside another kustomization
         for key in ("resources", "components"):
             for entry in kustomization.get(key) or []:
                 if isinstance(entry, str):
@@ -104,6 +106,7 @@ def _workloads(deployment: Deployment, resources: list[Resource]) -> list[Worklo
                 origin_file=resource.origin_file,
                 original_name=resource.original_name,
                 deployment=deployment,
+                patch_namespace=resource.patch_namespace,
             )
         )
     return workloads

@@ -71,6 +71,8 @@ class Resource:
     hpa_fields: dict[str, Tracked] = field(default_factory=dict)
     target: tuple[str, str] | None = None
     """For an autoscaler: the kind and original name of the workload it scales."""
+    patch_namespace: str | None = None
+    """Its namespace when the environment's own patches apply: a new patch must name it."""
 
     def answers_to(self, name: str) -> bool:
         """Patch targets may use the name before or after a prefix/suffix (regex allowed)."""
@@ -147,6 +149,9 @@ class Resolver:
         for entry in _list(kustomization, "components"):
             relative = self._entry(file, directory, entry)
             self._build(relative, used, (*stack, directory), resources)
+        if not stack:
+            for resource in resources:
+                resource.patch_namespace = resource.namespace
         patches = _list(kustomization, "patches") + [
             {"path": item} if "\n" not in item else {"patch": item}
             for item in _list(kustomization, "patchesStrategicMerge")
@@ -198,8 +203,12 @@ class Resolver:
                     _apply_json6902(resource, documents[0], frame)
                 continue
             for document in documents:
-                if isinstance(document, CommentedMap):
-                    for resource in _targets(resources, target, document):
+                if not isinstance(document, CommentedMap):
+                    continue
+                for resource in _targets(resources, target, document):
+                    if document.get("$patch") == "delete":
+                        resources.remove(resource)
+                    else:
                         merge(resource, document, frame)
 
     def _inline_frame(self, kustomization_file: str, entry: dict[str, Any]) -> Frame:

@@ -83,6 +83,8 @@ class Workload:
     original_name: str = ""
     """The name before `namePrefix`/`nameSuffix`: what patches and usage data may call it."""
     deployment: Deployment | None = None
+    patch_namespace: str | None = None
+    """The namespace a patch in this environment's overlay must name to match it."""
     unverified: str | None = None
     """Why kustomize's render disagrees with the resolver; such a workload is never edited."""
 

@@ -156,7 +156,7 @@ def field_path(
     if field.startswith("hpa."):
         if workload.hpa is None:
             return None
-        key = (workload.hpa.kind, workload.namespace, workload.hpa.name)
+        key = _key(rendered, workload.hpa.kind, workload.namespace, workload.hpa.name)
         document = rendered.objects.get(key)
         if document is None:
             return None
@@ -170,12 +170,19 @@ def field_path(
                 return key, ("spec", "metrics", str(index), "resource", "target",
                              "averageUtilization")  # fmt: skip
         return None
-    key = (workload.kind, workload.namespace, workload.name)
+    key = _key(rendered, workload.kind, workload.namespace, workload.name)
     if field == "replicas":
         return key, ("spec", "replicas")
     bound, resource = field.split(".")
     assert container is not None
     return key, ("spec", "template", "spec", "containers", container, "resources", bound, resource)
+
+
+def _key(rendered: Rendered, kind: str, namespace: str, name: str) -> ObjectId:
+    """A namespace-less object renders without one; the inventory calls that `default`."""
+    if (kind, namespace, name) not in rendered.objects and namespace == "default":
+        return (kind, "", name)
+    return (kind, namespace, name)
 
 
 def value_at(rendered: Rendered, key: ObjectId, path: Path_) -> Any:

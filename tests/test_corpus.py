@@ -1,0 +1,95 @@
+"""Every workload and container of the real repos in ../shared/corpus/manifests gets a new CPU
+request through the editor; the diff must hold only value lines (or the new overlay patch and
+its `patches:` entry) and the render proof must hold. Skipped when the corpus is absent."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from bot.manifests.model import Workload
+from bot.proof import inspect
+from bot.setter import Assignment, apply, edits_for
+from tests.conftest import ROOT, git
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "manifests"
+pytestmark = [
+    pytest.mark.corpus,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the checkout"),
+]
+REPOS = sorted(p.name for p in CORPUS.iterdir()) if CORPUS.is_dir() else []
+
+
+def _restore_generator_inputs(repo: Path) -> None:
+    """The corpus keeps data, not scripts: give configMapGenerator the files it names, so
+    kustomize can build those overlays as their authors could."""
+    for kustomization in repo.rglob("kustomization.yaml"):
+        document = YAML(typ="safe").load(kustomization.read_text()) or {}
+        for generator in document.get("configMapGenerator", []) + document.get(
+            "secretGenerator", []
+        ):
+            for entry in generator.get("files", []):
+                path = kustomization.parent / str(entry).split("=")[-1]
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text("# stands in for a script the corpus leaves out\n")
+
+
+def _new_cpu(raw) -> str:
+    """A different valid request: millicores, a little above the current value."""
+    text = str(raw)
+    cores = int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return f"{int(cores * 1000) + 35}m"
+
+
+def _check_diff(repo: Path, workload: Workload) -> None:
+    for row in git(repo, "status", "--porcelain", "--untracked-files=all").splitlines():
+        status, path = row[:2].strip(), row[3:]
+        if status == "??":
+            assert Path(path).name.startswith("rightsizer-"), path
+            assert path.startswith(workload.overlay + "/"), path
+            continue
+        diff = git(repo, "diff", "-U0", "--", path)
+        lines = diff.splitlines()
+        removed = [x[1:] for x in lines if x.startswith("-") and not x.startswith("---")]
+        added = [x[1:] for x in lines if x.startswith("+") and not x.startswith("+++")]
+        if len(removed) == len(added):
+            for old, new in zip(removed, added, strict=True):
+                assert re.sub(r"cpu:\s*\S+", "cpu:", old) == re.sub(r"cpu:\s*\S+", "cpu:", new)
+        else:
+            assert removed == [], (path, removed)
+            assert all(re.match(r"^(patches:|\s*- path: rightsizer-)", line) for line in added)
+
+
+@pytest.mark.parametrize("name", REPOS)
+def test_every_cpu_request_in_the_corpus_can_be_set(name, tmp_path):
+    repo = tmp_path / name
+    shutil.copytree(CORPUS / name, repo)
+    _restore_generator_inputs(repo)
+    git(repo, "init", "--quiet")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "corpus")
+    inventory = inspect(repo)
+    tried = passed = 0
+    for workload in inventory.workloads:
+        if workload.unverified is not None:
+            continue
+        for container in workload.containers:
+            tracked = container.resources.get("requests.cpu")
+            if tracked is None:
+                continue
+            tried += 1
+            value = _new_cpu(tracked.raw)
+            edits = edits_for(workload, container.name, [Assignment("requests.cpu", value)])
+            apply(repo, inventory, edits)
+            _check_diff(repo, workload)
+            passed += 1
+            git(repo, "checkout", "--quiet", ".")
+            git(repo, "clean", "--quiet", "-fd")
+    print(f"{name}: {passed}/{tried} edits passed; problems: {inventory.problems}")
+    assert passed == tried
