@@ -38,8 +38,11 @@ def discover(repo: Path, files: list[str], problems: list[str]) -> list[Deployme
     for file in files:
         try:
             text = read_text(repo, file)
-            if not _GITOPS_KIND.search(text):
-                continue
+        except InputError:
+            continue  # reported by the build of any environment that reads it
+        if not _GITOPS_KIND.search(text):
+            continue
+        try:
             documents = parse_documents(text, file)
         except InputError as exc:
             problems.append(str(exc))

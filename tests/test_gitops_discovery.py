@@ -1,0 +1,95 @@
+"""Environments come from the Argo CD and Flux objects in the repo when it has any."""
+
+from pathlib import Path
+
+from bot.manifests.inventory import build_inventory
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+      - name: api
+        resources: {requests: {cpu: 100m}}
+"""
+
+
+def _repo(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_argo_application_set_git_directories_generator(tmp_path):
+    repo = _repo(
+        tmp_path,
+        {
+            "apps/api/base/kustomization.yaml": "resources:\n- deployment.yaml\n",
+            "apps/api/base/deployment.yaml": DEPLOYMENT,
+            "apps/api/overlays/prod/kustomization.yaml": "resources:\n- ../../base\n",
+            "apps/api/overlays/dev/kustomization.yaml": "resources:\n- ../../base\n",
+            "argocd/appset.yaml": """\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: prod-apps
+spec:
+  generators:
+  - git:
+      repoURL: https://git.example.com/infra.git
+      revision: HEAD
+      directories:
+      - path: apps/*/overlays/prod
+  template:
+    metadata:
+      name: '{{path.basename}}'
+    spec:
+      source:
+        path: '{{path}}'
+      destination:
+        server: https://prod.example.com
+        namespace: 'shop-{{path.basename}}'
+""",
+        },
+    )
+    inventory = build_inventory(repo)
+    (workload,) = inventory.workloads  # dev is not deployed by anything
+    assert workload.overlay == "apps/api/overlays/prod"
+    assert workload.deployment.cluster == "https://prod.example.com"
+    assert workload.deployment.source == "argocd/appset.yaml"
+    assert workload.namespace == "shop-prod"  # the destination's, as Argo CD applies it
+
+
+def test_flux_kustomization_and_a_plain_manifest_directory(tmp_path):
+    repo = _repo(
+        tmp_path,
+        {
+            "clusters/prod/api.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: api
+  namespace: flux-system
+spec:
+  path: ./deploy/prod
+  targetNamespace: api
+  sourceRef: {kind: GitRepository, name: infra}
+""",
+            "deploy/prod/deployment.yaml": DEPLOYMENT,
+        },
+    )
+    inventory = build_inventory(repo)
+    (workload,) = inventory.workloads
+    assert (workload.overlay, workload.environment, workload.namespace) == (
+        "deploy/prod",
+        "prod",
+        "api",
+    )
+    assert workload.replicas.origin.file == "deploy/prod/deployment.yaml"
+    assert inventory.file_users["deploy/prod/deployment.yaml"] == {"deploy/prod"}

@@ -1,0 +1,86 @@
+"""Hostile or broken files are refused by name, never parsed blindly, never fatal for others."""
+
+from pathlib import Path
+
+from bot.manifests.inventory import build_inventory
+from bot.proof import inspect
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  template:
+    spec:
+      containers:
+      - name: {name}
+        resources:
+          requests:
+            cpu: 100m
+"""
+
+
+def _repo(root: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return root
+
+
+def _with_good_neighbour(files: dict[str, str | bytes]) -> dict[str, str | bytes]:
+    return {
+        "good/kustomization.yaml": "resources:\n- deployment.yaml\n",
+        "good/deployment.yaml": DEPLOYMENT.format(name="good"),
+        "bad/kustomization.yaml": "resources:\n- deployment.yaml\n",
+        **files,
+    }
+
+
+def _problem(tmp_path: Path, files: dict[str, str | bytes]) -> str:
+    inventory = build_inventory(_repo(tmp_path, _with_good_neighbour(files)))
+    assert [w.name for w in inventory.workloads] == ["good"]
+    (problem,) = inventory.problems
+    return problem
+
+
+def test_duplicate_keys_are_refused_with_file_and_line(tmp_path):
+    text = DEPLOYMENT.format(name="bad").replace("cpu: 100m", "cpu: 100m\n            cpu: 200m")
+    problem = _problem(tmp_path, {"bad/deployment.yaml": text})
+    assert problem.startswith("bad/deployment.yaml:13: invalid YAML")
+    assert "duplicate" in problem
+
+
+def test_non_utf8_is_refused(tmp_path):
+    text = DEPLOYMENT.format(name="bad").encode().replace(b"100m", b"100m # caf\xe9")
+    assert "bad/deployment.yaml: not UTF-8" in _problem(tmp_path, {"bad/deployment.yaml": text})
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path):
+    text = DEPLOYMENT.format(name="bad") + "# padding\n" * 120_000
+    problem = _problem(tmp_path, {"bad/deployment.yaml": text})
+    assert "bad/deployment.yaml: larger than 1024 KiB" in problem
+
+
+def test_helm_templates_are_screened_out_not_parsed(tmp_path):
+    template = DEPLOYMENT.format(name="bad").replace("100m", "{{ .Values.cpu }}")
+    problem = _problem(tmp_path, {"bad/deployment.yaml": template})
+    assert "bad/deployment.yaml: a Helm/Go template" in problem
+
+
+def test_an_overlay_kustomize_cannot_build_is_reported_and_never_edited(tmp_path):
+    files = _with_good_neighbour(
+        {
+            "bad/deployment.yaml": DEPLOYMENT.format(name="bad"),
+            "bad/kustomization.yaml": (
+                "resources:\n- deployment.yaml\n"
+                "configMapGenerator:\n- name: settings\n  files:\n  - missing.properties\n"
+            ),
+        }
+    )
+    inventory = inspect(_repo(tmp_path, files))
+    by_name = {w.name: w for w in inventory.workloads}
+    assert by_name["good"].unverified is None
+    assert by_name["bad"].unverified.startswith("kustomize cannot build it")
+    assert any("missing.properties" in p for p in inventory.problems)
