@@ -15,8 +15,15 @@ from pathlib import Path
 
 from bot.manifests.edit import FileChange, ValueEdit
 from bot.manifests.inventory import build_inventory
-from bot.manifests.model import Inventory, Workload
-from bot.manifests.render import differences, field_path, render_all, value_at
+from bot.manifests.model import Inventory, Rendered, Workload
+from bot.manifests.render import (
+    ObjectId,
+    differences,
+    field_path,
+    object_ids,
+    render_all,
+    value_at,
+)
 
 
 class ProofFailed(Exception):
@@ -26,7 +33,10 @@ class ProofFailed(Exception):
 def inspect(repo: Path) -> Inventory:
     """The inventory, with every environment rendered and each workload checked against it."""
     inventory = build_inventory(repo)
-    inventory.renders = render_all(repo, {w.overlay for w in inventory.workloads})
+    owners: dict[str, set[ObjectId]] = {}
+    for workload in inventory.workloads:
+        owners.setdefault(workload.overlay, set()).update(object_ids(workload))
+    inventory.renders = render_all(repo, owners, owners)
     for workload in inventory.workloads:
         workload.unverified = _disagreement(inventory, workload)
         if workload.unverified:
@@ -65,7 +75,7 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
             affected = {e.workload.overlay for e in edits}
             for change in changes:
                 affected |= before.file_users.get(change.path, set())
-            _compare_renders(before, render_all(copy, affected), edits)
+            _compare_renders(render_all(repo, affected), render_all(copy, affected), edits)
 
 
 def _compare_inventories(before: Inventory, after: Inventory, edits: list[ValueEdit]) -> None:
@@ -84,10 +94,13 @@ def _compare_inventories(before: Inventory, after: Inventory, edits: list[ValueE
         raise ProofFailed("; ".join(wrong))
 
 
-def _compare_renders(before: Inventory, after: dict, edits: list[ValueEdit]) -> None:
+def _compare_renders(
+    before: dict[str, Rendered], after: dict[str, Rendered], edits: list[ValueEdit]
+) -> None:
+    """Both sides rendered in full, the same way, so that any other difference shows."""
     wrong = []
     for overlay, rendered in sorted(after.items()):
-        old = before.renders[overlay]
+        old = before[overlay]
         if rendered.error is not None:
             wrong.append(f"{overlay} no longer builds: {rendered.error}")
             continue

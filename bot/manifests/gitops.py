@@ -12,10 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
-
 from bot.manifests.model import Deployment
-from bot.manifests.yamlio import dig, parse_documents, read_text
+from bot.manifests.yamlio import dig, parse_positioned, read_text
 from recommenders.errors import InputError
 
 SKIPPED_DIRS = {".git", "node_modules", ".github"}
@@ -43,19 +41,19 @@ def discover(repo: Path, files: list[str], problems: list[str]) -> list[Deployme
         if not _GITOPS_KIND.search(text):
             continue
         try:
-            documents = parse_documents(text, file)
+            documents = parse_positioned(text, file)
         except InputError as exc:
             problems.append(str(exc))
             continue
         for document in documents:
-            if not isinstance(document, CommentedMap):
+            if not isinstance(document, dict):
                 continue
             for deployment in _deployments(repo, document, file):
                 deployments.setdefault(deployment.path, deployment)
     return sorted(deployments.values(), key=lambda d: d.path)
 
 
-def _deployments(repo: Path, document: CommentedMap, file: str) -> list[Deployment]:
+def _deployments(repo: Path, document: dict[str, Any], file: str) -> list[Deployment]:
     kind, api = document.get("kind"), str(document.get("apiVersion", ""))
     spec = document.get("spec") or {}
     if kind == "Application" and api.startswith("argoproj.io/"):

@@ -16,13 +16,20 @@ from bot.manifests.model import Deployment, HpaSpec, Inventory, Workload
 from recommenders.errors import InputError
 
 
-def build_inventory(repo: Path) -> Inventory:
-    """Workloads of the directories the repo's Argo CD or Flux objects deploy, or, when it
-    has none, of its top-level kustomizations (ones no other kustomization includes)."""
-    resolver = Resolver(repo)
+def environments(repo: Path) -> tuple[list[Deployment], list[str]]:
+    """The directories the repo's Argo CD or Flux objects deploy, or, when it has none, its
+    top-level kustomizations (ones no other kustomization includes); and any problems."""
     problems: list[str] = []
     files = yaml_files(repo)
-    deployments = discover(repo, files, problems) or _top_level(resolver, files)
+    return discover(repo, files, problems) or _top_level(Resolver(repo), files), problems
+
+
+def build_inventory(
+    repo: Path, found: tuple[list[Deployment], list[str]] | None = None
+) -> Inventory:
+    """Every workload of every environment, each value with the file and line that set it."""
+    deployments, problems = found or environments(repo)
+    resolver = Resolver(repo)
     workloads: list[Workload] = []
     file_users: dict[str, set[str]] = {}
     for deployment in deployments:
@@ -32,9 +39,9 @@ def build_inventory(repo: Path) -> Inventory:
         except InputError as exc:
             problems.append(f"{exc} (environment {deployment.path} skipped)")
             continue
-        found = _workloads(deployment, resources)
-        workloads.extend(found)
-        if found:
+        built = _workloads(deployment, resources)
+        workloads.extend(built)
+        if built:
             for file in used:
                 file_users.setdefault(file, set()).add(deployment.path)
     return Inventory(workloads, file_users, problems)

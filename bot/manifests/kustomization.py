@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import LiteralScalarString
-
 from bot.manifests.model import ContainerSpec, Origin, Tracked
-from bot.manifests.yamlio import YamlFile, dig, load_file, parse_documents, position
+from bot.manifests.yamlio import YamlFile, dig, load_file, parse_positioned, position
 from recommenders.errors import InputError
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -47,7 +44,7 @@ class Frame:
     col_offset: int = 0
     editable: bool = True
 
-    def tracked(self, parent: CommentedMap | CommentedSeq, key: str | int, path: str) -> Tracked:
+    def tracked(self, parent: Any, key: str | int, path: str) -> Tracked:
         raw = parent[key]
         if not self.editable:
             return Tracked(raw, None)
@@ -97,12 +94,12 @@ class Resolver:
                 return normalise(directory, name)
         return None
 
-    def kustomization(self, directory: str) -> tuple[str, CommentedMap]:
+    def kustomization(self, directory: str) -> tuple[str, dict[str, Any]]:
         file = self.kustomization_file(directory)
         if file is None:
             raise InputError(directory, "no kustomization.yaml in this directory")
         documents = self.file(file).documents
-        if len(documents) != 1 or not isinstance(documents[0], CommentedMap):
+        if len(documents) != 1 or not isinstance(documents[0], dict):
             raise InputError(file, "a kustomization must be a single YAML mapping")
         return file, documents[0]
 
@@ -194,16 +191,16 @@ class Resolver:
                 documents, frame = self.file(file).documents, Frame(file)
             elif "patch" in entry:
                 frame = self._inline_frame(kustomization_file, entry)
-                documents = parse_documents(str(entry["patch"]), kustomization_file)
+                documents = parse_positioned(str(entry["patch"]), kustomization_file)
             else:
                 raise InputError(kustomization_file, f"patch {index + 1} has no path or patch")
             target = entry.get("target")
-            if len(documents) == 1 and isinstance(documents[0], CommentedSeq):
+            if len(documents) == 1 and isinstance(documents[0], list):
                 for resource in _targets(resources, target, None):
                     _apply_json6902(resource, documents[0], frame)
                 continue
             for document in documents:
-                if not isinstance(document, CommentedMap):
+                if not isinstance(document, dict):
                     continue
                 for resource in _targets(resources, target, document):
                     if document.get("$patch") == "delete":
@@ -212,9 +209,7 @@ class Resolver:
                         merge(resource, document, frame)
 
     def _inline_frame(self, kustomization_file: str, entry: dict[str, Any]) -> Frame:
-        if not isinstance(entry, CommentedMap) or not isinstance(
-            entry["patch"], LiteralScalarString
-        ):
+        if getattr(entry["patch"], "style", None) != "|":
             return Frame(kustomization_file, editable=False)
         indicator_line, _ = position(entry, "patch")
         lines = self.file(kustomization_file).text.splitlines()
@@ -227,12 +222,12 @@ def normalise(directory: str, entry: str) -> str:
     return os.path.normpath(os.path.join(directory, entry)).replace(os.sep, "/")
 
 
-def _list(mapping: CommentedMap, key: str) -> list[Any]:
+def _list(mapping: dict[str, Any], key: str) -> list[Any]:
     value = mapping.get(key)
-    return list(value) if isinstance(value, CommentedSeq) else []
+    return list(value) if isinstance(value, list) else []
 
 
-def _rename(resources: list[Resource], kustomization: CommentedMap, file: str) -> None:
+def _rename(resources: list[Resource], kustomization: dict[str, Any], file: str) -> None:
     namespace = kustomization.get("namespace")
     prefix, suffix = kustomization.get("namePrefix") or "", kustomization.get("nameSuffix") or ""
     if not all(isinstance(v, str) for v in (prefix, suffix)):
@@ -244,7 +239,7 @@ def _rename(resources: list[Resource], kustomization: CommentedMap, file: str) -
 
 
 def _new_resource(document: Any, file: str) -> Resource | None:
-    if not isinstance(document, CommentedMap):
+    if not isinstance(document, dict):
         return None
     kind = document.get("kind")
     if kind not in TRACKED_KINDS:
@@ -264,19 +259,19 @@ def _new_resource(document: Any, file: str) -> Resource | None:
     return resource
 
 
-def merge(resource: Resource, patch: CommentedMap, frame: Frame) -> None:
+def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
     """Apply a strategic-merge document to the tracked fields (a base document is one too)."""
     annotations = dig(patch, "metadata", "annotations")
-    if isinstance(annotations, CommentedMap):
+    if isinstance(annotations, dict):
         resource.annotations.update({str(k): str(v) for k, v in annotations.items()})
     spec = patch.get("spec")
-    if not isinstance(spec, CommentedMap):
+    if not isinstance(spec, dict):
         return
     if resource.kind in WORKLOAD_KINDS:
         if "replicas" in spec:
             resource.replicas = frame.tracked(spec, "replicas", "spec.replicas")
         for container in dig(spec, "template", "spec", "containers") or []:
-            if isinstance(container, CommentedMap) and isinstance(container.get("name"), str):
+            if isinstance(container, dict) and isinstance(container.get("name"), str):
                 _merge_container(resource, container["name"], container, frame)
         return
     for field_name, key in AUTOSCALER_FIELDS[resource.kind].items():
@@ -294,7 +289,7 @@ def merge(resource: Resource, patch: CommentedMap, frame: Frame) -> None:
                 target, "averageUtilization", path
             )
     ref = spec.get("scaleTargetRef")
-    if isinstance(ref, CommentedMap) and "name" in ref:
+    if isinstance(ref, dict) and "name" in ref:
         resource.target = (str(ref.get("kind", "Deployment")), str(ref["name"]))
 
 
@@ -302,7 +297,7 @@ def _merge_container(resource: Resource, name: str, container: Any, frame: Frame
     spec = resource.containers.setdefault(name, ContainerSpec(name))
     for bound in ("requests", "limits"):
         values = dig(container, "resources", bound)
-        if not isinstance(values, CommentedMap):
+        if not isinstance(values, dict):
             continue
         for kind in ("cpu", "memory"):
             if kind in values:
@@ -311,7 +306,7 @@ def _merge_container(resource: Resource, name: str, container: Any, frame: Frame
 
 
 def _targets(
-    resources: list[Resource], target: Any, document: CommentedMap | None
+    resources: list[Resource], target: Any, document: dict[str, Any] | None
 ) -> list[Resource]:
     """Resources a patch applies to: by its `target` selector, else by the patch's kind and name."""
     if isinstance(target, dict):
@@ -330,9 +325,9 @@ def _targets(
     ]
 
 
-def _apply_json6902(resource: Resource, operations: CommentedSeq, frame: Frame) -> None:
+def _apply_json6902(resource: Resource, operations: list[Any], frame: Frame) -> None:
     for operation in operations:
-        if not isinstance(operation, CommentedMap) or operation.get("op") not in ("add", "replace"):
+        if not isinstance(operation, dict) or operation.get("op") not in ("add", "replace"):
             continue
         path = [p.replace("~1", "/").replace("~0", "~") for p in str(operation["path"]).split("/")]
         segments = path[1:]
@@ -349,7 +344,7 @@ def _apply_json6902(resource: Resource, operations: CommentedSeq, frame: Frame) 
 
 
 def _json6902_container(
-    resource: Resource, segments: list[str], operation: CommentedMap, frame: Frame
+    resource: Resource, segments: list[str], operation: dict[str, Any], frame: Frame
 ) -> None:
     """`/spec/template/spec/containers/<i>/resources[/<bound>[/<kind>]]`, wrapped for `merge`."""
     names = list(resource.containers)
@@ -363,5 +358,5 @@ def _json6902_container(
         return
     wrapped: Any = operation.get("value")
     for key in reversed(segments[2:]):
-        wrapped = CommentedMap({key: wrapped})
-    _merge_container(resource, name, CommentedMap({"resources": wrapped}), frame)
+        wrapped = {key: wrapped}
+    _merge_container(resource, name, {"resources": wrapped}, frame)
