@@ -30,8 +30,8 @@ demo: $(STAMP) $(DEMO)/monorepo
 	  --forge local --pr-dir $(DEMO)/pull-requests
 
 check: $(STAMP)
-	$(BIN)/ruff format --check bot recommenders tests fixtures/generate_exports.py
-	$(BIN)/ruff check bot recommenders tests fixtures/generate_exports.py
+	$(BIN)/ruff format --check bot recommenders tests benchmarks fixtures/generate_exports.py
+	$(BIN)/ruff check bot recommenders tests benchmarks fixtures/generate_exports.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -39,8 +39,8 @@ test: check
 	$(BIN)/pytest
 
 format: $(STAMP)
-	$(BIN)/ruff format bot recommenders tests fixtures/generate_exports.py
-	$(BIN)/ruff check --fix bot recommenders tests fixtures/generate_exports.py
+	$(BIN)/ruff format bot recommenders tests benchmarks fixtures/generate_exports.py
+	$(BIN)/ruff check --fix bot recommenders tests benchmarks fixtures/generate_exports.py
 
 # Regenerates fixtures/exports from the committed generator (fixed seed: same bytes every time).
 exports: $(STAMP)

@@ -9,6 +9,7 @@ file after editing it; this goes as far as the objects the cluster would get.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -61,30 +62,58 @@ def _disagreement(inventory: Inventory, workload: Workload) -> str | None:
 
 
 def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]) -> None:
-    """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment."""
+    """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment.
+
+    Only environments that read a changed file can change, so only they are rebuilt and
+    rendered; the scratch copy is made of hard links where it can be, as cheap as a
+    directory walk even for a monorepo of thousands of services.
+    """
+    affected = {e.workload.overlay for e in edits}
+    for change in changes:
+        affected |= before.file_users.get(change.path, set())
+    deployments = {w.overlay: w.deployment for w in before.workloads if w.overlay in affected}
     with tempfile.TemporaryDirectory(prefix="rightsizer-proof-") as scratch:
         copy = Path(scratch) / "repo"
-        shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".git"), symlinks=True)
+        _link_tree(repo, copy)
         for change in changes:
             target = copy / change.path
             target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # a hard link: writing through it edits the original
             target.write_bytes(change.after.encode("utf-8"))
-        after = build_inventory(copy)
-        _compare_inventories(before, after, edits)
+        found = [d for d in deployments.values() if d is not None]
+        after = build_inventory(copy, (found, []))
+        _compare_inventories(
+            [w for w in before.workloads if w.overlay in affected], after.workloads, edits
+        )
         if before.renders:
-            affected = {e.workload.overlay for e in edits}
-            for change in changes:
-                affected |= before.file_users.get(change.path, set())
             _compare_renders(render_all(repo, affected), render_all(copy, affected), edits)
 
 
-def _compare_inventories(before: Inventory, after: Inventory, edits: list[ValueEdit]) -> None:
-    expected = _values(before.workloads)
+def _link_tree(source: Path, destination: Path) -> None:
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system, or links not allowed: copy instead
+            shutil.copy2(src, dst)
+
+    shutil.copytree(
+        source,
+        destination,
+        ignore=shutil.ignore_patterns(".git"),
+        symlinks=True,
+        copy_function=link,
+    )
+
+
+def _compare_inventories(
+    before: list[Workload], after: list[Workload], edits: list[ValueEdit]
+) -> None:
+    expected = _values(before)
     for edit in edits:
         expected[(edit.workload.overlay, edit.workload.ref, edit.container, edit.field)] = str(
             edit.new
         )
-    actual = _values(after.workloads)
+    actual = _values(after)
     wrong = [
         f"{' '.join(filter(None, key))}: expected {expected.get(key)!r}, got {actual.get(key)!r}"
         for key in sorted(expected.keys() | actual.keys(), key=str)

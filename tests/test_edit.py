@@ -88,6 +88,8 @@ def test_value_only_this_environment_reads_is_edited_in_place():
         ('              cpu: "1"  # one full core', '              cpu: "0.65"  # one full core')
     ]
     prove(MONOREPO, inventory, [change], edits)
+    # The proof works on a hard-linked copy: the original must be untouched.
+    assert (MONOREPO / change.path).read_text() == change.before
 
 
 def test_value_inherited_from_a_shared_base_is_overridden_in_the_overlay():

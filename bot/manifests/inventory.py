@@ -16,20 +16,20 @@ from bot.manifests.model import Deployment, HpaSpec, Inventory, Workload
 from recommenders.errors import InputError
 
 
-def environments(repo: Path) -> tuple[list[Deployment], list[str]]:
+def environments(resolver: Resolver) -> tuple[list[Deployment], list[str]]:
     """The directories the repo's Argo CD or Flux objects deploy, or, when it has none, its
     top-level kustomizations (ones no other kustomization includes); and any problems."""
     problems: list[str] = []
-    files = yaml_files(repo)
-    return discover(repo, files, problems) or _top_level(Resolver(repo), files), problems
+    files = yaml_files(resolver.repo)
+    return discover(resolver.repo, files, problems) or _top_level(resolver, files), problems
 
 
 def build_inventory(
     repo: Path, found: tuple[list[Deployment], list[str]] | None = None
 ) -> Inventory:
     """Every workload of every environment, each value with the file and line that set it."""
-    deployments, problems = found or environments(repo)
     resolver = Resolver(repo)
+    deployments, problems = found or environments(resolver)
     workloads: list[Workload] = []
     file_users: dict[str, set[str]] = {}
     for deployment in deployments:

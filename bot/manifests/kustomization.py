@@ -82,6 +82,7 @@ class Resolver:
     def __init__(self, repo: Path) -> None:
         self.repo = repo
         self._files: dict[str, YamlFile] = {}
+        self._inline_patches: dict[tuple[str, str], list[Any]] = {}
 
     def file(self, relative: str) -> YamlFile:
         if relative not in self._files:
@@ -191,7 +192,7 @@ class Resolver:
                 documents, frame = self.file(file).documents, Frame(file)
             elif "patch" in entry:
                 frame = self._inline_frame(kustomization_file, entry)
-                documents = parse_positioned(str(entry["patch"]), kustomization_file)
+                documents = self._inline(kustomization_file, str(entry["patch"]))
             else:
                 raise InputError(kustomization_file, f"patch {index + 1} has no path or patch")
             target = entry.get("target")
@@ -207,6 +208,12 @@ class Resolver:
                         resources.remove(resource)
                     else:
                         merge(resource, document, frame)
+
+    def _inline(self, kustomization_file: str, text: str) -> list[Any]:
+        key = (kustomization_file, text)
+        if key not in self._inline_patches:
+            self._inline_patches[key] = parse_positioned(text, kustomization_file)
+        return self._inline_patches[key]
 
     def _inline_frame(self, kustomization_file: str, entry: dict[str, Any]) -> Frame:
         if getattr(entry["patch"], "style", None) != "|":
