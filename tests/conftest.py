@@ -47,6 +47,32 @@ def make_repo(source: Path, destination: Path) -> Path:
     return destination
 
 
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    """A small repo on disk from {relative path: text or bytes}."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return root
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+      - name: {name}
+        resources:
+          requests:
+            cpu: 100m
+"""
+
+
 @pytest.fixture
 def monorepo(tmp_path: Path) -> Path:
     return make_repo(MONOREPO, tmp_path / "monorepo")

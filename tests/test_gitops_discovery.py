@@ -1,37 +1,15 @@
 """Environments come from the Argo CD and Flux objects in the repo when it has any."""
 
-from pathlib import Path
-
 from bot.manifests.inventory import build_inventory
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: api
-spec:
-  replicas: 2
-  template:
-    spec:
-      containers:
-      - name: api
-        resources: {requests: {cpu: 100m}}
-"""
-
-
-def _repo(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
+from tests.conftest import DEPLOYMENT, write_tree
 
 
 def test_argo_application_set_git_directories_generator(tmp_path):
-    repo = _repo(
+    repo = write_tree(
         tmp_path,
         {
             "apps/api/base/kustomization.yaml": "resources:\n- deployment.yaml\n",
-            "apps/api/base/deployment.yaml": DEPLOYMENT,
+            "apps/api/base/deployment.yaml": DEPLOYMENT.format(name="api"),
             "apps/api/overlays/prod/kustomization.yaml": "resources:\n- ../../base\n",
             "apps/api/overlays/dev/kustomization.yaml": "resources:\n- ../../base\n",
             "argocd/appset.yaml": """\
@@ -67,7 +45,7 @@ spec:
 
 
 def test_flux_kustomization_and_a_plain_manifest_directory(tmp_path):
-    repo = _repo(
+    repo = write_tree(
         tmp_path,
         {
             "clusters/prod/api.yaml": """\
@@ -81,7 +59,7 @@ spec:
   targetNamespace: api
   sourceRef: {kind: GitRepository, name: infra}
 """,
-            "deploy/prod/deployment.yaml": DEPLOYMENT,
+            "deploy/prod/deployment.yaml": DEPLOYMENT.format(name="api"),
         },
     )
     inventory = build_inventory(repo)

@@ -4,29 +4,7 @@ from pathlib import Path
 
 from bot.manifests.inventory import build_inventory
 from bot.proof import inspect
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      containers:
-      - name: {name}
-        resources:
-          requests:
-            cpu: 100m
-"""
-
-
-def _repo(root: Path, files: dict[str, str | bytes]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    return root
+from tests.conftest import DEPLOYMENT, write_tree
 
 
 def _with_good_neighbour(files: dict[str, str | bytes]) -> dict[str, str | bytes]:
@@ -39,7 +17,7 @@ def _with_good_neighbour(files: dict[str, str | bytes]) -> dict[str, str | bytes
 
 
 def _problem(tmp_path: Path, files: dict[str, str | bytes]) -> str:
-    inventory = build_inventory(_repo(tmp_path, _with_good_neighbour(files)))
+    inventory = build_inventory(write_tree(tmp_path, _with_good_neighbour(files)))
     assert [w.name for w in inventory.workloads] == ["good"]
     (problem,) = inventory.problems
     return problem
@@ -48,7 +26,7 @@ def _problem(tmp_path: Path, files: dict[str, str | bytes]) -> str:
 def test_duplicate_keys_are_refused_with_file_and_line(tmp_path):
     text = DEPLOYMENT.format(name="bad").replace("cpu: 100m", "cpu: 100m\n            cpu: 200m")
     problem = _problem(tmp_path, {"bad/deployment.yaml": text})
-    assert problem.startswith("bad/deployment.yaml:13: invalid YAML")
+    assert problem.startswith("bad/deployment.yaml:14: invalid YAML")
     assert "duplicate" in problem
 
 
@@ -79,7 +57,7 @@ def test_an_overlay_kustomize_cannot_build_is_reported_and_never_edited(tmp_path
             ),
         }
     )
-    inventory = inspect(_repo(tmp_path, files))
+    inventory = inspect(write_tree(tmp_path, files))
     by_name = {w.name: w for w in inventory.workloads}
     assert by_name["good"].unverified is None
     assert by_name["bad"].unverified.startswith("kustomize cannot build it")

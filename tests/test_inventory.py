@@ -1,12 +1,10 @@
 """The inventory finds each environment's workloads and the line that sets each value."""
 
-from pathlib import Path
-
 import pytest
 
 from bot.manifests.inventory import build_inventory
 from bot.manifests.model import Inventory, Workload
-from tests.conftest import MONOREPO
+from tests.conftest import MONOREPO, write_tree
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +85,6 @@ def test_quoted_and_bare_cpu_values_are_kept_as_written(inventory):
     )
 
 
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
-
-
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -117,7 +108,7 @@ spec:
 
 
 def test_json6902_patch_with_target_is_followed(tmp_path):
-    _write(
+    write_tree(
         tmp_path,
         {
             "base/kustomization.yaml": "resources:\n- deployment.yaml\n",
@@ -142,7 +133,7 @@ def test_json6902_patch_with_target_is_followed(tmp_path):
 
 
 def test_a_broken_overlay_is_reported_and_the_others_still_load(tmp_path):
-    _write(
+    write_tree(
         tmp_path,
         {
             "good/kustomization.yaml": "resources:\n- deployment.yaml\n",
@@ -159,7 +150,9 @@ def test_a_broken_overlay_is_reported_and_the_others_still_load(tmp_path):
 def test_a_symlink_out_of_the_repo_is_refused(tmp_path):
     outside = tmp_path / "outside.yaml"
     outside.write_text(DEPLOYMENT)
-    repo = _write(tmp_path / "repo", {"app/kustomization.yaml": "resources:\n- deployment.yaml\n"})
+    repo = write_tree(
+        tmp_path / "repo", {"app/kustomization.yaml": "resources:\n- deployment.yaml\n"}
+    )
     (repo / "app" / "deployment.yaml").symlink_to(outside)
     inventory = build_inventory(repo)
     assert inventory.workloads == []
@@ -170,7 +163,9 @@ def test_an_alias_bomb_is_refused_by_name(tmp_path):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(12)
     )
-    _write(tmp_path, {"app/kustomization.yaml": "resources:\n- bomb.yaml\n", "app/bomb.yaml": bomb})
+    write_tree(
+        tmp_path, {"app/kustomization.yaml": "resources:\n- bomb.yaml\n", "app/bomb.yaml": bomb}
+    )
     inventory = build_inventory(tmp_path)
     assert "app/bomb.yaml" in inventory.problems[0]
     assert "alias" in inventory.problems[0]
