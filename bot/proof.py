@@ -65,35 +65,75 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
     """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment.
 
     Only environments that read a changed file can change, so only they are rebuilt and
-    rendered; the scratch copy is made of hard links where it can be, as cheap as a
-    directory walk even for a monorepo of thousands of services.
+    rendered, in a scratch copy of just the directories they read, made of hard links.
     """
     affected = {e.workload.overlay for e in edits}
     for change in changes:
         affected |= before.file_users.get(change.path, set())
-    deployments = {w.overlay: w.deployment for w in before.workloads if w.overlay in affected}
+    directories = set(affected)
+    for file, users in before.file_users.items():
+        if users & affected:
+            directories.add(os.path.dirname(file) or ".")
+    try:
+        _prove_in_copy(repo, before, changes, edits, affected, directories)
+    except _CopyTooSmall:
+        # Something kustomize reads lies outside those directories (a generator's file in
+        # a sibling folder, say): prove again on a copy of the whole repo.
+        _prove_in_copy(repo, before, changes, edits, affected, None)
+
+
+class _CopyTooSmall(Exception):
+    pass
+
+
+def _prove_in_copy(
+    repo: Path,
+    before: Inventory,
+    changes: list[FileChange],
+    edits: list[ValueEdit],
+    affected: set[str],
+    directories: set[str] | None,
+) -> None:
+    deployments = [w.deployment for w in before.workloads if w.overlay in affected]
     with tempfile.TemporaryDirectory(prefix="rightsizer-proof-") as scratch:
         copy = Path(scratch) / "repo"
-        _link_tree(repo, copy)
+        for directory in _outermost(directories) if directories is not None else ["."]:
+            _link_tree(repo / directory, copy / directory)
         for change in changes:
             target = copy / change.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)  # a hard link: writing through it edits the original
             target.write_bytes(change.after.encode("utf-8"))
-        found = [d for d in deployments.values() if d is not None]
+        found = sorted({d for d in deployments if d is not None}, key=lambda d: d.path)
         after = build_inventory(copy, (found, []))
+        if directories is not None and after.problems:
+            raise _CopyTooSmall()
         _compare_inventories(
             [w for w in before.workloads if w.overlay in affected], after.workloads, edits
         )
         if before.renders:
-            _compare_renders(render_all(repo, affected), render_all(copy, affected), edits)
+            old, new = render_all(repo, affected), render_all(copy, affected)
+            if directories is not None and any(new[d].error and not old[d].error for d in affected):
+                raise _CopyTooSmall()
+            _compare_renders(old, new, edits)
+
+
+def _outermost(directories: set[str]) -> list[str]:
+    """The directories not inside another one of them (each is linked with all below it)."""
+    kept: list[str] = []
+    for directory in sorted(directories, key=lambda d: (d.count("/"), d)):
+        if directory == "." or not any(k == "." or directory.startswith(f"{k}/") for k in kept):
+            kept.append(directory)
+    return ["."] if "." in kept else kept
 
 
 def _link_tree(source: Path, destination: Path) -> None:
+    """Hard links to every file below `source` (copies across file systems), skipping .git."""
+
     def link(src: str, dst: str) -> None:
         try:
             os.link(src, dst)
-        except OSError:  # another file system, or links not allowed: copy instead
+        except OSError:
             shutil.copy2(src, dst)
 
     shutil.copytree(
@@ -102,6 +142,7 @@ def _link_tree(source: Path, destination: Path) -> None:
         ignore=shutil.ignore_patterns(".git"),
         symlinks=True,
         copy_function=link,
+        dirs_exist_ok=True,
     )
 
 
