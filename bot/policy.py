@@ -134,10 +134,11 @@ def _quantity(limits: CommentedMap, key: str, name: str, shown: str) -> float:
 def decide(
     recommendation: WorkloadRecommendation,
     guardrails: Guardrails,
-    opted_out: RuleHit | None,
+    held_back: RuleHit | None,
 ) -> list[Decision]:
-    """A decision for every field; workload-level rules (opt-out, history) skip them all."""
-    workload_rule = opted_out
+    """A decision for every field; a workload held back as a whole (opt-out, render check)
+    or with too little history gets `skip` for all of them."""
+    workload_rule = held_back
     days = recommendation.history_hours / 24
     if workload_rule is None and days < guardrails.min_history_days:
         workload_rule = RuleHit(

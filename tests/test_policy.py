@@ -24,9 +24,9 @@ def _field(name, current, proposed, per_unit=100.0, container="api"):
     return FieldRecommendation(name, container, current, proposed, per_unit, "test")
 
 
-def _decide(*fields, days=30, rules=RULES, opted_out=None):
+def _decide(*fields, days=30, rules=RULES, held_back=None):
     recommendation = WorkloadRecommendation(KEY, fields, days * 24, ("", ""), "m", "high")
-    return decide(recommendation, rules, opted_out)
+    return decide(recommendation, rules, held_back)
 
 
 def test_small_decrease_is_applied_as_proposed():
@@ -91,7 +91,7 @@ def test_short_history_and_opt_out_skip_the_whole_workload():
     assert {d.action for d in decisions} == {"skip"}
     assert decisions[0].rules[0].rule == "min-history"
     opt_out = RuleHit("annotation.ignore", "annotated")
-    (decision,) = _decide(_field("requests.cpu", 1.0, 0.5), opted_out=opt_out)
+    (decision,) = _decide(_field("requests.cpu", 1.0, 0.5), held_back=opt_out)
     assert decision.rules == (opt_out,)
 
 
