@@ -32,7 +32,7 @@ from recommenders.errors import InputError
 
 ObjectId = tuple[str, str, str]
 """kind, namespace ("" when unset) and name of a rendered object."""
-Path_ = tuple[str, ...]
+FieldPath = tuple[str, ...]
 BATCH_SIZE = 500
 TIMEOUT_SECONDS = 300
 
@@ -165,7 +165,7 @@ def _parse(text: str, where: str) -> Rendered:
 
 def field_path(
     rendered: Rendered, workload: Workload, field: str, container: str | None
-) -> tuple[ObjectId, Path_] | None:
+) -> tuple[ObjectId, FieldPath] | None:
     """Where the rendered objects hold a workload's field, if they do."""
     if field.startswith("hpa."):
         if workload.hpa is None:
@@ -207,13 +207,13 @@ def _key(rendered: Rendered, kind: str, namespace: str, name: str) -> ObjectId:
     return (kind, namespace, name)
 
 
-def value_at(rendered: Rendered, key: ObjectId, path: Path_) -> Any:
+def value_at(rendered: Rendered, key: ObjectId, path: FieldPath) -> Any:
     return flatten(rendered.objects.get(key)).get(path)
 
 
-def flatten(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
+def flatten(node: Any, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
     """Leaves by path; list items that have a `name` are addressed by it, others by index."""
-    leaves: dict[Path_, Any] = {}
+    leaves: dict[FieldPath, Any] = {}
     if isinstance(node, dict):
         for key, value in node.items():
             leaves.update(flatten(value, (*prefix, str(key))))
@@ -226,7 +226,9 @@ def flatten(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
     return leaves
 
 
-def differences(before: Rendered, after: Rendered) -> dict[tuple[ObjectId, Path_], tuple[Any, Any]]:
+def differences(
+    before: Rendered, after: Rendered
+) -> dict[tuple[ObjectId, FieldPath], tuple[Any, Any]]:
     """Every leaf that differs between two renders of one environment, with both values."""
     changed = {}
     for key in before.objects.keys() | after.objects.keys():
