@@ -19,9 +19,6 @@ class LocalForge:
         self.workspace = workspace
         self.pr_dir = pr_dir
 
-    def branch_head(self, branch: str) -> str | None:
-        return self.workspace.branch_head(branch)
-
     def ensure_branch(self, branch: str, commit: str, previous: str | None) -> None:
         self.workspace.move_branch(branch, commit, previous)
 
