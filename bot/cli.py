@@ -146,7 +146,8 @@ def inventory(
     """
     if not repo.is_dir():
         raise InputError(str(repo), "no such directory")
-    result = inspect(repo)
+    with err.status("Reading manifests and rendering every environment with kustomize"):
+        result = inspect(repo)
     if output is Format.json:
         out.print_json(json.dumps(inventory_as_json(result)))
     else:
@@ -176,7 +177,8 @@ def set_values(
     if not repo.is_dir():
         raise InputError(str(repo), "no such directory")
     parsed = parse_assignments(assignments)
-    found = inspect(repo)
+    with err.status("Reading manifests and rendering every environment with kustomize"):
+        found = inspect(repo)
     target = find_workload(found, overlay, workload)
     edits = edits_for(target, container, parsed)
     try:
