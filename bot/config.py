@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.settings_files import check_keys, field_error, load_mapping, typed
 from recommenders.model import UnitPrices
+from recommenders.strategies import STRATEGIES
 
 CONFIG_FILE = ".rightsizer.yaml"
 GROUPINGS = ("environment", "application", "all")
@@ -55,6 +56,8 @@ def load_config(repo: Path) -> RepoConfig:
             values[key] = typed(data, key, str, shown)
     if "group_by" in data and data["group_by"] not in GROUPINGS:
         raise field_error(data, "group_by", shown, f"must be one of {', '.join(GROUPINGS)}")
+    if "strategy" in data and data["strategy"] not in STRATEGIES:
+        raise field_error(data, "strategy", shown, f"must be one of {', '.join(STRATEGIES)}")
     if "prices" in data:
         prices = typed(data, "prices", dict, shown)
         check_keys(prices, ("cpu_core_hour", "memory_gib_hour"), shown, "prices")

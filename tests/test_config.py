@@ -28,6 +28,7 @@ def test_no_config_file_means_defaults(tmp_path):
             "unknown key 'group_bye'",
         ),
         ("group_by: team\n", ".rightsizer.yaml:1", "group_by: must be one of"),
+        ("strategy: magic\n", ".rightsizer.yaml:1", "strategy: must be one of default"),
         ("prices:\n  cpu_core_hour: cheap\n", ".rightsizer.yaml:2", "expected int or float"),
         ("prices:\n  cpu_core_hour: 1\n  gpu_hour: 3\n", ".rightsizer.yaml:3", "in prices"),
         ("a: [\n", ".rightsizer.yaml", "invalid YAML"),
