@@ -58,14 +58,12 @@ CostOption = Annotated[
 ]
 
 
-def _plan(repo: Path, utilisation: Path, cost: Path | None) -> tuple[RepoConfig, Plan]:
+def _plan(repo: Path, config: RepoConfig, utilisation: Path, cost: Path | None) -> Plan:
     """Everything a run reads, validated before anything is written."""
-    config = load_config(repo)
     policy = load_policy(repo)
     usage = load_utilisation(utilisation)
     prices = load_unit_prices(cost) if cost is not None else {}
-    plan = make_plan(repo, config, policy, usage, prices, progress=_progress)
-    return config, plan
+    return make_plan(repo, config, policy, usage, prices, progress=_progress)
 
 
 def _progress(workloads: Iterable[Workload]) -> Iterable[Workload]:
@@ -86,7 +84,8 @@ def plan(
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
     Workspace(repo)
-    config, result = _plan(repo, utilisation, cost)
+    config = load_config(repo)
+    result = _plan(repo, config, utilisation, cost)
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
@@ -117,8 +116,9 @@ def run(
     if forge not in FORGES:
         raise InputError("--forge", f"unknown forge {forge!r}; known: {', '.join(FORGES)}")
     workspace = Workspace(repo)
-    base = workspace.base_commit(load_config(repo).base_branch)
-    config, result = _plan(repo, utilisation, cost)
+    config = load_config(repo)
+    base = workspace.base_commit(config.base_branch)
+    result = _plan(repo, config, utilisation, cost)
     print_plan(out, result)
     results = publish(result, workspace, base, LocalForge(workspace, pr_dir), config)
     for item in results:

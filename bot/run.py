@@ -40,6 +40,8 @@ def publish(
     for group in group_changes(plan, config):
         try:
             changes = group_file_changes(plan, group, workspace.path)
+            edits = [change.edit for change in group.applied]
+            prove(workspace.path, plan.inventory, changes, edits)
         except (ProofFailed, InputError) as exc:
             results.append(GroupResult(group.name, group.branch, "failed", "not opened", str(exc)))
             continue
@@ -62,8 +64,7 @@ def publish(
 
 
 def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]:
-    """The files a group's commit changes, proven to change exactly the intended values."""
+    """The files a group's commit would change; `publish` proves them before committing, a
+    read-only preview (`plan --format markdown`) only lists them."""
     edits = [change.edit for change in group.applied]
-    changes = plan_file_changes(plan.inventory, edits, lambda path: read_if_present(repo, path))
-    prove(repo, plan.inventory, changes, edits)
-    return changes
+    return plan_file_changes(plan.inventory, edits, lambda path: read_if_present(repo, path))

