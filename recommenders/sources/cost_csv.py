@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recommenders.model import UnitPrices
-from recommenders.sources.validate import numbers, read_csv, timestamps
+from recommenders.sources.validate import numbers, read_table, timestamps
 
 COLUMNS: tuple[str, ...] = (
     "date", "environment", "namespace", "kind", "workload",
@@ -20,7 +20,7 @@ COLUMNS: tuple[str, ...] = (
 
 def load_unit_prices(path: Path) -> dict[str, UnitPrices]:
     """Cost per core-hour and per GiB-hour in each environment, over the whole export."""
-    frame = read_csv(path, COLUMNS)
+    frame = read_table(path, COLUMNS)
     dates = timestamps(frame, "date", path)
     for column in COLUMNS[5:]:
         frame[column] = numbers(frame, column, path)

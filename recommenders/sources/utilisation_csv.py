@@ -15,7 +15,7 @@ import pandas as pd
 
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
-from recommenders.sources.validate import numbers, read_csv, timestamps
+from recommenders.sources.validate import numbers, read_table, timestamps
 
 COLUMNS: tuple[str, ...] = (
     "timestamp", "environment", "namespace", "kind", "workload", "container", "metric", "value",
@@ -64,7 +64,7 @@ class UsageTable:
 
 
 def load_utilisation(path: Path) -> UsageTable:
-    frame = read_csv(path, COLUMNS)
+    frame = read_table(path, COLUMNS)
     unknown = ~frame["metric"].isin(METRICS)
     if unknown.any():
         row = int(unknown.to_numpy().argmax())

@@ -1,0 +1,76 @@
+"""What every source hands on: one tidy frame shape for usage, FOCUS columns for cost.
+
+Each format is a small module that knows one export; everything after it (validation, the
+join to manifests, unit prices, `sources check`) reads only these two shapes, so a new
+format is one module and one registry entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+USAGE_COLUMNS: tuple[str, ...] = (
+    "timestamp", "environment", "namespace", "kind", "workload", "container", "metric", "value",
+)  # fmt: skip
+"""`timestamp` is UTC; `value` is a float in the metric's base unit. `environment` is "" when
+the source does not say (a single-cluster export): the join then matches on the rest."""
+
+METRICS: tuple[str, ...] = (
+    "cpu_cores",
+    "memory_bytes",
+    "replicas",
+    "cpu_request_cores",
+    "memory_request_bytes",
+    "cpu_limit_cores",
+    "memory_limit_bytes",
+)
+"""Per-pod means of each container over the step; `replicas` is per workload, container ""."""
+
+COST_COLUMNS: tuple[str, ...] = (
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "BilledCost",
+    "EffectiveCost",
+    "BillingCurrency",
+    "ServiceName",
+    "ResourceId",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "Tags",
+)
+"""The FOCUS 1.x columns Rightsizer reads. Periods are UTC timestamps, costs and quantities
+floats (quantity NaN when the export has none), `Tags` a dict of str per row. Native cloud
+exports are renamed into these on the way in; `x_` columns of the source are kept as they are.
+
+Kubernetes allocation exports become one row per resource: `ConsumedUnit` is "vCPU-Hours"
+for CPU and "GiB-Hours" for memory, and the tags `cluster`, `namespace`, `controllerKind`,
+`controller`, `pod` and `container` say whose it was."""
+
+
+@dataclass
+class Usage:
+    """A utilisation source after loading: the tidy frame and what was odd but not fatal."""
+
+    frame: pd.DataFrame
+    """USAGE_COLUMNS."""
+    origin: str
+    """The file or URL it came from, for messages."""
+    format: str
+    rows: int
+    """Rows (or samples) the source held, before reshaping."""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Cost:
+    """A cost source after loading: FOCUS-shaped rows and what was odd but not fatal."""
+
+    frame: pd.DataFrame
+    """COST_COLUMNS plus any `x_` columns."""
+    path: Path
+    format: str
+    rows: int
+    warnings: list[str] = field(default_factory=list)
