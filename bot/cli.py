@@ -18,17 +18,24 @@ from bot.compose import compose
 from bot.config import RepoConfig, load_config
 from bot.forges import FORGES, LocalForge
 from bot.groups import group_changes
+from bot.inputs import Inputs, SourceRequest, read_inputs
 from bot.manifests.model import Workload
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
 from bot.proof import ProofFailed, inspect
-from bot.report import inventory_as_json, plan_as_json, print_inventory, print_plan
+from bot.report import (
+    inventory_as_json,
+    plan_as_json,
+    print_inventory,
+    print_plan,
+    print_sources,
+)
 from bot.run import group_file_changes, publish
 from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.workspace import Workspace
 from recommenders.errors import InputError
-from recommenders.sources.cost_csv import load_unit_prices
-from recommenders.sources.utilisation_csv import load_utilisation
+from recommenders.sources.registry import COST_FORMATS, UTILISATION_FORMATS
+from recommenders.sources.summary import summarise_cost, summarise_usage
 
 app = typer.Typer(
     help="Rightsizer: right-size Kubernetes workloads from usage data, through pull requests.",
@@ -50,20 +57,62 @@ RepoOption = Annotated[
     Path, typer.Option("--repo", help="The infrastructure repository (a git checkout).")
 ]
 UtilisationOption = Annotated[
-    Path, typer.Option("--utilisation", help="Utilisation export (long CSV, see README).")
+    list[Path] | None,
+    typer.Option(
+        "--utilisation",
+        help="Utilisation export, repeatable: long or wide CSV/Parquet, OpenCost CSV or "
+        "allocation JSON (see README).",
+    ),
+]
+UtilisationFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--utilisation-format",
+        help="Skip detection: " + ", ".join(UTILISATION_FORMATS),
+    ),
 ]
 CostOption = Annotated[
-    Path | None,
-    typer.Option("--cost", help="Daily cost export; without it the config's price table is used."),
+    list[Path] | None,
+    typer.Option(
+        "--cost",
+        help="Cost export, repeatable (FOCUS, OpenCost, cloud bills); without one the "
+        "config's price table is used.",
+    ),
+]
+CostFormatOption = Annotated[
+    str | None,
+    typer.Option("--cost-format", help="Skip detection: " + ", ".join(COST_FORMATS)),
 ]
 
 
-def _plan(repo: Path, config: RepoConfig, utilisation: Path, cost: Path | None) -> Plan:
+def _request(
+    utilisation: list[Path] | None,
+    cost: list[Path] | None,
+    utilisation_format: str | None,
+    cost_format: str | None,
+) -> SourceRequest:
+    if not utilisation:
+        raise InputError("--utilisation", "give at least one utilisation export")
+    return SourceRequest(tuple(utilisation), tuple(cost or ()), utilisation_format, cost_format)
+
+
+def _plan(repo: Path, config: RepoConfig, request: SourceRequest) -> Plan:
     """Everything a run reads, validated before anything is written."""
     policy = load_policy(repo)
-    usage = load_utilisation(utilisation)
-    prices = load_unit_prices(cost) if cost is not None else {}
-    return make_plan(repo, config, policy, usage, prices, progress=_progress)
+    inputs = read_inputs(request)
+    _warn(inputs)
+    return make_plan(repo, config, policy, inputs.table, inputs.prices, progress=_progress)
+
+
+def _warn(inputs: Inputs) -> None:
+    for source in inputs.usages:
+        for warning in source.warnings:
+            err.print(f"warning: {source.origin}: {warning}", markup=False, highlight=False)
+    for cost in inputs.costs:
+        for warning in cost.warnings:
+            err.print(f"warning: {cost.path}: {warning}", markup=False, highlight=False)
+    for note in inputs.price_notes:
+        err.print(f"prices: {note}", markup=False, highlight=False)
 
 
 def _progress(workloads: Iterable[Workload]) -> Iterable[Workload]:
@@ -73,8 +122,10 @@ def _progress(workloads: Iterable[Workload]) -> Iterable[Workload]:
 @app.command()
 def plan(
     repo: RepoOption,
-    utilisation: UtilisationOption,
+    utilisation: UtilisationOption = None,
     cost: CostOption = None,
+    utilisation_format: UtilisationFormatOption = None,
+    cost_format: CostFormatOption = None,
     output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
         Format.table
     ),
@@ -83,9 +134,10 @@ def plan(
 
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
+    request = _request(utilisation, cost, utilisation_format, cost_format)
     Workspace(repo)
     config = load_config(repo)
-    result = _plan(repo, config, utilisation, cost)
+    result = _plan(repo, config, request)
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
@@ -100,8 +152,10 @@ def plan(
 @app.command()
 def run(
     repo: RepoOption,
-    utilisation: UtilisationOption,
+    utilisation: UtilisationOption = None,
     cost: CostOption = None,
+    utilisation_format: UtilisationFormatOption = None,
+    cost_format: CostFormatOption = None,
     forge: Annotated[str, typer.Option("--forge", help="Where PRs go: " + ", ".join(FORGES))] = (
         "local"
     ),
@@ -115,10 +169,11 @@ def run(
     """
     if forge not in FORGES:
         raise InputError("--forge", f"unknown forge {forge!r}; known: {', '.join(FORGES)}")
+    request = _request(utilisation, cost, utilisation_format, cost_format)
     workspace = Workspace(repo)
     config = load_config(repo)
     base = workspace.base_commit(config.base_branch)
-    result = _plan(repo, config, utilisation, cost)
+    result = _plan(repo, config, request)
     print_plan(out, result)
     results = publish(result, workspace, base, LocalForge(workspace, pr_dir), config)
     for item in results:
@@ -192,6 +247,39 @@ def set_values(
         out.print(f"{label}: {tracked.raw if tracked else '?'} -> {edit.new}", highlight=False)
     for change in changes:
         out.print(f"{'created' if change.before is None else 'edited'} {change.path}")
+
+
+sources_app = typer.Typer(help="Check the exports a run would read.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("check")
+def sources_check(
+    utilisation: UtilisationOption = None,
+    cost: CostOption = None,
+    utilisation_format: UtilisationFormatOption = None,
+    cost_format: CostFormatOption = None,
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Validate exports and summarise each: rows, workloads, time range, gaps, total cost.
+
+    Formats are detected from each file's header. JSON output is a list with, per source:
+    source, kind, format, rows, workloads, start, end, gaps, total_cost, currency, warnings.
+
+    Example: rightsizer sources check --utilisation usage.csv --cost focus.csv --format json
+    """
+    if not utilisation and not cost:
+        raise InputError("sources check", "name at least one --utilisation or --cost export")
+    inputs = read_inputs(
+        SourceRequest(utilisation or (), cost or (), utilisation_format, cost_format)
+    )
+    summaries = [summarise_usage(u) for u in inputs.usages] + [
+        summarise_cost(c) for c in inputs.costs
+    ]
+    if output is Format.json:
+        out.print_json(json.dumps([summary.as_json() for summary in summaries]))
+    else:
+        print_sources(out, summaries, inputs.prices, inputs.price_notes)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
-from recommenders.sources.utilisation_csv import UsageTable
+from recommenders.sources.usage import UsageTable
 from recommenders.strategies import get_strategy
 
 
@@ -82,7 +82,7 @@ def make_plan(
         if history is None:
             plan.without_usage.append(workload)
             continue
-        unit_prices = prices.get(workload.environment, config.prices)
+        unit_prices = prices.get(workload.environment) or prices.get("") or config.prices
         plan.prices[workload.environment] = unit_prices
         recommendation = strategy.recommend(workload_spec(workload), history, unit_prices)
         plan.recommendations[key] = recommendation
@@ -91,8 +91,7 @@ def make_plan(
             change = _planned_change(workload, decision)
             if change is not None:
                 plan.changes.append(change)
-    known = {workload_key(w) for w in inventory.workloads}
-    plan.unmatched_usage = [key for key in usage.workloads() if key not in known]
+    plan.unmatched_usage = usage.unmatched(workload_key(w) for w in inventory.workloads)
     return plan
 
 

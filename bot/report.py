@@ -10,6 +10,8 @@ from rich.table import Table
 from bot.compose import money
 from bot.manifests.model import Inventory, Workload
 from bot.planner import Plan
+from recommenders.model import UnitPrices
+from recommenders.sources.summary import SourceSummary
 
 
 def plan_as_json(result: Plan) -> list[dict[str, Any]]:
@@ -168,3 +170,40 @@ def _scaling(workload: Workload) -> str:
         kind = "HPA" if workload.hpa.kind == "HorizontalPodAutoscaler" else workload.hpa.kind
         return f"{kind} {bounds}" + (f" @{target.raw}% cpu" if target else "")
     return f"replicas {workload.replicas.raw}" if workload.replicas else "-"
+
+
+def print_sources(
+    out: Console, summaries: list[SourceSummary], prices: dict[str, UnitPrices], notes: list[str]
+) -> None:
+    table = Table(title="Sources")
+    for column in ("source", "format", "rows", "workloads", "from", "to", "gaps", "total cost"):
+        table.add_column(column, justify="right" if column in {"rows", "gaps"} else "left")
+    for summary in summaries:
+        cost = (
+            f"{summary.total_cost:,.2f} {summary.currency or ''}".strip()
+            if summary.total_cost is not None
+            else ""
+        )
+        table.add_row(
+            summary.source,
+            summary.format,
+            f"{summary.rows:,}",
+            f"{summary.workloads:,}",
+            summary.start or "",
+            summary.end or "",
+            "" if summary.gaps is None else f"{summary.gaps:,}",
+            cost,
+        )
+    out.print(table)
+    for summary in summaries:
+        for warning in summary.warnings:
+            out.print(f"[yellow]warning[/yellow] {summary.source}: {warning}", highlight=False)
+    for environment, price in sorted(prices.items()):
+        out.print(
+            f"unit prices for {environment or 'every environment'}: "
+            f"${price.cpu_core_hour:.4f} per core-hour, ${price.memory_gib_hour:.5f} per "
+            f"GiB-hour ({price.source})",
+            highlight=False,
+        )
+    for note in notes:
+        out.print(f"[yellow]prices[/yellow] {note}", highlight=False)

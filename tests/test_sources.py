@@ -1,20 +1,34 @@
-"""Exports load into tidy frames, and bad rows are reported by file, line and column."""
+"""Utilisation tables load into the tidy frame; bad rows are named by file, line and column."""
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
-from recommenders.sources.cost_csv import load_unit_prices
-from recommenders.sources.utilisation_csv import load_utilisation
+from recommenders.sources.prices import unit_prices
+from recommenders.sources.registry import load_cost, load_utilisation
+from recommenders.sources.usage import UsageTable
 from tests.conftest import COST, UTILISATION
 
 HEADER = "timestamp,environment,namespace,kind,workload,container,metric,value\n"
+API = "prod,shop,Deployment,api,api"
+
+
+def _csv(tmp_path: Path, text: str, name: str = "usage.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _hours(count: int, metric: str = "cpu_cores", value: str = "0.5", start: int = 0) -> str:
+    stamps = pd.date_range("2026-11-01", periods=count + start, freq="h", tz="UTC")[start:]
+    return "".join(f"{t:%Y-%m-%dT%H:%M:%SZ},{API},{metric},{value}\n" for t in stamps)
 
 
 def test_fixture_utilisation_has_30_days_for_every_container():
-    table = load_utilisation(UTILISATION)
+    table = UsageTable([load_utilisation(UTILISATION)])
     usage = table.for_workload(WorkloadKey("prod", "checkout", "Deployment", "checkout"))
     assert set(usage.cpu) == {"checkout", "log-shipper"}
     assert usage.hours == 720
@@ -26,45 +40,156 @@ def test_fixture_utilisation_has_30_days_for_every_container():
 
 
 def test_unit_prices_per_environment_come_from_the_cost_export():
-    prices = load_unit_prices(COST)
-    assert set(prices) == {"dev", "staging", "prod"}
+    prices, notes = unit_prices([load_cost(COST)])
+    assert set(prices) == {"dev", "staging", "prod"} and notes == []
     assert prices["prod"].cpu_core_hour == pytest.approx(0.0316, rel=1e-3)
     assert prices["prod"].memory_gib_hour == pytest.approx(0.00424, rel=1e-2)
-    assert "cost.csv" in prices["prod"].source
-
-
-def _csv(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "usage.csv"
-    path.write_text(text)
-    return path
+    assert prices["prod"].source.startswith("cost.csv (daily), 2026-10-28 to 2026-11-26")
 
 
 def test_missing_column_names_the_file_and_the_column(tmp_path):
-    path = _csv(tmp_path, "timestamp,environment,workload,value\n")
+    path = _csv(tmp_path, "timestamp,environment,workload,metric,value\n")
     with pytest.raises(InputError) as error:
         load_utilisation(path)
     assert error.value.where == str(path)
-    assert "missing column(s) namespace, kind, container, metric" in error.value.problem
+    assert "missing column(s) namespace, kind, container" in error.value.problem
+
+
+def test_a_misspelt_column_gets_a_suggestion(tmp_path):
+    path = _csv(tmp_path, HEADER.replace("namespace", "namespce") + _hours(1))
+    with pytest.raises(InputError, match=r"did you mean 'namespce' for 'namespace'"):
+        load_utilisation(path, "long")
 
 
 def test_a_bad_value_names_its_line(tmp_path):
-    rows = [
-        "2026-11-01T00:00:00Z,prod,shop,Deployment,api,api,cpu_cores,0.5",
-        "2026-11-01T01:00:00Z,prod,shop,Deployment,api,api,cpu_cores,lots",
-    ]
-    path = _csv(tmp_path, HEADER + "\n".join(rows) + "\n")
+    path = _csv(tmp_path, HEADER + _hours(1) + f"2026-11-01T01:00:00Z,{API},cpu_cores,lots\n")
     with pytest.raises(InputError) as error:
         load_utilisation(path)
     assert error.value.where == f"{path}:3"
-    assert "'lots'" in error.value.problem
+    assert "column value: 'lots'" in error.value.problem
+
+
+@pytest.mark.parametrize("value", ["-0.5", "NaN", "", "inf"])
+def test_negative_and_missing_values_are_refused(tmp_path, value):
+    path = _csv(tmp_path, HEADER + _hours(2) + f"2026-11-01T02:00:00Z,{API},cpu_cores,{value}\n")
+    with pytest.raises(InputError, match=r":4: column value"):
+        load_utilisation(path)
 
 
 def test_a_bad_timestamp_and_an_unknown_metric_name_their_lines(tmp_path):
-    bad_time = _csv(tmp_path, HEADER + "yesterday,prod,shop,Deployment,api,api,cpu_cores,0.5\n")
+    bad_time = _csv(tmp_path, HEADER + f"yesterday,{API},cpu_cores,0.5\n")
     with pytest.raises(InputError, match=r":2: column timestamp"):
         load_utilisation(bad_time)
-    bad_metric = _csv(
-        tmp_path, HEADER + "2026-11-01T00:00:00Z,prod,shop,Deployment,api,api,gpu,1\n"
-    )
+    bad_metric = _csv(tmp_path, HEADER + f"2026-11-01T00:00:00Z,{API},gpu,1\n")
     with pytest.raises(InputError, match=r":2: column metric: 'gpu'"):
         load_utilisation(bad_metric)
+
+
+def test_mixed_time_zones_are_refused(tmp_path):
+    rows = _hours(2) + f"2026-11-01T03:00:00+01:00,{API},cpu_cores,0.5\n"
+    with pytest.raises(InputError, match=r":4: column timestamp: .* mixes time zones"):
+        load_utilisation(_csv(tmp_path, HEADER + rows))
+
+
+def test_a_duplicate_timestamp_names_the_series_and_the_line(tmp_path):
+    rows = _hours(3) + f"2026-11-01T01:00:00Z,{API},cpu_cores,0.7\n"
+    with pytest.raises(InputError) as error:
+        load_utilisation(_csv(tmp_path, HEADER + rows))
+    assert error.value.where.endswith(":5")
+    assert "prod/shop/Deployment/api api cpu_cores has a second value at 2026-11-01T01:00:00Z" in (
+        error.value.problem
+    )
+
+
+def test_millicores_in_a_cores_column_are_caught_and_the_fix_named(tmp_path):
+    with pytest.raises(InputError, match=r"looks like millicores .*cpu_millicores"):
+        load_utilisation(_csv(tmp_path, HEADER + _hours(3, value="250")))
+    usage = load_utilisation(_csv(tmp_path, HEADER + _hours(3, "cpu_millicores", "250")))
+    assert usage.frame["value"].tolist() == [0.25] * 3
+    assert set(usage.frame["metric"]) == {"cpu_cores"}
+
+
+def test_mib_in_a_bytes_column_is_caught_and_mb_differs_from_mib(tmp_path):
+    with pytest.raises(InputError, match=r"looks like MiB or MB, not bytes"):
+        load_utilisation(_csv(tmp_path, HEADER + _hours(3, "memory_bytes", "512")))
+    mib = load_utilisation(_csv(tmp_path, HEADER + _hours(1, "memory_mib", "512"), "a.csv"))
+    mb = load_utilisation(_csv(tmp_path, HEADER + _hours(1, "memory_mb", "512"), "b.csv"))
+    assert mib.frame["value"].iloc[0] == 512 * 2**20
+    assert mb.frame["value"].iloc[0] == 512 * 10**6
+
+
+def test_gaps_are_counted_per_series_at_its_own_step(tmp_path):
+    rows = _hours(5) + _hours(3, start=8)  # hours 5, 6 and 7 are missing
+    usage = load_utilisation(_csv(tmp_path, HEADER + rows))
+    assert usage.missing_steps == 3
+    assert usage.warnings == [
+        "1 series have gaps: prod/shop/Deployment/api api cpu_cores: 3 missing samples at its "
+        "1 h step"
+    ]
+
+
+def test_the_wide_variant_reads_like_the_long_one(tmp_path):
+    long = load_utilisation(UTILISATION).frame
+    sample = long[long["workload"].isin(["checkout", "catalog"])]
+    wide = sample.pivot_table(
+        index=["timestamp", "environment", "namespace", "kind", "workload", "container"],
+        columns="metric",
+        values="value",
+    ).reset_index()
+    replicas = wide[wide["container"] == ""][
+        ["timestamp", "environment", "namespace", "kind", "workload", "replicas"]
+    ]
+    wide = wide[wide["container"] != ""].drop(columns="replicas").merge(replicas)
+    wide["cluster"] = wide.pop("environment")
+    wide["memory_mib"] = wide.pop("memory_bytes") / 2**20
+    wide["timestamp"] = wide["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "wide.csv"
+    wide.to_csv(path, index=False)
+    loaded = load_utilisation(path)
+    assert loaded.format == "wide"
+    assert _sorted(loaded.frame).equals(_sorted(sample))
+
+
+def test_parquet_reads_like_csv(tmp_path):
+    frame = pd.read_csv(UTILISATION, dtype=str, keep_default_na=False)
+    path = tmp_path / "usage.parquet"
+    frame.to_parquet(path)
+    assert _sorted(load_utilisation(path).frame).equals(
+        _sorted(load_utilisation(UTILISATION).frame)
+    )
+
+
+def test_parquet_errors_name_the_row(tmp_path):
+    frame = pd.read_csv(UTILISATION, dtype=str, keep_default_na=False).head(3)
+    frame.loc[1, "value"] = "x"
+    path = tmp_path / "usage.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(InputError) as error:
+        load_utilisation(path)
+    assert error.value.where == f"{path} row 2"
+
+
+def test_an_unknown_header_lists_the_formats_and_the_flag(tmp_path):
+    path = _csv(tmp_path, "when,what\n1,2\n")
+    with pytest.raises(InputError, match=r"no known format .*long, wide, opencost.*--utilisation"):
+        load_utilisation(path)
+    with pytest.raises(InputError, match=r"--cost-format: unknown format 'nope'"):
+        load_cost(COST, "nope")
+
+
+def test_a_usage_source_without_environment_matches_a_workload_in_any_one(tmp_path):
+    header = HEADER.replace("environment,", "")
+    rows = _hours(3).replace("prod,", "")
+    table = UsageTable([load_utilisation(_csv(tmp_path, header + rows))])
+    assert table.for_workload(WorkloadKey("staging", "shop", "Deployment", "api")) is not None
+    assert table.unmatched([WorkloadKey("prod", "shop", "Deployment", "api")]) == []
+    assert table.unmatched([WorkloadKey("prod", "shop", "Deployment", "web")]) == [
+        WorkloadKey("", "shop", "Deployment", "api")
+    ]
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = ["environment", "namespace", "kind", "workload", "container", "metric", "timestamp"]
+    ordered = frame.sort_values(columns).reset_index(drop=True)[[*columns, "value"]]
+    ordered["value"] = ordered["value"].astype(float).round(6)
+    return ordered

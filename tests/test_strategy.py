@@ -12,7 +12,7 @@ from recommenders.model import (
     WorkloadKey,
     WorkloadSpec,
 )
-from recommenders.sources.utilisation_csv import WorkloadUsage
+from recommenders.sources.usage import WorkloadUsage
 from recommenders.strategies import get_strategy
 
 PRICES = UnitPrices(0.03, 0.004, "test")

@@ -62,6 +62,8 @@ class Usage:
     rows: int
     """Rows (or samples) the source held, before reshaping."""
     warnings: list[str] = field(default_factory=list)
+    missing_steps: int = 0
+    """Samples missing inside series (gaps), each series counted at its own step."""
 
 
 @dataclass
@@ -74,3 +76,33 @@ class Cost:
     format: str
     rows: int
     warnings: list[str] = field(default_factory=list)
+
+
+def _unit_aliases() -> dict[str, tuple[str, float]]:
+    aliases: dict[str, tuple[str, float]] = {}
+    for metric in METRICS:
+        stem, _, unit = metric.rpartition("_")
+        if unit == "cores":
+            aliases[f"{stem}_millicores"] = (metric, 1e-3)
+        elif unit == "bytes":
+            for name, factor in (("kib", 2.0**10), ("mib", 2.0**20), ("gib", 2.0**30)):
+                aliases[f"{stem}_{name}"] = (metric, factor)
+            for name, factor in (("kb", 1e3), ("mb", 1e6), ("gb", 1e9)):
+                aliases[f"{stem}_{name}"] = (metric, factor)
+    return aliases
+
+
+UNIT_ALIASES: dict[str, tuple[str, float]] = _unit_aliases()
+"""Metric names with a unit suffix (`cpu_millicores`, `memory_mib`, `memory_mb`, ...) and how to
+reach the base unit. MB and MiB differ by 5 %: exports say which, and we believe them."""
+
+_KINDS = {
+    kind.lower(): kind
+    for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+}
+_KINDS["rollout"] = "Rollout"
+
+
+def controller_kind(text: str) -> str:
+    """Kubernetes' spelling of a controller kind; OpenCost and Prometheus write it lower-case."""
+    return _KINDS.get(text.lower(), text)

@@ -42,10 +42,7 @@ def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
     CSV cells are read verbatim (no NA guessing), so "NULL" or "" stay text for `numbers`.
     """
     _must_exist(path)
-    if path.suffix == ".parquet":
-        frame = _read_parquet(path)
-    else:
-        frame = _read_csv(path)
+    frame = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise InputError(

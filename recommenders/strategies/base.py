@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from recommenders.model import UnitPrices, WorkloadRecommendation, WorkloadSpec
-from recommenders.sources.utilisation_csv import WorkloadUsage
+from recommenders.sources.usage import WorkloadUsage
 
 
 class Strategy(Protocol):

@@ -25,7 +25,7 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
-from recommenders.sources.utilisation_csv import WorkloadUsage
+from recommenders.sources.usage import WorkloadUsage
 
 
 @dataclass(frozen=True)

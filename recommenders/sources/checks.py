@@ -1,0 +1,126 @@
+"""Checks on tidy usage that every utilisation format shares.
+
+What would size a workload wrongly is refused (a duplicate sample, millicores in a cores
+column, MiB in a bytes column); what only makes a forecast less sure (gaps) is a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommenders.errors import InputError
+from recommenders.sources.validate import where
+
+SERIES = ["environment", "namespace", "kind", "workload", "container", "metric"]
+MAX_CORES_PER_CONTAINER = 64.0
+"""A median above this per container is millicores written as cores, not a real workload."""
+MIN_BYTES_PER_CONTAINER = 100_000.0
+"""A median below this (100 kB) is MiB or MB written as bytes: no container runs in less."""
+LISTED = 5
+
+
+@dataclass(frozen=True)
+class UsageCheck:
+    warnings: list[str] = field(default_factory=list)
+    missing_steps: int = 0
+    """Samples missing inside series, counted at each series' own step."""
+
+
+def check_usage(frame: pd.DataFrame, origin: str, rows_of: Path | None = None) -> UsageCheck:
+    """Raise for a mistake, return warnings for the rest. With `rows_of`, the frame's index is
+    the source file's row, so errors name its line; else they name series and timestamp."""
+    _no_duplicates(frame, origin, rows_of)
+    _plausible_units(frame, origin, rows_of)
+    return _gaps(frame)
+
+
+def series_name(row: pd.Series) -> str:
+    who = "/".join(str(row[column]) for column in SERIES[:4] if row[column])
+    container = f" {row['container']}" if row["container"] else ""
+    return f"{who}{container} {row['metric']}"
+
+
+def _place(frame: pd.DataFrame, position: int, origin: str, rows_of: Path | None) -> str:
+    if rows_of is not None:
+        return where(rows_of, int(frame.index[position]))
+    return origin
+
+
+def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
+    duplicated = frame.duplicated([*SERIES, "timestamp"], keep="first")
+    if duplicated.any():
+        position = int(duplicated.to_numpy().argmax())
+        row = frame.iloc[position]
+        raise InputError(
+            _place(frame, position, origin, rows_of),
+            f"{series_name(row)} has a second value at {row['timestamp']:%Y-%m-%dT%H:%M:%SZ}; "
+            "each series may have one sample per timestamp",
+        )
+
+
+def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
+    for metric, values in frame.groupby("metric", sort=True)["value"]:
+        positive = values[values > 0]
+        if positive.empty:
+            continue
+        median = float(positive.median())
+        metric = str(metric)
+        if metric.endswith("_cores") and median > MAX_CORES_PER_CONTAINER:
+            hint = f"{metric.removesuffix('_cores')}_millicores"
+            bad = values > MAX_CORES_PER_CONTAINER
+            problem = f"looks like millicores (median {median:g} cores per container)"
+        elif metric.endswith("_bytes") and median < MIN_BYTES_PER_CONTAINER:
+            hint = f"{metric.removesuffix('_bytes')}_mib or _mb"
+            bad = (values > 0) & (values < MIN_BYTES_PER_CONTAINER)
+            problem = f"looks like MiB or MB, not bytes (median {median:g} bytes per container)"
+        else:
+            continue
+        position = int(frame.index.get_indexer([bad.idxmax()])[0])
+        raise InputError(
+            _place(frame, position, origin, rows_of),
+            f"metric {metric} {problem}; convert it, or name the metric {hint} "
+            "and Rightsizer converts it",
+        )
+
+
+def _gaps(frame: pd.DataFrame) -> UsageCheck:
+    if frame.empty:
+        return UsageCheck()
+    ordered = frame.sort_values([*SERIES, "timestamp"], kind="stable")
+    series = ordered.groupby(SERIES, sort=False, observed=True).ngroup().to_numpy()
+    stamps = ordered["timestamp"].dt.tz_convert(None).to_numpy()
+    seconds = stamps.astype("datetime64[s]").astype(np.int64)
+    same = np.r_[False, series[1:] == series[:-1]]
+    diffs = pd.Series(np.where(same, np.diff(seconds, prepend=seconds[0]), np.nan))
+    step = diffs.groupby(series).transform("median").to_numpy()
+    missing = np.where(diffs > 1.5 * step, np.rint(diffs / step) - 1, 0)
+    total = int(np.nansum(missing))
+    if total == 0:
+        return UsageCheck()
+    per_series = pd.Series(missing).groupby(series).sum()
+    gappy = per_series[per_series > 0]
+    first_rows = pd.Series(np.arange(len(series))).groupby(series).first()
+    lines = []
+    for group, count in gappy.head(LISTED).items():
+        row = ordered.iloc[int(first_rows[group])]
+        seconds_per_step = int(step[int(first_rows[group])])
+        lines.append(
+            f"{series_name(row)}: {int(count)} missing samples at its "
+            f"{_duration(seconds_per_step)} step"
+        )
+    more = f" (and {len(gappy) - LISTED} more series)" if len(gappy) > LISTED else ""
+    return UsageCheck(
+        [f"{len(gappy)} series have gaps{more}: " + "; ".join(lines)], missing_steps=total
+    )
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"

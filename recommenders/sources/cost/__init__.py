@@ -1,0 +1,1 @@
+"""Cost formats: each reads one kind of export into FOCUS columns."""

@@ -1,0 +1,1 @@
+"""Utilisation formats: each reads one kind of export into the tidy usage frame."""
