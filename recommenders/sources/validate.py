@@ -125,12 +125,12 @@ def report(frame: pd.DataFrame, column: str, bad: pd.Series, path: Path, problem
 
 def _same_zone_style(frame: pd.DataFrame, column: str, path: Path) -> None:
     text = frame[column].astype(str)
-    style = text.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("naive")
+    distinct = pd.Series(text.unique())  # exports repeat each timestamp per series: check once
+    style = distinct.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("naive")
     style = style.where(style != "+00:00", "Z")
-    first = style.iloc[0] if len(style) else "naive"
-    differs = style != first
-    if differs.any():
-        row = int(differs.to_numpy().argmax())
+    others = distinct[(style != style.iloc[0]).to_numpy()] if len(style) else distinct[:0]
+    if len(others):
+        row = int(text.isin(others).to_numpy().argmax())
         raise InputError(
             where(path, row),
             f"column {column}: {text.iloc[row]!r} mixes time zones with line "

@@ -69,7 +69,8 @@ def _finish(frame: pd.DataFrame, path: Path, format_name: str, rows: int) -> Usa
     if "environment" not in frame.columns:
         frame["environment"] = frame["cluster"] if "cluster" in frame.columns else ""
     frame["timestamp"] = timestamps(frame, "timestamp", path)
-    frame["kind"] = frame["kind"].map(controller_kind)
+    respelt = {kind: controller_kind(kind) for kind in frame["kind"].unique()}
+    frame["kind"] = frame["kind"].replace({k: v for k, v in respelt.items() if k != v})
     for alias, (metric, factor) in UNIT_ALIASES.items():
         converted = frame["metric"] == alias
         if converted.any():
