@@ -47,7 +47,7 @@ def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
     if missing:
         raise InputError(
             str(path),
-            f"missing column(s) {', '.join(missing)}; the header has {', '.join(frame.columns)}"
+            f"missing column(s) {', '.join(missing)}; the header has {_listed(frame.columns)}"
             + _misspelt(missing, frame.columns),
         )
     return frame
@@ -212,12 +212,20 @@ def _json_keys(document: Any, depth: int = 0) -> set[str]:
 
 
 def _misspelt(missing: list[str], present: Iterable[str]) -> str:
+    present = list(present)
+    folded = {name.casefold().replace("_", ""): name for name in present}
     hints = []
     for name in missing:
-        close = difflib.get_close_matches(name, list(present), n=1, cutoff=0.75)
+        same = folded.get(name.casefold().replace("_", ""))
+        close = [same] if same else difflib.get_close_matches(name, present, n=1, cutoff=0.75)
         if close:
             hints.append(f"{close[0]!r} for {name!r}")
     return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
+def _listed(columns: Iterable[str], limit: int = 12) -> str:
+    names = list(columns)
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _must_exist(path: Path) -> None:
