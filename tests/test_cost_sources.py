@@ -54,10 +54,10 @@ def test_formats_are_detected_from_the_header(source, expected):
         (FOCUS, 7, "BilledCost", "12,50", "column BilledCost: '12,50' is not a number"),
         (FOCUS, 4, "ChargePeriodStart", "18/09/2024", "column ChargePeriodStart: '18/09/2024'"),
         (FOCUS, 3, "ChargePeriodEnd", "2024-09-18T23:00:00+02:00", "mixes time zones"),
-        (FOCUS, 9, "Tags", "application=web", "column Tags: 'application=web' is not a JSON"),
+        (FOCUS, 9, "Tags", "application=web", "column Tags: 'application=web' is not JSON"),
         (OPENCOST, 3, "CPUCost", "", "column CPUCost: '' is not a number"),
         (OPENCOST, 2, "CPUCoreUsageAverage", "-0.1", "is not a non-negative number"),
-        (OPENCOST, 2, "Labels", "app=opencost", "column Labels: 'app=opencost' is not a JSON"),
+        (OPENCOST, 2, "Labels", "app=opencost", "column Labels: 'app=opencost' is not JSON"),
         (OPENCOST, 3, "Date", "01/02/2023", "column Date: '01/02/2023' is not a timestamp"),
     ],
 )
@@ -79,7 +79,7 @@ def test_a_missing_or_misspelt_column_is_named(tmp_path, source):
     path = _write(tmp_path, misspelt, source.name)
     with pytest.raises(InputError) as error:
         load_cost(path, "focus" if source is FOCUS else "opencost")
-    assert error.value.where == str(path)
+    assert error.value.where == f"{path}:1"
     assert f"missing column(s) {required}" in error.value.problem
     assert f"did you mean {required.lower()!r}" in error.value.problem
 

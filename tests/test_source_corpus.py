@@ -10,6 +10,7 @@ import csv
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,7 @@ def test_a_real_cloudwatch_series_keeps_every_sample_and_counts_its_gaps(series,
     usage = load_utilisation(path)
     summary = summarise_usage(usage)
     step = timedelta(minutes=5)
-    missing = sum(round((b - a) / step) - 1 for a, b in zip(stamps, stamps[1:]) if b - a > step)
+    missing = sum(round((b - a) / step) - 1 for a, b in pairwise(stamps) if b - a > step)
     assert summary.rows == len(rows) and summary.workloads == 1
     assert summary.start == stamps[0].strftime("%Y-%m-%dT%H:%M:%SZ")
     assert summary.end == stamps[-1].strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -51,7 +51,7 @@ def test_missing_column_names_the_file_and_the_column(tmp_path):
     path = _csv(tmp_path, "timestamp,environment,workload,metric,value\n")
     with pytest.raises(InputError) as error:
         load_utilisation(path)
-    assert error.value.where == str(path)
+    assert error.value.where == f"{path}:1"
     assert "missing column(s) namespace, kind, container" in error.value.problem
 
 

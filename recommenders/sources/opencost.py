@@ -8,7 +8,6 @@ are registered as a utilisation format and a cost format; both read them through
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pandas as pd
 from recommenders.errors import InputError
 from recommenders.model import GIB
 from recommenders.sources.checks import check_usage
+from recommenders.sources.cost import normalise as n
 from recommenders.sources.frames import (
     COST_COLUMNS,
     USAGE_COLUMNS,
@@ -201,7 +201,8 @@ def _from_csv(path: Path) -> tuple[pd.DataFrame, int]:
         if column in raw.columns:
             frame[label] = numbers(raw, column, path, negative=True, empty=True).fillna(0.0)
     frame["total_cost"] = numbers(raw, "TotalCost", path, negative=True)
-    frame["labels"] = [_labels(text, path, row) for row, text in enumerate(_column(raw, "Labels"))]
+    labels = "Labels" if "Labels" in raw.columns else None
+    frame["labels"] = n.tags_from_cells(raw, labels, path).tolist()
     return frame, len(raw)
 
 
@@ -320,22 +321,6 @@ def _tags(row: Any) -> dict[str, str]:
         "container": row.container,
     }
     return {**row.labels, **{key: value for key, value in owner.items() if value}}
-
-
-def _labels(text: str, path: Path, row: int) -> dict[str, str]:
-    if not text:
-        return {}
-    try:
-        labels = json.loads(text)
-    except json.JSONDecodeError:
-        labels = None
-    if not isinstance(labels, dict):
-        raise InputError(f"{path}:{row + 2}", f"column Labels: {text!r} is not a JSON object")
-    return {str(key): str(value) for key, value in labels.items()}
-
-
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    return frame[name] if name in frame.columns else pd.Series("", index=frame.index)
 
 
 def _list(value: Any, path: Path) -> list[Any]:

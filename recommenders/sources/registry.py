@@ -13,14 +13,28 @@ from typing import TypeVar
 from recommenders.errors import InputError
 from recommenders.sources import opencost
 from recommenders.sources.base import CostFormat, UtilisationFormat
+from recommenders.sources.cost.aws_cur import AWS_CUR, AWS_CUR2
+from recommenders.sources.cost.azure import AZURE
 from recommenders.sources.cost.daily import DailyFormat
 from recommenders.sources.cost.focus import FocusFormat
+from recommenders.sources.cost.gcp import GCP
+from recommenders.sources.cost.oci import OCI
 from recommenders.sources.frames import Cost, Usage
 from recommenders.sources.utilisation.tabular import LongFormat, WideFormat
 from recommenders.sources.validate import read_header
 
 COST_FORMATS: dict[str, CostFormat] = {
-    f.name: f for f in (FocusFormat(), *opencost.COST_FORMATS, DailyFormat())
+    f.name: f
+    for f in (
+        FocusFormat(),
+        AWS_CUR,
+        AWS_CUR2,
+        AZURE,
+        GCP,
+        OCI,
+        *opencost.COST_FORMATS,
+        DailyFormat(),
+    )
 }
 UTILISATION_FORMATS: dict[str, UtilisationFormat] = {
     f.name: f for f in (LongFormat(), WideFormat(), *opencost.USAGE_FORMATS)

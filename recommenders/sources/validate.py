@@ -41,16 +41,35 @@ def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
 
     CSV cells are read verbatim (no NA guessing), so "NULL" or "" stay text for `numbers`.
     """
-    _must_exist(path)
-    frame = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise InputError(
-            str(path),
-            f"missing column(s) {', '.join(missing)}; the header has {_listed(frame.columns)}"
-            + _misspelt(missing, frame.columns),
-        )
-    return frame
+    names = read_header(path)
+    absent = [name for name in required if name not in names]
+    if absent:
+        raise missing_columns(path, names, absent)
+    return _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path, names)
+
+
+def missing_columns(
+    path: Path, present: Iterable[str], wanted: Iterable[str | tuple[str, ...]]
+) -> InputError:
+    """The error for a header without `wanted` columns (a tuple: any one of its spellings),
+    on the header line, with the closest column the header does have."""
+    columns = sorted(present)
+    folded = {column.casefold().replace("_", ""): column for column in columns}
+    groups = [(name,) if isinstance(name, str) else name for name in wanted]
+    hints = []
+    for spellings in groups:
+        for spelling in spellings:
+            same = folded.get(spelling.casefold().replace("_", ""))
+            close = difflib.get_close_matches(spelling.casefold(), list(folded), n=1, cutoff=0.75)
+            if same or close:
+                hints.append(f"{same or folded[close[0]]!r} for {spelling!r}")
+                break
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return InputError(
+        str(path) if path.suffix == ".parquet" else f"{path}:1",
+        f"missing column(s) {', '.join(' or '.join(group) for group in groups)}; "
+        f"the header has {_listed(columns)}{hint}",
+    )
 
 
 def read_json(path: Path) -> Any:
@@ -139,8 +158,7 @@ def _same_zone_style(frame: pd.DataFrame, column: str, path: Path) -> None:
         )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    names = sorted(read_header(path))
+def _read_csv(path: Path, names: frozenset[str]) -> pd.DataFrame:
     try:
         table = pa_csv.read_csv(
             path,
@@ -151,27 +169,50 @@ def _read_csv(path: Path) -> pd.DataFrame:
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise _csv_problem(path, exc) from exc
+        problem = _csv_problem(path) or InputError(str(path), f"not a readable CSV file ({exc})")
+        raise problem from exc
     return table.to_pandas()
 
 
-def _csv_problem(path: Path, exc: Exception) -> InputError:
-    """Find the line pyarrow choked on (it names the row's text, not its number)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            width = len(next(reader, []))
+def _csv_problem(path: Path) -> InputError | None:
+    """The line and column pyarrow choked on: it names the row's text, not its number.
+    Undecodable bytes are kept as surrogates so the scan can point at the cell."""
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        reader = csv.reader(handle)
+        names = next(reader, [])
+        if any(_undecodable(name) for name in names):
+            return InputError(
+                f"{path}:1", "the header is not UTF-8 text (save the export as UTF-8)"
+            )
+        try:
             for row in reader:
-                if row and len(row) != width:
+                bad = next((i for i, cell in enumerate(row) if _undecodable(cell)), None)
+                if bad is not None and bad < len(names):
                     return InputError(
                         f"{path}:{reader.line_num}",
-                        f"has {len(row)} fields where the header has {width}",
+                        f"column {names[bad]}: not UTF-8 text (save the export as UTF-8)",
                     )
-    except UnicodeDecodeError:
-        return InputError(str(path), "not UTF-8 text (save the export as UTF-8)")
-    except csv.Error as error:
-        return InputError(str(path), f"not a readable CSV file ({error})")
-    return InputError(str(path), f"not a readable CSV file ({exc})")
+                if row and len(row) != len(names):
+                    return InputError(f"{path}:{reader.line_num}", _width_problem(row, names))
+        except csv.Error as error:
+            return InputError(f"{path}:{reader.line_num}", f"not a readable CSV line ({error})")
+    return None
+
+
+def _undecodable(cell: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in cell)
+
+
+def _width_problem(row: list[str], names: list[str]) -> str:
+    if len(row) > len(names):
+        return (
+            f"has {len(row)} fields where the header has {len(names)}: "
+            f"{row[len(names)]!r} comes after the last column, {names[-1]}"
+        )
+    return (
+        f"has {len(row)} fields where the header has {len(names)}: "
+        f"no value for column {names[len(row)]}"
+    )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -209,18 +250,6 @@ def _json_keys(document: Any, depth: int = 0) -> set[str]:
     if isinstance(document, list) and document:
         return _json_keys(document[0], depth + 1)
     return set()
-
-
-def _misspelt(missing: list[str], present: Iterable[str]) -> str:
-    present = list(present)
-    folded = {name.casefold().replace("_", ""): name for name in present}
-    hints = []
-    for name in missing:
-        same = folded.get(name.casefold().replace("_", ""))
-        close = [same] if same else difflib.get_close_matches(name, present, n=1, cutoff=0.75)
-        if close:
-            hints.append(f"{close[0]!r} for {name!r}")
-    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def _listed(columns: Iterable[str], limit: int = 12) -> str:

@@ -7,15 +7,14 @@ and period columns must be there and parse, `Tags` must be JSON objects, and `x_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recommenders.errors import InputError
+from recommenders.sources.cost import normalise as n
 from recommenders.sources.frames import COST_COLUMNS, Cost
-from recommenders.sources.validate import NULLS, numbers, read_table, timestamps, where
+from recommenders.sources.validate import numbers, read_table, timestamps
 
 REQUIRED = (
     "BilledCost", "EffectiveCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodEnd",
@@ -38,37 +37,13 @@ class FocusFormat:
         for column in ("BilledCost", "EffectiveCost"):
             frame[column] = numbers(raw, column, path, negative=True)
         for column in TEXT:
-            frame[column] = _text(raw, column)
+            frame[column] = n.text(raw, column if column in raw.columns else None)
         frame["ConsumedQuantity"] = (
             numbers(raw, "ConsumedQuantity", path, negative=True, empty=True)
             if "ConsumedQuantity" in raw.columns
             else np.nan
         )
-        frame["Tags"] = _tags(raw, path)
+        frame["Tags"] = n.tags_from_cells(raw, "Tags" if "Tags" in raw.columns else None, path)
         frame = frame[list(COST_COLUMNS)]
         extensions = [column for column in raw.columns if column.startswith("x_")]
         return Cost(pd.concat([frame, raw[extensions]], axis=1), path, self.name, len(raw))
-
-
-def _text(raw: pd.DataFrame, column: str) -> pd.Series:
-    if column not in raw.columns:
-        return pd.Series("", index=raw.index)
-    return raw[column].where(~raw[column].isin(NULLS), "")
-
-
-def _tags(raw: pd.DataFrame, path: Path) -> list[dict[str, str]]:
-    if "Tags" not in raw.columns:
-        return [{} for _ in range(len(raw))]
-    parsed: list[dict[str, str]] = []
-    for row, text in enumerate(raw["Tags"]):
-        if text in NULLS:
-            parsed.append({})
-            continue
-        try:
-            tags = json.loads(text)
-        except json.JSONDecodeError:
-            tags = None
-        if not isinstance(tags, dict):
-            raise InputError(where(path, row), f"column Tags: {text!r} is not a JSON object")
-        parsed.append({str(key): str(value) for key, value in tags.items()})
-    return parsed
