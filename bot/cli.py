@@ -18,7 +18,7 @@ from bot.compose import compose
 from bot.config import RepoConfig, load_config
 from bot.forges import FORGES, LocalForge
 from bot.groups import group_changes
-from bot.inputs import Inputs, SourceRequest, read_inputs
+from bot.inputs import Inputs, SourceRequest, prometheus_source, read_inputs
 from bot.manifests.model import Workload
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
@@ -85,15 +85,42 @@ CostFormatOption = Annotated[
 ]
 
 
+PrometheusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus",
+        help="Prometheus-compatible URL (Thanos, VictoriaMetrics, Mimir too); credentials from "
+        "RIGHTSIZER_PROMETHEUS_TOKEN[_FILE] or RIGHTSIZER_PROMETHEUS_USER/_PASSWORD.",
+    ),
+]
+WindowOption = Annotated[
+    str, typer.Option("--prometheus-window", help="How much history to read, e.g. 30d.")
+]
+StepOption = Annotated[str, typer.Option("--prometheus-step", help="Sample step, e.g. 1h.")]
+EndOption = Annotated[
+    str | None,
+    typer.Option("--prometheus-end", help="End of the window (ISO 8601); default now."),
+]
+
+
 def _request(
     utilisation: list[Path] | None,
     cost: list[Path] | None,
     utilisation_format: str | None,
     cost_format: str | None,
+    prometheus: str | None = None,
+    window: str = "30d",
+    step: str = "1h",
+    end: str | None = None,
+    *,
+    usage_needed: bool = True,
 ) -> SourceRequest:
-    if not utilisation:
-        raise InputError("--utilisation", "give at least one utilisation export")
-    return SourceRequest(tuple(utilisation), tuple(cost or ()), utilisation_format, cost_format)
+    if usage_needed and not utilisation and not prometheus:
+        raise InputError("--utilisation", "give a utilisation export or --prometheus URL")
+    server = prometheus_source(prometheus, window, step, end) if prometheus else None
+    return SourceRequest(
+        tuple(utilisation or ()), tuple(cost or ()), utilisation_format, cost_format, server
+    )
 
 
 def _plan(repo: Path, config: RepoConfig, request: SourceRequest) -> Plan:
@@ -126,6 +153,10 @@ def plan(
     cost: CostOption = None,
     utilisation_format: UtilisationFormatOption = None,
     cost_format: CostFormatOption = None,
+    prometheus: PrometheusOption = None,
+    prometheus_window: WindowOption = "30d",
+    prometheus_step: StepOption = "1h",
+    prometheus_end: EndOption = None,
     output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
         Format.table
     ),
@@ -134,7 +165,10 @@ def plan(
 
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
-    request = _request(utilisation, cost, utilisation_format, cost_format)
+    request = _request(
+        utilisation, cost, utilisation_format, cost_format,
+        prometheus, prometheus_window, prometheus_step, prometheus_end,
+    )  # fmt: skip
     Workspace(repo)
     config = load_config(repo)
     result = _plan(repo, config, request)
@@ -156,6 +190,10 @@ def run(
     cost: CostOption = None,
     utilisation_format: UtilisationFormatOption = None,
     cost_format: CostFormatOption = None,
+    prometheus: PrometheusOption = None,
+    prometheus_window: WindowOption = "30d",
+    prometheus_step: StepOption = "1h",
+    prometheus_end: EndOption = None,
     forge: Annotated[str, typer.Option("--forge", help="Where PRs go: " + ", ".join(FORGES))] = (
         "local"
     ),
@@ -169,7 +207,10 @@ def run(
     """
     if forge not in FORGES:
         raise InputError("--forge", f"unknown forge {forge!r}; known: {', '.join(FORGES)}")
-    request = _request(utilisation, cost, utilisation_format, cost_format)
+    request = _request(
+        utilisation, cost, utilisation_format, cost_format,
+        prometheus, prometheus_window, prometheus_step, prometheus_end,
+    )  # fmt: skip
     workspace = Workspace(repo)
     config = load_config(repo)
     base = workspace.base_commit(config.base_branch)
@@ -259,6 +300,10 @@ def sources_check(
     cost: CostOption = None,
     utilisation_format: UtilisationFormatOption = None,
     cost_format: CostFormatOption = None,
+    prometheus: PrometheusOption = None,
+    prometheus_window: WindowOption = "30d",
+    prometheus_step: StepOption = "1h",
+    prometheus_end: EndOption = None,
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Validate exports and summarise each: rows, workloads, time range, gaps, total cost.
@@ -268,11 +313,13 @@ def sources_check(
 
     Example: rightsizer sources check --utilisation usage.csv --cost focus.csv --format json
     """
-    if not utilisation and not cost:
-        raise InputError("sources check", "name at least one --utilisation or --cost export")
-    inputs = read_inputs(
-        SourceRequest(utilisation or (), cost or (), utilisation_format, cost_format)
-    )
+    request = _request(
+        utilisation, cost, utilisation_format, cost_format,
+        prometheus, prometheus_window, prometheus_step, prometheus_end, usage_needed=False,
+    )  # fmt: skip
+    if not (request.utilisation or request.cost or request.prometheus):
+        raise InputError("sources check", "name a --utilisation or --cost export, or --prometheus")
+    inputs = read_inputs(request)
     summaries = [summarise_usage(u) for u in inputs.usages] + [
         summarise_cost(c) for c in inputs.costs
     ]

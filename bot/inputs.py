@@ -6,15 +6,25 @@ files by detected or named format, Prometheus by URL, and the unit prices they i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from recommenders.errors import InputError
 from recommenders.model import UnitPrices
 from recommenders.sources.frames import Cost, Usage
 from recommenders.sources.prices import unit_prices
 from recommenders.sources.registry import load_cost, load_utilisation
 from recommenders.sources.usage import UsageTable
+from recommenders.sources.utilisation.prometheus import PrometheusSource, load_prometheus
+
+TOKEN_ENV, TOKEN_FILE_ENV = "RIGHTSIZER_PROMETHEUS_TOKEN", "RIGHTSIZER_PROMETHEUS_TOKEN_FILE"
+USER_ENV, PASSWORD_ENV = "RIGHTSIZER_PROMETHEUS_USER", "RIGHTSIZER_PROMETHEUS_PASSWORD"
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,7 @@ class SourceRequest:
     cost: Sequence[Path] = ()
     utilisation_format: str | None = None
     cost_format: str | None = None
+    prometheus: PrometheusSource | None = None
 
 
 @dataclass
@@ -39,6 +50,59 @@ class Inputs:
 
 def read_inputs(request: SourceRequest) -> Inputs:
     usages = [load_utilisation(path, request.utilisation_format) for path in request.utilisation]
+    if request.prometheus is not None:
+        usages.append(load_prometheus(request.prometheus))
     costs = [load_cost(path, request.cost_format) for path in request.cost]
     prices, notes = unit_prices(costs)
     return Inputs(usages, costs, UsageTable(usages), prices, notes)
+
+
+def prometheus_source(
+    url: str,
+    window: str,
+    step: str,
+    end: str | None,
+    environ: Mapping[str, str] = os.environ,
+) -> PrometheusSource:
+    """The Prometheus to read, credentials from the environment (or a token file), never from
+    the command line, where `ps` and shell history would keep them."""
+    step_delta = parse_duration(step, "--prometheus-step")
+    if end is None:
+        now = datetime.now(UTC)
+        stop = now - (now - datetime(1970, 1, 1, tzinfo=UTC)) % step_delta
+    else:
+        try:
+            stop = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InputError("--prometheus-end", f"{end!r} is not an ISO 8601 time") from exc
+    token = environ.get(TOKEN_ENV)
+    if not token and environ.get(TOKEN_FILE_ENV):
+        token_path = Path(environ[TOKEN_FILE_ENV])
+        try:
+            token = token_path.read_text().strip()
+        except OSError as exc:
+            raise InputError(
+                str(token_path), f"cannot read the token file ({exc.strerror})"
+            ) from exc
+    return PrometheusSource(
+        url,
+        start=stop - parse_duration(window, "--prometheus-window"),
+        end=stop,
+        step=step_delta,
+        token=token or None,
+        user=environ.get(USER_ENV) or None,
+        password=environ.get(PASSWORD_ENV) or None,
+    )
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """Prometheus-style durations: `30d`, `1h`, `1h30m`."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise InputError(option, f"{text!r} is not a duration like 30d, 12h or 1h30m")
+    total = timedelta()
+    for number, unit in parts:
+        total += timedelta(**{_UNITS[unit]: int(number)})
+    if total <= timedelta():
+        raise InputError(option, f"{text!r} must be longer than zero")
+    return total
