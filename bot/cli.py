@@ -97,6 +97,13 @@ WindowOption = Annotated[
     str, typer.Option("--prometheus-window", help="How much history to read, e.g. 30d.")
 ]
 StepOption = Annotated[str, typer.Option("--prometheus-step", help="Sample step, e.g. 1h.")]
+QueryOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--prometheus-query",
+        help="METRIC=PROMQL, repeatable: replace a default query (e.g. cpu_cores=...).",
+    ),
+]
 EndOption = Annotated[
     str | None,
     typer.Option("--prometheus-end", help="End of the window (ISO 8601); default now."),
@@ -112,12 +119,13 @@ def _request(
     window: str = "30d",
     step: str = "1h",
     end: str | None = None,
+    queries: list[str] | None = None,
     *,
     usage_needed: bool = True,
 ) -> SourceRequest:
     if usage_needed and not utilisation and not prometheus:
         raise InputError("--utilisation", "give a utilisation export or --prometheus URL")
-    server = prometheus_source(prometheus, window, step, end) if prometheus else None
+    server = prometheus_source(prometheus, window, step, end, queries or ()) if prometheus else None
     return SourceRequest(
         tuple(utilisation or ()), tuple(cost or ()), utilisation_format, cost_format, server
     )
@@ -157,6 +165,7 @@ def plan(
     prometheus_window: WindowOption = "30d",
     prometheus_step: StepOption = "1h",
     prometheus_end: EndOption = None,
+    prometheus_query: QueryOption = None,
     output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
         Format.table
     ),
@@ -167,7 +176,7 @@ def plan(
     """
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
-        prometheus, prometheus_window, prometheus_step, prometheus_end,
+        prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
     )  # fmt: skip
     Workspace(repo)
     config = load_config(repo)
@@ -194,6 +203,7 @@ def run(
     prometheus_window: WindowOption = "30d",
     prometheus_step: StepOption = "1h",
     prometheus_end: EndOption = None,
+    prometheus_query: QueryOption = None,
     forge: Annotated[str, typer.Option("--forge", help="Where PRs go: " + ", ".join(FORGES))] = (
         "local"
     ),
@@ -209,7 +219,7 @@ def run(
         raise InputError("--forge", f"unknown forge {forge!r}; known: {', '.join(FORGES)}")
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
-        prometheus, prometheus_window, prometheus_step, prometheus_end,
+        prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
     )  # fmt: skip
     workspace = Workspace(repo)
     config = load_config(repo)
@@ -304,6 +314,7 @@ def sources_check(
     prometheus_window: WindowOption = "30d",
     prometheus_step: StepOption = "1h",
     prometheus_end: EndOption = None,
+    prometheus_query: QueryOption = None,
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Validate exports and summarise each: rows, workloads, time range, gaps, total cost.
@@ -315,7 +326,8 @@ def sources_check(
     """
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
-        prometheus, prometheus_window, prometheus_step, prometheus_end, usage_needed=False,
+        prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
+        usage_needed=False,
     )  # fmt: skip
     if not (request.utilisation or request.cost or request.prometheus):
         raise InputError("sources check", "name a --utilisation or --cost export, or --prometheus")

@@ -62,6 +62,7 @@ def prometheus_source(
     window: str,
     step: str,
     end: str | None,
+    queries: Sequence[str] = (),
     environ: Mapping[str, str] = os.environ,
 ) -> PrometheusSource:
     """The Prometheus to read, credentials from the environment (or a token file), never from
@@ -92,7 +93,15 @@ def prometheus_source(
         token=token or None,
         user=environ.get(USER_ENV) or None,
         password=environ.get(PASSWORD_ENV) or None,
+        queries=dict(_assignment(text) for text in queries),
     )
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, equals, query = text.partition("=")
+    if not equals or not name.strip() or not query.strip():
+        raise InputError("--prometheus-query", f"{text!r} is not METRIC=PROMQL")
+    return name.strip(), query.strip()
 
 
 def parse_duration(text: str, option: str) -> timedelta:

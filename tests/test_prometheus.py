@@ -497,3 +497,14 @@ def test_sources_check_reads_prometheus_from_the_command_line(prometheus, usage,
         usage.frame[["environment", "namespace", "kind", "workload"]].drop_duplicates()
     )
     assert summary["start"] == T0.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_query_given_on_the_command_line_replaces_the_default(prometheus):
+    result = rightsizer(
+        "sources", "check", "--prometheus", prometheus, "--prometheus-window", f"{HOURS}h",
+        "--prometheus-end", (T0 + timedelta(hours=HOURS)).isoformat(),
+        "--prometheus-query", "memory_bytes=sum(rate(x[5m]",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "query memory_bytes ('sum(rate(x[5m]'): HTTP 400" in result.stderr
+    assert "Traceback" not in result.stderr
