@@ -118,6 +118,18 @@ def test_mib_in_a_bytes_column_is_caught_and_mb_differs_from_mib(tmp_path):
     assert mb.frame["value"].iloc[0] == 512 * 10**6
 
 
+def test_wrong_units_in_a_wide_table_name_the_source_line(tmp_path):
+    header = "timestamp,environment,namespace,kind,workload,container,cpu_cores,memory_bytes\n"
+    rows = "".join(
+        f"2026-11-01T0{hour}:00:00Z,{API},{cores},300000000\n"
+        for hour, cores in enumerate(["0.2", "250", "260"])
+    )
+    with pytest.raises(InputError) as error:
+        load_utilisation(_csv(tmp_path, header + rows))
+    assert error.value.where.endswith("usage.csv:3")
+    assert "looks like millicores" in error.value.problem
+
+
 def test_gaps_are_counted_per_series_at_its_own_step(tmp_path):
     rows = _hours(5) + _hours(3, start=8)  # hours 5, 6 and 7 are missing
     usage = load_utilisation(_csv(tmp_path, HEADER + rows))

@@ -44,10 +44,10 @@ def series_name(row: pd.Series) -> str:
     return f"{who}{container} {row['metric']}"
 
 
-def _place(frame: pd.DataFrame, position: int, origin: str, rows_of: Path | None) -> str:
-    if rows_of is not None:
-        return where(rows_of, int(frame.index[position]))
-    return origin
+def _place(label: object, origin: str, rows_of: Path | None) -> str:
+    """A row by its index label: the wide format repeats a source row's label once per metric,
+    so labels, not positions, lead back to the line."""
+    return where(rows_of, int(label)) if rows_of is not None else origin
 
 
 def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
@@ -56,7 +56,7 @@ def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> No
         position = int(duplicated.to_numpy().argmax())
         row = frame.iloc[position]
         raise InputError(
-            _place(frame, position, origin, rows_of),
+            _place(frame.index[position], origin, rows_of),
             f"{series_name(row)} has a second value at {row['timestamp']:%Y-%m-%dT%H:%M:%SZ}; "
             "each series may have one sample per timestamp",
         )
@@ -79,9 +79,8 @@ def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> 
             problem = f"looks like MiB or MB, not bytes (median {median:g} bytes per container)"
         else:
             continue
-        position = int(frame.index.get_indexer([bad.idxmax()])[0])
         raise InputError(
-            _place(frame, position, origin, rows_of),
+            _place(bad.idxmax(), origin, rows_of),
             f"metric {metric} {problem}; convert it, or name the metric {hint} "
             "and Rightsizer converts it",
         )
