@@ -44,10 +44,10 @@ def series_name(row: pd.Series) -> str:
     return f"{who}{container} {row['metric']}"
 
 
-def _place(label: object, origin: str, rows_of: Path | None) -> str:
+def _place(label: int, origin: str, rows_of: Path | None) -> str:
     """A row by its index label: the wide format repeats a source row's label once per metric,
     so labels, not positions, lead back to the line."""
-    return where(rows_of, int(label)) if rows_of is not None else origin
+    return where(rows_of, label) if rows_of is not None else origin
 
 
 def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
@@ -56,7 +56,7 @@ def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> No
         position = int(duplicated.to_numpy().argmax())
         row = frame.iloc[position]
         raise InputError(
-            _place(frame.index[position], origin, rows_of),
+            _place(int(frame.index[position]), origin, rows_of),
             f"{series_name(row)} has a second value at {row['timestamp']:%Y-%m-%dT%H:%M:%SZ}; "
             "each series may have one sample per timestamp",
         )
@@ -80,7 +80,7 @@ def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> 
         else:
             continue
         raise InputError(
-            _place(bad.idxmax(), origin, rows_of),
+            _place(int(bad.idxmax()), origin, rows_of),
             f"metric {metric} {problem}; convert it, or name the metric {hint} "
             "and Rightsizer converts it",
         )

@@ -57,8 +57,8 @@ def allocations(path: Path) -> tuple[pd.DataFrame, int]:
     return _from_csv(path)
 
 
-class UsageFormat:
-    """Per-pod usage from allocations aggregated by pod or container."""
+class _Allocations:
+    """One of the allocation shapes, recognised by keys no other export has."""
 
     description = "OpenCost/Kubecost allocations (CSV export or /allocation JSON)"
 
@@ -67,6 +67,10 @@ class UsageFormat:
 
     def detect(self, columns: frozenset[str]) -> bool:
         return self._keys <= columns
+
+
+class UsageFormat(_Allocations):
+    """Per-pod usage from allocations aggregated by pod or container."""
 
     def load(self, path: Path) -> Usage:
         frame, rows = allocations(path)
@@ -94,16 +98,8 @@ class UsageFormat:
         return Usage(usage, str(path), self.name, rows, warnings + checked.warnings)
 
 
-class CostFormat:
+class CostFormat(_Allocations):
     """CPU and memory cost with the core- and GiB-hours they bought, plus the other costs."""
-
-    description = "OpenCost/Kubecost allocations (CSV export or /allocation JSON)"
-
-    def __init__(self, name: str, detect_keys: frozenset[str]) -> None:
-        self.name, self._keys = name, detect_keys
-
-    def detect(self, columns: frozenset[str]) -> bool:
-        return self._keys <= columns
 
     def load(self, path: Path) -> Cost:
         frame, rows = allocations(path)
@@ -111,19 +107,25 @@ class CostFormat:
         resource = (
             frame["cluster"] + "/" + frame["namespace"] + "/" + frame["kind"] + "/"
         ) + frame["controller"].where(frame["pod"] == "", frame["pod"])
+
+        def charge(service: str, cost: pd.Series, *quantity: Any) -> pd.DataFrame:
+            return n.allocation_rows(
+                frame["start"], frame["end"], tags, resource, service, cost, CURRENCY, *quantity
+            )
+
         parts = [
-            _focus(frame, tags, resource, "Kubernetes CPU", frame["cpu_cost"],
-                   frame["cpu_core_hours"], "vCPU-Hours"),
-            _focus(frame, tags, resource, "Kubernetes memory", frame["ram_cost"],
-                   frame["ram_byte_hours"] / GIB, "GiB-Hours"),
-        ]  # fmt: skip
+            charge("Kubernetes CPU", frame["cpu_cost"], frame["cpu_core_hours"], n.CPU_HOURS),
+            charge(
+                "Kubernetes memory", frame["ram_cost"], frame["ram_byte_hours"] / GIB, n.GIB_HOURS
+            ),
+        ]
         listed = frame["cpu_cost"] + frame["ram_cost"]
         for column in sorted(set(JSON_COSTS.values()) & set(frame.columns)):
-            parts.append(_focus(frame, tags, resource, f"Kubernetes {column}", frame[column]))
+            parts.append(charge(f"Kubernetes {column}", frame[column]))
             listed = listed + frame[column]
         rest = frame["total_cost"] - listed
         rest = rest.where(rest.abs() > 1e-9, 0.0)  # float noise, not a cost
-        parts.append(_focus(frame, tags, resource, "Kubernetes adjustments", rest))
+        parts.append(charge("Kubernetes adjustments", rest))
         focus = pd.concat(parts, ignore_index=True)
         focus = focus[(focus["BilledCost"] != 0) | focus["ConsumedQuantity"].notna()]
         warnings = [f"no currency in OpenCost exports: taken as {CURRENCY}, OpenCost's default"]
@@ -283,31 +285,6 @@ def _usage(frame: pd.DataFrame) -> pd.DataFrame:
         columns={"start": "timestamp", "cluster": "environment", "controller": "workload"}
     )
     return tidy[list(USAGE_COLUMNS)]
-
-
-def _focus(
-    frame: pd.DataFrame,
-    tags: list[dict[str, str]],
-    resource: pd.Series,
-    service: str,
-    cost: pd.Series,
-    quantity: pd.Series | None = None,
-    unit: str = "",
-) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "ChargePeriodStart": frame["start"],
-            "ChargePeriodEnd": frame["end"],
-            "BilledCost": cost,
-            "EffectiveCost": cost,
-            "BillingCurrency": CURRENCY,
-            "ServiceName": service,
-            "ResourceId": resource,
-            "ConsumedQuantity": np.nan if quantity is None else quantity,
-            "ConsumedUnit": unit,
-            "Tags": tags,
-        }
-    )
 
 
 def _tags(row: Any) -> dict[str, str]:

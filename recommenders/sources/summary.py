@@ -63,9 +63,6 @@ def summarise_cost(cost: Cost) -> SourceSummary:
         if tags.get("controller")
     }
     currencies = sorted(set(frame["BillingCurrency"]) - {""})
-    warnings = list(cost.warnings)
-    if len(currencies) > 1:
-        warnings.append(f"several billing currencies ({', '.join(currencies)}): totals mix them")
     return SourceSummary(
         source=str(cost.path),
         kind="cost",
@@ -77,7 +74,7 @@ def summarise_cost(cost: Cost) -> SourceSummary:
         gaps=None,
         total_cost=round(float(frame["BilledCost"].sum()), 6),
         currency=", ".join(currencies) or None,
-        warnings=warnings,
+        warnings=list(cost.warnings),
     )
 
 

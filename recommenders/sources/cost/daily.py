@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from recommenders.sources.cost import normalise as n
 from recommenders.sources.frames import Cost, controller_kind
 from recommenders.sources.validate import numbers, read_table, timestamps
 
@@ -45,28 +45,22 @@ class DailyFormat:
             )
         ]
         resource = raw["environment"] + "/" + raw["namespace"] + "/" + raw["workload"]
-        parts = []
-        for service, quantity, cost, unit in (
-            ("Kubernetes CPU", "cpu_core_hours", "cpu_cost", "vCPU-Hours"),
-            ("Kubernetes memory", "memory_gib_hours", "memory_cost", "GiB-Hours"),
-        ):
-            billed = numbers(raw, cost, path, negative=True)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "ChargePeriodStart": start,
-                        "ChargePeriodEnd": start + pd.Timedelta(days=1),
-                        "BilledCost": billed,
-                        "EffectiveCost": billed,
-                        "BillingCurrency": CURRENCY,
-                        "ServiceName": service,
-                        "ResourceId": resource,
-                        "ConsumedQuantity": numbers(raw, quantity, path),
-                        "ConsumedUnit": unit,
-                        "Tags": tags,
-                    }
-                )
+        parts = [
+            n.allocation_rows(
+                start,
+                n.daily_end(start),
+                tags,
+                resource,
+                service,
+                numbers(raw, cost, path, negative=True),
+                CURRENCY,
+                numbers(raw, quantity, path),
+                unit,
             )
+            for service, quantity, cost, unit in (
+                ("Kubernetes CPU", "cpu_core_hours", "cpu_cost", n.CPU_HOURS),
+                ("Kubernetes memory", "memory_gib_hours", "memory_cost", n.GIB_HOURS),
+            )
+        ]
         frame = pd.concat(parts, ignore_index=True)
-        frame["ConsumedQuantity"] = frame["ConsumedQuantity"].astype(np.float64)
         return Cost(frame, path, self.name, len(raw), [f"no currency column: taken as {CURRENCY}"])

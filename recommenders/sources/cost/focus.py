@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from recommenders.sources.cost import normalise as n
-from recommenders.sources.frames import COST_COLUMNS, Cost
+from recommenders.sources.frames import Cost
 from recommenders.sources.validate import numbers, read_table, timestamps
 
 REQUIRED = (
     "BilledCost", "EffectiveCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodEnd",
 )  # fmt: skip
-TEXT = ("BillingCurrency", "ServiceName", "ResourceId", "ConsumedUnit")
 
 
 class FocusFormat:
@@ -31,19 +27,22 @@ class FocusFormat:
 
     def load(self, path: Path) -> Cost:
         raw = read_table(path, REQUIRED)
-        frame = pd.DataFrame(index=raw.index)
-        for column in ("ChargePeriodStart", "ChargePeriodEnd"):
-            frame[column] = timestamps(raw, column, path)
-        for column in ("BilledCost", "EffectiveCost"):
-            frame[column] = numbers(raw, column, path, negative=True)
-        for column in TEXT:
-            frame[column] = n.text(raw, column if column in raw.columns else None)
-        frame["ConsumedQuantity"] = (
-            numbers(raw, "ConsumedQuantity", path, negative=True, empty=True)
-            if "ConsumedQuantity" in raw.columns
-            else np.nan
+        columns = raw.columns
+
+        def optional(column: str) -> str | None:
+            return column if column in columns else None
+
+        charges = n.Charges(
+            start=timestamps(raw, "ChargePeriodStart", path),
+            end=timestamps(raw, "ChargePeriodEnd", path),
+            billed=numbers(raw, "BilledCost", path, negative=True),
+            effective=numbers(raw, "EffectiveCost", path, negative=True),
+            currency=n.text(raw, "BillingCurrency"),
+            service=n.text(raw, optional("ServiceName")),
+            resource=n.text(raw, optional("ResourceId")),
+            quantity=n.quantities(raw, optional("ConsumedQuantity"), path),
+            unit=n.text(raw, optional("ConsumedUnit")),
+            tags=n.tags_from_cells(raw, optional("Tags"), path),
+            extensions={c.removeprefix("x_"): raw[c] for c in columns if c.startswith("x_")},
         )
-        frame["Tags"] = n.tags_from_cells(raw, "Tags" if "Tags" in raw.columns else None, path)
-        frame = frame[list(COST_COLUMNS)]
-        extensions = [column for column in raw.columns if column.startswith("x_")]
-        return Cost(pd.concat([frame, raw[extensions]], axis=1), path, self.name, len(raw))
+        return n.cost(path, self.name, charges, currency_column="BillingCurrency")

@@ -316,6 +316,35 @@ def _currency(currency: pd.Series, path: Path, column: str | None, notes: list[s
     return currency
 
 
+def allocation_rows(
+    start: pd.Series,
+    end: pd.Series,
+    tags: Iterable[dict[str, str]],
+    resource: pd.Series,
+    service: str,
+    cost: pd.Series,
+    currency: str,
+    quantity: pd.Series | None = None,
+    unit: str = "",
+) -> pd.DataFrame:
+    """One Kubernetes cost per allocation (CPU, memory, GPU, ...) as FOCUS rows. Allocation
+    exports have no billing amortisation, so billed and effective cost are the same."""
+    return pd.DataFrame(
+        {
+            "ChargePeriodStart": start,
+            "ChargePeriodEnd": end,
+            "BilledCost": cost,
+            "EffectiveCost": cost,
+            "BillingCurrency": currency,
+            "ServiceName": service,
+            "ResourceId": resource,
+            "ConsumedQuantity": np.nan if quantity is None else quantity.astype(float),
+            "ConsumedUnit": unit,
+            "Tags": list(tags),
+        }
+    )[list(COST_COLUMNS)]
+
+
 def daily_end(start: pd.Series) -> pd.Series:
     """The end of a one-day charge period, for exports that give only the date."""
     return start + pd.Timedelta(days=1)
