@@ -1,0 +1,249 @@
+"""One series' forecast: the model a rolling-origin backtest picks, its path, and the
+distribution of values the horizon is expected to hold.
+
+Candidates are tried on folds at the end of the history (each fold forecast from the data
+before it) and the one with the lowest mean absolute error wins, unless it beats the robust
+level by too little to be worth its extra estimates. The errors the winner made out of
+sample are kept, because sizing needs upper quantiles of demand and a model's one-step
+residuals understate how far a forecast days ahead can be off. Each error is added back to
+the forecast at hours of the same time of day: the busy hour errs more than the quiet one,
+and pooling their errors under-covers the busy hours (on the NAB traces, a 5 % target was
+exceeded in 5.7 % of samples that way). Each fold's error is kept too, so that a model
+whose latest error is far above its earlier ones lowers the confidence of what it sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recommenders.forecasters.models import (
+    HoltWinters,
+    Model,
+    Params,
+    SeasonalMedian,
+    StlSmoothing,
+)
+from recommenders.forecasters.profile import DAY, WEEK, profile
+
+QUANTILES = np.linspace(0, 1, 201)
+"""The horizon's distribution is kept at these quantiles: any level can be read off, and the
+cache stays small."""
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    folds: int = 3
+    fit_hours: int = 2 * WEEK
+    """Recent history the dynamic models are fitted on; older hours still inform the
+    robust models and the errors. Two weeks hold 14 daily cycles."""
+    min_gain: float = 0.1
+    """How much lower (as a share) a model's backtest error must be than the robust level's
+    for it to be chosen instead: a model with more to estimate must earn it, since its
+    errors come from the folds' few hours where the robust level's come from all of them."""
+    drift_ratio: float = 2.0
+    """Latest fold error over the median of the earlier ones that counts as drift."""
+
+
+@dataclass(frozen=True)
+class Warm:
+    """What a previous run learnt about a series: reused so it is not re-estimated."""
+
+    model: str
+    params: Params
+    fold_errors: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Within:
+    """Samples finer than an hour, as deviations from their hour's mean: the error of a
+    5-minute sample is its hour's forecast error plus its own deviation, and bursty hours
+    stray further, so the two are paired rather than assumed independent."""
+
+    hour: np.ndarray
+    """Position in the hourly series of each sample's hour."""
+    deviation: np.ndarray
+
+
+@dataclass(frozen=True)
+class Forecast:
+    model: str
+    params: Params
+    mean: np.ndarray
+    """Hourly mean path over the horizon."""
+    distribution: np.ndarray
+    """Quantiles (at `QUANTILES`) of the values the horizon is expected to hold, at the
+    finest step of the history: the path plus out-of-sample errors of the same hour of day."""
+    fold_errors: tuple[float, ...]
+    """The chosen model's mean absolute error per fold over the series' mean, oldest first,
+    after the errors recorded by earlier runs."""
+    reason: str
+    """Why this model: the backtest's verdict, or why none was fitted."""
+    drift: bool = False
+    scores: dict[str, float] = field(default_factory=dict)
+    """Every candidate's backtest error over the series' mean, for the record."""
+
+    def warm(self) -> Warm:
+        return Warm(self.model, self.params, self.fold_errors)
+
+    def level(self, quantile: float) -> float:
+        """The single level that a share `quantile` of the horizon's values stays under."""
+        return float(np.interp(quantile, QUANTILES, self.distribution))
+
+
+def candidates(periods: tuple[int, ...]) -> list[Model]:
+    """The robust level first: it is the baseline the others must beat."""
+    models: list[Model] = [SeasonalMedian(None)]
+    for period in periods:
+        models += [SeasonalMedian(period), HoltWinters(period), StlSmoothing(period)]
+    return models
+
+
+def forecast(
+    values: np.ndarray,
+    steps: int,
+    warm: Warm | None = None,
+    settings: ForecastSettings | None = None,
+    within: Within | None = None,
+) -> Forecast:
+    """Forecast `steps` hours after `values` (hourly, oldest first, no NaN)."""
+    settings = settings or ForecastSettings()
+    values = np.asarray(values, dtype=float)
+    shape = profile(values)
+    if shape.fallback is not None:
+        return _empirical(values, steps, shape.fallback, within)
+    # Folds as long as the horizon, so that a model is judged on what it will be asked (a
+    # level that holds two days ahead may not hold seven), but never starting before the
+    # first day of the history.
+    fold = min(steps, (len(values) - DAY) // settings.folds)
+    origins = [len(values) - fold * k for k in range(settings.folds, 0, -1)]
+    results = {}
+    for model in candidates(shape.periods):
+        if origins[0] < model.min_cycles * (model.period or 1):
+            continue
+        given = warm.params if warm is not None and warm.model == model.name else None
+        results[model.name] = _backtest(model, values, origins, fold, steps, given, settings)
+    name = _choose(results, settings.min_gain)
+    chosen = results[name]
+    model = next(m for m in candidates(shape.periods) if m.name == name)
+    if isinstance(model, SeasonalMedian):
+        # No dynamics, so its in-sample errors are forecast errors, and every hour counts.
+        errors, hours = values - model.fitted(values), np.arange(len(values))
+    else:
+        errors, hours = chosen.errors, chosen.hours
+    path = np.clip(chosen.path, 0, None)
+    scale = max(float(np.mean(np.abs(values))), 1e-12)
+    history = (*(warm.fold_errors if warm else ()), *(e / scale for e in chosen.fold_errors))
+    return Forecast(
+        name,
+        chosen.params,
+        path,
+        _distribution(path, len(values), *_finest(errors, hours, within)),
+        history[-20:],
+        _why(name, results, shape.periods, f"{len(origins)} × {fold} h", settings.min_gain),
+        _drifted(history, settings.drift_ratio),
+        {n: round(float(np.mean(r.fold_errors)) / scale, 4) for n, r in results.items()},
+    )
+
+
+@dataclass(frozen=True)
+class _Backtest:
+    params: Params
+    path: np.ndarray
+    """The forecast from the end of the history."""
+    errors: np.ndarray
+    hours: np.ndarray
+    """Positions of the hours `errors` belong to."""
+    fold_errors: tuple[float, ...]
+
+
+def _backtest(
+    model: Model,
+    values: np.ndarray,
+    origins: list[int],
+    fold: int,
+    steps: int,
+    params: Params | None,
+    settings: ForecastSettings,
+) -> _Backtest:
+    """Each fold forecast from the data before it, and the real forecast after the end."""
+    window = max(settings.fit_hours, 4 * (model.period or DAY))
+    paths, used = model.paths(values, [*origins, len(values)], max(fold, steps), window, params)
+    errors = [values[o : o + fold] - path[:fold] for o, path in zip(origins, paths, strict=False)]
+    return _Backtest(
+        used,
+        paths[-1][:steps],
+        np.concatenate(errors),
+        np.concatenate([np.arange(origin, origin + fold) for origin in origins]),
+        tuple(float(np.mean(np.abs(error))) for error in errors),
+    )
+
+
+def _choose(results: dict[str, _Backtest], min_gain: float) -> str:
+    """The lowest backtest error, unless it beats the first (the robust level) by less than
+    `min_gain`: then the robust level."""
+    error = {name: float(np.mean(result.fold_errors)) for name, result in results.items()}
+    simplest, best = next(iter(error)), min(error, key=error.__getitem__)
+    return best if error[best] < (1 - min_gain) * error[simplest] else simplest
+
+
+def _why(
+    name: str, results: dict[str, _Backtest], periods: tuple[int, ...], folds: str, gain: float
+) -> str:
+    if not periods:
+        return "no daily or weekly cycle, so no seasonal model was tried"
+    if name == next(iter(results)):
+        return f"no other model beat it by {gain:.0%} in a backtest over the last {folds}"
+    return f"lowest error of {len(results)} models in a backtest over the last {folds}"
+
+
+def _drifted(history: tuple[float, ...], ratio: float) -> bool:
+    if len(history) < 3:
+        return False
+    earlier = float(np.median(history[:-1]))
+    return earlier > 0 and history[-1] > ratio * earlier
+
+
+def _finest(
+    errors: np.ndarray, hours: np.ndarray, within: Within | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Errors at the finest step there is, with the hour each belongs to: the hourly ones,
+    or each finer sample's hour's error plus its deviation from that hour's mean."""
+    if within is None or not len(within.hour):
+        return errors, hours
+    by_hour = np.full(int(max(hours.max(), within.hour.max())) + 1, np.nan)
+    by_hour[hours] = errors
+    paired = by_hour[within.hour] + within.deviation
+    kept = np.isfinite(paired)
+    if not kept.any():
+        return errors, hours
+    return paired[kept], within.hour[kept]
+
+
+def _distribution(
+    path: np.ndarray, start: int, errors: np.ndarray, hours: np.ndarray
+) -> np.ndarray:
+    """Quantiles of path + error over the horizon, each hour's path taking the errors made at
+    the same hour of day (all errors, where an hour of day has none)."""
+    phases = hours % DAY
+    ahead = (start + np.arange(len(path))) % DAY
+    samples = []
+    for phase in range(DAY):
+        expected = path[ahead == phase]
+        if not len(expected):
+            continue
+        same = errors[phases == phase]
+        samples.append((expected[:, None] + (same if len(same) else errors)[None, :]).ravel())
+    return np.quantile(np.concatenate(samples), QUANTILES)
+
+
+def _empirical(values: np.ndarray, steps: int, reason: str, within: Within | None) -> Forecast:
+    """No model: tomorrow looks like the history so far, median path and its spread."""
+    if len(values) == 0:
+        return Forecast("no data", {}, np.zeros(steps), np.zeros(len(QUANTILES)), (), reason)
+    median = float(np.median(values))
+    path = np.full(steps, median)
+    errors, hours = _finest(values - median, np.arange(len(values)), within)
+    distribution = _distribution(path, len(values), errors, hours)
+    return Forecast("empirical distribution", {}, path, distribution, (), reason)

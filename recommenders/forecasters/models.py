@@ -1,0 +1,243 @@
+"""The candidate models: each forecasts hourly paths from hourly history.
+
+A model answers for several origins at once (`paths`): the backtest's folds and, last, the
+end of the history. Parameters are estimated once, on the data before the first origin, then
+the model runs once over the whole window with them fixed, and each origin's forecast is read
+off the states it had reached there. That is the same forecast a refit at every origin with
+those parameters would give, at the cost of one pass instead of one per origin: fitting was
+what made per-series statsmodels take minutes for thousands of series. Parameters passed in
+(from the previous run) skip the estimation too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+Params = dict[str, float]
+
+
+class Model(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def period(self) -> int | None:
+        """Hours in the cycle it models, or None."""
+        ...
+
+    @property
+    def min_cycles(self) -> int:
+        """How many cycles of history before the first origin it needs to be worth trying."""
+        ...
+
+    def paths(
+        self,
+        values: np.ndarray,
+        origins: list[int],
+        steps: int,
+        window: int,
+        params: Params | None,
+    ) -> tuple[list[np.ndarray], Params]:
+        """For each origin, the mean path of `steps` hours after it from `values[:origin]`
+        alone, and the parameters used. Dynamic models look back at most `window` hours
+        before the first origin."""
+        ...
+
+
+@dataclass(frozen=True)
+class SeasonalMedian:
+    """Stationary demand: a robust level plus, when `period` is set, the median shape of a
+    cycle. It has no dynamics to mis-estimate, which is why it wins on bursty series whose
+    level does not move: there, chasing the last burst (as smoothing does) forecasts worse."""
+
+    period: int | None
+
+    @property
+    def name(self) -> str:
+        return "seasonal median" if self.period else "robust level (median)"
+
+    @property
+    def min_cycles(self) -> int:
+        return 2 if self.period else 0
+
+    def paths(
+        self,
+        values: np.ndarray,
+        origins: list[int],
+        steps: int,
+        window: int,
+        params: Params | None,
+    ) -> tuple[list[np.ndarray], Params]:
+        found = []
+        for origin in origins:
+            past = values[:origin]
+            level = float(np.median(past))
+            shape = self.shape(past) if self.period else np.zeros(1)
+            found.append(shape[(origin + np.arange(steps)) % len(shape)] + level)
+        return found, {}
+
+    def fitted(self, values: np.ndarray) -> np.ndarray:
+        """What it expects at each past hour: the errors against it are its forecast errors,
+        since nothing it estimates depends on when it is asked."""
+        level = float(np.median(values))
+        if not self.period:
+            return np.full(len(values), level)
+        return self.shape(values)[np.arange(len(values)) % self.period] + level
+
+    def shape(self, values: np.ndarray) -> np.ndarray:
+        """Median deviation from the level at each phase, phase 0 being `values[0]`'s."""
+        assert self.period
+        padded = np.full(-(-len(values) // self.period) * self.period, np.nan)
+        padded[: len(values)] = values - np.median(values)
+        return np.nanmedian(padded.reshape(-1, self.period), axis=0)
+
+
+@dataclass(frozen=True)
+class HoltWinters:
+    """statsmodels' additive Holt-Winters, level and season only: a trend extrapolated over a
+    week turns a Monday ramp into a doubling."""
+
+    period: int
+
+    @property
+    def name(self) -> str:
+        return f"Holt-Winters (additive, {_cycle(self.period)})"
+
+    @property
+    def min_cycles(self) -> int:
+        return 3
+
+    def paths(
+        self,
+        values: np.ndarray,
+        origins: list[int],
+        steps: int,
+        window: int,
+        params: Params | None,
+    ) -> tuple[list[np.ndarray], Params]:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        start = max(0, origins[0] - window)
+        estimate = ExponentialSmoothing(
+            values[start : origins[0]],
+            seasonal="add",
+            seasonal_periods=self.period,
+            initialization_method="heuristic",
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if params is None:
+                # The brute-force start grid costs 60 % of the fit and changes little here.
+                first = estimate.fit(use_brute=False)
+            else:
+                first = estimate.fit(
+                    smoothing_level=params["alpha"],
+                    smoothing_seasonal=params["gamma"],
+                    optimized=False,
+                )
+            alpha = float(first.params["smoothing_level"])
+            gamma = float(first.params["smoothing_seasonal"])
+            # Initial states from the data before the first origin only, so no fold sees
+            # its future through them.
+            run = ExponentialSmoothing(
+                values[start:],
+                seasonal="add",
+                seasonal_periods=self.period,
+                initialization_method="known",
+                initial_level=first.params["initial_level"],
+                initial_seasonal=first.params["initial_seasons"],
+            ).fit(smoothing_level=alpha, smoothing_seasonal=gamma, optimized=False)
+        level, season = np.asarray(run.level), np.asarray(run.season)
+        ahead = np.arange(1, steps + 1)
+        found = []
+        for origin in origins:
+            last = origin - 1 - start
+            # statsmodels' own forecast reads the cycle as season[t - m + h % m]: the same
+            # indexing, so that a path read here is the one its forecast() would return.
+            found.append(level[last] + season[last - self.period + ahead % self.period])
+        return found, {"alpha": alpha, "gamma": gamma}
+
+
+@dataclass(frozen=True)
+class StlSmoothing:
+    """STL takes out the cycle, simple exponential smoothing follows the level of what is
+    left: the cycle's shape is estimated robustly over many cycles, so one odd day bends it
+    less than it bends Holt-Winters' seasonal states."""
+
+    period: int
+
+    @property
+    def name(self) -> str:
+        return f"STL ({_cycle(self.period)}) + exponential smoothing"
+
+    @property
+    def min_cycles(self) -> int:
+        return 3
+
+    def paths(
+        self,
+        values: np.ndarray,
+        origins: list[int],
+        steps: int,
+        window: int,
+        params: Params | None,
+    ) -> tuple[list[np.ndarray], Params]:
+        from statsmodels.tsa.holtwinters import SimpleExpSmoothing
+
+        start = max(0, origins[0] - window)
+        # The folds share the cycle STL found before the first of them, carried forward;
+        # the last origin (the real forecast) gets a fresh one from the latest window.
+        cycle = self._cycle(values[start : origins[0]])
+        phase = (np.arange(start, len(values)) - origins[0]) % self.period
+        adjusted = values[start:] - cycle[phase]
+        smoother = SimpleExpSmoothing(
+            adjusted[: origins[0] - start], initialization_method="heuristic"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if params is None:
+                alpha = float(smoother.fit(use_brute=False).params["smoothing_level"])
+            else:
+                alpha = params["alpha"]
+        level = _smoothed(adjusted, alpha)
+        found = []
+        for origin in origins[:-1]:
+            ahead = (origin - origins[0] + np.arange(steps)) % self.period
+            found.append(level[origin - 1 - start] + cycle[ahead])
+        end = len(values)
+        latest = values[max(0, end - window) :]
+        fresh = self._cycle(latest)
+        phase = (np.arange(len(latest)) - len(latest)) % self.period
+        last_level = _smoothed(latest - fresh[phase], alpha)[-1]
+        found.append(last_level + fresh[np.arange(steps) % self.period])
+        return found, {"alpha": alpha}
+
+    def _cycle(self, values: np.ndarray) -> np.ndarray:
+        """The seasonal component's last cycle, as the `period` values following `values`."""
+        from statsmodels.tsa.seasonal import STL
+
+        # Jumps of about a tenth of each smoother's span: 3–5× faster, same components to
+        # within noise (statsmodels documents them for exactly this).
+        jump = max(1, self.period // 8)
+        seasonal = (
+            STL(values, period=self.period, seasonal_jump=jump, trend_jump=jump, low_pass_jump=jump)
+            .fit()
+            .seasonal
+        )
+        return np.asarray(seasonal[-self.period :])
+
+
+def _smoothed(values: np.ndarray, alpha: float) -> np.ndarray:
+    """Simple exponential smoothing's level after each value (first value as the start)."""
+    from scipy.signal import lfilter
+
+    level, _ = lfilter([alpha], [1, alpha - 1], values[1:], zi=[(1 - alpha) * values[0]])
+    return np.concatenate([[values[0]], level])
+
+
+def _cycle(period: int) -> str:
+    return {24: "daily", 168: "weekly"}.get(period, f"{period} h")

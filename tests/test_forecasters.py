@@ -1,0 +1,212 @@
+"""The forecasters on series whose right answer is known: which model wins, what the horizon
+is expected to hold, what is left out as an anomaly, and what the cache saves."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommenders.forecasters import (
+    ForecastCache,
+    Job,
+    Within,
+    find_anomalies,
+    forecast,
+    forecast_all,
+)
+from recommenders.forecasters.batch import IN_PROCESS_BELOW
+from recommenders.forecasters.cache import cache_key
+from recommenders.forecasters.forecaster import ForecastSettings
+from recommenders.forecasters.models import HoltWinters, SeasonalMedian, StlSmoothing
+
+HOURS = np.arange(720)
+
+
+def _cycle(level=10.0, amplitude=3.0, noise=0.5, seed=1, hours=HOURS):
+    rng = np.random.default_rng(seed)
+    return level + amplitude * np.sin(2 * np.pi * hours / 24) + rng.normal(0, noise, len(hours))
+
+
+def test_a_daily_cycle_is_modelled_and_the_horizon_covers_its_peaks():
+    result = forecast(_cycle(), 168)
+    assert result.model != "robust level (median)"
+    assert "lowest error of 4 models" in result.reason
+    assert result.mean.max() == pytest.approx(13, abs=0.6)
+    assert result.mean.min() == pytest.approx(7, abs=0.6)
+    # Level + 3·sin + N(0, 0.5): 95 % of a week's hours lie under about 13.2.
+    assert result.level(0.95) == pytest.approx(13.2, abs=0.35)
+    assert result.level(0.5) == pytest.approx(10, abs=0.3)
+
+
+def test_noise_without_a_cycle_gets_the_robust_level_and_says_why():
+    values = np.random.default_rng(2).gamma(4, 1, 720)
+    result = forecast(values, 168)
+    assert result.model == "robust level (median)"
+    assert result.reason == "no daily or weekly cycle, so no seasonal model was tried"
+    assert result.level(0.95) == pytest.approx(np.quantile(values, 0.95), rel=0.02)
+
+
+def test_a_trend_is_followed_by_a_dynamic_model():
+    values = _cycle() + 0.02 * HOURS
+    result = forecast(values, 168)
+    assert result.model.startswith(("Holt-Winters", "STL"))
+    future = _cycle(seed=9, hours=np.arange(720, 888)) + 0.02 * np.arange(720, 888)
+    assert result.level(0.95) == pytest.approx(np.quantile(future, 0.95), rel=0.05)
+
+
+def test_a_level_shift_is_followed():
+    values = _cycle()
+    values[-200:] += 8
+    result = forecast(values, 168)
+    assert result.model.startswith(("Holt-Winters", "STL"))
+    assert result.mean.mean() == pytest.approx(18, abs=1.5)
+
+
+def test_a_latest_error_far_above_the_earlier_ones_is_drift():
+    values = _cycle(noise=0.2)
+    values[-48:] += np.random.default_rng(4).normal(0, 4, 48)  # demand turned erratic
+    result = forecast(values, 48)
+    assert result.drift
+    assert result.fold_errors[-1] > 2 * np.median(result.fold_errors[:-1])
+    assert not forecast(_cycle(noise=0.2), 48).drift
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        (np.array([]), "no data"),
+        (np.full(500, 0.3), "constant usage"),
+        (np.where(np.arange(500) % 10 == 0, 2.0, 0.0), "intermittent (90% of hours idle)"),
+        (np.array([0.1, 0.2, 0.3] * 10), "only 30 h of history (a fit needs 72 h)"),
+    ],
+)
+def test_short_flat_or_idle_series_fall_back_and_explain(values, reason):
+    result = forecast(values, 24)
+    assert result.reason == reason
+    assert len(result.mean) == 24 and np.isfinite(result.level(0.95))
+    if len(values):
+        assert result.level(1.0) == pytest.approx(values.max())
+
+
+def test_the_simplest_model_is_kept_unless_another_beats_it_clearly():
+    values = _cycle(amplitude=1.2, noise=1.0)  # a cycle, but a faint one
+    result = forecast(values, 168, settings=ForecastSettings(min_gain=0.5))
+    assert result.model == "robust level (median)"
+    assert result.reason.startswith("no other model beat it by 50%")
+
+
+def test_within_hour_samples_widen_the_distribution_by_their_own_spread():
+    hourly = np.random.default_rng(3).gamma(4, 1, 240)
+    hours = np.repeat(np.arange(240), 12)
+    deviation = np.tile(np.linspace(-3, 3, 12), 240)
+    coarse = forecast(hourly, 48)
+    fine = forecast(hourly, 48, within=Within(hours, deviation))
+    assert fine.level(0.99) > coarse.level(0.99) + 0.5
+    assert fine.level(0.5) == pytest.approx(coarse.level(0.5), abs=0.3)
+
+
+@pytest.mark.parametrize("model", [HoltWinters(24), StlSmoothing(24), SeasonalMedian(24)])
+def test_a_fold_forecast_uses_nothing_after_its_origin(model):
+    values = _cycle()
+    origins = [500, 600, 720]
+    paths, params = model.paths(values, origins, 48, 336, None)
+    changed = values.copy()
+    changed[550:] += 100  # after the first origin, before the second
+    again, _ = model.paths(changed, origins, 48, 336, params)
+    np.testing.assert_allclose(again[0], paths[0])
+    assert not np.allclose(again[1], paths[1])
+
+
+def test_holt_winters_read_off_its_states_equals_a_refit_at_the_origin():
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    values = _cycle()
+    (path, _), params = HoltWinters(24).paths(values, [600, 720], 48, 336, None)
+    first = ExponentialSmoothing(
+        values[264:600], seasonal="add", seasonal_periods=24, initialization_method="heuristic"
+    ).fit(smoothing_level=params["alpha"], smoothing_seasonal=params["gamma"], optimized=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = np.asarray(first.forecast(48))
+    np.testing.assert_allclose(path, refit, atol=1e-8)
+
+
+def _spiky(spike_days=(20,)):
+    index = pd.date_range("2026-11-01", periods=720, freq="1h", tz="UTC")
+    values = _cycle(level=1.0, amplitude=0.3, noise=0.05)
+    for day in spike_days:
+        values[day * 24 + 13 : day * 24 + 15] = 9.0
+    return pd.Series(values, index=index)
+
+
+def test_a_one_off_incident_is_replaced_and_described():
+    series = _spiky()
+    cleaned, anomalies = find_anomalies(series)
+    assert len(anomalies) == 1
+    (incident,) = anomalies
+    assert incident.start == pd.Timestamp("2026-11-21 13:00", tz="UTC")
+    assert incident.end == pd.Timestamp("2026-11-21 15:00", tz="UTC")
+    # The hour of day usually sees 1 + 0.3·sin(2π·13/24) ≈ 0.92: 9 is about 10× that.
+    assert incident.describe() == "excluded 2 h spike on 11-21, 10× normal"
+    assert cleaned.max() < 1.5 and cleaned.iloc[0] == series.iloc[0]
+
+
+def test_recurring_bursts_are_behaviour_not_anomalies():
+    series = _spiky(spike_days=range(1, 30, 3))  # every third day: ten in 30 days
+    cleaned, anomalies = find_anomalies(series)
+    assert anomalies == ()
+    assert cleaned.equals(series)
+
+
+def test_the_cache_reuses_unchanged_series_and_warm_starts_changed_ones(tmp_path):
+    path = tmp_path / "forecasts.pickle"
+    values = _cycle() + 0.02 * HOURS
+    cache = ForecastCache.open(path)
+    (first,) = forecast_all([Job(values, 168, "shop/api/cpu")], cache, workers=1)
+    cache.save()
+
+    again = ForecastCache.open(path)
+    (same,) = forecast_all([Job(values, 168, "shop/api/cpu")], again, workers=1)
+    assert again.hits == 1 and same.level(0.95) == first.level(0.95)
+
+    next_day = np.concatenate([values[24:], values[-24:] + 0.48])
+    (moved,) = forecast_all([Job(next_day, 168, "shop/api/cpu")], again, workers=1)
+    assert again.hits == 1  # a new hash: fitted, not looked up
+    if moved.model == first.model:
+        assert moved.params == first.params  # parameters replayed, not estimated again
+    assert moved.fold_errors[: len(first.fold_errors)] == first.fold_errors
+
+
+def test_a_damaged_or_stale_cache_file_is_a_cold_start(tmp_path):
+    damaged = tmp_path / "damaged.pickle"
+    damaged.write_bytes(b"not a pickle")
+    assert ForecastCache.open(damaged).forecasts == {}
+    stale = tmp_path / "stale.pickle"
+    stale.write_bytes(pickle.dumps({"format": 0, "forecasts": {"x": 1}, "warm": {}}))
+    assert ForecastCache.open(stale).forecasts == {}
+
+
+def test_the_cache_key_changes_with_anything_the_forecast_depends_on():
+    values = _cycle()
+    settings = ForecastSettings()
+    key = cache_key(values, 168, None, settings)
+    assert key == cache_key(values.copy(), 168, None, settings)
+    assert key != cache_key(values, 24, None, settings)
+    assert key != cache_key(values, 168, None, ForecastSettings(folds=2))
+    changed = values.copy()
+    changed[5] += 1e-9
+    assert key != cache_key(changed, 168, None, settings)
+    within = Within(np.array([0]), np.array([0.1]))
+    assert key != cache_key(values, 168, within, settings)
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_forecasts_as_one_process():
+    jobs = [Job(_cycle(seed=seed), 48, f"s{seed}") for seed in range(IN_PROCESS_BELOW)]
+    parallel = forecast_all(jobs, ForecastCache(), workers=2)
+    serial = forecast_all(jobs, ForecastCache(), workers=1)
+    assert [f.model for f in parallel] == [f.model for f in serial]
+    for a, b in zip(parallel, serial, strict=True):
+        np.testing.assert_allclose(a.distribution, b.distribution)
