@@ -4,38 +4,41 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.progress import track
 
 from bot.compose import compose
 from bot.config import RepoConfig, load_config
 from bot.forges import FORGES, LocalForge
 from bot.groups import group_changes
-from bot.inputs import Inputs, SourceRequest, prometheus_source, read_inputs
-from bot.manifests.model import Workload
+from bot.inputs import Inputs, SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
 from bot.proof import ProofFailed, inspect
 from bot.report import (
     inventory_as_json,
     plan_as_json,
+    print_backtest,
     print_inventory,
     print_plan,
     print_sources,
+    print_strategies,
 )
 from bot.run import group_file_changes, publish
 from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.workspace import Workspace
+from recommenders.backtest import BacktestPlan, read_series, run_backtest, score
 from recommenders.errors import InputError
 from recommenders.sources.registry import COST_FORMATS, UTILISATION_FORMATS
 from recommenders.sources.summary import summarise_cost, summarise_usage
+from recommenders.strategies import STRATEGIES
+from recommenders.strategies.base import METRICS
 
 app = typer.Typer(
     help="Rightsizer: right-size Kubernetes workloads from usage data, through pull requests.",
@@ -136,7 +139,8 @@ def _plan(repo: Path, config: RepoConfig, request: SourceRequest) -> Plan:
     policy = load_policy(repo)
     inputs = read_inputs(request)
     _warn(inputs)
-    return make_plan(repo, config, policy, inputs.table, inputs.prices, progress=_progress)
+    with err.status("Forecasting"):
+        return make_plan(repo, config, policy, inputs.table, inputs.prices)
 
 
 def _warn(inputs: Inputs) -> None:
@@ -148,10 +152,6 @@ def _warn(inputs: Inputs) -> None:
             err.print(f"warning: {cost.path}: {warning}", markup=False, highlight=False)
     for note in inputs.price_notes:
         err.print(f"prices: {note}", markup=False, highlight=False)
-
-
-def _progress(workloads: Iterable[Workload]) -> Iterable[Workload]:
-    return track(list(workloads), description="Forecasting", console=err, transient=True)
 
 
 @app.command()
@@ -339,6 +339,63 @@ def sources_check(
         out.print_json(json.dumps([summary.as_json() for summary in summaries]))
     else:
         print_sources(out, summaries, inputs.prices, inputs.price_notes)
+
+
+@app.command()
+def backtest(
+    input: Annotated[
+        Path, typer.Option("--input", help="CSV with series_id,timestamp,value rows.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", help="Where to write series_id,origin,strategy,capacity.")
+    ],
+    train: Annotated[str, typer.Option(help="History before the first origin.")] = "7d",
+    horizon: Annotated[str, typer.Option(help="What each capacity must cover.")] = "1d",
+    step: Annotated[str, typer.Option(help="Distance between origins.")] = "1d",
+    metric: Annotated[str, typer.Option(help="cpu or memory: how strategies size.")] = "cpu",
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategy names.")] = ",".join(
+        STRATEGIES
+    ),
+) -> None:
+    """Replay strategies on past usage: the capacity each would have set at every origin,
+    from the data before it, scored against what came next.
+
+    Example: rightsizer backtest --input series.csv --train 7d --horizon 7d --step 1d
+    --output results.csv
+    """
+    if metric not in METRICS:
+        raise InputError("--metric", f"{metric!r} is not one of {', '.join(METRICS)}")
+    names = tuple(name.strip() for name in strategies.split(",") if name.strip())
+    for name in names:
+        if name not in STRATEGIES:
+            raise InputError(
+                "--strategies", f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
+            )
+    plan = BacktestPlan(
+        pd.Timedelta(parse_duration(train, "--train")),
+        pd.Timedelta(parse_duration(horizon, "--horizon")),
+        pd.Timedelta(parse_duration(step, "--step")),
+        metric,
+        names,
+    )
+    series = read_series(input)
+    with err.status("Forecasting"):
+        results = run_backtest(series, plan)
+    if results.empty:
+        raise InputError(
+            str(input), f"no series has {train} of history followed by a full {horizon}"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    results.assign(origin=results["origin"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
+        output, index=False
+    )
+    print_backtest(out, score(results, series, plan.horizon), len(series))
+
+
+@app.command(name="strategies")
+def list_strategies() -> None:
+    """The sizing strategies, each with its settings, defaults and bounds."""
+    print_strategies(out)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from bot.manifests.model import Inventory, Origin, Tracked, Workload
 from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from bot.policy import Decision, Policy, RuleHit, decide
 from bot.proof import inspect
+from recommenders.forecasters import ForecastCache
 from recommenders.model import (
     ContainerResources,
     HpaSettings,
@@ -22,6 +22,7 @@ from recommenders.model import (
 )
 from recommenders.sources.usage import UsageTable
 from recommenders.strategies import get_strategy
+from recommenders.strategies.workload import HORIZON, recommend
 
 
 @dataclass(frozen=True)
@@ -71,20 +72,26 @@ def make_plan(
     policy: Policy,
     usage: UsageTable,
     prices: dict[str, UnitPrices],
-    progress: Callable[[Iterable[Workload]], Iterable[Workload]] = lambda items: items,
+    cache: ForecastCache | None = None,
 ) -> Plan:
     inventory = inspect(repo)
     strategy = get_strategy(config.strategy)
     plan = Plan(inventory, [], {}, {})
-    for workload in progress(inventory.workloads):
-        key = workload_key(workload)
-        history = usage.for_workload(key)
+    found = []
+    for workload in inventory.workloads:
+        history = usage.for_workload(workload_key(workload))
         if history is None:
             plan.without_usage.append(workload)
-            continue
+        else:
+            found.append((workload, history))
+    strategy.prepare(
+        [(s, m) for _, h in found for m, s in h.series()], HORIZON, cache or ForecastCache()
+    )
+    for workload, history in found:
+        key = workload_key(workload)
         unit_prices = prices.get(workload.environment) or prices.get("") or config.prices
         plan.prices[workload.environment] = unit_prices
-        recommendation = strategy.recommend(workload_spec(workload), history, unit_prices)
+        recommendation = recommend(strategy, workload_spec(workload), history, unit_prices)
         plan.recommendations[key] = recommendation
         guardrails = policy.for_environment(workload.environment)
         for decision in decide(recommendation, guardrails, _held_back(workload, config)):

@@ -21,6 +21,7 @@ DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.
 REPO_POLICY = "policies/rightsizer.yaml"
 
 Action = Literal["apply", "clip", "skip"]
+SCALE_POINT = "hpa.cpuUtilization"
 _KEYS = ("min_history_days", "min_change_percent", "min_monthly_saving", "max_step", "bounds")
 _BOUND_FIELDS = ("requests.cpu", "requests.memory", "hpa.minReplicas", "hpa.maxReplicas")
 
@@ -150,7 +151,7 @@ def decide(
     decisions = {
         (f.container, f.field): _decide_field(f, guardrails)
         for f in recommendation.fields
-        if not f.field.startswith("limits.")
+        if not f.field.startswith("limits.") and f.field != SCALE_POINT
     }
     for f in recommendation.fields:
         if f.field.startswith("limits."):
@@ -158,16 +159,35 @@ def decide(
             decisions[(f.container, f.field)] = (
                 _follow_request(f, request) if request else _decide_field(f, guardrails)
             )
+        elif f.field == SCALE_POINT:
+            cpu = [d for (_, name), d in decisions.items() if name == "requests.cpu"]
+            decisions[(f.container, f.field)] = _keep_scale_point(f, cpu)
     return [decisions[(f.container, f.field)] for f in recommendation.fields]
 
 
+def _keep_scale_point(target: FieldRecommendation, cpu: list[Decision]) -> Decision:
+    """The HPA's target follows the CPU requests as decided (clipped or skipped), so pods
+    keep scaling at the same cores whatever the guardrails did to the requests."""
+    before = sum(d.recommendation.current for d in cpu)
+    after = sum(d.value for d in cpu)
+    if not cpu or after <= 0 or after == before:
+        hit = RuleHit("follows-request", "requests.cpu is not changing")
+        return Decision(target, "skip", target.current, (hit,))
+    value = float(round(target.current * before / after))
+    clipped = any(d.action == "clip" for d in cpu)
+    return Decision(
+        target, "clip" if clipped else "apply", value, tuple(h for d in cpu for h in d.rules)
+    )
+
+
 def _follow_request(limit: FieldRecommendation, request: Decision) -> Decision:
-    """A limit moves with its request, keeping their ratio, or stays when the request stays."""
+    """A limit moves with its request, keeping the ratio the strategy proposed between them
+    (today's, or its own, as KRR's limit = request), or stays when the request stays."""
     resource = limit.field.removeprefix("limits.")
     if request.action == "skip":
         hit = RuleHit("follows-request", f"requests.{resource} is not changing")
         return Decision(limit, "skip", limit.current, (hit,))
-    ratio = limit.current / request.recommendation.current
+    ratio = limit.proposed / request.recommendation.proposed
     return Decision(limit, request.action, request.value * ratio, request.rules)
 
 

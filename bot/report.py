@@ -10,8 +10,11 @@ from rich.table import Table
 from bot.compose import money
 from bot.manifests.model import Inventory, Workload
 from bot.planner import Plan
+from recommenders.backtest import Score
 from recommenders.model import UnitPrices
 from recommenders.sources.summary import SourceSummary
+from recommenders.strategies import STRATEGIES
+from recommenders.strategies.settings import describe_settings
 
 
 def plan_as_json(result: Plan) -> list[dict[str, Any]]:
@@ -207,3 +210,35 @@ def print_sources(
         )
     for note in notes:
         out.print(f"[yellow]prices[/yellow] {note}", highlight=False)
+
+
+def print_backtest(out: Console, scores: list[Score], series: int) -> None:
+    title = f"Backtest: {series} series, p95 pinball loss over the series' mean (lower is better)"
+    table = Table(title=title)
+    for column in ("strategy", "windows", "pinball", "violations", "bad windows", "vs vpa"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    table.add_column("vs oracle", justify="right")
+    for row in sorted(scores, key=lambda s: s.pinball):
+        table.add_row(
+            row.strategy,
+            f"{row.windows:,}",
+            f"{row.pinball:.4f}",
+            f"{row.violation_rate:.1%}",
+            f"{row.bad_windows:.1%}",
+            "–" if row.capacity_vs_vpa is None else f"{row.capacity_vs_vpa:.2f}×",
+            f"{row.capacity_vs_oracle:.2f}×",
+        )
+    out.print(table)
+    out.print(
+        "violations: share of horizon samples above capacity; bad windows: more than 20 % of "
+        "a horizon above it; vs: mean capacity relative to vpa and to the oracle (the "
+        "horizon's own p95).",
+        highlight=False,
+    )
+
+
+def print_strategies(out: Console) -> None:
+    for name, cls in STRATEGIES.items():
+        out.print(f"[bold]{name}[/bold]: {cls.description}", highlight=False)
+        for setting, default, low, high, text in describe_settings(cls.settings_type):
+            out.print(f"  {setting} = {default:g}  [{low:g}, {high:g}]  {text}", highlight=False)

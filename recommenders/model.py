@@ -7,7 +7,11 @@ stage has to know how a manifest writes them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+Metric = Literal["cpu", "memory"]
+"""What a strategy sizes a series as: compressible CPU, or memory that OOM-kills."""
+METRICS: tuple[Metric, ...] = ("cpu", "memory")
 HOURS_PER_MONTH = 730.0
 GIB = float(2**30)
 
@@ -88,3 +92,5 @@ class WorkloadRecommendation:
     model: str
     confidence: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    anomalies: tuple[str, ...] = field(default_factory=tuple)
+    """Stretches of history left out of sizing, as the PR shows them."""

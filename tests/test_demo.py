@@ -60,11 +60,15 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     prod = (pr_dir / "prod.md").read_text()
     assert prod.startswith("# Rightsize prod: ")
     assert re.search(
-        r"\| payments requests\.cpu \| `250m` \| `\d+m` \| forecast p95 [\d.]+ cores, "
-        r"observed p95 [\d.]+ cores \(last 7 days\) \| \+\$[\d.]+ \| apply \|",
+        r"\| payments requests\.cpu \| `250m` \| `\d+m` \| observed p95 [\d.]+ cores, "
+        r"forecast mean [\d.]+ cores \| \+\$[\d.]+ \| apply \|",
         prod,
     )
     assert "### How to roll back" in prod
+    # The fixture's checkout incident on 11-14 is found, kept out of sizing and shown.
+    assert re.search(
+        r"left out of sizing: checkout cpu: excluded \d h spike on 11-14, \d+× normal", prod
+    )
     assert "**bounds.hpa.minReplicas.min**" in prod  # the rule that bounded a change is named
     dev = (pr_dir / "dev.md").read_text()
     assert "**annotation.ignore**" in dev and "**min-history**" in dev

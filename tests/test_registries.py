@@ -17,12 +17,13 @@ def test_every_strategy_is_registered_under_its_name_and_meets_the_contract():
     for name, cls in STRATEGIES.items():
         assert cls.name == name
         assert _meets(cls, Strategy) == []
-        assert list(inspect.signature(cls.recommend).parameters) == [
+        assert list(inspect.signature(cls.size).parameters) == [
             "self",
-            "spec",
-            "usage",
-            "prices",
+            "history",
+            "metric",
+            "horizon",
         ]
+        assert cls.description and cls().settings == cls.settings_type()
 
 
 def test_every_forge_is_registered_under_its_name_and_meets_the_contract():

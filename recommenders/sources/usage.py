@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from recommenders.model import WorkloadKey
+from recommenders.model import Metric, WorkloadKey
 from recommenders.sources.frames import USAGE_COLUMNS, Usage
 
 KEY_COLUMNS = ["environment", "namespace", "kind", "workload"]
@@ -26,6 +26,13 @@ class WorkloadUsage:
     cpu: dict[str, pd.Series]
     memory: dict[str, pd.Series]
     replicas: pd.Series | None
+
+    def series(self) -> list[tuple[Metric, pd.Series]]:
+        """Every CPU and memory series, with the metric a strategy sizes it as."""
+        return [
+            *(("cpu", series) for series in self.cpu.values()),
+            *(("memory", series) for series in self.memory.values()),
+        ]
 
     @property
     def hours(self) -> int:
@@ -56,7 +63,10 @@ class UsageTable:
         series: dict[str, dict[str, pd.Series]] = {"cpu_cores": {}, "memory_bytes": {}}
         replicas = None
         for (metric, container), rows in group.groupby(["metric", "container"], sort=True):
-            hourly = hourly_series(rows.set_index("timestamp")["value"])
+            # Named so that a forecast of it is warm-started from the last run's.
+            hourly = hourly_series(rows.set_index("timestamp")["value"]).rename(
+                f"{key}/{container}/{metric}"
+            )
             if metric == "replicas":
                 replicas = hourly
             elif metric in series:

@@ -1,10 +1,14 @@
-"""Sizing strategies, registered by name: history + forecast + current spec -> recommendation."""
+"""Sizing strategies, registered by name: one series' history in, one sizing out."""
 
 from recommenders.errors import InputError
 from recommenders.strategies.base import Strategy
 from recommenders.strategies.default import DefaultStrategy
+from recommenders.strategies.krr_simple import KrrSimpleStrategy
+from recommenders.strategies.vpa import VpaStrategy
 
-STRATEGIES: dict[str, type[Strategy]] = {DefaultStrategy.name: DefaultStrategy}
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (DefaultStrategy, VpaStrategy, KrrSimpleStrategy)
+}
 
 
 def get_strategy(name: str) -> Strategy:

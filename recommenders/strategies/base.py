@@ -1,24 +1,65 @@
-"""The strategy contract."""
+"""The strategy contract: one resource's usage history in, one sizing out.
+
+A strategy sizes a single series (one container's CPU or memory, or one test series of the
+backtest) so that the backtest scores exactly what a pull request would propose; turning
+sizings into a workload's fields, limits, replicas and dollars is `workload.py`'s job and the
+same for every strategy.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
-from recommenders.model import UnitPrices, WorkloadRecommendation, WorkloadSpec
-from recommenders.sources.usage import WorkloadUsage
+import pandas as pd
+
+from recommenders.forecasters.anomalies import Anomaly
+from recommenders.forecasters.cache import ForecastCache
+from recommenders.model import METRICS, Metric
+
+__all__ = ["METRICS", "Anomaly", "Metric", "Sizing", "Strategy"]
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """A proposed request for one series, with everything a reviewer needs to trust it."""
+
+    request: float
+    limit: float | None
+    """An explicit limit (KRR sets memory limit = request); None keeps today's ratio."""
+    basis: str
+    """How `request` was derived, in one line."""
+    evidence: str = ""
+    """The observed and forecast figures it was derived from."""
+    model: str = ""
+    """The forecasting model and its parameters, or the statistic used."""
+    confidence: str = "medium"
+    """high, medium or low: from the amount of history and the model's backtest error."""
+    notes: tuple[str, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
 
 
 class Strategy(Protocol):
-    """Turns one workload's usage history into proposed values for the fields it sizes.
+    """Sizes one series. It never raises for odd data (short, flat, gappy): it falls back to
+    something explainable and says so in `notes` and `confidence`."""
 
-    A strategy proposes a value for every field it has an opinion on, including ones that
-    stay the same; guardrails (minimum change, bounds, maximum step) are the policy's job, so
-    that every skipped or clipped change can name the rule that did it. It never raises for
-    odd data: it says how sure it is in `confidence` and why in `notes`.
-    """
+    name: ClassVar[str]
+    description: ClassVar[str]
+    settings_type: ClassVar[type]
 
-    name: str
+    def prepare(
+        self,
+        histories: Sequence[tuple[pd.Series, Metric]],
+        horizon: pd.Timedelta,
+        cache: ForecastCache,
+    ) -> None:
+        """Called once with every history a run will size, before any `size`: a strategy
+        with costly per-series work does it here in bulk (the default strategy fits its
+        forecasts on every core, kept in `cache` between runs); the others do nothing."""
+        ...
 
-    def recommend(
-        self, spec: WorkloadSpec, usage: WorkloadUsage, prices: UnitPrices
-    ) -> WorkloadRecommendation: ...
+    def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
+        """`history`: values in base units (cores, bytes) on a DatetimeIndex, any step, oldest
+        first, no NaN. The sizing is a single static level for the `horizon` after its end."""
+        ...

@@ -1,234 +1,195 @@
-"""Rightsizer's first strategy: size to the forecast's upper bound, never below observed peaks.
+"""Rightsizer's own strategy: size to a stated risk, using the forecast that backtests best.
 
-CPU is compressible, so its request covers the 95th percentile of the forecast's upper
-bound over the coming week. Memory is not (exceeding it means OOM kills), so its request
-covers the larger of the observed peak and the forecast's highest upper bound, plus a margin.
-Limits keep their ratio to the request. Workloads scaled by an HPA on CPU utilisation keep
-their CPU request, since moving it moves the scale point; their replica bounds follow demand.
+CPU is compressible, so its request is the level that usage is forecast to exceed in only
+`cpu_risk` of the horizon's samples: the quantile of forecast path plus the model's
+out-of-sample errors (plus the spread within each hour, when samples are finer than hours).
+Memory is not compressible (exceeding a limit is an OOM kill), so its request never goes
+below the observed peak, and covers the forecast's 99.9th percentile, plus a margin.
+Anomalies are left out of both, and listed. Confidence comes from the backtest error.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from recommenders.forecast import forecast
-from recommenders.model import (
-    GIB,
-    HOURS_PER_MONTH,
-    ContainerResources,
-    FieldRecommendation,
-    UnitPrices,
-    WorkloadRecommendation,
-    WorkloadSpec,
+from recommenders.forecasters import (
+    Anomaly,
+    Forecast,
+    ForecastCache,
+    Job,
+    Within,
+    find_anomalies,
+    forecast_all,
 )
-from recommenders.sources.usage import WorkloadUsage
+from recommenders.sources.usage import hourly_series
+from recommenders.strategies.base import Metric, Sizing
+from recommenders.strategies.settings import check_bounds, setting
+from recommenders.strategies.units import amount
+
+HOUR = pd.Timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class DefaultSettings:
-    horizon_hours: int = 168
-    """How far ahead to forecast: a week, so a weekly cycle's busy days are inside it."""
-    cpu_quantile: float = 0.95
-    """Share of forecast hours the CPU request must cover."""
-    memory_margin: float = 0.15
-    """Head-room above the memory peak: the JVM, caches and the next release grow."""
-    max_replicas_headroom: float = 1.25
-    """HPA maxReplicas covers this multiple of the highest forecast demand."""
-    interval_level: float = 0.8
-    """Central prediction interval whose upper bound sizing uses."""
+    cpu_risk: float = setting(
+        0.05, 0.001, 0.5, "share of the horizon's samples in which CPU usage may exceed the request"
+    )
+    memory_quantile: float = setting(
+        0.999, 0.9, 1.0, "forecast quantile the memory request covers, if above the peak"
+    )
+    memory_margin: float = setting(
+        0.15, 0.0, 1.0, "head-room above the memory peak: caches and the next release grow"
+    )
+    exclude_anomalies: float = setting(
+        1, 0, 1, "1 keeps one-off spikes and incidents out of sizing (and lists them), 0 keeps them"
+    )
+
+    def __post_init__(self) -> None:
+        check_bounds(self, "strategy.default")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    history: pd.Series
+    hourly: pd.Series
+    anomalies: tuple[Anomaly, ...]
+    job: Job
 
 
 class DefaultStrategy:
-    name = "default"
+    name: ClassVar[str] = "default"
+    description: ClassVar[str] = (
+        "forecast-based: CPU at a stated risk of exceeding the request, memory never below peak"
+    )
+    settings_type: ClassVar[type] = DefaultSettings
 
     def __init__(self, settings: DefaultSettings | None = None) -> None:
         self.settings = settings or DefaultSettings()
+        self.cache = ForecastCache()
 
-    def recommend(
-        self, spec: WorkloadSpec, usage: WorkloadUsage, prices: UnitPrices
-    ) -> WorkloadRecommendation:
-        replicas = _mean_replicas(spec, usage)
-        fields: list[FieldRecommendation] = []
-        models: set[str] = set()
-        notes: list[str] = []
-        hpa_on_cpu = spec.hpa is not None and spec.hpa.cpu_utilization is not None
-        for container in spec.containers:
-            cpu, memory = usage.cpu.get(container.name), usage.memory.get(container.name)
-            if cpu is not None and not hpa_on_cpu:
-                fields += self._cpu(container, cpu, replicas, prices, models)
-            if memory is not None:
-                fields += self._memory(container, memory, replicas, prices, models)
-        if hpa_on_cpu:
+    def _prepared(self, history: pd.Series, horizon: pd.Timedelta) -> _Prepared:
+        """The hourly series the forecast is fitted on, anomalies replaced, and the job."""
+        history = history.dropna()
+        hourly = hourly_series(history).dropna() if len(history) else history
+        anomalies: tuple[Anomaly, ...] = ()
+        if self.settings.exclude_anomalies and len(hourly):
+            hourly, anomalies = find_anomalies(hourly)
+        job = Job(
+            hourly.to_numpy(),
+            max(1, int(np.ceil(horizon / HOUR))),
+            str(history.name) if history.name is not None else None,
+            _within(history, hourly, anomalies),
+        )
+        return _Prepared(history, hourly, anomalies, job)
+
+    def prepare(
+        self,
+        histories: Sequence[tuple[pd.Series, Metric]],
+        horizon: pd.Timedelta,
+        cache: ForecastCache,
+    ) -> None:
+        """Fit every forecast a run will need at once, in parallel, into `cache`; `size`
+        then finds them there."""
+        self.cache = cache
+        jobs = [self._prepared(history, horizon).job for history, _ in histories]
+        forecast_all(jobs, cache)
+
+    def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
+        prepared = self._prepared(history, horizon)
+        history, hourly, anomalies = prepared.history, prepared.hourly, prepared.anomalies
+        (prediction,) = forecast_all([prepared.job], self.cache, workers=1)
+        days = len(hourly) / 24
+        notes = [f"{_described(prediction)}: {prediction.reason}"]
+        if prediction.drift:
             notes.append(
-                "CPU requests left as they are: the HPA scales on CPU utilisation of the "
-                "request, so changing it would move the scale point."
+                f"the forecast's latest backtest error ({prediction.fold_errors[-1]:.0%} of the "
+                "mean) is far above its earlier ones: demand may have changed, confidence lowered"
             )
-            fields += self._hpa(spec, usage, prices, models)
-        days = usage.hours / 24
-        confidence = "high" if days >= 14 else "medium" if days >= 7 else "low"
-        return WorkloadRecommendation(
-            key=spec.key,
-            fields=tuple(fields),
-            history_hours=usage.hours,
-            window=_window(usage),
-            model=", ".join(sorted(models)) or "none",
-            confidence=confidence,
-            notes=tuple(notes),
-        )
-
-    def _cpu(
-        self,
-        container: ContainerResources,
-        cpu: pd.Series,
-        replicas: float,
-        prices: UnitPrices,
-        models: set[str],
-    ) -> list[FieldRecommendation]:
-        if "cpu" not in container.requests:
-            return []
-        prediction = forecast(
-            cpu.to_numpy(), self.settings.horizon_hours, self.settings.interval_level
-        )
-        models.add(prediction.model)
-        proposed = float(np.quantile(prediction.upper, self.settings.cpu_quantile))
-        quantile = round(self.settings.cpu_quantile * 100)
-        basis = f"p{quantile} of the forecast's {prediction.level:.0%} upper bound, next 7 days"
-        observed = float(cpu.tail(self.settings.horizon_hours).quantile(self.settings.cpu_quantile))
-        evidence = (
-            f"forecast p{quantile} {_cores(float(np.quantile(prediction.mean, 0.95)))}, "
-            f"observed p{quantile} {_cores(observed)} (last 7 days)"
-        )
-        per_core = prices.cpu_core_hour * HOURS_PER_MONTH * replicas
-        return _with_limit(container, "cpu", proposed, per_core, basis, evidence)
-
-    def _memory(
-        self,
-        container: ContainerResources,
-        memory: pd.Series,
-        replicas: float,
-        prices: UnitPrices,
-        models: set[str],
-    ) -> list[FieldRecommendation]:
-        if "memory" not in container.requests:
-            return []
-        prediction = forecast(
-            memory.to_numpy(), self.settings.horizon_hours, self.settings.interval_level
-        )
-        models.add(prediction.model)
-        observed, forecast_peak = float(memory.max()), float(prediction.upper.max())
-        proposed = max(observed, forecast_peak) * (1 + self.settings.memory_margin)
-        basis = f"peak (observed or forecast) + {self.settings.memory_margin:.0%}"
-        evidence = f"observed peak {_bytes(observed)}, forecast peak {_bytes(forecast_peak)}"
-        per_byte = prices.memory_gib_hour / GIB * HOURS_PER_MONTH * replicas
-        return _with_limit(container, "memory", proposed, per_byte, basis, evidence)
-
-    def _hpa(
-        self, spec: WorkloadSpec, usage: WorkloadUsage, prices: UnitPrices, models: set[str]
-    ) -> list[FieldRecommendation]:
-        assert spec.hpa is not None and spec.hpa.cpu_utilization is not None
-        if usage.replicas is None or not usage.cpu:
-            return []
-        pod_cpu = sum(usage.cpu.values())
-        demand = (pod_cpu * usage.replicas).dropna()
-        pod_request = sum(c.requests.get("cpu", 0.0) for c in spec.containers)
-        if pod_request <= 0 or demand.empty:
-            return []
-        capacity = pod_request * spec.hpa.cpu_utilization / 100
-        prediction = forecast(demand.to_numpy(), self.settings.horizon_hours)
-        models.add(prediction.model)
-        needed = np.concatenate(
-            [demand.to_numpy()[-self.settings.horizon_hours :], prediction.mean]
-        )
-        minimum = max(1, math.ceil(float(np.quantile(needed, 0.05)) / capacity))
-        # p99 rather than the maximum: a three-hour incident must not double maxReplicas.
-        peak = max(float(demand.quantile(0.99)), float(prediction.upper.max()))
-        maximum = max(minimum + 1, math.ceil(peak * self.settings.max_replicas_headroom / capacity))
-        pod_month = (
-            pod_request * prices.cpu_core_hour
-            + sum(c.requests.get("memory", 0.0) for c in spec.containers)
-            / GIB
-            * prices.memory_gib_hour
-        ) * HOURS_PER_MONTH
-        at_floor = float((usage.replicas <= spec.hpa.min_replicas + 0.5).mean())
-        target = spec.hpa.cpu_utilization
-        evidence = (
-            f"demand p5 {_cores(float(np.quantile(needed, 0.05)))}, peak {_cores(peak)}; "
-            f"a pod serves {_cores(capacity)} at {target}%"
-        )
-        return [
-            FieldRecommendation(
-                "hpa.minReplicas",
+        confidence = _confidence(prediction, days)
+        model = _described(prediction)
+        if metric == "cpu":
+            risk = self.settings.cpu_risk
+            request = prediction.level(1 - risk)
+            observed = float(np.quantile(history, 1 - risk)) if len(history) else 0.0
+            return Sizing(
+                request,
                 None,
-                spec.hpa.min_replicas,
-                minimum,
-                pod_month * at_floor,
-                f"p5 of demand (history and forecast) at {target}% of the pod's CPU request",
-                evidence,
-            ),
-            FieldRecommendation(
-                "hpa.maxReplicas",
-                None,
-                spec.hpa.max_replicas,
-                maximum,
-                0.0,
-                f"peak demand × {self.settings.max_replicas_headroom} at {target}% utilisation",
-                evidence,
-            ),
-        ]
-
-
-def _with_limit(
-    container: ContainerResources,
-    resource: str,
-    proposed: float,
-    per_unit: float,
-    basis: str,
-    evidence: str,
-) -> list[FieldRecommendation]:
-    current = container.requests[resource]
-    fields = [
-        FieldRecommendation(
-            f"requests.{resource}", container.name, current, proposed, per_unit, basis, evidence
-        )
-    ]
-    if resource in container.limits and current > 0:
-        ratio = container.limits[resource] / current
-        fields.append(
-            FieldRecommendation(
-                f"limits.{resource}",
-                container.name,
-                container.limits[resource],
-                proposed * ratio,
-                0.0,
-                f"keeps the limit at {ratio:.2g}× the request",
+                f"exceeded in {risk:.0%} of the next {_span(horizon)} by forecast",
+                f"observed p{(1 - risk) * 100:g} {amount(metric, observed)}, "
+                f"forecast mean {amount(metric, float(prediction.mean.mean()))}",
+                model,
+                confidence,
+                tuple(notes),
+                anomalies,
             )
+        cleaned_peak = _cleaned_peak(history, anomalies)
+        forecast_peak = prediction.level(self.settings.memory_quantile)
+        margin = self.settings.memory_margin
+        request = max(cleaned_peak, forecast_peak) * (1 + margin)
+        return Sizing(
+            request,
+            None,
+            f"peak (observed or forecast) + {margin:.0%}",
+            f"observed peak {amount(metric, cleaned_peak)}, "
+            f"forecast p{self.settings.memory_quantile * 100:g} {amount(metric, forecast_peak)}",
+            model,
+            confidence,
+            tuple(notes),
+            anomalies,
         )
-    return fields
 
 
-def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:
-    if usage.replicas is not None and usage.replicas.notna().any():
-        return float(usage.replicas.tail(168).mean())
-    if spec.replicas is not None:
-        return float(spec.replicas)
-    return float(spec.hpa.min_replicas) if spec.hpa else 1.0
+def _within(history: pd.Series, hourly: pd.Series, anomalies: tuple[Anomaly, ...]) -> Within | None:
+    """How far samples finer than an hour stray from their hour's mean: the burst inside an
+    hour that an hourly forecast cannot see. None for hourly data, where there is none."""
+    hours = history.index.floor("1h")
+    if len(history) <= len(hourly):
+        return None
+    kept = _outside(history.index, anomalies)
+    position = hourly.index.get_indexer(hours)
+    deviation = (history - history.groupby(hours).transform("mean")).to_numpy()
+    kept &= position >= 0
+    return Within(position[kept], deviation[kept])
 
 
-def _window(usage: WorkloadUsage) -> tuple[str, str]:
-    series = [s for s in (*usage.cpu.values(), *usage.memory.values()) if len(s)]
-    if not series:
-        return ("", "")
-    start, end = min(s.index[0] for s in series), max(s.index[-1] for s in series)
-    return (f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}")
+def _outside(index: pd.DatetimeIndex, anomalies: tuple[Anomaly, ...]) -> np.ndarray:
+    kept = np.ones(len(index), dtype=bool)
+    for anomaly in anomalies:
+        start, end = anomaly.start, anomaly.end
+        if index.tz is None and start.tz is not None:
+            start, end = start.tz_localize(None), end.tz_localize(None)
+        kept &= ~((index >= start) & (index < end))
+    return kept
 
 
-def _cores(value: float) -> str:
-    return f"{value:.3g} cores"
+def _cleaned_peak(history: pd.Series, anomalies: tuple[Anomaly, ...]) -> float:
+    kept = history.to_numpy()[_outside(history.index, anomalies)]
+    return float(kept.max()) if len(kept) else 0.0
 
 
-def _bytes(value: float) -> str:
-    return f"{value / GIB:.2f} GiB" if value >= GIB else f"{value / 2**20:.0f} MiB"
+def _confidence(prediction: Forecast, days: float) -> str:
+    """From the backtest error (mean absolute error over the mean), capped by how much
+    history there is and lowered one step on drift."""
+    levels = ["low", "medium", "high"]
+    error = float(np.mean(prediction.fold_errors[-3:])) if prediction.fold_errors else None
+    rank = 2 if error is not None and error < 0.15 else 1 if error is None or error < 0.35 else 0
+    rank = min(rank, 2 if days >= 14 else 1 if days >= 7 else 0)
+    if prediction.drift:
+        rank = max(0, rank - 1)
+    return levels[rank]
+
+
+def _described(prediction: Forecast) -> str:
+    """The model and its parameters; why it was chosen goes in the notes."""
+    params = ", ".join(f"{k} {v:.2g}" for k, v in sorted(prediction.params.items()))
+    return prediction.model + (f" ({params})" if params else "")
+
+
+def _span(horizon: pd.Timedelta) -> str:
+    days = horizon / pd.Timedelta(days=1)
+    return f"{days:g} days" if days >= 1 else f"{horizon / HOUR:g} h"

@@ -1,0 +1,224 @@
+"""A workload's recommendation from per-series sizings: fields, limits, HPA and dollars.
+
+The same for every strategy, so that the backtest, which scores `Strategy.size` alone,
+scores what the pull request proposes. An HPA that scales on CPU utilisation measures usage
+against the CPU request, so a new request would move the point at which it scales: the
+target utilisation is adjusted to keep that point where it is, in cores per pod, when the
+adjusted target stays within sane bounds; otherwise the CPU request is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from recommenders.forecasters import forecast
+from recommenders.model import (
+    GIB,
+    HOURS_PER_MONTH,
+    ContainerResources,
+    FieldRecommendation,
+    UnitPrices,
+    WorkloadRecommendation,
+    WorkloadSpec,
+)
+from recommenders.sources.usage import WorkloadUsage
+from recommenders.strategies.base import METRICS, Metric, Sizing, Strategy
+from recommenders.strategies.history import CONFIDENCE
+from recommenders.strategies.units import amount
+
+HORIZON = pd.Timedelta(days=7)
+"""A week ahead: every weekday's peak is inside it."""
+UTILISATION_BOUNDS = (30, 95)
+"""Targets outside this range either waste most of each pod or leave no time to scale."""
+MAX_REPLICAS_HEADROOM = 1.25
+"""maxReplicas covers this multiple of the highest forecast demand."""
+RESOURCE: dict[Metric, str] = {"cpu": "cpu", "memory": "memory"}
+
+
+def recommend(
+    strategy: Strategy, spec: WorkloadSpec, usage: WorkloadUsage, prices: UnitPrices
+) -> WorkloadRecommendation:
+    replicas = _mean_replicas(spec, usage)
+    fields: list[FieldRecommendation] = []
+    sizings: list[Sizing] = []
+    anomalies: list[str] = []
+    models: list[str] = []
+    notes: list[str] = []
+    for container in spec.containers:
+        for metric in METRICS:
+            series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
+            if series is None or RESOURCE[metric] not in container.requests:
+                continue
+            sizing = strategy.size(series, metric, HORIZON)
+            if sizing.request <= 0:
+                notes.append(f"{container.name}: no {metric} proposal ({sizing.basis})")
+                continue
+            sizings.append(sizing)
+            series = f"{container.name} {metric}"
+            models.append(f"{series}: {sizing.model}")
+            notes += [f"{series}: {note}" for note in sizing.notes]
+            anomalies += [f"{series}: {a.describe()}" for a in sizing.anomalies]
+            fields += _fields(container, metric, sizing, _per_unit(metric, prices) * replicas)
+    hpa = spec.hpa
+    if hpa is not None and hpa.cpu_utilization is not None:
+        fields, note = _keep_scale_point(spec, fields)
+        notes.append(note)
+    if hpa is not None and hpa.cpu_utilization is not None and usage.replicas is not None:
+        fields += _hpa_bounds(spec, usage, fields, prices)
+    return WorkloadRecommendation(
+        key=spec.key,
+        fields=tuple(fields),
+        history_hours=usage.hours,
+        window=_window(usage),
+        model="; ".join(models) or "none",
+        confidence=min((s.confidence for s in sizings), key=CONFIDENCE.index, default="low"),
+        notes=tuple(notes),
+        anomalies=tuple(anomalies),
+    )
+
+
+def _fields(
+    container: ContainerResources, metric: Metric, sizing: Sizing, per_unit: float
+) -> list[FieldRecommendation]:
+    resource = RESOURCE[metric]
+    current = container.requests[resource]
+    fields = [
+        FieldRecommendation(
+            f"requests.{resource}",
+            container.name,
+            current,
+            sizing.request,
+            per_unit,
+            sizing.basis,
+            sizing.evidence,
+        )
+    ]
+    if resource in container.limits and current > 0:
+        if sizing.limit is not None:
+            limit, basis = sizing.limit, "set by the strategy"
+        else:
+            ratio = container.limits[resource] / current
+            limit, basis = sizing.request * ratio, f"keeps the limit at {ratio:.2g}× the request"
+        fields.append(
+            FieldRecommendation(
+                f"limits.{resource}", container.name, container.limits[resource], limit, 0.0, basis
+            )
+        )
+    return fields
+
+
+def _keep_scale_point(
+    spec: WorkloadSpec, fields: list[FieldRecommendation]
+) -> tuple[list[FieldRecommendation], str]:
+    """Adjust the HPA's target so a pod scales at the same cores, or drop the CPU change."""
+    assert spec.hpa is not None and spec.hpa.cpu_utilization is not None
+    target = spec.hpa.cpu_utilization
+    proposed = {f.container: f.proposed for f in fields if f.field == "requests.cpu"}
+    before = sum(c.requests.get("cpu", 0.0) for c in spec.containers)
+    after = sum(proposed.get(c.name, c.requests.get("cpu", 0.0)) for c in spec.containers)
+    if not proposed or before <= 0 or after <= 0:
+        return fields, "CPU requests unchanged, so the HPA's scale point stays where it is."
+    point = before * target / 100
+    adjusted = round(target * before / after)
+    low, high = UTILISATION_BOUNDS
+    if not low <= adjusted <= high:
+        kept = [f for f in fields if not f.field.endswith(".cpu")]
+        return kept, (
+            f"CPU requests left as they are: the HPA scales at {target}% of the request "
+            f"({amount('cpu', point)} per pod), and keeping that point with the new request "
+            f"would need a {adjusted}% target, outside {low}–{high}%."
+        )
+    scale = FieldRecommendation(
+        "hpa.cpuUtilization",
+        None,
+        float(target),
+        float(adjusted),
+        0.0,
+        f"keeps the scale point at {amount('cpu', point)} per pod with the new CPU request",
+    )
+    return [*fields, scale], (
+        f"The HPA's target moves from {target}% to {adjusted}% so that pods still scale at "
+        f"{amount('cpu', point)} each: changing the CPU request alone would move that point."
+    )
+
+
+def _hpa_bounds(
+    spec: WorkloadSpec,
+    usage: WorkloadUsage,
+    fields: list[FieldRecommendation],
+    prices: UnitPrices,
+) -> list[FieldRecommendation]:
+    """minReplicas from the quiet hours' demand, maxReplicas from the forecast peak, both in
+    pods at the (possibly adjusted) target utilisation of the (possibly new) pod request."""
+    assert spec.hpa is not None and usage.replicas is not None
+    proposed = {(f.container, f.field): f.proposed for f in fields}
+    pod_request = sum(
+        proposed.get((c.name, "requests.cpu"), c.requests.get("cpu", 0.0)) for c in spec.containers
+    )
+    target = proposed.get((None, "hpa.cpuUtilization"), spec.hpa.cpu_utilization or 80)
+    demand = (sum(usage.cpu.values()) * usage.replicas).dropna()
+    if pod_request <= 0 or not usage.cpu or demand.empty:
+        return []
+    capacity = pod_request * target / 100
+    prediction = forecast(demand.to_numpy(), int(HORIZON / pd.Timedelta(hours=1)))
+    quiet = float(np.quantile(np.concatenate([demand.to_numpy()[-168:], prediction.mean]), 0.05))
+    minimum = max(1, math.ceil(quiet / capacity))
+    # p99 rather than the maximum: a three-hour incident must not double maxReplicas.
+    peak = max(float(demand.quantile(0.99)), prediction.level(0.99))
+    maximum = max(minimum + 1, math.ceil(peak * MAX_REPLICAS_HEADROOM / capacity))
+    pod_memory = sum(
+        proposed.get((c.name, "requests.memory"), c.requests.get("memory", 0.0))
+        for c in spec.containers
+    )
+    pod_month = pod_request * prices.cpu_core_hour + pod_memory / GIB * prices.memory_gib_hour
+    at_floor = float((usage.replicas <= spec.hpa.min_replicas + 0.5).mean())
+    evidence = (
+        f"demand p5 {amount('cpu', quiet)}, peak {amount('cpu', peak)}; "
+        f"a pod serves {amount('cpu', capacity)} at {target:g}%"
+    )
+    return [
+        FieldRecommendation(
+            "hpa.minReplicas",
+            None,
+            spec.hpa.min_replicas,
+            minimum,
+            pod_month * HOURS_PER_MONTH * at_floor,
+            f"p5 of demand (history and forecast) at {target:g}% of the pod's CPU request",
+            evidence,
+        ),
+        FieldRecommendation(
+            "hpa.maxReplicas",
+            None,
+            spec.hpa.max_replicas,
+            maximum,
+            0.0,
+            f"forecast peak demand × {MAX_REPLICAS_HEADROOM} at {target:g}% utilisation",
+            evidence,
+        ),
+    ]
+
+
+def _per_unit(metric: Metric, prices: UnitPrices) -> float:
+    """Dollars per month for one core, or one byte, on one replica."""
+    if metric == "cpu":
+        return prices.cpu_core_hour * HOURS_PER_MONTH
+    return prices.memory_gib_hour / GIB * HOURS_PER_MONTH
+
+
+def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:
+    if usage.replicas is not None and usage.replicas.notna().any():
+        return float(usage.replicas.tail(168).mean())
+    if spec.replicas is not None:
+        return float(spec.replicas)
+    return float(spec.hpa.min_replicas) if spec.hpa else 1.0
+
+
+def _window(usage: WorkloadUsage) -> tuple[str, str]:
+    series = [s for s in (*usage.cpu.values(), *usage.memory.values()) if len(s)]
+    if not series:
+        return ("", "")
+    start, end = min(s.index[0] for s in series), max(s.index[-1] for s in series)
+    return (f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}")
