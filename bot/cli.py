@@ -35,6 +35,7 @@ from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.workspace import Workspace
 from recommenders.backtest import BacktestPlan, read_series, run_backtest, score
 from recommenders.errors import InputError
+from recommenders.forecasters import ForecastCache
 from recommenders.sources.registry import COST_FORMATS, UTILISATION_FORMATS
 from recommenders.sources.summary import summarise_cost, summarise_usage
 from recommenders.strategies import STRATEGIES
@@ -48,6 +49,17 @@ app = typer.Typer(
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
+
+
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--forecast-cache",
+        envvar="RIGHTSIZER_FORECAST_CACHE",
+        help="File that keeps forecasts between runs: unchanged series are not refitted, "
+        "changed ones start from their last parameters.",
+    ),
+]
 
 
 class Format(StrEnum):
@@ -134,13 +146,18 @@ def _request(
     )
 
 
-def _plan(repo: Path, config: RepoConfig, request: SourceRequest) -> Plan:
+def _plan(
+    repo: Path, config: RepoConfig, request: SourceRequest, forecast_cache: Path | None
+) -> Plan:
     """Everything a run reads, validated before anything is written."""
     policy = load_policy(repo)
     inputs = read_inputs(request)
     _warn(inputs)
+    cache = ForecastCache.open(forecast_cache)
     with err.status("Forecasting"):
-        return make_plan(repo, config, policy, inputs.table, inputs.prices)
+        plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache)
+    cache.save()
+    return plan
 
 
 def _warn(inputs: Inputs) -> None:
@@ -166,6 +183,7 @@ def plan(
     prometheus_step: StepOption = "1h",
     prometheus_end: EndOption = None,
     prometheus_query: QueryOption = None,
+    forecast_cache: CacheOption = None,
     output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
         Format.table
     ),
@@ -180,7 +198,7 @@ def plan(
     )  # fmt: skip
     Workspace(repo)
     config = load_config(repo)
-    result = _plan(repo, config, request)
+    result = _plan(repo, config, request, forecast_cache)
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
@@ -204,6 +222,7 @@ def run(
     prometheus_step: StepOption = "1h",
     prometheus_end: EndOption = None,
     prometheus_query: QueryOption = None,
+    forecast_cache: CacheOption = None,
     forge: Annotated[str, typer.Option("--forge", help="Where PRs go: " + ", ".join(FORGES))] = (
         "local"
     ),
@@ -224,7 +243,7 @@ def run(
     workspace = Workspace(repo)
     config = load_config(repo)
     base = workspace.base_commit(config.base_branch)
-    result = _plan(repo, config, request)
+    result = _plan(repo, config, request, forecast_cache)
     print_plan(out, result)
     results = publish(result, workspace, base, LocalForge(workspace, pr_dir), config)
     for item in results:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ruamel.yaml.comments import CommentedMap
+
 from bot.settings_files import check_keys, field_error, load_mapping, typed
+from recommenders.errors import InputError
 from recommenders.model import UnitPrices
 from recommenders.strategies import STRATEGIES
+from recommenders.strategies.settings import parse_settings, setting_names
 
 CONFIG_FILE = ".rightsizer.yaml"
 GROUPINGS = ("environment", "application", "all")
@@ -16,6 +20,7 @@ _KEYS = (
     "branch_prefix",
     "group_by",
     "strategy",
+    "strategy_settings",
     "annotation_prefix",
     "prices",
     "bot",
@@ -37,6 +42,8 @@ class RepoConfig:
     branch_prefix: str = "rightsizer/"
     group_by: str = "environment"
     strategy: str = "default"
+    strategy_settings: object | None = None
+    """The strategy's settings dataclass; None for its defaults."""
     annotation_prefix: str = "rightsizer.dev/"
     prices: UnitPrices = DEFAULT_PRICES
     bot: BotIdentity = field(default_factory=BotIdentity)
@@ -58,6 +65,10 @@ def load_config(repo: Path) -> RepoConfig:
         raise field_error(data, "group_by", shown, f"must be one of {', '.join(GROUPINGS)}")
     if "strategy" in data and data["strategy"] not in STRATEGIES:
         raise field_error(data, "strategy", shown, f"must be one of {', '.join(STRATEGIES)}")
+    if "strategy_settings" in data:
+        values["strategy_settings"] = _strategy_settings(
+            data, str(values.get("strategy", "default"))
+        )
     if "prices" in data:
         prices = typed(data, "prices", dict, shown)
         check_keys(prices, ("cpu_core_hour", "memory_gib_hour"), shown, "prices")
@@ -73,3 +84,16 @@ def load_config(repo: Path) -> RepoConfig:
             str(typed(bot, "name", str, shown)), str(typed(bot, "email", str, shown))
         )
     return RepoConfig(**values)  # type: ignore[arg-type]
+
+
+def _strategy_settings(data: CommentedMap, strategy: str) -> object:
+    """`strategy_settings:` for the configured strategy, every bad value named at its line."""
+    shown = CONFIG_FILE
+    mapping = typed(data, "strategy_settings", dict, shown)
+    settings_type = STRATEGIES[strategy].settings_type
+    check_keys(mapping, setting_names(settings_type), shown, "strategy_settings")
+    numbers = {key: typed(mapping, key, (int, float), shown) for key in mapping}
+    try:
+        return parse_settings(settings_type, numbers, f"strategy.{strategy}")
+    except InputError as exc:
+        raise field_error(mapping, exc.where.rsplit(".", 1)[-1], shown, exc.problem) from exc

@@ -75,7 +75,7 @@ def make_plan(
     cache: ForecastCache | None = None,
 ) -> Plan:
     inventory = inspect(repo)
-    strategy = get_strategy(config.strategy)
+    strategy = get_strategy(config.strategy, config.strategy_settings)
     plan = Plan(inventory, [], {}, {})
     found = []
     for workload in inventory.workloads:

@@ -4,6 +4,8 @@ import pytest
 
 from bot.config import RepoConfig, load_config
 from recommenders.errors import InputError
+from recommenders.strategies import get_strategy
+from recommenders.strategies.krr_simple import KrrSimpleSettings
 from tests.conftest import MONOREPO
 
 
@@ -13,6 +15,15 @@ def test_fixture_config_is_read():
     assert config.group_by == "environment"
     assert config.bot.email == "rightsizer-bot@acme.example"
     assert config.prices.source == "price table in .rightsizer.yaml"
+
+
+def test_strategy_settings_reach_the_strategy(tmp_path):
+    (tmp_path / ".rightsizer.yaml").write_text(
+        "strategy: krr-simple\nstrategy_settings:\n  cpu_percentile: 99\n"
+    )
+    config = load_config(tmp_path)
+    strategy = get_strategy(config.strategy, config.strategy_settings)
+    assert strategy.settings == KrrSimpleSettings(cpu_percentile=99)
 
 
 def test_no_config_file_means_defaults(tmp_path):
@@ -32,6 +43,17 @@ def test_no_config_file_means_defaults(tmp_path):
         ("prices:\n  cpu_core_hour: cheap\n", ".rightsizer.yaml:2", "expected int or float"),
         ("prices:\n  cpu_core_hour: 1\n  gpu_hour: 3\n", ".rightsizer.yaml:3", "in prices"),
         ("a: [\n", ".rightsizer.yaml", "invalid YAML"),
+        (
+            "strategy: vpa\nstrategy_settings:\n  cpu_risk: 0.1\n",
+            ".rightsizer.yaml:3",
+            "unknown key 'cpu_risk' in strategy_settings; known keys: half_life_hours",
+        ),
+        (
+            "strategy_settings:\n  memory_margin: 0.1\n  cpu_risk: 2\n",
+            ".rightsizer.yaml:3",
+            "cpu_risk: 2 is outside [0.001, 0.5]",
+        ),
+        ("strategy_settings:\n  cpu_risk: low\n", ".rightsizer.yaml:2", "expected int or float"),
     ],
 )
 def test_bad_config_names_file_and_line(tmp_path, text, where, problem):

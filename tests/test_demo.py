@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recommenders.forecasters import ForecastCache
 from tests.conftest import COST, MONOREPO, UTILISATION, git, make_repo, rightsizer
 
 pytestmark = pytest.mark.slow
@@ -153,3 +154,21 @@ def test_plan_json_is_the_documented_contract(monorepo):
     assert payments["action"] == "apply" and payments["monthly_cost_delta"] > 0
     assert payments["file"] == "applications/payments/base/deployment.yaml"
     assert payments["environment"] == "applications/payments/overlays/prod"
+
+
+def test_a_forecast_cache_changes_no_decision_and_keeps_every_fit(tmp_path):
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "cache" / "forecasts.pickle"
+    plans = []
+    for options in ([], ["--forecast-cache", cache], ["--forecast-cache", cache]):
+        result = rightsizer(
+            "plan", "--repo", repo, "--utilisation", UTILISATION, "--cost", COST,
+            "--format", "json", *options,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        plans.append(json.loads(result.stdout))
+    assert plans[0] == plans[1] == plans[2]
+    stored = ForecastCache.open(cache)
+    # One fit per CPU and memory series the fixture's workloads have, each warm-startable.
+    assert len(stored.forecasts) == len(stored.warm_starts) >= 10
+    assert all("/cpu_cores" in key or "/memory_bytes" in key for key in stored.warm_starts)

@@ -11,10 +11,11 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get_strategy(name: str) -> Strategy:
+def get_strategy(name: str, settings: object | None = None) -> Strategy:
+    """The strategy `name` with `settings` (an instance of its `settings_type`) or defaults."""
     if name not in STRATEGIES:
         raise InputError("strategy", f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]()
+    return STRATEGIES[name](settings)
 
 
 __all__ = ["STRATEGIES", "Strategy", "get_strategy"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 
@@ -47,6 +47,9 @@ class Strategy(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
     settings_type: ClassVar[type]
+
+    def __init__(self, settings: Any = None) -> None:
+        """`settings`: an instance of `settings_type`, or None for its defaults."""
 
     def prepare(
         self,

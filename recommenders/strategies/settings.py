@@ -33,9 +33,13 @@ def check_bounds(settings: object, where: str = "strategy settings") -> None:
             raise InputError(f"{where}.{spec.name}", f"{value} is outside [{low}, {high}]")
 
 
+def setting_names(settings_type: type) -> tuple[str, ...]:
+    return tuple(spec.name for spec in dataclasses.fields(settings_type))
+
+
 def parse_settings(settings_type: type[T], values: Mapping[str, object], where: str) -> T:
     """Settings from a config mapping: unknown keys and out-of-bounds values name the field."""
-    known = {spec.name for spec in dataclasses.fields(settings_type)}  # type: ignore[arg-type]
+    known = setting_names(settings_type)
     for key in values:
         if key not in known:
             raise InputError(
