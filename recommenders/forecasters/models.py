@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -97,19 +97,27 @@ class SeasonalMedian:
 
 
 @dataclass(frozen=True)
-class HoltWinters:
-    """statsmodels' additive Holt-Winters, level and season only: a trend extrapolated over a
-    week turns a Monday ramp into a doubling."""
+class _Cyclic:
+    """A model with dynamics around a cycle: it needs three cycles before its first origin."""
 
     period: int
+    label: ClassVar[str]
 
     @property
     def name(self) -> str:
-        return f"Holt-Winters (additive, {_cycle(self.period)})"
+        return self.label.format(cycle=_cycle(self.period))
 
     @property
     def min_cycles(self) -> int:
         return 3
+
+
+@dataclass(frozen=True)
+class HoltWinters(_Cyclic):
+    """statsmodels' additive Holt-Winters, level and season only: a trend extrapolated over a
+    week turns a Monday ramp into a doubling."""
+
+    label: ClassVar[str] = "Holt-Winters (additive, {cycle})"
 
     def paths(
         self,
@@ -163,20 +171,12 @@ class HoltWinters:
 
 
 @dataclass(frozen=True)
-class StlSmoothing:
+class StlSmoothing(_Cyclic):
     """STL takes out the cycle, simple exponential smoothing follows the level of what is
     left: the cycle's shape is estimated robustly over many cycles, so one odd day bends it
     less than it bends Holt-Winters' seasonal states."""
 
-    period: int
-
-    @property
-    def name(self) -> str:
-        return f"STL ({_cycle(self.period)}) + exponential smoothing"
-
-    @property
-    def min_cycles(self) -> int:
-        return 3
+    label: ClassVar[str] = "STL ({cycle}) + exponential smoothing"
 
     def paths(
         self,

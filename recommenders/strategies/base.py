@@ -18,7 +18,7 @@ from recommenders.forecasters.anomalies import Anomaly
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.model import METRICS, Metric
 
-__all__ = ["METRICS", "Anomaly", "Metric", "Sizing", "Strategy"]
+__all__ = ["METRICS", "Anomaly", "Metric", "NothingToPrepare", "Sizing", "Strategy"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,15 @@ class Strategy(Protocol):
         """`history`: values in base units (cores, bytes) on a DatetimeIndex, any step, oldest
         first, no NaN. The sizing is a single static level for the `horizon` after its end."""
         ...
+
+
+class NothingToPrepare:
+    """For strategies whose statistic costs microseconds a series: `prepare` does nothing."""
+
+    def prepare(
+        self,
+        histories: Sequence[tuple[pd.Series, Metric]],
+        horizon: pd.Timedelta,
+        cache: ForecastCache,
+    ) -> None:
+        return None

@@ -13,15 +13,13 @@ wants the statistic itself, and the policy applies Rightsizer's own floors and H
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from recommenders.forecasters import ForecastCache
-from recommenders.strategies.base import Metric, Sizing
+from recommenders.strategies.base import Metric, NothingToPrepare, Sizing
 from recommenders.strategies.history import confidence_for, covered_days, samples
 from recommenders.strategies.settings import check_bounds, setting
 from recommenders.strategies.units import amount
@@ -43,7 +41,7 @@ class KrrSimpleSettings:
         check_bounds(self, "strategy.krr-simple")
 
 
-class KrrSimpleStrategy:
+class KrrSimpleStrategy(NothingToPrepare):
     name: ClassVar[str] = "krr-simple"
     description: ClassVar[str] = (
         "Robusta KRR's simple strategy: last 14 days, CPU request at p95 with no limit, "
@@ -53,14 +51,6 @@ class KrrSimpleStrategy:
 
     def __init__(self, settings: KrrSimpleSettings | None = None) -> None:
         self.settings = settings or KrrSimpleSettings()
-
-    def prepare(
-        self,
-        histories: Sequence[tuple[pd.Series, Metric]],
-        horizon: pd.Timedelta,
-        cache: ForecastCache,
-    ) -> None:
-        """Nothing to do ahead: the statistic costs microseconds per series."""
 
     def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
         """`horizon` is unused: KRR sizes from the past alone, the same level for any horizon.

@@ -18,7 +18,6 @@ whatever step it is given, which is exactly what the backtest scores.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
@@ -26,8 +25,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from recommenders.forecasters import ForecastCache
-from recommenders.strategies.base import Metric, Sizing
+from recommenders.strategies.base import Metric, NothingToPrepare, Sizing
 from recommenders.strategies.history import confidence_for, covered_days, samples
 from recommenders.strategies.settings import check_bounds, setting
 from recommenders.strategies.units import amount
@@ -128,7 +126,7 @@ def daily_peaks(hours: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     return hours[0] + window[starts] * MEMORY_AGGREGATION_HOURS, peaks
 
 
-class VpaStrategy:
+class VpaStrategy(NothingToPrepare):
     name: ClassVar[str] = "vpa"
     description: ClassVar[str] = (
         "Kubernetes VPA recommender: p90 of a histogram decaying with a 24 h half-life "
@@ -138,14 +136,6 @@ class VpaStrategy:
 
     def __init__(self, settings: VpaSettings | None = None) -> None:
         self.settings = settings or VpaSettings()
-
-    def prepare(
-        self,
-        histories: Sequence[tuple[pd.Series, Metric]],
-        horizon: pd.Timedelta,
-        cache: ForecastCache,
-    ) -> None:
-        """Nothing to do ahead: the statistic costs microseconds per series."""
 
     def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
         """`horizon` is unused: VPA sizes from the past alone, the same level for any horizon."""
