@@ -1,10 +1,12 @@
 """Forecasts kept between runs: reused while a series is unchanged, warm-started when not.
 
 A scheduled run sees the same history as the last one plus a day, or, when a webhook reruns
-it, exactly the same history. The first case keeps the last fit's parameters per series id,
-so the new fit only replays them (1–3 ms instead of 5–20 ms); the second is a lookup by a
-hash of everything the forecast depends on. One file, replaced atomically, holding only what
-the last run used, so it does not grow with every day's new hashes.
+it, exactly the same history. The second case is a lookup by a hash of everything the
+forecast depends on. The first keeps, per series id, the model the last run chose, its
+parameters and its backtest errors: the new run backtests only that model with those
+parameters (no estimation, no other candidates) until it is due to choose again, and the
+errors' history is what drift is measured against. One file, replaced atomically, holding
+only what the last run used, so it does not grow with every day's new hashes.
 """
 
 from __future__ import annotations

@@ -14,11 +14,13 @@ whose latest error is far above its earlier ones lowers the confidence of what i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from recommenders.forecasters.changes import level_change, level_moves
 from recommenders.forecasters.models import (
+    DampedTrend,
     HoltWinters,
     Model,
     Params,
@@ -35,6 +37,16 @@ cache stays small."""
 @dataclass(frozen=True)
 class ForecastSettings:
     folds: int = 3
+    fold_step: int = DAY
+    """Hours between fold origins. Folds are as long as the horizon where the history allows,
+    so they overlap: three week-long folds a day apart leave three weeks of a month before
+    the first, enough for a weekly model; end to end they would leave nine days."""
+    min_before: int = 3 * DAY
+    """Folds are shortened (below the horizon) to leave this much history before the first:
+    three days, so that a daily model can be judged on a week of history."""
+    reselect_after: int = 7
+    """Runs that reuse the model chosen before (fitting only it) before all are tried again;
+    drift re-selects at once. A daily run re-selects weekly."""
     fit_hours: int = 2 * WEEK
     """Recent history the dynamic models are fitted on; older hours still inform the
     robust models and the errors. Two weeks hold 14 daily cycles."""
@@ -53,6 +65,8 @@ class Warm:
     model: str
     params: Params
     fold_errors: tuple[float, ...]
+    age: int
+    """Runs since the model was chosen by trying every candidate."""
 
 
 @dataclass(frozen=True)
@@ -83,20 +97,25 @@ class Forecast:
     drift: bool = False
     scores: dict[str, float] = field(default_factory=dict)
     """Every candidate's backtest error over the series' mean, for the record."""
+    age: int = 0
+    """Runs since the model was chosen from every candidate."""
 
     def warm(self) -> Warm:
-        return Warm(self.model, self.params, self.fold_errors)
+        return Warm(self.model, self.params, self.fold_errors, self.age)
 
     def level(self, quantile: float) -> float:
         """The single level that a share `quantile` of the horizon's values stays under."""
         return float(np.interp(quantile, QUANTILES, self.distribution))
 
 
-def candidates(periods: tuple[int, ...]) -> list[Model]:
-    """The robust level first: it is the baseline the others must beat."""
+def candidates(periods: tuple[int, ...], moving: bool) -> list[Model]:
+    """The robust level first: it is the baseline the others must beat. Models that follow
+    a moving level are tried only when the level moves."""
     models: list[Model] = [SeasonalMedian(None)]
+    models += [DampedTrend()] if moving else []
     for period in periods:
-        models += [SeasonalMedian(period), HoltWinters(period), StlSmoothing(period)]
+        models += [SeasonalMedian(period)]
+        models += [HoltWinters(period), StlSmoothing(period)] if moving else []
     return models
 
 
@@ -113,38 +132,99 @@ def forecast(
     shape = profile(values)
     if shape.fallback is not None:
         return _empirical(values, steps, shape.fallback, within)
-    # Folds as long as the horizon, so that a model is judged on what it will be asked (a
-    # level that holds two days ahead may not hold seven), but never starting before the
-    # first day of the history.
-    fold = min(steps, (len(values) - DAY) // settings.folds)
-    origins = [len(values) - fold * k for k in range(settings.folds, 0, -1)]
-    results = {}
-    for model in candidates(shape.periods):
-        if origins[0] < model.min_cycles * (model.period or 1):
-            continue
-        given = warm.params if warm is not None and warm.model == model.name else None
-        results[model.name] = _backtest(model, values, origins, fold, steps, given, settings)
+    cut = level_change(values)
+    if cut is not None:
+        return _since(cut, forecast(values[cut:], steps, warm, settings, _after(within, cut)))
+    origins, fold = _origins(len(values), steps, settings)
+    if not origins:
+        return _empirical(values, steps, f"only {len(values)} h of history to backtest", within)
+    tried = candidates(shape.periods, level_moves(values))
+    models = [m for m in tried if origins[0] >= m.min_history]
+    kept = _kept(models, warm, settings)
+    if kept is not None:
+        assert warm is not None
+        result = _backtest(kept, values, origins, fold, steps, warm.params, settings)
+        history = (*warm.fold_errors, *_scaled(result.fold_errors, values))
+        if not _drifted(history, settings.drift_ratio):
+            reason = f"kept from {warm.age + 1} run(s) ago; all are tried again every "
+            reason += f"{settings.reselect_after} runs or on drift"
+            return _result(
+                kept, result, values, within, history, reason, {}, warm.age + 1, settings
+            )
+    results = {
+        model.name: _backtest(
+            model,
+            values,
+            origins,
+            fold,
+            steps,
+            warm.params if warm is not None and warm.model == model.name else None,
+            settings,
+        )
+        for model in models
+    }
     name = _choose(results, settings.min_gain)
-    chosen = results[name]
-    model = next(m for m in candidates(shape.periods) if m.name == name)
+    model = next(m for m in models if m.name == name)
+    history = (*(warm.fold_errors if warm else ()), *_scaled(results[name].fold_errors, values))
+    reason = _why(name, results, shape.periods, f"{len(origins)} × {fold} h", settings.min_gain)
+    scores = {n: float(np.mean(_scaled(r.fold_errors, values))) for n, r in results.items()}
+    return _result(model, results[name], values, within, history, reason, scores, 0, settings)
+
+
+def _result(
+    model: Model,
+    chosen: _Backtest,
+    values: np.ndarray,
+    within: Within | None,
+    history: tuple[float, ...],
+    reason: str,
+    scores: dict[str, float],
+    age: int,
+    settings: ForecastSettings,
+) -> Forecast:
     if isinstance(model, SeasonalMedian):
         # No dynamics, so its in-sample errors are forecast errors, and every hour counts.
         errors, hours = values - model.fitted(values), np.arange(len(values))
     else:
         errors, hours = chosen.errors, chosen.hours
     path = np.clip(chosen.path, 0, None)
-    scale = max(float(np.mean(np.abs(values))), 1e-12)
-    history = (*(warm.fold_errors if warm else ()), *(e / scale for e in chosen.fold_errors))
     return Forecast(
-        name,
+        model.name,
         chosen.params,
         path,
         _distribution(path, len(values), *_finest(errors, hours, within)),
         history[-20:],
-        _why(name, results, shape.periods, f"{len(origins)} × {fold} h", settings.min_gain),
+        reason,
         _drifted(history, settings.drift_ratio),
-        {n: round(float(np.mean(r.fold_errors)) / scale, 4) for n, r in results.items()},
+        {name: round(score, 4) for name, score in scores.items()},
+        age,
     )
+
+
+def _origins(hours: int, steps: int, settings: ForecastSettings) -> tuple[list[int], int]:
+    """Fold origins a `fold_step` apart, each fold as long as the horizon if the history
+    leaves `min_before` hours before the first, shorter if not, none under a day."""
+    spread = (settings.folds - 1) * settings.fold_step
+    fold = min(steps, hours - settings.min_before - spread)
+    if fold < DAY:
+        fold = min(steps, hours - DAY - spread)
+    if fold < DAY // 2:
+        return [], 0
+    last = hours - fold
+    return [last - settings.fold_step * k for k in range(settings.folds - 1, -1, -1)], fold
+
+
+def _kept(models: list[Model], warm: Warm | None, settings: ForecastSettings) -> Model | None:
+    """The model chosen by an earlier run, while it is young enough to keep."""
+    if warm is None or warm.age + 1 >= settings.reselect_after:
+        return None
+    return next((m for m in models if m.name == warm.model), None)
+
+
+def _scaled(errors: tuple[float, ...], values: np.ndarray) -> tuple[float, ...]:
+    """Fold errors over the series' mean, so they compare across series and runs."""
+    scale = max(float(np.mean(np.abs(values))), 1e-12)
+    return tuple(error / scale for error in errors)
 
 
 @dataclass(frozen=True)
@@ -209,16 +289,20 @@ def _finest(
     errors: np.ndarray, hours: np.ndarray, within: Within | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Errors at the finest step there is, with the hour each belongs to: the hourly ones,
-    or each finer sample's hour's error plus its deviation from that hour's mean."""
+    or each finer sample's hour's error plus its deviation from that hour's mean. An hour
+    forecast from several fold origins pairs each of its errors with its samples."""
     if within is None or not len(within.hour):
         return errors, hours
-    by_hour = np.full(int(max(hours.max(), within.hour.max())) + 1, np.nan)
-    by_hour[hours] = errors
-    paired = by_hour[within.hour] + within.deviation
-    kept = np.isfinite(paired)
-    if not kept.any():
+    order = np.argsort(within.hour, kind="stable")
+    sample_hours, deviations = within.hour[order], within.deviation[order]
+    counts = np.bincount(sample_hours, minlength=int(max(hours.max(), sample_hours.max())) + 1)
+    first = np.cumsum(counts) - counts
+    repeats = counts[hours]
+    if not repeats.any():
         return errors, hours
-    return paired[kept], within.hour[kept]
+    offsets = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    samples = np.repeat(first[hours], repeats) + offsets
+    return np.repeat(errors, repeats) + deviations[samples], np.repeat(hours, repeats)
 
 
 def _distribution(
@@ -236,6 +320,19 @@ def _distribution(
         same = errors[phases == phase]
         samples.append((expected[:, None] + (same if len(same) else errors)[None, :]).ravel())
     return np.quantile(np.concatenate(samples), QUANTILES)
+
+
+def _after(within: Within | None, cut: int) -> Within | None:
+    if within is None:
+        return None
+    kept = within.hour >= cut
+    return Within(within.hour[kept] - cut, within.deviation[kept])
+
+
+def _since(cut: int, forecast: Forecast) -> Forecast:
+    days = cut / DAY
+    note = f"demand stepped to a new level; the {days:.0f} days before it are left out"
+    return replace(forecast, reason=f"{forecast.reason} ({note})")
 
 
 def _empirical(values: np.ndarray, steps: int, reason: str, within: Within | None) -> Forecast:

@@ -17,6 +17,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+DAY = 24
 Params = dict[str, float]
 
 
@@ -30,8 +31,8 @@ class Model(Protocol):
         ...
 
     @property
-    def min_cycles(self) -> int:
-        """How many cycles of history before the first origin it needs to be worth trying."""
+    def min_history(self) -> int:
+        """Hours of history before the first origin it needs to be worth trying."""
         ...
 
     def paths(
@@ -61,8 +62,8 @@ class SeasonalMedian:
         return "seasonal median" if self.period else "robust level (median)"
 
     @property
-    def min_cycles(self) -> int:
-        return 2 if self.period else 0
+    def min_history(self) -> int:
+        return 2 * self.period if self.period else 1
 
     def paths(
         self,
@@ -97,6 +98,67 @@ class SeasonalMedian:
 
 
 @dataclass(frozen=True)
+class DampedTrend:
+    """statsmodels' Holt model with a damped trend and no cycle: it follows a level that
+    moves (a ramp, a step) where the robust level would keep provisioning for the old one,
+    and damping stops a week-long extrapolation of a day's slope."""
+
+    name = "Holt (damped trend)"
+    period = None
+    min_history = DAY
+
+    def paths(
+        self,
+        values: np.ndarray,
+        origins: list[int],
+        steps: int,
+        window: int,
+        params: Params | None,
+    ) -> tuple[list[np.ndarray], Params]:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        start = max(0, origins[0] - window)
+        estimate = ExponentialSmoothing(
+            values[start : origins[0]],
+            trend="add",
+            damped_trend=True,
+            initialization_method="heuristic",
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if params is None:
+                first = estimate.fit(use_brute=False)
+            else:
+                first = estimate.fit(
+                    smoothing_level=params["alpha"],
+                    smoothing_trend=params["beta"],
+                    damping_trend=params["phi"],
+                    optimized=False,
+                )
+            used = {
+                "alpha": float(first.params["smoothing_level"]),
+                "beta": float(first.params["smoothing_trend"]),
+                "phi": float(first.params["damping_trend"]),
+            }
+            run = ExponentialSmoothing(
+                values[start:],
+                trend="add",
+                damped_trend=True,
+                initialization_method="known",
+                initial_level=first.params["initial_level"],
+                initial_trend=first.params["initial_trend"],
+            ).fit(
+                smoothing_level=used["alpha"],
+                smoothing_trend=used["beta"],
+                damping_trend=used["phi"],
+                optimized=False,
+            )
+        level, trend = np.asarray(run.level), np.asarray(run.trend)
+        damping = np.cumsum(used["phi"] ** np.arange(1, steps + 1))
+        return [level[o - 1 - start] + trend[o - 1 - start] * damping for o in origins], used
+
+
+@dataclass(frozen=True)
 class _Cyclic:
     """A model with dynamics around a cycle: it needs three cycles before its first origin."""
 
@@ -108,8 +170,8 @@ class _Cyclic:
         return self.label.format(cycle=_cycle(self.period))
 
     @property
-    def min_cycles(self) -> int:
-        return 3
+    def min_history(self) -> int:
+        return 3 * self.period
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+"""Moving levels: a step leaves the history before it out; a drift lets the dynamic models in.
+
+A release that doubles a service's baseline makes every model that averages over the old
+level under-provision for weeks (on generated steps, 38 % of a week above a 5 % target).
+Daily medians see the step without seeing the daily cycle or a burst; a step is told from
+a ramp (which a trend model should follow, with all its history) by how much better a step
+fits the daily medians than a line does. A level that neither steps nor drifts is what most
+workloads have, and there the smoothing models, which cost 5–10 ms a series to estimate,
+have nothing to follow: the cheap test on daily medians keeps them out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recommenders.forecasters.profile import DAY
+
+MIN_DAYS = 5
+"""Daily medians needed to tell a step from noise: two before it at least, three after."""
+MIN_DAYS_AFTER = 3
+"""A weekend is two quiet days, not a new level: a step must hold for three."""
+JUMP = 4.0
+"""A step must exceed four times the days' own spread around their segment's level."""
+STEP_OVER_LINE = 0.5
+"""And leave at most half the squared error a straight line leaves: a ramp is no step."""
+
+
+TREND_T = 3.0
+"""A slope of the daily medians three standard errors from zero is a drift."""
+RECENT_DAYS = MIN_DAYS_AFTER
+
+
+def level_change(values: np.ndarray) -> int | None:
+    """The position in `values` where the current level began, if it stepped to it."""
+    start, medians = _daily_medians(values)
+    days = len(medians)
+    if days < MIN_DAYS:
+        return None
+    best, split = np.inf, 0
+    for k in range(2, days - MIN_DAYS_AFTER + 1):
+        before, after = medians[:k], medians[k:]
+        error = float(((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum())
+        if error < best:
+            best, split = error, k
+    slope, intercept = np.polyfit(np.arange(days), medians, 1)
+    line = float(((medians - (slope * np.arange(days) + intercept)) ** 2).sum())
+    spread = np.sqrt(best / max(1, days - 2))
+    jump = abs(float(medians[split:].mean() - medians[:split].mean()))
+    if jump > JUMP * max(spread, 1e-12) and best < STEP_OVER_LINE * line:
+        return start + split * DAY
+    return None
+
+
+def level_moves(values: np.ndarray) -> bool:
+    """Whether the daily medians drift (a significant slope) or the last days left the
+    earlier ones' range; with too few days to tell, assume they may."""
+    _, medians = _daily_medians(values)
+    days = len(medians)
+    if days < MIN_DAYS:
+        return True
+    x = np.arange(days) - (days - 1) / 2
+    slope = float(x @ medians) / float(x @ x)
+    residual = medians - medians.mean() - slope * x
+    error = np.sqrt(float(residual @ residual) / (days - 2) / float(x @ x))
+    if error == 0 or abs(slope) > TREND_T * error:
+        return slope != 0
+    earlier, recent = medians[:-RECENT_DAYS], medians[-RECENT_DAYS:]
+    spread = 1.4826 * float(np.median(np.abs(earlier - np.median(earlier))))
+    return bool(np.abs(recent - np.median(earlier)).min() > JUMP * max(spread, 1e-12))
+
+
+def _daily_medians(values: np.ndarray) -> tuple[int, np.ndarray]:
+    """Where whole days start (counted back from the end), and each day's median."""
+    days = len(values) // DAY
+    start = len(values) - days * DAY
+    return start, np.median(values[start:].reshape(days, DAY), axis=1)
