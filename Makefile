@@ -57,3 +57,18 @@ exports: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
+
+# Forecasting benchmarks beside statsforecast, which pins pandas<3 and so cannot share .venv:
+# it gets its own venv, made once (the stamp inside it) and again when pyproject.toml changes.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -e . statsforecast
+	touch $(BENCH_STAMP)
+
+.PHONY: bench-forecast
+bench-forecast: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/forecast.py
+	$(BENCH_VENV)/bin/python benchmarks/heldout.py
