@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,8 @@ from bot.forges import FORGES, LocalForge
 from bot.groups import group_changes
 from bot.inputs import Inputs, SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.planner import Plan, make_plan
-from bot.policy import load_policy
+from bot.policy import Policy, load_policy
+from bot.policy.check import check_policy
 from bot.proof import ProofFailed, inspect
 from bot.report import (
     inventory_as_json,
@@ -27,6 +29,7 @@ from bot.report import (
     print_backtest,
     print_inventory,
     print_plan,
+    print_policy_report,
     print_sources,
     print_strategies,
 )
@@ -58,6 +61,17 @@ CacheOption = Annotated[
         envvar="RIGHTSIZER_FORECAST_CACHE",
         help="File that keeps forecasts between runs: unchanged series are not refitted, "
         "changed ones start from their last parameters.",
+    ),
+]
+
+
+OrgPolicyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--org-policy",
+        envvar="RIGHTSIZER_ORG_POLICY",
+        help="The organisation's policy, under the repo's own: a file, a directory holding "
+        "rightsizer.yaml, or a git URL.",
     ),
 ]
 
@@ -147,10 +161,13 @@ def _request(
 
 
 def _plan(
-    repo: Path, config: RepoConfig, request: SourceRequest, forecast_cache: Path | None
+    repo: Path,
+    config: RepoConfig,
+    request: SourceRequest,
+    forecast_cache: Path | None,
+    policy: Policy,
 ) -> Plan:
     """Everything a run reads, validated before anything is written."""
-    policy = load_policy(repo)
     inputs = read_inputs(request)
     _warn(inputs)
     cache = ForecastCache.open(forecast_cache)
@@ -184,6 +201,7 @@ def plan(
     prometheus_end: EndOption = None,
     prometheus_query: QueryOption = None,
     forecast_cache: CacheOption = None,
+    org_policy: OrgPolicyOption = None,
     output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
         Format.table
     ),
@@ -198,7 +216,8 @@ def plan(
     )  # fmt: skip
     Workspace(repo)
     config = load_config(repo)
-    result = _plan(repo, config, request, forecast_cache)
+    policy = load_policy(repo, org_policy, config.annotation_prefix)
+    result = _plan(repo, config, request, forecast_cache, policy)
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
@@ -223,6 +242,7 @@ def run(
     prometheus_end: EndOption = None,
     prometheus_query: QueryOption = None,
     forecast_cache: CacheOption = None,
+    org_policy: OrgPolicyOption = None,
     forge: Annotated[str, typer.Option("--forge", help="Where PRs go: " + ", ".join(FORGES))] = (
         "local"
     ),
@@ -243,9 +263,11 @@ def run(
     workspace = Workspace(repo)
     config = load_config(repo)
     base = workspace.base_commit(config.base_branch)
-    result = _plan(repo, config, request, forecast_cache)
+    policy = load_policy(repo, org_policy, config.annotation_prefix)
+    result = _plan(repo, config, request, forecast_cache, policy)
     print_plan(out, result)
-    results = publish(result, workspace, base, LocalForge(workspace, pr_dir), config)
+    local = LocalForge(workspace, pr_dir)
+    results = publish(result, workspace, base, local, config, policy, datetime.now(UTC))
     for item in results:
         out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
         if item.text is not None:
@@ -409,6 +431,37 @@ def backtest(
         output, index=False
     )
     print_backtest(out, score(results, series, plan.horizon), len(series))
+
+
+policy_app = typer.Typer(help="Check and explain the policy a run would apply.")
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+def policy_check(
+    repo: RepoOption,
+    org_policy: OrgPolicyOption = None,
+    workload: Annotated[
+        str | None,
+        typer.Option("--workload", help="KIND/NAME (or NAMESPACE/KIND/NAME) to explain."),
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option("--environment", help="With --workload: which environment's.")
+    ] = None,
+) -> None:
+    """Validate policy documents and annotations, list conflicts, explain a workload's policy.
+
+    Exits 2 on a malformed document, 1 when an annotation has a value Rightsizer does not
+    know. Example: rightsizer policy check --repo ./infra --workload Deployment/checkout
+    --environment prod
+    """
+    Workspace(repo)
+    config = load_config(repo)
+    policy = load_policy(repo, org_policy, config.annotation_prefix)
+    report = check_policy(policy, inspect(repo), workload, environment)
+    print_policy_report(out, policy, report)
+    if report.problems:
+        raise typer.Exit(1)
 
 
 @app.command(name="strategies")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
 from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
-from bot.policy import Decision, Policy, RuleHit, decide
+from bot.policy import Context, Decision, Policy, RuleHit, WorkloadPolicy, decide
 from bot.proof import inspect
+from bot.rules.cooldown import bot_changes
+from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
 from recommenders.model import (
     ContainerResources,
@@ -21,8 +24,13 @@ from recommenders.model import (
     WorkloadSpec,
 )
 from recommenders.sources.usage import UsageTable
-from recommenders.strategies import get_strategy
+from recommenders.strategies import STRATEGIES, Strategy, get_strategy
+from recommenders.strategies.settings import parse_settings, setting_names
 from recommenders.strategies.workload import HORIZON, recommend
+
+COOLDOWN_HISTORY_DAYS = 90
+"""How far back the base branch's history is read for the bot's past changes: the
+longest cooldown a policy can rely on."""
 
 
 @dataclass(frozen=True)
@@ -73,33 +81,117 @@ def make_plan(
     usage: UsageTable,
     prices: dict[str, UnitPrices],
     cache: ForecastCache | None = None,
+    now: datetime | None = None,
 ) -> Plan:
+    """`now` dates the cooldown (and tests); the bot's past changes come from the base
+    branch's history."""
+    now = now or datetime.now(UTC)
     inventory = inspect(repo)
-    strategy = get_strategy(config.strategy, config.strategy_settings)
     plan = Plan(inventory, [], {}, {})
+    strategies: dict[str, Strategy] = {}
     found = []
     for workload in inventory.workloads:
         history = usage.for_workload(workload_key(workload))
         if history is None:
             plan.without_usage.append(workload)
-        else:
-            found.append((workload, history))
-    strategy.prepare(
-        [(s, m) for _, h in found for m, s in h.series()], HORIZON, cache or ForecastCache()
-    )
-    for workload, history in found:
+            continue
+        rules = policy.for_workload(workload)
+        found.append((workload, history, rules, _strategy(config, rules, strategies)))
+    for strategy in strategies.values():
+        series = [(s, m) for _, h, _, used in found if used is strategy for m, s in h.series()]
+        strategy.prepare(series, HORIZON, cache or ForecastCache())
+    past = tuple(bot_changes(repo, config.base_branch, now - timedelta(days=COOLDOWN_HISTORY_DAYS)))
+    for workload, history, rules, strategy in found:
         key = workload_key(workload)
         unit_prices = prices.get(workload.environment) or prices.get("") or config.prices
         plan.prices[workload.environment] = unit_prices
         recommendation = recommend(strategy, workload_spec(workload), history, unit_prices)
         plan.recommendations[key] = recommendation
-        guardrails = policy.for_environment(workload.environment)
-        for decision in decide(recommendation, guardrails, _held_back(workload, config)):
+        held = _unverified(workload) or rules.held_back
+        context = Context(now, _facts(workload), past)
+        for decision in decide(recommendation, rules.guardrails, held, context):
             change = _planned_change(workload, decision)
             if change is not None:
                 plan.changes.append(change)
+    plan.changes = _in_environment_order(plan.changes, policy.environment_order)
     plan.unmatched_usage = usage.unmatched(workload_key(w) for w in inventory.workloads)
     return plan
+
+
+def _strategy(config: RepoConfig, rules: WorkloadPolicy, made: dict[str, Strategy]) -> Strategy:
+    """The workload's strategy: its annotation's prediction model, or the repo's; settings
+    from the repo's config, the model, then the policy layers (a profile's risk target),
+    each kept only where the strategy has such a setting."""
+    model = rules.model
+    name = model.strategy if model else config.strategy
+    if name not in STRATEGIES:
+        where = model.where if model else "strategy"
+        raise InputError(where, f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    settings_type = STRATEGIES[name].settings_type
+    values: dict[str, object] = {}
+    if name == config.strategy and config.strategy_settings is not None:
+        values.update(asdict(config.strategy_settings))  # type: ignore[call-overload]
+    values.update(model.settings if model else {})
+    values.update(rules.effective.strategy_settings)
+    known = setting_names(settings_type)
+    settings: object = parse_settings(
+        settings_type, {k: v for k, v in values.items() if k in known}, f"strategy.{name}"
+    )
+    made_key = f"{name} {settings!r}"
+    if made_key not in made:
+        made[made_key] = get_strategy(name, settings)
+    return made[made_key]
+
+
+def _in_environment_order(changes: list[PlannedChange], order: list[str]) -> list[PlannedChange]:
+    """`environment_order: [dev, staging, prod]`: a change waits while an earlier environment
+    still has the same change to make (same workload, container and field), so prod gets a
+    value only after dev has run with it. Once dev's PR merges, its change leaves the plan
+    and prod's goes ahead."""
+    rank = {environment: i for i, environment in enumerate(order)}
+    pending: dict[tuple[str, str, str | None, str], int] = {}
+    for change in changes:
+        if change.decision.action != "skip" and change.workload.environment in rank:
+            same = _identity(change)
+            pending[same] = min(pending.get(same, len(order)), rank[change.workload.environment])
+    held = []
+    for change in changes:
+        first = pending.get(_identity(change))
+        mine = rank.get(change.workload.environment)
+        if change.decision.action == "skip" or first is None or mine is None or first >= mine:
+            held.append(change)
+            continue
+        hit = RuleHit("environment-order", f"waits for {order[first]} to get this change first")
+        decision = replace(
+            change.decision,
+            action="skip",
+            value=change.decision.recommendation.current,
+            rules=(*change.decision.rules, hit),
+        )
+        held.append(replace(change, decision=decision))
+    return held
+
+
+def _identity(change: PlannedChange) -> tuple[str, str, str | None, str]:
+    workload = change.workload
+    return (
+        workload.kind,
+        workload.original_name or workload.name,
+        change.decision.recommendation.container,
+        change.field,
+    )
+
+
+def _facts(workload: Workload) -> dict[str, object]:
+    """The workload as custom conditions see it."""
+    return {
+        "kind": workload.kind,
+        "name": workload.name,
+        "namespace": workload.namespace,
+        "environment": workload.environment,
+        "labels": workload.labels,
+        "annotations": workload.annotations,
+    }
 
 
 def workload_spec(workload: Workload) -> WorkloadSpec:
@@ -136,18 +228,10 @@ def _parsed(resources: dict[str, Tracked], bound: str) -> dict[str, float]:
     return parsed
 
 
-def _held_back(workload: Workload, config: RepoConfig) -> RuleHit | None:
-    """A workload left alone as a whole: kustomize disagrees with where the bot thinks its
-    values are set, or `<prefix>ignore: "true"` is on it or its HPA."""
+def _unverified(workload: Workload) -> RuleHit | None:
+    """Kustomize disagrees with where the bot thinks the workload's values are set."""
     if workload.unverified is not None:
         return RuleHit("render-check", workload.unverified)
-    key = f"{config.annotation_prefix}ignore"
-    owners = [(workload.ref, workload.annotations)]
-    if workload.hpa is not None:
-        owners.append((f"HorizontalPodAutoscaler/{workload.hpa.name}", workload.hpa.annotations))
-    for owner, marks in owners:
-        if marks.get(key, "").lower() == "true":
-            return RuleHit("annotation.ignore", f'{owner} is annotated {key}: "true"')
     return None
 
 

@@ -10,6 +10,8 @@ from rich.table import Table
 from bot.compose import money
 from bot.manifests.model import Inventory, Workload
 from bot.planner import Plan
+from bot.policy import Policy
+from bot.policy.check import PolicyReport
 from recommenders.backtest import Score
 from recommenders.model import UnitPrices
 from recommenders.sources.summary import SourceSummary
@@ -242,3 +244,27 @@ def print_strategies(out: Console) -> None:
         out.print(f"[bold]{name}[/bold]: {cls.description}", highlight=False)
         for setting, default, low, high, text in describe_settings(cls.settings_type):
             out.print(f"  {setting} = {default:g}  [{low:g}, {high:g}]  {text}", highlight=False)
+
+
+def print_policy_report(out: Console, policy: Policy, report: PolicyReport) -> None:
+    out.print(f"policy layers: {policy.source}", highlight=False)
+    for problem in report.problems:
+        out.print(f"[red]error[/red] {problem}", highlight=False)
+    for conflict in report.conflicts:
+        out.print(f"[yellow]conflict[/yellow] {conflict.describe()}", highlight=False)
+    if not report.problems and not report.conflicts:
+        out.print("every document and annotation is valid; no conflicts", highlight=False)
+    for workload, found in report.explained:
+        table = Table(title=f"{workload.ref} in {workload.namespace} ({workload.environment})")
+        for column in ("rule", "value", "set by", "layer"):
+            table.add_column(column)
+        for key, setting in sorted(found.effective.provenance.items()):
+            value = setting.value if not isinstance(setting.value, tuple) else len(setting.value)
+            table.add_row(key, str(value), setting.where, setting.layer)
+        out.print(table)
+        if found.model is not None:
+            model = found.model
+            text = f"prediction model: {model.strategy} {model.settings} ({model.where})"
+            out.print(text, highlight=False)
+        if found.held_back is not None:
+            out.print(f"held back: {found.held_back.rule}: {found.held_back.text}", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from git import Commit
@@ -14,7 +15,9 @@ from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.yamlio import read_if_present
 from bot.planner import Plan
+from bot.policy import Policy, RuleHit
 from bot.proof import ProofFailed, prove
+from bot.rules.freeze import freeze_hit
 from bot.workspace import Workspace
 from recommenders.errors import InputError
 
@@ -30,14 +33,27 @@ class GroupResult:
 
 
 def publish(
-    plan: Plan, workspace: Workspace, base: Commit, forge: Forge, config: RepoConfig
+    plan: Plan,
+    workspace: Workspace,
+    base: Commit,
+    forge: Forge,
+    config: RepoConfig,
+    policy: Policy,
+    now: datetime,
 ) -> list[GroupResult]:
     """Converge every group's branch and PR; a group whose proof fails is reported, not written.
 
-    `base` is the commit the plan was read from; every branch is built on it.
+    `base` is the commit the plan was read from; every branch is built on it. A group in a
+    freeze window, or saving less than the policy's minimum per PR, is held: its branch and
+    PR are left as they are.
     """
     results = []
     for group in group_changes(plan, config):
+        hit = held_back(group, policy, now)
+        if hit is not None:
+            why = f"{hit.rule}: {hit.text}"
+            results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
+            continue
         try:
             changes = group_file_changes(plan, group, workspace.path)
             edits = [change.edit for change in group.applied]
@@ -61,6 +77,26 @@ def publish(
             GroupResult(group.name, group.branch, branch_outcome, outcome, location, text)
         )
     return results
+
+
+def held_back(group: Group, policy: Policy, now: datetime) -> RuleHit | None:
+    """Why a whole PR waits: a freeze window of one of its environments, or too small a
+    saving (a PR that only saves is worth a reviewer only above the minimum; one that adds
+    resources fixes a risk and is never held for it)."""
+    environments = sorted({change.workload.environment for change in group.applied})
+    for environment in environments:
+        hit = freeze_hit(policy.for_environment(environment).freeze, now)
+        if hit is not None:
+            return hit
+    if not group.applied:
+        return None
+    minimum = max(policy.for_environment(e).min_pr_monthly_saving for e in environments)
+    saving = -sum(change.decision.monthly_cost_delta for change in group.applied)
+    increases = any(c.decision.value > c.decision.recommendation.current for c in group.applied)
+    if not increases and saving < minimum:
+        text = f"saves ${saving:.2f}/month in all, below the ${minimum:.2f} minimum per PR"
+        return RuleHit("min-pr-saving", text)
+    return None
 
 
 def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]:

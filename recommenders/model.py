@@ -77,6 +77,9 @@ class FieldRecommendation:
     """How `proposed` was derived from the evidence, in one line."""
     evidence: str = ""
     """The figures it was derived from (observed and forecast), for reviewers."""
+    guard: float | None = None
+    """The level the strategy's risk target needs, which a performance guard keeps the value
+    above whatever a cost rule says; None where the strategy has no forecast."""
 
     def monthly_cost_delta(self, value: float | None = None) -> float:
         target = self.proposed if value is None else value
@@ -94,3 +97,12 @@ class WorkloadRecommendation:
     notes: tuple[str, ...] = field(default_factory=tuple)
     anomalies: tuple[str, ...] = field(default_factory=tuple)
     """Stretches of history left out of sizing, as the PR shows them."""
+
+    @property
+    def monthly_cost(self) -> float:
+        """What the requests it sizes cost today, per month, at the unit prices used."""
+        return sum(
+            f.current * f.monthly_cost_per_unit
+            for f in self.fields
+            if f.field.startswith("requests.")
+        )

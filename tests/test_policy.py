@@ -117,7 +117,11 @@ def _repo_policy(tmp_path: Path, text: str) -> Path:
     [
         ("max_stepp:\n  decrease_percent: 10\n", ":1", "unknown key 'max_stepp'"),
         ("bounds:\n  requests.cpu: {min: lots}\n", ":2", "not a valid requests.cpu bound"),
-        ("environments:\n  prod:\n    min_savings: 3\n", ":3", "in environments.prod"),
+        (
+            "environments:\n  prod:\n    min_savings: 3\n",
+            ":3",
+            "unknown key 'environments.prod.min_savings'",
+        ),
     ],
 )
 def test_malformed_policy_names_file_and_line(tmp_path, text, where, problem):

@@ -110,6 +110,7 @@ def _workloads(deployment: Deployment, resources: list[Resource]) -> list[Worklo
                     kind=scaler.kind,
                 ),
                 annotations=resource.annotations,
+                labels=resource.labels,
                 origin_file=resource.origin_file,
                 original_name=resource.original_name,
                 deployment=deployment,

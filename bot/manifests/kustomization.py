@@ -65,6 +65,7 @@ class Resource:
     containers: dict[str, ContainerSpec] = field(default_factory=dict)
     replicas: Tracked | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
     hpa_fields: dict[str, Tracked] = field(default_factory=dict)
     target: tuple[str, str] | None = None
     """For an autoscaler: the kind and original name of the workload it scales."""
@@ -268,9 +269,10 @@ def _new_resource(document: Any, file: str) -> Resource | None:
 
 def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
     """Apply a strategic-merge document to the tracked fields (a base document is one too)."""
-    annotations = dig(patch, "metadata", "annotations")
-    if isinstance(annotations, dict):
-        resource.annotations.update({str(k): str(v) for k, v in annotations.items()})
+    for key, values in (("annotations", resource.annotations), ("labels", resource.labels)):
+        found = dig(patch, "metadata", key)
+        if isinstance(found, dict):
+            values.update({str(k): str(v) for k, v in found.items()})
     spec = patch.get("spec")
     if not isinstance(spec, dict):
         return

@@ -83,6 +83,8 @@ class Workload:
     original_name: str = ""
     """The name before `namePrefix`/`nameSuffix`: what patches and usage data may call it."""
     deployment: Deployment | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    """`metadata.labels` as written and patched: what policy selectors match."""
     patch_namespace: str | None = None
     """The namespace a patch in this environment's overlay must name to match it."""
     unverified: str | None = None

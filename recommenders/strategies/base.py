@@ -38,6 +38,9 @@ class Sizing:
     """high, medium or low: from the amount of history and the model's backtest error."""
     notes: tuple[str, ...] = ()
     anomalies: tuple[Anomaly, ...] = ()
+    guard: float | None = None
+    """The level below which the strategy's own risk target is breached (the forecast's
+    level for CPU, the observed peak for memory): a performance guard keeps values above it."""
 
 
 class Strategy(Protocol):

@@ -126,6 +126,7 @@ class DefaultStrategy:
                 confidence,
                 tuple(notes),
                 anomalies,
+                guard=request,
             )
         cleaned_peak = _cleaned_peak(history, anomalies)
         forecast_peak = prediction.level(self.settings.memory_quantile)
@@ -141,6 +142,7 @@ class DefaultStrategy:
             confidence,
             tuple(notes),
             anomalies,
+            guard=max(cleaned_peak, forecast_peak),
         )
 
 

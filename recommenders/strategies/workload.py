@@ -94,6 +94,7 @@ def _fields(
             per_unit,
             sizing.basis,
             sizing.evidence,
+            sizing.guard,
         )
     ]
     if resource in container.limits and current > 0:

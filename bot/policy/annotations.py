@@ -1,0 +1,136 @@
+"""Per-workload annotations: the highest policy layer, written next to the workload.
+
+Under the configured prefix (default `rightsizer.dev/`), on the Deployment or StatefulSet or
+its HPA:
+
+- `finops-strategy`: a profile, `cost-optimized`, `cost-optimized-burst`, `balanced` or
+  `performance`: a risk target and step limits (PROFILES);
+- `prediction-model`: a model named under `models:` in a policy;
+- `cost-threshold-usd-hr`: the workload's cost ceiling per hour; an increase past it is
+  held back, a workload already over it is flagged;
+- `scaling-sensitivity`: `low`, `medium`, `high`: risk target and hysteresis (minimum
+  change, cooldown) (SENSITIVITY);
+- `responsible-ai-check`: `performance-impact-low`, `-medium`, `-high`: the performance
+  guard's level;
+- `max-step`: the largest decrease per PR, in percent;
+- `min-replicas`, `max-replicas`: a floor for the HPA's minReplicas, a ceiling for its
+  maxReplicas;
+- `pin.<field>`: `"true"` keeps that field (e.g. `pin.requests.memory`) as it is;
+- `ignore`: `"true"` leaves the workload alone.
+
+Several annotations may set the same rule (a profile and a sensitivity both set the risk
+target): they are equals, so the more conservative value wins and `policy check` reports
+the conflict. A value Rightsizer does not know is an error naming the file and annotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bot.manifests.model import Workload
+from bot.policy.documents import Layer, Match, Scoped, Setting
+from recommenders.errors import InputError
+
+LAYER = "annotations"
+T = TypeVar("T")
+PROFILES: dict[str, dict[str, float]] = {
+    "cost-optimized": {"strategy.cpu_risk": 0.10, "max_step.decrease_percent": 50},
+    "cost-optimized-burst": {
+        "strategy.cpu_risk": 0.10,
+        "max_step.decrease_percent": 50,
+        "max_step.increase_percent": 300,
+    },
+    "balanced": {"strategy.cpu_risk": 0.05, "max_step.decrease_percent": 30},
+    "performance": {"strategy.cpu_risk": 0.01, "max_step.decrease_percent": 10},
+}
+SENSITIVITY: dict[str, dict[str, float]] = {
+    "low": {"strategy.cpu_risk": 0.10, "min_change_percent": 10, "cooldown_days": 14},
+    "medium": {"strategy.cpu_risk": 0.05, "min_change_percent": 5, "cooldown_days": 7},
+    "high": {"strategy.cpu_risk": 0.02, "min_change_percent": 2, "cooldown_days": 3},
+}
+GUARD = {f"performance-impact-{level}": level for level in ("low", "medium", "high")}
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """A workload's annotations as a policy layer, and the model it asks for."""
+
+    layer: Layer
+    model: Setting | None
+    ignored: Setting | None
+
+
+def read_annotations(workload: Workload, prefix: str) -> Annotated:
+    layer = Layer(LAYER)
+    model = ignored = None
+    for owner, marks in _owners(workload):
+        for key, raw in sorted(marks.items()):
+            if not key.startswith(prefix):
+                continue
+            name, value = key.removeprefix(prefix), str(raw).strip()
+            where = f"{owner} annotation {key}"
+            if name == "prediction-model":
+                model = Setting(value, where, LAYER)
+            elif name == "ignore":
+                ignored = Setting(value, where, LAYER) if value.lower() == "true" else ignored
+            else:
+                found = _settings(name, value, where)
+                if found is not None:
+                    layer.scoped.append(Scoped(Match(), found))
+    return Annotated(layer, model, ignored)
+
+
+def _settings(name: str, value: str, where: str) -> dict[str, Setting] | None:
+    """The rules one annotation sets; None for keys under the prefix that are not ours."""
+    table: dict[str, object]
+    if name == "finops-strategy":
+        table = dict(_known(PROFILES, value, where, name))
+    elif name == "scaling-sensitivity":
+        table = dict(_known(SENSITIVITY, value, where, name))
+    elif name == "responsible-ai-check":
+        table = {"performance_guard": _known(GUARD, value, where, name)}
+    elif name == "cost-threshold-usd-hr":
+        table = {"cost_ceiling_hourly": _number(value, where, name)}
+    elif name == "max-step":
+        table = {"max_step.decrease_percent": _number(value.removesuffix("%"), where, name)}
+    elif name == "min-replicas":
+        table = {"bounds.hpa.minReplicas.min": float(_whole(value, where, name))}
+    elif name == "max-replicas":
+        table = {"bounds.hpa.maxReplicas.max": float(_whole(value, where, name))}
+    elif name.startswith("pin."):
+        table = {"pinned": (name.removeprefix("pin."),)} if value.lower() == "true" else {}
+    else:
+        return None
+    return {key: Setting(v, where, LAYER) for key, v in table.items()}
+
+
+def _owners(workload: Workload) -> list[tuple[str, dict[str, str]]]:
+    owners = [(f"{workload.origin_file} ({workload.ref})", workload.annotations)]
+    if workload.hpa is not None:
+        hpa = f"{workload.hpa.origin_file} (HorizontalPodAutoscaler/{workload.hpa.name})"
+        owners.append((hpa, workload.hpa.annotations))
+    return owners
+
+
+def _known(table: Mapping[str, T], value: str, where: str, name: str) -> T:
+    if value not in table:
+        raise InputError(where, f"{value!r} is not a {name}; known: {', '.join(table)}")
+    return table[value]
+
+
+def _number(value: str, where: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(where, f"{value!r} is not a number ({name})") from None
+    if number < 0:
+        raise InputError(where, f"{value!r} must not be negative ({name})")
+    return number
+
+
+def _whole(value: str, where: str, name: str) -> int:
+    if not value.isdigit():
+        raise InputError(where, f"{value!r} is not a whole number ({name})")
+    return int(value)

@@ -1,0 +1,242 @@
+"""Every recommended value becomes a decision (apply, clip, skip) naming the rules that made it.
+
+The order is the declared precedence: the workload's own state first (held back, history,
+confidence, pins), then hard bounds, then the step per PR, then what is worth a change
+(minimum change, minimum saving), then custom conditions and the cooldown. A performance
+guard is applied last of the value rules so that no cost rule can push a value below the
+level the strategy's risk target needs; where it overrides a bound's ceiling, both are
+named.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Decision, Guardrails, RuleHit
+from bot.rules.conditions import activation, condition_hits
+from bot.rules.cooldown import PastChange, reverts
+from recommenders.model import HOURS_PER_MONTH, FieldRecommendation, WorkloadRecommendation
+
+SCALE_POINT = "hpa.cpuUtilization"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decisions need beyond the numbers: the workload (for conditions), the bot's past
+    changes (for the cooldown) and the time (for both)."""
+
+    now: datetime
+    workload: dict[str, object] = field(default_factory=dict)
+    """kind, name, namespace, environment, labels, annotations: the conditions' `workload`."""
+    past: tuple[PastChange, ...] = ()
+
+
+def decide(
+    recommendation: WorkloadRecommendation,
+    guardrails: Guardrails,
+    held_back: RuleHit | None,
+    context: Context | None = None,
+) -> list[Decision]:
+    """A decision for every field; a workload held back as a whole (exclusion, render check,
+    too little history, too little confidence) gets `skip` for all of them."""
+    workload_rule = held_back or _workload_rule(recommendation, guardrails)
+    if workload_rule is not None:
+        return [Decision(f, "skip", f.current, (workload_rule,)) for f in recommendation.fields]
+    decisions = {
+        (f.container, f.field): _decide_field(f, guardrails, recommendation, context)
+        for f in recommendation.fields
+        if not f.field.startswith("limits.") and f.field != SCALE_POINT
+    }
+    for f in recommendation.fields:
+        if f.field.startswith("limits."):
+            request = decisions.get((f.container, f.field.replace("limits.", "requests.")))
+            decisions[(f.container, f.field)] = (
+                _follow_request(f, request)
+                if request
+                else _decide_field(f, guardrails, recommendation, context)
+            )
+        elif f.field == SCALE_POINT:
+            cpu = [d for (_, name), d in decisions.items() if name == "requests.cpu"]
+            decisions[(f.container, f.field)] = _keep_scale_point(f, cpu)
+    found = [decisions[(f.container, f.field)] for f in recommendation.fields]
+    return _under_ceiling(found, recommendation, guardrails)
+
+
+def _workload_rule(recommendation: WorkloadRecommendation, rules: Guardrails) -> RuleHit | None:
+    days = recommendation.history_hours / 24
+    if days < rules.min_history_days:
+        text = f"only {days:.1f} days of usage; at least {rules.min_history_days:g} needed"
+        return RuleHit("min-history", text)
+    if CONFIDENCE.index(recommendation.confidence) < CONFIDENCE.index(rules.min_confidence):
+        text = f"confidence {recommendation.confidence}, below the {rules.min_confidence} minimum"
+        return RuleHit("min-confidence", text)
+    return None
+
+
+def _under_ceiling(
+    decisions: list[Decision], recommendation: WorkloadRecommendation, rules: Guardrails
+) -> list[Decision]:
+    """`cost-threshold-usd-hr`: increases that would take the workload over its hourly
+    ceiling are held back, the largest first; a workload already over it is flagged."""
+    ceiling = rules.cost_ceiling_hourly
+    if ceiling is None:
+        return decisions
+    hourly = recommendation.monthly_cost / HOURS_PER_MONTH
+    total = hourly + sum(d.monthly_cost_delta for d in decisions) / HOURS_PER_MONTH
+    if hourly > ceiling:
+        text = f"already costs ${hourly:.2f}/h, over its ${ceiling:.2f}/h threshold"
+        flag = RuleHit("annotation.cost-threshold-usd-hr", text)
+        return [Decision(d.recommendation, d.action, d.value, (*d.rules, flag)) for d in decisions]
+    held = []
+    for decision in sorted(decisions, key=lambda d: -d.monthly_cost_delta):
+        if total <= ceiling or decision.monthly_cost_delta <= 0:
+            held.append(decision)
+            continue
+        total -= decision.monthly_cost_delta / HOURS_PER_MONTH
+        text = f"would take the workload over its ${ceiling:.2f}/h threshold"
+        hit = RuleHit("annotation.cost-threshold-usd-hr", text)
+        held.append(
+            Decision(
+                decision.recommendation,
+                "skip",
+                decision.recommendation.current,
+                (*decision.rules, hit),
+            )
+        )
+    order = {id(d.recommendation): i for i, d in enumerate(decisions)}
+    return sorted(held, key=lambda d: order[id(d.recommendation)])
+
+
+def _keep_scale_point(target: FieldRecommendation, cpu: list[Decision]) -> Decision:
+    """The HPA's target follows the CPU requests as decided (clipped or skipped), so pods
+    keep scaling at the same cores whatever the guardrails did to the requests."""
+    before = sum(d.recommendation.current for d in cpu)
+    after = sum(d.value for d in cpu)
+    if not cpu or after <= 0 or after == before:
+        hit = RuleHit("follows-request", "requests.cpu is not changing")
+        return Decision(target, "skip", target.current, (hit,))
+    value = float(round(target.current * before / after))
+    clipped = any(d.action == "clip" for d in cpu)
+    return Decision(
+        target, "clip" if clipped else "apply", value, tuple(h for d in cpu for h in d.rules)
+    )
+
+
+def _follow_request(limit: FieldRecommendation, request: Decision) -> Decision:
+    """A limit moves with its request, keeping the ratio the strategy proposed between them
+    (today's, or its own, as KRR's limit = request), or stays when the request stays."""
+    resource = limit.field.removeprefix("limits.")
+    if request.action == "skip":
+        hit = RuleHit("follows-request", f"requests.{resource} is not changing")
+        return Decision(limit, "skip", limit.current, (hit,))
+    ratio = limit.proposed / request.recommendation.proposed
+    return Decision(limit, request.action, request.value * ratio, request.rules)
+
+
+def _decide_field(
+    field: FieldRecommendation,
+    rules: Guardrails,
+    recommendation: WorkloadRecommendation,
+    context: Context | None,
+) -> Decision:
+    if field.field in rules.pinned:
+        hit = RuleHit("annotation.pin", f"{field.field} is pinned by an annotation")
+        return Decision(field, "skip", field.current, (hit,))
+    value, hits = field.proposed, []
+    if field.field.startswith("hpa."):
+        value = float(round(value))
+    for name, low, high in rules.bounds:
+        if name != field.field:
+            continue
+        if low is not None and value < low:
+            value = low
+            hits.append(RuleHit(f"bounds.{name}.min", f"raised to the floor {_show(low, name)}"))
+        if high is not None and value > high:
+            value = high
+            hits.append(
+                RuleHit(f"bounds.{name}.max", f"lowered to the ceiling {_show(high, name)}")
+            )
+    if field.current > 0:
+        floor = field.current * (1 - rules.max_decrease_percent / 100)
+        ceiling = field.current * (1 + rules.max_increase_percent / 100)
+        if value < floor:
+            value = floor
+            text = f"at most -{rules.max_decrease_percent:g}% per PR"
+            hits.append(RuleHit("max-step.decrease", text))
+        elif value > ceiling:
+            value = ceiling
+            text = f"at most +{rules.max_increase_percent:g}% per PR"
+            hits.append(RuleHit("max-step.increase", text))
+    guard = GUARD_SHARE[rules.performance_guard] * (field.guard or 0.0)
+    if value < guard:
+        value = guard
+        text = f"not below {_show(guard, field.field)}, the forecast's level for its risk target"
+        hits.append(RuleHit("performance-guard", text))
+    if field.current > 0:
+        if field.field.startswith("hpa."):
+            # Whole replicas, rounded towards the current value so a step never overshoots.
+            value = float(math.ceil(value) if value < field.current else math.floor(value))
+        change = abs(value - field.current) / field.current * 100
+        if change < rules.min_change_percent:
+            text = f"{change:.1f}% change is below the {rules.min_change_percent:g}% minimum"
+            return Decision(field, "skip", field.current, (*hits, RuleHit("min-change", text)))
+    saving = -field.monthly_cost_delta(value)
+    if 0 < saving < rules.min_monthly_saving:
+        text = f"saves ${saving:.2f}/month, below the ${rules.min_monthly_saving:.2f} minimum"
+        return Decision(field, "skip", field.current, (*hits, RuleHit("min-saving", text)))
+    held = _held(field, value, rules, recommendation, context)
+    if held:
+        return Decision(field, "skip", field.current, (*hits, *held))
+    return Decision(field, "clip" if hits else "apply", value, tuple(hits))
+
+
+def _held(
+    field: FieldRecommendation,
+    value: float,
+    rules: Guardrails,
+    recommendation: WorkloadRecommendation,
+    context: Context | None,
+) -> tuple[RuleHit, ...]:
+    """Custom conditions and the cooldown: rules that hold a change back rather than bound it."""
+    if context is None:
+        return ()
+    found: list[RuleHit] = []
+    if rules.conditions:
+        percent = (value - field.current) / field.current * 100 if field.current else 0.0
+        change = {
+            "field": field.field,
+            "container": field.container or "",
+            "current": field.current,
+            "proposed": value,
+            "percent": percent,
+            "monthly_cost_delta": field.monthly_cost_delta(value),
+        }
+        about = {
+            "confidence": recommendation.confidence,
+            "history_days": recommendation.history_hours / 24,
+            "model": recommendation.model,
+        }
+        found += condition_hits(rules.conditions, activation(context.workload, change, about))
+    if rules.cooldown_days > 0:
+        hit = reverts(
+            list(context.past),
+            str(recommendation.key),
+            field.container,
+            field.field,
+            field.current,
+            value,
+            context.now,
+            rules.cooldown_days,
+        )
+        found += [hit] if hit else []
+    return tuple(found)
+
+
+def _show(value: float, name: str) -> str:
+    if name.endswith(".cpu"):
+        return f"{value * 1000:g}m"
+    if name.endswith(".memory"):
+        return f"{value / 2**20:g}Mi"
+    return f"{value:g}"

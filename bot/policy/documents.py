@@ -1,0 +1,195 @@
+"""Policy documents: read, checked against policies/schema.json, flattened into settings that
+remember the file and line that set them.
+
+A document is one layer: the built-in defaults, an organisation's policy, the repo's own
+(`policies/rightsizer.yaml`, or `policy:` in `.rightsizer.yaml`). Inside a layer, rules are
+scoped: the top level applies everywhere, `environments.<name>` to one environment, and
+`overrides:` items to whatever their `match:` selects (environment, namespace, labels). Each
+scope becomes a flat mapping such as `max_step.decrease_percent -> 30`, so that merging,
+precedence and "which file set this?" are one dictionary operation each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from ruamel.yaml.comments import CommentedMap
+
+from bot.manifests.quantities import parse_cpu, parse_memory
+from bot.manifests.yamlio import position
+from bot.rules.conditions import Condition, parse_conditions
+from bot.rules.freeze import FreezeWindow, parse_freeze
+from recommenders.errors import InputError
+
+POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
+SCHEMA = json.loads((POLICIES / "schema.json").read_text())
+SCALARS = (
+    "min_history_days",
+    "min_confidence",
+    "min_change_percent",
+    "min_monthly_saving",
+    "min_pr_monthly_saving",
+    "cooldown_days",
+    "performance_guard",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One rule value and where it was set, for `policy check` and conflict reports."""
+
+    value: Any
+    where: str
+    layer: str
+
+
+@dataclass(frozen=True)
+class Match:
+    environment: str | None = None
+    namespace: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def specificity(self) -> int:
+        """How narrow the selector is: the most specific one that matches wins."""
+        return (self.environment is not None) + (self.namespace is not None) + len(self.labels)
+
+    def matches(self, environment: str, namespace: str, labels: dict[str, str]) -> bool:
+        return (
+            self.environment in (None, environment)
+            and self.namespace in (None, namespace)
+            and all(labels.get(key) == value for key, value in self.labels)
+        )
+
+    def describe(self) -> str:
+        parts = [f"environment={self.environment}"] if self.environment else []
+        parts += [f"namespace={self.namespace}"] if self.namespace else []
+        parts += [f"{key}={value}" for key, value in self.labels]
+        return ", ".join(parts) or "everywhere"
+
+
+@dataclass(frozen=True)
+class Scoped:
+    match: Match
+    settings: dict[str, Setting]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A named prediction model (`<prefix>prediction-model`): a strategy and its settings."""
+
+    strategy: str
+    settings: dict[str, float]
+    where: str
+
+
+@dataclass
+class Layer:
+    name: str
+    scoped: list[Scoped] = field(default_factory=list)
+    exclude: dict[str, Setting] = field(default_factory=dict)
+    environment_order: Setting | None = None
+    models: dict[str, Model] = field(default_factory=dict)
+
+
+def read_layer(document: CommentedMap, shown: str, name: str) -> Layer:
+    """One policy document as a layer; anything the schema refuses names its line."""
+    _validate(document, shown)
+    layer = Layer(name)
+    layer.scoped.append(Scoped(Match(), _settings(document, shown, name)))
+    for environment, rules in (document.get("environments") or {}).items():
+        layer.scoped.append(
+            Scoped(Match(environment=str(environment)), _settings(rules, shown, name))
+        )
+    for item in document.get("overrides") or []:
+        selector = item["match"]
+        labels = tuple(sorted((str(k), str(v)) for k, v in (selector.get("labels") or {}).items()))
+        match = Match(selector.get("environment"), selector.get("namespace"), labels)
+        layer.scoped.append(Scoped(match, _settings(item, shown, name)))
+    exclude: CommentedMap = document.get("exclude") or CommentedMap()
+    for kind in exclude:
+        layer.exclude[kind] = Setting(exclude[kind], _line(exclude, kind, shown), name)
+    if "environment_order" in document:
+        order = [str(e) for e in document["environment_order"]]
+        layer.environment_order = Setting(order, _line(document, "environment_order", shown), name)
+    for model, spec in (document.get("models") or {}).items():
+        settings = {str(k): float(v) for k, v in (spec.get("settings") or {}).items()}
+        layer.models[str(model)] = Model(spec["strategy"], settings, _line(spec, "strategy", shown))
+    return layer
+
+
+def _settings(rules: CommentedMap, shown: str, layer: str) -> dict[str, Setting]:
+    found: dict[str, Setting] = {}
+    for key in SCALARS:
+        if key in rules:
+            found[key] = Setting(rules[key], _line(rules, key, shown), layer)
+    for key, value in (rules.get("max_step") or {}).items():
+        found[f"max_step.{key}"] = Setting(
+            float(value), _line(rules["max_step"], key, shown), layer
+        )
+    for name, limits in (rules.get("bounds") or {}).items():
+        for end, raw in limits.items():
+            where = _line(limits, end, shown)
+            found[f"bounds.{name}.{end}"] = Setting(_quantity(raw, name, where), where, layer)
+    if "freeze" in rules:
+        windows: tuple[FreezeWindow, ...] = parse_freeze(rules["freeze"], shown)
+        found["freeze"] = Setting(windows, _line(rules, "freeze", shown), layer)
+    if "conditions" in rules:
+        conditions: tuple[Condition, ...] = parse_conditions(rules["conditions"], shown)
+        found["conditions"] = Setting(conditions, _line(rules, "conditions", shown), layer)
+    return found
+
+
+def _quantity(raw: Any, name: str, where: str) -> float:
+    try:
+        if name.endswith(".cpu"):
+            return parse_cpu(raw)
+        if name.endswith(".memory"):
+            return parse_memory(raw)
+        return float(int(raw))
+    except (InputError, ValueError, TypeError) as exc:
+        raise InputError(where, f"bounds.{name}: {raw!r} is not a valid {name} bound") from exc
+
+
+def _validate(document: CommentedMap, shown: str) -> None:
+    """The schema's first complaint, at the line of the value it is about."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(_plain(document)), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    error = errors[0]
+    path = [str(p) for p in error.absolute_path]
+    node: Any = document
+    line = 1
+    for step in error.absolute_path:
+        line, _ = position(node, step)
+        node = node[step]
+    extra = _unknown_key(node, error.message)
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and extra:
+        line = node.lc.key(extra)[0] + 1
+        raise InputError(f"{shown}:{line}", f"unknown key {'.'.join([*path, extra])!r}")
+    raise InputError(f"{shown}:{line}", f"{'.'.join(path) or 'policy'}: {error.message}")
+
+
+def _unknown_key(node: Any, message: str) -> str | None:
+    if isinstance(node, CommentedMap):
+        for key in node:
+            if repr(str(key)) in message:
+                return str(key)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _line(mapping: CommentedMap, key: str, shown: str) -> str:
+    return f"{shown}:{position(mapping, key)[0]}"

@@ -1,0 +1,58 @@
+"""What a policy decides with: the effective rules for one workload, and the decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.rules.conditions import Condition
+from bot.rules.freeze import FreezeWindow
+from recommenders.model import FieldRecommendation
+
+Action = Literal["apply", "clip", "skip"]
+CONFIDENCE = ("low", "medium", "high")
+GUARD_SHARE = {"off": 0.0, "high": 0.0, "medium": 0.9, "low": 1.0}
+"""Share of the strategy's risk-target level that a value may not go below, per allowed
+performance impact: `low` impact keeps all of it, `medium` 90 %, `high` (or off) none."""
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy made of one recommended value; `value` is what will be written."""
+
+    recommendation: FieldRecommendation
+    action: Action
+    value: float
+    rules: tuple[RuleHit, ...]
+
+    @property
+    def monthly_cost_delta(self) -> float:
+        return 0.0 if self.action == "skip" else self.recommendation.monthly_cost_delta(self.value)
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """The rules in force for one workload, after every layer and selector."""
+
+    min_history_days: float = 7
+    min_confidence: str = "low"
+    min_change_percent: float = 5
+    min_monthly_saving: float = 1.0
+    min_pr_monthly_saving: float = 0.0
+    max_decrease_percent: float = 30
+    max_increase_percent: float = 100
+    cooldown_days: float = 0
+    performance_guard: str = "off"
+    bounds: tuple[tuple[str, float | None, float | None], ...] = ()
+    freeze: tuple[FreezeWindow, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    pinned: tuple[str, ...] = ()
+    """Fields a `<prefix>pin.<field>` annotation keeps as they are."""
+    cost_ceiling_hourly: float | None = None
+    """`<prefix>cost-threshold-usd-hr`: no change may push the workload's cost above it."""
