@@ -77,6 +77,9 @@ class FieldRecommendation:
     """How `proposed` was derived from the evidence, in one line."""
     evidence: str = ""
     """The figures it was derived from (observed and forecast), for reviewers."""
+    pressure: str = ""
+    """Why the workload is short of this resource now (memory at its limit: OOM kills;
+    CPU at its limit: throttling), which lets an increase go through at once."""
     guard: float | None = None
     """The level the strategy's risk target needs, which a performance guard keeps the value
     above whatever a cost rule says; None where the strategy has no forecast."""

@@ -98,3 +98,15 @@ def test_hpa_target_moves_to_keep_the_scale_point_when_the_cpu_request_changes()
     assert 0.48 <= request <= 0.55
     assert fields["hpa.cpuUtilization"].proposed == round(40 * 1.0 / request)
     assert any("still scale at 0.4 cores" in note for note in result.notes)
+
+
+@pytest.mark.slow
+def test_usage_at_the_limit_is_pressure_that_lets_an_increase_through_at_once():
+    memory = _daily(500 * 2**20, 0, noise=2**20)
+    usage = _usage(_daily(0.2, 0.05, noise=0.01), memory)
+    near = recommend(get_strategy("default"), _spec(0.5, 256 * 2**20, 512 * 2**20), usage, PRICES)
+    fields = {f.field: f for f in near.fields}
+    assert fields["requests.memory"].pressure.startswith("memory peaked at 9")
+    assert "OOM kills are near" in fields["requests.memory"].pressure
+    roomy = recommend(get_strategy("default"), _spec(0.5, 256 * 2**20, 2 * GIB), usage, PRICES)
+    assert {f.field: f for f in roomy.fields}["requests.memory"].pressure == ""

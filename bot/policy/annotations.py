@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from bot.manifests.model import Workload
@@ -62,15 +63,16 @@ class Annotated:
     ignored: Setting | None
 
 
-def read_annotations(workload: Workload, prefix: str) -> Annotated:
+def read_annotations(workload: Workload, prefix: str, repo: Path | None = None) -> Annotated:
+    """`repo` lets every setting and error name the line the annotation is on."""
     layer = Layer(LAYER)
     model = ignored = None
-    for owner, marks in _owners(workload):
+    for (path, owner), marks in _owners(workload):
         for key, raw in sorted(marks.items()):
             if not key.startswith(prefix):
                 continue
             name, value = key.removeprefix(prefix), str(raw).strip()
-            where = f"{owner} annotation {key}"
+            where = f"{path}{_line(repo, path, key)} ({owner}) annotation {key}"
             if name == "prediction-model":
                 model = Setting(value, where, LAYER)
             elif name == "ignore":
@@ -106,12 +108,27 @@ def _settings(name: str, value: str, where: str) -> dict[str, Setting] | None:
     return {key: Setting(v, where, LAYER) for key, v in table.items()}
 
 
-def _owners(workload: Workload) -> list[tuple[str, dict[str, str]]]:
-    owners = [(f"{workload.origin_file} ({workload.ref})", workload.annotations)]
+def _owners(workload: Workload) -> list[tuple[tuple[str, str], dict[str, str]]]:
+    owners = [((workload.origin_file, workload.ref), workload.annotations)]
     if workload.hpa is not None:
-        hpa = f"{workload.hpa.origin_file} (HorizontalPodAutoscaler/{workload.hpa.name})"
+        hpa = (workload.hpa.origin_file, f"HorizontalPodAutoscaler/{workload.hpa.name}")
         owners.append((hpa, workload.hpa.annotations))
     return owners
+
+
+def _line(repo: Path | None, path: str, key: str) -> str:
+    """`:N` for the first line of `path` that sets `key`. Annotations may come from a patch
+    in an overlay rather than this file; then no line is named rather than a wrong one."""
+    if repo is None:
+        return ""
+    try:
+        lines = (repo / path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    for number, line in enumerate(lines, start=1):
+        if line.strip().strip("'\"").startswith(key) and ":" in line:
+            return f":{number}"
+    return ""
 
 
 def _known(table: Mapping[str, T], value: str, where: str, name: str) -> T:

@@ -145,6 +145,7 @@ def _decide_field(
         hit = RuleHit("annotation.pin", f"{field.field} is pinned by an annotation")
         return Decision(field, "skip", field.current, (hit,))
     value, hits = field.proposed, []
+    waived: list[RuleHit] = []
     if field.field.startswith("hpa."):
         value = float(round(value))
     for name, low, high in rules.bounds:
@@ -165,6 +166,10 @@ def _decide_field(
             value = floor
             text = f"at most -{rules.max_decrease_percent:g}% per PR"
             hits.append(RuleHit("max-step.decrease", text))
+        elif value > ceiling and field.pressure:
+            waived.append(
+                RuleHit("max-step.increase", f"not applied, upsized at once: {field.pressure}")
+            )
         elif value > ceiling:
             value = ceiling
             text = f"at most +{rules.max_increase_percent:g}% per PR"
@@ -188,8 +193,8 @@ def _decide_field(
         return Decision(field, "skip", field.current, (*hits, RuleHit("min-saving", text)))
     held = _held(field, value, rules, recommendation, context)
     if held:
-        return Decision(field, "skip", field.current, (*hits, *held))
-    return Decision(field, "clip" if hits else "apply", value, tuple(hits))
+        return Decision(field, "skip", field.current, (*hits, *waived, *held))
+    return Decision(field, "clip" if hits else "apply", value, (*hits, *waived))
 
 
 def _held(

@@ -158,10 +158,12 @@ def _quantity(raw: Any, name: str, where: str) -> float:
 def _validate(document: CommentedMap, shown: str) -> None:
     """The schema's first complaint, at the line of the value it is about."""
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(_plain(document)), key=lambda e: list(e.absolute_path))
+    errors = list(validator.iter_errors(_plain(document)))
     if not errors:
         return
-    error = errors[0]
+    # The deepest complaint is the precise one: a bad key inside `max_step` also makes the
+    # item around it fail, but the user must be sent to the key.
+    error = max(errors, key=lambda e: len(e.absolute_path))
     path = [str(p) for p in error.absolute_path]
     node: Any = document
     line = 1

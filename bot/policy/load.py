@@ -47,6 +47,8 @@ class WorkloadPolicy:
 class Policy:
     layers: tuple[Layer, ...]
     prefix: str = "rightsizer.dev/"
+    repo: Path | None = None
+    """Where annotations' lines are looked up for messages."""
 
     @property
     def source(self) -> str:
@@ -69,7 +71,7 @@ class Policy:
         return {name: m for layer in self.layers for name, m in layer.models.items()}
 
     def for_workload(self, workload: Workload) -> WorkloadPolicy:
-        annotated = read_annotations(workload, self.prefix)
+        annotated = read_annotations(workload, self.prefix, self.repo)
         layers = [*self.layers, annotated.layer]
         found = effective(layers, workload.environment, workload.namespace, workload.labels)
         return WorkloadPolicy(
@@ -120,8 +122,7 @@ def load_policy(repo: Path, org: str | None = None, prefix: str = "rightsizer.de
     layers = [read_layer(load_mapping(DEFAULT_POLICY, "rightsizer policies/default.yaml"),
                          "rightsizer policies/default.yaml", "built-in")]  # fmt: skip
     if org:
-        path, shown = _org_policy(org)
-        layers.append(read_layer(load_mapping(path, shown), shown, "organisation"))
+        layers.append(_org_layer(org))
     if (repo / REPO_POLICY).is_file():
         layers.append(
             read_layer(load_mapping(repo / REPO_POLICY, REPO_POLICY), REPO_POLICY, "repository")
@@ -130,26 +131,29 @@ def load_policy(repo: Path, org: str | None = None, prefix: str = "rightsizer.de
         config = load_mapping(repo / CONFIG_FILE, CONFIG_FILE)
         if "policy" in config:
             layers.append(read_layer(config["policy"], CONFIG_FILE, "repository"))
-    return Policy(tuple(layers), prefix)
+    return Policy(tuple(layers), prefix, repo)
 
 
-def _org_policy(source: str) -> tuple[Path, str]:
-    """The organisation's policy file: a path, or a git repository cloned for this run."""
-    if "://" in source or source.startswith("git@"):
-        from git import GitCommandError, Repo
+def _org_layer(source: str) -> Layer:
+    """The organisation's policy: a path, or a git repository cloned for this read."""
+    if "://" not in source and not source.startswith("git@"):
+        return _org_file(Path(source), source)
+    from git import GitCommandError, Repo
 
-        checkout = Path(tempfile.mkdtemp(prefix="rightsizer-org-policy-"))
+    with tempfile.TemporaryDirectory(prefix="rightsizer-org-policy-") as checkout:
         try:
             Repo.clone_from(source, checkout, depth=1)
         except GitCommandError as exc:
             raise InputError(
                 "--org-policy", f"cannot clone {source}: {exc.stderr.strip()}"
             ) from exc
-        root = checkout
-    else:
-        root = Path(source)
+        return _org_file(Path(checkout), source)
+
+
+def _org_file(root: Path, source: str) -> Layer:
     for candidate in (root, root / "rightsizer.yaml", root / REPO_POLICY):
         if candidate.is_file():
             inside = candidate.name if candidate == root else candidate.relative_to(root)
-            return candidate, f"{source} ({inside})"
+            shown = f"{source} ({inside})"
+            return read_layer(load_mapping(candidate, shown), shown, "organisation")
     raise InputError("--org-policy", f"{source}: no rightsizer.yaml or {REPO_POLICY} there")

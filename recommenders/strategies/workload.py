@@ -36,6 +36,8 @@ UTILISATION_BOUNDS = (30, 95)
 MAX_REPLICAS_HEADROOM = 1.25
 """maxReplicas covers this multiple of the highest forecast demand."""
 RESOURCE: dict[Metric, str] = {"cpu": "cpu", "memory": "memory"}
+PRESSURE: dict[Metric, float] = {"memory": 0.95, "cpu": 0.9}
+"""Share of the limit at which usage counts as pressing on it."""
 
 
 def recommend(
@@ -57,11 +59,14 @@ def recommend(
                 notes.append(f"{container.name}: no {metric} proposal ({sizing.basis})")
                 continue
             sizings.append(sizing)
-            series = f"{container.name} {metric}"
-            models.append(f"{series}: {sizing.model}")
-            notes += [f"{series}: {note}" for note in sizing.notes]
-            anomalies += [f"{series}: {a.describe()}" for a in sizing.anomalies]
-            fields += _fields(container, metric, sizing, _per_unit(metric, prices) * replicas)
+            label = f"{container.name} {metric}"
+            models.append(f"{label}: {sizing.model}")
+            notes += [f"{label}: {note}" for note in sizing.notes]
+            anomalies += [f"{label}: {a.describe()}" for a in sizing.anomalies]
+            per_unit = _per_unit(metric, prices) * replicas
+            fields += _fields(
+                container, metric, sizing, per_unit, _pressure(container, metric, series)
+            )
     hpa = spec.hpa
     if hpa is not None and hpa.cpu_utilization is not None:
         fields, note = _keep_scale_point(spec, fields)
@@ -81,7 +86,11 @@ def recommend(
 
 
 def _fields(
-    container: ContainerResources, metric: Metric, sizing: Sizing, per_unit: float
+    container: ContainerResources,
+    metric: Metric,
+    sizing: Sizing,
+    per_unit: float,
+    pressure: str,
 ) -> list[FieldRecommendation]:
     resource = RESOURCE[metric]
     current = container.requests[resource]
@@ -94,6 +103,7 @@ def _fields(
             per_unit,
             sizing.basis,
             sizing.evidence,
+            pressure,
             sizing.guard,
         )
     ]
@@ -109,6 +119,23 @@ def _fields(
             )
         )
     return fields
+
+
+def _pressure(container: ContainerResources, metric: Metric, series: pd.Series) -> str:
+    """Usage pressing on the limit: memory within 5 % of it (the next peak is an OOM kill),
+    or CPU within 10 % of it in the busiest 1 % of hours (the kernel throttles there)."""
+    limit = container.limits.get(RESOURCE[metric])
+    if not limit or series.empty:
+        return ""
+    if metric == "memory":
+        peak = float(series.max())
+        if peak >= PRESSURE["memory"] * limit:
+            return f"memory peaked at {peak / limit:.0%} of its limit: OOM kills are near"
+        return ""
+    busy = float(series.quantile(0.99))
+    if busy >= PRESSURE["cpu"] * limit:
+        return f"CPU reached {busy / limit:.0%} of its limit in the busiest hours: throttled"
+    return ""
 
 
 def _keep_scale_point(
