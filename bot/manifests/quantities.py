@@ -81,5 +81,15 @@ def format_memory(size: float, like: str | int | float) -> str | int:
     return f"{_decimal(scaled)}{suffix}"
 
 
+def readable(value: float, field: str) -> str:
+    """A field's value in base units as a reviewer reads it in rule texts: millicores, MiB,
+    or the plain number (replicas, percent)."""
+    if field.endswith(".cpu"):
+        return f"{value * 1000:g}m"
+    if field.endswith(".memory"):
+        return f"{value / 2**20:g}Mi"
+    return f"{value:g}"
+
+
 def _decimal(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")

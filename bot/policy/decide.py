@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.manifests.quantities import readable
 from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Decision, Guardrails, RuleHit
 from bot.rules.conditions import activation, condition_hits
 from bot.rules.cooldown import PastChange, reverts
@@ -153,11 +154,11 @@ def _decide_field(
             continue
         if low is not None and value < low:
             value = low
-            hits.append(RuleHit(f"bounds.{name}.min", f"raised to the floor {_show(low, name)}"))
+            hits.append(RuleHit(f"bounds.{name}.min", f"raised to the floor {readable(low, name)}"))
         if high is not None and value > high:
             value = high
             hits.append(
-                RuleHit(f"bounds.{name}.max", f"lowered to the ceiling {_show(high, name)}")
+                RuleHit(f"bounds.{name}.max", f"lowered to the ceiling {readable(high, name)}")
             )
     if field.current > 0:
         floor = field.current * (1 - rules.max_decrease_percent / 100)
@@ -177,7 +178,7 @@ def _decide_field(
     guard = GUARD_SHARE[rules.performance_guard] * (field.guard or 0.0)
     if value < guard:
         value = guard
-        text = f"not below {_show(guard, field.field)}, the forecast's level for its risk target"
+        text = f"not below {readable(guard, field.field)}, the forecast's level for its risk target"
         hits.append(RuleHit("performance-guard", text))
     if field.current > 0:
         if field.field.startswith("hpa."):
@@ -237,11 +238,3 @@ def _held(
         )
         found += [hit] if hit else []
     return tuple(found)
-
-
-def _show(value: float, name: str) -> str:
-    if name.endswith(".cpu"):
-        return f"{value * 1000:g}m"
-    if name.endswith(".memory"):
-        return f"{value / 2**20:g}Mi"
-    return f"{value:g}"

@@ -31,6 +31,7 @@ from git import Commit, Repo
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 from gitdb.exc import BadName
 
+from bot.manifests.quantities import readable
 from recommenders.errors import InputError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def reverts(
     merged = last.when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return RuleHit(
         RULE,
-        f"reverses {_show(last.old, field)} -> {_show(last.new, field)} merged {merged} "
+        f"reverses {readable(last.old, field)} -> {readable(last.new, field)} merged {merged} "
         f"({last.sha[:7]}); no reversal within {days:g} days",
     )
 
@@ -177,11 +178,3 @@ def _recorded(commit: Commit, when: datetime) -> list[PastChange]:
             return []
         changes.append(change)
     return changes
-
-
-def _show(value: float, field: str) -> str:
-    if field.endswith(".cpu"):
-        return f"{value * 1000:g}m"
-    if field.endswith(".memory"):
-        return f"{value / 2**20:g}Mi"
-    return f"{value:g}"

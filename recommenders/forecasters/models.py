@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -115,44 +115,16 @@ class DampedTrend:
         window: int,
         params: Params | None,
     ) -> tuple[list[np.ndarray], Params]:
-        from statsmodels.tsa.holtwinters import ExponentialSmoothing
-
         start = max(0, origins[0] - window)
-        estimate = ExponentialSmoothing(
-            values[start : origins[0]],
+        run, used = _smoothing(
+            values,
+            start,
+            origins[0],
+            params,
+            ("alpha", "beta", "phi"),
             trend="add",
             damped_trend=True,
-            initialization_method="heuristic",
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if params is None:
-                first = estimate.fit(use_brute=False)
-            else:
-                first = estimate.fit(
-                    smoothing_level=params["alpha"],
-                    smoothing_trend=params["beta"],
-                    damping_trend=params["phi"],
-                    optimized=False,
-                )
-            used = {
-                "alpha": float(first.params["smoothing_level"]),
-                "beta": float(first.params["smoothing_trend"]),
-                "phi": float(first.params["damping_trend"]),
-            }
-            run = ExponentialSmoothing(
-                values[start:],
-                trend="add",
-                damped_trend=True,
-                initialization_method="known",
-                initial_level=first.params["initial_level"],
-                initial_trend=first.params["initial_trend"],
-            ).fit(
-                smoothing_level=used["alpha"],
-                smoothing_trend=used["beta"],
-                damping_trend=used["phi"],
-                optimized=False,
-            )
         level, trend = np.asarray(run.level), np.asarray(run.trend)
         damping = np.cumsum(used["phi"] ** np.arange(1, steps + 1))
         return [level[o - 1 - start] + trend[o - 1 - start] * damping for o in origins], used
@@ -189,38 +161,16 @@ class HoltWinters(_Cyclic):
         window: int,
         params: Params | None,
     ) -> tuple[list[np.ndarray], Params]:
-        from statsmodels.tsa.holtwinters import ExponentialSmoothing
-
         start = max(0, origins[0] - window)
-        estimate = ExponentialSmoothing(
-            values[start : origins[0]],
+        run, used = _smoothing(
+            values,
+            start,
+            origins[0],
+            params,
+            ("alpha", "gamma"),
             seasonal="add",
             seasonal_periods=self.period,
-            initialization_method="heuristic",
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if params is None:
-                # The brute-force start grid costs 60 % of the fit and changes little here.
-                first = estimate.fit(use_brute=False)
-            else:
-                first = estimate.fit(
-                    smoothing_level=params["alpha"],
-                    smoothing_seasonal=params["gamma"],
-                    optimized=False,
-                )
-            alpha = float(first.params["smoothing_level"])
-            gamma = float(first.params["smoothing_seasonal"])
-            # Initial states from the data before the first origin only, so no fold sees
-            # its future through them.
-            run = ExponentialSmoothing(
-                values[start:],
-                seasonal="add",
-                seasonal_periods=self.period,
-                initialization_method="known",
-                initial_level=first.params["initial_level"],
-                initial_seasonal=first.params["initial_seasons"],
-            ).fit(smoothing_level=alpha, smoothing_seasonal=gamma, optimized=False)
         level, season = np.asarray(run.level), np.asarray(run.season)
         ahead = np.arange(1, steps + 1)
         found = []
@@ -229,7 +179,7 @@ class HoltWinters(_Cyclic):
             # statsmodels' own forecast reads the cycle as season[t - m + h % m]: the same
             # indexing, so that a path read here is the one its forecast() would return.
             found.append(level[last] + season[last - self.period + ahead % self.period])
-        return found, {"alpha": alpha, "gamma": gamma}
+        return found, used
 
 
 @dataclass(frozen=True)
@@ -291,6 +241,51 @@ class StlSmoothing(_Cyclic):
             .seasonal
         )
         return np.asarray(seasonal[-self.period :])
+
+
+_STATSMODELS_NAMES = {
+    "alpha": "smoothing_level",
+    "beta": "smoothing_trend",
+    "gamma": "smoothing_seasonal",
+    "phi": "damping_trend",
+}
+
+
+def _smoothing(
+    values: np.ndarray,
+    start: int,
+    first_origin: int,
+    params: Params | None,
+    names: tuple[str, ...],
+    **model: Any,
+) -> tuple[Any, Params]:
+    """statsmodels' exponential smoothing estimated on the data before the first origin (or
+    given `params`), then run once over everything from `start` with those parameters and
+    those initial states, so that no fold sees its own future through either."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    estimate = ExponentialSmoothing(
+        values[start:first_origin], initialization_method="heuristic", **model
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if params is None:
+            # The brute-force start grid costs 60 % of the fit and changes little here.
+            first = estimate.fit(use_brute=False)
+        else:
+            first = estimate.fit(
+                optimized=False, **{_STATSMODELS_NAMES[n]: params[n] for n in names}
+            )
+        used = {n: float(first.params[_STATSMODELS_NAMES[n]]) for n in names}
+        initial = {"initial_level": first.params["initial_level"]}
+        if "trend" in model:
+            initial["initial_trend"] = first.params["initial_trend"]
+        if "seasonal" in model:
+            initial["initial_seasonal"] = first.params["initial_seasons"]
+        run = ExponentialSmoothing(
+            values[start:], initialization_method="known", **initial, **model
+        ).fit(optimized=False, **{_STATSMODELS_NAMES[n]: used[n] for n in names})
+    return run, used
 
 
 def _smoothed(values: np.ndarray, alpha: float) -> np.ndarray:
