@@ -252,6 +252,10 @@ def print_policy_report(out: Console, policy: Policy, report: PolicyReport) -> N
         out.print(f"[red]error[/red] {problem}", highlight=False)
     for conflict in report.conflicts:
         out.print(f"[yellow]conflict[/yellow] {conflict.describe()}", highlight=False)
+    for where in report.unknown:
+        out.print(
+            f"[yellow]not read[/yellow] {where}: not a Rightsizer annotation", highlight=False
+        )
     if not report.problems and not report.conflicts:
         out.print("every document and annotation is valid; no conflicts", highlight=False)
     for workload, found in report.explained:

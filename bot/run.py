@@ -80,17 +80,19 @@ def publish(
 
 
 def held_back(group: Group, policy: Policy, now: datetime) -> RuleHit | None:
-    """Why a whole PR waits: a freeze window of one of its environments, or too small a
-    saving (a PR that only saves is worth a reviewer only above the minimum; one that adds
+    """Why a whole PR waits: a freeze window in force for one of its workloads (set at any
+    level, a namespace's or a label's included), or too small a saving (a PR that only saves
+    is worth a reviewer only above the largest minimum of its workloads; one that adds
     resources fixes a risk and is never held for it)."""
-    environments = sorted({change.workload.environment for change in group.applied})
-    for environment in environments:
-        hit = freeze_hit(policy.for_environment(environment).freeze, now)
+    workloads = {id(c.workload): c.workload for c in group.applied}
+    rules = [policy.for_workload(workload).guardrails for workload in workloads.values()]
+    for found in rules:
+        hit = freeze_hit(found.freeze, now)
         if hit is not None:
             return hit
     if not group.applied:
         return None
-    minimum = max(policy.for_environment(e).min_pr_monthly_saving for e in environments)
+    minimum = max(found.min_pr_monthly_saving for found in rules)
     saving = -sum(change.decision.monthly_cost_delta for change in group.applied)
     increases = any(c.decision.value > c.decision.recommendation.current for c in group.applied)
     if not increases and saving < minimum:

@@ -100,6 +100,8 @@ class WorkloadRecommendation:
     notes: tuple[str, ...] = field(default_factory=tuple)
     anomalies: tuple[str, ...] = field(default_factory=tuple)
     """Stretches of history left out of sizing, as the PR shows them."""
+    pod_cpu_request: float = 0.0
+    """The whole pod's CPU request today: what an HPA measures utilisation against."""
 
     @property
     def monthly_cost(self) -> float:

@@ -97,13 +97,13 @@ def test_short_history_and_opt_out_skip_the_whole_workload():
 
 def test_repo_policy_overrides_defaults_and_environments_narrow_it():
     policy = load_policy(MONOREPO)
-    assert policy.default.min_monthly_saving == 2.0  # repo
-    assert policy.default.min_change_percent == 5  # built-in default
-    assert policy.default.max_decrease_percent == 40
+    assert policy.for_environment("").min_monthly_saving == 2.0  # repo
+    assert policy.for_environment("").min_change_percent == 5  # built-in default
+    assert policy.for_environment("").max_decrease_percent == 40
     prod = policy.for_environment("prod")
     assert prod.max_decrease_percent == 25
     assert ("hpa.minReplicas", 3, None) in prod.bounds
-    assert policy.for_environment("dev") == policy.default
+    assert policy.for_environment("dev") == policy.for_environment("")
 
 
 def _repo_policy(tmp_path: Path, text: str) -> Path:

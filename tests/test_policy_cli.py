@@ -136,3 +136,18 @@ def test_the_cooldown_reads_the_bots_merged_changes_from_git_history(tmp_path):
     assert held["action"] == "skip"
     assert [h["rule"] for h in held["reasons"]][-1] == "cooldown"
     assert "no reversal within 14 days" in held["reasons"][-1]["text"]
+
+
+def test_a_freeze_set_for_one_namespace_holds_only_the_pull_requests_that_touch_it(tmp_path):
+    # catalog changes only in staging and prod (see the demo plan); dev's PR goes ahead.
+    repo = _repo(
+        tmp_path,
+        "overrides:\n"
+        "  - match: {namespace: catalog}\n"
+        "    freeze:\n"
+        "      - {cron: '0 0 * * *', duration: 24h, timezone: America/New_York}\n",
+    )
+    result = _run(repo, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "freeze" in result.stdout and "America/New_York" in result.stdout
+    assert _branches(repo) == ["main", "rightsizer/dev"]

@@ -54,13 +54,18 @@ def test_each_layer_overrides_the_one_below_and_annotations_win(tmp_path):
         "policy:\n  max_step: {decrease_percent: 12}\n",
     )
     policy = load_policy(repo, str(org), "acme.io/")
-    assert [layer.name for layer in policy.layers] == [
-        "built-in", "organisation", "repository", "repository",
-    ]  # fmt: skip
+    assert [layer.name for layer in policy.layers] == ["built-in", "organisation", "repository"]
     plain = policy.for_workload(_workload())
     provenance = plain.effective.provenance
+    # The repo's two documents are one level: they disagree, the smaller step is kept and
+    # the conflict reported, whichever file was read first.
     assert plain.guardrails.max_decrease_percent == 12
     assert provenance["max_step.decrease_percent"].where == ".rightsizer.yaml:2"
+    (conflict,) = plain.effective.conflicts
+    assert {s.where for s in conflict.settings} == {
+        ".rightsizer.yaml:2",
+        "policies/rightsizer.yaml:1",
+    }
     assert provenance["min_change_percent"].where == "policies/rightsizer.yaml:2"
     assert provenance["cooldown_days"].layer == "organisation"
     assert provenance["min_history_days"].layer == "built-in"
@@ -82,6 +87,25 @@ def test_an_organisation_policy_can_come_from_a_git_repository(tmp_path):
     with pytest.raises(InputError) as error:
         load_policy(_repo(tmp_path / "again"), f"file://{tmp_path}/missing")
     assert error.value.where == "--org-policy" and "cannot clone" in error.value.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("overrides: [{match: {namespace: shop}, 3: 4}]\n", ":1", "unknown key 'overrides.0.3'"),
+        ("cooldown_days: .inf\n", ":1", "inf is greater than the maximum of 90"),
+        ("min_change_percent: .nan\n", ":1", "min_change_percent: nan is not a finite number"),
+        ("bounds:\n  hpa.minReplicas: {min: 1.5}\n", ":2", "1.5 is not a valid hpa.minReplicas"),
+        ("models:\n  m: {strategy: magic}\n", ":2", "unknown strategy 'magic'"),
+        ("models:\n  m: {strategy: default, settings: {cpu_rsk: 1}}\n", ":2", "cpu_rsk"),
+        ("models:\n  m: {strategy: default, settings: {memory_margin: 7}}\n", ":2", "outside"),
+    ],
+)
+def test_odd_values_are_named_at_their_line(tmp_path, text, where, problem):
+    with pytest.raises(InputError) as error:
+        load_policy(_repo(tmp_path, text))
+    assert error.value.where == f"policies/rightsizer.yaml{where}"
+    assert problem in error.value.problem
 
 
 def test_the_most_specific_selector_wins_and_unmatched_ones_do_nothing(tmp_path):
@@ -155,6 +179,10 @@ def test_annotations_set_profiles_guards_ceilings_pins_and_report_their_own_conf
         ({"ex.com/cost-threshold-usd-hr": "lots"}, "'lots' is not a number"),
         ({"ex.com/min-replicas": "2.5"}, "'2.5' is not a whole number"),
         ({"ex.com/prediction-model": "crystal-ball"}, "prediction model 'crystal-ball' is not"),
+        ({"ex.com/pin.requests.cpu": "yes"}, '\'yes\' is not "true" or "false"'),
+        ({"ex.com/ignore": "please"}, '\'please\' is not "true" or "false"'),
+        ({"ex.com/max-step": "150%"}, "'150%' is over 100 %"),
+        ({"ex.com/cost-threshold-usd-hr": "inf"}, "must be a finite number"),
     ],
 )
 def test_an_annotation_value_rightsizer_does_not_know_names_file_and_annotation(
@@ -269,3 +297,38 @@ def test_custom_conditions_hold_changes_they_match():
     )
     assert (big.action, big.rules[-1].rule) == ("skip", "condition.no-big-cuts")
     assert small.action == "apply"
+
+
+def test_limits_and_the_hpa_target_answer_to_their_own_bounds_and_pins():
+    request = FieldRecommendation("requests.memory", "api", 2**30, 0.8 * 2**30, 1e-8, "t")
+    limit = FieldRecommendation("limits.memory", "api", 2 * 2**30, 1.6 * 2**30, 0.0, "t")
+    floor = Guardrails(bounds=(("limits.memory", 1.9 * 2**30, None),))
+    _, followed = decide(_recommendation(request, limit), floor, None)
+    assert (followed.action, followed.value) == ("clip", 1.9 * 2**30)
+    assert followed.rules[-1].rule == "bounds.limits.memory.min"
+    _, pinned = decide(_recommendation(request, limit), Guardrails(pinned=("limits.memory",)), None)
+    assert (pinned.action, pinned.rules[0].rule) == ("skip", "annotation.pin")
+
+
+def test_the_hpa_target_is_measured_against_the_whole_pod():
+    # Two containers of 1 core each; only `app` changes, 1 → 0.7 (its 30 % step). The pod
+    # goes from 2 to 1.7 cores, so a 70 % target becomes 70 · 2 / 1.7 ≈ 82 %.
+    app = FieldRecommendation("requests.cpu", "app", 1.0, 0.5, 100.0, "t")
+    target = FieldRecommendation("hpa.cpuUtilization", None, 70, 93, 0.0, "t")
+    recommendation = WorkloadRecommendation(
+        KEY, (app, target), 30 * 24, ("", ""), "m", "high", pod_cpu_request=2.0
+    )
+    cpu, scale = decide(recommendation, Guardrails(), None)
+    assert cpu.value == pytest.approx(0.7)
+    assert (scale.action, scale.value) == ("clip", 82.0)
+    capped = Guardrails(bounds=(("hpa.cpuUtilization", None, 75),))
+    _, scale = decide(recommendation, capped, None)
+    assert scale.value == 75 and scale.rules[-1].rule == "bounds.hpa.cpuUtilization.max"
+
+
+def test_annotations_under_the_prefix_that_rightsizer_does_not_read_are_listed(tmp_path):
+    policy = load_policy(_repo(tmp_path), prefix="ex.com/")
+    found = policy.for_workload(_workload({"ex.com/finops-stratgy": "balanced"}))
+    assert found.annotated.unknown == (
+        "base/deployment.yaml (Deployment/api) annotation ex.com/finops-stratgy",
+    )

@@ -94,6 +94,11 @@ class Workload:
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
+    @property
+    def refs(self) -> set[str]:
+        """How a user may name it: `Kind/name`, or `namespace/Kind/name`."""
+        return {self.ref, f"{self.namespace}/{self.ref}"}
+
     def container(self, name: str) -> ContainerSpec:
         for container in self.containers:
             if container.name == name:

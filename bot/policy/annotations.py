@@ -25,6 +25,7 @@ the conflict. A value Rightsizer does not know is an error naming the file and a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,16 @@ class Annotated:
     layer: Layer
     model: Setting | None
     ignored: Setting | None
+    unknown: tuple[str, ...] = ()
+    """Annotations under the prefix that Rightsizer does not read (a typo, or another
+    tool's): `policy check` lists them rather than failing, the prefix may be shared."""
 
 
 def read_annotations(workload: Workload, prefix: str, repo: Path | None = None) -> Annotated:
     """`repo` lets every setting and error name the line the annotation is on."""
     layer = Layer(LAYER)
     model = ignored = None
+    unknown = []
     for (path, owner), marks in _owners(workload):
         for key, raw in sorted(marks.items()):
             if not key.startswith(prefix):
@@ -76,12 +81,14 @@ def read_annotations(workload: Workload, prefix: str, repo: Path | None = None) 
             if name == "prediction-model":
                 model = Setting(value, where, LAYER)
             elif name == "ignore":
-                ignored = Setting(value, where, LAYER) if value.lower() == "true" else ignored
+                ignored = Setting(value, where, LAYER) if _flag(value, where, name) else ignored
             else:
                 found = _settings(name, value, where)
-                if found is not None:
+                if found is None:
+                    unknown.append(where)
+                else:
                     layer.scoped.append(Scoped(Match(), found))
-    return Annotated(layer, model, ignored)
+    return Annotated(layer, model, ignored, tuple(unknown))
 
 
 def _settings(name: str, value: str, where: str) -> dict[str, Setting] | None:
@@ -96,13 +103,17 @@ def _settings(name: str, value: str, where: str) -> dict[str, Setting] | None:
     elif name == "cost-threshold-usd-hr":
         table = {"cost_ceiling_hourly": _number(value, where, name)}
     elif name == "max-step":
-        table = {"max_step.decrease_percent": _number(value.removesuffix("%"), where, name)}
+        step = _number(value.removesuffix("%"), where, name)
+        if step > 100:
+            raise InputError(where, f"{value!r} is over 100 % ({name})")
+        table = {"max_step.decrease_percent": step}
     elif name == "min-replicas":
         table = {"bounds.hpa.minReplicas.min": float(_whole(value, where, name))}
     elif name == "max-replicas":
         table = {"bounds.hpa.maxReplicas.max": float(_whole(value, where, name))}
     elif name.startswith("pin."):
-        table = {"pinned": (name.removeprefix("pin."),)} if value.lower() == "true" else {}
+        pinned = _flag(value, where, name)
+        table = {"pinned": (name.removeprefix("pin."),)} if pinned else {}
     else:
         return None
     return {key: Setting(v, where, LAYER) for key, v in table.items()}
@@ -142,9 +153,15 @@ def _number(value: str, where: str, name: str) -> float:
         number = float(value)
     except ValueError:
         raise InputError(where, f"{value!r} is not a number ({name})") from None
-    if number < 0:
-        raise InputError(where, f"{value!r} must not be negative ({name})")
+    if not math.isfinite(number) or number < 0:
+        raise InputError(where, f"{value!r} must be a finite number, not negative ({name})")
     return number
+
+
+def _flag(value: str, where: str, name: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise InputError(where, f'{value!r} is not "true" or "false" ({name})')
+    return value.lower() == "true"
 
 
 def _whole(value: str, where: str, name: str) -> int:

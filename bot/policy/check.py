@@ -16,6 +16,8 @@ class PolicyReport:
     problems: list[str] = field(default_factory=list)
     """Annotation values that cannot be used, as `where: problem` lines."""
     conflicts: list[Conflict] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    """Annotations under the prefix that Rightsizer does not read."""
     explained: list[tuple[Workload, WorkloadPolicy]] = field(default_factory=list)
 
 
@@ -31,13 +33,12 @@ def check_policy(
             if str(exc) not in report.problems:
                 report.problems.append(str(exc))
             continue
+        report.unknown += [w for w in found.annotated.unknown if w not in report.unknown]
         for conflict in found.effective.conflicts:
             if conflict.describe() not in seen:
                 seen.add(conflict.describe())
                 report.conflicts.append(conflict)
-        if workload in (candidate.ref, f"{candidate.namespace}/{candidate.ref}") and (
-            environment in (None, candidate.environment)
-        ):
+        if workload in candidate.refs and (environment in (None, candidate.environment)):
             report.explained.append((candidate, found))
     if workload is not None and not report.explained:
         where = f" in {environment}" if environment else ""

@@ -54,13 +54,14 @@ def decide(
         if f.field.startswith("limits."):
             request = decisions.get((f.container, f.field.replace("limits.", "requests.")))
             decisions[(f.container, f.field)] = (
-                _follow_request(f, request)
+                _within_rules(_follow_request(f, request), guardrails)
                 if request
                 else _decide_field(f, guardrails, recommendation, context)
             )
         elif f.field == SCALE_POINT:
             cpu = [d for (_, name), d in decisions.items() if name == "requests.cpu"]
-            decisions[(f.container, f.field)] = _keep_scale_point(f, cpu)
+            followed = _keep_scale_point(f, cpu, recommendation.pod_cpu_request)
+            decisions[(f.container, f.field)] = _within_rules(followed, guardrails)
     found = [decisions[(f.container, f.field)] for f in recommendation.fields]
     return _under_ceiling(found, recommendation, guardrails)
 
@@ -110,19 +111,52 @@ def _under_ceiling(
     return sorted(held, key=lambda d: order[id(d.recommendation)])
 
 
-def _keep_scale_point(target: FieldRecommendation, cpu: list[Decision]) -> Decision:
+def _keep_scale_point(target: FieldRecommendation, cpu: list[Decision], pod: float) -> Decision:
     """The HPA's target follows the CPU requests as decided (clipped or skipped), so pods
-    keep scaling at the same cores whatever the guardrails did to the requests."""
-    before = sum(d.recommendation.current for d in cpu)
-    after = sum(d.value for d in cpu)
-    if not cpu or after <= 0 or after == before:
+    keep scaling at the same cores whatever the guardrails did to the requests. `pod` is the
+    whole pod's CPU request today, containers without a decision included: utilisation is
+    measured against all of it."""
+    moved = sum(d.value - d.recommendation.current for d in cpu)
+    after = pod + moved
+    if not cpu or pod <= 0 or after <= 0 or moved == 0:
         hit = RuleHit("follows-request", "requests.cpu is not changing")
         return Decision(target, "skip", target.current, (hit,))
-    value = float(round(target.current * before / after))
+    value = float(round(target.current * pod / after))
     clipped = any(d.action == "clip" for d in cpu)
     return Decision(
         target, "clip" if clipped else "apply", value, tuple(h for d in cpu for h in d.rules)
     )
+
+
+def _within_rules(decision: Decision, rules: Guardrails) -> Decision:
+    """A value that follows another (a limit its request, the HPA target the CPU requests)
+    still answers to its own pin and bounds."""
+    name = decision.recommendation.field
+    if decision.action == "skip":
+        return decision
+    if name in rules.pinned:
+        hit = RuleHit("annotation.pin", f"{name} is pinned by an annotation")
+        return Decision(decision.recommendation, "skip", decision.recommendation.current, (hit,))
+    value, hits = _bounded(decision.value, name, rules)
+    if not hits:
+        return decision
+    return Decision(decision.recommendation, "clip", value, (*decision.rules, *hits))
+
+
+def _bounded(value: float, name: str, rules: Guardrails) -> tuple[float, list[RuleHit]]:
+    """`value` within the field's floor and ceiling, and the bounds that moved it."""
+    hits = []
+    for bound, low, high in rules.bounds:
+        if bound != name:
+            continue
+        if low is not None and value < low:
+            value = low
+            hits.append(RuleHit(f"bounds.{name}.min", f"raised to the floor {readable(low, name)}"))
+        if high is not None and value > high:
+            value = high
+            text = f"lowered to the ceiling {readable(high, name)}"
+            hits.append(RuleHit(f"bounds.{name}.max", text))
+    return value, hits
 
 
 def _follow_request(limit: FieldRecommendation, request: Decision) -> Decision:
@@ -145,21 +179,9 @@ def _decide_field(
     if field.field in rules.pinned:
         hit = RuleHit("annotation.pin", f"{field.field} is pinned by an annotation")
         return Decision(field, "skip", field.current, (hit,))
-    value, hits = field.proposed, []
+    value = float(round(field.proposed)) if field.field.startswith("hpa.") else field.proposed
     waived: list[RuleHit] = []
-    if field.field.startswith("hpa."):
-        value = float(round(value))
-    for name, low, high in rules.bounds:
-        if name != field.field:
-            continue
-        if low is not None and value < low:
-            value = low
-            hits.append(RuleHit(f"bounds.{name}.min", f"raised to the floor {readable(low, name)}"))
-        if high is not None and value > high:
-            value = high
-            hits.append(
-                RuleHit(f"bounds.{name}.max", f"lowered to the ceiling {readable(high, name)}")
-            )
+    value, hits = _bounded(value, field.field, rules)
     if field.current > 0:
         floor = field.current * (1 - rules.max_decrease_percent / 100)
         ceiling = field.current * (1 + rules.max_increase_percent / 100)

@@ -12,6 +12,7 @@ precedence and "which file set this?" are one dictionary operation each.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from bot.manifests.yamlio import position
 from bot.rules.conditions import Condition, parse_conditions
 from bot.rules.freeze import FreezeWindow, parse_freeze
 from recommenders.errors import InputError
+from recommenders.strategies import STRATEGIES
+from recommenders.strategies.settings import parse_settings
 
 POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
 SCHEMA = json.loads((POLICIES / "schema.json").read_text())
@@ -91,7 +94,8 @@ class Model:
 class Layer:
     name: str
     scoped: list[Scoped] = field(default_factory=list)
-    exclude: dict[str, Setting] = field(default_factory=dict)
+    exclude: list[tuple[str, Setting]] = field(default_factory=list)
+    """Exclusions add up: a workload any of them names is left alone."""
     environment_order: Setting | None = None
     models: dict[str, Model] = field(default_factory=dict)
 
@@ -112,13 +116,39 @@ def read_layer(document: CommentedMap, shown: str, name: str) -> Layer:
         layer.scoped.append(Scoped(match, _settings(item, shown, name)))
     exclude: CommentedMap = document.get("exclude") or CommentedMap()
     for kind in exclude:
-        layer.exclude[kind] = Setting(exclude[kind], _line(exclude, kind, shown), name)
+        layer.exclude.append((str(kind), Setting(exclude[kind], _line(exclude, kind, shown), name)))
     if "environment_order" in document:
         order = [str(e) for e in document["environment_order"]]
         layer.environment_order = Setting(order, _line(document, "environment_order", shown), name)
     for model, spec in (document.get("models") or {}).items():
-        settings = {str(k): float(v) for k, v in (spec.get("settings") or {}).items()}
-        layer.models[str(model)] = Model(spec["strategy"], settings, _line(spec, "strategy", shown))
+        layer.models[str(model)] = _model(spec, shown)
+    return layer
+
+
+def _model(spec: CommentedMap, shown: str) -> Model:
+    """A named model, its strategy and settings checked now, not when a workload uses it."""
+    where = _line(spec, "strategy", shown)
+    strategy = str(spec["strategy"])
+    if strategy not in STRATEGIES:
+        known = ", ".join(STRATEGIES)
+        raise InputError(where, f"unknown strategy {strategy!r}; known: {known}")
+    settings = {str(k): float(v) for k, v in (spec.get("settings") or {}).items()}
+    try:
+        parse_settings(STRATEGIES[strategy].settings_type, settings, f"strategy.{strategy}")
+    except InputError as exc:
+        raise InputError(where, f"settings: {exc}") from exc
+    return Model(strategy, settings, where)
+
+
+def merged(layers: list[Layer]) -> Layer:
+    """Documents of one level as one layer: their scopes side by side, so that two of them
+    setting the same rule for the same selector is a conflict."""
+    layer = Layer(layers[0].name)
+    for part in layers:
+        layer.scoped += part.scoped
+        layer.exclude += part.exclude
+        layer.models.update(part.models)
+        layer.environment_order = part.environment_order or layer.environment_order
     return layer
 
 
@@ -126,11 +156,11 @@ def _settings(rules: CommentedMap, shown: str, layer: str) -> dict[str, Setting]
     found: dict[str, Setting] = {}
     for key in SCALARS:
         if key in rules:
-            found[key] = Setting(rules[key], _line(rules, key, shown), layer)
+            where = _line(rules, key, shown)
+            found[key] = Setting(_finite(rules[key], key, where), where, layer)
     for key, value in (rules.get("max_step") or {}).items():
-        found[f"max_step.{key}"] = Setting(
-            float(value), _line(rules["max_step"], key, shown), layer
-        )
+        where = _line(rules["max_step"], key, shown)
+        found[f"max_step.{key}"] = Setting(_finite(value, f"max_step.{key}", where), where, layer)
     for name, limits in (rules.get("bounds") or {}).items():
         for end, raw in limits.items():
             where = _line(limits, end, shown)
@@ -144,15 +174,29 @@ def _settings(rules: CommentedMap, shown: str, layer: str) -> dict[str, Setting]
     return found
 
 
+def _finite(value: Any, key: str, where: str) -> Any:
+    """Numbers as floats (so 5 and 5.0 agree), and never .inf or .nan: YAML allows both,
+    the schema's ranges cannot see NaN, and either would switch a rule off without a word."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if not math.isfinite(value):
+        raise InputError(where, f"{key}: {value!r} is not a finite number")
+    return float(value)
+
+
 def _quantity(raw: Any, name: str, where: str) -> float:
     try:
         if name.endswith(".cpu"):
-            return parse_cpu(raw)
-        if name.endswith(".memory"):
-            return parse_memory(raw)
-        return float(int(raw))
+            value = parse_cpu(raw)
+        elif name.endswith(".memory"):
+            value = parse_memory(raw)
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            value = float(raw)  # replicas and percent are whole numbers
+        else:
+            raise ValueError(raw)
     except (InputError, ValueError, TypeError) as exc:
         raise InputError(where, f"bounds.{name}: {raw!r} is not a valid {name} bound") from exc
+    return float(_finite(value, f"bounds.{name}", where))
 
 
 def _validate(document: CommentedMap, shown: str) -> None:
@@ -171,17 +215,18 @@ def _validate(document: CommentedMap, shown: str) -> None:
         line, _ = position(node, step)
         node = node[step]
     extra = _unknown_key(node, error.message)
-    if error.validator in ("additionalProperties", "unevaluatedProperties") and extra:
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and extra is not None:
         line = node.lc.key(extra)[0] + 1
-        raise InputError(f"{shown}:{line}", f"unknown key {'.'.join([*path, extra])!r}")
+        raise InputError(f"{shown}:{line}", f"unknown key {'.'.join([*path, str(extra)])!r}")
     raise InputError(f"{shown}:{line}", f"{'.'.join(path) or 'policy'}: {error.message}")
 
 
-def _unknown_key(node: Any, message: str) -> str | None:
+def _unknown_key(node: Any, message: str) -> Any:
+    """The key (as YAML wrote it: a number or a date is not a string) the message is about."""
     if isinstance(node, CommentedMap):
         for key in node:
             if repr(str(key)) in message:
-                return str(key)
+                return key
     return None
 
 

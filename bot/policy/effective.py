@@ -32,6 +32,7 @@ _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "max_step.increase_percent": max,
     "cooldown_days": max,
     "performance_guard": lambda values: max(values, key=GUARDS.index),
+    "cost_ceiling_hourly": min,
 }
 
 
@@ -66,7 +67,7 @@ def conservative(key: str, values: list[Any]) -> Any:
         return max(values)
     if key.endswith("_risk"):
         return min(values)
-    return _CONSERVATIVE.get(key, lambda found: next(iter(found)))(values)
+    return _CONSERVATIVE[key](values)
 
 
 def effective(

@@ -14,12 +14,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ruamel.yaml.comments import CommentedMap
+
 from bot.manifests.model import Workload
 from bot.policy.annotations import Annotated, read_annotations
-from bot.policy.documents import POLICIES, Layer, Model, Setting, read_layer
+from bot.policy.documents import POLICIES, Layer, Model, Setting, merged, read_layer
 from bot.policy.effective import Effective, effective
 from bot.policy.rules import Guardrails, RuleHit
-from bot.settings_files import load_mapping
+from bot.settings_files import field_error, load_mapping
 from recommenders.errors import InputError
 
 DEFAULT_POLICY = POLICIES / "default.yaml"
@@ -53,10 +55,6 @@ class Policy:
     @property
     def source(self) -> str:
         return " + ".join(layer.name for layer in self.layers)
-
-    @property
-    def default(self) -> Guardrails:
-        return self.for_environment("")
 
     def for_environment(self, environment: str) -> Guardrails:
         return effective(list(self.layers), environment, "", {}).guardrails
@@ -94,7 +92,7 @@ class Policy:
         if annotated.ignored is not None:
             return RuleHit("annotation.ignore", f'{annotated.ignored.where} is "true"')
         for layer in self.layers:
-            for kind, setting in layer.exclude.items():
+            for kind, setting in layer.exclude:
                 hit = _excluded(workload, kind, setting)
                 if hit is not None:
                     return hit
@@ -105,10 +103,8 @@ def _excluded(workload: Workload, kind: str, setting: Setting) -> RuleHit | None
     value = setting.value
     if kind == "namespaces" and workload.namespace in value:
         return RuleHit("exclude.namespaces", f"namespace {workload.namespace} ({setting.where})")
-    if kind == "workloads":
-        names = {workload.ref, f"{workload.namespace}/{workload.ref}"}
-        if names & set(value):
-            return RuleHit("exclude.workloads", f"{workload.ref} ({setting.where})")
+    if kind == "workloads" and workload.refs & set(value):
+        return RuleHit("exclude.workloads", f"{workload.ref} ({setting.where})")
     if kind in ("labels", "annotations"):
         present = workload.labels if kind == "labels" else workload.annotations
         for key, wanted in value.items():
@@ -123,14 +119,18 @@ def load_policy(repo: Path, org: str | None = None, prefix: str = "rightsizer.de
                          "rightsizer policies/default.yaml", "built-in")]  # fmt: skip
     if org:
         layers.append(_org_layer(org))
+    # Both repo documents are one level: where they disagree it is a conflict, not an order.
+    documents = []
     if (repo / REPO_POLICY).is_file():
-        layers.append(
-            read_layer(load_mapping(repo / REPO_POLICY, REPO_POLICY), REPO_POLICY, "repository")
-        )
+        documents.append((load_mapping(repo / REPO_POLICY, REPO_POLICY), REPO_POLICY))
     if (repo / CONFIG_FILE).is_file():
         config = load_mapping(repo / CONFIG_FILE, CONFIG_FILE)
         if "policy" in config:
-            layers.append(read_layer(config["policy"], CONFIG_FILE, "repository"))
+            if not isinstance(config["policy"], CommentedMap):
+                raise field_error(config, "policy", CONFIG_FILE, "must be a mapping of rules")
+            documents.append((config["policy"], CONFIG_FILE))
+    if documents:
+        layers.append(merged([read_layer(d, shown, "repository") for d, shown in documents]))
     return Policy(tuple(layers), prefix, repo)
 
 

@@ -82,6 +82,7 @@ def recommend(
         confidence=min((s.confidence for s in sizings), key=CONFIDENCE.index, default="low"),
         notes=tuple(notes),
         anomalies=tuple(anomalies),
+        pod_cpu_request=sum(c.requests.get("cpu", 0.0) for c in spec.containers),
     )
 
 
