@@ -267,7 +267,7 @@ def run(
     result = _plan(repo, config, request, forecast_cache, policy)
     print_plan(out, result)
     local = LocalForge(workspace, pr_dir)
-    results = publish(result, workspace, base, local, config, policy, datetime.now(UTC))
+    results = publish(result, workspace, base, local, config, datetime.now(UTC))
     for item in results:
         out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
         if item.text is not None:

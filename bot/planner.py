@@ -10,7 +10,8 @@ from bot.config import RepoConfig
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
 from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
-from bot.policy import Context, Decision, Policy, RuleHit, WorkloadPolicy, decide
+from bot.policy import Context, Decision, Guardrails, Policy, RuleHit, WorkloadPolicy, decide
+from bot.policy.rules import skipped
 from bot.proof import inspect
 from bot.rules.cooldown import bot_changes
 from recommenders.errors import InputError
@@ -64,6 +65,9 @@ class Plan:
     prices: dict[str, UnitPrices]
     without_usage: list[Workload] = field(default_factory=list)
     unmatched_usage: list[WorkloadKey] = field(default_factory=list)
+    rules: dict[WorkloadKey, Guardrails] = field(default_factory=dict)
+    """Each sized workload's effective policy, for the PR-level rules (freeze, per-PR
+    saving) that publishing applies."""
 
     @property
     def monthly_cost_delta(self) -> float:
@@ -107,6 +111,7 @@ def make_plan(
         plan.prices[workload.environment] = unit_prices
         recommendation = recommend(strategy, workload_spec(workload), history, unit_prices)
         plan.recommendations[key] = recommendation
+        plan.rules[key] = rules.guardrails
         held = _unverified(workload) or rules.held_back
         context = Context(now, _facts(workload), past)
         for decision in decide(recommendation, rules.guardrails, held, context):
@@ -162,12 +167,7 @@ def _in_environment_order(changes: list[PlannedChange], order: list[str]) -> lis
             held.append(change)
             continue
         hit = RuleHit("environment-order", f"waits for {order[first]} to get this change first")
-        decision = replace(
-            change.decision,
-            action="skip",
-            value=change.decision.recommendation.current,
-            rules=(*change.decision.rules, hit),
-        )
+        decision = skipped(change.decision.recommendation, *change.decision.rules, hit)
         held.append(replace(change, decision=decision))
     return held
 

@@ -14,8 +14,8 @@ from bot.forges.base import Forge, Outcome, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.yamlio import read_if_present
-from bot.planner import Plan
-from bot.policy import Policy, RuleHit
+from bot.planner import Plan, workload_key
+from bot.policy import RuleHit
 from bot.proof import ProofFailed, prove
 from bot.rules.freeze import freeze_hit
 from bot.workspace import Workspace
@@ -38,7 +38,6 @@ def publish(
     base: Commit,
     forge: Forge,
     config: RepoConfig,
-    policy: Policy,
     now: datetime,
 ) -> list[GroupResult]:
     """Converge every group's branch and PR; a group whose proof fails is reported, not written.
@@ -49,7 +48,7 @@ def publish(
     """
     results = []
     for group in group_changes(plan, config):
-        hit = held_back(group, policy, now)
+        hit = held_back(group, plan, now)
         if hit is not None:
             why = f"{hit.rule}: {hit.text}"
             results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
@@ -79,13 +78,13 @@ def publish(
     return results
 
 
-def held_back(group: Group, policy: Policy, now: datetime) -> RuleHit | None:
+def held_back(group: Group, plan: Plan, now: datetime) -> RuleHit | None:
     """Why a whole PR waits: a freeze window in force for one of its workloads (set at any
     level, a namespace's or a label's included), or too small a saving (a PR that only saves
     is worth a reviewer only above the largest minimum of its workloads; one that adds
     resources fixes a risk and is never held for it)."""
-    workloads = {id(c.workload): c.workload for c in group.applied}
-    rules = [policy.for_workload(workload).guardrails for workload in workloads.values()]
+    keys = {workload_key(change.workload) for change in group.applied}
+    rules = [plan.rules[key] for key in sorted(keys, key=str)]
     for found in rules:
         hit = freeze_hit(found.freeze, now)
         if hit is not None:

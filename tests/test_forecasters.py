@@ -189,8 +189,9 @@ def test_the_cache_reuses_unchanged_series_and_warm_starts_changed_ones(tmp_path
     next_day = np.concatenate([values[24:], values[-24:] + 0.48])
     (moved,) = forecast_all([Job(next_day, 168, "shop/api/cpu")], again, workers=1)
     assert again.hits == 1  # a new hash: fitted, not looked up
-    if moved.model == first.model:
-        assert moved.params == first.params  # parameters replayed, not estimated again
+    assert moved.model == first.model  # kept from the last run, not chosen again
+    assert moved.params == first.params  # parameters replayed, not estimated again
+    assert moved.reason.startswith("kept from 1 run(s) ago")
     assert moved.fold_errors[: len(first.fold_errors)] == first.fold_errors
 
 

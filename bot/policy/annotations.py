@@ -73,11 +73,11 @@ def read_annotations(workload: Workload, prefix: str, repo: Path | None = None) 
     model = ignored = None
     unknown = []
     for (path, owner), marks in _owners(workload):
-        for key, raw in sorted(marks.items()):
-            if not key.startswith(prefix):
-                continue
+        ours = sorted((k, v) for k, v in marks.items() if k.startswith(prefix))
+        lines = _lines(repo, path) if ours else []
+        for key, raw in ours:
             name, value = key.removeprefix(prefix), str(raw).strip()
-            where = f"{path}{_line(repo, path, key)} ({owner}) annotation {key}"
+            where = f"{path}{_line(lines, key)} ({owner}) annotation {key}"
             if name == "prediction-model":
                 model = Setting(value, where, LAYER)
             elif name == "ignore":
@@ -127,15 +127,18 @@ def _owners(workload: Workload) -> list[tuple[tuple[str, str], dict[str, str]]]:
     return owners
 
 
-def _line(repo: Path | None, path: str, key: str) -> str:
-    """`:N` for the first line of `path` that sets `key`. Annotations may come from a patch
-    in an overlay rather than this file; then no line is named rather than a wrong one."""
+def _lines(repo: Path | None, path: str) -> list[str]:
     if repo is None:
-        return ""
+        return []
     try:
-        lines = (repo / path).read_text(encoding="utf-8").splitlines()
+        return (repo / path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return ""
+        return []
+
+
+def _line(lines: list[str], key: str) -> str:
+    """`:N` for the first line that sets `key`. Annotations may come from a patch in an
+    overlay rather than this file; then no line is named rather than a wrong one."""
     for number, line in enumerate(lines, start=1):
         if line.strip().strip("'\"").startswith(key) and ":" in line:
             return f":{number}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.manifests.quantities import readable
-from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Decision, Guardrails, RuleHit
+from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Decision, Guardrails, RuleHit, skipped
 from bot.rules.conditions import activation, condition_hits
 from bot.rules.cooldown import PastChange, reverts
 from recommenders.model import HOURS_PER_MONTH, FieldRecommendation, WorkloadRecommendation
@@ -44,7 +44,7 @@ def decide(
     too little history, too little confidence) gets `skip` for all of them."""
     workload_rule = held_back or _workload_rule(recommendation, guardrails)
     if workload_rule is not None:
-        return [Decision(f, "skip", f.current, (workload_rule,)) for f in recommendation.fields]
+        return [skipped(f, workload_rule) for f in recommendation.fields]
     decisions = {
         (f.container, f.field): _decide_field(f, guardrails, recommendation, context)
         for f in recommendation.fields
@@ -91,24 +91,16 @@ def _under_ceiling(
         text = f"already costs ${hourly:.2f}/h, over its ${ceiling:.2f}/h threshold"
         flag = RuleHit("annotation.cost-threshold-usd-hr", text)
         return [Decision(d.recommendation, d.action, d.value, (*d.rules, flag)) for d in decisions]
-    held = []
-    for decision in sorted(decisions, key=lambda d: -d.monthly_cost_delta):
-        if total <= ceiling or decision.monthly_cost_delta <= 0:
-            held.append(decision)
-            continue
-        total -= decision.monthly_cost_delta / HOURS_PER_MONTH
+    found = list(decisions)
+    for i in sorted(range(len(found)), key=lambda i: -found[i].monthly_cost_delta):
+        increase = found[i].monthly_cost_delta
+        if total <= ceiling or increase <= 0:
+            break
+        total -= increase / HOURS_PER_MONTH
         text = f"would take the workload over its ${ceiling:.2f}/h threshold"
         hit = RuleHit("annotation.cost-threshold-usd-hr", text)
-        held.append(
-            Decision(
-                decision.recommendation,
-                "skip",
-                decision.recommendation.current,
-                (*decision.rules, hit),
-            )
-        )
-    order = {id(d.recommendation): i for i, d in enumerate(decisions)}
-    return sorted(held, key=lambda d: order[id(d.recommendation)])
+        found[i] = skipped(found[i].recommendation, *found[i].rules, hit)
+    return found
 
 
 def _keep_scale_point(target: FieldRecommendation, cpu: list[Decision], pod: float) -> Decision:
@@ -120,7 +112,7 @@ def _keep_scale_point(target: FieldRecommendation, cpu: list[Decision], pod: flo
     after = pod + moved
     if not cpu or pod <= 0 or after <= 0 or moved == 0:
         hit = RuleHit("follows-request", "requests.cpu is not changing")
-        return Decision(target, "skip", target.current, (hit,))
+        return skipped(target, hit)
     value = float(round(target.current * pod / after))
     clipped = any(d.action == "clip" for d in cpu)
     return Decision(
@@ -135,12 +127,15 @@ def _within_rules(decision: Decision, rules: Guardrails) -> Decision:
     if decision.action == "skip":
         return decision
     if name in rules.pinned:
-        hit = RuleHit("annotation.pin", f"{name} is pinned by an annotation")
-        return Decision(decision.recommendation, "skip", decision.recommendation.current, (hit,))
+        return skipped(decision.recommendation, _pin(name))
     value, hits = _bounded(decision.value, name, rules)
     if not hits:
         return decision
     return Decision(decision.recommendation, "clip", value, (*decision.rules, *hits))
+
+
+def _pin(name: str) -> RuleHit:
+    return RuleHit("annotation.pin", f"{name} is pinned by an annotation")
 
 
 def _bounded(value: float, name: str, rules: Guardrails) -> tuple[float, list[RuleHit]]:
@@ -165,7 +160,7 @@ def _follow_request(limit: FieldRecommendation, request: Decision) -> Decision:
     resource = limit.field.removeprefix("limits.")
     if request.action == "skip":
         hit = RuleHit("follows-request", f"requests.{resource} is not changing")
-        return Decision(limit, "skip", limit.current, (hit,))
+        return skipped(limit, hit)
     ratio = limit.proposed / request.recommendation.proposed
     return Decision(limit, request.action, request.value * ratio, request.rules)
 
@@ -177,8 +172,7 @@ def _decide_field(
     context: Context | None,
 ) -> Decision:
     if field.field in rules.pinned:
-        hit = RuleHit("annotation.pin", f"{field.field} is pinned by an annotation")
-        return Decision(field, "skip", field.current, (hit,))
+        return skipped(field, _pin(field.field))
     value = float(round(field.proposed)) if field.field.startswith("hpa.") else field.proposed
     waived: list[RuleHit] = []
     value, hits = _bounded(value, field.field, rules)
@@ -209,14 +203,14 @@ def _decide_field(
         change = abs(value - field.current) / field.current * 100
         if change < rules.min_change_percent:
             text = f"{change:.1f}% change is below the {rules.min_change_percent:g}% minimum"
-            return Decision(field, "skip", field.current, (*hits, RuleHit("min-change", text)))
+            return skipped(field, *hits, RuleHit("min-change", text))
     saving = -field.monthly_cost_delta(value)
     if 0 < saving < rules.min_monthly_saving:
         text = f"saves ${saving:.2f}/month, below the ${rules.min_monthly_saving:.2f} minimum"
-        return Decision(field, "skip", field.current, (*hits, RuleHit("min-saving", text)))
+        return skipped(field, *hits, RuleHit("min-saving", text))
     held = _held(field, value, rules, recommendation, context)
     if held:
-        return Decision(field, "skip", field.current, (*hits, *waived, *held))
+        return skipped(field, *hits, *waived, *held)
     return Decision(field, "clip" if hits else "apply", value, (*hits, *waived))
 
 

@@ -36,6 +36,11 @@ class Decision:
         return 0.0 if self.action == "skip" else self.recommendation.monthly_cost_delta(self.value)
 
 
+def skipped(field: FieldRecommendation, *rules: RuleHit) -> Decision:
+    """The field stays as it is, for these reasons."""
+    return Decision(field, "skip", field.current, rules)
+
+
 @dataclass(frozen=True)
 class Guardrails:
     """The rules in force for one workload, after every layer and selector."""
