@@ -21,6 +21,7 @@ _KEYS = (
     "group_by",
     "strategy",
     "strategy_settings",
+    "policy",
     "annotation_prefix",
     "prices",
     "bot",
@@ -50,7 +51,8 @@ class RepoConfig:
 
 
 def load_config(repo: Path) -> RepoConfig:
-    """The repo's `.rightsizer.yaml` over the defaults; a repo without one gets the defaults."""
+    """The repo's `.rightsizer.yaml` over the defaults; a repo without one gets the defaults.
+    Its `policy:` is a policy document, read with the others by `bot.policy.load_policy`."""
     path = repo / CONFIG_FILE
     if not path.is_file():
         return RepoConfig()

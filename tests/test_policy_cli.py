@@ -151,3 +151,14 @@ def test_a_freeze_set_for_one_namespace_holds_only_the_pull_requests_that_touch_
     assert result.returncode == 0, result.stderr
     assert "freeze" in result.stdout and "America/New_York" in result.stdout
     assert _branches(repo) == ["main", "rightsizer/dev"]
+
+
+def test_policy_in_the_repo_config_is_read_beside_the_policy_file(tmp_path):
+    repo = _repo(tmp_path)
+    with (repo / ".rightsizer.yaml").open("a") as handle:
+        handle.write("\npolicy:\n  exclude: {namespaces: [catalog]}\n")
+    git(repo, "commit", "--quiet", "-am", "Leave catalog alone")
+    rows = _plan(repo)
+    assert {r["name"] for r in rows if r["environment_name"] == "prod"} and not any(
+        r["namespace"] == "catalog" and r["action"] != "skip" for r in rows
+    )
