@@ -9,10 +9,15 @@ file after editing it; this goes as far as the objects the cluster would get.
 
 from __future__ import annotations
 
+import difflib
+import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
 
 from bot.manifests.edit import FileChange, ValueEdit
 from bot.manifests.inventory import build_inventory
@@ -61,8 +66,10 @@ def _disagreement(inventory: Inventory, workload: Workload) -> str | None:
     return None
 
 
-def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]) -> None:
-    """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment.
+def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]) -> str:
+    """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment;
+    return the rendered difference, for reviewers (`rendered_diff`; "" when the inventory was
+    built without renders).
 
     Only environments that read a changed file can change, so only they are rebuilt and
     rendered, in a scratch copy of just the directories they read, made of hard links.
@@ -75,11 +82,11 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
         if users & affected:
             directories.add(os.path.dirname(file) or ".")
     try:
-        _prove_in_copy(repo, before, changes, edits, affected, directories)
+        return _prove_in_copy(repo, before, changes, edits, affected, directories)
     except _CopyTooSmall:
         # Something kustomize reads lies outside those directories (a generator's file in
         # a sibling folder, say): prove again on a copy of the whole repo.
-        _prove_in_copy(repo, before, changes, edits, affected, None)
+        return _prove_in_copy(repo, before, changes, edits, affected, None)
 
 
 class _CopyTooSmall(Exception):
@@ -93,7 +100,7 @@ def _prove_in_copy(
     edits: list[ValueEdit],
     affected: set[str],
     directories: set[str] | None,
-) -> None:
+) -> str:
     deployments = [w.deployment for w in before.workloads if w.overlay in affected]
     with tempfile.TemporaryDirectory(prefix="rightsizer-proof-") as scratch:
         copy = Path(scratch) / "repo"
@@ -116,6 +123,8 @@ def _prove_in_copy(
             if directories is not None and any(new[d].error and not old[d].error for d in affected):
                 raise _CopyTooSmall()
             _compare_renders(old, new, edits)
+            return rendered_diff(old, new)
+        return ""
 
 
 def _outermost(directories: set[str]) -> list[str]:
@@ -189,6 +198,37 @@ def _compare_renders(
                 wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)} did not become {value}")
     if wrong:
         raise ProofFailed("rendered difference is not what was intended: " + "; ".join(wrong))
+
+
+def rendered_diff(before: dict[str, Rendered], after: dict[str, Rendered]) -> str:
+    """A unified diff of each object that renders differently, environment by environment,
+    labelled `a/<environment> <Kind>/<name>`: what the cluster would get, not the files."""
+    parts: list[str] = []
+    for overlay in sorted(after):
+        old, new = before.get(overlay, Rendered({})), after[overlay]
+        for key in sorted({key for key, _ in differences(old, new)}):
+            kind, _, name = key
+            label = f"{overlay} {kind}/{name}"
+            parts += difflib.unified_diff(
+                _yaml_lines(old.objects.get(key)),
+                _yaml_lines(new.objects.get(key)),
+                f"a/{label}",
+                f"b/{label}",
+            )
+    return "".join(parts)
+
+
+def _yaml_lines(document: Any) -> list[str]:
+    """An object as YAML in kustomize's own key order, one line per item; none when absent."""
+    if document is None:
+        return []
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096  # no folded lines: a long value is one line of the diff
+    yaml.representer.sort_base_mapping_type_on_output = False
+    text = io.StringIO()
+    yaml.dump(document, text)
+    return text.getvalue().splitlines(keepends=True)
 
 
 def _values(workloads: list[Workload]) -> dict[tuple[str, str, str | None, str], str]:

@@ -89,6 +89,41 @@ class FieldRecommendation:
         return (target - self.current) * self.monthly_cost_per_unit
 
 
+CHART_UNITS: dict[Metric, tuple[str, float]] = {
+    "cpu": ("millicores", 1000.0),
+    "memory": ("MiB", 2.0**-20),
+}
+"""The unit a chart shows each metric in, and the factor from base units to it."""
+
+
+@dataclass(frozen=True)
+class UsageChart:
+    """One container's usage of one resource, as the pull request charts it: the observed
+    history downsampled into at most a few dozen buckets, then the horizon. Every value is in
+    `unit` (millicores, MiB); `observed` and `forecast` run along `labels`, None where a
+    series has no value (the forecast over the history, the history over the horizon, a
+    bucket without samples)."""
+
+    metric: Metric
+    container: str
+    unit: str
+    statistic: str
+    """What each observed point is, e.g. `p95 per day`."""
+    labels: tuple[str, ...]
+    observed: tuple[float | None, ...]
+    forecast: tuple[float | None, ...]
+    """The strategy's risk-target level (`Sizing.guard`) over the horizon: the forecast's
+    sizing quantile for CPU; for memory the larger of the observed peak and the forecast's
+    quantile. All None where the strategy has no forecast."""
+    current: float
+    proposed: float
+    """The strategy's proposal, before any guardrail: the PR charts the decided value."""
+
+    def display(self, value: float) -> float:
+        """A value in base units (cores, bytes) in this chart's unit."""
+        return value * CHART_UNITS[self.metric][1]
+
+
 @dataclass(frozen=True)
 class WorkloadRecommendation:
     key: WorkloadKey
@@ -102,6 +137,8 @@ class WorkloadRecommendation:
     """Stretches of history left out of sizing, as the PR shows them."""
     pod_cpu_request: float = 0.0
     """The whole pod's CPU request today: what an HPA measures utilisation against."""
+    charts: tuple[UsageChart, ...] = ()
+    """Usage, forecast and requests per sized container and resource, for the PR's charts."""
 
     @property
     def monthly_cost(self) -> float:

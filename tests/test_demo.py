@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bot.pr_metadata import read_metadata
 from recommenders.forecasters import ForecastCache
 from tests.conftest import COST, MONOREPO, UTILISATION, git, make_repo, rightsizer
 
@@ -61,10 +62,14 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     prod = (pr_dir / "prod.md").read_text()
     assert prod.startswith("# Rightsize prod: ")
     assert re.search(
-        r"\| payments requests\.cpu \| `250m` \| `\d+m` \| observed p95 [\d.]+ cores, "
-        r"forecast mean [\d.]+ cores \| \+\$[\d.]+ \| apply \|",
+        r"\| payments requests\.cpu \| `250m` → `\d+m` \| observed p95 [\d.]+ cores, "
+        r"forecast mean [\d.]+ cores \| \d+m \| high \| \+\$[\d.]+ \| apply \|",
         prod,
     )
+    assert "```mermaid\nxychart-beta\n" in prod
+    metadata = read_metadata(prod)
+    assert metadata is not None and metadata.group == "prod"
+    assert prod.rstrip("\n").splitlines()[-1] == metadata.render()
     assert "### How to roll back" in prod
     # The fixture's checkout incident on 11-14 is found, kept out of sizing and shown.
     assert re.search(

@@ -16,11 +16,13 @@ import pandas as pd
 
 from recommenders.forecasters import forecast
 from recommenders.model import (
+    CHART_UNITS,
     GIB,
     HOURS_PER_MONTH,
     ContainerResources,
     FieldRecommendation,
     UnitPrices,
+    UsageChart,
     WorkloadRecommendation,
     WorkloadSpec,
 )
@@ -38,6 +40,12 @@ MAX_REPLICAS_HEADROOM = 1.25
 RESOURCE: dict[Metric, str] = {"cpu": "cpu", "memory": "memory"}
 PRESSURE: dict[Metric, float] = {"memory": 0.95, "cpu": 0.9}
 """Share of the limit at which usage counts as pressing on it."""
+CHART_POINTS = 60
+"""At most this many points per chart, history and horizon together."""
+CHART_BUCKETS = tuple(
+    pd.Timedelta(hours=hours) for hours in (1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 96, 168, 336, 672)
+)
+"""The bucket widths a chart may use: the finest that fits CHART_POINTS."""
 
 
 def recommend(
@@ -49,6 +57,7 @@ def recommend(
     anomalies: list[str] = []
     models: list[str] = []
     notes: list[str] = []
+    charts: list[UsageChart] = []
     for container in spec.containers:
         for metric in METRICS:
             series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
@@ -67,6 +76,9 @@ def recommend(
             fields += _fields(
                 container, metric, sizing, per_unit, _pressure(container, metric, series)
             )
+            chart = usage_chart(container, metric, series, sizing)
+            if chart is not None:
+                charts.append(chart)
     hpa = spec.hpa
     if hpa is not None and hpa.cpu_utilization is not None:
         fields, note = _keep_scale_point(spec, fields)
@@ -83,7 +95,53 @@ def recommend(
         notes=tuple(notes),
         anomalies=tuple(anomalies),
         pod_cpu_request=sum(c.requests.get("cpu", 0.0) for c in spec.containers),
+        charts=tuple(charts),
     )
+
+
+def usage_chart(
+    container: ContainerResources, metric: Metric, series: pd.Series, sizing: Sizing
+) -> UsageChart | None:
+    """The history in equal buckets (CPU: each bucket's p95, what the risk target is about;
+    memory: its peak, what an OOM kill is about), then the horizon at the strategy's
+    risk-target level. The strategy hands over a single level, not the forecast's path, so
+    the horizon shows that level; without one (a strategy with no forecast) it is empty."""
+    history = series.dropna()
+    if history.empty:
+        return None
+    start, end = history.index[0].floor("1D"), history.index[-1]
+    ahead = {width: math.ceil(HORIZON / width) for width in CHART_BUCKETS}
+    fits = [w for w in CHART_BUCKETS if (end - start) // w + 1 + ahead[w] <= CHART_POINTS]
+    width = fits[0] if fits else CHART_BUCKETS[-1]
+    buckets = history.resample(width, origin="start_day")
+    values = buckets.quantile(0.95) if metric == "cpu" else buckets.max()
+    values = values.iloc[-(CHART_POINTS - ahead[width]) :]
+    unit, scale = CHART_UNITS[metric]
+    steps = pd.DatetimeIndex([values.index[-1] + width * (i + 1) for i in range(ahead[width])])
+    daily = width >= pd.Timedelta(days=1)
+    labels = [f"{t:%m-%d}" if daily else f"{t:%m-%d %H}h" for t in values.index.append(steps)]
+    level = None if sizing.guard is None else round(sizing.guard * scale, 1)
+    observed = [None if math.isnan(v) else round(float(v) * scale, 1) for v in values]
+    return UsageChart(
+        metric,
+        container.name,
+        unit,
+        f"{'p95' if metric == 'cpu' else 'peak'} per {_duration(width)}",
+        tuple(labels),
+        (*observed, *[None] * len(steps)),
+        (*[None] * len(values), *[level] * len(steps)),
+        round(container.requests[RESOURCE[metric]] * scale, 1),
+        round(sizing.request * scale, 1),
+    )
+
+
+def _duration(width: pd.Timedelta) -> str:
+    for unit, name in ((pd.Timedelta(days=7), "week"), (pd.Timedelta(days=1), "day")):
+        if width >= unit and width % unit == pd.Timedelta(0):
+            count = width // unit
+            return name if count == 1 else f"{count} {name}s"
+    hours = width // pd.Timedelta(hours=1)
+    return "hour" if hours == 1 else f"{hours} h"
 
 
 def _fields(

@@ -1,0 +1,130 @@
+"""The hidden block at the end of a PR body that the bot reads back on its next run.
+
+One line, an HTML comment that forges do not show: `<!-- rightsizer:metadata {json} -->`.
+It holds the group and every value the PR proposes, identified as the commit trailers
+identify them (`<env>/<namespace>/<Kind>/<name> <container or -> <field>`, base units; see
+templates/commit_message.txt.j2), and a fingerprint of those values, so that a rerun can
+tell whether its recommendation moved without parsing Markdown tables. Anyone can edit a PR
+body: a block that does not parse, or whose values no longer match its fingerprint, reads
+as no block at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.groups import Group
+    from bot.planner import PlannedChange
+
+VERSION = 1
+MARKER = "rightsizer:metadata"
+_BLOCK = re.compile(r"<!-- rightsizer:metadata (\{.*?\}) -->")
+_ESCAPED_DASHES = "-\\u002d"
+"""`--` as JSON reads it inside a string, written so that it cannot end the comment."""
+
+
+@dataclass(frozen=True)
+class ProposedValue:
+    change: str
+    """`<env>/<namespace>/<Kind>/<name> <container or -> <field>`, as the trailers write it."""
+    current: float
+    proposed: float
+    """Base units: cores, bytes, replicas, percent."""
+
+
+@dataclass(frozen=True)
+class PullRequestMetadata:
+    group: str
+    values: tuple[ProposedValue, ...]
+    version: int = VERSION
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits of sha256 over the values, sorted: the same proposal, the same
+        fingerprint, whatever order the changes were listed in."""
+        rows = sorted(
+            (v.change, repr(float(v.current)), repr(float(v.proposed))) for v in self.values
+        )
+        payload = json.dumps(rows, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def render(self) -> str:
+        data = {
+            "version": self.version,
+            "group": self.group,
+            "fingerprint": self.fingerprint,
+            "values": [
+                {"change": v.change, "current": v.current, "proposed": v.proposed}
+                for v in self.values
+            ],
+        }
+        text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+        # `--` may appear only inside JSON strings, where an escape reads the same; outside a
+        # comment's end it must not appear at all.
+        return f"<!-- {MARKER} {text.replace('--', _ESCAPED_DASHES)} -->"
+
+
+def change_identity(change: PlannedChange) -> str:
+    """`<env>/<namespace>/<Kind>/<name> <container or -> <field>`: the commit trailers' key."""
+    workload = change.workload
+    key = f"{workload.environment}/{workload.namespace}/{workload.kind}/{workload.name}"
+    return f"{key} {change.container or '-'} {change.field}"
+
+
+def metadata_for(group: Group) -> PullRequestMetadata:
+    """What the PR proposes, in base units, as the bot reads it back on its next run: the
+    applied changes, each as its trailer records it (the decision's exact values)."""
+    values = tuple(
+        ProposedValue(
+            change_identity(change),
+            float(change.decision.recommendation.current),
+            float(change.decision.value),
+        )
+        for change in group.applied
+    )
+    return PullRequestMetadata(group.name, values)
+
+
+def read_metadata(body: str) -> PullRequestMetadata | None:
+    """The last metadata block in `body`, or None when there is none, it does not parse, it
+    is of another version, or its values do not match its fingerprint (someone edited it)."""
+    if not isinstance(body, str):
+        return None
+    found = _BLOCK.findall(body)
+    if not found:
+        return None
+    try:
+        return _parsed(json.loads(found[-1]))
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def _parsed(data: Any) -> PullRequestMetadata | None:
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return None
+    group, rows, fingerprint = data["group"], data["values"], data["fingerprint"]
+    if not isinstance(group, str) or not isinstance(rows, list):
+        return None
+    values = []
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("change"), str):
+            return None
+        current, proposed = _number(row.get("current")), _number(row.get("proposed"))
+        if current is None or proposed is None:
+            return None
+        values.append(ProposedValue(row["change"], current, proposed))
+    metadata = PullRequestMetadata(group, tuple(values))
+    return metadata if metadata.fingerprint == fingerprint else None
+
+
+def _number(value: object) -> float | None:
+    """A finite JSON number as a float; None for anything else (a string, a bool, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
