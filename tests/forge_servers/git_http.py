@@ -19,7 +19,7 @@ BACKEND = "/usr/lib/git-core/git-http-backend"
 def read_body(handler: BaseHTTPRequestHandler) -> bytes:
     """The request body, whether sent with a length or chunked."""
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
