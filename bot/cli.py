@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +17,8 @@ from rich.markdown import Markdown
 
 from bot.compose import compose
 from bot.config import RepoConfig, load_config
-from bot.forges import FORGES, LocalForge
+from bot.forges import ForgeError
+from bot.forges.connect import FORGES, ForgeOptions, open_checkout
 from bot.groups import group_changes
 from bot.inputs import Inputs, SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.planner import Plan, make_plan
@@ -221,7 +223,7 @@ def plan(
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
-        for group in group_changes(result, config):
+        for group in group_changes(result, config, repo):
             files = [change.path for change in group_file_changes(result, group, repo)]
             text = compose(group, result, config.base_branch, files)
             sys.stdout.write(f"# {text.title}\n\n{text.body}\n")
@@ -231,7 +233,9 @@ def plan(
 
 @app.command()
 def run(
-    repo: RepoOption,
+    repo: Annotated[
+        Path | None, typer.Option("--repo", help="local forge: the repository's checkout.")
+    ] = None,
     utilisation: UtilisationOption = None,
     cost: CostOption = None,
     utilisation_format: UtilisationFormatOption = None,
@@ -249,30 +253,86 @@ def run(
     pr_dir: Annotated[
         Path, typer.Option("--pr-dir", help="local forge: where PR texts are written.")
     ] = Path("pull-requests"),
+    repository: Annotated[
+        str | None,
+        typer.Option("--repository", help="github/gitlab: OWNER/NAME or GROUP/PROJECT."),
+    ] = None,
+    github_url: Annotated[
+        str,
+        typer.Option(
+            "--github-url",
+            envvar="RIGHTSIZER_GITHUB_URL",
+            help="GitHub's API URL; for GitHub Enterprise Server https://HOST/api/v3.",
+        ),
+    ] = "https://api.github.com",
+    app_id: Annotated[
+        str | None, typer.Option("--app-id", envvar="RIGHTSIZER_GITHUB_APP_ID")
+    ] = None,
+    private_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--private-key", envvar="RIGHTSIZER_GITHUB_PRIVATE_KEY", help="The App's PEM file."
+        ),
+    ] = None,
+    installation_id: Annotated[
+        int | None,
+        typer.Option(
+            "--installation-id",
+            envvar="RIGHTSIZER_GITHUB_INSTALLATION_ID",
+            help="Found from the repository when left out.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Instead of an App: a token (better from RIGHTSIZER_GITHUB_TOKEN or "
+            "RIGHTSIZER_GITLAB_TOKEN, or a file named by ..._TOKEN_FILE).",
+        ),
+    ] = None,
+    gitlab_url: Annotated[
+        str, typer.Option("--gitlab-url", envvar="RIGHTSIZER_GITLAB_URL")
+    ] = "https://gitlab.com",
+    write_interval: Annotated[
+        float,
+        typer.Option(
+            "--write-interval",
+            envvar="RIGHTSIZER_GITHUB_WRITE_INTERVAL",
+            help="github: seconds between writes, against secondary rate limits.",
+        ),
+    ] = 1.0,
 ) -> None:
-    """Plan, then write one branch and PR per group; a rerun updates them in place.
+    """Plan, then push one branch and open one PR per group; a rerun updates them in place.
 
     Example: rightsizer run --repo ./infra --utilisation usage.csv --cost cost.csv --forge local
+
+    Example: rightsizer run --forge github --repository acme/infra --app-id 123
+    --private-key app.pem --utilisation usage.csv
     """
-    if forge not in FORGES:
-        raise InputError("--forge", f"unknown forge {forge!r}; known: {', '.join(FORGES)}")
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
         prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
     )  # fmt: skip
-    workspace = Workspace(repo)
-    config = load_config(repo)
-    base = workspace.base_commit(config.base_branch)
-    policy = load_policy(repo, org_policy, config.annotation_prefix)
-    result = _plan(repo, config, request, forecast_cache, policy)
-    print_plan(out, result)
-    local = LocalForge(workspace, pr_dir)
-    results = publish(result, workspace, base, local, config, datetime.now(UTC))
+    options = ForgeOptions(
+        forge, repo, pr_dir, repository, github_url, gitlab_url,
+        app_id, private_key, installation_id, token, write_interval,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="rightsizer-") as scratch:
+        with err.status(f"Reading the repository from {forge}"):
+            checkout = open_checkout(options, Path(scratch) / "repo")
+        workspace, config = checkout.workspace, checkout.config
+        base = workspace.base_commit(config.base_branch)
+        policy = load_policy(workspace.path, org_policy, config.annotation_prefix)
+        result = _plan(workspace.path, config, request, forecast_cache, policy)
+        print_plan(out, result)
+        results = publish(result, workspace, base, checkout.forge, config, datetime.now(UTC))
     for item in results:
         out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
-        if item.text is not None:
+        if item.text is not None and forge == "local":
             out.print(Markdown(f"# {item.text.title}\n\n{item.text.body}"))
-        out.print(f"[bold]{item.location}[/bold]")
+        for note in item.notes:
+            out.print(note, highlight=False)
+        out.print(f"[bold]{item.location}[/bold]", highlight=False)
     if not results:
         out.print("Nothing to change: every workload is within its guardrails.")
     if any(item.branch_outcome == "failed" for item in results):
@@ -476,6 +536,10 @@ def main() -> None:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except ForgeError as exc:
+        print(f"forge error: {exc}", file=sys.stderr)
+        print("nothing half-written: the next run picks up from here", file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from recommenders.strategies import STRATEGIES
 from recommenders.strategies.settings import parse_settings, setting_names
 
 CONFIG_FILE = ".rightsizer.yaml"
-GROUPINGS = ("environment", "application", "all")
+GROUPINGS = ("environment", "application", "team", "all")
 _KEYS = (
     "base_branch",
     "branch_prefix",
@@ -25,6 +25,18 @@ _KEYS = (
     "annotation_prefix",
     "prices",
     "bot",
+    "pull_requests",
+)
+_PR_KEYS = (
+    "labels",
+    "reviewers",
+    "team_reviewers",
+    "assignees",
+    "draft",
+    "max_open",
+    "max_per_hour",
+    "reopen_after_change",
+    "allow_deploy_branch",
 )
 
 
@@ -38,6 +50,26 @@ class BotIdentity:
 
 
 @dataclass(frozen=True)
+class PullRequestSettings:
+    """How the bot's PRs look and how many it keeps open. Limits follow Renovate (ten open),
+    except five new PRs an hour where Renovate says two: one PR per environment is the common
+    first run, and it should open whole."""
+
+    labels: tuple[str, ...] = ("rightsizer",)
+    reviewers: tuple[str, ...] = ()
+    team_reviewers: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    draft: bool = False
+    max_open: int = 10
+    max_per_hour: int = 5
+    reopen_after_change: float = 0.2
+    """A PR closed without merging stays closed until a value it proposed moves by more than
+    this share (or a new change joins the group): a reviewer's "no" is not asked again daily."""
+    allow_deploy_branch: bool = False
+    """Let a bot branch be one a GitOps controller deploys from (a preview environment)."""
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     base_branch: str = "main"
     branch_prefix: str = "rightsizer/"
@@ -48,6 +80,7 @@ class RepoConfig:
     annotation_prefix: str = "rightsizer.dev/"
     prices: UnitPrices = DEFAULT_PRICES
     bot: BotIdentity = field(default_factory=BotIdentity)
+    pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
 
 
 def load_config(repo: Path) -> RepoConfig:
@@ -85,7 +118,35 @@ def load_config(repo: Path) -> RepoConfig:
         values["bot"] = BotIdentity(
             str(typed(bot, "name", str, shown)), str(typed(bot, "email", str, shown))
         )
+    if "pull_requests" in data:
+        values["pull_requests"] = _pull_requests(typed(data, "pull_requests", dict, shown))
     return RepoConfig(**values)  # type: ignore[arg-type]
+
+
+def _pull_requests(data: CommentedMap) -> PullRequestSettings:
+    check_keys(data, _PR_KEYS, CONFIG_FILE, "pull_requests")
+    values: dict[str, object] = {}
+    for key in ("labels", "reviewers", "team_reviewers", "assignees"):
+        if key in data:
+            items = typed(data, key, list, CONFIG_FILE)
+            if not all(isinstance(item, str) and item.strip() for item in items):
+                raise field_error(data, key, CONFIG_FILE, "expected a list of names")
+            values[key] = tuple(items)
+    for key in ("draft", "allow_deploy_branch"):
+        if key in data:
+            values[key] = typed(data, key, bool, CONFIG_FILE)
+    for key in ("max_open", "max_per_hour"):
+        if key in data:
+            number = typed(data, key, int, CONFIG_FILE)
+            if number < 1:
+                raise field_error(data, key, CONFIG_FILE, "must be at least 1")
+            values[key] = number
+    if "reopen_after_change" in data:
+        share = float(typed(data, "reopen_after_change", (int, float), CONFIG_FILE))
+        if not 0 <= share <= 10:
+            raise field_error(data, "reopen_after_change", CONFIG_FILE, "must be within 0-10")
+        values["reopen_after_change"] = share
+    return PullRequestSettings(**values)  # type: ignore[arg-type]
 
 
 def _strategy_settings(data: CommentedMap, strategy: str) -> object:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
+from bot.codeowners import OwnerRule, owners_of, read_codeowners, team_name
 from bot.config import RepoConfig
 from bot.planner import Plan, PlannedChange
 
@@ -26,11 +28,12 @@ class Group:
         return sum(c.decision.monthly_cost_delta for c in self.changes)
 
 
-def group_changes(plan: Plan, config: RepoConfig) -> list[Group]:
+def group_changes(plan: Plan, config: RepoConfig, repo: Path) -> list[Group]:
     """Groups that have something to apply, in a stable order."""
+    owners = read_codeowners(repo) if config.group_by == "team" else []
     members: dict[str, list[PlannedChange]] = {}
     for change in plan.changes:
-        members.setdefault(_group_name(change, config), []).append(change)
+        members.setdefault(_group_name(change, config, owners), []).append(change)
     groups = [
         Group(name, f"{config.branch_prefix}{name}", tuple(changes))
         for name, changes in sorted(members.items())
@@ -38,12 +41,17 @@ def group_changes(plan: Plan, config: RepoConfig) -> list[Group]:
     return [group for group in groups if group.applied]
 
 
-def _group_name(change: PlannedChange, config: RepoConfig) -> str:
+def _group_name(change: PlannedChange, config: RepoConfig, owners: list[OwnerRule]) -> str:
+    """A team is the first owner CODEOWNERS gives the workload's overlay; without one, the
+    workloads nobody owns share the `unowned` PR rather than landing on a random team."""
     workload = change.workload
     if config.group_by == "all":
         name = "all"
     elif config.group_by == "application":
         name = f"{workload.namespace}-{workload.name}"
+    elif config.group_by == "team":
+        found = owners_of(owners, f"{workload.overlay}/kustomization.yaml")
+        name = team_name(found[0]) if found else "unowned"
     else:
         name = workload.environment
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "default"

@@ -1,21 +1,29 @@
-"""A run: plan, then for each PR group edit, prove, commit and publish through the forge."""
+"""A run: plan, then for each PR group edit, prove, commit and publish through the forge.
+
+Before anything is written the run reads what the forge holds (the bot's PRs, its branches)
+and decides per group: publish, or hold and say why. Holding covers policy (freeze windows,
+too small a saving), reviewers (a PR closed without merging, a human commit on the bot's
+branch) and the PR limits; only then are branches pushed and PRs opened or updated.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from git import Commit
 
 from bot.compose import PullRequestText, compose
 from bot.config import RepoConfig
-from bot.forges.base import Forge, Outcome, PullRequestDraft
+from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
+from bot.manifests.gitops import deploy_branches
 from bot.manifests.yamlio import read_if_present
 from bot.planner import Plan, workload_key
 from bot.policy import RuleHit
+from bot.pr_metadata import PullRequestMetadata, metadata_for, read_metadata
 from bot.proof import ProofFailed, prove
 from bot.rules.freeze import freeze_hit
 from bot.workspace import Workspace
@@ -29,7 +37,18 @@ class GroupResult:
     branch_outcome: Outcome | str
     pull_request: Outcome | str
     location: str
+    """The PR's address, or why nothing was opened."""
     text: PullRequestText | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a group's branch and PR are left as they are this run."""
+
+    hit: RuleHit
+    pull: PullRequest | None = None
+    limit: bool = False
 
 
 def publish(
@@ -42,40 +61,209 @@ def publish(
 ) -> list[GroupResult]:
     """Converge every group's branch and PR; a group whose proof fails is reported, not written.
 
-    `base` is the commit the plan was read from; every branch is built on it. A group in a
-    freeze window, or saving less than the policy's minimum per PR, is held: its branch and
-    PR are left as they are.
+    `base` is the commit the plan was read from; every branch is built on it.
     """
+    groups = group_changes(plan, config, workspace.path)
+    refuse_protected_branches(groups, config, workspace.path, forge.default_branch)
+    pulls = newest_by_branch(forge.pull_requests(config.branch_prefix))
+    holds = decide_holds(groups, pulls, plan, workspace, base, config, now)
+    waiting = [f"{g.name}: {h.hit.text}" for g in groups if (h := holds.get(g.name)) and h.limit]
     results = []
-    for group in group_changes(plan, config):
-        hit = held_back(group, plan, now)
-        if hit is not None:
-            why = f"{hit.rule}: {hit.text}"
-            results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
+    for group in groups:
+        hold = holds.get(group.name)
+        if hold is None:
+            result = _publish_group(plan, group, workspace, base, forge, config, waiting)
+            previous = pulls.get(group.branch)
+            if previous is not None and previous.state == "merged":
+                result = replace(result, notes=(f"#{previous.number} was merged: accepted",))
+            results.append(result)
             continue
-        try:
-            changes = group_file_changes(plan, group, workspace.path)
-            edits = [change.edit for change in group.applied]
-            prove(workspace.path, plan.inventory, changes, edits)
-        except (ProofFailed, InputError) as exc:
-            results.append(GroupResult(group.name, group.branch, "failed", "not opened", str(exc)))
-            continue
-        text = compose(group, plan, config.base_branch, [change.path for change in changes])
-        prepared = workspace.prepare_commit(
-            base, group.branch, changes, text.commit_message, config.bot
-        )
-        branch_outcome: Outcome = "unchanged"
-        if prepared.sha is not None:
-            forge.ensure_branch(group.branch, prepared.sha, prepared.previous)
-            branch_outcome = "updated" if prepared.previous else "created"
-        draft = PullRequestDraft(
-            group.name, group.branch, config.base_branch, text.title, text.body
-        )
-        outcome, location = forge.ensure_pull_request(draft)
-        results.append(
-            GroupResult(group.name, group.branch, branch_outcome, outcome, location, text)
-        )
+        if hold.hit.rule == "human-push" and hold.pull is not None:
+            forge.ensure_comment(hold.pull, "human-push", hold.hit.text)
+        why = f"{hold.hit.rule}: {hold.hit.text}"
+        results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
     return results
+
+
+def decide_holds(
+    groups: list[Group],
+    pulls: dict[str, PullRequest],
+    plan: Plan,
+    workspace: Workspace,
+    base: Commit,
+    config: RepoConfig,
+    now: datetime,
+) -> dict[str, Hold]:
+    """Which groups wait, in group order, so the PR limits fall on the same groups every run."""
+    settings = config.pull_requests
+    open_count = sum(pull.state == "open" for pull in pulls.values())
+    last_hour = sum(pull.created_at > now - timedelta(hours=1) for pull in pulls.values())
+    holds: dict[str, Hold] = {}
+    for group in groups:
+        previous = pulls.get(group.branch)
+        hold = _hold(group, previous, plan, workspace, base, config, now)
+        if hold is not None:
+            holds[group.name] = hold
+        elif previous is not None and previous.state == "open":
+            continue
+        elif open_count >= settings.max_open:
+            text = f"{open_count} open PRs is the limit (pull_requests.max_open)"
+            holds[group.name] = Hold(RuleHit("pr-limit", text), limit=True)
+        elif last_hour >= settings.max_per_hour:
+            text = (
+                f"{last_hour} PRs opened in the last hour is the limit (pull_requests.max_per_hour)"
+            )
+            holds[group.name] = Hold(RuleHit("pr-limit", text), limit=True)
+        else:
+            open_count += 1
+            last_hour += 1
+    return holds
+
+
+def _hold(
+    group: Group,
+    previous: PullRequest | None,
+    plan: Plan,
+    workspace: Workspace,
+    base: Commit,
+    config: RepoConfig,
+    now: datetime,
+) -> Hold | None:
+    hit = held_back(group, plan, now) or _closed_by_reviewer(group, previous, config)
+    if hit is not None:
+        return Hold(hit)
+    hit = _taken_over(group, workspace, base, config)
+    if hit is not None:
+        return Hold(hit, previous if previous is not None and previous.state == "open" else None)
+    return None
+
+
+def _closed_by_reviewer(
+    group: Group, previous: PullRequest | None, config: RepoConfig
+) -> RuleHit | None:
+    """A PR closed without merging is a reviewer's "no": not asked again until a value it
+    proposed moves by more than `reopen_after_change`, or a change it did not hold joins."""
+    if previous is None or previous.state != "closed":
+        return None
+    share = config.pull_requests.reopen_after_change
+    if moved(read_metadata(previous.body), metadata_for(group), share):
+        return None
+    when = f" on {previous.closed_at:%Y-%m-%d}" if previous.closed_at else ""
+    text = (
+        f"#{previous.number} was closed without merging{when}; a new one opens when a value "
+        f"moves more than {share:.0%} from what it proposed"
+    )
+    return RuleHit("closed-pr", text)
+
+
+def moved(old: PullRequestMetadata | None, new: PullRequestMetadata, share: float) -> bool:
+    """Whether `new` differs from the closed PR's proposal by more than `share` of any value.
+    A closed PR whose metadata cannot be read (edited by hand) proposed nothing we know."""
+    before = {value.change: value.proposed for value in old.values} if old else {}
+    for value in new.values:
+        if value.change not in before:
+            return True
+        previous = before[value.change]
+        if abs(value.proposed - previous) > share * max(abs(previous), 1e-12):
+            return True
+    return False
+
+
+def _taken_over(
+    group: Group, workspace: Workspace, base: Commit, config: RepoConfig
+) -> RuleHit | None:
+    head = workspace.branch_head(group.branch)
+    if head is None:
+        return None
+    foreign = workspace.foreign_commits(head, base, config.bot)
+    if not foreign:
+        return None
+    commit = foreign[0]
+    text = (
+        f"{commit.committer.name} pushed {commit.hexsha[:12]} to `{group.branch}`, so "
+        "Rightsizer no longer updates it: the branch is yours. Delete the branch (or close "
+        "this PR and delete it) to let Rightsizer propose again."
+    )
+    return RuleHit("human-push", text)
+
+
+def newest_by_branch(pulls: list[PullRequest]) -> dict[str, PullRequest]:
+    """Each branch's latest PR: an open one if there is one, else the newest closed."""
+    found: dict[str, PullRequest] = {}
+    for pull in sorted(pulls, key=lambda p: (p.state == "open", p.number)):
+        found[pull.branch] = pull
+    return found
+
+
+def refuse_protected_branches(
+    groups: list[Group], config: RepoConfig, repo: Path, default_branch: str
+) -> None:
+    """The bot never pushes to the default or base branch, nor (unless configured) to one a
+    GitOps controller deploys from: its changes reach a cluster only through a merge."""
+    protected = {default_branch: "the default branch", config.base_branch: "the base branch"}
+    if not config.pull_requests.allow_deploy_branch:
+        for branch, source in deploy_branches(repo).items():
+            name = default_branch if branch == "HEAD" else branch
+            protected.setdefault(name, f"deployed from by {source}")
+    for group in groups:
+        if group.branch in protected:
+            raise InputError(
+                f"branch {group.branch}",
+                f"refusing to push: it is {protected[group.branch]}; change branch_prefix",
+            )
+
+
+def _publish_group(
+    plan: Plan,
+    group: Group,
+    workspace: Workspace,
+    base: Commit,
+    forge: Forge,
+    config: RepoConfig,
+    waiting: list[str],
+) -> GroupResult:
+    try:
+        changes = group_file_changes(plan, group, workspace.path)
+        edits = [change.edit for change in group.applied]
+        diff = prove(workspace.path, plan.inventory, changes, edits)
+    except (ProofFailed, InputError) as exc:
+        return GroupResult(group.name, group.branch, "failed", "not opened", str(exc))
+    text = compose(
+        group,
+        plan,
+        config.base_branch,
+        [change.path for change in changes],
+        diff=diff,
+        waiting=[line for line in waiting if not line.startswith(f"{group.name}: ")],
+        limit=forge.body_limit,
+        repo=workspace.path,
+    )
+    prepared = workspace.prepare_commit(
+        base, group.branch, changes, text.commit_message, config.bot
+    )
+    branch_outcome: Outcome = "unchanged"
+    head = prepared.previous
+    if prepared.sha is not None:
+        forge.ensure_branch(group.branch, prepared.sha, prepared.previous)
+        branch_outcome = "updated" if prepared.previous else "created"
+        head = prepared.sha
+    settings = config.pull_requests
+    draft = PullRequestDraft(
+        group.name,
+        group.branch,
+        config.base_branch,
+        text.title,
+        text.body,
+        labels=settings.labels,
+        reviewers=settings.reviewers,
+        team_reviewers=settings.team_reviewers,
+        assignees=settings.assignees,
+        draft=settings.draft,
+    )
+    outcome, pull = forge.ensure_pull_request(draft)
+    if head is not None and (branch_outcome != "unchanged" or outcome != "unchanged"):
+        forge.report_check(pull, head, text.title, text.summary)
+    return GroupResult(group.name, group.branch, branch_outcome, outcome, pull.url, text)
 
 
 def held_back(group: Group, plan: Plan, now: datetime) -> RuleHit | None:

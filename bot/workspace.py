@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from git import Actor, Blob, Commit, IndexFile, Repo
+from git import Actor, Blob, Commit, IndexFile, Repo, Tree
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 from git.index.typ import BaseIndexEntry
 from gitdb import IStream
@@ -83,12 +83,8 @@ class Workspace:
         index.add(entries)
         tree = index.write_tree()
         previous = self.branch_head(branch)
-        if previous is not None:
-            current = self.repo.commit(previous)
-            if current.tree.hexsha == tree.hexsha and [p.hexsha for p in current.parents] == [
-                base.hexsha
-            ]:
-                return BranchCommit(None, previous)
+        if previous is not None and self._holds(self.repo.commit(previous), base, tree, message):
+            return BranchCommit(None, previous)
         actor = Actor(identity.name, identity.email)
         commit = Commit.create_from_tree(
             self.repo,
@@ -100,6 +96,33 @@ class Workspace:
             committer=actor,
         )
         return BranchCommit(commit.hexsha, previous)
+
+    def _holds(self, current: Commit, base: Commit, tree: Tree, message: str) -> bool:
+        """Whether the branch's commit already is this change: the same tree on the same base,
+        or, after the base moved on, the same message (which lists every change and value)
+        on a commit that still merges cleanly. Rebasing only for a new recommendation or a
+        conflict pushes nothing on most reruns: no CI storm, no approvals dismissed."""
+        if len(current.parents) != 1:
+            return False
+        if current.parents[0] == base:
+            return current.tree.hexsha == tree.hexsha
+        return current.message.strip() == message.strip() and self.merges_cleanly(base, current)
+
+    def merges_cleanly(self, base: Commit, head: Commit) -> bool:
+        try:
+            self.repo.git.merge_tree("--write-tree", "--no-messages", base.hexsha, head.hexsha)
+        except GitCommandError:
+            return False
+        return True
+
+    def foreign_commits(self, head: str, base: Commit, identity: BotIdentity) -> list[Commit]:
+        """Commits on the bot's branch that someone else made (a fix pushed by a reviewer,
+        GitHub's "Update branch" merge): the branch is theirs from then on."""
+        return [
+            commit
+            for commit in self.repo.iter_commits(f"{base.hexsha}..{head}")
+            if identity.email != commit.author.email or identity.email != commit.committer.email
+        ]
 
     def move_branch(self, branch: str, new: str, previous: str | None) -> None:
         """Point `branch` at `new` only if it still points at `previous` (absent: None)."""

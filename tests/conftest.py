@@ -78,12 +78,14 @@ def monorepo(tmp_path: Path) -> Path:
     return make_repo(MONOREPO, tmp_path / "monorepo")
 
 
-def rightsizer(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def rightsizer(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real command line, in a subprocess, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *map(str, args)],
         cwd=cwd or ROOT,
-        env={**os.environ, **GIT_ENV, "COLUMNS": "200"},
+        env={**os.environ, **GIT_ENV, "COLUMNS": "200", **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,

@@ -2,14 +2,17 @@
 
 import inspect
 
-from bot.forges import FORGES
 from bot.forges.base import Forge
+from bot.forges.connect import FORGES
 from recommenders.strategies import STRATEGIES, Strategy
 
 
 def _meets(cls: type, protocol: type) -> list[str]:
+    """Members the class lacks; attributes an instance sets in __init__ are read from it."""
     wanted = [name for name in dir(protocol) if not name.startswith("_")]
-    return [name for name in wanted if not hasattr(cls, name)]
+    wanted += list(getattr(protocol, "__annotations__", {}))
+    init = inspect.getsource(cls.__init__) if "__init__" in vars(cls) else ""
+    return [n for n in wanted if not hasattr(cls, n) and f"self.{n} =" not in init]
 
 
 def test_every_strategy_is_registered_under_its_name_and_meets_the_contract():

@@ -1,8 +1,5 @@
-"""Forges behind one interface, chosen by name (`--forge`)."""
+"""Forges behind one interface, chosen by name (`--forge`): local, github, gitlab."""
 
-from bot.forges.base import Forge, Outcome, PullRequestDraft
-from bot.forges.local import LocalForge
+from bot.forges.base import Forge, ForgeError, Outcome, PullRequest, PullRequestDraft
 
-FORGES: dict[str, type] = {LocalForge.name: LocalForge}
-
-__all__ = ["FORGES", "Forge", "LocalForge", "Outcome", "PullRequestDraft"]
+__all__ = ["Forge", "ForgeError", "Outcome", "PullRequest", "PullRequestDraft"]

@@ -1,32 +1,63 @@
 """The `local` forge: the branch lives in the target repo itself and the PR is a Markdown file.
 
 It is what `make demo` uses, and what a user runs to see a bot PR before installing the App.
+A PR file is open while it exists; comments are files beside it.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.files import write_atomically
-from bot.forges.base import Outcome, PullRequestDraft
+from bot.forges.base import Outcome, PullRequest, PullRequestDraft, comment_marker
 from bot.workspace import Workspace
+
+BRANCH_LINE = "<!-- branch: {branch} -> {base} -->"
 
 
 class LocalForge:
     name = "local"
+    body_limit = 1_000_000
 
     def __init__(self, workspace: Workspace, pr_dir: Path) -> None:
         self.workspace = workspace
         self.pr_dir = pr_dir
+        self.default_branch = workspace.repo.head.ref.name
 
     def ensure_branch(self, branch: str, commit: str, previous: str | None) -> None:
         self.workspace.move_branch(branch, commit, previous)
 
-    def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, str]:
+    def pull_requests(self, prefix: str) -> list[PullRequest]:
+        found = []
+        files = [p for p in sorted(self.pr_dir.glob("*.md")) if not p.name.endswith(".comment.md")]
+        for number, path in enumerate(files, start=1):
+            text = path.read_text(encoding="utf-8")
+            branch = text.partition("<!-- branch: ")[2].partition(" -> ")[0]
+            if branch.startswith(prefix):
+                created = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                found.append(PullRequest(number, branch, "open", str(path), text, created))
+        return found
+
+    def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, PullRequest]:
         path = self.pr_dir / f"{draft.group}.md"
-        text = f"# {draft.title}\n\n<!-- branch: {draft.branch} -> {draft.base} -->\n\n{draft.body}"
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            return "unchanged", str(path)
+        header = BRANCH_LINE.format(branch=draft.branch, base=draft.base)
+        text = f"# {draft.title}\n\n{header}\n\n{draft.body}"
+        outcome: Outcome = "unchanged"
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            outcome = "updated" if path.exists() else "created"
+            write_atomically(path, text.encode("utf-8"))
+        pull = PullRequest(0, draft.branch, "open", str(path), text, datetime.now(UTC))
+        return outcome, pull
+
+    def ensure_comment(self, pull: PullRequest, key: str, text: str) -> Outcome:
+        path = Path(pull.url).with_suffix(f".{key}.comment.md")
+        body = f"{comment_marker(key)}\n{text}"
+        if path.is_file() and path.read_text(encoding="utf-8") == body:
+            return "unchanged"
         outcome: Outcome = "updated" if path.exists() else "created"
-        write_atomically(path, text.encode("utf-8"))
-        return outcome, str(path)
+        write_atomically(path, body.encode("utf-8"))
+        return outcome
+
+    def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
+        """Nothing to do: the PR file already is the summary, and there is no CI to show it."""

@@ -111,3 +111,44 @@ def _path_in(repo: Path, path: Any) -> str | None:
         return None
     relative = os.path.normpath(path.strip().removeprefix("./")).replace(os.sep, "/")
     return relative if (repo / relative).is_dir() and not relative.startswith("..") else None
+
+
+_REVISION_HINT = re.compile(r"^\s*(targetRevision|revision|branch):", re.M)
+
+
+def deploy_branches(repo: Path) -> dict[str, str]:
+    """Branches a GitOps controller syncs from, each with the file that says so: Argo CD's
+    `targetRevision` (Applications, ApplicationSet templates and git generators) and Flux
+    `GitRepository` `spec.ref.branch`. `HEAD`, or no revision, is the repo's default branch."""
+    found: dict[str, str] = {}
+    for file in yaml_files(repo):
+        try:
+            text = read_text(repo, file)
+            documents = parse_positioned(text, file) if _REVISION_HINT.search(text) else []
+        except InputError:
+            continue  # a broken file is reported where environments are discovered
+        for document in documents:
+            if isinstance(document, dict):
+                for revision in _revisions(document):
+                    found.setdefault(revision, file)
+    return found
+
+
+def _revisions(document: dict[str, Any]) -> list[str]:
+    kind, api = document.get("kind"), str(document.get("apiVersion", ""))
+    spec = document.get("spec") or {}
+    if api.startswith("source.toolkit.fluxcd.io/") and kind == "GitRepository":
+        branch = dig(spec, "ref", "branch")
+        return [branch] if isinstance(branch, str) else []
+    if not api.startswith("argoproj.io/"):
+        return []
+    if kind == "ApplicationSet":
+        generators = [dig(g, "git", "revision") for g in spec.get("generators") or []]
+        spec = dig(spec, "template", "spec") or {}
+    elif kind == "Application":
+        generators = []
+    else:
+        return []
+    sources = [spec.get("source")] if spec.get("source") else list(spec.get("sources") or [])
+    revisions = [dig(source, "targetRevision") for source in sources] + generators
+    return [r if isinstance(r, str) and r.strip() else "HEAD" for r in revisions]

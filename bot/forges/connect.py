@@ -1,0 +1,101 @@
+"""From `--forge` and its options to a forge and the checkout a run reads and commits in."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import RepoConfig, load_config
+from bot.forges import github, gitlab
+from bot.forges.base import Forge
+from bot.forges.github import GitHubForge
+from bot.forges.gitlab import GitLabForge
+from bot.forges.local import LocalForge
+from bot.forges.remote import RemoteBranches
+from bot.workspace import Workspace
+from recommenders.errors import InputError
+
+FORGES: dict[str, type] = {cls.name: cls for cls in (LocalForge, GitHubForge, GitLabForge)}
+
+
+@dataclass(frozen=True)
+class ForgeOptions:
+    forge: str
+    repo: Path | None = None
+    pr_dir: Path = Path("pull-requests")
+    repository: str | None = None
+    github_url: str = "https://api.github.com"
+    gitlab_url: str = "https://gitlab.com"
+    app_id: str | None = None
+    private_key: Path | None = None
+    installation_id: int | None = None
+    token: str | None = None
+    write_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class Checkout:
+    forge: Forge
+    workspace: Workspace
+    config: RepoConfig
+
+
+def open_checkout(options: ForgeOptions, clone_to: Path) -> Checkout:
+    """The forge, and the repo checked out on its base branch with the bot's branches as the
+    forge has them; a hosted forge's repository is cloned to `clone_to`."""
+    if options.forge not in FORGES:
+        known = ", ".join(FORGES)
+        raise InputError("--forge", f"unknown forge {options.forge!r}; known: {known}")
+    if options.forge == "local":
+        if options.repo is None:
+            raise InputError("--repo", "the local forge needs the repository's checkout")
+        workspace = Workspace(options.repo)
+        local = LocalForge(workspace, options.pr_dir)
+        return Checkout(local, workspace, load_config(options.repo))
+    if not options.repository:
+        raise InputError("--repository", f"name the {options.forge} repository: OWNER/NAME")
+    token = options.token or _environment_token(options.forge)
+    forge: GitHubForge | GitLabForge
+    if options.forge == "github":
+        github_settings = github.GitHubSettings(
+            options.repository,
+            options.github_url,
+            options.app_id,
+            options.private_key,
+            options.installation_id,
+            token,
+            options.write_interval,
+        )
+        forge = github.connect(github_settings, clone_to)
+    else:
+        gitlab_settings = gitlab.GitLabSettings(options.repository, options.gitlab_url, token)
+        forge = gitlab.connect(gitlab_settings, clone_to)
+    return Checkout(forge, forge.branches.workspace, _on_base_branch(forge.branches))
+
+
+def _environment_token(forge: str) -> str | None:
+    """RIGHTSIZER_<FORGE>_TOKEN, or the file RIGHTSIZER_<FORGE>_TOKEN_FILE names (a mounted
+    secret), so a token never has to be on a command line."""
+    name = f"RIGHTSIZER_{forge.upper()}_TOKEN"
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"{name}_FILE", f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _on_base_branch(branches: RemoteBranches) -> RepoConfig:
+    """The config is read from the default branch, which names the base branch; when that
+    is another branch, the config there is the one that counts."""
+    path = branches.workspace.path
+    config = load_config(path)
+    if branches.workspace.repo.head.ref.name != config.base_branch:
+        branches.check_out(config.base_branch)
+        config = load_config(path)
+    branches.fetch_bot_branches(config.branch_prefix)
+    return config

@@ -1,0 +1,260 @@
+"""The `github` forge: PyGithub as a GitHub App installation (or with a token), GHES too.
+
+An App signs a short JWT with its private key, trades it for an installation token (an hour
+long) and PyGithub renews that token before it expires; git pushes ask for the current one.
+Retries are PyGithub's `GithubRetry`: 5xx with backoff, and on a rate limit it sleeps until
+`Retry-After` or `X-RateLimit-Reset`, as GitHub asks clients to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+from github.GithubRetry import GithubRetry
+from github.PullRequest import PullRequest as GithubPull
+from github.Repository import Repository
+
+from bot.forges.base import (
+    ForgeError,
+    Outcome,
+    PullRequest,
+    PullRequestDraft,
+    PullState,
+    comment_marker,
+)
+from bot.forges.remote import Credentials, GitCredentials, RemoteBranches
+from recommenders.errors import InputError
+
+CHECK_NAME = "Rightsizer"
+CLOSED_PULLS_READ = 200
+"""Closed PRs are read newest first up to this many: enough for the last hour's count and
+for every recently closed bot PR, without paging through a monorepo's whole history."""
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    repository: str
+    api_url: str = "https://api.github.com"
+    app_id: str | None = None
+    private_key: Path | None = None
+    installation_id: int | None = None
+    token: str | None = None
+    write_interval: float = 1.0
+    """Seconds between writes: GitHub's advice against its secondary rate limits."""
+
+
+def connect(settings: GitHubSettings, destination: Path) -> GitHubForge:
+    """Authenticate, read the repository and clone it to `destination`."""
+    auth, app = _auth(settings)
+    client = Github(
+        base_url=settings.api_url.rstrip("/"),
+        auth=auth,
+        per_page=100,
+        retry=GithubRetry(total=5, backoff_factor=0.5),
+        seconds_between_writes=settings.write_interval or None,
+        seconds_between_requests=None,
+    )
+    with _calling(f"read repository {settings.repository}"):
+        repository = client.get_repo(settings.repository)
+        clone_url = repository.clone_url
+
+    def credentials() -> GitCredentials:
+        token = auth.token if isinstance(auth, Auth.AppInstallationAuth) else settings.token
+        return GitCredentials("x-access-token", str(token))
+
+    branches = RemoteBranches.clone(clone_url, destination, credentials)
+    return GitHubForge(repository, branches, credentials, check_runs=app)
+
+
+def _auth(settings: GitHubSettings) -> tuple[Auth.Auth, bool]:
+    """Token auth, or the App's installation auth; True when it is an App (check runs)."""
+    if settings.token:
+        return Auth.Token(settings.token), False
+    if not (settings.app_id and settings.private_key):
+        raise InputError(
+            "--forge github",
+            "give --token (RIGHTSIZER_GITHUB_TOKEN), or --app-id and --private-key "
+            "(RIGHTSIZER_GITHUB_APP_ID, RIGHTSIZER_GITHUB_PRIVATE_KEY)",
+        )
+    app_auth = Auth.AppAuth(settings.app_id, _private_key(settings.private_key))
+    installation = settings.installation_id
+    if installation is None:
+        owner, _, name = settings.repository.partition("/")
+        integration = GithubIntegration(auth=app_auth, base_url=settings.api_url.rstrip("/"))
+        with _calling(f"find the App's installation on {settings.repository}"):
+            installation = integration.get_repo_installation(owner, name).id
+    return app_auth.get_installation_auth(installation), True
+
+
+def _private_key(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot read the App's private key: {exc}") from exc
+    if "PRIVATE KEY-----" not in text:
+        raise InputError(str(path), "not a PEM private key (download it from the App's page)")
+    return text
+
+
+@contextmanager
+def _calling(action: str) -> Iterator[None]:
+    """GitHub's refusal as one line: its status and message, never the request's headers."""
+    try:
+        yield
+    except GithubException as exc:
+        message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
+        raise ForgeError(action, f"GitHub answered {exc.status}: {message}") from exc
+    except requests.RequestException as exc:
+        # Retries used up on 5xx (RetryError), or GitHub unreachable: say which, not the URL
+        # with its query, which is all requests' message would add.
+        raise ForgeError(action, f"GitHub did not answer: {type(exc).__name__}") from exc
+
+
+class GitHubForge:
+    name = "github"
+    body_limit = 65_536
+
+    def __init__(
+        self,
+        repository: Repository,
+        branches: RemoteBranches,
+        credentials: Credentials,
+        *,
+        check_runs: bool,
+    ) -> None:
+        self.repository = repository
+        self.branches = branches
+        self.credentials = credentials
+        self.check_runs = check_runs
+        self.owner = repository.owner.login
+        self.default_branch = repository.default_branch
+
+    def ensure_branch(self, branch: str, commit: str, previous: str | None) -> None:
+        self.branches.push(branch, commit, previous)
+
+    def pull_requests(self, prefix: str) -> list[PullRequest]:
+        found: dict[int, PullRequest] = {}
+        with _calling("list pull requests"):
+            for pull in self.repository.get_pulls(state="open"):
+                if pull.head.ref.startswith(prefix):
+                    found[pull.number] = _pull(pull)
+            closed = self.repository.get_pulls(state="closed", sort="created", direction="desc")
+            for index, pull in enumerate(closed):
+                if index >= CLOSED_PULLS_READ:
+                    break
+                if pull.head.ref.startswith(prefix):
+                    found[pull.number] = _pull(pull)
+        return sorted(found.values(), key=lambda p: p.number, reverse=True)
+
+    def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, PullRequest]:
+        with _calling(f"open or update the pull request for {draft.branch}"):
+            pull = self._open_pull(draft.branch)
+            if pull is None:
+                pull, created = self._create(draft)
+                if created:
+                    return "created", _pull(pull)
+            outcome: Outcome = "unchanged"
+            if pull.title != draft.title or (pull.body or "") != draft.body:
+                pull.edit(title=draft.title, body=draft.body)
+                outcome = "updated"
+            if self._labels(pull, draft.labels):
+                outcome = "updated"
+            return outcome, _pull(pull)
+
+    def _create(self, draft: PullRequestDraft) -> tuple[GithubPull, bool]:
+        """The new PR, or (False) the one another run opened between our look and our write,
+        which GitHub reports as a 422 for a head that already has an open PR."""
+        try:
+            pull = self.repository.create_pull(
+                base=draft.base,
+                head=draft.branch,
+                title=draft.title,
+                body=draft.body,
+                draft=draft.draft,
+                maintainer_can_modify=True,
+            )
+        except GithubException as exc:
+            raced = self._open_pull(draft.branch) if exc.status == 422 else None
+            if raced is None:
+                raise
+            return raced, False
+        self._people(pull, draft)
+        self._labels(pull, draft.labels)
+        return pull, True
+
+    def ensure_comment(self, pull: PullRequest, key: str, text: str) -> Outcome:
+        marker = comment_marker(key)
+        body = f"{marker}\n{text}"
+        with _calling(f"comment on #{pull.number}"):
+            issue = self.repository.get_issue(pull.number)
+            for comment in issue.get_comments():
+                if comment.body.startswith(marker):
+                    if comment.body == body:
+                        return "unchanged"
+                    comment.edit(body)
+                    return "updated"
+            issue.create_comment(body)
+        return "created"
+
+    def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
+        """A neutral check run: informative, never blocking a merge. Only an App may write
+        check runs; with a plain token the PR text alone carries the summary."""
+        if not self.check_runs:
+            return
+        output: dict[str, str | list[dict[str, str | int]]] = {
+            "title": title[:255],
+            "summary": summary[:65_535],
+        }
+        with _calling(f"report the check run on {commit[:12]}"):
+            runs = self.repository.get_commit(commit).get_check_runs(check_name=CHECK_NAME)
+            if any(run.output.summary == output["summary"] for run in runs):
+                return
+            self.repository.create_check_run(
+                name=CHECK_NAME,
+                head_sha=commit,
+                status="completed",
+                conclusion="neutral",
+                details_url=pull.url,
+                output=output,
+            )
+
+    def _open_pull(self, branch: str) -> GithubPull | None:
+        for pull in self.repository.get_pulls(state="open", head=f"{self.owner}:{branch}"):
+            return pull
+        return None
+
+    def _labels(self, pull: GithubPull, labels: tuple[str, ...]) -> bool:
+        """Add the configured labels a PR lacks; labels a human added or removed otherwise
+        are theirs. True when any was added."""
+        present = {label.name for label in pull.labels}
+        missing = [label for label in labels if label not in present]
+        if missing:
+            pull.add_to_labels(*missing)
+        return bool(missing)
+
+    def _people(self, pull: GithubPull, draft: PullRequestDraft) -> None:
+        if draft.reviewers or draft.team_reviewers:
+            pull.create_review_request(
+                reviewers=list(draft.reviewers), team_reviewers=list(draft.team_reviewers)
+            )
+        if draft.assignees:
+            pull.add_to_assignees(*draft.assignees)
+
+
+def _pull(pull: GithubPull) -> PullRequest:
+    state: PullState = "merged" if pull.merged_at else "open" if pull.state == "open" else "closed"
+    return PullRequest(
+        number=pull.number,
+        branch=pull.head.ref,
+        state=state,
+        url=pull.html_url,
+        body=pull.body or "",
+        created_at=pull.created_at,
+        closed_at=pull.closed_at,
+        labels=tuple(label.name for label in pull.labels),
+    )

@@ -1,0 +1,48 @@
+"""What the forge tests share: a small infrastructure repo and usage exports to vary.
+
+Two of the example's six applications (catalog and checkout, in dev, staging and prod) keep
+a run to a few seconds while every behaviour still has three PR groups to act on.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from tests.conftest import MONOREPO, UTILISATION, make_repo
+
+KEPT = ("catalog", "checkout")
+DROPPED = ("frontend", "payments", "recommendations", "search")
+
+
+def small_monorepo(destination: Path) -> Path:
+    """A git repo on `main` with the example's catalog and checkout only."""
+    scratch = destination.parent / f"{destination.name}-source"
+    shutil.copytree(MONOREPO, scratch)
+    for app in DROPPED:
+        shutil.rmtree(scratch / "applications" / app)
+        for path in (scratch / "argocd" / "applications").glob(f"{app}-*.yaml"):
+            path.unlink()
+    repo = make_repo(scratch, destination)
+    shutil.rmtree(scratch)
+    return repo
+
+
+def usage(destination: Path, scale: dict[tuple[str, str, str], float] | None = None) -> Path:
+    """The example's utilisation for the kept applications, with the (environment, workload,
+    metric) series in `scale` multiplied: a workload that now uses more (or less)."""
+    scale = scale or {}
+    with UTILISATION.open(newline="") as source, destination.open("w", newline="") as target:
+        rows = csv.DictReader(source)
+        assert rows.fieldnames is not None
+        writer = csv.DictWriter(target, rows.fieldnames, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            if row["workload"] not in KEPT:
+                continue
+            factor = scale.get((row["environment"], row["workload"], row["metric"]))
+            if factor is not None:
+                row["value"] = repr(float(row["value"]) * factor)
+            writer.writerow(row)
+    return destination

@@ -1,0 +1,211 @@
+"""`rightsizer run --forge github` end to end: the real CLI, PyGithub over HTTP to the GitHub
+test server (which checks the App's JWT and issues installation tokens), real git pushes.
+
+Each test tells one story a user lives through, run after run, and asserts what GitHub holds
+after each: PRs, branch heads, pushes, comments, check runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conftest import COST, git, rightsizer
+from tests.forge_servers.github import GitHubServer
+from tests.forge_story import small_monorepo, usage
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+OWNER, NAME = "acme", "infra"
+BRANCHES = ("rightsizer/dev", "rightsizer/prod", "rightsizer/staging")
+
+
+@pytest.fixture
+def github(tmp_path: Path):
+    with GitHubServer(tmp_path / "github") as server:
+        server.add_repository(OWNER, NAME, small_monorepo(tmp_path / "infra"))
+        yield server
+
+
+def run(server: GitHubServer, tmp_path: Path, exports: Path, *extra: str, key: bytes | None = None):
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(key or server.private_key_pem)
+    return rightsizer(
+        "run", "--forge", "github", "--repository", f"{OWNER}/{NAME}",
+        "--utilisation", exports, "--cost", COST, *extra,
+        env={
+            "RIGHTSIZER_GITHUB_URL": server.api_url,
+            "RIGHTSIZER_GITHUB_APP_ID": str(server.app_id),
+            "RIGHTSIZER_GITHUB_PRIVATE_KEY": str(pem),
+            "RIGHTSIZER_GITHUB_WRITE_INTERVAL": "0",
+        },
+    )  # fmt: skip
+
+
+def ok(result) -> str:
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def heads(server: GitHubServer) -> dict[str, str | None]:
+    return {branch: server.branch_sha(OWNER, NAME, branch) for branch in BRANCHES}
+
+
+def writes(server: GitHubServer, since: int) -> list[tuple[str, str]]:
+    """API calls that change something (git's fetches are POSTs too, but read)."""
+    return [
+        (r.method, r.path)
+        for r in server.requests[since:]
+        if r.method not in ("GET", "HEAD") and r.path.startswith("/api/")
+    ]
+
+
+def by_branch(server: GitHubServer) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for pull in server.pulls(OWNER, NAME):
+        found.setdefault(pull["head"]["ref"], []).append(pull)
+    return found
+
+
+def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github, tmp_path):
+    exports = usage(tmp_path / "usage.csv")
+    ok(run(github, tmp_path, exports))
+    pulls = by_branch(github)
+    assert sorted(pulls) == list(BRANCHES)
+    first = heads(github)
+    for branch, (pull,) in pulls.items():
+        assert pull["state"] == "open" and pull["base"]["ref"] == "main"
+        assert pull["head"]["sha"] == first[branch]
+        assert [label["name"] for label in pull["labels"]] == ["rightsizer"]
+        assert "<!-- rightsizer:metadata " in pull["body"]
+        assert "```mermaid" in pull["body"]
+        (check,) = github.check_runs(OWNER, NAME, first[branch])
+        assert check["name"] == "Rightsizer" and check["conclusion"] == "neutral"
+        assert check["app"]["slug"] == github.app_slug
+    assert github.tokens_issued == 1
+
+    # Same inputs: nothing pushed, nothing written, not even a label.
+    pushes, seen = github.pushes(OWNER, NAME), len(github.requests)
+    ok(run(github, tmp_path, exports))
+    assert github.pushes(OWNER, NAME) == pushes
+    assert writes(github, seen) == [
+        ("POST", f"/api/v3/app/installations/{github.installation_id}/access_tokens")
+    ]
+    assert heads(github) == first
+
+    # main moves on (a human edits an unrelated file) and prod's checkout needs more memory:
+    # prod's branch is rebuilt and its PR edited; dev and staging still merge cleanly and
+    # their recommendation did not change, so they are left alone (no CI rerun there).
+    github.commit(OWNER, NAME, "main", {"README.md": "Edited by a human.\n"})
+    seen = len(github.requests)
+    more = usage(tmp_path / "more.csv", {("prod", "checkout", "memory_bytes"): 1.6})
+    out = ok(run(github, tmp_path, more))
+    after = heads(github)
+    assert after["rightsizer/dev"] == first["rightsizer/dev"]
+    assert after["rightsizer/staging"] == first["rightsizer/staging"]
+    assert after["rightsizer/prod"] != first["rightsizer/prod"]
+    assert github.pushes(OWNER, NAME) == pushes + 1
+    prod = by_branch(github)["rightsizer/prod"]
+    assert len(prod) == 1 and prod[0]["number"] == pulls["rightsizer/prod"][0]["number"]
+    assert prod[0]["body"] != pulls["rightsizer/prod"][0]["body"]
+    main = github.branch_sha(OWNER, NAME, "main")
+    parent = git(github.root / OWNER / f"{NAME}.git", "rev-parse", f"{after['rightsizer/prod']}^")
+    assert parent == main, "the updated branch is built on the new main"
+    assert ("PATCH", f"/api/v3/repos/{OWNER}/{NAME}/pulls/{prod[0]['number']}") in writes(
+        github, seen
+    )
+    assert "rightsizer/prod: branch updated, PR updated" in out
+
+
+def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_path):
+    exports = usage(tmp_path / "usage.csv")
+    ok(run(github, tmp_path, exports))
+    pulls = {branch: p[0] for branch, p in by_branch(github).items()}
+
+    # A reviewer fixes prod's PR by hand; another closes dev's without merging.
+    human = github.commit(OWNER, NAME, "rightsizer/prod", {"NOTES.md": "Reviewed.\n"})
+    github.close_pull(OWNER, NAME, pulls["rightsizer/dev"]["number"])
+    moved_a_little = usage(
+        tmp_path / "little.csv",
+        {("prod", "checkout", "memory_bytes"): 1.6, ("dev", "checkout", "memory_bytes"): 1.05},
+    )
+    for _ in range(2):
+        out = ok(run(github, tmp_path, moved_a_little))
+        assert github.branch_sha(OWNER, NAME, "rightsizer/prod") == human
+        comments = github.comments(OWNER, NAME, pulls["rightsizer/prod"]["number"])
+        assert len(comments) == 1, "said once, not every run"
+        assert "no longer updates it" in comments[0]["body"]
+        assert comments[0]["user"]["login"] == github.bot_login
+        assert len(by_branch(github)["rightsizer/dev"]) == 1, "closed PR not reopened"
+        assert "closed-pr" in out and "human-push" in out
+
+    # dev's recommendation moves well past 20 %: a new PR asks again.
+    moved_a_lot = usage(tmp_path / "lot.csv", {("dev", "checkout", "memory_bytes"): 1.6})
+    ok(run(github, tmp_path, moved_a_lot))
+    dev = by_branch(github)["rightsizer/dev"]
+    assert [p["state"] for p in sorted(dev, key=lambda p: p["number"])] == ["closed", "open"]
+    assert github.branch_sha(OWNER, NAME, "rightsizer/prod") == human
+
+
+def test_rate_limits_are_waited_out_and_a_crash_after_the_push_converges(github, tmp_path):
+    exports = usage(tmp_path / "usage.csv")
+    # GitHub fails every attempt to open a PR: the run stops after the first push, cleanly.
+    outage = github.server_error("POST", r"/pulls$", status=502, times=100)
+    result = run(github, tmp_path, exports)
+    assert len(outage.served) > 1, "5xx answers were retried"
+    outage.times = 0
+    assert result.returncode == 3, result.stderr
+    assert "forge error" in result.stderr and "Traceback" not in result.stderr
+    assert github.pulls(OWNER, NAME) == []
+    pushed = {b: s for b, s in heads(github).items() if s}
+    assert list(pushed) == ["rightsizer/dev"]
+
+    # The next run meets a secondary rate limit first, waits as told, and converges: the
+    # branch already holds the change, so it is not pushed again; all three PRs open.
+    fault = github.rate_limit_secondary("POST", r"/pulls$", retry_after=1)
+    pushes = github.pushes(OWNER, NAME)
+    ok(run(github, tmp_path, exports))
+    assert sorted(by_branch(github)) == list(BRANCHES)
+    assert heads(github)["rightsizer/dev"] == pushed["rightsizer/dev"]
+    assert github.pushes(OWNER, NAME) == pushes + 2
+    (limited,) = fault.served
+    retry = next(
+        r.time
+        for r in github.requests
+        if r.method == "POST" and r.path.endswith("/pulls") and r.time > limited and r.status == 201
+    )
+    assert retry - limited >= 1.0, "Retry-After was honoured"
+
+
+def test_pr_limits_hold_groups_back_and_say_so(github, tmp_path):
+    settings = "\npull_requests:\n  max_per_hour: 2\n  labels: [rightsizer, cost]\n  draft: true\n"
+    source = github.root / OWNER / f"{NAME}.git"
+    config = git(source, "show", "main:.rightsizer.yaml")
+    github.commit(OWNER, NAME, "main", {".rightsizer.yaml": config + settings})
+    out = ok(run(github, tmp_path, usage(tmp_path / "usage.csv")))
+    pulls = by_branch(github)
+    assert sorted(pulls) == ["rightsizer/dev", "rightsizer/prod"]
+    assert heads(github)["rightsizer/staging"] is None, "a held group pushes nothing"
+    for (pull,) in pulls.values():
+        assert pull["draft"] is True
+        assert [label["name"] for label in pull["labels"]] == ["rightsizer", "cost"]
+        assert re.search(r"staging.*2 PRs opened in the last hour", pull["body"])
+    assert "pr-limit" in out
+
+
+def test_a_wrong_key_is_refused_clearly_and_nothing_is_written(github, tmp_path):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    result = run(github, tmp_path, usage(tmp_path / "usage.csv"), key=pem)
+    assert result.returncode == 3
+    assert "GitHub answered 401" in result.stderr and "Traceback" not in result.stderr
+    assert github.pushes(OWNER, NAME) == 0 and github.pulls(OWNER, NAME) == []
+    assert "PRIVATE KEY" not in result.stderr + result.stdout
