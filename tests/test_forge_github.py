@@ -126,22 +126,31 @@ def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_p
     ok(run(github, tmp_path, exports))
     pulls = {branch: p[0] for branch, p in by_branch(github).items()}
 
-    # A reviewer fixes prod's PR by hand; another closes dev's without merging.
+    # A reviewer fixes prod's PR by hand; another closes dev's without merging; staging's
+    # is merged.
     human = github.commit(OWNER, NAME, "rightsizer/prod", {"NOTES.md": "Reviewed.\n"})
     github.close_pull(OWNER, NAME, pulls["rightsizer/dev"]["number"])
+    github.close_pull(OWNER, NAME, pulls["rightsizer/staging"]["number"], merged=True)
     moved_a_little = usage(
         tmp_path / "little.csv",
         {("prod", "checkout", "memory_bytes"): 1.6, ("dev", "checkout", "memory_bytes"): 1.05},
     )
+    outputs = []
     for _ in range(2):
         out = ok(run(github, tmp_path, moved_a_little))
+        outputs.append(out)
         assert github.branch_sha(OWNER, NAME, "rightsizer/prod") == human
         comments = github.comments(OWNER, NAME, pulls["rightsizer/prod"]["number"])
         assert len(comments) == 1, "said once, not every run"
         assert "no longer updates it" in comments[0]["body"]
         assert comments[0]["user"]["login"] == github.bot_login
         assert len(by_branch(github)["rightsizer/dev"]) == 1, "closed PR not reopened"
+        # The merged PR took staging one max-step down; the next step is a new PR (one, on
+        # both runs), and the run that opened it says the merged one was accepted.
+        staging = sorted(by_branch(github)["rightsizer/staging"], key=lambda p: p["number"])
+        assert [(p["state"], p["merged"]) for p in staging] == [("closed", True), ("open", False)]
         assert "closed-pr" in out and "human-push" in out
+    assert f"#{pulls['rightsizer/staging']['number']} was merged: accepted" in outputs[0]
 
     # dev's recommendation moves well past 20 %: a new PR asks again.
     moved_a_lot = usage(tmp_path / "lot.csv", {("dev", "checkout", "memory_bytes"): 1.6})
@@ -166,9 +175,13 @@ def test_rate_limits_are_waited_out_and_a_crash_after_the_push_converges(github,
 
     # The next run meets a secondary rate limit first, waits as told, and converges: the
     # branch already holds the change, so it is not pushed again; all three PRs open.
+    # Installation tokens now expire within PyGithub's 20 s refresh margin, so every call
+    # (git's pushes included) must ask for a fresh one: a run longer than a token's hour.
     fault = github.rate_limit_secondary("POST", r"/pulls$", retry_after=1)
-    pushes = github.pushes(OWNER, NAME)
+    pushes, tokens = github.pushes(OWNER, NAME), github.tokens_issued
+    github.token_lifetime = 10
     ok(run(github, tmp_path, exports))
+    assert github.tokens_issued > tokens + 2
     assert sorted(by_branch(github)) == list(BRANCHES)
     assert heads(github)["rightsizer/dev"] == pushed["rightsizer/dev"]
     assert github.pushes(OWNER, NAME) == pushes + 2
@@ -182,7 +195,13 @@ def test_rate_limits_are_waited_out_and_a_crash_after_the_push_converges(github,
 
 
 def test_pr_limits_hold_groups_back_and_say_so(github, tmp_path):
-    settings = "\npull_requests:\n  max_per_hour: 2\n  labels: [rightsizer, cost]\n  draft: true\n"
+    settings = (
+        "\npull_requests:\n  max_per_hour: 2\n  labels: [rightsizer, cost]\n  draft: true\n"
+        "  reviewers: [alice]\n  team_reviewers: [platform]\n  assignees: [bob]\n"
+    )
+    for login in ("alice", "bob"):
+        github.set_permission(OWNER, NAME, login, "write")
+    github.add_team(OWNER, "platform")
     source = github.root / OWNER / f"{NAME}.git"
     config = git(source, "show", "main:.rightsizer.yaml")
     github.commit(OWNER, NAME, "main", {".rightsizer.yaml": config + settings})
@@ -192,6 +211,9 @@ def test_pr_limits_hold_groups_back_and_say_so(github, tmp_path):
     assert heads(github)["rightsizer/staging"] is None, "a held group pushes nothing"
     for (pull,) in pulls.values():
         assert pull["draft"] is True
+        assert [user["login"] for user in pull["requested_reviewers"]] == ["alice"]
+        assert [team["slug"] for team in pull["requested_teams"]] == ["platform"]
+        assert [user["login"] for user in pull["assignees"]] == ["bob"]
         assert [label["name"] for label in pull["labels"]] == ["rightsizer", "cost"]
         assert re.search(r"staging.*2 PRs opened in the last hour", pull["body"])
     assert "pr-limit" in out

@@ -57,3 +57,58 @@ def test_the_checked_out_base_branch_is_never_moved(monorepo):
     with pytest.raises(InputError, match="refusing to move the checked-out"):
         workspace.move_branch("main", commit.sha, base.hexsha)
     assert git(monorepo, "rev-parse", "main") == base.hexsha
+
+
+def _bot_branch(monorepo, workspace: Workspace) -> str:
+    base = workspace.base_commit("main")
+    ours = workspace.prepare_commit(
+        base, "rightsizer/prod", [_change(monorepo, "cpu: 250m", "cpu: 300m")], "Ours", BOT
+    )
+    workspace.move_branch("rightsizer/prod", ours.sha, None)
+    return ours.sha
+
+
+def _human_commit_on_main(monorepo, old: str, new: str) -> None:
+    (monorepo / PATH).write_text((monorepo / PATH).read_text().replace(old, new, 1))
+    git(monorepo, "commit", "--quiet", "-am", "A human's edit")
+
+
+def test_after_main_moves_the_same_change_is_kept_while_it_merges_cleanly(monorepo):
+    """No rebase for its own sake: the branch stays on the old base, so CI does not rerun."""
+    workspace = Workspace(monorepo)
+    ours = _bot_branch(monorepo, workspace)
+    _human_commit_on_main(monorepo, "apiVersion: apps/v1", "apiVersion: apps/v1  # reviewed")
+    base = workspace.base_commit("main")
+    change = _change(monorepo, "cpu: 250m", "cpu: 300m")
+    again = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours", BOT)
+    assert again.sha is None and again.previous == ours
+    # A different recommendation (another message) is rebuilt on the new base.
+    other = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours, 310m", BOT)
+    assert other.sha is not None and workspace.repo.commit(other.sha).parents == (base,)
+
+
+def test_a_branch_that_no_longer_merges_cleanly_is_rebuilt_on_the_new_base(monorepo):
+    workspace = Workspace(monorepo)
+    ours = _bot_branch(monorepo, workspace)
+    _human_commit_on_main(monorepo, "cpu: 250m", "cpu: 250m  # sized by hand")
+    base = workspace.base_commit("main")
+    assert not workspace.merges_cleanly(base, workspace.repo.commit(ours))
+    change = _change(monorepo, "cpu: 250m  # sized by hand", "cpu: 300m  # sized by hand")
+    rebuilt = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours", BOT)
+    assert rebuilt.sha is not None and rebuilt.previous == ours
+    assert workspace.repo.commit(rebuilt.sha).parents == (base,)
+
+
+def test_commits_by_anyone_but_the_bot_are_found_on_its_branch(monorepo):
+    workspace = Workspace(monorepo)
+    ours = _bot_branch(monorepo, workspace)
+    base = workspace.base_commit("main")
+    assert workspace.foreign_commits(ours, base, BOT) == []
+    git(monorepo, "checkout", "--quiet", "rightsizer/prod")
+    (monorepo / "NOTES.md").write_text("Reviewed.\n")
+    git(monorepo, "add", "NOTES.md")
+    git(monorepo, "commit", "--quiet", "-m", "Reviewer's note")
+    head = git(monorepo, "rev-parse", "HEAD")
+    git(monorepo, "checkout", "--quiet", "main")
+    (found,) = workspace.foreign_commits(head, base, BOT)
+    assert found.hexsha == head
