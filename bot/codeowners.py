@@ -69,5 +69,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(piece))
     start = "^" if anchored else "(?:^|/)"
-    end = "/" if directory else "(?:$|/)"
+    # `docs/*` owns the files in docs/, not those below it (GitHub's documented exception
+    # to gitignore); a name without a wildcard owns a directory's whole tree.
+    end = "/" if directory else "$" if "*" in body.rsplit("/", 1)[-1] else "(?:$|/)"
     return re.compile(start + "".join(parts) + end)

@@ -29,6 +29,8 @@ from bot.rules.freeze import freeze_hit
 from bot.workspace import Workspace
 from recommenders.errors import InputError
 
+HUMAN_PUSH = "human-push"
+
 
 @dataclass(frozen=True)
 class GroupResult:
@@ -65,8 +67,9 @@ def publish(
     """
     groups = group_changes(plan, config, workspace.path)
     refuse_protected_branches(groups, config, workspace.path, forge.default_branch)
-    pulls = newest_by_branch(forge.pull_requests(config.branch_prefix))
-    holds = decide_holds(groups, pulls, plan, workspace, base, config, now)
+    found = forge.pull_requests(config.branch_prefix)
+    pulls = newest_by_branch(found)
+    holds = decide_holds(groups, found, plan, workspace, base, forge, config, now)
     waiting = [f"{g.name}: {h.hit.text}" for g in groups if (h := holds.get(g.name)) and h.limit]
     results = []
     for group in groups:
@@ -78,8 +81,8 @@ def publish(
                 result = replace(result, notes=(f"#{previous.number} was merged: accepted",))
             results.append(result)
             continue
-        if hold.hit.rule == "human-push" and hold.pull is not None:
-            forge.ensure_comment(hold.pull, "human-push", hold.hit.text)
+        if hold.hit.rule == HUMAN_PUSH and hold.pull is not None:
+            forge.ensure_comment(hold.pull, HUMAN_PUSH, hold.hit.text)
         why = f"{hold.hit.rule}: {hold.hit.text}"
         results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
     return results
@@ -87,21 +90,23 @@ def publish(
 
 def decide_holds(
     groups: list[Group],
-    pulls: dict[str, PullRequest],
+    found: list[PullRequest],
     plan: Plan,
     workspace: Workspace,
     base: Commit,
+    forge: Forge,
     config: RepoConfig,
     now: datetime,
 ) -> dict[str, Hold]:
     """Which groups wait, in group order, so the PR limits fall on the same groups every run."""
     settings = config.pull_requests
-    open_count = sum(pull.state == "open" for pull in pulls.values())
-    last_hour = sum(pull.created_at > now - timedelta(hours=1) for pull in pulls.values())
+    pulls = newest_by_branch(found)
+    open_count = sum(pull.state == "open" for pull in found)
+    last_hour = sum(pull.created_at > now - timedelta(hours=1) for pull in found)
     holds: dict[str, Hold] = {}
     for group in groups:
         previous = pulls.get(group.branch)
-        hold = _hold(group, previous, plan, workspace, base, config, now)
+        hold = _hold(group, previous, plan, workspace, base, forge, config, now)
         if hold is not None:
             holds[group.name] = hold
         elif previous is not None and previous.state == "open":
@@ -126,12 +131,15 @@ def _hold(
     plan: Plan,
     workspace: Workspace,
     base: Commit,
+    forge: Forge,
     config: RepoConfig,
     now: datetime,
 ) -> Hold | None:
-    hit = held_back(group, plan, now) or _closed_by_reviewer(group, previous, config)
+    hit = held_back(group, plan, now) or _closed_by_reviewer(group, previous, forge, config)
     if hit is not None:
         return Hold(hit)
+    if previous is not None and previous.state == "merged":
+        return None  # the branch's history is merged; what is on it now is the bot's to redo
     hit = _taken_over(group, workspace, base, config)
     if hit is not None:
         return Hold(hit, previous if previous is not None and previous.state == "open" else None)
@@ -139,14 +147,18 @@ def _hold(
 
 
 def _closed_by_reviewer(
-    group: Group, previous: PullRequest | None, config: RepoConfig
+    group: Group, previous: PullRequest | None, forge: Forge, config: RepoConfig
 ) -> RuleHit | None:
     """A PR closed without merging is a reviewer's "no": not asked again until a value it
-    proposed moves by more than `reopen_after_change`, or a change it did not hold joins."""
+    proposed moves by more than `reopen_after_change`, or a change it did not hold joins.
+    A PR the bot had handed to a human (its `human-push` comment) closed because they
+    deleted the branch, as the comment asks to hand it back: that is not a "no"."""
     if previous is None or previous.state != "closed":
         return None
     share = config.pull_requests.reopen_after_change
     if moved(read_metadata(previous.body), metadata_for(group), share):
+        return None
+    if forge.has_comment(previous, HUMAN_PUSH):
         return None
     when = f" on {previous.closed_at:%Y-%m-%d}" if previous.closed_at else ""
     text = (
@@ -181,14 +193,15 @@ def _taken_over(
     commit = foreign[0]
     text = (
         f"{commit.committer.name} pushed {commit.hexsha[:12]} to `{group.branch}`, so "
-        "Rightsizer no longer updates it: the branch is yours. Delete the branch (or close "
-        "this PR and delete it) to let Rightsizer propose again."
+        "Rightsizer no longer updates it: the branch is yours. To hand it back, delete the "
+        "branch; Rightsizer then proposes afresh in a new PR."
     )
-    return RuleHit("human-push", text)
+    return RuleHit(HUMAN_PUSH, text)
 
 
 def newest_by_branch(pulls: list[PullRequest]) -> dict[str, PullRequest]:
-    """Each branch's latest PR: an open one if there is one, else the newest closed."""
+    """The PR that speaks for each branch: the open one if there is one (a human may have
+    opened a newer one from the same branch and closed it), else the newest closed."""
     found: dict[str, PullRequest] = {}
     for pull in sorted(pulls, key=lambda p: (p.state == "open", p.number)):
         found[pull.branch] = pull

@@ -83,7 +83,7 @@ class Workspace:
         index.add(entries)
         tree = index.write_tree()
         previous = self.branch_head(branch)
-        if previous is not None and self._holds(self.repo.commit(previous), base, tree, message):
+        if previous is not None and self._holds(self.repo.commit(previous), base, tree):
             return BranchCommit(None, previous)
         actor = Actor(identity.name, identity.email)
         commit = Commit.create_from_tree(
@@ -97,23 +97,29 @@ class Workspace:
         )
         return BranchCommit(commit.hexsha, previous)
 
-    def _holds(self, current: Commit, base: Commit, tree: Tree, message: str) -> bool:
+    def _holds(self, current: Commit, base: Commit, tree: Tree) -> bool:
         """Whether the branch's commit already is this change: the same tree on the same base,
-        or, after the base moved on, the same message (which lists every change and value)
-        on a commit that still merges cleanly. Rebasing only for a new recommendation or a
-        conflict pushes nothing on most reruns: no CI storm, no approvals dismissed."""
+        or, after the base moved on, a commit whose merge into the new base gives exactly the
+        tree the bot would build now (same values, no conflict). Rebasing only for a new
+        recommendation or a conflict pushes nothing on most reruns: no CI storm, no approvals
+        dismissed, even when the commit's subject (its dollar figure) would read differently."""
         if len(current.parents) != 1:
             return False
         if current.parents[0] == base:
             return current.tree.hexsha == tree.hexsha
-        return current.message.strip() == message.strip() and self.merges_cleanly(base, current)
+        return self.merged_tree(base, current) == tree.hexsha
 
-    def merges_cleanly(self, base: Commit, head: Commit) -> bool:
+    def merged_tree(self, base: Commit, head: Commit) -> str | None:
+        """The tree that merging `head` into `base` gives, or None when they conflict."""
         try:
-            self.repo.git.merge_tree("--write-tree", "--no-messages", base.hexsha, head.hexsha)
-        except GitCommandError:
-            return False
-        return True
+            out = self.repo.git.merge_tree(
+                "--write-tree", "--no-messages", base.hexsha, head.hexsha
+            )
+        except GitCommandError as exc:
+            if exc.status == 1:
+                return None
+            raise  # not a conflict: git too old for --write-tree (2.38), or a broken repo
+        return str(out).split()[0]
 
     def foreign_commits(self, head: str, base: Commit, identity: BotIdentity) -> list[Commit]:
         """Commits on the bot's branch that someone else made (a fix pushed by a reviewer,

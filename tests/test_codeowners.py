@@ -12,6 +12,7 @@ RULES = """\
 apps/checkout/          @acme/payments @alice
 /apps/web/**/prod       @acme/web
 docs/*.md               @acme/docs
+apps/shared/*           @acme/shared
 [Section with GitLab syntax]
 apps/search/            @acme/search   # trailing comment
 apps/legacy/
@@ -28,6 +29,9 @@ apps/legacy/
         ("vendor/apps/checkout/kustomization.yaml", ("@acme/platform",)),
         ("docs/intro.md", ("@acme/docs",)),
         ("docs/deep/intro.md", ("@acme/platform",)),
+        # `dir/*` owns the directory's files only.
+        ("apps/shared/kustomization.yaml", ("@acme/shared",)),
+        ("apps/shared/overlays/prod/kustomization.yaml", ("@acme/platform",)),
         ("apps/search/base/kustomization.yaml", ("@acme/search",)),
         # A later line without owners takes ownership away.
         ("apps/legacy/kustomization.yaml", ()),

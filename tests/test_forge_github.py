@@ -122,6 +122,10 @@ def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github,
 
 
 def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_path):
+    # This story opens seven PRs within the hour; the default limit is five.
+    config = git(github.root / OWNER / f"{NAME}.git", "show", "main:.rightsizer.yaml")
+    extra = "pull_requests:\n  max_per_hour: 10\n"
+    github.commit(OWNER, NAME, "main", {".rightsizer.yaml": f"{config}\n{extra}"})
     exports = usage(tmp_path / "usage.csv")
     ok(run(github, tmp_path, exports))
     pulls = {branch: p[0] for branch, p in by_branch(github).items()}
@@ -152,12 +156,16 @@ def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_p
         assert "closed-pr" in out and "human-push" in out
     assert f"#{pulls['rightsizer/staging']['number']} was merged: accepted" in outputs[0]
 
-    # dev's recommendation moves well past 20 %: a new PR asks again.
+    # dev's recommendation moves well past 20 %: a new PR asks again. The reviewer hands
+    # prod back as the comment says, by deleting the branch (GitHub closes its PR): that
+    # closed PR is no "no", and prod gets a fresh PR too.
+    github.delete_branch(OWNER, NAME, "rightsizer/prod")
     moved_a_lot = usage(tmp_path / "lot.csv", {("dev", "checkout", "memory_bytes"): 1.6})
     ok(run(github, tmp_path, moved_a_lot))
-    dev = by_branch(github)["rightsizer/dev"]
-    assert [p["state"] for p in sorted(dev, key=lambda p: p["number"])] == ["closed", "open"]
-    assert github.branch_sha(OWNER, NAME, "rightsizer/prod") == human
+    for branch in ("rightsizer/dev", "rightsizer/prod"):
+        found = sorted(by_branch(github)[branch], key=lambda p: p["number"])
+        assert [p["state"] for p in found] == ["closed", "open"], branch
+    assert github.branch_sha(OWNER, NAME, "rightsizer/prod") not in (None, human)
 
 
 def test_rate_limits_are_waited_out_and_a_crash_after_the_push_converges(github, tmp_path):

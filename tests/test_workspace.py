@@ -82,8 +82,12 @@ def test_after_main_moves_the_same_change_is_kept_while_it_merges_cleanly(monore
     change = _change(monorepo, "cpu: 250m", "cpu: 300m")
     again = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours", BOT)
     assert again.sha is None and again.previous == ours
-    # A different recommendation (another message) is rebuilt on the new base.
-    other = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours, 310m", BOT)
+    # Another message alone (its subject's dollar figure moved) is no reason to push.
+    reworded = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours, -$3", BOT)
+    assert reworded.sha is None
+    # A different value is rebuilt on the new base.
+    change = _change(monorepo, "cpu: 250m", "cpu: 310m")
+    other = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours", BOT)
     assert other.sha is not None and workspace.repo.commit(other.sha).parents == (base,)
 
 
@@ -92,7 +96,7 @@ def test_a_branch_that_no_longer_merges_cleanly_is_rebuilt_on_the_new_base(monor
     ours = _bot_branch(monorepo, workspace)
     _human_commit_on_main(monorepo, "cpu: 250m", "cpu: 250m  # sized by hand")
     base = workspace.base_commit("main")
-    assert not workspace.merges_cleanly(base, workspace.repo.commit(ours))
+    assert workspace.merged_tree(base, workspace.repo.commit(ours)) is None
     change = _change(monorepo, "cpu: 250m  # sized by hand", "cpu: 300m  # sized by hand")
     rebuilt = workspace.prepare_commit(base, "rightsizer/prod", [change], "Ours", BOT)
     assert rebuilt.sha is not None and rebuilt.previous == ours

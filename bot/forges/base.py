@@ -6,18 +6,25 @@ run that crashed half way (branch pushed, PR not opened) is finished by the next
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from itertools import islice
+from typing import Literal, Protocol, TypeVar
 
 Outcome = Literal["created", "updated", "unchanged"]
+Item = TypeVar("Item")
+CLOSED_PULLS_READ = 200
+"""Closed PRs are read most recently updated first, up to this many: enough for every bot PR
+closed or merged lately and for the last hour's count, without paging through a monorepo's
+whole history on every run."""
 PullState = Literal["open", "closed", "merged"]
 
 
 @dataclass(frozen=True)
 class PullRequestDraft:
-    """What the bot wants a group's PR to say; labels and people apply on top of what is
-    there (a label a human added stays), reviewers and draft mode only when it is opened."""
+    """What the bot wants a group's PR to say. Labels, people and draft mode are set when the
+    PR opens and are the reviewers' afterwards: a label someone removed stays removed."""
 
     group: str
     branch: str
@@ -70,6 +77,8 @@ class Forge(Protocol):
         """One comment per `key` on the PR: written once, edited when `text` changes."""
         ...
 
+    def has_comment(self, pull: PullRequest, key: str) -> bool: ...
+
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """The summary beside the PR's head commit (a GitHub check run, a GitLab status)."""
         ...
@@ -78,6 +87,49 @@ class Forge(Protocol):
 def comment_marker(key: str) -> str:
     """The hidden line that tells the bot's own comment for `key` from everyone else's."""
     return f"<!-- rightsizer:comment {key} -->"
+
+
+def converge_comment(
+    comments: Iterable[Item],
+    body_of: Callable[[Item], str],
+    key: str,
+    text: str,
+    edit: Callable[[Item, str], object],
+    create: Callable[[str], object],
+) -> Outcome:
+    """`ensure_comment` over any forge's comments: the marked one is edited or left alone,
+    and only when there is none is one written."""
+    marker = comment_marker(key)
+    body = f"{marker}\n{text}"
+    for comment in comments:
+        if body_of(comment).startswith(marker):
+            if body_of(comment) == body:
+                return "unchanged"
+            edit(comment, body)
+            return "updated"
+    create(body)
+    return "created"
+
+
+def bot_pulls(
+    opened: Iterable[Item],
+    closed: Iterable[Item],
+    mine: Callable[[Item], bool],
+    convert: Callable[[Item], PullRequest],
+) -> list[PullRequest]:
+    """`Forge.pull_requests` from a forge's two listings: every open PR, and the most
+    recently updated closed ones. `mine` keeps the bot's (its branch prefix, in this repo:
+    a fork's PR from a branch of the same name is someone else's)."""
+    found: dict[int, PullRequest] = {}
+    for item in opened:
+        if mine(item):
+            pull = convert(item)
+            found[pull.number] = pull
+    for item in islice(closed, CLOSED_PULLS_READ):
+        if mine(item):
+            pull = convert(item)
+            found.setdefault(pull.number, pull)
+    return sorted(found.values(), key=lambda p: p.number, reverse=True)
 
 
 class ForgeError(Exception):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github, GithubException, GithubIntegration
 from github.GithubRetry import GithubRetry
 from github.PullRequest import PullRequest as GithubPull
@@ -25,15 +27,14 @@ from bot.forges.base import (
     PullRequest,
     PullRequestDraft,
     PullState,
+    bot_pulls,
     comment_marker,
+    converge_comment,
 )
 from bot.forges.remote import Credentials, GitCredentials, RemoteBranches
 from recommenders.errors import InputError
 
 CHECK_NAME = "Rightsizer"
-CLOSED_PULLS_READ = 200
-"""Closed PRs are read newest first up to this many: enough for the last hour's count and
-for every recently closed bot PR, without paging through a monorepo's whole history."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,19 @@ def _auth(settings: GitHubSettings) -> tuple[Auth.Auth, bool]:
 
 
 def _private_key(path: Path) -> str:
+    """The App's key, checked here so that a wrong file is named, not a signing traceback."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read the App's private key: {exc}") from exc
-    if "PRIVATE KEY-----" not in text:
-        raise InputError(str(path), "not a PEM private key (download it from the App's page)")
+        raise InputError(str(path), "cannot read the App's private key") from exc
+    try:
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            str(path), "not an unencrypted PEM private key (generate one on the App's page)"
+        ) from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise InputError(str(path), "GitHub Apps sign with RSA keys; this is another kind")
     return text
 
 
@@ -138,18 +146,15 @@ class GitHubForge:
         self.branches.push(branch, commit, previous)
 
     def pull_requests(self, prefix: str) -> list[PullRequest]:
-        found: dict[int, PullRequest] = {}
+        def mine(pull: GithubPull) -> bool:
+            head = pull.head.repo
+            same_repo = head is not None and head.full_name == self.repository.full_name
+            return same_repo and pull.head.ref.startswith(prefix)
+
         with _calling("list pull requests"):
-            for pull in self.repository.get_pulls(state="open"):
-                if pull.head.ref.startswith(prefix):
-                    found[pull.number] = _pull(pull)
-            closed = self.repository.get_pulls(state="closed", sort="created", direction="desc")
-            for index, pull in enumerate(closed):
-                if index >= CLOSED_PULLS_READ:
-                    break
-                if pull.head.ref.startswith(prefix):
-                    found[pull.number] = _pull(pull)
-        return sorted(found.values(), key=lambda p: p.number, reverse=True)
+            opened = self.repository.get_pulls(state="open")
+            closed = self.repository.get_pulls(state="closed", sort="updated", direction="desc")
+            return bot_pulls(opened, closed, mine, _pull)
 
     def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, PullRequest]:
         with _calling(f"open or update the pull request for {draft.branch}"):
@@ -158,13 +163,10 @@ class GitHubForge:
                 pull, created = self._create(draft)
                 if created:
                     return "created", _pull(pull)
-            outcome: Outcome = "unchanged"
-            if pull.title != draft.title or (pull.body or "") != draft.body:
-                pull.edit(title=draft.title, body=draft.body)
-                outcome = "updated"
-            if self._labels(pull, draft.labels):
-                outcome = "updated"
-            return outcome, _pull(pull)
+            if pull.title == draft.title and (pull.body or "") == draft.body:
+                return "unchanged", _pull(pull)
+            pull.edit(title=draft.title, body=draft.body)
+            return "updated", _pull(pull)
 
     def _create(self, draft: PullRequestDraft) -> tuple[GithubPull, bool]:
         """The new PR, or (False) the one another run opened between our look and our write,
@@ -183,23 +185,28 @@ class GitHubForge:
             if raced is None:
                 raise
             return raced, False
+        if draft.labels:
+            pull.add_to_labels(*draft.labels)
         self._people(pull, draft)
-        self._labels(pull, draft.labels)
         return pull, True
 
     def ensure_comment(self, pull: PullRequest, key: str, text: str) -> Outcome:
-        marker = comment_marker(key)
-        body = f"{marker}\n{text}"
         with _calling(f"comment on #{pull.number}"):
             issue = self.repository.get_issue(pull.number)
-            for comment in issue.get_comments():
-                if comment.body.startswith(marker):
-                    if comment.body == body:
-                        return "unchanged"
-                    comment.edit(body)
-                    return "updated"
-            issue.create_comment(body)
-        return "created"
+            return converge_comment(
+                issue.get_comments(),
+                lambda comment: comment.body,
+                key,
+                text,
+                lambda comment, body: comment.edit(body),
+                issue.create_comment,
+            )
+
+    def has_comment(self, pull: PullRequest, key: str) -> bool:
+        marker = comment_marker(key)
+        with _calling(f"read the comments of #{pull.number}"):
+            comments = self.repository.get_issue(pull.number).get_comments()
+            return any(comment.body.startswith(marker) for comment in comments)
 
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """A neutral check run: informative, never blocking a merge. Only an App may write
@@ -228,22 +235,24 @@ class GitHubForge:
             return pull
         return None
 
-    def _labels(self, pull: GithubPull, labels: tuple[str, ...]) -> bool:
-        """Add the configured labels a PR lacks; labels a human added or removed otherwise
-        are theirs. True when any was added."""
-        present = {label.name for label in pull.labels}
-        missing = [label for label in labels if label not in present]
-        if missing:
-            pull.add_to_labels(*missing)
-        return bool(missing)
-
     def _people(self, pull: GithubPull, draft: PullRequestDraft) -> None:
-        if draft.reviewers or draft.team_reviewers:
-            pull.create_review_request(
-                reviewers=list(draft.reviewers), team_reviewers=list(draft.team_reviewers)
+        """Ask for reviews and assign; GitHub refuses names that cannot review (not a
+        collaborator, the author). The PR stays open and says why on it, once: failing the
+        run would leave the PR without reviewers for good, as they are asked only once."""
+        try:
+            if draft.reviewers or draft.team_reviewers:
+                pull.create_review_request(
+                    reviewers=list(draft.reviewers), team_reviewers=list(draft.team_reviewers)
+                )
+            if draft.assignees:
+                pull.add_to_assignees(*draft.assignees)
+        except GithubException as exc:
+            message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
+            text = (
+                f"Rightsizer could not ask for reviews or assign this PR: GitHub answered "
+                f"{exc.status}: {message}. Check `pull_requests` in `.rightsizer.yaml`."
             )
-        if draft.assignees:
-            pull.add_to_assignees(*draft.assignees)
+            self.ensure_comment(_pull(pull), "people", text)
 
 
 def _pull(pull: GithubPull) -> PullRequest:

@@ -1,6 +1,7 @@
 """The `gitlab` forge: python-gitlab with a project, group or personal access token,
 gitlab.com or self-hosted. Merge requests are GitLab's pull requests, notes its comments,
-and a commit status stands in for GitHub's check run.
+and a commit status stands in for GitHub's check run. GitLab has no team reviewers:
+`team_reviewers` is GitHub's only.
 
 python-gitlab retries 429s after `Retry-After` by itself; `retry_transient_errors` adds
 5xx and dropped connections, with backoff.
@@ -24,15 +25,16 @@ from bot.forges.base import (
     PullRequest,
     PullRequestDraft,
     PullState,
+    bot_pulls,
     comment_marker,
+    converge_comment,
 )
 from bot.forges.remote import GitCredentials, RemoteBranches
 from recommenders.errors import InputError
 
 STATUS_NAME = "rightsizer"
 DRAFT = "Draft: "
-CLOSED_PULLS_READ = 200
-"""As for GitHub: the newest closed merge requests are enough for the rules that read them."""
+TIMEOUT = 30.0
 STATES: dict[str, PullState] = {"opened": "open", "merged": "merged"}
 
 
@@ -48,7 +50,10 @@ def connect(settings: GitLabSettings, destination: Path) -> GitLabForge:
     if not settings.token:
         raise InputError("--forge gitlab", "give --token (RIGHTSIZER_GITLAB_TOKEN)")
     client = gitlab.Gitlab(
-        settings.url.rstrip("/"), private_token=settings.token, retry_transient_errors=True
+        settings.url.rstrip("/"),
+        private_token=settings.token,
+        retry_transient_errors=True,
+        timeout=TIMEOUT,
     )
     with _calling(f"read project {settings.repository}"):
         client.auth()
@@ -86,36 +91,29 @@ class GitLabForge:
         self.branches.push(branch, commit, previous)
 
     def pull_requests(self, prefix: str) -> list[PullRequest]:
-        found: dict[int, PullRequest] = {}
+        def mine(request: Any) -> bool:
+            same_project = request.source_project_id == self.project.id
+            return same_project and str(request.source_branch).startswith(prefix)
+
         with _calling("list merge requests"):
-            for request in self.project.mergerequests.list(state="opened", iterator=True):
-                if request.source_branch.startswith(prefix):
-                    found[request.iid] = _pull(request)
+            opened = self.project.mergerequests.list(state="opened", iterator=True)
             closed = self.project.mergerequests.list(
-                state="all", order_by="created_at", sort="desc", iterator=True
+                state="all", order_by="updated_at", sort="desc", iterator=True
             )
-            for index, request in enumerate(closed):
-                if index >= CLOSED_PULLS_READ:
-                    break
-                if request.source_branch.startswith(prefix):
-                    found.setdefault(request.iid, _pull(request))
-        return sorted(found.values(), key=lambda p: p.number, reverse=True)
+            return bot_pulls(opened, closed, mine, _pull)
 
     def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, PullRequest]:
         with _calling(f"open or update the merge request for {draft.branch}"):
-            request = self._open_request(draft.branch)
+            request = self._open_request(draft.branch, draft.base)
             if request is None:
                 request, created = self._create(draft)
                 if created:
                     return "created", _pull(request)
-            # Draft state is the reviewer's once the request is open: keep whatever it is.
+            # Draft state is the reviewers' once the request is open: keep whatever it is.
             title = f"{DRAFT}{draft.title}" if request.draft else draft.title
-            missing = [label for label in draft.labels if label not in request.labels]
-            if request.title == title and request.description == draft.body and not missing:
+            if request.title == title and request.description == draft.body:
                 return "unchanged", _pull(request)
             request.title, request.description = title, draft.body
-            if missing:
-                request.labels = [*request.labels, *missing]
             request.save()
             return "updated", _pull(request)
 
@@ -137,25 +135,35 @@ class GitLabForge:
         try:
             return self.project.mergerequests.create(fields), True
         except GitlabError as exc:
-            raced = self._open_request(draft.branch) if exc.response_code == 409 else None
+            raced = (
+                self._open_request(draft.branch, draft.base) if exc.response_code == 409 else None
+            )
             if raced is None:
                 raise
             return raced, False
 
     def ensure_comment(self, pull: PullRequest, key: str, text: str) -> Outcome:
-        marker = comment_marker(key)
-        body = f"{marker}\n{text}"
         with _calling(f"comment on !{pull.number}"):
-            request = self.project.mergerequests.get(pull.number)
-            for note in request.notes.list(iterator=True):
-                if note.body.startswith(marker):
-                    if note.body == body:
-                        return "unchanged"
-                    note.body = body
-                    note.save()
-                    return "updated"
-            request.notes.create({"body": body})
-        return "created"
+            notes = self.project.mergerequests.get(pull.number, lazy=True).notes
+
+            def edit(note: Any, body: str) -> None:
+                note.body = body
+                note.save()
+
+            return converge_comment(
+                notes.list(iterator=True),
+                lambda note: str(note.body),
+                key,
+                text,
+                edit,
+                lambda body: notes.create({"body": body}),
+            )
+
+    def has_comment(self, pull: PullRequest, key: str) -> bool:
+        marker = comment_marker(key)
+        with _calling(f"read the notes of !{pull.number}"):
+            notes = self.project.mergerequests.get(pull.number, lazy=True).notes
+            return any(str(n.body).startswith(marker) for n in notes.list(iterator=True))
 
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """A commit status, GitLab's nearest thing to a check run: it holds one line, so the
@@ -175,9 +183,13 @@ class GitLabForge:
                 }
             )
 
-    def _open_request(self, branch: str) -> Any:
-        found = self.project.mergerequests.list(state="opened", source_branch=branch, get_all=True)
-        return found[0] if found else None
+    def _open_request(self, branch: str, target: str) -> Any:
+        """The bot's open request for `branch`: from this project (not a fork's branch of the
+        same name) into the target it was opened for, which is what GitLab keeps unique."""
+        found = self.project.mergerequests.list(
+            state="opened", source_branch=branch, target_branch=target, get_all=True
+        )
+        return next((r for r in found if r.source_project_id == self.project.id), None)
 
     def _user_ids(self, names: tuple[str, ...]) -> list[int]:
         ids = []

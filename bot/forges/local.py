@@ -59,5 +59,8 @@ class LocalForge:
         write_atomically(path, body.encode("utf-8"))
         return outcome
 
+    def has_comment(self, pull: PullRequest, key: str) -> bool:
+        return Path(pull.url).with_suffix(f".{key}.comment.md").is_file()
+
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """Nothing to do: the PR file already is the summary, and there is no CI to show it."""

@@ -55,7 +55,7 @@ class RemoteBranches:
                 url, destination, env=credentials().environment(), multi_options=["--quiet"]
             )
         except GitCommandError as exc:
-            raise ForgeError(f"git clone {url}", _stderr(exc)) from exc
+            raise ForgeError(f"git clone {url}", _said(exc)) from exc
         return cls(Workspace(destination), credentials)
 
     def check_out(self, branch: str) -> None:
@@ -65,7 +65,7 @@ class RemoteBranches:
             try:
                 repo.git.checkout("--quiet", "-B", branch, f"origin/{branch}")
             except GitCommandError as exc:
-                raise ForgeError(f"git checkout {branch}", _stderr(exc)) from exc
+                raise ForgeError(f"git checkout {branch}", _said(exc)) from exc
 
     def fetch_bot_branches(self, prefix: str) -> None:
         """Local heads for the bot's branches as the forge has them now, so a commit is
@@ -97,10 +97,14 @@ class RemoteBranches:
             with repo.git.custom_environment(**self.credentials().environment()):
                 return str(repo.git.execute(["git", *args]))
         except GitCommandError as exc:
-            raise ForgeError(f"git {args[0]}", _stderr(exc)) from exc
+            raise ForgeError(f"git {args[0]}", _said(exc)) from exc
 
 
-def _stderr(exc: GitCommandError) -> str:
-    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
+def _said(exc: GitCommandError) -> str:
+    """What git said, on both streams: `push --porcelain` reports a rejected ref (`stale
+    info`, a lost lease) on stdout and only "failed to push some refs" on stderr."""
+    text = "\n".join(
+        part if isinstance(part, str) else str(part or "") for part in (exc.stdout, exc.stderr)
+    )
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " ".join(line.removeprefix("stderr: ").strip("'") for line in lines) or str(exc.status)
