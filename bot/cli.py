@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -18,9 +17,10 @@ from rich.markdown import Markdown
 from bot.compose import compose
 from bot.config import RepoConfig, load_config
 from bot.forges import ForgeError
-from bot.forges.connect import FORGES, ForgeOptions, open_checkout
+from bot.forges.connect import FORGES, ForgeOptions
 from bot.groups import group_changes
-from bot.inputs import Inputs, SourceRequest, parse_duration, prometheus_source, read_inputs
+from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
+from bot.pipeline import run_once, warn_about
 from bot.planner import Plan, make_plan
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
@@ -35,7 +35,7 @@ from bot.report import (
     print_sources,
     print_strategies,
 )
-from bot.run import group_file_changes, publish
+from bot.run import group_file_changes
 from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.workspace import Workspace
 from recommenders.backtest import BacktestPlan, read_series, run_backtest, score
@@ -171,7 +171,7 @@ def _plan(
 ) -> Plan:
     """Everything a run reads, validated before anything is written."""
     inputs = read_inputs(request)
-    _warn(inputs)
+    warn_about(inputs, _say)
     cache = ForecastCache.open(forecast_cache)
     with err.status("Forecasting"):
         plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache)
@@ -179,15 +179,8 @@ def _plan(
     return plan
 
 
-def _warn(inputs: Inputs) -> None:
-    for source in inputs.usages:
-        for warning in source.warnings:
-            err.print(f"warning: {source.origin}: {warning}", markup=False, highlight=False)
-    for cost in inputs.costs:
-        for warning in cost.warnings:
-            err.print(f"warning: {cost.path}: {warning}", markup=False, highlight=False)
-    for note in inputs.price_notes:
-        err.print(f"prices: {note}", markup=False, highlight=False)
+def _say(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
 
 
 @app.command()
@@ -304,6 +297,9 @@ def run(
 ) -> None:
     """Plan, then push one branch and open one PR per group; a rerun updates them in place.
 
+    Without --utilisation or --prometheus, the exports `.rightsizer.yaml` names under
+    `sources:` are read from the repository itself (as the service does).
+
     Example: rightsizer run --repo ./infra --utilisation usage.csv --cost cost.csv --forge local
 
     Example: rightsizer run --forge github --repository acme/infra --app-id 123
@@ -312,20 +308,24 @@ def run(
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
         prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
+        usage_needed=False,
     )  # fmt: skip
     options = ForgeOptions(
         forge, repo, pr_dir, repository, github_url, gitlab_url,
         app_id, private_key, installation_id, token, write_interval,
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="rightsizer-") as scratch:
-        with err.status(f"Reading the repository from {forge}"):
-            checkout = open_checkout(options, Path(scratch) / "repo")
-        workspace, config = checkout.workspace, checkout.config
-        base = workspace.base_commit(config.base_branch)
-        policy = load_policy(workspace.path, org_policy, config.annotation_prefix)
-        result = _plan(workspace.path, config, request, forecast_cache, policy)
-        print_plan(out, result)
-        results = publish(result, workspace, base, checkout.forge, config, datetime.now(UTC))
+    given = request if request.utilisation or request.prometheus else None
+    with err.status(f"Reading {repository or repo} and planning"):
+        report = run_once(
+            options,
+            given,
+            datetime.now(UTC),
+            org_policy=org_policy,
+            forecast_cache=forecast_cache,
+            say=_say,
+        )
+    print_plan(out, report.plan)
+    results = report.results
     for item in results:
         out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
         if item.text is not None and forge == "local":
@@ -522,6 +522,35 @@ def policy_check(
     print_policy_report(out, policy, report)
     if report.problems:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the service: webhooks, schedules, a worker and the dashboard, in one process.
+
+    Settings come from RIGHTSIZER_* environment variables (or a YAML file named by
+    RIGHTSIZER_SETTINGS_FILE) and are checked before it starts; see the README.
+
+    Example: RIGHTSIZER_GITHUB_APP_ID=123 RIGHTSIZER_GITHUB_PRIVATE_KEY=app.pem
+    RIGHTSIZER_GITHUB_WEBHOOK_SECRET=... rightsizer serve --host 0.0.0.0 --port 8080
+    """
+    import uvicorn
+
+    from bot.service.app import create_app
+    from bot.service.logs import configure
+    from bot.service.settings import load_settings
+
+    settings = load_settings()
+    secrets = [
+        settings.github_webhook_secret or "",
+        settings.gitlab_token or "",
+        settings.gitlab_webhook_token or "",
+    ]
+    configure(secrets)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command(name="strategies")

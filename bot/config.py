@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from ruamel.yaml.comments import CommentedMap
 
 from bot.settings_files import check_keys, field_error, load_mapping, typed
@@ -26,6 +28,8 @@ _KEYS = (
     "prices",
     "bot",
     "pull_requests",
+    "sources",
+    "schedule",
 )
 _PR_KEYS = (
     "labels",
@@ -70,6 +74,24 @@ class PullRequestSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """Exports kept in the repository itself (paths relative to its root) and a Prometheus
+    URL: what the service reads when a schedule or webhook starts a run, and what `run` reads
+    when no `--utilisation` or `--prometheus` is given."""
+
+    utilisation: tuple[str, ...] = ()
+    cost: tuple[str, ...] = ()
+    prometheus: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    cron: str | None = None
+    """None: the service's default (daily), with jitter so installations spread out."""
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     base_branch: str = "main"
     branch_prefix: str = "rightsizer/"
@@ -81,6 +103,8 @@ class RepoConfig:
     prices: UnitPrices = DEFAULT_PRICES
     bot: BotIdentity = field(default_factory=BotIdentity)
     pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
 
 def load_config(repo: Path) -> RepoConfig:
@@ -120,7 +144,38 @@ def load_config(repo: Path) -> RepoConfig:
         )
     if "pull_requests" in data:
         values["pull_requests"] = _pull_requests(typed(data, "pull_requests", dict, shown))
+    if "sources" in data:
+        values["sources"] = _sources(typed(data, "sources", dict, shown))
+    if "schedule" in data:
+        values["schedule"] = _schedule(typed(data, "schedule", dict, shown))
     return RepoConfig(**values)  # type: ignore[arg-type]
+
+
+def _sources(data: CommentedMap) -> SourceSettings:
+    check_keys(data, ("utilisation", "cost", "prometheus"), CONFIG_FILE, "sources")
+    values: dict[str, object] = {}
+    for key in ("utilisation", "cost"):
+        if key in data:
+            paths = typed(data, key, list, CONFIG_FILE)
+            if not all(isinstance(p, str) and p.strip() for p in paths):
+                raise field_error(data, key, CONFIG_FILE, "expected a list of paths in the repo")
+            values[key] = tuple(paths)
+    if "prometheus" in data:
+        values["prometheus"] = typed(data, "prometheus", str, CONFIG_FILE)
+    return SourceSettings(**values)  # type: ignore[arg-type]
+
+
+def _schedule(data: CommentedMap) -> ScheduleSettings:
+    check_keys(data, ("cron", "timezone"), CONFIG_FILE, "schedule")
+    cron = typed(data, "cron", str, CONFIG_FILE) if "cron" in data else None
+    if cron is not None and not croniter.is_valid(cron):
+        raise field_error(data, "cron", CONFIG_FILE, f"{cron!r} is not a cron expression")
+    zone = typed(data, "timezone", str, CONFIG_FILE) if "timezone" in data else "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise field_error(data, "timezone", CONFIG_FILE, f"unknown time zone {zone!r}") from exc
+    return ScheduleSettings(cron, zone)
 
 
 def _pull_requests(data: CommentedMap) -> PullRequestSettings:

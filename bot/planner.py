@@ -115,7 +115,7 @@ def make_plan(
         held = _unverified(workload) or rules.held_back
         context = Context(now, _facts(workload), past)
         for decision in decide(recommendation, rules.guardrails, held, context):
-            change = _planned_change(workload, decision)
+            change = planned_change(workload, decision)
             if change is not None:
                 plan.changes.append(change)
     plan.changes = _in_environment_order(plan.changes, policy.environment_order)
@@ -235,7 +235,7 @@ def _unverified(workload: Workload) -> RuleHit | None:
     return None
 
 
-def _planned_change(workload: Workload, decision: Decision) -> PlannedChange | None:
+def planned_change(workload: Workload, decision: Decision) -> PlannedChange | None:
     """The decision as manifest text; None when the value would be written as it already is.
 
     A skipped change shows what the strategy wanted, so the plan says what was held back.

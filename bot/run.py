@@ -42,6 +42,8 @@ class GroupResult:
     """The PR's address, or why nothing was opened."""
     text: PullRequestText | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    number: int | None = None
+    """The PR's number on the forge, when one was opened or updated."""
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,9 @@ def _publish_group(
     outcome, pull = forge.ensure_pull_request(draft)
     if head is not None and (branch_outcome != "unchanged" or outcome != "unchanged"):
         forge.report_check(pull, head, text.title, text.summary)
-    return GroupResult(group.name, group.branch, branch_outcome, outcome, pull.url, text)
+    return GroupResult(
+        group.name, group.branch, branch_outcome, outcome, pull.url, text, number=pull.number
+    )
 
 
 def held_back(group: Group, plan: Plan, now: datetime) -> RuleHit | None:

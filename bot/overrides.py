@@ -1,0 +1,99 @@
+"""Reviewers' commands that outlive the comment they were given in: ignore a workload, snooze
+it for some days, pin a field at a value. The service keeps them and applies them to every
+later plan, after the policy, as the last word: they are a person's explicit decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from bot.manifests.quantities import parse_cpu, parse_memory
+from bot.planner import Plan, PlannedChange, planned_change
+from bot.policy.rules import Decision, RuleHit, skipped
+from recommenders.errors import InputError
+
+OverrideKind = Literal["ignore", "snooze", "pin"]
+
+
+@dataclass(frozen=True)
+class Override:
+    kind: OverrideKind
+    workload_kind: str
+    name: str
+    namespace: str | None
+    environment: str | None
+    by: str
+    since: datetime
+    until: datetime | None = None
+    field: str | None = None
+    """pin: `requests.cpu` or, for one container, `CONTAINER requests.cpu`."""
+    value: str | None = None
+    """pin: the value as the reviewer wrote it (`500m`, `1Gi`, `3`)."""
+
+    def matches(self, change: PlannedChange) -> bool:
+        workload = change.workload
+        return (
+            (workload.kind, workload.name) == (self.workload_kind, self.name)
+            and self.namespace in (None, workload.namespace)
+            and self.environment in (None, workload.environment)
+            and (self.field is None or self.field in _field_names(change))
+        )
+
+    def describe(self) -> str:
+        if self.kind == "pin":
+            return f"pinned at {self.value} by @{self.by} on {self.since:%Y-%m-%d}"
+        if self.kind == "snooze" and self.until is not None:
+            return f"snoozed by @{self.by} until {self.until:%Y-%m-%d}"
+        return f"ignored by @{self.by} since {self.since:%Y-%m-%d}"
+
+
+def apply_overrides(plan: Plan, overrides: Sequence[Override], now: datetime) -> Plan:
+    """The plan with each matching change skipped (ignore, snooze) or held at the pinned
+    value; a snooze that ended is no longer applied. Pins hold what the bot would change:
+    a field the plan leaves alone stays as the manifests have it."""
+    active = [o for o in overrides if o.until is None or o.until > now]
+    if not active:
+        return plan
+    changes = []
+    for change in plan.changes:
+        found = next((o for o in reversed(active) if o.matches(change)), None)
+        if found is None:
+            changes.append(change)
+            continue
+        held = _held(change, found)
+        if held is not None:
+            changes.append(held)
+    return replace(plan, changes=changes)
+
+
+def pin_value(field: str, text: str) -> float:
+    """A pinned value in base units, checked as the editor would write it."""
+    name = field.rsplit(" ", 1)[-1]
+    if name.endswith(".cpu"):
+        return parse_cpu(text, where=field)
+    if name.endswith(".memory"):
+        return float(parse_memory(text, where=field))
+    if not text.isdigit():
+        raise InputError(field, f"takes a whole number, not {text!r}")
+    return float(text)
+
+
+def _held(change: PlannedChange, override: Override) -> PlannedChange | None:
+    hit = RuleHit(f"command.{override.kind}", override.describe())
+    recommendation = change.decision.recommendation
+    if override.kind != "pin":
+        return replace(change, decision=skipped(recommendation, hit))
+    assert override.field is not None and override.value is not None
+    value = pin_value(override.field, override.value)
+    if value == recommendation.current:
+        return replace(change, decision=skipped(recommendation, hit))
+    return planned_change(change.workload, Decision(recommendation, "apply", value, (hit,)))
+
+
+def _field_names(change: PlannedChange) -> set[str]:
+    return (
+        {change.field, f"{change.container} {change.field}"} if change.container else {change.field}
+    )

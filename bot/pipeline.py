@@ -1,0 +1,88 @@
+"""One run from start to end, the same whatever started it (the CLI, a schedule, a webhook):
+open the forge and the checkout, read the sources, plan, publish.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.config import RepoConfig
+from bot.forges.connect import ForgeOptions, open_checkout
+from bot.inputs import Inputs, SourceRequest, prometheus_source, read_inputs
+from bot.manifests.yamlio import resolve_inside
+from bot.overrides import Override, apply_overrides
+from bot.planner import Plan, make_plan
+from bot.policy import load_policy
+from bot.run import GroupResult, publish
+from recommenders.errors import InputError
+from recommenders.forecasters import ForecastCache
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    config: RepoConfig
+    plan: Plan
+    results: list[GroupResult]
+
+
+def run_once(
+    options: ForgeOptions,
+    request: SourceRequest | None,
+    now: datetime,
+    *,
+    org_policy: str | None = None,
+    forecast_cache: Path | None = None,
+    overrides: Sequence[Override] = (),
+    say: Say = lambda _: None,
+) -> RunReport:
+    """Plan and publish one repository. Without a `request`, the sources come from the
+    repo's `.rightsizer.yaml` (`sources:`), which is how the service runs; `overrides` are
+    the reviewers' standing commands the service keeps."""
+    with tempfile.TemporaryDirectory(prefix="rightsizer-") as scratch:
+        checkout = open_checkout(options, Path(scratch) / "repo")
+        workspace, config = checkout.workspace, checkout.config
+        base = workspace.base_commit(config.base_branch)
+        sources = request if request is not None else configured_sources(config, workspace.path)
+        policy = load_policy(workspace.path, org_policy, config.annotation_prefix)
+        inputs = read_inputs(sources)
+        warn_about(inputs, say)
+        cache = ForecastCache.open(forecast_cache)
+        plan = make_plan(workspace.path, config, policy, inputs.table, inputs.prices, cache)
+        plan = apply_overrides(plan, overrides, now)
+        cache.save()
+        results = publish(plan, workspace, base, checkout.forge, config, now)
+    return RunReport(config, plan, results)
+
+
+def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:
+    """The exports `.rightsizer.yaml` names, read from inside the repo only."""
+    sources = config.sources
+    if not sources.utilisation and not sources.prometheus:
+        raise InputError(
+            ".rightsizer.yaml", "sources: names no utilisation export or prometheus URL to read"
+        )
+    server = (
+        prometheus_source(sources.prometheus, "30d", "1h", None, ()) if sources.prometheus else None
+    )
+    return SourceRequest(
+        tuple(resolve_inside(repo, path) for path in sources.utilisation),
+        tuple(resolve_inside(repo, path) for path in sources.cost),
+        prometheus=server,
+    )
+
+
+def warn_about(inputs: Inputs, say: Say) -> None:
+    for source in inputs.usages:
+        for warning in source.warnings:
+            say(f"warning: {source.origin}: {warning}")
+    for cost in inputs.costs:
+        for warning in cost.warnings:
+            say(f"warning: {cost.path}: {warning}")
+    for note in inputs.price_notes:
+        say(f"prices: {note}")
