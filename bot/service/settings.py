@@ -1,0 +1,129 @@
+"""The service's settings: environment variables over an optional YAML file, checked at start.
+
+A secret may be given as its value or, better, as a file (`..._FILE`, a mounted secret), and
+is kept out of `repr` so it can never reach a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.settings_files import load_mapping
+from recommenders.errors import InputError
+
+SETTINGS_FILE = "RIGHTSIZER_SETTINGS_FILE"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    database_url: str = "sqlite:///rightsizer.db"
+    github_url: str = "https://api.github.com"
+    github_app_id: str | None = None
+    github_private_key: Path | None = None
+    github_webhook_secret: str | None = field(default=None, repr=False)
+    github_write_interval: float = 1.0
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_token: str | None = field(default=None, repr=False)
+    gitlab_webhook_token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = 5 * 1024 * 1024
+    """Larger deliveries are refused before they are read; GitHub caps payloads at 25 MB, but
+    the events the bot acts on are far smaller."""
+    debounce_seconds: float = 30.0
+    """A push waits this long for the next one, so a burst of merges makes one run."""
+    schedule: str = "0 6 * * *"
+    """The default cron (in UTC) for repos whose `.rightsizer.yaml` names none."""
+    schedule_jitter_seconds: int = 3600
+    worker_lease_seconds: float = 1800.0
+    retry_seconds: float = 60.0
+    org_policy: str | None = None
+    forecast_cache: Path | None = None
+
+
+_NAMES = {
+    "database_url": "RIGHTSIZER_DATABASE_URL",
+    "github_url": "RIGHTSIZER_GITHUB_URL",
+    "github_app_id": "RIGHTSIZER_GITHUB_APP_ID",
+    "github_private_key": "RIGHTSIZER_GITHUB_PRIVATE_KEY",
+    "github_webhook_secret": "RIGHTSIZER_GITHUB_WEBHOOK_SECRET",
+    "github_write_interval": "RIGHTSIZER_GITHUB_WRITE_INTERVAL",
+    "gitlab_url": "RIGHTSIZER_GITLAB_URL",
+    "gitlab_token": "RIGHTSIZER_GITLAB_TOKEN",
+    "gitlab_webhook_token": "RIGHTSIZER_GITLAB_WEBHOOK_TOKEN",
+    "max_body_bytes": "RIGHTSIZER_MAX_BODY_BYTES",
+    "debounce_seconds": "RIGHTSIZER_DEBOUNCE_SECONDS",
+    "schedule": "RIGHTSIZER_SCHEDULE",
+    "schedule_jitter_seconds": "RIGHTSIZER_SCHEDULE_JITTER_SECONDS",
+    "worker_lease_seconds": "RIGHTSIZER_WORKER_LEASE_SECONDS",
+    "retry_seconds": "RIGHTSIZER_RETRY_SECONDS",
+    "org_policy": "RIGHTSIZER_ORG_POLICY",
+    "forecast_cache": "RIGHTSIZER_FORECAST_CACHE",
+}
+_SECRETS = {"github_webhook_secret", "gitlab_token", "gitlab_webhook_token"}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> ServiceSettings:
+    """Settings from the file `RIGHTSIZER_SETTINGS_FILE` names (keys as the field names),
+    then the environment; every value is checked, naming the variable or key at fault."""
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, tuple[object, str]] = {}
+    if env.get(SETTINGS_FILE):
+        path = Path(env[SETTINGS_FILE])
+        if not path.is_file():
+            raise InputError(SETTINGS_FILE, f"{path} does not exist")
+        for key, value in load_mapping(path, str(path)).items():
+            if key not in _NAMES:
+                raise InputError(str(path), f"unknown setting {key!r}; known: {', '.join(_NAMES)}")
+            raw[key] = (value, f"{path}: {key}")
+    for key, name in _NAMES.items():
+        if env.get(name):
+            raw[key] = (env[name], name)
+        elif key in _SECRETS and env.get(f"{name}_FILE"):
+            raw[key] = (_read_secret(env[f"{name}_FILE"], f"{name}_FILE"), f"{name}_FILE")
+    values = {key: _typed(key, value, where) for key, (value, where) in raw.items()}
+    settings = ServiceSettings(**values)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _read_secret(path: str, where: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(where, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _typed(key: str, value: object, where: str) -> object:
+    default = getattr(ServiceSettings(), key)
+    try:
+        if isinstance(default, bool):
+            raise TypeError
+        if isinstance(default, float):
+            return float(value)  # type: ignore[arg-type]
+        if isinstance(default, int):
+            return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError) as exc:
+        raise InputError(where, f"expected a number, got {value!r}") from exc
+    if key in ("github_private_key", "forecast_cache"):
+        return Path(str(value))
+    return str(value)
+
+
+def _check(settings: ServiceSettings) -> None:
+    if settings.github_app_id and settings.github_private_key is None:
+        raise InputError(_NAMES["github_private_key"], "the App's private key file is needed")
+    if settings.github_private_key is not None and not settings.github_private_key.is_file():
+        raise InputError(
+            _NAMES["github_private_key"], f"{settings.github_private_key} is not a file"
+        )
+    if settings.github_app_id and not settings.github_webhook_secret:
+        raise InputError(
+            _NAMES["github_webhook_secret"],
+            "set it to the App's webhook secret: unsigned deliveries are never accepted",
+        )
+    if settings.max_body_bytes < 1024:
+        raise InputError(_NAMES["max_body_bytes"], "must be at least 1024")
+    for key in ("debounce_seconds", "worker_lease_seconds", "retry_seconds"):
+        if getattr(settings, key) < 0:
+            raise InputError(_NAMES[key], "must not be negative")

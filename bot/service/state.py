@@ -1,0 +1,645 @@
+"""What the service remembers, in SQLite by default or PostgreSQL (any SQLAlchemy URL).
+
+Jobs live in the database, not in memory, so nothing is lost when the process dies: a job is
+claimed with a lease, and a lease that runs out (the worker died mid-run) puts the job back in
+the queue at start. At most one queued job exists per (repository, reason), which is what
+deduplicates a burst of webhooks into one run; a partial unique index enforces it even when
+two processes enqueue at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from bot.overrides import Override
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+DUPLICATE = "duplicate"
+MAX_ATTEMPTS = 5
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Installation(Base):
+    __tablename__ = "installations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account: Mapped[str] = mapped_column(String(255))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    forge: Mapped[str] = mapped_column(String(16))
+    full_name: Mapped[str] = mapped_column(String(255))
+    installation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    schedule_cron: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    schedule_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    __table_args__ = (Index("repository_name", "forge", "full_name", unique=True),)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
+    reason: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (
+        Index(
+            "one_queued_job_per_reason",
+            "repository_id",
+            "reason",
+            unique=True,
+            sqlite_where=text("state = 'queued'"),
+            postgresql_where=text("state = 'queued'"),
+        ),
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
+    reason: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default=RUNNING)
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    forge: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PullRequestRecord(Base):
+    __tablename__ = "pull_requests"
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    branch: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecommendationRecord(Base):
+    __tablename__ = "recommendations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
+    workload: Mapped[str] = mapped_column(String(512))
+    field: Mapped[str] = mapped_column(String(128))
+    current: Mapped[float] = mapped_column(Float)
+    proposed: Mapped[float] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(16))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    chart: Mapped[str] = mapped_column(Text, default="")
+
+
+class OverrideRecord(Base):
+    __tablename__ = "overrides"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    workload_kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(253))
+    namespace: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    environment: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    field: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    value: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    by: Mapped[str] = mapped_column(String(255))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass(frozen=True)
+class RepositoryRow:
+    id: int
+    forge: str
+    full_name: str
+    installation_id: int | None
+    schedule_cron: str | None = None
+    schedule_timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class RecommendationRow:
+    """One planned value of a run, as the dashboard and `explain` show it."""
+
+    workload: str
+    field: str
+    current: float
+    proposed: float
+    action: str
+    explanation: str
+    chart: str
+    """JSON of the container's `UsageChart` for this field's resource, or ""."""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    repository: RepositoryRow
+    reason: str
+    details: dict[str, Any]
+    attempts: int
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for what was stored in UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def ready(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(text("select 1")).scalar() == 1
+
+    # Webhook deliveries ----------------------------------------------------------------
+
+    def first_delivery(self, delivery: str, forge: str, event_name: str) -> bool:
+        """True the first time a delivery id is seen; GitHub redelivers with the same id."""
+        with self.session() as session:
+            return _insert_delivery(session, delivery, forge, event_name)
+
+    def forget_delivery(self, delivery: str) -> None:
+        """Let a redelivery through again: acting on this one failed."""
+        with self.session() as session:
+            session.execute(delete(Delivery).where(Delivery.id == delivery))
+
+    # Installations and repositories ----------------------------------------------------
+
+    def add_installation(self, forge: str, installation: int, account: str) -> None:
+        with self.session() as session:
+            found = session.get(Installation, (installation, forge))
+            if found is None:
+                session.add(
+                    Installation(id=installation, forge=forge, account=account, added_at=now())
+                )
+            else:
+                found.removed_at, found.account = None, account
+
+    def installation_active(self, forge: str, installation: int) -> bool:
+        with self.session() as session:
+            found = session.get(Installation, (installation, forge))
+            return found is not None and found.removed_at is None
+
+    def repository_known(self, forge: str, full_name: str) -> bool:
+        """Whether the repository was ever added, active or not."""
+        with self.session() as session:
+            query = select(Repository.id).where(
+                Repository.forge == forge, Repository.full_name == full_name
+            )
+            return session.scalar(query) is not None
+
+    def remove_installation(self, forge: str, installation: int) -> None:
+        with self.session() as session:
+            found = session.get(Installation, (installation, forge))
+            if found is not None:
+                found.removed_at = now()
+            session.execute(
+                update(Repository)
+                .where(Repository.forge == forge, Repository.installation_id == installation)
+                .values(active=False)
+            )
+
+    def add_repository(self, forge: str, full_name: str, installation: int | None) -> RepositoryRow:
+        with self.session() as session:
+            found = session.scalar(
+                select(Repository).where(
+                    Repository.forge == forge, Repository.full_name == full_name
+                )
+            )
+            if found is None:
+                found = Repository(
+                    forge=forge, full_name=full_name, installation_id=installation, added_at=now()
+                )
+                session.add(found)
+            found.active, found.installation_id = True, installation or found.installation_id
+            session.flush()
+            return _repository(found)
+
+    def remove_repository(self, forge: str, full_name: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Repository)
+                .where(Repository.forge == forge, Repository.full_name == full_name)
+                .values(active=False)
+            )
+
+    def repository(self, forge: str, full_name: str) -> RepositoryRow | None:
+        with self.session() as session:
+            found = session.scalar(
+                select(Repository).where(
+                    Repository.forge == forge,
+                    Repository.full_name == full_name,
+                    Repository.active.is_(True),
+                )
+            )
+            return _repository(found) if found is not None else None
+
+    def repositories(self) -> list[RepositoryRow]:
+        with self.session() as session:
+            rows = session.scalars(select(Repository).where(Repository.active.is_(True)))
+            return [_repository(row) for row in rows]
+
+    def record_pull(
+        self, repository: RepositoryRow, number: int, branch: str, state: str, url: str
+    ) -> None:
+        """A PR's latest state as the bot last saw it: open, closed (rejected) or merged."""
+        with self.session() as session:
+            found = session.get(PullRequestRecord, (repository.id, number))
+            if found is None:
+                found = PullRequestRecord(repository_id=repository.id, number=number)
+                session.add(found)
+            found.branch, found.state, found.url, found.updated_at = branch, state, url, now()
+
+    # Jobs --------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        repository: RepositoryRow,
+        reason: str,
+        delay: float = 0.0,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[int, bool]:
+        """The queued job for (repository, reason): a new one (True), or the one already
+        waiting (False), whose start moves to `delay` from now: a burst of pushes is debounced
+        into one run after the last of them."""
+        found = self.deliver_and_enqueue(
+            None, repository.forge, "", repository.full_name, reason, delay, details
+        )
+        assert isinstance(found, tuple), "an active repository always gets its job"
+        return found
+
+    def deliver_and_enqueue(
+        self,
+        delivery: str | None,
+        forge: str,
+        event: str,
+        full_name: str,
+        reason: str,
+        delay: float,
+        details: dict[str, Any] | None,
+    ) -> tuple[int, bool] | str | None:
+        """In one transaction: the webhook delivery remembered (when given) and the job
+        queued. DUPLICATE when the delivery was seen before; None, with nothing written, when
+        the repository is not an active one; else (job id, whether it is new).
+
+        The delivery row is written first, so on SQLite the transaction holds the write lock
+        before it reads. Two processes queueing the same job at once on PostgreSQL meet the
+        unique index: the loser's transaction is rolled back and tried again, and then finds
+        the winner's job."""
+        for attempt in range(3):
+            try:
+                with self.session() as session:
+                    if delivery and not _insert_delivery(session, delivery, forge, event):
+                        return DUPLICATE
+                    repository = session.scalar(
+                        select(Repository.id).where(
+                            Repository.forge == forge,
+                            Repository.full_name == full_name,
+                            Repository.active.is_(True),
+                        )
+                    )
+                    if repository is None:
+                        raise _NoRepository
+                    return _enqueue(session, repository, reason, delay, details)
+            except _NoRepository:
+                return None
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def claim(self, lease: float) -> JobRow | None:
+        """The oldest due job of a repository with no job running, marked running until the
+        lease ends; None when nothing is due."""
+        with self.session() as session:
+            busy = select(Job.repository_id).where(Job.state == RUNNING)
+            candidates = session.scalars(
+                select(Job)
+                .where(Job.state == QUEUED, Job.not_before <= now(), Job.repository_id.not_in(busy))
+                .order_by(Job.not_before, Job.id)
+                .limit(5)
+            ).all()
+            for job in candidates:
+                attempts = job.attempts + 1
+                claimed = session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.state == QUEUED)
+                    .values(
+                        state=RUNNING,
+                        attempts=attempts,
+                        lease_until=now() + timedelta(seconds=lease),
+                    )
+                )
+                if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                    repository = session.get(Repository, job.repository_id)
+                    assert repository is not None
+                    return JobRow(
+                        job.id,
+                        _repository(repository),
+                        job.reason,
+                        json.loads(job.details),
+                        attempts,
+                    )
+        return None
+
+    def finish(self, job_id: int, error: str | None = None, retry_in: float | None = None) -> None:
+        """Done, or failed: queued again after `retry_in` seconds while attempts remain.
+        A retry that finds a newer job queued for the same reason folds into it."""
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.last_error, job.lease_until, job.finished_at = error, None, now()
+            if error is None:
+                job.state = DONE
+                return
+            if retry_in is None or job.attempts >= MAX_ATTEMPTS:
+                job.state = FAILED
+                return
+            waiting = session.scalar(
+                select(Job.id).where(
+                    Job.repository_id == job.repository_id,
+                    Job.reason == job.reason,
+                    Job.state == QUEUED,
+                )
+            )
+            if waiting is not None:
+                job.state = FAILED
+                return
+            job.state, job.finished_at = QUEUED, None
+            job.not_before = now() + timedelta(seconds=retry_in)
+
+    def resume(self) -> int:
+        """Jobs whose worker died (lease over) go back in the queue; how many."""
+        with self.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.state == RUNNING, Job.lease_until < now())
+                .values(state=QUEUED, lease_until=None)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_schedule(self, repository: RepositoryRow, cron: str | None, timezone: str) -> None:
+        """The repo's own schedule, as its `.rightsizer.yaml` said at its last run."""
+        with self.session() as session:
+            session.execute(
+                update(Repository)
+                .where(Repository.id == repository.id)
+                .values(schedule_cron=cron, schedule_timezone=timezone)
+            )
+
+    def add_override(self, repository: RepositoryRow, override: Override) -> None:
+        with self.session() as session:
+            session.add(
+                OverrideRecord(
+                    repository_id=repository.id,
+                    **{f.name: getattr(override, f.name) for f in fields(Override)},
+                )
+            )
+
+    def overrides(self, repository: RepositoryRow) -> list[Override]:
+        """Every command kept for the repository, oldest first (a later one wins)."""
+        with self.session() as session:
+            rows = session.scalars(
+                select(OverrideRecord)
+                .where(OverrideRecord.repository_id == repository.id)
+                .order_by(OverrideRecord.id)
+            )
+            return [
+                Override(
+                    kind=row.kind,  # type: ignore[arg-type]
+                    workload_kind=row.workload_kind,
+                    name=row.name,
+                    namespace=row.namespace,
+                    environment=row.environment,
+                    by=row.by,
+                    since=_aware(row.since) or row.since,
+                    until=_aware(row.until),
+                    field=row.field,
+                    value=row.value,
+                )
+                for row in rows
+            ]
+
+    # Runs --------------------------------------------------------------------------------
+
+    def start_run(self, job: JobRow) -> int:
+        with self.session() as session:
+            run = Run(
+                job_id=job.id,
+                repository_id=job.repository.id,
+                reason=job.reason,
+                started_at=now(),
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        message: str,
+        counts: tuple[int, int, int] = (0, 0, 0),
+        recommendations: list[RecommendationRow] | None = None,
+    ) -> None:
+        """`counts` are (changes, PRs opened, PRs updated); `recommendations` replace none
+        of the earlier runs': the history is kept."""
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            run.finished_at, run.outcome, run.message = now(), outcome, message
+            run.changes, run.opened, run.updated = counts
+            for row in recommendations or []:
+                session.add(
+                    RecommendationRecord(
+                        run_id=run_id,
+                        repository_id=run.repository_id,
+                        workload=row.workload,
+                        field=row.field,
+                        current=row.current,
+                        proposed=row.proposed,
+                        action=row.action,
+                        explanation=row.explanation,
+                        chart=row.chart,
+                    )
+                )
+
+    def latest_recommendations(self, repository: RepositoryRow) -> list[RecommendationRow]:
+        """The values of the repository's latest run that planned anything."""
+        with self.session() as session:
+            latest = session.scalar(
+                select(func.max(RecommendationRecord.run_id)).where(
+                    RecommendationRecord.repository_id == repository.id
+                )
+            )
+            if latest is None:
+                return []
+            rows = session.scalars(
+                select(RecommendationRecord)
+                .where(RecommendationRecord.run_id == latest)
+                .order_by(RecommendationRecord.id)
+            )
+            return [
+                RecommendationRow(
+                    r.workload, r.field, r.current, r.proposed, r.action, r.explanation, r.chart
+                )
+                for r in rows
+            ]
+
+    def runs(self, repository: RepositoryRow) -> list[tuple[str, str, int, int]]:
+        """(reason, outcome, opened, updated) of every run, oldest first."""
+        with self.session() as session:
+            query = (
+                select(Run.reason, Run.outcome, Run.opened, Run.updated)
+                .where(Run.repository_id == repository.id)
+                .order_by(Run.id)
+            )
+            return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+
+    def queue_depth(self) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count()).where(Job.state == QUEUED)) or 0)
+
+    def jobs(self, repository: RepositoryRow | None = None) -> list[tuple[int, str, str, int]]:
+        """(id, reason, state, attempts) of every job, oldest first."""
+        with self.session() as session:
+            query = select(Job.id, Job.reason, Job.state, Job.attempts).order_by(Job.id)
+            if repository is not None:
+                query = query.where(Job.repository_id == repository.id)
+            return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+
+
+class _NoRepository(Exception):
+    """Rolls back a delivery's transaction: the caller adds the repository or ignores it."""
+
+
+def _insert_delivery(session: Session, delivery: str, forge: str, event: str) -> bool:
+    """Whether the delivery is new; a seen one is left as it is, and the transaction stays
+    usable (no error is raised for it)."""
+    values = {"id": delivery, "forge": forge, "event": event, "received_at": now()}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT ... ON CONFLICT.
+        statement = insert(Delivery).values(**values).on_conflict_do_nothing()
+        return session.execute(statement.returning(Delivery.id)).first() is not None
+    try:
+        with session.begin_nested():
+            session.add(Delivery(**values))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _enqueue(
+    session: Session, repository: int, reason: str, delay: float, details: dict[str, Any] | None
+) -> tuple[int, bool]:
+    due = now() + timedelta(seconds=delay)
+    job = session.scalar(
+        select(Job).where(
+            Job.repository_id == repository, Job.reason == reason, Job.state == QUEUED
+        )
+    )
+    if job is not None:
+        job.not_before = max(_aware(job.not_before) or due, due)
+        return job.id, False
+    job = Job(
+        repository_id=repository,
+        reason=reason,
+        state=QUEUED,
+        attempts=0,
+        details=json.dumps(details or {}, sort_keys=True),
+        not_before=due,
+        created_at=now(),
+    )
+    session.add(job)
+    session.flush()
+    return job.id, True
+
+
+def _repository(row: Repository) -> RepositoryRow:
+    return RepositoryRow(
+        row.id,
+        row.forge,
+        row.full_name,
+        row.installation_id,
+        row.schedule_cron,
+        row.schedule_timezone or "UTC",
+    )
+
+
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    """WAL lets the dashboard read while the worker writes; a busy timeout instead of
+    'database is locked' when the web threads and the worker meet."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,687 @@
+"""`POST /webhooks/github` and `POST /webhooks/gitlab`: check, remember, queue, answer.
+
+A delivery is acknowledged within milliseconds: it is checked (size, then signature or token),
+its id is remembered so a redelivery does nothing, and what it asks for becomes a job in the
+store; the worker does everything that needs the forge, such as asking whether a commenter may
+write to the repository.
+
+Checks, in order (nothing is recorded for a delivery that fails one):
+
+- a body over `max_body_bytes` (declared, or read so far when chunked) -> 413;
+- a bad or missing `X-Hub-Signature-256` / `X-Gitlab-Token`, or none configured -> 401;
+- a delivery id seen before -> 200 `duplicate`.
+
+Then by event:
+
+- `ping` -> 200 `pong`;
+- `installation` created -> installation and its repos added, a job `installation` per repo
+  (202); deleted -> installation and its repos forgotten (200 `recorded`);
+- `installation_repositories` added -> repos added, job `installation` each (202); removed ->
+  forgotten (200 `recorded`);
+- `push` / `Push Hook` to the default branch touching manifests, policies, config or exports
+  -> job `push`, debounced by `debounce_seconds` (202);
+- `issue_comment` created on a PR / `Note Hook` on an MR, with a `/rightsizer` line, not by a
+  bot -> job `command:<comment id>` with the line, PR number and login (202);
+- `check_run` rerequested -> job `rerun` (202);
+- `pull_request` closed / `Merge Request Hook` merge or close, on a bot PR -> its fate
+  recorded (200 `recorded`);
+- anything else -> 200 `ignored`, with why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from bot.pr_metadata import MARKER
+from bot.service import metrics
+from bot.service.commands import command_line
+from bot.service.settings import ServiceSettings
+from bot.service.state import (
+    RepositoryRow,
+    Store,
+)
+
+log = logging.getLogger("rightsizer.webhooks")
+
+GITHUB, GITLAB = "github", "gitlab"
+WATCHED_SUFFIXES = (".yaml", ".yml", ".csv", ".parquet", ".json")
+"""Manifests, kustomizations, `.rightsizer.yaml`, policies and exports."""
+WATCHED_DIRS = ("policies/", ".rightsizer/")
+"""Policies in any form, and the repo's own PR templates under `.rightsizer/templates`."""
+METADATA = f"<!-- {MARKER}"
+MAX_DELIVERY_ID = 128
+GITLAB_LISTED_COMMITS = 20
+"""A GitLab push hook lists at most this many commits, and counts all in total_commits_count."""
+
+GITHUB_EVENTS = frozenset(
+    {
+        "ping",
+        "installation",
+        "installation_repositories",
+        "push",
+        "issue_comment",
+        "check_run",
+        "check_suite",
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "status",
+        "workflow_run",
+        "create",
+        "delete",
+    }
+)
+GITLAB_EVENTS = frozenset(
+    {
+        "Push Hook",
+        "Tag Push Hook",
+        "Note Hook",
+        "Merge Request Hook",
+        "Pipeline Hook",
+        "Job Hook",
+        "Issue Hook",
+        "System Hook",
+    }
+)
+"""Event names used as metric labels as they are; any other name is counted as `other`, so a
+stranger sending made-up headers cannot grow the label set."""
+
+_GITLAB_BOT = re.compile(r"^(project|group)_\d+_bot(_[0-9a-f]+)?$")
+"""Usernames GitLab gives project and group access tokens' bot users."""
+
+
+@dataclass
+class Outcome:
+    """What a delivery led to: the HTTP answer and what the log line and metric say."""
+
+    status_code: int
+    outcome: str
+    """queued, recorded, ignored, duplicate, pong, refused, too_large, invalid."""
+    body: dict[str, Any]
+    repository: str | None = None
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    def __init__(self, status_code: int, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.result = Outcome(status_code, outcome, {"detail": detail})
+
+
+class _Malformed(Exception):
+    """A signed payload without a field its event always carries."""
+
+
+def webhook_router(store: Store, settings: ServiceSettings) -> APIRouter:
+    """The two webhook endpoints over `store`, checked with `settings`' secret and token."""
+    hooks = _Webhooks(store, settings)
+    router = APIRouter(tags=["webhooks"])
+
+    @router.post("/webhooks/github", response_class=JSONResponse)
+    async def github_webhook(request: Request) -> JSONResponse:
+        return await hooks.github(request)
+
+    @router.post("/webhooks/gitlab", response_class=JSONResponse)
+    async def gitlab_webhook(request: Request) -> JSONResponse:
+        return await hooks.gitlab(request)
+
+    return router
+
+
+@dataclass(frozen=True)
+class _Enqueue:
+    """A delivery that asks for one job: recorded with the delivery in one transaction."""
+
+    repository: str
+    reason: str
+    delay: float
+    details: dict[str, Any] | None = None
+    installation: int | None = None
+    """GitHub: the payload's installation, under which an unknown repository may be added."""
+
+
+_Decision = Outcome | _Enqueue | Callable[[], Outcome]
+"""What an event calls for, decided from the payload alone: an answer, one job, or store work
+(installations, PR fates) done through the Store's methods."""
+
+
+class _Webhooks:
+    def __init__(self, store: Store, settings: ServiceSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._serial: AbstractContextManager[object] = (
+            threading.Lock() if store.engine.dialect.name == "sqlite" else nullcontext()
+        )
+        """SQLite has one writer at a time, and a writer that finds the database busy sleeps
+        in steps of up to 100 ms before trying again: deliveries handled in parallel threads
+        would wait on each other that way. Taking turns on a lock, the next one starts the
+        moment the last one is done."""
+
+    # The two endpoints ---------------------------------------------------------------
+
+    async def github(self, request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        event = request.headers.get("x-github-event", "")
+        delivery = request.headers.get("x-github-delivery", "")
+        payload: dict[str, Any] | None = None
+        try:
+            _check_length(request, self.settings.max_body_bytes)
+            secret = self.settings.github_webhook_secret
+            if not secret:
+                raise _Stop(401, "refused", "no GitHub webhook secret is configured")
+            body = await _read_body(request, self.settings.max_body_bytes)
+            _check_signature(secret, body, request.headers.get("x-hub-signature-256"))
+            if not event or not delivery or len(delivery) > MAX_DELIVERY_ID:
+                raise _Stop(400, "invalid", "X-GitHub-Event and X-GitHub-Delivery are required")
+            payload = _payload(body, request.headers.get("content-type", ""))
+            result = await run_in_threadpool(
+                self._deliver, GITHUB, delivery, event, payload, self._github_event
+            )
+        except _Stop as stop:
+            result = stop.result
+        return self._answer(GITHUB, event, delivery, _action(payload), result, started)
+
+    async def gitlab(self, request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        event = request.headers.get("x-gitlab-event", "")
+        delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
+            "x-gitlab-webhook-uuid", ""
+        )
+        payload: dict[str, Any] | None = None
+        try:
+            _check_length(request, self.settings.max_body_bytes)
+            _check_token(self.settings.gitlab_webhook_token, request.headers.get("x-gitlab-token"))
+            body = await _read_body(request, self.settings.max_body_bytes)
+            if not event or len(delivery) > MAX_DELIVERY_ID:
+                raise _Stop(400, "invalid", "X-Gitlab-Event is required")
+            payload = _payload(body, request.headers.get("content-type", ""))
+            result = await run_in_threadpool(
+                self._deliver, GITLAB, delivery, event, payload, self._gitlab_event
+            )
+        except _Stop as stop:
+            result = stop.result
+        return self._answer(GITLAB, event, delivery, _action(payload), result, started)
+
+    # In a worker thread: the store is synchronous ------------------------------------
+
+    def _deliver(
+        self,
+        forge: str,
+        delivery: str,
+        event: str,
+        payload: dict[str, Any],
+        decide: Callable[[str, dict[str, Any]], _Decision],
+    ) -> Outcome:
+        """Decides from the payload, then remembers the delivery and does what it asks.
+
+        A job is queued in the transaction that records the delivery, so a crash or an error
+        leaves neither, and the forge's redelivery (same id) is handled as new. Other store
+        work follows the record; if it fails the record is deleted again."""
+        try:
+            decision = decide(event, payload)
+        except _Malformed as exc:
+            return Outcome(400, "invalid", {"detail": f"payload has no valid {exc}"})
+        with self._serial:
+            if isinstance(decision, _Enqueue):
+                result = self._enqueue_delivery(forge, delivery, event, decision)
+            elif delivery and not self.store.first_delivery(delivery, forge, event):
+                result = _duplicate()
+            elif isinstance(decision, Outcome):
+                result = decision
+            else:
+                try:
+                    result = decision()
+                except Exception:
+                    if delivery:
+                        self.store.forget_delivery(delivery)
+                    raise
+            if any(job["new"] for job in result.jobs):  # a debounced job leaves the depth as is
+                metrics.QUEUE_DEPTH.set(self.store.queue_depth())
+            return result
+
+    def _enqueue_delivery(self, forge: str, delivery: str, event: str, want: _Enqueue) -> Outcome:
+        def attempt() -> tuple[int, bool] | str | None:
+            return self.store.deliver_and_enqueue(
+                delivery, forge, event, want.repository, want.reason, want.delay, want.details
+            )
+
+        queued = attempt()
+        if queued is None:  # an unknown repository: nothing was written
+            found, why = self._resolve(forge, want)
+            if found is None:
+                if delivery and not self.store.first_delivery(delivery, forge, event):
+                    return _duplicate()
+                return _ignored(why, want.repository)
+            queued = attempt()
+        if queued is None:  # removed again in between
+            return _ignored("repository not installed", want.repository)
+        if isinstance(queued, str):  # DUPLICATE
+            return _duplicate()
+        job, new = queued
+        entry = {"id": job, "repository": want.repository, "reason": want.reason, "new": new}
+        return _queued([entry], want.repository)
+
+    def _resolve(self, forge: str, want: _Enqueue) -> tuple[RepositoryRow | None, str]:
+        """An unknown repository added when that is safe; None, and why, otherwise.
+
+        GitLab: always, since its hooks are set per project or group by someone who wants
+        the bot there. GitHub: when the payload's installation is one the bot knows (its
+        `installation` delivery may have been missed), unless the repository was removed
+        from it."""
+        if forge == GITLAB:
+            return self.store.add_repository(GITLAB, want.repository, None), ""
+        if want.installation is None or not self.store.installation_active(
+            GITHUB, want.installation
+        ):
+            return None, "repository not installed"
+        if self.store.repository_known(GITHUB, want.repository):
+            return None, "repository was removed from the installation"
+        return self.store.add_repository(GITHUB, want.repository, want.installation), ""
+
+    # GitHub events -------------------------------------------------------------------
+
+    def _github_event(self, event: str, payload: dict[str, Any]) -> _Decision:
+        action = payload.get("action")
+        if event == "ping":
+            return Outcome(200, "pong", {"status": "pong"})
+        if event == "installation" and action in ("created", "deleted"):
+            return self._github_installation(action, payload)
+        if event == "installation_repositories" and action in ("added", "removed"):
+            installation = _int(payload, "installation", "id")
+            added = _names(payload.get("repositories_added") or [])
+            removed = _names(payload.get("repositories_removed") or [])
+            return lambda: self._github_repositories(installation, added, removed)
+        if event == "push":
+            return self._github_push(payload)
+        if event == "issue_comment":
+            return self._github_comment(action, payload)
+        if event == "check_run" and action == "rerequested":
+            return self._github_check_run(payload)
+        if event == "pull_request" and action == "closed":
+            return self._github_closed(payload)
+        return _ignored(f"{event} {action or ''}".strip() + " is not an event the bot acts on")
+
+    def _github_installation(self, action: str, payload: dict[str, Any]) -> _Decision:
+        installation = _int(payload, "installation", "id")
+        if action == "deleted":
+
+            def remove() -> Outcome:
+                self.store.remove_installation(GITHUB, installation)
+                what = f"installation {installation} removed"
+                return Outcome(200, "recorded", {"status": "recorded", "what": what})
+
+            return remove
+        account = _str(payload, "installation", "account", "login")
+        names = _names(payload.get("repositories") or [])
+
+        def add() -> Outcome:
+            self.store.add_installation(GITHUB, installation, account)
+            return self._github_repositories(installation, names, [])
+
+        return add
+
+    def _github_repositories(
+        self, installation: int, added: list[str], removed: list[str]
+    ) -> Outcome:
+        jobs = []
+        for name in removed:
+            self.store.remove_repository(GITHUB, name)
+        for name in added:
+            repository = self.store.add_repository(GITHUB, name, installation)
+            job, new = self.store.enqueue(repository, "installation", delay=0.0)
+            jobs.append({"id": job, "repository": name, "reason": "installation", "new": new})
+        if jobs:
+            return _queued(jobs)
+        what = f"{len(removed)} repositories removed"
+        return Outcome(200, "recorded", {"status": "recorded", "what": what})
+
+    def _github_push(self, payload: dict[str, Any]) -> _Decision:
+        name = _str(payload, "repository", "full_name")
+        why = _push_skipped(payload, _str(payload, "repository", "default_branch"))
+        if why is not None:
+            return _ignored(why, name)
+        return _Enqueue(
+            name, "push", self.settings.debounce_seconds, installation=_installation(payload)
+        )
+
+    def _github_comment(self, action: Any, payload: dict[str, Any]) -> _Decision:
+        name = _str(payload, "repository", "full_name")
+        if action != "created":
+            return _ignored(f"a comment {action}, not created", name)
+        issue = payload.get("issue")
+        if not isinstance(issue, dict) or not issue.get("pull_request"):
+            return _ignored("a comment on an issue, not on a pull request", name)
+        sender = payload.get("sender") or {}
+        login = _str(payload, "sender", "login")
+        if sender.get("type") == "Bot" or login.endswith("[bot]"):
+            return _ignored("a comment by a bot", name)
+        line = command_line(_str(payload, "comment", "body", empty=True))
+        if line is None:
+            return _ignored("no /rightsizer command in the comment", name)
+        comment = _int(payload, "comment", "id")
+        details = {
+            "number": _int(payload, "issue", "number"),
+            "login": login,
+            "command": line,
+            "comment_id": comment,
+        }
+        return _Enqueue(name, f"command:{comment}", 0.0, details, _installation(payload))
+
+    def _github_check_run(self, payload: dict[str, Any]) -> _Decision:
+        name = _str(payload, "repository", "full_name")
+        app = (payload.get("check_run") or {}).get("app") or {}
+        ours = self.settings.github_app_id
+        if ours and ours.isdigit() and app.get("id") not in (None, int(ours)):
+            return _ignored("a check run of another app", name)
+        return _Enqueue(name, "rerun", 0.0, installation=_installation(payload))
+
+    def _github_closed(self, payload: dict[str, Any]) -> _Decision:
+        name = _str(payload, "repository", "full_name")
+        pull = payload.get("pull_request")
+        if not isinstance(pull, dict):
+            raise _Malformed("pull_request")
+        if METADATA not in (pull.get("body") or ""):
+            return _ignored("not a pull request of the bot", name)
+        head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+        if head_repo != name:
+            return _ignored("a pull request from a fork is never the bot's", name)
+        state = "merged" if pull.get("merged") else "closed"
+        number = _int(pull, "number")
+        branch, url = _str(pull, "head", "ref"), _str(pull, "html_url")
+
+        def record() -> Outcome:
+            repository = self.store.repository(GITHUB, name)
+            if repository is None:
+                return _ignored("repository not installed", name)
+            self.store.record_pull(repository, number, branch, state, url)
+            return _recorded(number, state, name)
+
+        return record
+
+    # GitLab events -------------------------------------------------------------------
+
+    def _gitlab_event(self, event: str, payload: dict[str, Any]) -> _Decision:
+        if event == "Push Hook":
+            name = _str(payload, "project", "path_with_namespace")
+            why = _push_skipped(payload, _str(payload, "project", "default_branch"))
+            if why is not None:
+                return _ignored(why, name)
+            return _Enqueue(name, "push", self.settings.debounce_seconds)
+        if event == "Note Hook":
+            return self._gitlab_note(payload)
+        if event == "Merge Request Hook":
+            return self._gitlab_merge_request(payload)
+        return _ignored(f"{event} is not an event the bot acts on")
+
+    def _gitlab_note(self, payload: dict[str, Any]) -> _Decision:
+        name = _str(payload, "project", "path_with_namespace")
+        note = payload.get("object_attributes")
+        if not isinstance(note, dict):
+            raise _Malformed("object_attributes")
+        if note.get("noteable_type") != "MergeRequest":
+            return _ignored("a note on something other than a merge request", name)
+        if note.get("action") not in (None, "create") or note.get("system"):
+            return _ignored("not a new note by a person", name)
+        login = _str(payload, "user", "username")
+        if _GITLAB_BOT.match(login) or (payload.get("user") or {}).get("bot"):
+            return _ignored("a note by a bot", name)
+        line = command_line(_str(note, "note", empty=True))
+        if line is None:
+            return _ignored("no /rightsizer command in the note", name)
+        comment = _int(note, "id")
+        details = {
+            "number": _int(payload, "merge_request", "iid"),
+            "login": login,
+            "command": line,
+            "comment_id": comment,
+        }
+        return _Enqueue(name, f"command:{comment}", 0.0, details)
+
+    def _gitlab_merge_request(self, payload: dict[str, Any]) -> _Decision:
+        name = _str(payload, "project", "path_with_namespace")
+        merge_request = payload.get("object_attributes")
+        if not isinstance(merge_request, dict):
+            raise _Malformed("object_attributes")
+        action = merge_request.get("action")
+        if action not in ("merge", "close"):
+            return _ignored(f"merge request {action}, not merged or closed", name)
+        if METADATA not in (merge_request.get("description") or ""):
+            return _ignored("not a merge request of the bot", name)
+        source, target = (
+            merge_request.get("source_project_id"),
+            merge_request.get("target_project_id"),
+        )
+        if source is not None and source != target:
+            return _ignored("a merge request from a fork is never the bot's", name)
+        state = "merged" if action == "merge" else "closed"
+        number = _int(merge_request, "iid")
+        branch, url = _str(merge_request, "source_branch"), _str(merge_request, "url")
+
+        def record() -> Outcome:
+            repository = self.store.add_repository(GITLAB, name, None)
+            self.store.record_pull(repository, number, branch, state, url)
+            return _recorded(number, state, name)
+
+        return record
+
+    # Shared --------------------------------------------------------------------------
+
+    def _answer(
+        self,
+        forge: str,
+        event: str,
+        delivery: str,
+        action: str | None,
+        result: Outcome,
+        started: float,
+    ) -> JSONResponse:
+        known = GITHUB_EVENTS if forge == GITHUB else GITLAB_EVENTS
+        label = event if event in known else "other"
+        metrics.WEBHOOKS.labels(forge=forge, event=label, outcome=result.outcome).inc()
+        log.info(
+            "webhook %s %s: %s",
+            forge,
+            label,
+            result.outcome,
+            extra={
+                "forge": forge,
+                "event": label,
+                "action": action,
+                "delivery": delivery[:MAX_DELIVERY_ID],
+                "outcome": result.outcome,
+                "status_code": result.status_code,
+                "repository": result.repository,
+                "jobs": [job["id"] for job in result.jobs],
+                "why": result.body.get("why") or result.body.get("detail"),
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return JSONResponse(result.body, status_code=result.status_code)
+
+
+def _action(payload: dict[str, Any] | None) -> str | None:
+    """The payload's `action` (or GitLab's `object_attributes.action`) for the log line, when
+    the delivery got as far as being parsed."""
+    if payload is None:
+        return None
+    action = payload.get("action")
+    attributes = payload.get("object_attributes")
+    if action is None and isinstance(attributes, dict):
+        action = attributes.get("action")
+    return action if isinstance(action, str) else None
+
+
+# Checks ------------------------------------------------------------------------------
+
+
+def _check_length(request: Request, limit: int) -> None:
+    """Refuses a declared body over the limit before a byte of it is read."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    if not declared.strip().isdigit():
+        raise _Stop(400, "invalid", "Content-Length is not a number")
+    if int(declared) > limit:
+        raise _Stop(413, "too_large", f"the body is over {limit} bytes")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, read no further than `limit` bytes (a chunked body has no length)."""
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise _Stop(413, "too_large", f"the body is over {limit} bytes")
+    return bytes(received)
+
+
+def signature(secret: str, body: bytes) -> str:
+    """`X-Hub-Signature-256` as GitHub computes it: `sha256=` and the hex HMAC of the body."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def _check_signature(secret: str, body: bytes, header: str | None) -> None:
+    if not header:
+        raise _Stop(401, "refused", "X-Hub-Signature-256 is missing")
+    expected = signature(secret, body).encode("ascii")
+    if not hmac.compare_digest(expected, header.strip().encode("latin-1")):
+        raise _Stop(401, "refused", "X-Hub-Signature-256 does not match the body")
+
+
+def _check_token(token: str | None, header: str | None) -> None:
+    if not token:
+        raise _Stop(401, "refused", "no GitLab webhook token is configured")
+    if header is None or not hmac.compare_digest(token.encode("utf-8"), header.encode("latin-1")):
+        raise _Stop(401, "refused", "X-Gitlab-Token is missing or wrong")
+
+
+def _payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """JSON, or GitHub's `application/x-www-form-urlencoded` form with a `payload` field."""
+    try:
+        if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+            data = json.loads(fields["payload"][0])
+        else:
+            data = json.loads(body)
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:
+        raise _Stop(400, "invalid", "the body is not a JSON payload") from exc
+    if not isinstance(data, dict):
+        raise _Stop(400, "invalid", "the payload is not a JSON object")
+    return data
+
+
+# Push rule ---------------------------------------------------------------------------
+
+
+def touches_inputs(path: str) -> bool:
+    """Whether a changed file can change a plan: manifests and config (YAML, JSON), exports
+    (CSV, Parquet), policies, `.rightsizer.yaml` and the repo's PR templates."""
+    lowered = path.lower()
+    return lowered.endswith(WATCHED_SUFFIXES) or any(
+        path.startswith(folder) or f"/{folder}" in path for folder in WATCHED_DIRS
+    )
+
+
+def _push_skipped(payload: dict[str, Any], default_branch: str) -> str | None:
+    """Why a push (GitHub or GitLab, which share these fields) does not call for a run."""
+    ref = _str(payload, "ref")
+    if ref != f"refs/heads/{default_branch}":
+        return f"{ref} is not the default branch {default_branch}"
+    if payload.get("deleted") or payload.get("after") == "0" * 40:
+        return "the branch was deleted"
+    commits = [c for c in payload.get("commits") or [] if isinstance(c, dict)]
+    head = payload.get("head_commit")
+    if isinstance(head, dict):
+        commits.append(head)
+    paths = [
+        path
+        for commit in commits
+        for key in ("added", "modified", "removed")
+        for path in commit.get(key) or []
+        if isinstance(path, str)
+    ]
+    if any(touches_inputs(path) for path in paths):
+        return None
+    listed = len(payload.get("commits") or [])
+    total = payload.get("total_commits_count")
+    if isinstance(total, int) and total > listed >= GITLAB_LISTED_COMMITS:
+        return None  # GitLab lists the last 20 commits only: the others may touch inputs
+    if not paths and payload.get("forced"):
+        return None  # a force push that lists no commits: what changed is unknown
+    return "no manifest, policy, config or export changed"
+
+
+# Payload access ----------------------------------------------------------------------
+
+
+def _at(payload: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    value: Any = payload
+    for key in keys:
+        if not isinstance(value, dict):
+            raise _Malformed(".".join(keys))
+        value = value.get(key)
+    return value
+
+
+def _str(payload: dict[str, Any], *keys: str, empty: bool = False) -> str:
+    value = _at(payload, keys)
+    if value is None and empty:
+        return ""
+    if not isinstance(value, str) or not (value or empty):
+        raise _Malformed(".".join(keys))
+    return value
+
+
+def _int(payload: dict[str, Any], *keys: str) -> int:
+    value = _at(payload, keys)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Malformed(".".join(keys))
+    return value
+
+
+def _names(repositories: list[Any]) -> list[str]:
+    names = []
+    for repository in repositories:
+        name = repository.get("full_name") if isinstance(repository, dict) else None
+        if not isinstance(name, str) or not name:
+            raise _Malformed("repositories[].full_name")
+        names.append(name)
+    return names
+
+
+def _ignored(why: str, repository: str | None = None) -> Outcome:
+    return Outcome(200, "ignored", {"status": "ignored", "why": why}, repository)
+
+
+def _duplicate() -> Outcome:
+    return Outcome(200, "duplicate", {"status": "duplicate"})
+
+
+def _recorded(number: int, state: str, repository: str) -> Outcome:
+    body = {"status": "recorded", "number": number, "state": state}
+    return Outcome(200, "recorded", body, repository)
+
+
+def _installation(payload: dict[str, Any]) -> int | None:
+    installation = (payload.get("installation") or {}).get("id")
+    return installation if isinstance(installation, int) else None
+
+
+def _queued(jobs: list[dict[str, Any]], repository: str | None = None) -> Outcome:
+    return Outcome(202, "queued", {"status": "queued", "jobs": jobs}, repository, jobs)

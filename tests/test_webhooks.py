@@ -1,0 +1,734 @@
+"""The webhook endpoints, driven with real GitHub and GitLab payloads signed as the forges sign
+them, and the `/rightsizer` command parser."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bot.service import metrics, state
+from bot.service.commands import (
+    USAGE,
+    CommandError,
+    Explain,
+    Ignore,
+    Pin,
+    Rerun,
+    Snooze,
+    WorkloadRef,
+    command_line,
+    may_command,
+    parse_command,
+)
+from bot.service.settings import ServiceSettings
+from bot.service.state import Delivery, Job, PullRequestRecord, Store
+from bot.service.webhooks import signature, touches_inputs, webhook_router
+
+HOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
+SECRET = "It's a Secret to Everybody"
+TOKEN = "gitlab-hook-token"
+METADATA = '<!-- rightsizer:metadata {"version": 1, "group": "prod"} -->'
+
+PUSH = "push/with-new-branch.payload.json"  # refs/heads/master of Codertocat/Hello-World
+TAG_PUSH = "push/payload.json"
+COMMENT = "issue_comment/created.with-installation.payload.json"
+INSTALLED = "installation/created.payload.json"
+UNINSTALLED = "installation/deleted.payload.json"
+REPOS_ADDED = "installation_repositories/added.payload.json"
+RERUN = "check_run/rerequested.payload.json"
+CLOSED = "pull_request/closed.payload.json"
+PING = "ping/payload.json"
+
+
+# Helpers ------------------------------------------------------------------------------
+
+
+def raw(name: str) -> bytes:
+    """A payload file's exact bytes, as the forge sent them."""
+    return (HOOKS / name).read_bytes()
+
+
+def variant(name: str, change: Callable[[dict[str, Any]], None]) -> bytes:
+    """The real payload with only what `change` sets changed, serialised as GitHub does."""
+    payload = copy.deepcopy(json.loads(raw(name)))
+    change(payload)
+    return json.dumps(payload, indent=2).encode()
+
+
+def touching(*paths: str) -> Callable[[dict[str, Any]], None]:
+    def change(payload: dict[str, Any]) -> None:
+        payload["commits"][0]["modified"] = list(paths)
+        payload["head_commit"]["modified"] = list(paths)
+
+    return change
+
+
+def commenting(body: str, on_pr: bool = True, bot: bool = False) -> Callable[[dict], None]:
+    def change(payload: dict[str, Any]) -> None:
+        payload["comment"]["body"] = body
+        if on_pr:
+            url = payload["issue"]["url"].replace("/issues/", "/pulls/")
+            payload["issue"]["pull_request"] = {"url": url}
+        if bot:
+            payload["sender"].update(login="renovate[bot]", type="Bot")
+
+    return change
+
+
+class Hooks:
+    """A test app with just the webhook router, over a store in a temporary SQLite file."""
+
+    def __init__(self, store: Store, client: TestClient) -> None:
+        self.store = store
+        self.client = client
+        self.deliveries = 0
+
+    def github(
+        self,
+        event: str,
+        body: bytes,
+        *,
+        secret: str | None = SECRET,
+        delivery: str | None = None,
+        headers: dict[str, str | bytes] | None = None,
+    ) -> Any:
+        self.deliveries += 1
+        sent: dict[str, str | bytes] = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or f"72d3162e-cc78-11e3-81ab-{self.deliveries:012d}",
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/044aadd",
+        }
+        if secret is not None:
+            sent["X-Hub-Signature-256"] = signature(secret, body)
+        sent.update(headers or {})
+        return self.client.post("/webhooks/github", content=body, headers=sent)
+
+    def gitlab(
+        self, event: str, body: bytes, *, token: str | None = TOKEN, uuid: str | None = None
+    ) -> Any:
+        self.deliveries += 1
+        sent = {
+            "X-Gitlab-Event": event,
+            "X-Gitlab-Event-UUID": uuid or f"13792a34-cac6-4fda-95a8-{self.deliveries:012d}",
+            "Content-Type": "application/json",
+        }
+        if token is not None:
+            sent["X-Gitlab-Token"] = token
+        return self.client.post("/webhooks/gitlab", content=body, headers=sent)
+
+    def jobs(self) -> list[tuple[int, str, str, int]]:
+        return self.store.jobs()
+
+    def deliveries_seen(self) -> int:
+        with self.store.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Delivery)) or 0)
+
+    def details(self, job_id: int) -> dict[str, Any]:
+        with self.store.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            return dict(json.loads(job.details))
+
+
+@contextmanager
+def make_hooks(tmp_path: Path, **settings: Any) -> Iterator[Hooks]:
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    base = ServiceSettings(
+        database_url="unused",
+        github_webhook_secret=SECRET,
+        gitlab_webhook_token=TOKEN,
+        debounce_seconds=30.0,
+    )
+    app = FastAPI()
+    app.include_router(webhook_router(store, replace(base, **settings)))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Hooks(store, client)
+    store.engine.dispose()
+
+
+@pytest.fixture
+def hooks(tmp_path: Path) -> Iterator[Hooks]:
+    with make_hooks(tmp_path) as made:
+        yield made
+
+
+def counted(forge: str, event: str, outcome: str) -> float:
+    labels = {"forge": forge, "event": event, "outcome": outcome}
+    return metrics.REGISTRY.get_sample_value("rightsizer_webhooks_total", labels) or 0.0
+
+
+# Signatures ---------------------------------------------------------------------------
+
+
+def test_signature_matches_githubs_published_test_vector() -> None:
+    vector = json.loads(raw("_signature-test-vector.json"))
+    assert vector["secret"] == SECRET and vector["payload"] == "Hello, World!"
+    made = signature(vector["secret"], vector["payload"].encode())
+    assert made == vector["expected_header_value"]
+    assert made == "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    expected = hmac.new(SECRET.encode(), raw(PUSH), hashlib.sha256).hexdigest()
+    assert signature(SECRET, raw(PUSH)) == f"sha256={expected}"
+
+
+def test_a_real_delivery_signed_with_the_secret_is_accepted(hooks: Hooks) -> None:
+    answer = hooks.github("ping", raw(PING))
+    assert (answer.status_code, answer.json()) == (200, {"status": "pong"})
+
+
+def test_bad_signature_is_refused_and_nothing_recorded(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    body = variant(PUSH, touching("apps/web/deployment.yaml"))
+    before = counted("github", "push", "refused")
+    answer = hooks.github("push", body, secret="not the secret")
+    assert answer.status_code == 401
+    assert "does not match" in answer.json()["detail"]
+    tampered = body.replace(b"Codertocat", b"Codertocaz")
+    forged = hooks.github(
+        "push", tampered, secret=None, headers={"X-Hub-Signature-256": signature(SECRET, body)}
+    )
+    assert forged.status_code == 401
+    malformed = hooks.github("push", body, secret=None, headers={"X-Hub-Signature-256": "sha1=x"})
+    assert malformed.status_code == 401
+    not_ascii = hooks.github(
+        "push", body, secret=None, headers={"X-Hub-Signature-256": "sha256=é".encode("latin-1")}
+    )
+    assert not_ascii.status_code == 401
+    assert hooks.jobs() == [] and hooks.deliveries_seen() == 0
+    assert hooks.store.repositories() == []
+    assert counted("github", "push", "refused") == before + 4
+
+
+def test_missing_signature_is_refused(hooks: Hooks) -> None:
+    answer = hooks.github("push", variant(PUSH, touching("a.yaml")), secret=None)
+    assert answer.status_code == 401
+    assert answer.json() == {"detail": "X-Hub-Signature-256 is missing"}
+    assert hooks.jobs() == [] and hooks.deliveries_seen() == 0
+
+
+def test_without_a_configured_secret_every_delivery_is_refused(tmp_path: Path) -> None:
+    with make_hooks(tmp_path, github_webhook_secret=None) as hooks:
+        for secret in (SECRET, ""):
+            answer = hooks.github("ping", raw(PING), secret=secret)
+            assert answer.status_code == 401
+            assert answer.json() == {"detail": "no GitHub webhook secret is configured"}
+        assert hooks.deliveries_seen() == 0
+
+
+def test_oversize_bodies_are_refused_before_or_while_reading(tmp_path: Path) -> None:
+    with make_hooks(tmp_path, max_body_bytes=2048) as hooks:
+        body = raw(PUSH)
+        assert len(body) > 2048
+        answer = hooks.github("push", body)
+        assert answer.status_code == 413
+        assert answer.json() == {"detail": "the body is over 2048 bytes"}
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: the bound is kept while reading
+            for start in range(0, len(body), 512):
+                yield body[start : start + 512]
+
+        streamed = hooks.client.post(
+            "/webhooks/github",
+            content=chunked(),
+            headers={
+                "X-GitHub-Event": "push",
+                "X-GitHub-Delivery": "chunked-1",
+                "X-Hub-Signature-256": signature(SECRET, body),
+            },
+        )
+        assert streamed.status_code == 413
+        assert hooks.github("ping", b'{"zen": "small"}').status_code == 200
+        assert hooks.jobs() == [] and hooks.deliveries_seen() == 1
+
+
+def test_signed_but_not_json_or_without_delivery_id_is_invalid(hooks: Hooks) -> None:
+    assert hooks.github("push", b"not json").status_code == 400
+    assert hooks.github("push", b"[1, 2]").status_code == 400
+    no_id = hooks.client.post(
+        "/webhooks/github",
+        content=raw(PING),
+        headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": signature(SECRET, raw(PING))},
+    )
+    assert no_id.status_code == 400
+    assert hooks.deliveries_seen() == 0
+
+
+def test_form_encoded_deliveries_are_read_from_their_payload_field(hooks: Hooks) -> None:
+    body = urlencode({"payload": raw(PING).decode()}).encode()
+    answer = hooks.github(
+        "ping", body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert (answer.status_code, answer.json()) == (200, {"status": "pong"})
+
+
+# Deduplication and debouncing ---------------------------------------------------------
+
+
+def test_a_redelivery_makes_one_job(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    body = variant(PUSH, touching("apps/web/overlays/prod/deployment.yaml"))
+    first = hooks.github("push", body, delivery="d-1")
+    again = hooks.github("push", body, delivery="d-1")
+    assert first.status_code == 202
+    assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    assert [(reason, state) for _, reason, state, _ in hooks.jobs()] == [("push", "queued")]
+
+
+def test_two_pushes_are_debounced_into_one_queued_job(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    first = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
+    second = hooks.github("push", variant(PUSH, touching("policies/prod.yaml")))
+    assert first.status_code == second.status_code == 202
+    [job1], [job2] = first.json()["jobs"], second.json()["jobs"]
+    assert (job1["repository"], job1["reason"]) == ("Codertocat/Hello-World", "push")
+    assert job1["new"] is True and job2["new"] is False and job1["id"] == job2["id"]
+    assert len(hooks.jobs()) == 1
+    assert hooks.store.claim(60) is None  # not due before the debounce delay
+    assert metrics.REGISTRY.get_sample_value("rightsizer_queue_depth") == 1
+
+
+def test_a_push_is_queued_without_delay_when_debounce_is_zero(tmp_path: Path) -> None:
+    with make_hooks(tmp_path, debounce_seconds=0.0) as hooks:
+        hooks.store.add_installation("github", 1, "Codertocat")
+        assert hooks.github("push", variant(PUSH, touching(".rightsizer.yaml"))).status_code == 202
+        job = hooks.store.claim(60)
+        assert job is not None and job.reason == "push"
+        assert job.repository.full_name == "Codertocat/Hello-World"
+        assert job.repository.installation_id == 1
+
+
+# Push ---------------------------------------------------------------------------------
+
+
+def test_pushes_that_do_not_call_for_a_run_are_ignored(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+
+    def other_branch(payload: dict[str, Any]) -> None:
+        touching("apps/web/deployment.yaml")(payload)
+        payload["ref"] = "refs/heads/rightsizer/prod"
+
+    cases = {
+        "refs/heads/rightsizer/prod is not the default branch master": variant(PUSH, other_branch),
+        "refs/tags/simple-tag is not the default branch master": raw(TAG_PUSH),
+        "no manifest, policy, config or export changed": raw(PUSH),  # README.md only
+    }
+    for why, body in cases.items():
+        answer = hooks.github("push", body)
+        assert (answer.status_code, answer.json()) == (200, {"status": "ignored", "why": why})
+    assert hooks.jobs() == []
+
+
+def test_a_push_to_a_repository_of_no_known_installation_is_ignored(hooks: Hooks) -> None:
+    answer = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
+    assert answer.json() == {"status": "ignored", "why": "repository not installed"}
+    assert hooks.store.repositories() == [] and hooks.jobs() == []
+
+
+def test_a_push_to_a_repository_removed_from_its_installation_is_ignored(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    hooks.store.remove_repository("github", "Codertocat/Hello-World")
+    answer = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
+    assert answer.json()["why"] == "repository was removed from the installation"
+    assert hooks.jobs() == [] and hooks.deliveries_seen() == 1
+
+
+def test_the_queued_push_is_the_one_the_store_knows(hooks: Hooks) -> None:
+    repository = hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    answer = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
+    [job] = answer.json()["jobs"]
+    assert hooks.store.enqueue(repository, "push", delay=0) == (job["id"], False)
+    assert (
+        hooks.github("push", variant(PUSH, touching("b.yml"))).json()["jobs"][0]["id"]
+        == (job["id"])
+    )
+
+
+def test_which_paths_count_as_inputs() -> None:
+    for path in (
+        "apps/web/deployment.yaml",
+        "clusters/prod/kustomization.yml",
+        "exports/usage.csv",
+        "exports/usage.parquet",
+        "exports/allocation.json",
+        "policies/rightsizer.rego",
+        ".rightsizer.yaml",
+        ".rightsizer/templates/pr_body.md.j2",
+        "team/policies/limits.cue",
+    ):
+        assert touches_inputs(path), path
+    for path in ("README.md", "src/main.go", "Dockerfile", "docs/policies.md"):
+        assert not touches_inputs(path), path
+
+
+# Comments -----------------------------------------------------------------------------
+
+
+def test_a_rerun_command_on_a_pr_makes_one_command_job(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    body = variant(COMMENT, commenting("Thanks!\n\n  /rightsizer rerun  \nmore text"))
+    answer = hooks.github("issue_comment", body)
+    assert answer.status_code == 202
+    [job] = answer.json()["jobs"]
+    comment_id = json.loads(body)["comment"]["id"]
+    assert job["reason"] == f"command:{comment_id}"
+    assert hooks.details(job["id"]) == {
+        "number": 1,
+        "login": "Codertocat",
+        "command": "/rightsizer rerun",
+        "comment_id": comment_id,
+    }
+    claimed = hooks.store.claim(60)  # delay 0: due at once
+    assert claimed is not None and claimed.details["command"] == "/rightsizer rerun"
+    assert len(hooks.jobs()) == 1
+
+
+def test_comments_the_bot_does_not_act_on_are_ignored(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    cases = {
+        "a comment by a bot": variant(COMMENT, commenting("/rightsizer rerun", bot=True)),
+        "a comment on an issue, not on a pull request": variant(
+            COMMENT, commenting("/rightsizer rerun", on_pr=False)
+        ),
+        "no /rightsizer command in the comment": variant(
+            COMMENT, commenting("> /rightsizer rerun\nplease don't, /rightsizerx")
+        ),
+    }
+    for why, body in cases.items():
+        assert hooks.github("issue_comment", body).json() == {"status": "ignored", "why": why}
+    # the real comment, unchanged: on an issue and no command
+    assert hooks.github("issue_comment", raw(COMMENT)).json()["status"] == "ignored"
+
+    def edited(payload: dict[str, Any]) -> None:
+        commenting("/rightsizer rerun")(payload)
+        payload["action"] = "edited"
+
+    assert hooks.github("issue_comment", variant(COMMENT, edited)).json()["status"] == "ignored"
+    assert hooks.jobs() == []
+
+
+# Installations, check runs, closed PRs -------------------------------------------------
+
+
+def test_installation_created_adds_its_repositories_with_one_job_each(hooks: Hooks) -> None:
+    answer = hooks.github("installation", raw(INSTALLED))
+    assert answer.status_code == 202
+    assert [(j["repository"], j["reason"]) for j in answer.json()["jobs"]] == [
+        ("Codertocat/Hello-World", "installation")
+    ]
+    [repository] = hooks.store.repositories()
+    assert (repository.full_name, repository.installation_id) == ("Codertocat/Hello-World", 957387)
+
+    added = hooks.github("installation_repositories", raw(REPOS_ADDED))
+    assert [j["repository"] for j in added.json()["jobs"]] == ["Codertocat/Space"]
+    assert sorted(r.full_name for r in hooks.store.repositories()) == [
+        "Codertocat/Hello-World",
+        "Codertocat/Space",
+    ]
+    assert [reason for _, reason, _, _ in hooks.jobs()] == ["installation", "installation"]
+
+    def deleted(payload: dict[str, Any]) -> None:
+        payload["installation"]["id"] = 957387
+
+    gone = hooks.github("installation", variant(UNINSTALLED, deleted))
+    assert gone.json() == {"status": "recorded", "what": "installation 957387 removed"}
+    assert hooks.store.repositories() == []
+
+
+def test_installation_repositories_removed_forgets_them(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 2, "octocat")
+    hooks.store.add_repository("github", "octocat/Hello-World", 2)
+    answer = hooks.github(
+        "installation_repositories", raw("installation_repositories/removed.payload.json")
+    )
+    assert answer.json() == {"status": "recorded", "what": "1 repositories removed"}
+    assert hooks.store.repositories() == []
+
+
+def test_installation_deleted_unchanged_is_recorded(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 2, "octocat")
+    hooks.store.add_repository("github", "octocat/Hello-World", 2)
+    assert hooks.github("installation", raw(UNINSTALLED)).status_code == 200
+    assert hooks.store.repositories() == []
+
+
+def test_a_rerequested_check_run_queues_a_rerun(hooks: Hooks) -> None:
+    hooks.store.add_installation("github", 1, "github")
+    answer = hooks.github("check_run", raw(RERUN))
+    assert answer.status_code == 202
+    assert [(j["repository"], j["reason"]) for j in answer.json()["jobs"]] == [
+        ("github/hello-world", "rerun")
+    ]
+
+
+def test_a_merged_bot_pr_is_recorded_and_others_are_not(hooks: Hooks) -> None:
+    repository = hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    not_ours = hooks.github("pull_request", raw(CLOSED))  # unchanged: a person's PR
+    assert not_ours.json() == {"status": "ignored", "why": "not a pull request of the bot"}
+
+    def merged_bot_pr(payload: dict[str, Any]) -> None:
+        payload["pull_request"]["body"] = "Right-size prod\n\n" + METADATA
+        payload["pull_request"]["merged"] = True
+
+    answer = hooks.github("pull_request", variant(CLOSED, merged_bot_pr))
+    assert (answer.status_code, answer.json()) == (
+        200,
+        {"status": "recorded", "number": 2, "state": "merged"},
+    )
+    with hooks.store.session() as session:
+        record = session.get(PullRequestRecord, (repository.id, 2))
+        assert record is not None
+        assert (record.branch, record.state, record.url) == (
+            "changes",
+            "merged",
+            "https://github.com/Codertocat/Hello-World/pull/2",
+        )
+    assert hooks.jobs() == []
+
+
+def test_an_unknown_event_is_ignored_with_why(hooks: Hooks) -> None:
+    answer = hooks.github("star", b'{"action": "created"}')
+    assert answer.json() == {
+        "status": "ignored",
+        "why": "star created is not an event the bot acts on",
+    }
+    assert counted("github", "other", "ignored") >= 1
+
+
+def test_a_push_that_fails_midway_leaves_neither_delivery_nor_job(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    body = variant(PUSH, touching("apps/web/deployment.yaml"))
+    calls = []
+
+    def failing_clock() -> datetime:  # the delivery row is written, then the job fails
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return datetime.now(UTC)
+
+    monkeypatch.setattr(state, "now", failing_clock)
+    assert hooks.github("push", body, delivery="d-9").status_code == 500
+    assert hooks.deliveries_seen() == 0 and hooks.jobs() == []
+    assert hooks.github("push", body, delivery="d-9").status_code == 202  # the redelivery
+    assert len(hooks.jobs()) == 1
+
+
+def test_an_installation_that_fails_midway_is_forgotten_for_its_redelivery(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enqueue = hooks.store.enqueue
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(hooks.store, "enqueue", broken)
+    assert hooks.github("installation", raw(INSTALLED), delivery="d-10").status_code == 500
+    assert hooks.deliveries_seen() == 0
+    monkeypatch.setattr(hooks.store, "enqueue", enqueue)
+    assert hooks.github("installation", raw(INSTALLED), delivery="d-10").status_code == 202
+    assert len(hooks.jobs()) == 1
+
+
+def test_one_log_line_per_delivery_without_secrets(
+    hooks: Hooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    hooks.store.add_installation("github", 1, "Codertocat")
+    body = variant(PUSH, touching("apps/web/deployment.yaml"))
+    with caplog.at_level(logging.INFO, logger="rightsizer.webhooks"):
+        hooks.github("push", body, delivery="log-1")
+        hooks.github("push", body, secret="wrong", delivery="log-2")
+    records = [r for r in caplog.records if r.name == "rightsizer.webhooks"]
+    assert [(r.delivery, r.outcome, r.status_code) for r in records] == [  # type: ignore[attr-defined]
+        ("log-1", "queued", 202),
+        ("log-2", "refused", 401),
+    ]
+    assert records[0].repository == "Codertocat/Hello-World"  # type: ignore[attr-defined]
+    text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in records)
+    assert SECRET not in text and signature(SECRET, body) not in text
+    assert "README" not in text and "Codertocat/Hello-World/commit" not in text
+
+
+# GitLab -------------------------------------------------------------------------------
+
+
+def gitlab_variant(name: str, change: Callable[[dict[str, Any]], None]) -> bytes:
+    return variant(f"gitlab/{name}", change)
+
+
+def test_gitlab_token_is_checked(hooks: Hooks) -> None:
+    body = gitlab_variant("push.json", lambda p: p["commits"][0]["modified"].append("a.yaml"))
+    for token in (None, "wrong", TOKEN + "x", ""):
+        answer = hooks.gitlab("Push Hook", body, token=token)
+        assert answer.status_code == 401, token
+    assert hooks.jobs() == [] and hooks.deliveries_seen() == 0
+    good = hooks.gitlab("Push Hook", body, uuid="u-1")
+    assert good.status_code == 202
+    assert [j["repository"] for j in good.json()["jobs"]] == ["mike/diaspora"]
+    assert hooks.gitlab("Push Hook", body, uuid="u-1").json() == {"status": "duplicate"}
+    assert len(hooks.jobs()) == 1
+
+
+def test_gitlab_without_a_configured_token_refuses(tmp_path: Path) -> None:
+    with make_hooks(tmp_path, gitlab_webhook_token=None) as hooks:
+        assert hooks.gitlab("Push Hook", raw("gitlab/push.json"), token="").status_code == 401
+
+
+def test_gitlab_push_touching_no_input_is_ignored(hooks: Hooks) -> None:
+    answer = hooks.gitlab("Push Hook", raw("gitlab/push.json"))  # CHANGELOG and a .rb file
+    assert answer.json() == {
+        "status": "ignored",
+        "why": "no manifest, policy, config or export changed",
+    }
+
+
+def test_gitlab_push_listing_only_the_last_20_commits_is_run_anyway(hooks: Hooks) -> None:
+    def many(payload: dict[str, Any]) -> None:
+        payload["commits"] = [copy.deepcopy(payload["commits"][0]) for _ in range(20)]
+        payload["total_commits_count"] = 25  # five more commits than listed: they may touch inputs
+
+    assert hooks.gitlab("Push Hook", gitlab_variant("push.json", many)).status_code == 202
+
+
+def test_gitlab_note_with_a_command_on_an_mr_makes_a_command_job(hooks: Hooks) -> None:
+    body = gitlab_variant(
+        "note_merge_request.json",
+        lambda p: p["object_attributes"].update(note="/rightsizer snooze Deployment/web 7"),
+    )
+    answer = hooks.gitlab("Note Hook", body)
+    assert answer.status_code == 202
+    [job] = answer.json()["jobs"]
+    assert (job["repository"], job["reason"]) == ("gitlab-org/gitlab-test", "command:1244")
+    assert hooks.details(job["id"]) == {
+        "number": 1,
+        "login": "root",
+        "command": "/rightsizer snooze Deployment/web 7",
+        "comment_id": 1244,
+    }
+
+    def by_token_bot(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(note="/rightsizer rerun", id=1245)
+        payload["user"]["username"] = "project_42_bot_0123abcd"
+
+    by_token = gitlab_variant("note_merge_request.json", by_token_bot)
+    assert hooks.gitlab("Note Hook", by_token).json()["why"] == "a note by a bot"
+    assert hooks.gitlab("Note Hook", raw("gitlab/note_merge_request.json")).json() == {
+        "status": "ignored",
+        "why": "no /rightsizer command in the note",
+    }
+
+
+def test_gitlab_merge_of_a_bot_mr_is_recorded(hooks: Hooks) -> None:
+    assert hooks.gitlab("Merge Request Hook", raw("gitlab/merge_request.json")).json() == {
+        "status": "ignored",
+        "why": "merge request open, not merged or closed",
+    }
+
+    def merged(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(action="merge", description=METADATA)
+
+    answer = hooks.gitlab("Merge Request Hook", gitlab_variant("merge_request.json", merged))
+    assert answer.json() == {"status": "recorded", "number": 1, "state": "merged"}
+    repository = hooks.store.repository("gitlab", "gitlabhq/gitlab-test")
+    assert repository is not None
+    with hooks.store.session() as session:
+        record = session.get(PullRequestRecord, (repository.id, 1))
+        assert record is not None and (record.branch, record.state) == ("ms-viewport", "merged")
+
+
+# Commands -----------------------------------------------------------------------------
+
+
+def test_command_line_finds_the_first_command_line() -> None:
+    assert command_line("LGTM\r\n/rightsizer   explain Deployment/web\n") == (
+        "/rightsizer   explain Deployment/web"
+    )
+    assert command_line("/rightsizer") == "/rightsizer"
+    assert command_line("see /rightsizer rerun") is None
+    assert command_line("/rightsizers rerun") is None
+    assert command_line("") is None
+
+
+def test_parse_commands() -> None:
+    web = WorkloadRef("Deployment", "web")
+    assert parse_command("/rightsizer rerun") == Rerun()
+    assert parse_command("/rightsizer RERUN") == Rerun()
+    assert parse_command("/rightsizer ignore Deployment/web") == Ignore(web)
+    assert parse_command("/rightsizer explain shop/StatefulSet/db-0") == Explain(
+        WorkloadRef("StatefulSet", "db-0", namespace="shop")
+    )
+    assert parse_command("/rightsizer snooze prod:shop/Deployment/web 14") == Snooze(
+        WorkloadRef("Deployment", "web", namespace="shop", env="prod"), 14
+    )
+    assert parse_command("/rightsizer pin Deployment/web requests.cpu=500m") == Pin(
+        web, "requests.cpu", "500m"
+    )
+    assert parse_command("/rightsizer pin staging:Deployment/web limits.memory=1Gi") == Pin(
+        WorkloadRef("Deployment", "web", env="staging"), "limits.memory", "1Gi"
+    )
+    assert parse_command("/rightsizer pin Deployment/web replicas=0").value == "0"  # type: ignore[union-attr]
+    assert parse_command("/rightsizer pin Deployment/web hpa.maxReplicas=10") == Pin(
+        web, "hpa.maxReplicas", "10"
+    )
+    assert str(WorkloadRef("Deployment", "web", "shop", "prod")) == "prod:shop/Deployment/web"
+    assert str(web) == "Deployment/web"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("/rightsizer", "no command given"),
+        ("/rightsizer help", "unknown command `help`"),
+        ("/rightsizer deploy Deployment/web", "unknown command `deploy`"),
+        ("/rightsizer rerun now", "rerun takes nothing, got 1 argument(s)"),
+        ("/rightsizer ignore", "ignore takes <workload>, got 0 argument(s)"),
+        ("/rightsizer ignore web", "`web` is not a workload"),
+        ("/rightsizer ignore a/b/c/d", "`a/b/c/d` is not a workload"),
+        ("/rightsizer ignore Deployment/Web_1", "`Web_1` is not a Kubernetes object name"),
+        ("/rightsizer ignore Shop/Deployment/web", "`Shop` is not a namespace"),
+        ("/rightsizer ignore 9Deploy/web", "`9Deploy` is not a kind, such as Deployment"),
+        ("/rightsizer ignore :Deployment/web", "`` is not an environment name"),
+        ("/rightsizer snooze Deployment/web", "snooze takes <workload> <days>, got 1 argument(s)"),
+        ("/rightsizer snooze Deployment/web 0", "days must be a whole number from 1 to 365"),
+        ("/rightsizer snooze Deployment/web 1.5", "days must be a whole number from 1 to 365"),
+        ("/rightsizer snooze Deployment/web 400", "days must be a whole number from 1 to 365"),
+        ("/rightsizer pin Deployment/web cpu=1", "expected <field>=<value> with <field> one of"),
+        ("/rightsizer pin Deployment/web requests.cpu", "expected <field>=<value>"),
+        ("/rightsizer pin Deployment/web requests.cpu=1Gi", "must be cores or millicores"),
+        ("/rightsizer pin Deployment/web requests.memory=lots", "is not a Kubernetes quantity"),
+        ("/rightsizer pin Deployment/web replicas=-1", "replicas takes a whole number"),
+        ("/rightsizer pin Deployment/web hpa.minReplicas=0", "hpa.minReplicas must be at least 1"),
+        ("/rightsizer pin Deployment/web hpa.cpuUtilization=150", "a percentage, 1 to 100"),
+        ("/rightsizer ignore Deployment/`x`", "is not a Kubernetes object name"),
+        ("rerun", "a command starts with /rightsizer"),
+    ],
+)
+def test_malformed_commands_answer_with_the_usage(line: str, problem: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        parse_command(line)
+    message = str(raised.value)
+    assert problem in message
+    assert message.endswith(USAGE) and "\n" not in message
+    assert "`" not in raised.value.problem.replace("`", "", 2)  # user text cannot break quoting
+
+
+def test_who_may_command() -> None:
+    assert all(may_command(p) for p in ("admin", "maintain", "write", "Write"))
+    assert not any(may_command(p) for p in ("triage", "read", "none", ""))
