@@ -62,12 +62,13 @@ def basic_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def binary(name: str) -> str:
-    """The path of `name`; skip (fail under CI) when it is not installed."""
+def binary(name: str, make_target: str = "prometheus-server") -> str:
+    """The path of `name`; skip (fail under CI) when it is not installed, naming the make
+    target that installs it."""
     path = shutil.which(name) or shutil.which(name, path="/usr/bin")
     if path:
         return path
-    reason = f"{name} is not installed: `make prometheus-server` installs Debian's (as root)"
+    reason = f"{name} is not installed: `make {make_target}` installs Debian's (as root)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI must run the server tests")
     pytest.skip(reason)
