@@ -44,8 +44,31 @@ prometheus-server:
 	    apt-get install -y -qq --no-install-recommends prometheus; \
 	else echo "prometheus is not installed and cannot be here (needs root and apt-get)"; fi
 
-test: check prometheus-server
-	$(BIN)/pytest
+# The real browser the dashboard tests load pages in (tests/test_dashboard.py), the same way:
+# Debian's chromium when we can; elsewhere those tests skip, unless CI is set.
+.PHONY: browser
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "chromium is not installed and cannot be here (needs root and apt-get)"; fi
+
+# A real PostgreSQL for the state tests (tests/postgres_server.py): the service's database
+# works the same on it as on the embedded SQLite. Debian's, when we can; else they skip.
+.PHONY: postgres-server
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends postgresql; \
+	else echo "postgresql is not installed and cannot be here (needs root and apt-get)"; fi
+
+# Two workers (pytest-xdist): the suite's long tests are subprocesses and servers that wait
+# on each other, so two halve its time on two cores. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+test: check prometheus-server browser postgres-server
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 format: $(STAMP)
 	$(BIN)/ruff format bot recommenders tests benchmarks fixtures/generate_exports.py

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres_server import postgres_url  # noqa: F401  (a fixture for every test module)
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 MONOREPO = FIXTURES / "monorepo"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bot.config import RepoConfig, load_config
 from bot.forges import github, gitlab
@@ -53,12 +54,40 @@ def open_checkout(options: ForgeOptions, clone_to: Path) -> Checkout:
         workspace = Workspace(options.repo)
         local = LocalForge(workspace, options.pr_dir)
         return Checkout(local, workspace, load_config(options.repo))
+    forge: GitHubForge | GitLabForge
+    settings = _hosted(options)
+    if isinstance(settings, github.GitHubSettings):
+        forge = github.connect(settings, clone_to)
+    else:
+        forge = gitlab.connect(settings, clone_to)
+    return Checkout(forge, forge.branches.workspace, _on_base_branch(forge.branches))
+
+
+class Conversation(Protocol):
+    """Where the service answers a command given in a PR comment."""
+
+    def permission(self, login: str) -> str:
+        """The user's role in GitHub's words: admin, maintain, write, triage, read, none."""
+        ...
+
+    def reply(self, number: int, text: str) -> None: ...
+
+
+def open_conversation(options: ForgeOptions) -> Conversation:
+    settings = _hosted(options)
+    if isinstance(settings, github.GitHubSettings):
+        return github.GitHubConversation(settings)
+    return gitlab.GitLabConversation(settings)
+
+
+def _hosted(options: ForgeOptions) -> github.GitHubSettings | gitlab.GitLabSettings:
+    if options.forge not in ("github", "gitlab"):
+        raise InputError("--forge", f"{options.forge} is not a hosted forge")
     if not options.repository:
         raise InputError("--repository", f"name the {options.forge} repository: OWNER/NAME")
     token = options.token or _environment_token(options.forge)
-    forge: GitHubForge | GitLabForge
     if options.forge == "github":
-        github_settings = github.GitHubSettings(
+        return github.GitHubSettings(
             options.repository,
             options.github_url,
             options.app_id,
@@ -67,11 +96,7 @@ def open_checkout(options: ForgeOptions, clone_to: Path) -> Checkout:
             token,
             options.write_interval,
         )
-        forge = github.connect(github_settings, clone_to)
-    else:
-        gitlab_settings = gitlab.GitLabSettings(options.repository, options.gitlab_url, token)
-        forge = gitlab.connect(gitlab_settings, clone_to)
-    return Checkout(forge, forge.branches.workspace, _on_base_branch(forge.branches))
+    return gitlab.GitLabSettings(options.repository, options.gitlab_url, token)
 
 
 def _environment_token(forge: str) -> str | None:

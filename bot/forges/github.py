@@ -51,6 +51,18 @@ class GitHubSettings:
 
 def connect(settings: GitHubSettings, destination: Path) -> GitHubForge:
     """Authenticate, read the repository and clone it to `destination`."""
+    repository, auth, app = open_repository(settings)
+
+    def credentials() -> GitCredentials:
+        token = auth.token if isinstance(auth, Auth.AppInstallationAuth) else settings.token
+        return GitCredentials("x-access-token", str(token))
+
+    branches = RemoteBranches.clone(repository.clone_url, destination, credentials)
+    return GitHubForge(repository, branches, credentials, check_runs=app)
+
+
+def open_repository(settings: GitHubSettings) -> tuple[Repository, Auth.Auth, bool]:
+    """The repository through the API, its auth, and whether that is an App's."""
     auth, app = _auth(settings)
     client = Github(
         base_url=settings.api_url.rstrip("/"),
@@ -62,14 +74,29 @@ def connect(settings: GitHubSettings, destination: Path) -> GitHubForge:
     )
     with _calling(f"read repository {settings.repository}"):
         repository = client.get_repo(settings.repository)
-        clone_url = repository.clone_url
+    return repository, auth, app
 
-    def credentials() -> GitCredentials:
-        token = auth.token if isinstance(auth, Auth.AppInstallationAuth) else settings.token
-        return GitCredentials("x-access-token", str(token))
 
-    branches = RemoteBranches.clone(clone_url, destination, credentials)
-    return GitHubForge(repository, branches, credentials, check_runs=app)
+class GitHubConversation:
+    """Answering a command on a PR: who may give it (asked of GitHub, never read from the
+    payload, which anyone can forge a comment into) and the reply."""
+
+    def __init__(self, settings: GitHubSettings) -> None:
+        self.repository, _, _ = open_repository(settings)
+
+    def permission(self, login: str) -> str:
+        """GitHub's role for `login` here: admin, maintain, write, triage, read or none."""
+        with _calling(f"read {login}'s permission"):
+            try:
+                return str(self.repository.get_collaborator_permission(login))
+            except GithubException as exc:
+                if exc.status == 404:  # not a collaborator
+                    return "none"
+                raise
+
+    def reply(self, number: int, text: str) -> None:
+        with _calling(f"answer on #{number}"):
+            self.repository.get_issue(number).create_comment(text)
 
 
 def _auth(settings: GitHubSettings) -> tuple[Auth.Auth, bool]:

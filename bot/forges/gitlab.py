@@ -47,6 +47,17 @@ class GitLabSettings:
 
 def connect(settings: GitLabSettings, destination: Path) -> GitLabForge:
     """Authenticate, read the project and clone it to `destination`."""
+    client, project = open_project(settings)
+    token = str(settings.token)
+
+    def credentials() -> GitCredentials:
+        return GitCredentials("oauth2", token)
+
+    branches = RemoteBranches.clone(project.http_url_to_repo, destination, credentials)
+    return GitLabForge(client, project, branches)
+
+
+def open_project(settings: GitLabSettings) -> tuple[gitlab.Gitlab, Any]:
     if not settings.token:
         raise InputError("--forge gitlab", "give --token (RIGHTSIZER_GITLAB_TOKEN)")
     client = gitlab.Gitlab(
@@ -58,13 +69,42 @@ def connect(settings: GitLabSettings, destination: Path) -> GitLabForge:
     with _calling(f"read project {settings.repository}"):
         client.auth()
         project = client.projects.get(settings.repository)
-    token = settings.token
+    return client, project
 
-    def credentials() -> GitCredentials:
-        return GitCredentials("oauth2", token)
 
-    branches = RemoteBranches.clone(project.http_url_to_repo, destination, credentials)
-    return GitLabForge(client, project, branches)
+class GitLabConversation:
+    """Answering a command on a merge request."""
+
+    def __init__(self, settings: GitLabSettings) -> None:
+        self.client, self.project = open_project(settings)
+
+    def permission(self, login: str) -> str:
+        """The user's access level as GitHub names roles: Developer (30) can push, so it
+        is `write`; Maintainer and Owner are `maintain` and `admin`."""
+        with _calling(f"read {login}'s access"):
+            users = self.client.users.list(username=login, get_all=True)
+            if not users:
+                return "none"
+            try:
+                member = self.project.members_all.get(users[0].id)
+            except GitlabError as exc:
+                if exc.response_code == 404:
+                    return "none"
+                raise
+        level = int(member.access_level)
+        return (
+            "admin"
+            if level >= 50
+            else "maintain"
+            if level >= 40
+            else "write"
+            if level >= 30
+            else "read"
+        )
+
+    def reply(self, number: int, text: str) -> None:
+        with _calling(f"answer on !{number}"):
+            self.project.mergerequests.get(number, lazy=True).notes.create({"body": text})
 
 
 @contextmanager

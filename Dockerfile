@@ -1,0 +1,47 @@
+# Rightsizer's service (`rightsizer serve`): webhooks, schedules, a worker and the dashboard
+# in one process on port 8080. docker-compose.yml runs it with PostgreSQL and Prometheus.
+#
+#   docker build -t rightsizer .
+#   docker run --rm -p 8080:8080 --env-file .env -v rightsizer-data:/data rightsizer
+#
+# Without RIGHTSIZER_DATABASE_URL the state is a SQLite file in /data (mount a volume there).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# git: the bot clones the repositories it sizes and pushes its branches.
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# The dependencies first (read from pyproject.toml), so a change to the code alone does not
+# reinstall them; the PostgreSQL driver (the `postgres` extra) comes along.
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["postgres"]))' \
+    > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
+
+# Then the project itself, installed in place (editable): the built-in templates and policies
+# are read from the source tree beside the packages.
+COPY . .
+RUN pip install --no-deps -e . && rm -rf /tmp/requirements.txt
+
+# Run as a user without privileges; its state (SQLite by default, the forecast cache) in /data.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin rightsizer \
+ && mkdir -p /data && chown rightsizer:rightsizer /data
+USER rightsizer
+WORKDIR /data
+ENV RIGHTSIZER_DATABASE_URL=sqlite:////data/rightsizer.db
+VOLUME ["/data"]
+
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+
+CMD ["rightsizer", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,0 +1,70 @@
+"""The web app of `rightsizer serve`: webhooks, dashboard, health and metrics, and in the same
+process the worker and the scheduler, started and stopped with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.service import metrics
+from bot.service.dashboard import dashboard_router
+from bot.service.scheduler import Schedules
+from bot.service.settings import ServiceSettings
+from bot.service.state import Store
+from bot.service.webhooks import webhook_router
+from bot.service.worker import Worker
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    store = Store(settings.database_url)
+    worker = Worker(store, settings)
+    schedules = Schedules(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        schedules.start()
+        try:
+            yield
+        finally:
+            schedules.stop()
+            worker.stop()
+
+    app = FastAPI(title="Rightsizer", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(webhook_router(store, settings))
+    app.include_router(dashboard_router(store))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Alive: the process answers. Restarting it would not help anything else."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(response: Response) -> dict[str, object]:
+        """Ready: the database answers and the worker and scheduler run."""
+        checks = {
+            "database": _safe(store.ready),
+            "worker": worker.alive,
+            "scheduler": schedules.scheduler.running,
+        }
+        if not all(checks.values()):
+            response.status_code = 503
+        return {"status": "ready" if all(checks.values()) else "not ready", **checks}
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        metrics.QUEUE_DEPTH.set(store.queue_depth())
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.state.store, app.state.worker, app.state.schedules = store, worker, schedules
+    return app
+
+
+def _safe(check: object) -> bool:
+    try:
+        return bool(check())  # type: ignore[operator]
+    except Exception:
+        return False

@@ -1,0 +1,77 @@
+"""Scheduled runs: one APScheduler cron job per repository, kept in step with the store.
+
+A repository's own `.rightsizer.yaml` `schedule:` (read at each run) wins over the service's
+default; the default carries jitter so that installations do not all run at the same minute.
+The scheduler only enqueues: the durable queue, not APScheduler's memory, is what survives
+a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.service.settings import ServiceSettings
+from bot.service.state import RepositoryRow, Store
+
+log = logging.getLogger("rightsizer.scheduler")
+SYNC_SECONDS = 60
+
+
+class Schedules:
+    def __init__(self, store: Store, settings: ServiceSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._known: dict[int, tuple[str, str]] = {}
+
+    def start(self) -> None:
+        self.sync()
+        self.scheduler.add_job(self.sync, "interval", seconds=SYNC_SECONDS, id="sync")
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def sync(self) -> None:
+        """Add, change or drop cron jobs to match the active repositories."""
+        repositories = {repo.id: repo for repo in self.store.repositories()}
+        for gone in set(self._known) - set(repositories):
+            self.scheduler.remove_job(f"repo-{gone}")
+            del self._known[gone]
+        for repository in repositories.values():
+            wanted = self.cron_of(repository)
+            if self._known.get(repository.id) == wanted:
+                continue
+            cron, zone = wanted
+            trigger = CronTrigger.from_crontab(cron, timezone=ZoneInfo(zone))
+            # A repo's own schedule runs when it says; the default one is spread out.
+            trigger.jitter = (
+                None if repository.schedule_cron else self.settings.schedule_jitter_seconds
+            )
+            self.scheduler.add_job(
+                self.store.enqueue,
+                trigger,
+                args=(repository, "schedule"),
+                id=f"repo-{repository.id}",
+                replace_existing=True,
+                misfire_grace_time=3600,
+                coalesce=True,
+            )
+            self._known[repository.id] = wanted
+            log.info(
+                "scheduled", extra={"repository": repository.full_name, "cron": cron, "tz": zone}
+            )
+
+    def cron_of(self, repository: RepositoryRow) -> tuple[str, str]:
+        if repository.schedule_cron:
+            return repository.schedule_cron, repository.schedule_timezone
+        return self.settings.schedule, "UTC"
+
+    def next_run(self, repository: RepositoryRow) -> str | None:
+        job = self.scheduler.get_job(f"repo-{repository.id}")
+        return None if job is None or job.next_run_time is None else job.next_run_time.isoformat()

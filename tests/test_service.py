@@ -1,0 +1,289 @@
+"""`rightsizer serve` under uvicorn, driven as GitHub drives it: real webhook payloads (from
+fixtures/github-webhooks, retargeted at the test repository), signed with the App's webhook
+secret, against the GitHub test server. The service's worker runs the real bot.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.service.state import Store
+from tests.conftest import COST, FIXTURES, GIT_ENV, ROOT
+from tests.forge_servers.github import GitHubServer
+from tests.forge_story import small_monorepo, usage
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+OWNER, NAME = "acme", "infra"
+SECRET = "webhook secret, not in the repo"
+PAYLOADS = FIXTURES / "github-webhooks"
+SOURCES = "\nsources:\n  utilisation: [exports/utilisation.csv]\n  cost: [exports/cost.csv]\n"
+
+
+def payload(name: str, server: GitHubServer) -> dict:
+    """A recorded payload, retargeted at acme/infra and the test App's installation."""
+    data = json.loads((PAYLOADS / name).read_text())
+    data["installation"] = {"id": server.installation_id}
+    if "repository" in data:
+        repository = copy.deepcopy(data["repository"])
+        repository.update(full_name=f"{OWNER}/{NAME}", name=NAME, default_branch="main")
+        repository["owner"]["login"] = OWNER
+        data["repository"] = repository
+    return data
+
+
+class Service:
+    """`rightsizer serve` in a subprocess, with its settings in the environment."""
+
+    def __init__(self, tmp_path: Path, server: GitHubServer, **settings: str) -> None:
+        key = tmp_path / "app.pem"
+        key.write_bytes(server.private_key_pem)
+        self.database = f"sqlite:///{tmp_path / 'state.db'}"
+        self.env = {
+            **os.environ,
+            **GIT_ENV,
+            "RIGHTSIZER_DATABASE_URL": self.database,
+            "RIGHTSIZER_GITHUB_URL": server.api_url,
+            "RIGHTSIZER_GITHUB_APP_ID": str(server.app_id),
+            "RIGHTSIZER_GITHUB_PRIVATE_KEY": str(key),
+            "RIGHTSIZER_GITHUB_WEBHOOK_SECRET": SECRET,
+            "RIGHTSIZER_GITHUB_WRITE_INTERVAL": "0",
+            "RIGHTSIZER_DEBOUNCE_SECONDS": "1",
+            "RIGHTSIZER_RETRY_SECONDS": "1",
+            **settings,
+        }
+        self.log = tmp_path / "service.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"service did not get ready:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """As a crash or an OOM kill would: no shutdown hooks run."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def deliver(self, event: str, body: dict, delivery: str | None = None, sign: bool = True):
+        raw = json.dumps(body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "User-Agent": "GitHub-Hookshot/test",
+        }
+        if sign:
+            digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            headers["X-Hub-Signature-256"] = f"sha256={digest}"
+        return httpx.post(f"{self.url}/webhooks/github", content=raw, headers=headers, timeout=10)
+
+    def store(self) -> Store:
+        return Store(self.database)
+
+
+def wait_for(condition, what: str, service: Service, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.25)
+    jobs = service.store().jobs()
+    lines = service.log.read_text().splitlines()
+    log = "\n".join(line for line in lines if "apscheduler" not in line)
+    raise AssertionError(f"timed out waiting for {what}; jobs {jobs}:\n{log[-6000:]}")
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[GitHubServer]:
+    """acme/infra with its exports and `sources:` committed, as the service reads them."""
+    with GitHubServer(tmp_path / "github") as server:
+        repo = small_monorepo(tmp_path / "infra")
+        (repo / "exports").mkdir()
+        usage(repo / "exports" / "utilisation.csv")
+        (repo / "exports" / "cost.csv").write_bytes(COST.read_bytes())
+        with (repo / ".rightsizer.yaml").open("a") as config:
+            config.write(SOURCES)
+        subprocess.run(["git", "add", "--all"], cwd=repo, env={**os.environ, **GIT_ENV}, check=True)
+        subprocess.run(
+            ["git", "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "Exports"],
+            cwd=repo,
+            env={**os.environ, **GIT_ENV},
+            check=True,
+        )
+        server.add_repository(OWNER, NAME, repo)
+        yield server
+
+
+def push_payload(server: GitHubServer) -> dict:
+    body = payload("push/payload.json", server)
+    # The recorded push deleted a tag and carries no commits; ours moved main and changed
+    # the export.
+    body.update(ref="refs/heads/main", deleted=False, created=False, after="1" * 40)
+    commit = {"id": "0" * 40, "message": "Daily export", "added": [], "removed": [],
+              "modified": ["exports/utilisation.csv"]}  # fmt: skip
+    body["commits"], body["head_commit"] = [commit], commit
+    return body
+
+
+def pulls_by_branch(server: GitHubServer) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for pull in server.pulls(OWNER, NAME):
+        found.setdefault(pull["head"]["ref"], []).append(pull)
+    return found
+
+
+def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_path):
+    service = Service(tmp_path, github).start()
+    try:
+        # Unsigned or wrongly signed: 401, and no job.
+        assert service.deliver("push", push_payload(github), sign=False).status_code == 401
+        forged = push_payload(github)
+        answer = httpx.post(
+            f"{service.url}/webhooks/github",
+            content=json.dumps(forged).encode(),
+            headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "forged",
+                     "X-Hub-Signature-256": "sha256=" + "0" * 64},
+        )  # fmt: skip
+        assert answer.status_code == 401
+        assert service.store().jobs() == []
+
+        # The App is installed on the repository: a first run opens the PRs.
+        installed = payload("installation_repositories/added.payload.json", github)
+        installed["repositories_added"] = [
+            {"id": 1, "name": NAME, "full_name": f"{OWNER}/{NAME}", "private": True}
+        ]
+        assert service.deliver("installation_repositories", installed).status_code == 202
+        wait_for(lambda: len(pulls_by_branch(github)) == 3, "the first PRs", service)
+        first = {b: p[0]["head"]["sha"] for b, p in pulls_by_branch(github).items()}
+
+        # Prod's checkout now needs more memory; the export lands on main: one push, sent
+        # twice by GitHub (same delivery) and followed by a second push: one rerun.
+        github.commit(OWNER, NAME, "main", {
+            "exports/utilisation.csv": usage(
+                tmp_path / "more.csv", {("prod", "checkout", "memory_bytes"): 1.6}
+            ).read_text(),
+        })  # fmt: skip
+        delivery = str(uuid.uuid4())
+        assert service.deliver("push", push_payload(github), delivery).status_code == 202
+        again = service.deliver("push", push_payload(github), delivery)
+        assert again.status_code == 200 and again.json()["status"] == "duplicate"
+        assert service.deliver("push", push_payload(github)).status_code == 202
+        store = service.store()
+        repository = store.repository("github", f"{OWNER}/{NAME}")
+        assert repository is not None
+        wait_for(
+            lambda: (
+                [r[0] for r in store.runs(repository)] == ["installation", "push"]
+                and store.runs(repository)[-1][1] == "ok"
+            ),
+            "one push run",
+            service,
+        )
+        pulls = pulls_by_branch(github)
+        assert all(len(found) == 1 for found in pulls.values()), "updated, not duplicated"
+        assert pulls["rightsizer/prod"][0]["head"]["sha"] != first["rightsizer/prod"]
+        assert pulls["rightsizer/dev"][0]["head"]["sha"] == first["rightsizer/dev"]
+
+        # A command from someone without write access is refused, politely, on the PR.
+        comment = payload("issue_comment/created.with-installation.payload.json", github)
+        number = pulls["rightsizer/prod"][0]["number"]
+        comment["issue"].update(number=number, pull_request={"url": "x"})
+        comment["comment"]["body"] = "/rightsizer rerun"
+        comment["sender"].update(login="mallory", type="User")
+        assert service.deliver("issue_comment", comment).status_code == 202
+
+        def refused():
+            bodies = [c["body"] for c in github.comments(OWNER, NAME, number)]
+            return [b for b in bodies if b.startswith("@mallory")]
+
+        (reply,) = wait_for(refused, "the polite refusal", service)
+        assert "only people with write access" in reply
+        assert len(store.runs(repository)) == 2, "a refused command runs nothing"
+
+        # A maintainer snoozes prod's checkout: the service keeps it, reruns, and the PR
+        # holds checkout back, naming who and until when; then asks why it was sized so.
+        github.set_permission(OWNER, NAME, "alice", "write")
+
+        def command(text: str):
+            comment["comment"].update(body=text, id=comment["comment"]["id"] + 1)
+            comment["sender"].update(login="alice")
+            assert service.deliver("issue_comment", comment).status_code == 202
+
+        def replies():
+            return [
+                c["body"]
+                for c in github.comments(OWNER, NAME, number)
+                if c["body"].startswith("@alice")
+            ]
+
+        command("/rightsizer snooze prod:Deployment/checkout 7")
+        (done,) = wait_for(replies, "the snooze's answer", service)
+        assert "snoozed by @alice until" in done
+        wait_for(lambda: len(store.runs(repository)) == 3 and store.runs(repository)[-1][1] == "ok",
+                 "the rerun", service)  # fmt: skip
+        (prod,) = pulls_by_branch(github)["rightsizer/prod"]
+        assert "**command.snooze**: snoozed by @alice until" in prod["body"]
+        command("/rightsizer explain prod:Deployment/checkout")
+        wait_for(lambda: len(replies()) == 2, "the explanation", service, seconds=30)
+        assert "how Rightsizer sized `prod/checkout/Deployment/checkout`" in replies()[1]
+        assert "requests.memory" in replies()[1]
+
+        metrics = httpx.get(f"{service.url}/metrics").text
+        assert 'rightsizer_webhooks_total{event="push",forge="github",outcome="refused"}' in metrics
+        assert "rightsizer_runs_total" in metrics
+        assert SECRET not in service.log.read_text()
+    finally:
+        service.stop()
+
+
+def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path):
+    service = Service(tmp_path, github, RIGHTSIZER_DEBOUNCE_SECONDS="4").start()
+    store = service.store()
+    store.add_installation("github", github.installation_id, OWNER)
+    store.add_repository("github", f"{OWNER}/{NAME}", github.installation_id)
+    assert service.deliver("push", push_payload(github)).status_code == 202
+    service.kill()
+    assert [(reason, state) for _, reason, state, _ in store.jobs()] == [("push", "queued")]
+    assert github.pulls(OWNER, NAME) == []
+
+    service.start()
+    try:
+        wait_for(lambda: len(pulls_by_branch(github)) == 3, "the PRs after a restart", service)
+        wait_for(lambda: store.jobs()[0][2] == "done", "the job done", service)
+    finally:
+        service.stop()

@@ -1,0 +1,153 @@
+"""The service's parts without a server: settings checked at start, the durable job queue,
+schedules kept in step with the repositories."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.service.scheduler import Schedules
+from bot.service.settings import ServiceSettings, load_settings
+from bot.service.state import Store
+from recommenders.errors import InputError
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_settings_come_from_the_environment_and_a_file_and_are_checked(tmp_path):
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\n")
+    secret = tmp_path / "secret"
+    secret.write_text("from a mounted file\n")
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("debounce_seconds: 5\nschedule: '30 4 * * *'\n")
+    settings = load_settings({
+        "RIGHTSIZER_SETTINGS_FILE": str(settings_file),
+        "RIGHTSIZER_GITHUB_APP_ID": "123",
+        "RIGHTSIZER_GITHUB_PRIVATE_KEY": str(key),
+        "RIGHTSIZER_GITHUB_WEBHOOK_SECRET_FILE": str(secret),
+        "RIGHTSIZER_DEBOUNCE_SECONDS": "2.5",
+    })  # fmt: skip
+    assert settings.github_webhook_secret == "from a mounted file"
+    assert settings.debounce_seconds == 2.5, "the environment wins over the file"
+    assert settings.schedule == "30 4 * * *"
+    assert "from a mounted file" not in repr(settings)
+    assert load_settings({}) == ServiceSettings()
+
+
+@pytest.mark.parametrize(
+    ("environ", "where", "problem"),
+    [
+        (
+            {"RIGHTSIZER_DEBOUNCE_SECONDS": "soon"},
+            "RIGHTSIZER_DEBOUNCE_SECONDS",
+            "expected a number",
+        ),
+        ({"RIGHTSIZER_GITHUB_APP_ID": "1"}, "RIGHTSIZER_GITHUB_PRIVATE_KEY", "private key"),
+        (
+            {"RIGHTSIZER_GITHUB_PRIVATE_KEY": "/nowhere.pem"},
+            "RIGHTSIZER_GITHUB_PRIVATE_KEY",
+            "not a file",
+        ),
+        ({"RIGHTSIZER_MAX_BODY_BYTES": "10"}, "RIGHTSIZER_MAX_BODY_BYTES", "at least 1024"),
+        (
+            {"RIGHTSIZER_SETTINGS_FILE": "/nowhere.yaml"},
+            "RIGHTSIZER_SETTINGS_FILE",
+            "does not exist",
+        ),
+    ],
+)
+def test_bad_settings_name_the_variable(environ, where, problem):
+    with pytest.raises(InputError) as caught:
+        load_settings(environ)
+    assert caught.value.where == where and problem in caught.value.problem
+
+
+def test_an_app_without_a_webhook_secret_is_refused(tmp_path):
+    key = tmp_path / "app.pem"
+    key.write_text("key")
+    with pytest.raises(InputError, match="unsigned deliveries are never accepted"):
+        load_settings({"RIGHTSIZER_GITHUB_APP_ID": "1", "RIGHTSIZER_GITHUB_PRIVATE_KEY": str(key)})
+
+
+def test_one_queued_job_per_repository_and_reason_debounced(store):
+    repo = store.add_repository("github", "acme/infra", 7)
+    first, created = store.enqueue(repo, "push", delay=0.3)
+    again, created_again = store.enqueue(repo, "push", delay=0.3)
+    assert created and not created_again and again == first
+    assert store.claim(60) is None, "debounced: not due yet"
+    time.sleep(0.35)
+    job = store.claim(60)
+    assert job is not None and job.id == first and job.attempts == 1
+    # While it runs, a new push queues a new job, which waits for the running one.
+    second, created = store.enqueue(repo, "push")
+    assert created and second != first
+    assert store.claim(60) is None, "one running job per repository"
+    store.finish(first)
+    assert store.claim(60).id == second
+
+
+def test_failed_jobs_are_retried_with_backoff_then_given_up(store):
+    repo = store.add_repository("github", "acme/infra", 7)
+    job_id, _ = store.enqueue(repo, "schedule")
+    for attempt in range(1, 6):
+        job = store.claim(60)
+        assert job is not None and job.attempts == attempt
+        store.finish(job_id, "GitHub answered 502", retry_in=0)
+    assert store.claim(60) is None
+    assert store.jobs() == [(job_id, "schedule", "failed", 5)]
+
+
+def test_a_job_whose_worker_died_is_resumed(store):
+    repo = store.add_repository("github", "acme/infra", 7)
+    store.enqueue(repo, "push")
+    assert store.claim(lease=0.01) is not None
+    time.sleep(0.05)
+    assert store.claim(60) is None
+    assert store.resume() == 1
+    assert store.claim(60) is not None
+
+
+def test_schedules_follow_the_repositories_and_their_own_cron(store):
+    settings = ServiceSettings(schedule="0 6 * * *", schedule_jitter_seconds=900)
+    schedules = Schedules(store, settings)
+    repo = store.add_repository("github", "acme/infra", 7)
+    other = store.add_repository("gitlab", "platform/infra", None)
+    store.set_schedule(other, "30 22 * * 1-5", "Europe/Berlin")
+    schedules.sync()
+    jobs = {job.id: job for job in schedules.scheduler.get_jobs()}
+    assert set(jobs) == {f"repo-{repo.id}", f"repo-{other.id}"}
+    assert str(jobs[f"repo-{repo.id}"].trigger.jitter) == "900"
+    berlin = jobs[f"repo-{other.id}"].trigger
+    assert berlin.jitter is None and str(berlin.timezone) == "Europe/Berlin"
+    assert "hour='22'" in str(berlin) and "day_of_week='1-5'" in str(berlin)
+    store.remove_repository("github", "acme/infra")
+    schedules.sync()
+    assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]
+
+
+@pytest.mark.server
+def test_the_queue_works_the_same_on_postgresql(postgres_url):
+    """The partial unique index, the claim and the lease on a real PostgreSQL."""
+    store = Store(postgres_url)
+    repo = store.add_repository("github", f"acme/infra-{time.time_ns()}", 7)
+    first, created = store.enqueue(repo, "push")
+    again, created_again = store.enqueue(repo, "push")
+    assert created and not created_again and again == first
+    assert store.deliver_and_enqueue("d-1", "github", "push", repo.full_name, "push", 0, None) == (
+        first,
+        False,
+    )
+    assert store.deliver_and_enqueue("d-1", "github", "push", repo.full_name, "push", 0, None) == (
+        "duplicate"
+    )
+    job = store.claim(lease=0.01)
+    assert job is not None and job.id == first
+    time.sleep(0.05)
+    assert store.resume() >= 1
+    assert store.claim(60).id == first
