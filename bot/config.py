@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from ruamel.yaml.comments import CommentedMap
 
+from bot.cron import crontab_trigger
 from bot.settings_files import check_keys, field_error, load_mapping, typed
 from recommenders.errors import InputError
 from recommenders.model import UnitPrices
@@ -168,13 +168,16 @@ def _sources(data: CommentedMap) -> SourceSettings:
 def _schedule(data: CommentedMap) -> ScheduleSettings:
     check_keys(data, ("cron", "timezone"), CONFIG_FILE, "schedule")
     cron = typed(data, "cron", str, CONFIG_FILE) if "cron" in data else None
-    if cron is not None and not croniter.is_valid(cron):
-        raise field_error(data, "cron", CONFIG_FILE, f"{cron!r} is not a cron expression")
     zone = typed(data, "timezone", str, CONFIG_FILE) if "timezone" in data else "UTC"
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise field_error(data, "timezone", CONFIG_FILE, f"unknown time zone {zone!r}") from exc
+    if cron is not None:
+        try:
+            crontab_trigger(cron, zone)  # the parser the service runs it with
+        except ValueError as exc:
+            raise field_error(data, "cron", CONFIG_FILE, str(exc)) from exc
     return ScheduleSettings(cron, zone)
 
 

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Literal
 
 from bot.manifests.quantities import parse_cpu, parse_memory
-from bot.planner import Plan, PlannedChange, planned_change
+from bot.planner import Plan, PlannedChange, planned_change, workload_key
 from bot.policy.rules import Decision, RuleHit, skipped
 from recommenders.errors import InputError
+from recommenders.model import WorkloadKey
 
 OverrideKind = Literal["ignore", "snooze", "pin"]
 
@@ -29,18 +30,17 @@ class Override:
     since: datetime
     until: datetime | None = None
     field: str | None = None
-    """pin: `requests.cpu` or, for one container, `CONTAINER requests.cpu`."""
+    """pin: `requests.cpu`, `hpa.minReplicas`... (in every container that has it)."""
     value: str | None = None
     """pin: the value as the reviewer wrote it (`500m`, `1Gi`, `3`)."""
 
     def matches(self, change: PlannedChange) -> bool:
-        workload = change.workload
-        return (
-            (workload.kind, workload.name) == (self.workload_kind, self.name)
-            and self.namespace in (None, workload.namespace)
-            and self.environment in (None, workload.environment)
-            and (self.field is None or self.field in _field_names(change))
-        )
+        """Its workload, and for a pin its field (in every container that has it)."""
+        named = names_workload(
+            self.workload_kind, self.name, self.namespace, self.environment,
+            workload_key(change.workload),
+        )  # fmt: skip
+        return named and self.field in (None, change.field)
 
     def describe(self) -> str:
         if self.kind == "pin":
@@ -48,6 +48,18 @@ class Override:
         if self.kind == "snooze" and self.until is not None:
             return f"snoozed by @{self.by} until {self.until:%Y-%m-%d}"
         return f"ignored by @{self.by} since {self.since:%Y-%m-%d}"
+
+
+def names_workload(
+    kind: str, name: str, namespace: str | None, environment: str | None, key: WorkloadKey
+) -> bool:
+    """Whether `[ENV:][NAMESPACE/]KIND/NAME`, as a reviewer typed it, names `key`; the kind
+    in any case (`deployment/web`), the rest exactly, as Kubernetes names are."""
+    return (
+        (key.kind.lower(), key.name) == (kind.lower(), name)
+        and namespace in (None, key.namespace)
+        and environment in (None, key.environment)
+    )
 
 
 def apply_overrides(plan: Plan, overrides: Sequence[Override], now: datetime) -> Plan:
@@ -91,9 +103,3 @@ def _held(change: PlannedChange, override: Override) -> PlannedChange | None:
     if value == recommendation.current:
         return replace(change, decision=skipped(recommendation, hit))
     return planned_change(change.workload, Decision(recommendation, "apply", value, (hit,)))
-
-
-def _field_names(change: PlannedChange) -> set[str]:
-    return (
-        {change.field, f"{change.container} {change.field}"} if change.container else {change.field}
-    )

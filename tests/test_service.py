@@ -222,7 +222,9 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         # A command from someone without write access is refused, politely, on the PR.
         comment = payload("issue_comment/created.with-installation.payload.json", github)
         number = pulls["rightsizer/prod"][0]["number"]
-        comment["issue"].update(number=number, pull_request={"url": "x"})
+        # GitHub sends the PR's own body as the issue's: the bot's metadata is in it.
+        body = pulls["rightsizer/prod"][0]["body"]
+        comment["issue"].update(number=number, pull_request={"url": "x"}, body=body)
         comment["comment"]["body"] = "/rightsizer rerun"
         comment["sender"].update(login="mallory", type="User")
         assert service.deliver("issue_comment", comment).status_code == 202

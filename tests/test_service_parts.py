@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.overrides import names_workload, pin_value
 from bot.service.scheduler import Schedules
 from bot.service.settings import ServiceSettings, load_settings
 from bot.service.state import Store
 from recommenders.errors import InputError
+from recommenders.model import WorkloadKey
 
 
 @pytest.fixture
@@ -55,6 +57,7 @@ def test_settings_come_from_the_environment_and_a_file_and_are_checked(tmp_path)
             "not a file",
         ),
         ({"RIGHTSIZER_MAX_BODY_BYTES": "10"}, "RIGHTSIZER_MAX_BODY_BYTES", "at least 1024"),
+        ({"RIGHTSIZER_SCHEDULE": "0 6 * *"}, "RIGHTSIZER_SCHEDULE", "needs five fields"),
         (
             {"RIGHTSIZER_SETTINGS_FILE": "/nowhere.yaml"},
             "RIGHTSIZER_SETTINGS_FILE",
@@ -125,7 +128,8 @@ def test_schedules_follow_the_repositories_and_their_own_cron(store):
     assert str(jobs[f"repo-{repo.id}"].trigger.jitter) == "900"
     berlin = jobs[f"repo-{other.id}"].trigger
     assert berlin.jitter is None and str(berlin.timezone) == "Europe/Berlin"
-    assert "hour='22'" in str(berlin) and "day_of_week='1-5'" in str(berlin)
+    # cron's 1-5 is Monday to Friday (APScheduler's own numbers start at Monday = 0)
+    assert "hour='22'" in str(berlin) and "day_of_week='mon-fri'" in str(berlin)
     store.remove_repository("github", "acme/infra")
     schedules.sync()
     assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]
@@ -151,3 +155,30 @@ def test_the_queue_works_the_same_on_postgresql(postgres_url):
     time.sleep(0.05)
     assert store.resume() >= 1
     assert store.claim(60).id == first
+
+
+def test_a_command_names_a_workload_as_a_reviewer_types_it():
+    key = WorkloadKey("prod", "checkout", "Deployment", "checkout")
+    assert names_workload("deployment", "checkout", None, None, key)
+    assert names_workload("Deployment", "checkout", "checkout", "prod", key)
+    assert not names_workload("Deployment", "checkout", None, "staging", key)
+    assert not names_workload("Deployment", "Checkout", None, None, key)
+    assert not names_workload("StatefulSet", "checkout", None, None, key)
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("requests.cpu", "250m", 0.25),
+        ("limits.memory", "1Gi", 2.0**30),
+        ("hpa.minReplicas", "3", 3),
+    ],
+)
+def test_pinned_values_are_read_as_the_editor_writes_them(field, text, value):
+    assert pin_value(field, text) == value
+
+
+@pytest.mark.parametrize(("field", "text"), [("requests.cpu", "lots"), ("hpa.minReplicas", "2.5")])
+def test_a_pin_the_editor_could_not_write_is_refused(field, text):
+    with pytest.raises(InputError):
+        pin_value(field, text)

@@ -78,12 +78,19 @@ def touching(*paths: str) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def commenting(body: str, on_pr: bool = True, bot: bool = False) -> Callable[[dict], None]:
+def commenting(
+    body: str, on_pr: bool = True, bot: bool = False, ours: bool = True
+) -> Callable[[dict], None]:
+    """A comment saying `body`; on one of the bot's PRs (its metadata in the body) unless
+    told otherwise."""
+
     def change(payload: dict[str, Any]) -> None:
         payload["comment"]["body"] = body
         if on_pr:
             url = payload["issue"]["url"].replace("/issues/", "/pulls/")
             payload["issue"]["pull_request"] = {"url": url}
+            if ours:
+                payload["issue"]["body"] = f"{payload['issue'].get('body') or ''}\n{METADATA}"
         if bot:
             payload["sender"].update(login="renovate[bot]", type="Bot")
 
@@ -408,6 +415,9 @@ def test_comments_the_bot_does_not_act_on_are_ignored(hooks: Hooks) -> None:
         "no /rightsizer command in the comment": variant(
             COMMENT, commenting("> /rightsizer rerun\nplease don't, /rightsizerx")
         ),
+        "a command on a pull request Rightsizer did not open": variant(
+            COMMENT, commenting("/rightsizer rerun", ours=False)
+        ),
     }
     for why, body in cases.items():
         assert hooks.github("issue_comment", body).json() == {"status": "ignored", "why": why}
@@ -534,17 +544,22 @@ def test_a_push_that_fails_midway_leaves_neither_delivery_nor_job(
 def test_an_installation_that_fails_midway_is_forgotten_for_its_redelivery(
     hooks: Hooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    enqueue = hooks.store.enqueue
+    """Delivery, installation, repositories and jobs are one transaction: a failure at the
+    last step leaves none of them, so GitHub's redelivery installs everything."""
+    enqueue = state._enqueue
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(hooks.store, "enqueue", broken)
+    monkeypatch.setattr(state, "_enqueue", broken)
     assert hooks.github("installation", raw(INSTALLED), delivery="d-10").status_code == 500
+    installation = json.loads(raw(INSTALLED))["installation"]["id"]
     assert hooks.deliveries_seen() == 0
-    monkeypatch.setattr(hooks.store, "enqueue", enqueue)
+    assert not hooks.store.installation_active("github", installation)
+    monkeypatch.setattr(state, "_enqueue", enqueue)
     assert hooks.github("installation", raw(INSTALLED), delivery="d-10").status_code == 202
     assert len(hooks.jobs()) == 1
+    assert hooks.store.installation_active("github", installation)
 
 
 def test_one_log_line_per_delivery_without_secrets(
@@ -608,11 +623,11 @@ def test_gitlab_push_listing_only_the_last_20_commits_is_run_anyway(hooks: Hooks
 
 
 def test_gitlab_note_with_a_command_on_an_mr_makes_a_command_job(hooks: Hooks) -> None:
-    body = gitlab_variant(
-        "note_merge_request.json",
-        lambda p: p["object_attributes"].update(note="/rightsizer snooze Deployment/web 7"),
-    )
-    answer = hooks.gitlab("Note Hook", body)
+    def command(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(note="/rightsizer snooze Deployment/web 7")
+        payload["merge_request"]["description"] = f"Right-size prod\n{METADATA}"
+
+    answer = hooks.gitlab("Note Hook", gitlab_variant("note_merge_request.json", command))
     assert answer.status_code == 202
     [job] = answer.json()["jobs"]
     assert (job["repository"], job["reason"]) == ("gitlab-org/gitlab-test", "command:1244")
@@ -624,6 +639,7 @@ def test_gitlab_note_with_a_command_on_an_mr_makes_a_command_job(hooks: Hooks) -
     }
 
     def by_token_bot(payload: dict[str, Any]) -> None:
+        command(payload)
         payload["object_attributes"].update(note="/rightsizer rerun", id=1245)
         payload["user"]["username"] = "project_42_bot_0123abcd"
 
@@ -633,6 +649,14 @@ def test_gitlab_note_with_a_command_on_an_mr_makes_a_command_job(hooks: Hooks) -
         "status": "ignored",
         "why": "no /rightsizer command in the note",
     }
+
+    def on_a_person_s_mr(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(note="/rightsizer rerun", id=1246)
+
+    theirs = gitlab_variant("note_merge_request.json", on_a_person_s_mr)
+    assert hooks.gitlab("Note Hook", theirs).json()["why"] == (
+        "a command on a merge request Rightsizer did not open"
+    )
 
 
 def test_gitlab_merge_of_a_bot_mr_is_recorded(hooks: Hooks) -> None:

@@ -38,8 +38,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(dashboard_router(store))
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """Alive: the process answers. Restarting it would not help anything else."""
+    def healthz(response: Response) -> dict[str, str]:
+        """Alive: the process answers and its worker thread runs. A dead worker is fixed
+        only by a restart, which is what a failing liveness check asks for; a database that
+        is down is not (see /readyz)."""
+        if not worker.alive:
+            response.status_code = 503
+            return {"status": "worker stopped"}
         return {"status": "ok"}
 
     @app.get("/readyz")

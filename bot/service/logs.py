@@ -26,7 +26,8 @@ class JsonFormatter(logging.Formatter):
             line["error"] = self.formatException(record.exc_info)
         text = json.dumps(line, default=str)
         for secret in self.secrets:
-            text = text.replace(secret, "***")
+            # As written and as JSON escapes it (quotes, backslashes, non-ASCII).
+            text = text.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")
         return text
 
 

@@ -9,11 +9,10 @@ a restart.
 from __future__ import annotations
 
 import logging
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
+from bot.cron import crontab_trigger
 from bot.service.settings import ServiceSettings
 from bot.service.state import RepositoryRow, Store
 
@@ -48,7 +47,14 @@ class Schedules:
             if self._known.get(repository.id) == wanted:
                 continue
             cron, zone = wanted
-            trigger = CronTrigger.from_crontab(cron, timezone=ZoneInfo(zone))
+            try:
+                trigger = crontab_trigger(cron, zone)
+            except ValueError as exc:  # checked when read; one bad row must not stop the rest
+                log.warning(
+                    "schedule refused",
+                    extra={"repository": repository.full_name, "error": str(exc)},
+                )
+                continue
             # A repo's own schedule runs when it says; the default one is spread out.
             trigger.jitter = (
                 None if repository.schedule_cron else self.settings.schedule_jitter_seconds

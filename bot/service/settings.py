@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.cron import crontab_trigger
 from bot.settings_files import load_mapping
 from recommenders.errors import InputError
 
@@ -122,6 +123,10 @@ def _check(settings: ServiceSettings) -> None:
             _NAMES["github_webhook_secret"],
             "set it to the App's webhook secret: unsigned deliveries are never accepted",
         )
+    try:
+        crontab_trigger(settings.schedule)
+    except ValueError as exc:
+        raise InputError(_NAMES["schedule"], str(exc)) from exc
     if settings.max_body_bytes < 1024:
         raise InputError(_NAMES["max_body_bytes"], "must be at least 1024")
     for key in ("debounce_seconds", "worker_lease_seconds", "retry_seconds"):

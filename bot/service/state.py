@@ -234,13 +234,7 @@ class Store:
 
     def add_installation(self, forge: str, installation: int, account: str) -> None:
         with self.session() as session:
-            found = session.get(Installation, (installation, forge))
-            if found is None:
-                session.add(
-                    Installation(id=installation, forge=forge, account=account, added_at=now())
-                )
-            else:
-                found.removed_at, found.account = None, account
+            _add_installation(session, forge, installation, account)
 
     def installation_active(self, forge: str, installation: int) -> bool:
         with self.session() as session:
@@ -257,38 +251,51 @@ class Store:
 
     def remove_installation(self, forge: str, installation: int) -> None:
         with self.session() as session:
-            found = session.get(Installation, (installation, forge))
-            if found is not None:
-                found.removed_at = now()
-            session.execute(
-                update(Repository)
-                .where(Repository.forge == forge, Repository.installation_id == installation)
-                .values(active=False)
-            )
+            _remove_installation(session, forge, installation)
 
     def add_repository(self, forge: str, full_name: str, installation: int | None) -> RepositoryRow:
         with self.session() as session:
-            found = session.scalar(
-                select(Repository).where(
-                    Repository.forge == forge, Repository.full_name == full_name
-                )
-            )
-            if found is None:
-                found = Repository(
-                    forge=forge, full_name=full_name, installation_id=installation, added_at=now()
-                )
-                session.add(found)
-            found.active, found.installation_id = True, installation or found.installation_id
-            session.flush()
-            return _repository(found)
+            return _repository(_add_repository(session, forge, full_name, installation))
 
     def remove_repository(self, forge: str, full_name: str) -> None:
         with self.session() as session:
-            session.execute(
-                update(Repository)
-                .where(Repository.forge == forge, Repository.full_name == full_name)
-                .values(active=False)
-            )
+            _deactivate(session, Repository.forge == forge, Repository.full_name == full_name)
+
+    def install(
+        self,
+        delivery: str | None,
+        forge: str,
+        event: str,
+        installation: int,
+        account: str | None,
+        added: list[str],
+        removed: list[str],
+    ) -> list[tuple[str, int, bool]] | str:
+        """An installation event in one transaction with its delivery: the installation
+        (when `account` is given), repositories removed and added, and a first run queued for
+        each added one: (name, job, new). A crash leaves none of it, so the forge's
+        redelivery is new again. DUPLICATE when the delivery was seen before."""
+        with self.session() as session:
+            if delivery and not _insert_delivery(session, delivery, forge, event):
+                return DUPLICATE
+            if account is not None:
+                _add_installation(session, forge, installation, account)
+            for name in removed:
+                _deactivate(session, Repository.forge == forge, Repository.full_name == name)
+            jobs = []
+            for name in added:
+                repository = _add_repository(session, forge, name, installation)
+                jobs.append((name, *_enqueue(session, repository.id, "installation", 0.0, None)))
+            return jobs
+
+    def uninstall(self, delivery: str | None, forge: str, event: str, installation: int) -> bool:
+        """The installation and its repositories forgotten with the delivery, in one
+        transaction; False when the delivery was seen before."""
+        with self.session() as session:
+            if delivery and not _insert_delivery(session, delivery, forge, event):
+                return False
+            _remove_installation(session, forge, installation)
+            return True
 
     def repository(self, forge: str, full_name: str) -> RepositoryRow | None:
         with self.session() as session:
@@ -325,15 +332,14 @@ class Store:
         reason: str,
         delay: float = 0.0,
         details: dict[str, Any] | None = None,
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool] | None:
         """The queued job for (repository, reason): a new one (True), or the one already
         waiting (False), whose start moves to `delay` from now: a burst of pushes is debounced
-        into one run after the last of them."""
+        into one run after the last of them. None for a repository no longer served."""
         found = self.deliver_and_enqueue(
             None, repository.forge, "", repository.full_name, reason, delay, details
         )
-        assert isinstance(found, tuple), "an active repository always gets its job"
-        return found
+        return found if isinstance(found, tuple) else None
 
     def deliver_and_enqueue(
         self,
@@ -380,9 +386,15 @@ class Store:
         lease ends; None when nothing is due."""
         with self.session() as session:
             busy = select(Job.repository_id).where(Job.state == RUNNING)
+            served = select(Repository.id).where(Repository.active.is_(True))
             candidates = session.scalars(
                 select(Job)
-                .where(Job.state == QUEUED, Job.not_before <= now(), Job.repository_id.not_in(busy))
+                .where(
+                    Job.state == QUEUED,
+                    Job.not_before <= now(),
+                    Job.repository_id.not_in(busy),
+                    Job.repository_id.in_(served),
+                )
                 .order_by(Job.not_before, Job.id)
                 .limit(5)
             ).all()
@@ -411,39 +423,36 @@ class Store:
 
     def finish(self, job_id: int, error: str | None = None, retry_in: float | None = None) -> None:
         """Done, or failed: queued again after `retry_in` seconds while attempts remain.
-        A retry that finds a newer job queued for the same reason folds into it."""
-        with self.session() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.last_error, job.lease_until, job.finished_at = error, None, now()
-            if error is None:
-                job.state = DONE
-                return
-            if retry_in is None or job.attempts >= MAX_ATTEMPTS:
-                job.state = FAILED
-                return
-            waiting = session.scalar(
-                select(Job.id).where(
-                    Job.repository_id == job.repository_id,
-                    Job.reason == job.reason,
-                    Job.state == QUEUED,
+        A retry that meets a newer job queued for the same reason folds into it."""
+        try:
+            with self.session() as session:
+                job = session.get(Job, job_id)
+                assert job is not None
+                job.last_error, job.lease_until, job.finished_at = error, None, now()
+                if error is None:
+                    job.state = DONE
+                elif retry_in is None or job.attempts >= MAX_ATTEMPTS:
+                    job.state = FAILED
+                else:
+                    _requeue(session, job, now() + timedelta(seconds=retry_in))
+        except IntegrityError:  # a webhook queued the same job between our read and write
+            with self.session() as session:
+                session.execute(
+                    update(Job).where(Job.id == job_id).values(state=FAILED, lease_until=None)
                 )
-            )
-            if waiting is not None:
-                job.state = FAILED
-                return
-            job.state, job.finished_at = QUEUED, None
-            job.not_before = now() + timedelta(seconds=retry_in)
 
-    def resume(self) -> int:
-        """Jobs whose worker died (lease over) go back in the queue; how many."""
+    def resume(self, every_running: bool = False) -> int:
+        """Jobs whose worker died go back in the queue; how many. Those whose lease ran out,
+        or, at the start of the one process that runs jobs, every job marked running: its
+        worker cannot be alive, however long the lease it took."""
         with self.session() as session:
-            result = session.execute(
-                update(Job)
-                .where(Job.state == RUNNING, Job.lease_until < now())
-                .values(state=QUEUED, lease_until=None)
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            stale = [Job.state == RUNNING]
+            if not every_running:
+                stale.append(Job.lease_until < now())
+            jobs = session.scalars(select(Job).where(*stale)).all()
+            for job in jobs:
+                _requeue(session, job, now())
+            return len(jobs)
 
     def set_schedule(self, repository: RepositoryRow, cron: str | None, timezone: str) -> None:
         """The repo's own schedule, as its `.rightsizer.yaml` said at its last run."""
@@ -576,6 +585,49 @@ class Store:
             return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
 
 
+def _add_installation(session: Session, forge: str, installation: int, account: str) -> None:
+    found = session.get(Installation, (installation, forge))
+    if found is None:
+        session.add(Installation(id=installation, forge=forge, account=account, added_at=now()))
+    else:
+        found.removed_at, found.account = None, account
+
+
+def _remove_installation(session: Session, forge: str, installation: int) -> None:
+    found = session.get(Installation, (installation, forge))
+    if found is not None:
+        found.removed_at = now()
+    _deactivate(session, Repository.forge == forge, Repository.installation_id == installation)
+
+
+def _add_repository(
+    session: Session, forge: str, full_name: str, installation: int | None
+) -> Repository:
+    found = session.scalar(
+        select(Repository).where(Repository.forge == forge, Repository.full_name == full_name)
+    )
+    if found is None:
+        found = Repository(
+            forge=forge, full_name=full_name, installation_id=installation, added_at=now()
+        )
+        session.add(found)
+    found.active, found.installation_id = True, installation or found.installation_id
+    session.flush()
+    return found
+
+
+def _deactivate(session: Session, *where: Any) -> None:
+    """Repositories the bot no longer serves, and the jobs still waiting for them cancelled:
+    the forge would refuse them anyway."""
+    ids = list(session.scalars(select(Repository.id).where(*where)))
+    session.execute(update(Repository).where(Repository.id.in_(ids)).values(active=False))
+    session.execute(
+        update(Job)
+        .where(Job.repository_id.in_(ids), Job.state == QUEUED)
+        .values(state=FAILED, last_error="repository removed", finished_at=now())
+    )
+
+
 class _NoRepository(Exception):
     """Rolls back a delivery's transaction: the caller adds the repository or ignores it."""
 
@@ -622,6 +674,26 @@ def _enqueue(
     session.add(job)
     session.flush()
     return job.id, True
+
+
+def _requeue(session: Session, job: Job, due: datetime) -> None:
+    """`job` back in the queue, unless one for the same reason already waits: then that one
+    stands for both and this one is closed."""
+    waiting = session.scalar(
+        select(Job.id).where(
+            Job.repository_id == job.repository_id,
+            Job.reason == job.reason,
+            Job.state == QUEUED,
+            Job.id != job.id,
+        )
+    )
+    job.lease_until = None
+    if waiting is not None:
+        job.state, job.finished_at = FAILED, now()
+        job.last_error = (job.last_error or "interrupted") + f"; folded into job {waiting}"
+        return
+    job.state, job.finished_at, job.not_before = QUEUED, None, due
+    session.flush()
 
 
 def _repository(row: Repository) -> RepositoryRow:

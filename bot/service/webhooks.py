@@ -155,9 +155,21 @@ class _Enqueue:
     """GitHub: the payload's installation, under which an unknown repository may be added."""
 
 
-_Decision = Outcome | _Enqueue | Callable[[], Outcome]
-"""What an event calls for, decided from the payload alone: an answer, one job, or store work
-(installations, PR fates) done through the Store's methods."""
+@dataclass(frozen=True)
+class _Install:
+    """An installation event: written with the delivery in one transaction, so a crash
+    in between cannot leave a delivery seen and an installation missing."""
+
+    installation: int
+    account: str | None = None
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    uninstall: bool = False
+
+
+_Decision = Outcome | _Enqueue | _Install | Callable[[], Outcome]
+"""What an event calls for, decided from the payload alone: an answer, one job, an
+installation change, or store work (PR fates) done through the Store's methods."""
 
 
 class _Webhooks:
@@ -239,6 +251,8 @@ class _Webhooks:
         with self._serial:
             if isinstance(decision, _Enqueue):
                 result = self._enqueue_delivery(forge, delivery, event, decision)
+            elif isinstance(decision, _Install):
+                result = self._install(forge, delivery, event, decision)
             elif delivery and not self.store.first_delivery(delivery, forge, event):
                 result = _duplicate()
             elif isinstance(decision, Outcome):
@@ -305,7 +319,7 @@ class _Webhooks:
             installation = _int(payload, "installation", "id")
             added = _names(payload.get("repositories_added") or [])
             removed = _names(payload.get("repositories_removed") or [])
-            return lambda: self._github_repositories(installation, added, removed)
+            return _Install(installation, None, tuple(added), tuple(removed))
         if event == "push":
             return self._github_push(payload)
         if event == "issue_comment":
@@ -319,35 +333,31 @@ class _Webhooks:
     def _github_installation(self, action: str, payload: dict[str, Any]) -> _Decision:
         installation = _int(payload, "installation", "id")
         if action == "deleted":
-
-            def remove() -> Outcome:
-                self.store.remove_installation(GITHUB, installation)
-                what = f"installation {installation} removed"
-                return Outcome(200, "recorded", {"status": "recorded", "what": what})
-
-            return remove
+            return _Install(installation, uninstall=True)
         account = _str(payload, "installation", "account", "login")
-        names = _names(payload.get("repositories") or [])
+        names = tuple(_names(payload.get("repositories") or []))
+        return _Install(installation, account, names)
 
-        def add() -> Outcome:
-            self.store.add_installation(GITHUB, installation, account)
-            return self._github_repositories(installation, names, [])
-
-        return add
-
-    def _github_repositories(
-        self, installation: int, added: list[str], removed: list[str]
-    ) -> Outcome:
-        jobs = []
-        for name in removed:
-            self.store.remove_repository(GITHUB, name)
-        for name in added:
-            repository = self.store.add_repository(GITHUB, name, installation)
-            job, new = self.store.enqueue(repository, "installation", delay=0.0)
-            jobs.append({"id": job, "repository": name, "reason": "installation", "new": new})
-        if jobs:
-            return _queued(jobs)
-        what = f"{len(removed)} repositories removed"
+    def _install(self, forge: str, delivery: str, event: str, want: _Install) -> Outcome:
+        if want.uninstall:
+            if not self.store.uninstall(delivery, forge, event, want.installation):
+                return _duplicate()
+            what = f"installation {want.installation} removed"
+            return Outcome(200, "recorded", {"status": "recorded", "what": what})
+        done = self.store.install(
+            delivery, forge, event, want.installation, want.account,
+            list(want.added), list(want.removed),
+        )  # fmt: skip
+        if isinstance(done, str):  # DUPLICATE
+            return _duplicate()
+        if done:
+            return _queued(
+                [
+                    {"id": job, "repository": name, "reason": "installation", "new": new}
+                    for name, job, new in done
+                ]
+            )
+        what = f"{len(want.removed)} repositories removed"
         return Outcome(200, "recorded", {"status": "recorded", "what": what})
 
     def _github_push(self, payload: dict[str, Any]) -> _Decision:
@@ -373,6 +383,8 @@ class _Webhooks:
         line = command_line(_str(payload, "comment", "body", empty=True))
         if line is None:
             return _ignored("no /rightsizer command in the comment", name)
+        if METADATA not in (issue.get("body") or ""):
+            return _ignored("a command on a pull request Rightsizer did not open", name)
         comment = _int(payload, "comment", "id")
         details = {
             "number": _int(payload, "issue", "number"),
@@ -443,6 +455,8 @@ class _Webhooks:
         line = command_line(_str(note, "note", empty=True))
         if line is None:
             return _ignored("no /rightsizer command in the note", name)
+        if METADATA not in ((payload.get("merge_request") or {}).get("description") or ""):
+            return _ignored("a command on a merge request Rightsizer did not open", name)
         comment = _int(note, "id")
         details = {
             "number": _int(payload, "merge_request", "iid"),

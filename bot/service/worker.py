@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions, open_conversation
-from bot.overrides import Override, OverrideKind, pin_value
+from bot.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.pipeline import RunReport, run_once
 from bot.planner import workload_key
 from bot.service import metrics
@@ -35,6 +35,7 @@ from bot.service.commands import (
 from bot.service.settings import ServiceSettings
 from bot.service.state import JobRow, RecommendationRow, RepositoryRow, Store
 from recommenders.errors import InputError
+from recommenders.model import WorkloadKey
 
 log = logging.getLogger("rightsizer.worker")
 
@@ -48,7 +49,9 @@ class Worker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        resumed = self.store.resume()
+        # One process runs jobs, so at its start no job can really be running: every job
+        # marked so was cut off by a crash or a kill, however long its lease.
+        resumed = self.store.resume(every_running=True)
         if resumed:
             log.info("resumed jobs whose worker died", extra={"jobs": resumed})
         self._thread = threading.Thread(target=self._loop, name="rightsizer-worker", daemon=True)
@@ -67,10 +70,10 @@ class Worker:
         while not self._stop.is_set():
             try:
                 worked = self.run_pending()
-            except Exception:  # the loop must outlive any one job's bug
+                metrics.QUEUE_DEPTH.set(self.store.queue_depth())
+            except Exception:  # the loop outlives any one job's bug or a database blip
                 log.exception("worker loop failed")
                 worked = False
-            metrics.QUEUE_DEPTH.set(self.store.queue_depth())
             if not worked:
                 self._stop.wait(self.poll_seconds)
 
@@ -80,12 +83,19 @@ class Worker:
         if job is None:
             return False
         started = time.monotonic()
-        if job.reason.startswith("command:"):
-            self._command(job)
-        else:
-            self._run(job)
+        try:
+            if job.reason.startswith("command:"):
+                self._command(job)
+            else:
+                self._run(job)
+        except Exception as exc:  # whatever broke, the job is not left marked running
+            log.exception("job failed", extra={"job": job.id, "reason": job.reason})
+            self.store.finish(job.id, f"{type(exc).__name__}: {exc}", self._backoff(job))
         metrics.RUN_SECONDS.observe(time.monotonic() - started)
         return True
+
+    def _backoff(self, job: JobRow) -> float:
+        return self.settings.retry_seconds * 2 ** (job.attempts - 1)
 
     def _run(self, job: JobRow) -> None:
         run_id = self.store.start_run(job)
@@ -116,9 +126,8 @@ class Worker:
         log.info("run finished", extra=context)
 
     def _failed(self, job: JobRow, run_id: int, message: str, *, retry: bool) -> None:
-        backoff = self.settings.retry_seconds * 2 ** (job.attempts - 1)
         self.store.finish_run(run_id, "failed", message)
-        self.store.finish(job.id, message, backoff if retry else None)
+        self.store.finish(job.id, message, self._backoff(job) if retry else None)
         metrics.RUNS.labels(job.reason, "failed").inc()
         log.warning(message, extra={"repository": job.repository.full_name, "job": job.id})
 
@@ -164,13 +173,16 @@ class Worker:
                 )
                 metrics.RUNS.labels("command", "ok").inc()
         except ForgeError as exc:
-            backoff = self.settings.retry_seconds * 2 ** (job.attempts - 1)
-            self.store.finish(job.id, str(exc), backoff)
+            self.store.finish(job.id, str(exc), self._backoff(job))
+            return
+        except InputError as exc:  # the service is not set up for this forge: no retry
+            self.store.finish(job.id, str(exc))
             return
         self.store.finish(job.id)
 
     def _act(self, repository: RepositoryRow, login: str, line: str) -> str:
         """Carry out one command; the reply says what was done, or why not."""
+        unknown = False
         try:
             command = parse_command(line)
             if isinstance(command, Explain):
@@ -178,14 +190,21 @@ class Worker:
             if not isinstance(command, Rerun):
                 override = to_override(command, login, datetime.now(UTC))
                 self.store.add_override(repository, override)
+                latest = self.store.latest_recommendations(repository)
+                unknown = bool(latest) and not any(_names(r, command.workload) for r in latest)
         except (CommandError, InputError) as exc:
             return f"@{login}, {exc}"
         self.store.enqueue(repository, "rerun", 0.0)
         if isinstance(command, Rerun):
             return f"@{login}, rerunning now; the PRs update when it is done."
+        warning = (
+            " Note: the latest run has no workload by that name; check the spelling."
+            if unknown
+            else ""
+        )
         return (
             f"@{login}, done: `{command.workload}` is {override.describe()}. Rerunning now; "
-            "for a lasting rule, put it in `policies/rightsizer.yaml` or an annotation."
+            f"for a lasting rule, put it in `policies/rightsizer.yaml` or an annotation.{warning}"
         )
 
     def _options(self, repository: RepositoryRow) -> ForgeOptions:
@@ -251,7 +270,7 @@ def recommendation_rows(report: RunReport) -> list[RecommendationRow]:
 
 def explanation(store: Store, repository: RepositoryRow, workload: WorkloadRef) -> str:
     """The latest run's values for a workload, each with the basis and rules that set it."""
-    rows = [r for r in store.latest_recommendations(repository) if _names(r.workload, workload)]
+    rows = [r for r in store.latest_recommendations(repository) if _names(r, workload)]
     shown = f"{workload.kind}/{workload.name}"
     if not rows:
         return f"the latest run has no recommendation for `{shown}`."
@@ -262,11 +281,6 @@ def explanation(store: Store, repository: RepositoryRow, workload: WorkloadRef) 
     return "\n".join(lines)
 
 
-def _names(key: str, ref: WorkloadRef) -> bool:
-    """Whether a stored workload key (`env/namespace/Kind/name`) is the one a command names."""
-    env, namespace, kind, name = key.split("/", 3)
-    return (
-        (kind, name) == (ref.kind, ref.name)
-        and ref.namespace in (None, namespace)
-        and ref.env in (None, env)
-    )
+def _names(row: RecommendationRow, ref: WorkloadRef) -> bool:
+    key = WorkloadKey(*row.workload.split("/", 3))
+    return names_workload(ref.kind, ref.name, ref.namespace, ref.env, key)
