@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from bot.service.state import (
     Installation,
     PullRequestRecord,
-    RecommendationRecord,
     Repository,
     Run,
     Store,
@@ -209,40 +208,28 @@ def latest_recommendations(
 ) -> tuple[RunView | None, list[RecommendationView]]:
     """The recommendations of the repository's latest run that stored any, in the order they
     were stored, and that run; (None, []) when no run stored any."""
+    run_id, rows = store.latest_recommendations(repository_id)
+    if run_id is None:
+        return None, []
     with store.session() as session:
-        run_id = session.scalar(
-            select(func.max(RecommendationRecord.run_id)).where(
-                RecommendationRecord.repository_id == repository_id
-            )
-        )
-        if run_id is None:
-            return None, []
         found = session.execute(
             select(Run, Repository.full_name)
             .join(Repository, Repository.id == Run.repository_id)
             .where(Run.id == run_id)
         ).first()
         run = _run(found[0], found[1]) if found is not None else None
-        rows = session.scalars(
-            select(RecommendationRecord)
-            .where(
-                RecommendationRecord.repository_id == repository_id,
-                RecommendationRecord.run_id == run_id,
-            )
-            .order_by(RecommendationRecord.id)
-        ).all()
-        return run, [
-            RecommendationView(
-                row.workload,
-                row.field,
-                row.current,
-                row.proposed,
-                row.action,
-                row.explanation or "",
-                chart_from_json(row.chart),
-            )
-            for row in rows
-        ]
+    return run, [
+        RecommendationView(
+            row.workload,
+            row.field,
+            row.current,
+            row.proposed,
+            row.action,
+            row.explanation,
+            chart_from_json(row.chart),
+        )
+        for row in rows
+    ]
 
 
 def repository_detail(store: Store, repository_id: int, runs: int = 10) -> RepositoryDetail | None:

@@ -540,22 +540,25 @@ class Store:
                     )
                 )
 
-    def latest_recommendations(self, repository: RepositoryRow) -> list[RecommendationRow]:
-        """The values of the repository's latest run that planned anything."""
+    def latest_recommendations(
+        self, repository_id: int
+    ) -> tuple[int | None, list[RecommendationRow]]:
+        """The values of the repository's latest run that planned anything, and that run's
+        id; (None, []) before any did."""
         with self.session() as session:
             latest = session.scalar(
                 select(func.max(RecommendationRecord.run_id)).where(
-                    RecommendationRecord.repository_id == repository.id
+                    RecommendationRecord.repository_id == repository_id
                 )
             )
             if latest is None:
-                return []
+                return None, []
             rows = session.scalars(
                 select(RecommendationRecord)
                 .where(RecommendationRecord.run_id == latest)
                 .order_by(RecommendationRecord.id)
             )
-            return [
+            return latest, [
                 RecommendationRow(
                     r.workload, r.field, r.current, r.proposed, r.action, r.explanation, r.chart
                 )

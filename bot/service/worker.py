@@ -190,7 +190,7 @@ class Worker:
             if not isinstance(command, Rerun):
                 override = to_override(command, login, datetime.now(UTC))
                 self.store.add_override(repository, override)
-                latest = self.store.latest_recommendations(repository)
+                _, latest = self.store.latest_recommendations(repository.id)
                 unknown = bool(latest) and not any(_names(r, command.workload) for r in latest)
         except (CommandError, InputError) as exc:
             return f"@{login}, {exc}"
@@ -270,7 +270,8 @@ def recommendation_rows(report: RunReport) -> list[RecommendationRow]:
 
 def explanation(store: Store, repository: RepositoryRow, workload: WorkloadRef) -> str:
     """The latest run's values for a workload, each with the basis and rules that set it."""
-    rows = [r for r in store.latest_recommendations(repository) if _names(r, workload)]
+    _, latest = store.latest_recommendations(repository.id)
+    rows = [r for r in latest if _names(r, workload)]
     shown = f"{workload.kind}/{workload.name}"
     if not rows:
         return f"the latest run has no recommendation for `{shown}`."
