@@ -55,6 +55,20 @@ class Hold:
     limit: bool = False
 
 
+@dataclass(frozen=True)
+class Publishing:
+    """What every step of one publication reads: the plan, the checkout and the commit it was
+    read from (`base`, on which every branch is built), the forge, the repo's config, and
+    the time the rules are judged at."""
+
+    plan: Plan
+    workspace: Workspace
+    base: Commit
+    forge: Forge
+    config: RepoConfig
+    now: datetime
+
+
 def publish(
     plan: Plan,
     workspace: Workspace,
@@ -67,17 +81,18 @@ def publish(
 
     `base` is the commit the plan was read from; every branch is built on it.
     """
+    job = Publishing(plan, workspace, base, forge, config, now)
     groups = group_changes(plan, config, workspace.path)
     refuse_protected_branches(groups, config, workspace.path, forge.default_branch)
     found = forge.pull_requests(config.branch_prefix)
     pulls = newest_by_branch(found)
-    holds = decide_holds(groups, found, plan, workspace, base, forge, config, now)
+    holds = decide_holds(job, groups, found, pulls)
     waiting = [f"{g.name}: {h.hit.text}" for g in groups if (h := holds.get(g.name)) and h.limit]
     results = []
     for group in groups:
         hold = holds.get(group.name)
         if hold is None:
-            result = _publish_group(plan, group, workspace, base, forge, config, waiting)
+            result = _publish_group(job, group, waiting)
             previous = pulls.get(group.branch)
             if previous is not None and previous.state == "merged":
                 result = replace(result, notes=(f"#{previous.number} was merged: accepted",))
@@ -91,24 +106,21 @@ def publish(
 
 
 def decide_holds(
+    job: Publishing,
     groups: list[Group],
     found: list[PullRequest],
-    plan: Plan,
-    workspace: Workspace,
-    base: Commit,
-    forge: Forge,
-    config: RepoConfig,
-    now: datetime,
+    pulls: dict[str, PullRequest],
 ) -> dict[str, Hold]:
-    """Which groups wait, in group order, so the PR limits fall on the same groups every run."""
-    settings = config.pull_requests
-    pulls = newest_by_branch(found)
+    """Which groups wait, in group order, so the PR limits fall on the same groups every run.
+    `found` is every bot PR the forge listed (what the limits count), `pulls` the one that
+    speaks for each branch."""
+    settings = job.config.pull_requests
     open_count = sum(pull.state == "open" for pull in found)
-    last_hour = sum(pull.created_at > now - timedelta(hours=1) for pull in found)
+    last_hour = sum(pull.created_at > job.now - timedelta(hours=1) for pull in found)
     holds: dict[str, Hold] = {}
     for group in groups:
         previous = pulls.get(group.branch)
-        hold = _hold(group, previous, plan, workspace, base, forge, config, now)
+        hold = _hold(job, group, previous)
         if hold is not None:
             holds[group.name] = hold
         elif previous is not None and previous.state == "open":
@@ -127,29 +139,20 @@ def decide_holds(
     return holds
 
 
-def _hold(
-    group: Group,
-    previous: PullRequest | None,
-    plan: Plan,
-    workspace: Workspace,
-    base: Commit,
-    forge: Forge,
-    config: RepoConfig,
-    now: datetime,
-) -> Hold | None:
-    hit = held_back(group, plan, now) or _closed_by_reviewer(group, previous, forge, config)
+def _hold(job: Publishing, group: Group, previous: PullRequest | None) -> Hold | None:
+    hit = held_back(group, job.plan, job.now) or _closed_by_reviewer(job, group, previous)
     if hit is not None:
         return Hold(hit)
     if previous is not None and previous.state == "merged":
         return None  # the branch's history is merged; what is on it now is the bot's to redo
-    hit = _taken_over(group, workspace, base, config)
+    hit = _taken_over(job, group)
     if hit is not None:
         return Hold(hit, previous if previous is not None and previous.state == "open" else None)
     return None
 
 
 def _closed_by_reviewer(
-    group: Group, previous: PullRequest | None, forge: Forge, config: RepoConfig
+    job: Publishing, group: Group, previous: PullRequest | None
 ) -> RuleHit | None:
     """A PR closed without merging is a reviewer's "no": not asked again until a value it
     proposed moves by more than `reopen_after_change`, or a change it did not hold joins.
@@ -157,10 +160,10 @@ def _closed_by_reviewer(
     deleted the branch, as the comment asks to hand it back: that is not a "no"."""
     if previous is None or previous.state != "closed":
         return None
-    share = config.pull_requests.reopen_after_change
+    share = job.config.pull_requests.reopen_after_change
     if moved(read_metadata(previous.body), metadata_for(group), share):
         return None
-    if forge.has_comment(previous, HUMAN_PUSH):
+    if job.forge.has_comment(previous, HUMAN_PUSH):
         return None
     when = f" on {previous.closed_at:%Y-%m-%d}" if previous.closed_at else ""
     text = (
@@ -183,13 +186,11 @@ def moved(old: PullRequestMetadata | None, new: PullRequestMetadata, share: floa
     return False
 
 
-def _taken_over(
-    group: Group, workspace: Workspace, base: Commit, config: RepoConfig
-) -> RuleHit | None:
-    head = workspace.branch_head(group.branch)
+def _taken_over(job: Publishing, group: Group) -> RuleHit | None:
+    head = job.workspace.branch_head(group.branch)
     if head is None:
         return None
-    foreign = workspace.foreign_commits(head, base, config.bot)
+    foreign = job.workspace.foreign_commits(head, job.base, job.config.bot)
     if not foreign:
         return None
     commit = foreign[0]
@@ -228,15 +229,8 @@ def refuse_protected_branches(
             )
 
 
-def _publish_group(
-    plan: Plan,
-    group: Group,
-    workspace: Workspace,
-    base: Commit,
-    forge: Forge,
-    config: RepoConfig,
-    waiting: list[str],
-) -> GroupResult:
+def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupResult:
+    plan, workspace, forge, config = job.plan, job.workspace, job.forge, job.config
     try:
         changes = group_file_changes(plan, group, workspace.path)
         edits = [change.edit for change in group.applied]
@@ -254,7 +248,7 @@ def _publish_group(
         repo=workspace.path,
     )
     prepared = workspace.prepare_commit(
-        base, group.branch, changes, text.commit_message, config.bot
+        job.base, group.branch, changes, text.commit_message, config.bot
     )
     branch_outcome: Outcome = "unchanged"
     head = prepared.previous

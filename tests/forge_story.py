@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
 from pathlib import Path
 
 from tests.conftest import MONOREPO, UTILISATION, make_repo
+from tests.forge_servers.github import GitHubServer
 
 KEPT = ("catalog", "checkout")
 DROPPED = ("frontend", "payments", "recommendations", "search")
@@ -46,3 +48,18 @@ def usage(destination: Path, scale: dict[tuple[str, str, str], float] | None = N
                 row["value"] = repr(float(row["value"]) * factor)
             writer.writerow(row)
     return destination
+
+
+def succeeded(result: subprocess.CompletedProcess[str]) -> str:
+    """The output of a CLI run that must have worked, and failed as a user sees it."""
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def pulls_by_branch(server: GitHubServer, owner: str, name: str) -> dict[str, list[dict]]:
+    """Every PR on the GitHub test server, by the branch it comes from, oldest first."""
+    found: dict[str, list[dict]] = {}
+    for pull in server.pulls(owner, name):
+        found.setdefault(pull["head"]["ref"], []).append(pull)
+    return found

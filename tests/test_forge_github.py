@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import COST, git, rightsizer
 from tests.forge_servers.github import GitHubServer
-from tests.forge_story import small_monorepo, usage
+from tests.forge_story import pulls_by_branch, small_monorepo, succeeded, usage
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 OWNER, NAME = "acme", "infra"
@@ -45,12 +45,6 @@ def run(server: GitHubServer, tmp_path: Path, exports: Path, *extra: str, key: b
     )  # fmt: skip
 
 
-def ok(result) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
 def heads(server: GitHubServer) -> dict[str, str | None]:
     return {branch: server.branch_sha(OWNER, NAME, branch) for branch in BRANCHES}
 
@@ -65,15 +59,12 @@ def writes(server: GitHubServer, since: int) -> list[tuple[str, str]]:
 
 
 def by_branch(server: GitHubServer) -> dict[str, list[dict]]:
-    found: dict[str, list[dict]] = {}
-    for pull in server.pulls(OWNER, NAME):
-        found.setdefault(pull["head"]["ref"], []).append(pull)
-    return found
+    return pulls_by_branch(server, OWNER, NAME)
 
 
 def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github, tmp_path):
     exports = usage(tmp_path / "usage.csv")
-    ok(run(github, tmp_path, exports))
+    succeeded(run(github, tmp_path, exports))
     pulls = by_branch(github)
     assert sorted(pulls) == list(BRANCHES)
     first = heads(github)
@@ -90,7 +81,7 @@ def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github,
 
     # Same inputs: nothing pushed, nothing written, not even a label.
     pushes, seen = github.pushes(OWNER, NAME), len(github.requests)
-    ok(run(github, tmp_path, exports))
+    succeeded(run(github, tmp_path, exports))
     assert github.pushes(OWNER, NAME) == pushes
     assert writes(github, seen) == [
         ("POST", f"/api/v3/app/installations/{github.installation_id}/access_tokens")
@@ -103,7 +94,7 @@ def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github,
     github.commit(OWNER, NAME, "main", {"README.md": "Edited by a human.\n"})
     seen = len(github.requests)
     more = usage(tmp_path / "more.csv", {("prod", "checkout", "memory_bytes"): 1.6})
-    out = ok(run(github, tmp_path, more))
+    out = succeeded(run(github, tmp_path, more))
     after = heads(github)
     assert after["rightsizer/dev"] == first["rightsizer/dev"]
     assert after["rightsizer/staging"] == first["rightsizer/staging"]
@@ -127,7 +118,7 @@ def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_p
     extra = "pull_requests:\n  max_per_hour: 10\n"
     github.commit(OWNER, NAME, "main", {".rightsizer.yaml": f"{config}\n{extra}"})
     exports = usage(tmp_path / "usage.csv")
-    ok(run(github, tmp_path, exports))
+    succeeded(run(github, tmp_path, exports))
     pulls = {branch: p[0] for branch, p in by_branch(github).items()}
 
     # A reviewer fixes prod's PR by hand; another closes dev's without merging; staging's
@@ -141,7 +132,7 @@ def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_p
     )
     outputs = []
     for _ in range(2):
-        out = ok(run(github, tmp_path, moved_a_little))
+        out = succeeded(run(github, tmp_path, moved_a_little))
         outputs.append(out)
         assert github.branch_sha(OWNER, NAME, "rightsizer/prod") == human
         comments = github.comments(OWNER, NAME, pulls["rightsizer/prod"]["number"])
@@ -161,7 +152,7 @@ def test_a_human_commit_stops_the_bot_and_a_closed_pr_stays_closed(github, tmp_p
     # closed PR is no "no", and prod gets a fresh PR too.
     github.delete_branch(OWNER, NAME, "rightsizer/prod")
     moved_a_lot = usage(tmp_path / "lot.csv", {("dev", "checkout", "memory_bytes"): 1.6})
-    ok(run(github, tmp_path, moved_a_lot))
+    succeeded(run(github, tmp_path, moved_a_lot))
     for branch in ("rightsizer/dev", "rightsizer/prod"):
         found = sorted(by_branch(github)[branch], key=lambda p: p["number"])
         assert [p["state"] for p in found] == ["closed", "open"], branch
@@ -188,7 +179,7 @@ def test_rate_limits_are_waited_out_and_a_crash_after_the_push_converges(github,
     fault = github.rate_limit_secondary("POST", r"/pulls$", retry_after=1)
     pushes, tokens = github.pushes(OWNER, NAME), github.tokens_issued
     github.token_lifetime = 10
-    ok(run(github, tmp_path, exports))
+    succeeded(run(github, tmp_path, exports))
     assert github.tokens_issued > tokens + 2
     assert sorted(by_branch(github)) == list(BRANCHES)
     assert heads(github)["rightsizer/dev"] == pushed["rightsizer/dev"]
@@ -213,7 +204,7 @@ def test_pr_limits_hold_groups_back_and_say_so(github, tmp_path):
     source = github.root / OWNER / f"{NAME}.git"
     config = git(source, "show", "main:.rightsizer.yaml")
     github.commit(OWNER, NAME, "main", {".rightsizer.yaml": config + settings})
-    out = ok(run(github, tmp_path, usage(tmp_path / "usage.csv")))
+    out = succeeded(run(github, tmp_path, usage(tmp_path / "usage.csv")))
     pulls = by_branch(github)
     assert sorted(pulls) == ["rightsizer/dev", "rightsizer/prod"]
     assert heads(github)["rightsizer/staging"] is None, "a held group pushes nothing"

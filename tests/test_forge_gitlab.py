@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import COST, rightsizer
 from tests.forge_servers.gitlab import GitLabServer
-from tests.forge_story import small_monorepo, usage
+from tests.forge_story import small_monorepo, succeeded, usage
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 PROJECT = "platform/infra"
@@ -35,12 +35,6 @@ def run(server: GitLabServer, exports: Path, token: str = TOKEN):
     )  # fmt: skip
 
 
-def ok(result) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
 def by_branch(server: GitLabServer) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for request in server.merge_requests(PROJECT):
@@ -62,7 +56,7 @@ def api_writes(server: GitLabServer, since: int) -> list[str]:
 
 def test_merge_requests_open_once_rerun_quietly_and_update_in_place(gitlab, tmp_path):
     exports = usage(tmp_path / "usage.csv")
-    ok(run(gitlab, exports))
+    succeeded(run(gitlab, exports))
     first, requests = heads(gitlab), by_branch(gitlab)
     assert sorted(requests) == list(BRANCHES)
     for branch, (request,) in requests.items():
@@ -74,12 +68,12 @@ def test_merge_requests_open_once_rerun_quietly_and_update_in_place(gitlab, tmp_
         assert status["name"] == "rightsizer" and status["status"] == "success"
 
     pushes, seen = gitlab.pushes(PROJECT), len(gitlab.requests)
-    ok(run(gitlab, exports))
+    succeeded(run(gitlab, exports))
     assert gitlab.pushes(PROJECT) == pushes and heads(gitlab) == first
     assert api_writes(gitlab, seen) == []
 
     more = usage(tmp_path / "more.csv", {("prod", "checkout", "memory_bytes"): 1.6})
-    out = ok(run(gitlab, more))
+    out = succeeded(run(gitlab, more))
     after = heads(gitlab)
     assert after["rightsizer/prod"] != first["rightsizer/prod"]
     assert {b: after[b] for b in BRANCHES if b != "rightsizer/prod"} == {
@@ -93,7 +87,7 @@ def test_merge_requests_open_once_rerun_quietly_and_update_in_place(gitlab, tmp_
 
 def test_a_human_commit_a_closed_request_and_a_rate_limit(gitlab, tmp_path):
     exports = usage(tmp_path / "usage.csv")
-    ok(run(gitlab, exports))
+    succeeded(run(gitlab, exports))
     requests = {branch: found[0] for branch, found in by_branch(gitlab).items()}
     human = gitlab.commit_as_human(
         PROJECT, "rightsizer/prod", {"NOTES.md": "Reviewed.\n"}, "Reviewer's fix"
@@ -104,7 +98,7 @@ def test_a_human_commit_a_closed_request_and_a_rate_limit(gitlab, tmp_path):
 
     moved = usage(tmp_path / "moved.csv", {("prod", "checkout", "memory_bytes"): 1.6})
     for _ in range(2):
-        out = ok(run(gitlab, moved))
+        out = succeeded(run(gitlab, moved))
         assert gitlab.branch_head(PROJECT, "rightsizer/prod") == human
         notes = [
             note

@@ -25,7 +25,7 @@ import pytest
 from bot.service.state import Store
 from tests.conftest import COST, FIXTURES, GIT_ENV, ROOT
 from tests.forge_servers.github import GitHubServer
-from tests.forge_story import small_monorepo, usage
+from tests.forge_story import pulls_by_branch, small_monorepo, usage
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 OWNER, NAME = "acme", "infra"
@@ -160,11 +160,8 @@ def push_payload(server: GitHubServer) -> dict:
     return body
 
 
-def pulls_by_branch(server: GitHubServer) -> dict[str, list[dict]]:
-    found: dict[str, list[dict]] = {}
-    for pull in server.pulls(OWNER, NAME):
-        found.setdefault(pull["head"]["ref"], []).append(pull)
-    return found
+def by_branch(server: GitHubServer) -> dict[str, list[dict]]:
+    return pulls_by_branch(server, OWNER, NAME)
 
 
 def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_path):
@@ -188,8 +185,8 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
             {"id": 1, "name": NAME, "full_name": f"{OWNER}/{NAME}", "private": True}
         ]
         assert service.deliver("installation_repositories", installed).status_code == 202
-        wait_for(lambda: len(pulls_by_branch(github)) == 3, "the first PRs", service)
-        first = {b: p[0]["head"]["sha"] for b, p in pulls_by_branch(github).items()}
+        wait_for(lambda: len(by_branch(github)) == 3, "the first PRs", service)
+        first = {b: p[0]["head"]["sha"] for b, p in by_branch(github).items()}
 
         # Prod's checkout now needs more memory; the export lands on main: one push, sent
         # twice by GitHub (same delivery) and followed by a second push: one rerun.
@@ -214,7 +211,7 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
             "one push run",
             service,
         )
-        pulls = pulls_by_branch(github)
+        pulls = by_branch(github)
         assert all(len(found) == 1 for found in pulls.values()), "updated, not duplicated"
         assert pulls["rightsizer/prod"][0]["head"]["sha"] != first["rightsizer/prod"]
         assert pulls["rightsizer/dev"][0]["head"]["sha"] == first["rightsizer/dev"]
@@ -258,7 +255,7 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         assert "snoozed by @alice until" in done
         wait_for(lambda: len(store.runs(repository)) == 3 and store.runs(repository)[-1][1] == "ok",
                  "the rerun", service)  # fmt: skip
-        (prod,) = pulls_by_branch(github)["rightsizer/prod"]
+        (prod,) = by_branch(github)["rightsizer/prod"]
         assert "**command.snooze**: snoozed by @alice until" in prod["body"]
         command("/rightsizer explain prod:Deployment/checkout")
         wait_for(lambda: len(replies()) == 2, "the explanation", service, seconds=30)
@@ -285,7 +282,7 @@ def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path)
 
     service.start()
     try:
-        wait_for(lambda: len(pulls_by_branch(github)) == 3, "the PRs after a restart", service)
+        wait_for(lambda: len(by_branch(github)) == 3, "the PRs after a restart", service)
         wait_for(lambda: store.jobs()[0][2] == "done", "the job done", service)
     finally:
         service.stop()

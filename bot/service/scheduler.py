@@ -77,7 +77,3 @@ class Schedules:
         if repository.schedule_cron:
             return repository.schedule_cron, repository.schedule_timezone
         return self.settings.schedule, "UTC"
-
-    def next_run(self, repository: RepositoryRow) -> str | None:
-        job = self.scheduler.get_job(f"repo-{repository.id}")
-        return None if job is None or job.next_run_time is None else job.next_run_time.isoformat()

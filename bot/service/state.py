@@ -249,10 +249,6 @@ class Store:
             )
             return session.scalar(query) is not None
 
-    def remove_installation(self, forge: str, installation: int) -> None:
-        with self.session() as session:
-            _remove_installation(session, forge, installation)
-
     def add_repository(self, forge: str, full_name: str, installation: int | None) -> RepositoryRow:
         with self.session() as session:
             return _repository(_add_repository(session, forge, full_name, installation))

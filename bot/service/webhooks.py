@@ -200,9 +200,15 @@ class _Webhooks:
             _check_signature(secret, body, request.headers.get("x-hub-signature-256"))
             if not event or not delivery or len(delivery) > MAX_DELIVERY_ID:
                 raise _Stop(400, "invalid", "X-GitHub-Event and X-GitHub-Delivery are required")
-            payload = _payload(body, request.headers.get("content-type", ""))
-            result = await run_in_threadpool(
-                self._deliver, GITHUB, delivery, event, payload, self._github_event
+            content_type = request.headers.get("content-type", "")
+            payload, result = await run_in_threadpool(
+                self._parse_and_deliver,
+                GITHUB,
+                delivery,
+                event,
+                body,
+                content_type,
+                self._github_event,
             )
         except _Stop as stop:
             result = stop.result
@@ -221,15 +227,35 @@ class _Webhooks:
             body = await _read_body(request, self.settings.max_body_bytes)
             if not event or len(delivery) > MAX_DELIVERY_ID:
                 raise _Stop(400, "invalid", "X-Gitlab-Event is required")
-            payload = _payload(body, request.headers.get("content-type", ""))
-            result = await run_in_threadpool(
-                self._deliver, GITLAB, delivery, event, payload, self._gitlab_event
+            content_type = request.headers.get("content-type", "")
+            payload, result = await run_in_threadpool(
+                self._parse_and_deliver,
+                GITLAB,
+                delivery,
+                event,
+                body,
+                content_type,
+                self._gitlab_event,
             )
         except _Stop as stop:
             result = stop.result
         return self._answer(GITLAB, event, delivery, _action(payload), result, started)
 
     # In a worker thread: the store is synchronous ------------------------------------
+
+    def _parse_and_deliver(
+        self,
+        forge: str,
+        delivery: str,
+        event: str,
+        body: bytes,
+        content_type: str,
+        decide: Callable[[str, dict[str, Any]], _Decision],
+    ) -> tuple[dict[str, Any], Outcome]:
+        """Parsing up to `max_body_bytes` of JSON is CPU work: it happens here, off the event
+        loop, with the store work."""
+        payload = _payload(body, content_type)
+        return payload, self._deliver(forge, delivery, event, payload, decide)
 
     def _deliver(
         self,
