@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.files import write_atomically
 from bot.manifests.edit import FileChange, Raw, ValueEdit, plan_file_changes
-from bot.manifests.model import HPA_FIELDS, RESOURCE_FIELDS, Inventory, Workload
+from bot.manifests.model import HPA_FIELDS, REPLICATED_KINDS, RESOURCE_FIELDS, Inventory, Workload
 from bot.manifests.quantities import parse_cpu, parse_memory
 from bot.manifests.yamlio import read_if_present, resolve_inside
 from bot.proof import prove
@@ -71,17 +71,27 @@ def edits_for(
             name = workload.containers[0].name
         if assignment.field not in RESOURCE_FIELDS:
             name = None
+        if name is not None and name not in (c.name for c in workload.containers):
+            names = ", ".join(c.name for c in workload.containers)
+            raise InputError(workload.ref, f"has no container {name!r}; it has {names}")
         tracked = workload.tracked(assignment.field, name)
         if tracked is None:
-            raise InputError(
-                f"{workload.overlay} {workload.ref}",
-                f"{assignment.field} is not set{f' for {name}' if name else ''}; "
-                "the editor changes values, it does not add fields",
-            )
-        edits.append(
-            ValueEdit(workload, assignment.field, name, _typed(assignment.value, tracked.raw))
-        )
+            _check_addable(workload, assignment.field)
+        like = tracked.raw if tracked is not None else 0
+        edits.append(ValueEdit(workload, assignment.field, name, _typed(assignment.value, like)))
     return edits
+
+
+def _check_addable(workload: Workload, field: str) -> None:
+    """A field the manifests leave out is added, unless the object to hold it is missing or
+    something else owns it."""
+    where = f"{workload.overlay} {workload.ref}"
+    if field == "replicas" and workload.kind not in REPLICATED_KINDS:
+        raise InputError(where, f"a {workload.kind} has no replicas")
+    if field == "replicas" and workload.hpa is not None:
+        raise InputError(where, f"replicas are set by {workload.hpa.kind}/{workload.hpa.name}")
+    if field.startswith("hpa.") and workload.hpa is None:
+        raise InputError(where, f"{field}: the workload has no autoscaler")
 
 
 def _typed(text: Raw, like: Raw) -> Raw:

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.manifests.kustomization import AUTOSCALER_FIELDS
-from bot.manifests.model import Inventory, Origin, Workload
-from bot.manifests.yamlio import dig, parse_documents, position
+from bot.manifests.kustomization import AUTOSCALER_FIELDS, KUSTOMIZATION_NAMES
+from bot.manifests.model import Inventory, Workload
+from bot.manifests.yamlio import dig, parse_documents, parse_positioned, position
+from bot.manifests.yamltext import Item, Raw, Step, replace_scalar, set_path
 from recommenders.errors import InputError
-
-Raw = str | int | float
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def _patch_target(edit: ValueEdit) -> tuple[str, str, str]:
     workload = edit.workload
     if edit.field.startswith("hpa.") and workload.hpa is not None:
         return workload.hpa.kind, workload.hpa.name, workload.hpa.api_version
-    return workload.kind, workload.original_name or workload.name, "apps/v1"
+    return workload.kind, workload.original_name or workload.name, workload.api_version
 
 
 def overlay_patch_name(edit: ValueEdit) -> str:
@@ -72,10 +71,13 @@ def plan_file_changes(
             originals[path] = read(path)
         return texts.get(path, originals[path])
 
-    overrides = []
+    overrides, additions = [], []
     for edit in edits:
         tracked = edit.workload.tracked(edit.field, edit.container)
-        origin = tracked.origin if tracked is not None else None
+        if tracked is None:
+            additions.append(edit)
+            continue
+        origin = tracked.origin
         if origin is None or inventory.file_users.get(origin.file) != {edit.workload.overlay}:
             overrides.append(edit)
             continue
@@ -83,8 +85,11 @@ def plan_file_changes(
         if text is None:
             raise InputError(origin.file, "disappeared while planning edits")
         texts[origin.file] = replace_scalar(text, origin, edit.new)
-    # Overrides may insert a line into a kustomization; in-place edits, done first, used its
-    # original line numbers.
+    # Additions and overrides insert lines; in-place edits, done first, used the original line
+    # numbers, and additions find their object by kind and name, not by line.
+    for edit in additions:
+        if not _add_in_place(inventory, edit, current, texts):
+            overrides.append(edit)
     for edit in overrides:
         _override_in_overlay(edit, current, texts)
     return [
@@ -94,24 +99,91 @@ def plan_file_changes(
     ]
 
 
-_PLAIN_END = re.compile(r"\s+#|[,}\]]|\s*$")
+def _add_in_place(
+    inventory: Inventory,
+    edit: ValueEdit,
+    current: Callable[[str], str | None],
+    texts: dict[str, str],
+) -> bool:
+    """Write a field the object does not have yet where this environment alone describes the
+    object: beside its other values of the same container or autoscaler (a patch of this
+    overlay, say), else in its own manifest. False when only shared files describe it: then
+    the overlay gets a patch, like any shared value."""
+    steps = _field_steps(edit)
+    for file, object_ref in _places_for(inventory, edit, current):
+        text = current(file)
+        if text is None:
+            continue
+        try:
+            texts[file] = set_path(text, file, steps, edit.new, object_ref=object_ref)
+        except InputError:
+            continue  # this file cannot hold it (a JSON 6902 patch, say): try the next
+        return True
+    return False
 
 
-def replace_scalar(text: str, origin: Origin, new: Raw) -> str:
-    """Replace the scalar starting at `origin` by `new`, keeping its quote style."""
-    lines = text.splitlines(keepends=True)
-    line = lines[origin.line - 1]
-    start = origin.col
-    quote = line[start] if line[start] in "'\"" else ""
-    if quote:
-        end = line.index(quote, start + 1) + 1
-        replacement = f"{quote}{new}{quote}"
+def _places_for(
+    inventory: Inventory, edit: ValueEdit, current: Callable[[str], str | None]
+) -> list[tuple[str, tuple[str, tuple[str, ...]]]]:
+    workload = edit.workload
+    if edit.field.startswith("hpa."):
+        assert workload.hpa is not None
+        kind, names = workload.hpa.kind, (workload.hpa.original_name, workload.hpa.name)
+        siblings = list(workload.hpa.fields.values())
+        own = workload.hpa.origin_file
     else:
-        match = _PLAIN_END.search(line, start)
-        end = match.start() if match else len(line.rstrip("\r\n"))
-        replacement = str(new)
-    lines[origin.line - 1] = line[:start] + replacement + line[end:]
-    return "".join(lines)
+        kind, names = workload.kind, (workload.original_name or workload.name, workload.name)
+        container = workload.container(edit.container) if edit.container else None
+        siblings = list(container.resources.values()) if container else []
+        siblings += [workload.replicas] if workload.replicas and edit.field == "replicas" else []
+        own = workload.origin_file
+    places: list[tuple[str, tuple[str, tuple[str, ...]]]] = []
+    for sibling in siblings:
+        origin = sibling.origin
+        if origin is None or origin.file.rsplit("/", 1)[-1] in KUSTOMIZATION_NAMES:
+            continue  # an inline patch inside a kustomization: not a place to add lines
+        text = current(origin.file)
+        name = _object_name_at(text, origin.line, origin.file) if text else None
+        if name is not None:
+            places.append((origin.file, (kind, (name,))))
+    places.append((own, (kind, names)))
+    return [
+        (file, ref)
+        for file, ref in dict.fromkeys(places)
+        if inventory.file_users.get(file) == {workload.overlay}
+    ]
+
+
+def _object_name_at(text: str, line: int, where: str) -> str | None:
+    """`metadata.name` of the document that spans `line`, if it is an object."""
+    found = None
+    for document in parse_positioned(text, where):
+        if isinstance(document, dict) and document:
+            first, _ = position(document, next(iter(document)))
+            if first > line:
+                break
+            name = dig(document, "metadata", "name")
+            found = name if isinstance(name, str) else None
+    return found
+
+
+def _field_steps(edit: ValueEdit) -> tuple[Step, ...]:
+    """The key path of a field inside its object's document."""
+    if edit.field.startswith("hpa."):
+        assert edit.workload.hpa is not None
+        keys = AUTOSCALER_FIELDS[edit.workload.hpa.kind]
+        if edit.field not in keys:
+            raise InputError(
+                edit.workload.hpa.origin_file,
+                f"{edit.field} is not set; adding an autoscaler metric is not supported",
+            )
+        return ("spec", keys[edit.field])
+    if edit.field == "replicas":
+        return ("spec", "replicas")
+    bound, kind = edit.field.split(".")
+    assert edit.container is not None
+    pod = edit.workload.pod_spec_path
+    return (*pod, "containers", Item(edit.container), "resources", bound, kind)
 
 
 def _override_in_overlay(
@@ -126,17 +198,67 @@ def _override_in_overlay(
         )
     path = overlay_patch_name(edit)
     existing = current(path)
-    document = parse_documents(existing, path)[0] if existing else _patch_skeleton(edit)
-    _set_in_patch(document, edit)
-    texts[path] = _dump(
-        document, indented_sequences=_indents_sequences(current(edit.workload.origin_file))
-    )
+    by_operations = not edit.field.startswith("hpa.") and workload.kind not in MERGED_BY_NAME
+    document: CommentedMap | CommentedSeq
+    if by_operations:
+        document = parse_documents(existing, path)[0] if existing else _operations_skeleton(edit)
+        document.extend(_operations(edit, document))
+    else:
+        document = parse_documents(existing, path)[0] if existing else _patch_skeleton(edit)
+        _set_in_patch(document, edit)
+    indented = not by_operations and _indents_sequences(current(edit.workload.origin_file))
+    texts[path] = _dump(document, indented_sequences=indented)
     if existing is None:
         kustomization = f"{workload.overlay}/kustomization.yaml"
         text = current(kustomization)
         if text is None:
             raise InputError(kustomization, "overlay has no kustomization.yaml to list a patch in")
-        texts[kustomization] = add_patch_entry(text, path.rsplit("/", 1)[1], kustomization)
+        target = (workload.kind, workload.original_name or workload.name) if by_operations else None
+        texts[kustomization] = add_patch_entry(text, path.rsplit("/", 1)[1], kustomization, target)
+
+
+MERGED_BY_NAME = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+"""Kinds whose schema kustomize knows, so a strategic-merge patch merges their containers by
+name. A custom resource's lists (an Argo Rollout's containers) are replaced whole by such a
+patch, so the bot patches those with JSON 6902 operations instead."""
+
+
+def _operations(edit: ValueEdit, existing: CommentedSeq) -> list[CommentedMap]:
+    """JSON 6902 operations setting one field; `add` replaces a member that exists. A parent
+    the object lacks (its `resources`, or a bound) is added whole, with the field inside."""
+    workload = edit.workload
+    if edit.field == "replicas":
+        steps: list[str] = ["spec", "replicas"]
+        value: object = edit.new
+    else:
+        assert edit.container is not None
+        index = [c.name for c in workload.containers].index(edit.container)
+        bound, kind = edit.field.split(".")
+        have = {name.split(".")[0] for name in workload.container(edit.container).resources}
+        steps = [*workload.pod_spec_path, "containers", str(index), "resources"]
+        value = {bound: {kind: edit.new}}
+        if bound in have:
+            steps, value = [*steps, bound, kind], edit.new
+        elif have:
+            steps, value = [*steps, bound], {kind: edit.new}
+    pointer = "/" + "/".join(steps)
+    for operation in existing:
+        if operation.get("path") == pointer:
+            operation["value"] = value
+            return []
+    return [CommentedMap({"op": "add", "path": pointer, "value": value})]
+
+
+def _operations_skeleton(edit: ValueEdit) -> CommentedSeq:
+    operations = CommentedSeq()
+    operations.yaml_set_start_comment(_PATCH_HEADER.format(edit.workload.environment))
+    return operations
+
+
+_PATCH_HEADER = (
+    "Written by Rightsizer: {} overrides of values shared with other\n"
+    "environments. Edit or delete it like any patch; the bot updates it in place."
+)
 
 
 def _patch_skeleton(edit: ValueEdit) -> CommentedMap:
@@ -147,10 +269,7 @@ def _patch_skeleton(edit: ValueEdit) -> CommentedMap:
         # kustomize matches a patch without a namespace only to objects without one.
         metadata["namespace"] = workload.patch_namespace
     document = CommentedMap({"apiVersion": api, "kind": kind, "metadata": metadata})
-    document.yaml_set_start_comment(
-        f"Written by Rightsizer: {workload.environment} overrides of values shared with other\n"
-        "environments. Edit or delete it like any patch; the bot updates it in place."
-    )
+    document.yaml_set_start_comment(_PATCH_HEADER.format(workload.environment))
     return document
 
 
@@ -162,7 +281,9 @@ def _set_in_patch(document: CommentedMap, edit: ValueEdit) -> None:
     if edit.field == "replicas":
         spec["replicas"] = edit.new
         return
-    pod = spec.setdefault("template", CommentedMap()).setdefault("spec", CommentedMap())
+    pod = document
+    for key in edit.workload.pod_spec_path:
+        pod = pod.setdefault(key, CommentedMap())
     containers = pod.setdefault("containers", CommentedSeq())
     container = next((c for c in containers if c.get("name") == edit.container), None)
     if container is None:
@@ -179,7 +300,7 @@ def _indents_sequences(text: str | None) -> bool:
     return match is None or len(match.group(2)) > len(match.group(1))
 
 
-def _dump(document: CommentedMap, indented_sequences: bool) -> str:
+def _dump(document: CommentedMap | CommentedSeq, indented_sequences: bool) -> str:
     yaml = YAML(typ="rt")
     if indented_sequences:
         yaml.indent(mapping=2, sequence=4, offset=2)
@@ -190,8 +311,11 @@ def _dump(document: CommentedMap, indented_sequences: bool) -> str:
     return buffer.getvalue()
 
 
-def add_patch_entry(text: str, patch_file: str, where: str) -> str:
-    """List `patch_file` under `patches:` of a kustomization, as text, in the file's list style.
+def add_patch_entry(
+    text: str, patch_file: str, where: str, target: tuple[str, str] | None = None
+) -> str:
+    """List `patch_file` under `patches:` of a kustomization, as text, in the file's list style;
+    with `target` (kind and name) for a JSON 6902 patch, which names no object itself.
 
     The entry goes first in an existing list: the values it overrides come from the base (no
     overlay patch set them), so putting it first cannot override a human's patch.
@@ -209,13 +333,22 @@ def add_patch_entry(text: str, patch_file: str, where: str) -> str:
         key_line, _ = document.lc.key("patches")
         while line - 2 > key_line and lines[line - 2].strip().startswith("#"):
             line -= 1  # a comment above the first item belongs to it: go above the comment
-        lines.insert(line - 1, f"{indent}- path: {patch_file}{newline}")
+        lines.insert(line - 1, _patch_entry(indent, patch_file, target, newline))
         return "".join(lines)
     if patches is not None:
         raise InputError(where, "`patches` is present but not a non-empty list")
     indent = _sequence_indent(document, lines)
     ending = "" if not text or text.endswith(("\n", "\r")) else newline
-    return f"{text}{ending}patches:{newline}{indent}- path: {patch_file}{newline}"
+    return f"{text}{ending}patches:{newline}{_patch_entry(indent, patch_file, target, newline)}"
+
+
+def _patch_entry(indent: str, patch_file: str, target: tuple[str, str] | None, newline: str) -> str:
+    entry = f"{indent}- path: {patch_file}{newline}"
+    if target is not None:
+        kind, name = target
+        entry += f"{indent}  target:{newline}{indent}    kind: {kind}{newline}"
+        entry += f"{indent}    name: {name}{newline}"
+    return entry
 
 
 def _sequence_indent(document: CommentedMap, lines: list[str]) -> str:

@@ -92,9 +92,10 @@ def _workloads(deployment: Deployment, resources: list[Resource]) -> list[Worklo
         scaler = autoscalers.get((resource.namespace, (resource.kind, resource.original_name)))
         workloads.append(
             Workload(
-                environment=environment_name(deployment.path),
+                environment=deployment.name or environment_name(deployment.path),
                 overlay=deployment.path,
                 kind=resource.kind,
+                api_version=resource.api_version,
                 name=resource.name,
                 namespace=namespace,
                 containers=list(resource.containers.values()),
@@ -107,6 +108,7 @@ def _workloads(deployment: Deployment, resources: list[Resource]) -> list[Worklo
                     fields=scaler.hpa_fields,
                     annotations=scaler.annotations,
                     origin_file=scaler.origin_file,
+                    original_name=scaler.original_name,
                     kind=scaler.kind,
                 ),
                 annotations=resource.annotations,

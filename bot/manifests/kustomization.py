@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.manifests.model import ContainerSpec, Origin, Tracked
+from bot.manifests.model import POD_SPEC_PATHS, REPLICATED_KINDS, ContainerSpec, Origin, Tracked
 from bot.manifests.yamlio import YamlFile, dig, load_file, parse_positioned, position
 from recommenders.errors import InputError
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+WORKLOAD_KINDS = tuple(POD_SPEC_PATHS)
+KUSTOMIZE_REPLICAS_KINDS = ("Deployment", "StatefulSet")
+"""The kinds kustomize's `replicas:` field sets (and ReplicaSets, which nobody writes)."""
 AUTOSCALER_FIELDS = {
     "HorizontalPodAutoscaler": {"hpa.minReplicas": "minReplicas", "hpa.maxReplicas": "maxReplicas"},
     "ScaledObject": {"hpa.minReplicas": "minReplicaCount", "hpa.maxReplicas": "maxReplicaCount"},
@@ -162,7 +164,9 @@ class Resolver:
         self._apply_patches(directory, file, legacy, resources, used)
         for item in _list(kustomization, "replicas"):
             for resource in resources:
-                if resource.kind in WORKLOAD_KINDS and resource.answers_to(str(item.get("name"))):
+                if resource.kind in KUSTOMIZE_REPLICAS_KINDS and resource.answers_to(
+                    str(item.get("name"))
+                ):
                     resource.replicas = Frame(file).tracked(item, "count", "replicas")
         return resources
 
@@ -277,9 +281,10 @@ def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
     if not isinstance(spec, dict):
         return
     if resource.kind in WORKLOAD_KINDS:
-        if "replicas" in spec:
+        if "replicas" in spec and resource.kind in REPLICATED_KINDS:
             resource.replicas = frame.tracked(spec, "replicas", "spec.replicas")
-        for container in dig(spec, "template", "spec", "containers") or []:
+        pod_path = POD_SPEC_PATHS[resource.kind]
+        for container in dig(patch, *pod_path, "containers") or []:
             if isinstance(container, dict) and isinstance(container.get("name"), str):
                 _merge_container(resource, container["name"], container, frame)
         return
@@ -297,6 +302,17 @@ def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
             resource.hpa_fields["hpa.cpuUtilization"] = frame.tracked(
                 target, "averageUtilization", path
             )
+    for index, trigger in enumerate(spec.get("triggers") or []):
+        # KEDA's cpu trigger: `metadata.value` is the target utilisation, as a string.
+        metadata = dig(trigger, "metadata")
+        if (
+            dig(trigger, "type") == "cpu"
+            and dig(trigger, "metricType") in (None, "Utilization")
+            and isinstance(metadata, dict)
+            and "value" in metadata
+        ):
+            path = f"spec.triggers[{index}].metadata.value"
+            resource.hpa_fields["hpa.cpuUtilization"] = frame.tracked(metadata, "value", path)
     ref = spec.get("scaleTargetRef")
     if isinstance(ref, dict) and "name" in ref:
         resource.target = (str(ref.get("kind", "Deployment")), str(ref["name"]))
@@ -310,7 +326,8 @@ def _merge_container(resource: Resource, name: str, container: Any, frame: Frame
             continue
         for kind in ("cpu", "memory"):
             if kind in values:
-                path = f"spec.template.spec.containers[{name}].resources.{bound}.{kind}"
+                pod = ".".join(POD_SPEC_PATHS[resource.kind])
+                path = f"{pod}.containers[{name}].resources.{bound}.{kind}"
                 spec.resources[f"{bound}.{kind}"] = frame.tracked(values, kind, path)
 
 
@@ -340,14 +357,15 @@ def _apply_json6902(resource: Resource, operations: list[Any], frame: Frame) -> 
             continue
         path = [p.replace("~1", "/").replace("~0", "~") for p in str(operation["path"]).split("/")]
         segments = path[1:]
-        if segments == ["spec", "replicas"] and resource.kind in WORKLOAD_KINDS:
+        pod_path = list(POD_SPEC_PATHS.get(resource.kind, ()))
+        if segments == ["spec", "replicas"] and resource.kind in REPLICATED_KINDS:
             resource.replicas = frame.tracked(operation, "value", "spec.replicas")
         elif resource.kind in AUTOSCALER_FIELDS and len(segments) == 2 and segments[0] == "spec":
             for field_name, key in AUTOSCALER_FIELDS[resource.kind].items():
                 if segments[1] == key:
                     resource.hpa_fields[field_name] = frame.tracked(operation, "value", key)
-        elif segments[:4] == ["spec", "template", "spec", "containers"] and len(segments) > 5:
-            _json6902_container(resource, segments[4:], operation, frame)
+        elif pod_path and segments[: len(pod_path) + 1] == [*pod_path, "containers"]:
+            _json6902_container(resource, segments[len(pod_path) + 1 :], operation, frame)
         elif segments[:2] == ["metadata", "annotations"] and len(segments) == 3:
             resource.annotations[segments[2]] = str(operation.get("value"))
 
@@ -357,11 +375,14 @@ def _json6902_container(
 ) -> None:
     """`/spec/template/spec/containers/<i>/resources[/<bound>[/<kind>]]`, wrapped for `merge`."""
     names = list(resource.containers)
-    if not segments[0].isdigit() or int(segments[0]) >= len(names) or segments[1] != "resources":
+    if len(segments) < 2 or not segments[0].isdigit() or int(segments[0]) >= len(names):
+        return
+    if segments[1] != "resources":
         return
     name = names[int(segments[0])]
     if len(segments) == 4:
-        path = f"spec.template.spec.containers[{name}].resources.{segments[2]}.{segments[3]}"
+        pod = ".".join(POD_SPEC_PATHS[resource.kind])
+        path = f"{pod}.containers[{name}].resources.{segments[2]}.{segments[3]}"
         spec = resource.containers[name]
         spec.resources[f"{segments[2]}.{segments[3]}"] = frame.tracked(operation, "value", path)
         return

@@ -32,6 +32,17 @@ class Tracked:
 
 
 RESOURCE_FIELDS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Rollout": ("spec", "template", "spec"),
+}
+"""Where each workload kind keeps its pod spec; an Argo Rollout's is a Deployment's."""
+REPLICATED_KINDS = ("Deployment", "StatefulSet", "Rollout")
+"""Kinds with `spec.replicas`: a DaemonSet runs one pod a node, a Job as many as it needs."""
 HPA_FIELDS = ("hpa.minReplicas", "hpa.maxReplicas", "hpa.cpuUtilization")
 
 
@@ -53,6 +64,8 @@ class HpaSpec:
     kind: str = "HorizontalPodAutoscaler"
     annotations: dict[str, str] = field(default_factory=dict)
     origin_file: str = ""
+    original_name: str = ""
+    """The name its own file gives it, before `namePrefix`/`nameSuffix`."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +77,13 @@ class Deployment:
     namespace: str | None = None
     source: str | None = None
     """The file of the Argo CD Application or Flux Kustomization that deploys it, if any."""
+    name: str | None = None
+    """The environment's name when `.rightsizer.yaml` declares one; else derived from `path`."""
 
 
 @dataclass
 class Workload:
-    """One Deployment or StatefulSet in one environment, after its overlay's patches."""
+    """One workload (a kind of POD_SPEC_PATHS) in one environment, after its overlay's patches."""
 
     environment: str
     overlay: str
@@ -89,6 +104,8 @@ class Workload:
     """The namespace a patch in this environment's overlay must name to match it."""
     unverified: str | None = None
     """Why kustomize's render disagrees with the resolver; such a workload is never edited."""
+    api_version: str = "apps/v1"
+    """What a patch of this workload must say: a Rollout is `argoproj.io/v1alpha1`."""
 
     @property
     def ref(self) -> str:
@@ -104,6 +121,10 @@ class Workload:
             if container.name == name:
                 return container
         raise KeyError(name)
+
+    @property
+    def pod_spec_path(self) -> tuple[str, ...]:
+        return POD_SPEC_PATHS[self.kind]
 
     def fields(self) -> list[tuple[str, str | None, Tracked]]:
         """Every tracked value: (field, container or None, value)."""

@@ -185,13 +185,16 @@ def field_path(
             if (metric.get("resource") or {}).get("name") == "cpu":
                 return key, ("spec", "metrics", str(index), "resource", "target",
                              "averageUtilization")  # fmt: skip
+        for index, trigger in enumerate(spec.get("triggers") or []):
+            if isinstance(trigger, dict) and trigger.get("type") == "cpu":
+                return key, ("spec", "triggers", _item_label(trigger, index), "metadata", "value")
         return None
     key = _key(rendered, workload.kind, workload.namespace, workload.name)
     if field == "replicas":
         return key, ("spec", "replicas")
     bound, resource = field.split(".")
     assert container is not None
-    return key, ("spec", "template", "spec", "containers", container, "resources", bound, resource)
+    return key, (*workload.pod_spec_path, "containers", container, "resources", bound, resource)
 
 
 def object_ids(workload: Workload) -> set[ObjectId]:
@@ -221,11 +224,15 @@ def flatten(node: Any, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
             leaves.update(flatten(value, (*prefix, str(key))))
     elif isinstance(node, list):
         for index, item in enumerate(node):
-            name = item.get("name") if isinstance(item, dict) else None
-            leaves.update(flatten(item, (*prefix, str(name) if name is not None else str(index))))
+            leaves.update(flatten(item, (*prefix, _item_label(item, index))))
     else:
         leaves[prefix] = node
     return leaves
+
+
+def _item_label(item: Any, index: int) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    return str(name) if name is not None else str(index)
 
 
 def differences(
