@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from bot.manifests.model import Workload
+from bot.manifests.model import RESOURCE_FIELDS, Workload
 from bot.proof import inspect
 from bot.setter import Assignment, apply, edits_for
 from tests.conftest import ROOT, git
@@ -93,3 +93,48 @@ def test_every_cpu_request_in_the_corpus_can_be_set(name, tmp_path):
             git(repo, "clean", "--quiet", "-fd")
     print(f"{name}: {passed}/{tried} edits passed; problems: {inventory.problems}")
     assert passed == tried
+
+
+ADDED_LINE = re.compile(r"^\s*(resources|requests|limits|cpu|memory):|^\s*(- op:|path:|value:)")
+
+
+@pytest.mark.parametrize("name", REPOS)
+def test_every_missing_request_or_limit_in_the_corpus_can_be_added(name, tmp_path):
+    """The first field each container leaves out is added: only new lines (a `{}` opened
+    into a block aside), or the overlay's new patch, and the render proof holds."""
+    repo = tmp_path / name
+    shutil.copytree(CORPUS / name, repo)
+    _restore_generator_inputs(repo)
+    git(repo, "init", "--quiet")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "corpus")
+    inventory = inspect(repo)
+    tried = 0
+    for workload in inventory.workloads:
+        if workload.unverified is not None:
+            continue
+        for container in workload.containers:
+            missing = [f for f in RESOURCE_FIELDS if f not in container.resources]
+            if not missing:
+                continue
+            tried += 1
+            value = "150m" if missing[0].endswith(".cpu") else "192Mi"
+            edits = edits_for(workload, container.name, [Assignment(missing[0], value)])
+            apply(repo, inventory, edits)
+            for row in git(repo, "status", "--porcelain", "--untracked-files=all").splitlines():
+                path = row[3:]
+                if row.startswith("??"):
+                    assert path.startswith(workload.overlay + "/rightsizer-"), path
+                    continue
+                lines = git(repo, "diff", "-U0", "--", path).splitlines()
+                removed = [x[1:] for x in lines if x.startswith("-") and not x.startswith("---")]
+                added = [x[1:] for x in lines if x.startswith("+") and not x.startswith("+++")]
+                opened = {re.sub(r":\s*\{\}", ":", line) for line in removed}
+                assert opened <= set(added), (path, removed, added)
+                assert all(
+                    ADDED_LINE.match(line) or line in opened or "rightsizer-" in line
+                    for line in added
+                ), (path, added)
+            git(repo, "checkout", "--quiet", ".")
+            git(repo, "clean", "--quiet", "-fd")
+    print(f"{name}: {tried} additions passed; problems: {inventory.problems}")
