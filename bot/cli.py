@@ -370,6 +370,12 @@ def set_values(
     container: Annotated[
         str | None, typer.Option("--container", help="Needed when the pod has several.")
     ] = None,
+    values_file: Annotated[
+        str | None,
+        typer.Option(
+            "--values-file", help="For a chart's directory with several values files: which."
+        ),
+    ] = None,
 ) -> None:
     """Change values in the work tree through the bot's editor, then prove the change.
 
@@ -386,7 +392,7 @@ def set_values(
     parsed = parse_assignments(assignments)
     with err.status("Reading manifests and rendering every environment with kustomize"):
         found = inspect(repo)
-    target = find_workload(found, overlay, workload)
+    target = find_workload(found, overlay, workload, values_file)
     edits = edits_for(target, container, parsed)
     try:
         changes = apply(repo, found, edits)

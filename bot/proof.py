@@ -20,7 +20,9 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from bot.manifests.edit import FileChange, ValueEdit
-from bot.manifests.inventory import build_inventory
+from bot.manifests.helm.renderer import HelmRenderer
+from bot.manifests.helm.workloads import render_release
+from bot.manifests.inventory import Discovered, build_inventory
 from bot.manifests.model import Inventory, Rendered, Workload
 from bot.manifests.render import (
     ObjectId,
@@ -41,19 +43,46 @@ def inspect(repo: Path) -> Inventory:
     inventory = build_inventory(repo)
     owners: dict[str, set[ObjectId]] = {}
     for workload in inventory.workloads:
-        owners.setdefault(workload.overlay, set()).update(object_ids(workload))
-    inventory.renders = render_all(repo, owners, owners)
+        if workload.helm is None:
+            owners.setdefault(workload.overlay, set()).update(object_ids(workload))
+    ids = set(owners) | set(inventory.releases)
+    inventory.renders = render_environments(repo, inventory, ids, owners)
     for workload in inventory.workloads:
         workload.unverified = _disagreement(inventory, workload)
         if workload.unverified:
-            inventory.problems.append(f"{workload.overlay} {workload.ref}: {workload.unverified}")
+            inventory.problems.append(
+                f"{workload.environment_id} {workload.ref}: {workload.unverified}"
+            )
     return inventory
 
 
+def render_environments(
+    repo: Path,
+    inventory: Inventory,
+    ids: set[str],
+    owners: dict[str, set[ObjectId]] | None = None,
+) -> dict[str, Rendered]:
+    """Each environment as the cluster would get it: Kustomize (or a plain directory) for
+    directories, Helm for the releases an environment holds, both where it has both."""
+    directories = {i for i in ids if i in inventory.directories}
+    results = render_all(repo, directories, owners)
+    releases = [(i, r) for i in sorted(ids) for r in inventory.releases.get(i, [])]
+    if releases:
+        with HelmRenderer() as renderer:
+            for identity, release in releases:
+                rendered = render_release(renderer, repo, release)
+                before = results.get(identity, Rendered({}))
+                results[identity] = Rendered(
+                    before.objects | rendered.objects, before.error or rendered.error
+                )
+    return results
+
+
 def _disagreement(inventory: Inventory, workload: Workload) -> str | None:
-    rendered = inventory.renders[workload.overlay]
+    rendered = inventory.renders[workload.environment_id]
     if rendered.error is not None:
-        return f"kustomize cannot build it: {rendered.error}"
+        tool = "Helm" if workload.helm else "kustomize"
+        return f"{tool} cannot build it: {rendered.error}"
     for name, container, tracked in workload.fields():
         location = field_path(rendered, workload, name, container)
         value = value_at(rendered, *location) if location else None
@@ -74,9 +103,12 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
     Only environments that read a changed file can change, so only they are rebuilt and
     rendered, in a scratch copy of just the directories they read, made of hard links.
     """
-    affected = {e.workload.overlay for e in edits}
+    affected = {e.workload.environment_id for e in edits}
     for change in changes:
         affected |= before.file_users.get(change.path, set())
+    if any(identity in before.releases for identity in affected):
+        # A release is found again from the whole repo (its chart, its values files).
+        return _prove_in_copy(repo, before, changes, edits, affected, None)
     directories = set(affected)
     for file, users in before.file_users.items():
         if users & affected:
@@ -101,7 +133,7 @@ def _prove_in_copy(
     affected: set[str],
     directories: set[str] | None,
 ) -> str:
-    deployments = [w.deployment for w in before.workloads if w.overlay in affected]
+    deployments = [w.deployment for w in before.workloads if w.environment_id in affected]
     with tempfile.TemporaryDirectory(prefix="rightsizer-proof-") as scratch:
         copy = Path(scratch) / "repo"
         for directory in _outermost(directories) if directories is not None else ["."]:
@@ -112,14 +144,17 @@ def _prove_in_copy(
             target.unlink(missing_ok=True)  # a hard link: writing through it edits the original
             target.write_bytes(change.after.encode("utf-8"))
         found = sorted({d for d in deployments if d is not None}, key=lambda d: d.path)
-        after = build_inventory(copy, (found, []))
+        after = build_inventory(copy, Discovered(found) if directories is not None else None)
         if directories is not None and after.problems:
             raise _CopyTooSmall()
         _compare_inventories(
-            [w for w in before.workloads if w.overlay in affected], after.workloads, edits
+            [w for w in before.workloads if w.environment_id in affected],
+            [w for w in after.workloads if w.environment_id in affected],
+            edits,
         )
         if before.renders:
-            old, new = render_all(repo, affected), render_all(copy, affected)
+            old = render_environments(repo, before, affected)
+            new = render_environments(copy, after, affected)
             if directories is not None and any(new[d].error and not old[d].error for d in affected):
                 raise _CopyTooSmall()
             _compare_renders(old, new, edits)
@@ -160,8 +195,8 @@ def _compare_inventories(
 ) -> None:
     expected = _values(before)
     for edit in edits:
-        expected[(edit.workload.overlay, edit.workload.ref, edit.container, edit.field)] = str(
-            edit.new
+        expected[(edit.workload.environment_id, edit.workload.ref, edit.container, edit.field)] = (
+            str(edit.new)
         )
     actual = _values(after)
     wrong = [
@@ -185,7 +220,7 @@ def _compare_renders(
             continue
         intended = {}
         for edit in edits:
-            if edit.workload.overlay == overlay:
+            if edit.workload.environment_id == overlay:
                 location = field_path(old, edit.workload, edit.field, edit.container)
                 if location is not None:
                     intended[location] = str(edit.new)
@@ -233,7 +268,7 @@ def _yaml_lines(document: Any) -> list[str]:
 
 def _values(workloads: list[Workload]) -> dict[tuple[str, str, str | None, str], str]:
     return {
-        (w.overlay, w.ref, container, name): str(tracked.raw)
+        (w.environment_id, w.ref, container, name): str(tracked.raw)
         for w in workloads
         for name, container, tracked in w.fields()
     }

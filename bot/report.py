@@ -89,8 +89,10 @@ def _workload_json(workload: Workload) -> dict[str, Any]:
             key = f"containers.{container}.{name}" if container else name
             origin = tracked.origin
             provenance[key] = {"file": origin.file, "line": origin.line, "path": origin.yaml_path}
+    helm = workload.helm
     return {
         "environment": workload.overlay,
+        "values_file": workload.values_file,
         "environment_name": workload.environment,
         "cluster": deployment.cluster if deployment else None,
         "deployed_by": deployment.source if deployment else None,
@@ -114,6 +116,17 @@ def _workload_json(workload: Workload) -> dict[str, Any]:
             **{name.removeprefix("hpa."): t.raw for name, t in hpa.fields.items()},
         },
         "provenance": provenance,
+        "helm": None
+        if helm is None
+        else {
+            "release": helm.release.name,
+            "chart": helm.release.chart_ref,
+            "values": {
+                f"containers.{container}.{name}" if container else name: ".".join(map(str, key))
+                for (container, name), key in helm.paths.items()
+            },
+            "resources": {c: ".".join(map(str, k)) for c, k in helm.resources_paths.items()},
+        },
         "verified": workload.unverified is None,
         "problem": workload.unverified,
     }

@@ -39,20 +39,29 @@ def parse_assignments(items: list[str]) -> list[Assignment]:
     return assignments
 
 
-def find_workload(inventory: Inventory, overlay: str, ref: str) -> Workload:
+def find_workload(
+    inventory: Inventory, overlay: str, ref: str, values_file: str | None = None
+) -> Workload:
+    """The workload `ref` (KIND/NAME) of the environment at `overlay`; where several values
+    files share that directory (a chart's), `values_file` says which."""
     kind, _, name = ref.partition("/")
-    for workload in inventory.workloads:
-        if (
-            workload.overlay == overlay.strip("/")
-            and workload.kind == kind
-            and name
-            in (
-                workload.name,
-                workload.original_name,
-            )
-        ):
-            return workload
-    known = sorted({w.overlay for w in inventory.workloads})
+    found = [
+        workload
+        for workload in inventory.workloads
+        if workload.overlay == overlay.strip("/")
+        and workload.kind == kind
+        and name in (workload.name, workload.original_name)
+        and values_file in (None, workload.values_file)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        files = ", ".join(sorted(str(w.values_file) for w in found))
+        raise InputError(
+            f"{overlay} {ref}",
+            f"several values files deploy it; say which with --values-file: {files}",
+        )
+    known = sorted({w.environment_id.replace("#", " --values-file ") for w in inventory.workloads})
     raise InputError(f"{overlay} {ref}", "no such workload; environments: " + ", ".join(known))
 
 

@@ -11,7 +11,7 @@ def test_inventory_json_is_the_documented_contract():
     result = rightsizer("inventory", "--repo", MONOREPO, "--format", "json")
     assert result.returncode == 0, result.stderr
     workloads = json.loads(result.stdout)
-    assert len(workloads) == 18
+    assert len(workloads) == 19  # 18 from Kustomize overlays, one from a Helm chart
     for workload in workloads:
         assert {"environment", "kind", "name", "namespace", "containers", "replicas", "hpa",
                 "provenance"} <= set(workload)  # fmt: skip
@@ -32,6 +32,16 @@ def test_inventory_json_is_the_documented_contract():
         "applications/frontend/overlays/dev/kustomization.yaml"
     )
     assert frontend["cluster"] == "https://dev.aks.acme.internal"
+    helm = next(w for w in workloads if w["helm"])
+    assert helm["environment"] == "argocd/applications"
+    assert helm["values_file"] == "charts/notifications/values-prod.yaml"
+    assert helm["environment_name"] == "prod"
+    assert helm["helm"]["values"]["containers.notifications.requests.cpu"] == (
+        "resources.requests.cpu"
+    )
+    assert helm["provenance"]["replicas"] == {
+        "file": "charts/notifications/values-prod.yaml", "line": 2, "path": "replicaCount"
+    }  # fmt: skip
 
 
 def _value(workload: dict, field: str):

@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -73,6 +74,9 @@ def plan_file_changes(
 
     overrides, additions = [], []
     for edit in edits:
+        if edit.workload.helm is not None:
+            _set_value(inventory, edit, current, texts)
+            continue
         tracked = edit.workload.tracked(edit.field, edit.container)
         if tracked is None:
             additions.append(edit)
@@ -97,6 +101,70 @@ def plan_file_changes(
         for path, text in sorted(texts.items())
         if text != originals[path]
     ]
+
+
+def _set_value(
+    inventory: Inventory,
+    edit: ValueEdit,
+    current: Callable[[str], str | None],
+    texts: dict[str, str],
+) -> None:
+    """A Helm workload's field is a values key: changed where the highest layer that writes
+    it is this environment's own, else written into this environment's own values (a values
+    file, or a HelmRelease's or Application's inline values) in the file's style."""
+    workload = edit.workload
+    assert workload.helm is not None
+    release, key = workload.helm.release, values_key(edit)
+    own = [
+        index
+        for index, layer in enumerate(release.layers)
+        if layer.editable and inventory.file_users.get(layer.file) == {workload.environment_id}
+    ]
+    setter = next(
+        (
+            index
+            for index in reversed(range(len(release.layers)))
+            if _has_key(release.layer_values[index], key)
+        ),
+        -1,
+    )
+    target = setter if setter in own else max(own, default=-1)
+    if target < 0 or target < setter:
+        where = release.layers[setter].file if setter >= 0 else release.source
+        raise InputError(
+            where,
+            f"{'.'.join(map(str, key))} of {workload.ref} is set in values other environments "
+            "share, and this environment has no values of its own above them to override it",
+        )
+    layer = release.layers[target]
+    text = current(layer.file)
+    if text is None:
+        raise InputError(layer.file, "disappeared while planning edits")
+    texts[layer.file] = set_path(
+        text, layer.file, (*layer.prefix, *key), edit.new, object_ref=layer.object_ref
+    )
+
+
+def values_key(edit: ValueEdit) -> tuple[str | int, ...]:
+    """The values key behind a Helm workload's field; a request or limit the chart renders
+    from a `resources` mapping may be added under it."""
+    binding = edit.workload.helm
+    assert binding is not None
+    key = binding.paths.get((edit.container, edit.field))
+    if key is None and edit.container in binding.resources_paths and "." in edit.field:
+        key = (*binding.resources_paths[edit.container], *edit.field.split("."))
+    if key is None:
+        raise InputError(
+            f"{edit.workload.environment_id} {edit.workload.ref}",
+            f"no values key of {binding.release.chart_ref} sets {edit.field}: the chart "
+            "hard-codes it, so the bot cannot change it",
+        )
+    return key
+
+
+def _has_key(values: Any, key: tuple[str | int, ...]) -> bool:
+    parent = dig(values, *key[:-1]) if len(key) > 1 else values
+    return isinstance(parent, dict) and key[-1] in parent
 
 
 def _add_in_place(

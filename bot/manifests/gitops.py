@@ -30,9 +30,12 @@ def yaml_files(repo: Path) -> list[str]:
     return found
 
 
-def discover(repo: Path, files: list[str], problems: list[str]) -> list[Deployment]:
-    """Deployed directories named by GitOps objects; files are screened by text first."""
-    deployments: dict[str, Deployment] = {}
+def gitops_documents(
+    repo: Path, files: list[str], problems: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every Argo CD or Flux object of the repo with its file; files are screened by text
+    first, so only the few that may hold one are parsed."""
+    found = []
     for file in files:
         try:
             text = read_text(repo, file)
@@ -45,11 +48,16 @@ def discover(repo: Path, files: list[str], problems: list[str]) -> list[Deployme
         except InputError as exc:
             problems.append(str(exc))
             continue
-        for document in documents:
-            if not isinstance(document, dict):
-                continue
-            for deployment in _deployments(repo, document, file):
-                deployments.setdefault(deployment.path, deployment)
+        found += [(file, document) for document in documents if isinstance(document, dict)]
+    return found
+
+
+def discover(documents: list[tuple[str, dict[str, Any]]], repo: Path) -> list[Deployment]:
+    """Deployed directories named by GitOps objects."""
+    deployments: dict[str, Deployment] = {}
+    for file, document in documents:
+        for deployment in _deployments(repo, document, file):
+            deployments.setdefault(deployment.path, deployment)
     return sorted(deployments.values(), key=lambda d: d.path)
 
 
@@ -63,7 +71,7 @@ def _deployments(repo: Path, document: dict[str, Any], file: str) -> list[Deploy
         return [
             Deployment(path, cluster, destination.get("namespace"), file)
             for source in sources
-            if (path := _path_in(repo, dig(source, "path")))
+            if not is_helm_source(repo, source) and (path := _path_in(repo, dig(source, "path")))
         ]
     if kind == "ApplicationSet" and api.startswith("argoproj.io/"):
         return _application_set(repo, spec, file)
@@ -71,6 +79,16 @@ def _deployments(repo: Path, document: dict[str, Any], file: str) -> list[Deploy
         path = _path_in(repo, spec.get("path"))
         return [Deployment(path, None, spec.get("targetNamespace"), file)] if path else []
     return []
+
+
+def is_helm_source(repo: Path, source: Any) -> bool:
+    """An Argo CD source Helm renders: a chart from a repository, `helm:` settings, or a
+    path holding a Chart.yaml (which Argo CD detects the same way)."""
+    if not isinstance(source, dict):
+        return False
+    path = source.get("path")
+    local = isinstance(path, str) and (repo / path.strip() / "Chart.yaml").is_file()
+    return "chart" in source or "helm" in source or local
 
 
 def _application_set(repo: Path, spec: Any, file: str) -> list[Deployment]:

@@ -2,49 +2,167 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bot.manifests.gitops import discover, yaml_files
+from bot.manifests.gitops import discover, gitops_documents, yaml_files
+from bot.manifests.helm.renderer import HelmRenderer
+from bot.manifests.helm.workloads import flux_release, flux_sources, release_workloads, with_values
 from bot.manifests.kustomization import (
+    HELM_RELEASE,
     KUSTOMIZATION_NAMES,
     WORKLOAD_KINDS,
     Resolver,
-    Resource,
     normalise,
 )
-from bot.manifests.model import Deployment, HpaSpec, Inventory, Workload
+from bot.manifests.model import Deployment, Inventory, Release
+from bot.manifests.objects import workloads_of
+from bot.manifests.releases import (
+    argo_releases,
+    environment_name,
+    is_values_file,
+    vendored_releases,
+)
+from bot.manifests.yamlio import looks_like_template, read_text
 from recommenders.errors import InputError
 
 
-def environments(resolver: Resolver) -> tuple[list[Deployment], list[str]]:
-    """The directories the repo's Argo CD or Flux objects deploy, or, when it has none, its
-    top-level kustomizations (ones no other kustomization includes); and any problems."""
+@dataclass
+class Discovered:
+    """What the repo says it deploys: Kustomize or plain directories (Argo CD, Flux, else
+    top-level kustomizations), Helm releases of charts (vendored, or Argo CD Helm sources;
+    a Flux HelmRelease is found in the directory that holds it, when that is built), the
+    Flux chart sources they name, and the files themselves."""
+
+    deployments: list[Deployment]
+    releases: list[Release] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    flux_sources: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def environments(resolver: Resolver) -> Discovered:
     problems: list[str] = []
-    files = yaml_files(resolver.repo)
-    return discover(resolver.repo, files, problems) or _top_level(resolver, files), problems
+    repo = resolver.repo
+    files = yaml_files(repo)
+    documents = gitops_documents(repo, files, problems)
+    deployments = discover(documents, repo) or _top_level(resolver, files)
+    argo = [
+        release
+        for file, document in documents
+        if document.get("kind") == "Application"
+        for release in argo_releases(repo, file, document, problems)
+    ]
+    claimed = {release.chart for release in argo if release.chart}
+    releases = argo + vendored_releases(repo, files, claimed, problems)
+    return Discovered(deployments, releases, problems, files, flux_sources(documents))
 
 
-def build_inventory(
-    repo: Path, found: tuple[list[Deployment], list[str]] | None = None
-) -> Inventory:
+def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
     """Every workload of every environment, each value with the file and line that set it."""
     resolver = Resolver(repo)
-    deployments, problems = found or environments(resolver)
-    workloads: list[Workload] = []
-    file_users: dict[str, set[str]] = {}
-    for deployment in deployments:
+    found = found or environments(resolver)
+    inventory = Inventory([], {}, list(found.problems))
+    releases = list(found.releases)
+    deployments = list(found.deployments)
+    built: set[str] = set()
+    while deployments:
+        deployment = deployments.pop(0)
+        built.add(deployment.path)
         used: set[str] = set()
         try:
             resources = resolver.build(deployment.path, used)
         except InputError as exc:
-            problems.append(f"{exc} (environment {deployment.path} skipped)")
+            inventory.problems.append(f"{exc} (environment {deployment.path} skipped)")
             continue
-        built = _workloads(deployment, resources)
-        workloads.extend(built)
-        if built:
+        workloads = workloads_of(deployment, resources)
+        inventory.workloads.extend(workloads)
+        helm = [
+            flux_release(r, deployment.path, found.flux_sources, repo)
+            for r in resources
+            if r.kind == HELM_RELEASE
+        ]
+        releases += helm
+        if workloads or helm:
             for file in used:
-                file_users.setdefault(file, set()).add(deployment.path)
-    return Inventory(workloads, file_users, problems)
+                inventory.file_users.setdefault(file, set()).add(deployment.path)
+        if not deployments and found.files:
+            deployments = _plain_directories(repo, found.files, inventory.file_users, built)
+    _add_releases(repo, releases, found.deployments, inventory)
+    inventory.directories = built
+    return inventory
+
+
+_WORKLOAD_KIND = re.compile(r"^kind:\s*(" + "|".join(WORKLOAD_KINDS) + r"|HelmRelease)\s*$", re.M)
+
+
+def _plain_directories(
+    repo: Path, files: list[str], file_users: dict[str, set[str]], built: set[str]
+) -> list[Deployment]:
+    """Directories of plain manifests that nothing deploys (no Argo CD, Flux or top-level
+    kustomization names them, and no environment reads their files), named by their path:
+    `kubectl apply -f DIR` is how such a directory reaches a cluster."""
+    found: set[str] = set()
+    for file in files:
+        directory = file.rsplit("/", 1)[0] if "/" in file else "."
+        if file in file_users or directory in built or directory in found:
+            continue
+        if "/templates/" in f"/{file}" or _has_kustomization(repo / directory):
+            continue
+        try:
+            text = read_text(repo, file)
+        except InputError:
+            continue
+        if _WORKLOAD_KIND.search(text) and not looks_like_template(text):
+            found.add(directory)
+    return [Deployment(d) for d in sorted(found)]
+
+
+def _has_kustomization(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in KUSTOMIZATION_NAMES)
+
+
+def _add_releases(
+    repo: Path, releases: list[Release], deployments: list[Deployment], inventory: Inventory
+) -> None:
+    """Each release rendered once by Helm, in one child process for the whole repo; a chart
+    that is not here, or does not render, is reported with the file that declares it."""
+    if not releases:
+        return
+    by_path = {d.path: d for d in deployments}
+    with HelmRenderer() as renderer:
+        for declared in releases:
+            try:
+                release = with_values(repo, declared)
+                deployment = replace(
+                    by_path.get(release.environment, Deployment(release.environment)),
+                    name=environment_name(release) if release.values_file else None,
+                    namespace=release.namespace,
+                    source=release.source,
+                    cluster=release.cluster,
+                )
+                workloads = release_workloads(repo, release, renderer, deployment)
+            except InputError as exc:
+                inventory.problems.append(str(exc))
+                continue
+            inventory.workloads.extend(workloads)
+            inventory.releases.setdefault(release.id, []).append(release)
+            for file in {layer.file for layer in release.layers} | _chart_files(repo, release):
+                inventory.file_users.setdefault(file, set()).add(release.id)
+
+
+def _chart_files(repo: Path, release: Release) -> set[str]:
+    """A chart in the repo is read by every release of it: its own values.yaml included,
+    but not the per-environment values files beside it, which only their release reads."""
+    if release.chart is None or not (repo / release.chart).is_dir():
+        return set()
+    root = repo / release.chart
+    return {
+        path.relative_to(repo).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and not (path.parent == root and is_values_file(path.name))
+    }
 
 
 def _top_level(resolver: Resolver, files: list[str]) -> list[Deployment]:
@@ -68,55 +186,3 @@ def _top_level(resolver: Resolver, files: list[str]) -> list[Deployment]:
                 if isinstance(entry, str):
                     included.add(normalise(directory, entry))
     return [Deployment(d) for d in directories if d not in included]
-
-
-def environment_name(path: str) -> str:
-    """`applications/shop/overlays/prod` -> `prod`; otherwise the directory's own name."""
-    parts = path.split("/")
-    if "overlays" in parts[:-1]:
-        return parts[parts.index("overlays") + 1]
-    return parts[-1] if parts[-1] != "." else "default"
-
-
-def _workloads(deployment: Deployment, resources: list[Resource]) -> list[Workload]:
-    autoscalers = {
-        (r.namespace, r.target): r
-        for r in resources
-        if r.kind not in WORKLOAD_KINDS and r.target is not None
-    }
-    workloads = []
-    for resource in resources:
-        if resource.kind not in WORKLOAD_KINDS:
-            continue
-        namespace = resource.namespace or deployment.namespace or "default"
-        scaler = autoscalers.get((resource.namespace, (resource.kind, resource.original_name)))
-        workloads.append(
-            Workload(
-                environment=deployment.name or environment_name(deployment.path),
-                overlay=deployment.path,
-                kind=resource.kind,
-                api_version=resource.api_version,
-                name=resource.name,
-                namespace=namespace,
-                containers=list(resource.containers.values()),
-                replicas=resource.replicas,
-                hpa=None
-                if scaler is None
-                else HpaSpec(
-                    name=scaler.name,
-                    api_version=scaler.api_version,
-                    fields=scaler.hpa_fields,
-                    annotations=scaler.annotations,
-                    origin_file=scaler.origin_file,
-                    original_name=scaler.original_name,
-                    kind=scaler.kind,
-                ),
-                annotations=resource.annotations,
-                labels=resource.labels,
-                origin_file=resource.origin_file,
-                original_name=resource.original_name,
-                deployment=deployment,
-                patch_namespace=resource.patch_namespace,
-            )
-        )
-    return workloads

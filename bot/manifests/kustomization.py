@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.manifests.model import POD_SPEC_PATHS, REPLICATED_KINDS, ContainerSpec, Origin, Tracked
+from bot.manifests.model import (
+    POD_SPEC_PATHS,
+    REPLICATED_KINDS,
+    ContainerSpec,
+    Origin,
+    Tracked,
+    ValuesLayer,
+)
+from bot.manifests.releases import deep_merge
 from bot.manifests.yamlio import YamlFile, dig, load_file, parse_positioned, position
 from recommenders.errors import InputError
 
@@ -29,7 +37,8 @@ AUTOSCALER_FIELDS = {
     "ScaledObject": {"hpa.minReplicas": "minReplicaCount", "hpa.maxReplicas": "maxReplicaCount"},
 }
 """Where each autoscaler kind keeps its replica bounds; KEDA names them differently."""
-TRACKED_KINDS = (*WORKLOAD_KINDS, *AUTOSCALER_FIELDS)
+HELM_RELEASE = "HelmRelease"
+TRACKED_KINDS = (*WORKLOAD_KINDS, *AUTOSCALER_FIELDS, HELM_RELEASE)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,10 @@ class Resource:
     annotations: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     hpa_fields: dict[str, Tracked] = field(default_factory=dict)
+    values_layers: list[tuple[ValuesLayer, Any]] = field(default_factory=list)
+    """A Flux HelmRelease's `spec.values` from its file and each patch, in the order applied."""
+    helm_spec: dict[str, Any] = field(default_factory=dict)
+    """A HelmRelease's `spec` keys other than `values`, as patched (chart, releaseName...)."""
     target: tuple[str, str] | None = None
     """For an autoscaler: the kind and original name of the workload it scales."""
     patch_namespace: str | None = None
@@ -125,7 +138,7 @@ class Resolver:
         used.add(file)
         found = []
         for document in self.file(file).documents:
-            resource = _new_resource(document, file)
+            resource = new_resource(document, file)
             if resource is not None:
                 found.append(resource)
         return found
@@ -250,7 +263,7 @@ def _rename(resources: list[Resource], kustomization: dict[str, Any], file: str)
         resource.name = f"{prefix}{resource.name}{suffix}"
 
 
-def _new_resource(document: Any, file: str) -> Resource | None:
+def new_resource(document: Any, file: str) -> Resource | None:
     if not isinstance(document, dict):
         return None
     kind = document.get("kind")
@@ -279,6 +292,9 @@ def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
             values.update({str(k): str(v) for k, v in found.items()})
     spec = patch.get("spec")
     if not isinstance(spec, dict):
+        return
+    if resource.kind == HELM_RELEASE:
+        _merge_helm_release(resource, patch, spec, frame)
         return
     if resource.kind in WORKLOAD_KINDS:
         if "replicas" in spec and resource.kind in REPLICATED_KINDS:
@@ -316,6 +332,26 @@ def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
     ref = spec.get("scaleTargetRef")
     if isinstance(ref, dict) and "name" in ref:
         resource.target = (str(ref.get("kind", "Deployment")), str(ref["name"]))
+
+
+def _merge_helm_release(
+    resource: Resource, patch: dict[str, Any], spec: dict[str, Any], frame: Frame
+) -> None:
+    """Values stay in layers, each with where it is written, so the editor can tell the
+    overlay's own values from the base's; the rest of the spec is merged as kustomize merges
+    a custom resource (mappings key by key)."""
+    others = {key: value for key, value in spec.items() if key != "values"}
+    resource.helm_spec = deep_merge(resource.helm_spec, others)
+    values = spec.get("values")
+    if isinstance(values, dict):
+        name = dig(patch, "metadata", "name")
+        layer = ValuesLayer(
+            frame.file,
+            ("spec", "values"),
+            (HELM_RELEASE, (str(name),)),
+            editable=frame.editable and frame.line_offset == 0 and isinstance(name, str),
+        )
+        resource.values_layers.append((layer, values))
 
 
 def _merge_container(resource: Resource, name: str, container: Any, frame: Frame) -> None:

@@ -81,6 +81,71 @@ class Deployment:
     """The environment's name when `.rightsizer.yaml` declares one; else derived from `path`."""
 
 
+ValuesPath = tuple[str | int, ...]
+"""Keys from the top of a release's values down to one value: `("resources", "limits", "cpu")`."""
+
+
+@dataclass(frozen=True)
+class ValuesLayer:
+    """One place a release's values come from, lowest precedence first: a values file (at the
+    top of its only document), or a mapping inside a manifest at `prefix` (a HelmRelease's
+    `spec.values`, an Argo CD source's `helm.valuesObject`), in the object `object_ref` names."""
+
+    file: str
+    prefix: tuple[str | int, ...] = ()
+    object_ref: tuple[str, tuple[str, ...]] | None = None
+    editable: bool = True
+    """False for values the bot cannot edit as text (an Argo CD `helm.values` string)."""
+
+
+@dataclass
+class Release:
+    """A Helm release an environment declares: its chart and where its values come from.
+
+    `environment` is the directory that holds the chart, the HelmRelease or the Application;
+    several releases may share one (a chart with `values-dev.yaml` and `values-prod.yaml`),
+    and `values_file` then names the one that belongs to this environment."""
+
+    environment: str
+    name: str
+    namespace: str | None
+    chart: str | None
+    """The chart's directory in the repo or the chart cache, once found; None when it is not."""
+    chart_ref: str
+    """How the repo names the chart, for messages: a path, or `repo name@version`."""
+    layers: list[ValuesLayer]
+    source: str
+    """The file that declares the release: Chart.yaml, the Application, the HelmRelease."""
+    values_file: str | None = None
+    cluster: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    """Every layer's values merged as Helm merges them, before the chart's own defaults."""
+    layer_values: list[Any] = field(default_factory=list)
+    """Each layer's parsed mapping (with positions), in `layers` order."""
+
+    @property
+    def id(self) -> str:
+        return environment_id(self.environment, self.values_file)
+
+
+def environment_id(directory: str, values_file: str | None) -> str:
+    """What tells environments apart: the directory, and the values file when a chart's
+    directory holds several."""
+    return directory if values_file is None else f"{directory}#{values_file}"
+
+
+@dataclass(frozen=True)
+class HelmBinding:
+    """Which values key sets each of a Helm workload's fields, found by rendering."""
+
+    release: Release
+    paths: dict[tuple[str | None, str], ValuesPath]
+    """(container or None, field) -> the values key the rendered field follows."""
+    resources_paths: dict[str, ValuesPath] = field(default_factory=dict)
+    """container -> the values key whose mapping renders as its `resources`, for fields
+    that no key sets yet."""
+
+
 @dataclass
 class Workload:
     """One workload (a kind of POD_SPEC_PATHS) in one environment, after its overlay's patches."""
@@ -106,6 +171,16 @@ class Workload:
     """Why kustomize's render disagrees with the resolver; such a workload is never edited."""
     api_version: str = "apps/v1"
     """What a patch of this workload must say: a Rollout is `argoproj.io/v1alpha1`."""
+    helm: HelmBinding | None = None
+    """For a workload a Helm chart renders: its release and the values keys of its fields."""
+
+    @property
+    def values_file(self) -> str | None:
+        return self.helm.release.values_file if self.helm else None
+
+    @property
+    def environment_id(self) -> str:
+        return environment_id(self.overlay, self.values_file)
 
     @property
     def ref(self) -> str:
@@ -158,7 +233,13 @@ class Inventory:
     file_users: dict[str, set[str]]
     problems: list[str] = field(default_factory=list)
     renders: dict[str, Rendered] = field(default_factory=dict)
-    """Each environment as kustomize rendered it, once `bot.proof.inspect` has run."""
+    """Each environment (by `environment_id`) as kustomize or Helm rendered it, once
+    `bot.proof.inspect` has run."""
+    directories: set[str] = field(default_factory=set)
+    """The Kustomize and plain-directory environments that were built, by path."""
+    releases: dict[str, list[Release]] = field(default_factory=dict)
+    """Helm releases by environment id (a Kustomize environment may hold several
+    HelmReleases), each rendered by the Helm engine."""
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,21 @@ def _read_plain(directory: Path) -> Rendered:
     return _parse("\n---\n".join(texts), str(directory))
 
 
+def parse_objects(manifests: Mapping[str, str], where: str) -> Rendered:
+    """A chart's rendered templates as objects."""
+    return _parse(manifest_text(manifests), where)
+
+
+def manifest_text(manifests: Mapping[str, str]) -> str:
+    """A chart's rendered templates as one YAML stream; NOTES.txt and its tests left out."""
+    texts = [
+        text
+        for path, text in sorted(manifests.items())
+        if path.endswith((".yaml", ".yml", ".tpl", ".json")) and "/templates/tests/" not in path
+    ]
+    return "\n---\n".join(texts)
+
+
 @functools.cache
 def _loader() -> YAML:
     """One C loader for every render; building a YAML() looks for plugins on disk."""

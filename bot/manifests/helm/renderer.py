@@ -1,0 +1,120 @@
+"""Rendering charts through one long-lived child process (`worker.py`) with limits.
+
+A render costs under a millisecond inside the engine, and finding provenance takes a few
+renders per chart, so one child serves a whole inventory: starting a process per render
+would cost a hundred times more. Every request has a wall-clock deadline; a child that
+misses it, dies or answers nonsense is killed, and the next request starts a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+MEMORY_LIMIT_BYTES = 4 * 1024**3
+"""Address space for the child: Go reserves generously at start, a runaway chart needs more."""
+CPU_SECONDS = 300
+"""CPU time for the child's whole life; each request also has a wall-clock deadline."""
+DEADLINE_SECONDS = 60.0
+
+
+class RenderError(Exception):
+    """The chart could not be rendered at all (it does not load, the child was stopped)."""
+
+
+class HelmRenderer:
+    """Renders value sets of charts in a child process; use it as a context manager."""
+
+    def __init__(self, deadline: float = DEADLINE_SECONDS) -> None:
+        self.deadline = deadline
+        self._process: subprocess.Popen[str] | None = None
+        self.renders = 0
+
+    def __enter__(self) -> HelmRenderer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def render_many(
+        self, chart: Path, value_sets: list[dict[str, Any]], name: str, namespace: str
+    ) -> list[dict[str, str] | str]:
+        """For each value set, {template path: rendered text}, or the template's error."""
+        answer = self._ask(
+            {
+                "op": "render",
+                "chart": str(chart),
+                "value_sets": value_sets,
+                "name": name,
+                "namespace": namespace,
+            }
+        )
+        self.renders += len(value_sets)
+        return [r["manifests"] if "manifests" in r else str(r["error"]) for r in answer["results"]]
+
+    def merge_values(self, chart: Path, values: dict[str, Any]) -> dict[str, Any]:
+        """The chart's defaults with `values` over them, as an install coalesces them."""
+        merged: dict[str, Any] = self._ask({"op": "merge", "chart": str(chart), "values": values})[
+            "values"
+        ]
+        return merged
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        process = self._child()
+        assert process.stdin is not None and process.stdout is not None
+        timer = threading.Timer(self.deadline, process.kill)
+        timer.start()
+        try:
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+            line = process.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        finally:
+            timer.cancel()
+        if not line:
+            self.close()
+            raise RenderError(
+                f"the Helm renderer stopped (over {self.deadline:g} s, or out of memory)"
+            )
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RenderError(str(answer["error"]))
+        return answer
+
+    def _child(self) -> subprocess.Popen[str]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "bot.manifests.helm.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=_child_environment(),
+                cwd="/",
+                preexec_fn=_limit,
+            )
+        return self._process
+
+
+def _child_environment() -> dict[str, str]:
+    """Nothing of the bot's environment but what Python needs to start: no token, no key."""
+    keep = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE")
+    return {key: os.environ[key] for key in keep if key in os.environ} | {"HOME": "/nonexistent"}
+
+
+def _limit() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))

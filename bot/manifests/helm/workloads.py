@@ -1,0 +1,164 @@
+"""A Helm release's workloads, each field with the values key and the file line that set it.
+
+The chart is rendered with the release's values; its workloads are read from that render
+by the same code that reads any manifest; then each field is traced to its values key
+(`provenance`) and that key to the highest values layer that writes it, which is where an
+edit goes. A field no key sets (hard-coded in a template) keeps no origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from bot.manifests.helm.charts import ChartUnavailable, cached, chart_cache, in_repo
+from bot.manifests.helm.provenance import find_provenance
+from bot.manifests.helm.renderer import HelmRenderer, RenderError
+from bot.manifests.kustomization import Resource, new_resource
+from bot.manifests.model import Deployment, HelmBinding, Release, Rendered, Tracked, Workload
+from bot.manifests.objects import workloads_of
+from bot.manifests.releases import layer_values, merged, tracked_value
+from bot.manifests.render import field_path, parse_objects
+from bot.manifests.yamlio import dig, parse_positioned
+from recommenders.errors import InputError
+
+
+def with_values(repo: Path, release: Release) -> Release:
+    """The release with each layer read from the repo as it is now."""
+    layers = [layer_values(repo, layer) for layer in release.layers]
+    return dataclasses.replace(release, layer_values=layers, values=merged(layers))
+
+
+def chart_path(repo: Path, release: Release) -> Path:
+    if release.chart is not None:
+        found = in_repo(repo, release.chart)
+        if found is not None:
+            return found
+    name, _, version = release.chart_ref.rpartition(" ")[2].partition("@")
+    found = cached(name, version, chart_cache())
+    if found is None:
+        raise ChartUnavailable(release.source, release.chart_ref)
+    return found
+
+
+def render_release(renderer: HelmRenderer, repo: Path, release: Release) -> Rendered:
+    """The release's objects as Helm renders them, or why not."""
+    try:
+        chart = chart_path(repo, release)
+        result = renderer.render_many(
+            chart, [_plain(release.values)], release.name, release.namespace or "default"
+        )[0]
+    except (InputError, RenderError) as exc:
+        return Rendered({}, str(exc))
+    if isinstance(result, str):
+        return Rendered({}, result)
+    return parse_objects(result, release.source)
+
+
+def release_workloads(
+    repo: Path, release: Release, renderer: HelmRenderer, deployment: Deployment
+) -> list[Workload]:
+    """Every workload the release renders, bound to its values keys. Raises InputError (a
+    chart not available locally, a template that fails) for the caller to report."""
+    chart = chart_path(repo, release)
+    try:
+        found = find_provenance(
+            renderer, chart, _plain(release.values), release.name, release.namespace or "default"
+        )
+    except RenderError as exc:
+        raise InputError(release.source, f"Helm cannot render {release.chart_ref}: {exc}") from exc
+    resources = [
+        resource
+        for document in parse_positioned(found.text, release.source)
+        if (resource := new_resource(document, release.source)) is not None
+    ]
+    workloads = workloads_of(deployment, resources)
+    for workload in workloads:
+        _bind(workload, release, found)
+    return workloads
+
+
+def _bind(workload: Workload, release: Release, found: Any) -> None:
+    paths = {}
+    for name, container, tracked in workload.fields():
+        location = field_path(found.rendered, workload, name, container)
+        key = found.leaves.get(location) if location else None
+        value = tracked_value(release, key, tracked.raw) if key else Tracked(tracked.raw, None)
+        if key:
+            paths[(container, name)] = key
+        _replace(workload, name, container, value)
+    resources_paths = {}
+    for spec in workload.containers:
+        location = field_path(found.rendered, workload, "requests.cpu", spec.name)
+        if location is None:
+            continue
+        object_id, path = location
+        key = found.mappings.get((object_id, path[:-2]))
+        if key is not None:
+            resources_paths[spec.name] = key
+    workload.origin_file = release.values_file or release.source
+    workload.helm = HelmBinding(release, paths, resources_paths)
+
+
+def _replace(workload: Workload, name: str, container: str | None, value: Tracked) -> None:
+    if name == "replicas":
+        workload.replicas = value
+    elif name.startswith("hpa.") and workload.hpa is not None:
+        workload.hpa.fields[name] = value
+    elif container is not None:
+        workload.container(container).resources[name] = value
+
+
+def _plain(values: Any) -> Any:
+    """Positioned mappings as plain JSON-able data, for the renderer."""
+    if isinstance(values, dict):
+        return {str(k): _plain(v) for k, v in values.items()}
+    if isinstance(values, list):
+        return [_plain(v) for v in values]
+    return values
+
+
+def flux_release(
+    resource: Resource, environment: str, sources: dict[tuple[str, str], str], repo: Path
+) -> Release:
+    """A Flux HelmRelease as the environment's overlays leave it: its chart from a
+    GitRepository (a path in this repo), a HelmRepository or an OCIRepository."""
+    spec = resource.helm_spec
+    chart_spec = dig(spec, "chart", "spec") or {}
+    chart_name = str(chart_spec.get("chart", ""))
+    source = chart_spec.get("sourceRef") or dig(spec, "chartRef") or {}
+    kind, name = str(source.get("kind", "")), str(source.get("name", ""))
+    version = chart_spec.get("version")
+    local: str | None = None
+    if kind == "GitRepository":
+        local = chart_name.strip().removeprefix("./")
+        ref = local
+    elif kind == "OCIRepository":
+        url = sources.get((kind, name), f"OCIRepository/{name}")
+        chart_name = url.rstrip("/").rsplit("/", 1)[-1]
+        ref = f"{url} {chart_name}@{version or ''}"
+    else:
+        url = sources.get((kind, name), f"{kind}/{name}")
+        ref = f"{url} {chart_name}@{version or ''}"
+    return Release(
+        environment=environment,
+        name=str(spec.get("releaseName") or resource.name),
+        namespace=spec.get("targetNamespace") or resource.namespace,
+        chart=local,
+        chart_ref=ref,
+        layers=[layer for layer, _ in resource.values_layers],
+        source=resource.origin_file,
+    )
+
+
+FLUX_SOURCE_KINDS = ("HelmRepository", "OCIRepository")
+
+
+def flux_sources(documents: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    """URLs of the repo's Flux HelmRepository and OCIRepository objects, by kind and name."""
+    return {
+        (str(d.get("kind")), str(dig(d, "metadata", "name"))): str(dig(d, "spec", "url"))
+        for _, d in documents
+        if d.get("kind") in FLUX_SOURCE_KINDS and isinstance(dig(d, "spec", "url"), str)
+    }
