@@ -19,12 +19,14 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from bot.manifests.edit import FileChange, ValueEdit
+from bot.manifests.edit import FileChange, ValueEdit, values_key
 from bot.manifests.helm.renderer import HelmRenderer
 from bot.manifests.helm.workloads import render_release
 from bot.manifests.inventory import Discovered, build_inventory
+from bot.manifests.kustomization import HELM_RELEASE
 from bot.manifests.model import Inventory, Rendered, Workload
 from bot.manifests.render import (
+    FieldPath,
     ObjectId,
     differences,
     field_path,
@@ -219,13 +221,18 @@ def _compare_renders(
             wrong.append(f"{overlay} no longer builds: {rendered.error}")
             continue
         intended = {}
+        means: set[FieldPath] = set()
         for edit in edits:
             if edit.workload.environment_id == overlay:
                 location = field_path(old, edit.workload, edit.field, edit.container)
                 if location is not None:
                     intended[location] = str(edit.new)
+                if edit.workload.helm is not None:
+                    means.add(("spec", "values", *map(str, values_key(edit))))
         changed = differences(old, rendered)
         for (key, path), (was, now) in sorted(changed.items(), key=str):
+            if key[0] == HELM_RELEASE and path in means:
+                continue  # the HelmRelease's values are how its workload changes
             if (key, path) not in intended:
                 wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)}: {was!r} -> {now!r}")
         for (key, path), value in intended.items():

@@ -31,9 +31,9 @@ from recommenders.errors import InputError
 @dataclass
 class Discovered:
     """What the repo says it deploys: Kustomize or plain directories (Argo CD, Flux, else
-    top-level kustomizations), Helm releases of charts (vendored, or Argo CD Helm sources;
-    a Flux HelmRelease is found in the directory that holds it, when that is built), the
-    Flux chart sources they name, and the files themselves."""
+    top-level kustomizations), Argo CD Helm sources, the Flux chart sources HelmReleases
+    name, and the files themselves. A Flux HelmRelease is found in the directory that holds
+    it when that is built; a chart nothing deploys, after every build."""
 
     deployments: list[Deployment]
     releases: list[Release] = field(default_factory=list)
@@ -54,9 +54,7 @@ def environments(resolver: Resolver) -> Discovered:
         if document.get("kind") == "Application"
         for release in argo_releases(repo, file, document, problems)
     ]
-    claimed = {release.chart for release in argo if release.chart}
-    releases = argo + vendored_releases(repo, files, claimed, problems)
-    return Discovered(deployments, releases, problems, files, flux_sources(documents))
+    return Discovered(deployments, argo, problems, files, flux_sources(documents))
 
 
 def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
@@ -89,6 +87,9 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
                 inventory.file_users.setdefault(file, set()).add(deployment.path)
         if not deployments and found.files:
             deployments = _plain_directories(repo, found.files, inventory.file_users, built)
+    if found.files:  # a chart no Application or HelmRelease deploys is a release itself
+        claimed = {release.chart for release in releases if release.chart}
+        releases += vendored_releases(repo, found.files, claimed, inventory.problems)
     _add_releases(repo, releases, found.deployments, inventory)
     inventory.directories = built
     return inventory
@@ -137,7 +138,7 @@ def _add_releases(
                 release = with_values(repo, declared)
                 deployment = replace(
                     by_path.get(release.environment, Deployment(release.environment)),
-                    name=environment_name(release) if release.values_file else None,
+                    name=environment_name(release, release.name) if release.values_file else None,
                     namespace=release.namespace,
                     source=release.source,
                     cluster=release.cluster,

@@ -24,13 +24,13 @@ _VALUES_FILE = re.compile(r"^(?:values[-_.](?P<a>.+)|(?P<b>.+)[-_.]values)\.ya?m
 _ARGO_HELM = re.compile(r"^\s*(helm|chart):", re.M)
 
 
-def environment_name(release: Release) -> str:
-    """`values-prod.yaml` -> `prod`; else the release's name."""
-    if release.values_file:
-        match = _VALUES_FILE.match(release.values_file.rsplit("/", 1)[-1])
+def environment_name(release: Release, fallback: str) -> str:
+    """`values-prod.yaml` (its own values file, or the last one it reads) -> `prod`."""
+    for file in [release.values_file, *reversed([layer.file for layer in release.layers])]:
+        match = _VALUES_FILE.match((file or "").rsplit("/", 1)[-1])
         if match:
             return match.group("a") or match.group("b")
-    return release.name
+    return fallback
 
 
 def is_values_file(name: str) -> bool:
