@@ -39,7 +39,7 @@ class Discovered:
     releases: list[Release] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    flux_sources: dict[tuple[str, str], str] = field(default_factory=dict)
+    flux_sources: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
 
 
 def environments(resolver: Resolver) -> Discovered:
@@ -86,7 +86,7 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
             for file in used:
                 inventory.file_users.setdefault(file, set()).add(deployment.path)
         if not deployments and found.files:
-            deployments = _plain_directories(repo, found.files, inventory.file_users, built)
+            deployments = _undeployed(resolver, found.files, inventory.file_users, built)
     if found.files:  # a chart no Application or HelmRelease deploys is a release itself
         claimed = {release.chart for release in releases if release.chart}
         releases += vendored_releases(repo, found.files, claimed, inventory.problems)
@@ -98,13 +98,18 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
 _WORKLOAD_KIND = re.compile(r"^kind:\s*(" + "|".join(WORKLOAD_KINDS) + r"|HelmRelease)\s*$", re.M)
 
 
-def _plain_directories(
-    repo: Path, files: list[str], file_users: dict[str, set[str]], built: set[str]
+def _undeployed(
+    resolver: Resolver, files: list[str], file_users: dict[str, set[str]], built: set[str]
 ) -> list[Deployment]:
-    """Directories of plain manifests that nothing deploys (no Argo CD, Flux or top-level
-    kustomization names them, and no environment reads their files), named by their path:
-    `kubectl apply -f DIR` is how such a directory reaches a cluster."""
-    found: set[str] = set()
+    """Directories that hold workloads (or HelmReleases) which no environment reads: top-level
+    kustomizations beside the ones Argo CD or Flux deploy, and directories of plain manifests,
+    which `kubectl apply -f DIR` reaches a cluster from. Each is named by its path."""
+    repo = resolver.repo
+    found = {
+        d.path
+        for d in _top_level(resolver, files)
+        if d.path not in built and resolver.kustomization_file(d.path) not in file_users
+    }
     for file in files:
         directory = file.rsplit("/", 1)[0] if "/" in file else "."
         if file in file_users or directory in built or directory in found:
@@ -145,7 +150,7 @@ def _add_releases(
                 )
                 workloads = release_workloads(repo, release, renderer, deployment)
             except InputError as exc:
-                inventory.problems.append(str(exc))
+                inventory.problems.append(f"{exc} (environment {declared.environment})")
                 continue
             inventory.workloads.extend(workloads)
             inventory.releases.setdefault(release.id, []).append(release)

@@ -120,7 +120,10 @@ def _plain(values: Any) -> Any:
 
 
 def flux_release(
-    resource: Resource, environment: str, sources: dict[tuple[str, str], str], repo: Path
+    resource: Resource,
+    environment: str,
+    sources: dict[tuple[str, str], tuple[str, str | None]],
+    repo: Path,
 ) -> Release:
     """A Flux HelmRelease as the environment's overlays leave it: its chart from a
     GitRepository (a path in this repo), a HelmRepository or an OCIRepository."""
@@ -134,12 +137,10 @@ def flux_release(
     if kind == "GitRepository":
         local = chart_name.strip().removeprefix("./")
         ref = local
-    elif kind == "OCIRepository":
-        url = sources.get((kind, name), f"OCIRepository/{name}")
-        chart_name = url.rstrip("/").rsplit("/", 1)[-1]
-        ref = f"{url} {chart_name}@{version or ''}"
     else:
-        url = sources.get((kind, name), f"{kind}/{name}")
+        url, pinned = sources.get((kind, name), (f"{kind}/{name}", None))
+        if kind == "OCIRepository":
+            chart_name, version = url.rstrip("/").rsplit("/", 1)[-1], pinned
         ref = f"{url} {chart_name}@{version or ''}"
     return Release(
         environment=environment,
@@ -155,10 +156,17 @@ def flux_release(
 FLUX_SOURCE_KINDS = ("HelmRepository", "OCIRepository")
 
 
-def flux_sources(documents: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], str]:
-    """URLs of the repo's Flux HelmRepository and OCIRepository objects, by kind and name."""
-    return {
-        (str(d.get("kind")), str(dig(d, "metadata", "name"))): str(dig(d, "spec", "url"))
-        for _, d in documents
-        if d.get("kind") in FLUX_SOURCE_KINDS and isinstance(dig(d, "spec", "url"), str)
-    }
+def flux_sources(
+    documents: list[tuple[str, dict[str, Any]]],
+) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """The repo's Flux HelmRepository and OCIRepository objects by kind and name: the URL,
+    and for an OCI repository the tag (or semver range) it pins the chart to."""
+    found = {}
+    for _, document in documents:
+        url = dig(document, "spec", "url")
+        if document.get("kind") in FLUX_SOURCE_KINDS and isinstance(url, str):
+            ref = dig(document, "spec", "ref") or {}
+            version = ref.get("tag") or ref.get("semver") if isinstance(ref, dict) else None
+            key = (str(document.get("kind")), str(dig(document, "metadata", "name")))
+            found[key] = (url, str(version) if version else None)
+    return found
