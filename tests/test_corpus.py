@@ -138,3 +138,90 @@ def test_every_missing_request_or_limit_in_the_corpus_can_be_added(name, tmp_pat
             git(repo, "checkout", "--quiet", ".")
             git(repo, "clean", "--quiet", "-fd")
     print(f"{name}: {tried} additions passed; problems: {inventory.problems}")
+
+
+PODINFO_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: podinfo\nversion: 6.14.1\n",
+    # Templates written for this test in the shape of podinfo's (the corpus keeps its values,
+    # not its templates): replicas unless the HPA is on, whose floor is replicaCount.
+    "templates/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  {{- if not .Values.hpa.enabled }}
+  replicas: {{ .Values.replicaCount }}
+  {{- end }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+        - name: podinfo
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          ports:
+            - containerPort: {{ .Values.service.httpPort }}
+          resources:
+{{ toYaml .Values.resources | indent 12 }}
+""",
+    "templates/hpa.yaml": """\
+{{- if .Values.hpa.enabled }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ .Release.Name }}}
+  minReplicas: {{ .Values.replicaCount }}
+  maxReplicas: {{ .Values.hpa.maxReplicas }}
+  metrics:
+  {{- if .Values.hpa.cpu }}
+    - type: Resource
+      resource:
+        name: cpu
+        target: {type: Utilization, averageUtilization: {{ .Values.hpa.cpu }}}
+  {{- end }}
+{{- end }}
+""",
+}
+
+
+def test_podinfos_real_values_files_are_read_and_edited_where_prod_sets_them(tmp_path):
+    """podinfo's own values.yaml and values-prod.yaml under a chart in their shape: prod is
+    one Helm environment, each value traced to its line, and edits land in values-prod.yaml
+    (a missing CPU limit added beside the memory one) with the render proof holding."""
+    source = CORPUS / "stefanprodan__podinfo" / "charts" / "podinfo"
+    chart = tmp_path / "charts" / "podinfo"
+    chart.mkdir(parents=True)
+    for name in ("values.yaml", "values-prod.yaml"):
+        shutil.copy(source / name, chart / name)
+    for name, text in PODINFO_CHART.items():
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text(text)
+    git(tmp_path, "init", "--quiet")
+    git(tmp_path, "add", "--all")
+    git(tmp_path, "commit", "--quiet", "-m", "podinfo")
+    inventory = inspect(tmp_path)
+    assert inventory.problems == []
+    [workload] = inventory.workloads
+    assert (workload.environment, workload.values_file) == (
+        "prod",
+        "charts/podinfo/values-prod.yaml",
+    )
+    prod = (chart / "values-prod.yaml").read_text().splitlines()
+    cpu = workload.container("podinfo").resources["requests.cpu"]
+    assert cpu.origin is not None and cpu.origin.file == "charts/podinfo/values-prod.yaml"
+    assert prod[cpu.origin.line - 1].strip() == f"cpu: {cpu.raw}"
+    assert workload.hpa is not None and workload.helm is not None
+    assert workload.helm.paths[(None, "hpa.minReplicas")] == ("replicaCount",)
+    assignments = [Assignment("requests.cpu", "150m"), Assignment("limits.cpu", "500m")]
+    assignments.append(Assignment("hpa.maxReplicas", "7"))
+    changes = apply(tmp_path, inventory, edits_for(workload, "podinfo", assignments))
+    assert [c.path for c in changes] == ["charts/podinfo/values-prod.yaml"]
+    diff = git(tmp_path, "diff", "-U0").splitlines()
+    changed = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert len([line for line in changed if line.startswith("-")]) == 2  # two values replaced
+    assert "+    cpu: 500m" in changed

@@ -115,8 +115,7 @@ def _collect(
 
 def _number(index: int) -> int:
     """Stand-ins with no trailing zero: Go prints 7000000 as 7e+06 but 7000001 as itself."""
-    number = FIRST_SENTINEL + index
-    return number + 1 if number % 10 == 0 else number
+    return FIRST_SENTINEL + index // 9 * 10 + index % 9
 
 
 def _sentinel(value: Any, number: int) -> Any:

@@ -34,6 +34,7 @@ class HelmRenderer:
     def __init__(self, deadline: float = DEADLINE_SECONDS) -> None:
         self.deadline = deadline
         self._process: subprocess.Popen[str] | None = None
+        self._checked: set[Path] = set()
         self.renders = 0
 
     def __enter__(self) -> HelmRenderer:
@@ -52,6 +53,7 @@ class HelmRenderer:
         self, chart: Path, value_sets: list[dict[str, Any]], name: str, namespace: str
     ) -> list[dict[str, str] | str]:
         """For each value set, {template path: rendered text}, or the template's error."""
+        self._check(chart)
         answer = self._ask(
             {
                 "op": "render",
@@ -66,10 +68,26 @@ class HelmRenderer:
 
     def merge_values(self, chart: Path, values: dict[str, Any]) -> dict[str, Any]:
         """The chart's defaults with `values` over them, as an install coalesces them."""
+        self._check(chart)
         merged: dict[str, Any] = self._ask({"op": "merge", "chart": str(chart), "values": values})[
             "values"
         ]
         return merged
+
+    def _check(self, chart: Path) -> None:
+        """Helm's loader follows symlinks and `.Files.Get` renders what they point at, so a
+        chart with a link out of its own directory could put any file the bot can read (its
+        App key) into a rendered manifest, and so into a PR: such a chart is refused."""
+        if chart in self._checked or not chart.is_dir():
+            return
+        root = chart.resolve()
+        for path in chart.rglob("*"):
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise RenderError(
+                    f"{path.relative_to(chart)} in chart {chart.name} links outside the chart; "
+                    "refusing to render it"
+                )
+        self._checked.add(chart)
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         process = self._child()
