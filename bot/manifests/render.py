@@ -146,18 +146,28 @@ def _read_plain(directory: Path) -> Rendered:
 
 
 def parse_objects(manifests: Mapping[str, str], where: str) -> Rendered:
-    """A chart's rendered templates as objects."""
-    return _parse(manifest_text(manifests), where)
+    """A chart's rendered templates as objects; YAML a template renders badly is reported
+    with that template's name."""
+    objects: dict[ObjectId, Any] = {}
+    for path, text in _manifests(manifests):
+        rendered = _parse(text, path)
+        if rendered.error is not None:
+            return Rendered({}, f"{where}: {rendered.error}")
+        objects.update(rendered.objects)
+    return Rendered(objects)
 
 
 def manifest_text(manifests: Mapping[str, str]) -> str:
     """A chart's rendered templates as one YAML stream; NOTES.txt and its tests left out."""
-    texts = [
-        text
+    return "\n---\n".join(text for _, text in _manifests(manifests))
+
+
+def _manifests(manifests: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [
+        (path, text)
         for path, text in sorted(manifests.items())
         if path.endswith((".yaml", ".yml", ".tpl", ".json")) and "/templates/tests/" not in path
     ]
-    return "\n---\n".join(texts)
 
 
 @functools.cache

@@ -57,7 +57,7 @@ class HelmRenderer:
         answer = self._ask(
             {
                 "op": "render",
-                "chart": str(chart),
+                "chart": str(chart.resolve()),
                 "value_sets": value_sets,
                 "name": name,
                 "namespace": namespace,
@@ -69,9 +69,8 @@ class HelmRenderer:
     def merge_values(self, chart: Path, values: dict[str, Any]) -> dict[str, Any]:
         """The chart's defaults with `values` over them, as an install coalesces them."""
         self._check(chart)
-        merged: dict[str, Any] = self._ask({"op": "merge", "chart": str(chart), "values": values})[
-            "values"
-        ]
+        request = {"op": "merge", "chart": str(chart.resolve()), "values": values}
+        merged: dict[str, Any] = self._ask(request)["values"]
         return merged
 
     def _check(self, chart: Path) -> None:

@@ -21,13 +21,13 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
     try:
         chart = Chart.load(request["chart"])
     except HelmError as exc:
-        return {"error": f"chart does not load: {_first_line(exc)}"}
+        return {"error": f"chart does not load: {_one_line(exc)}"}
     with chart:
         if request["op"] == "merge":
             try:
                 return {"values": chart.merge_values(request["values"])}
             except HelmError as exc:
-                return {"error": _first_line(exc)}
+                return {"error": _one_line(exc)}
         results: list[dict[str, Any]] = []
         for values in request["value_sets"]:
             try:
@@ -36,13 +36,15 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
                 )
                 results.append({"manifests": manifests})
             except HelmError as exc:
-                results.append({"error": _first_line(exc)})
+                results.append({"error": _one_line(exc)})
         return {"results": results}
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
+def _one_line(exc: Exception) -> str:
+    """The whole message on one line: Helm's first line names the template and its line,
+    a later one what went wrong there."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text[:500] or type(exc).__name__
 
 
 def main() -> None:
