@@ -145,10 +145,13 @@ def test_installation_token_reads_the_repository_and_a_bad_token_does_not(
 
 
 def test_expired_tokens_are_refused_and_pygithub_refreshes_them(server: GitHubServer) -> None:
-    server.token_lifetime = 1
+    # Long enough that a fresh token outlives one request on a loaded machine (at 1 s the
+    # renewed token itself sometimes expired before its request arrived), short enough that
+    # PyGithub, which renews within 20 s of expiry, still asks before each request.
+    server.token_lifetime = 4
     with integration(server) as app:
         token = app.get_access_token(server.installation_id).token
-    time.sleep(1.1)
+    time.sleep(4.1)
     stale = Github(base_url=server.api_url, auth=Auth.Token(token))
     with pytest.raises(BadCredentialsException):
         stale.get_repo(f"{OWNER}/{NAME}")
