@@ -21,7 +21,7 @@ from bot.forges.connect import FORGES, ForgeOptions
 from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.pipeline import run_once, warn_about
-from bot.planner import Plan, make_plan
+from bot.planner import Plan, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
 from bot.proof import ProofFailed, inspect
@@ -203,6 +203,9 @@ def plan(
 ) -> None:
     """Show what Rightsizer would change, and why, without writing anything.
 
+    Usage that matches no workload is listed with the nearest workload names; when no
+    workload matches any usage the command says why and exits 2.
+
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
     request = _request(
@@ -213,6 +216,9 @@ def plan(
     config = load_config(repo)
     policy = load_policy(repo, org_policy, config.annotation_prefix)
     result = _plan(repo, config, request, forecast_cache, policy)
+    if output is not Format.table:  # the table says it below itself; JSON keeps its contract
+        for note in unmatched_notes(result):
+            _say(note)
     if output is Format.json:
         out.print_json(json.dumps(plan_as_json(result)))
     elif output is Format.markdown:
@@ -347,7 +353,8 @@ def inventory(
     """List every workload per environment, and the file and line that set each value.
 
     Environments are the directories the repo's Argo CD or Flux objects deploy (else its
-    top-level kustomizations), each rendered with kustomize to check the answer.
+    top-level kustomizations), directories of plain manifests nothing deploys, and those
+    `.rightsizer.yaml` declares under `environments:`; each is rendered to check the answer.
 
     Example: rightsizer inventory --repo ./infra --format json
     """

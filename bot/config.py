@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.cron import crontab_trigger
 from bot.settings_files import check_keys, field_error, load_mapping, typed
@@ -30,7 +32,9 @@ _KEYS = (
     "pull_requests",
     "sources",
     "schedule",
+    "environments",
 )
+_ENVIRONMENT_KEYS = ("path", "name", "cluster", "namespace")
 _PR_KEYS = (
     "labels",
     "reviewers",
@@ -92,6 +96,28 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class DeclaredEnvironment:
+    """An environment the repo's config names, for what discovery cannot know: a directory
+    nothing in the repo deploys, or the cluster its usage comes from under another name.
+
+    `cluster` is a cluster name or a regular expression (`eks-prod-.*`) that the `environment`
+    column of usage must match in full."""
+
+    path: str
+    name: str | None = None
+    cluster: str | None = None
+    namespace: str | None = None
+    line: int = 0
+
+    @property
+    def source(self) -> str:
+        return f"{CONFIG_FILE}:{self.line}"
+
+    def matches_cluster(self, environment: str) -> bool:
+        return self.cluster is not None and re.fullmatch(self.cluster, environment) is not None
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     base_branch: str = "main"
     branch_prefix: str = "rightsizer/"
@@ -105,6 +131,7 @@ class RepoConfig:
     pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
     sources: SourceSettings = field(default_factory=SourceSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    environments: tuple[DeclaredEnvironment, ...] = ()
 
 
 def load_config(repo: Path) -> RepoConfig:
@@ -148,6 +175,8 @@ def load_config(repo: Path) -> RepoConfig:
         values["sources"] = _sources(typed(data, "sources", dict, shown))
     if "schedule" in data:
         values["schedule"] = _schedule(typed(data, "schedule", dict, shown))
+    if "environments" in data:
+        values["environments"] = _environments(typed(data, "environments", list, shown), repo)
     return RepoConfig(**values)  # type: ignore[arg-type]
 
 
@@ -163,6 +192,63 @@ def _sources(data: CommentedMap) -> SourceSettings:
     if "prometheus" in data:
         values["prometheus"] = typed(data, "prometheus", str, CONFIG_FILE)
     return SourceSettings(**values)  # type: ignore[arg-type]
+
+
+def _environments(data: CommentedSeq, repo: Path) -> tuple[DeclaredEnvironment, ...]:
+    """`environments:`, each entry a mapping whose `path` is a directory inside the repo."""
+    declared: dict[str, DeclaredEnvironment] = {}
+    for index, entry in enumerate(data):
+        line = data.lc.item(index)[0] + 1
+        if not isinstance(entry, CommentedMap):
+            raise InputError(
+                f"{CONFIG_FILE}:{line}",
+                f"environments: expected a mapping with {', '.join(_ENVIRONMENT_KEYS)}, "
+                f"got {entry!r}",
+            )
+        check_keys(entry, _ENVIRONMENT_KEYS, CONFIG_FILE, "environments")
+        if "path" not in entry:
+            raise InputError(f"{CONFIG_FILE}:{line}", "environments: an entry needs a path")
+        values = {
+            key: typed(entry, key, str, CONFIG_FILE) for key in _ENVIRONMENT_KEYS if key in entry
+        }
+        for key, value in values.items():
+            if not value.strip():
+                raise field_error(entry, key, CONFIG_FILE, "must not be empty")
+        path = _directory_in(repo, values["path"], entry)
+        if path in declared:
+            raise field_error(
+                entry,
+                "path",
+                CONFIG_FILE,
+                f"{path} is declared twice (first at line {declared[path].line})",
+            )
+        if "cluster" in values:
+            try:
+                re.compile(values["cluster"])
+            except re.error as exc:
+                raise field_error(
+                    entry,
+                    "cluster",
+                    CONFIG_FILE,
+                    f"not a cluster name or regular expression ({exc})",
+                ) from exc
+        declared[path] = DeclaredEnvironment(
+            path, values.get("name"), values.get("cluster"), values.get("namespace"), line
+        )
+    return tuple(declared.values())
+
+
+def _directory_in(repo: Path, text: str, entry: CommentedMap) -> str:
+    """A declared path as the inventory names directories: relative, `/`-separated."""
+    relative = os.path.normpath(text.strip().removeprefix("./")).replace(os.sep, "/")
+    inside = not os.path.isabs(relative) and relative != ".." and not relative.startswith("../")
+    if not inside or not (repo / relative).resolve().is_relative_to(repo.resolve()):
+        raise field_error(entry, "path", CONFIG_FILE, f"{text} leaves the repository")
+    if not (repo / relative).is_dir():
+        raise field_error(
+            entry, "path", CONFIG_FILE, f"{text} is not a directory in the repository"
+        )
+    return relative
 
 
 def _schedule(data: CommentedMap) -> ScheduleSettings:

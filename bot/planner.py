@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.manifests.edit import Raw, ValueEdit
+from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
 from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from bot.policy import Context, Decision, Guardrails, Policy, RuleHit, WorkloadPolicy, decide
@@ -78,6 +81,27 @@ def workload_key(workload: Workload) -> WorkloadKey:
     return WorkloadKey(workload.environment, workload.namespace, workload.kind, workload.name)
 
 
+class NothingMatched(InputError):
+    """A plan in which no workload has usage: a mistake in the inputs (another cluster's
+    export, names that differ), never an empty plan that looks like "all is well"."""
+
+
+@dataclass(frozen=True)
+class UsageNames:
+    """Whatever else usage may call a workload's environment: the clusters its directory is
+    deployed to, and the regular expressions of a declared `cluster:`."""
+
+    aliases: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+
+def usage_names(workload: Workload, config: RepoConfig) -> UsageNames:
+    declared = [e for e in config.environments if e.path == workload.overlay and e.cluster]
+    return UsageNames(
+        clusters_of(workload.deployment), tuple(e.cluster for e in declared if e.cluster)
+    )
+
+
 def make_plan(
     repo: Path,
     config: RepoConfig,
@@ -94,20 +118,27 @@ def make_plan(
     plan = Plan(inventory, [], {}, {})
     strategies: dict[str, Strategy] = {}
     found = []
+    claimed: set[WorkloadKey] = set()
     for workload in inventory.workloads:
-        history = usage.for_workload(workload_key(workload))
+        names = usage_names(workload, config)
+        matched = usage.matches(workload_key(workload), names.aliases, names.patterns)
+        history = usage.for_workload(workload_key(workload), names.aliases, names.patterns)
         if history is None:
             plan.without_usage.append(workload)
             continue
+        claimed.update(matched)
         rules = policy.for_workload(workload)
         found.append((workload, history, rules, _strategy(config, rules, strategies)))
+    plan.unmatched_usage = [key for key in usage.workloads() if key not in claimed]
+    if not found:
+        raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
     for strategy in strategies.values():
         series = [(s, m) for _, h, _, used in found if used is strategy for m, s in h.series()]
         strategy.prepare(series, HORIZON, cache or ForecastCache())
     past = tuple(bot_changes(repo, config.base_branch, now - timedelta(days=COOLDOWN_HISTORY_DAYS)))
     for workload, history, rules, strategy in found:
         key = workload_key(workload)
-        unit_prices = prices.get(workload.environment) or prices.get("") or config.prices
+        unit_prices = _prices_for(workload, prices, config)
         plan.prices[workload.environment] = unit_prices
         recommendation = recommend(strategy, workload_spec(workload), history, unit_prices)
         plan.recommendations[key] = recommendation
@@ -119,8 +150,88 @@ def make_plan(
             if change is not None:
                 plan.changes.append(change)
     plan.changes = _in_environment_order(plan.changes, policy.environment_order)
-    plan.unmatched_usage = usage.unmatched(workload_key(w) for w in inventory.workloads)
     return plan
+
+
+def _prices_for(
+    workload: Workload, prices: dict[str, UnitPrices], config: RepoConfig
+) -> UnitPrices:
+    """Prices from cost data for the workload's environment, or for a cluster it runs in
+    (cloud bills name clusters), else for every environment, else the config's table."""
+    names = usage_names(workload, config)
+    for name in (workload.environment, *names.aliases):
+        if name in prices:
+            return prices[name]
+    for environment, found in prices.items():
+        declared = [p for p in names.patterns if re.fullmatch(p, environment)]
+        if environment and declared:
+            return found
+    return prices.get("") or config.prices
+
+
+def closest_workloads(key: WorkloadKey, workloads: list[Workload], count: int = 3) -> list[str]:
+    """The workloads whose `Kind/name` is nearest to what usage calls one, each with the
+    environments and namespaces it is in: `Deployment/checkout (prod/shop, dev/shop)`."""
+    places: dict[str, set[str]] = {}
+    for workload in workloads:
+        places.setdefault(workload.ref, set()).add(f"{workload.environment}/{workload.namespace}")
+    close = difflib.get_close_matches(f"{key.kind}/{key.name}", list(places), count, 0.6)
+    return [f"{ref} ({', '.join(sorted(places[ref])[:3])})" for ref in close]
+
+
+def unmatched_notes(plan: Plan) -> list[str]:
+    """One line per usage key no workload claims, with the nearest workloads."""
+    workloads = plan.inventory.workloads
+    notes = []
+    for key in plan.unmatched_usage:
+        close = closest_workloads(key, workloads)
+        hint = f"closest: {', '.join(close)}" if close else "no workload has a similar name"
+        notes.append(f"usage for {key} matches no workload; {hint}")
+    return notes
+
+
+def nothing_matched(inventory: Inventory, usage: list[WorkloadKey]) -> str:
+    """Why a plan has nothing to size, in one line: what each side has, and how near the
+    nearest names are."""
+    workloads = inventory.workloads
+    if not workloads:
+        problems = inventory.problems
+        first = f"; the first: {problems[0]}" if problems else ""
+        return (
+            f"no workloads found in the repository ({_count(len(problems), 'problem')}{first}); "
+            f"usage names {_count(len(usage), 'workload')}; see `rightsizer inventory`"
+        )
+    environments = sorted({w.environment for w in workloads})
+    clusters = sorted({c for w in workloads for c in clusters_of(w.deployment)})
+    text = (
+        f"no workload matched any usage: the repository has {_count(len(workloads), 'workload')} "
+        f"in {_count(len(environments), 'environment')} ({_listed(environments)})"
+        + (f" on {_count(len(clusters), 'cluster')} ({_listed(clusters)})" if clusters else "")
+        + f", the usage {_count(len(usage), 'series', 'series')}"
+    )
+    if not usage:
+        return text
+    text += f" in {_listed(sorted({k.environment or '(no environment)' for k in usage}))}"
+    pairs = []
+    for key in usage:
+        close = closest_workloads(key, workloads, 1)
+        if close:
+            pairs.append(f"{key} ~ {close[0]}")
+    if pairs:
+        text += f"; closest: {'; '.join(pairs[:3])}"
+    return text + (
+        "; if usage calls an environment by its cluster, declare it under `environments:` "
+        "in .rightsizer.yaml"
+    )
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def _listed(items: list[str], limit: int = 5) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def _strategy(config: RepoConfig, rules: WorkloadPolicy, made: dict[str, Strategy]) -> Strategy:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.compose import money
+from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Workload
-from bot.planner import Plan
+from bot.planner import Plan, unmatched_notes
 from bot.policy import Policy
 from bot.policy.check import PolicyReport
 from recommenders.backtest import Score
@@ -69,8 +71,8 @@ def print_plan(out: Console, result: Plan) -> None:
     out.print(f"Total: {money(result.monthly_cost_delta)} per month.")
     for workload in result.without_usage:
         out.print(f"[yellow]no usage data[/yellow] for {workload.environment} {workload.ref}")
-    for key in result.unmatched_usage:
-        out.print(f"[yellow]usage matches no workload in the repo:[/yellow] {key}")
+    for note in unmatched_notes(result):
+        out.print(f"[yellow]unmatched:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     for problem in result.inventory.problems:
         out.print(f"[yellow]skipped:[/yellow] {problem}")
 
@@ -95,6 +97,7 @@ def _workload_json(workload: Workload) -> dict[str, Any]:
         "values_file": workload.values_file,
         "environment_name": workload.environment,
         "cluster": deployment.cluster if deployment else None,
+        "clusters": list(clusters_of(deployment)),
         "deployed_by": deployment.source if deployment else None,
         "kind": workload.kind,
         "name": workload.name,

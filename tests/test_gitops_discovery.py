@@ -71,3 +71,46 @@ spec:
     )
     assert workload.replicas.origin.file == "deploy/prod/deployment.yaml"
     assert inventory.file_users["deploy/prod/deployment.yaml"] == {"deploy/prod"}
+
+
+def test_a_flux_path_outside_this_repo_leaves_top_level_kustomizations_as_environments(tmp_path):
+    """The Flux example's layout: the cluster's Kustomization syncs `./production` of another
+    artifact, so what it deploys cannot be known here; the top-level kustomization that
+    nothing in the repo reads is an environment, named by its path."""
+    repo = write_tree(
+        tmp_path,
+        {
+            "apps/base/kustomization.yaml": "resources:\n- deployment.yaml\n",
+            "apps/base/deployment.yaml": DEPLOYMENT.format(name="api"),
+            "apps/production/kustomization.yaml": "resources:\n- ../base\n",
+            "infrastructure/kustomization.yaml": "resources:\n- deployment.yaml\n",
+            "infrastructure/deployment.yaml": DEPLOYMENT.format(name="ingress"),
+            "clusters/production/apps.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+spec:
+  path: ./production
+  sourceRef:
+    kind: ExternalArtifact
+    name: apps
+""",
+            "clusters/production/infrastructure.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: infrastructure
+spec:
+  path: ./infrastructure
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+""",
+        },
+    )
+    inventory = build_inventory(repo)
+    assert sorted((w.overlay, w.name) for w in inventory.workloads) == [
+        ("apps/production", "api"),
+        ("infrastructure", "ingress"),
+    ]

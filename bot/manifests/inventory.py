@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bot.manifests.gitops import discover, gitops_documents, yaml_files
+from bot.config import load_config
+from bot.manifests.gitops import (
+    discover,
+    gitops_documents,
+    plain_directories,
+    with_declared,
+    yaml_files,
+)
 from bot.manifests.helm.renderer import HelmRenderer
 from bot.manifests.helm.workloads import flux_release, flux_sources, release_workloads, with_values
 from bot.manifests.kustomization import (
     HELM_RELEASE,
     KUSTOMIZATION_NAMES,
-    WORKLOAD_KINDS,
     Resolver,
     normalise,
 )
@@ -24,7 +29,7 @@ from bot.manifests.releases import (
     is_values_file,
     vendored_releases,
 )
-from bot.manifests.yamlio import looks_like_template, read_text
+from bot.manifests.yamlio import dig
 from recommenders.errors import InputError
 
 
@@ -40,21 +45,41 @@ class Discovered:
     problems: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     flux_sources: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+    passed_over: set[str] = field(default_factory=set)
+    """Directories GitOps objects name but that are not built, so they are never taken for
+    undeployed ones: excluded by a generator, or sources the bot cannot read (a plugin)."""
+    unlocated: bool = False
+    """A Flux Kustomization names a path this repo does not have (its source is another
+    artifact): what it deploys is unknown, so top-level kustomizations nothing else reads
+    are environments too. Otherwise the GitOps objects say exactly what is deployed."""
 
 
 def environments(resolver: Resolver) -> Discovered:
+    """The environments the repo names (GitOps objects, else top-level kustomizations), with
+    `.rightsizer.yaml`'s `environments:` over them."""
     problems: list[str] = []
     repo = resolver.repo
     files = yaml_files(repo)
     documents = gitops_documents(repo, files, problems)
-    deployments = discover(documents, repo) or _top_level(resolver, files)
+    passed_over: set[str] = set()
+    discovered = discover(documents, repo, problems, passed_over) or _top_level(resolver, files)
+    deployments = with_declared(discovered, load_config(repo).environments)
     argo = [
         release
         for file, document in documents
         if document.get("kind") == "Application"
         for release in argo_releases(repo, file, document, problems)
     ]
-    return Discovered(deployments, argo, problems, files, flux_sources(documents))
+    unlocated = any(
+        document.get("kind") == "Kustomization"
+        and str(document.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
+        and isinstance(path := dig(document, "spec", "path"), str)
+        and not (repo / path.strip()).is_dir()
+        for _, document in documents
+    )
+    return Discovered(
+        deployments, argo, problems, files, flux_sources(documents), passed_over, unlocated
+    )
 
 
 def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
@@ -65,7 +90,14 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
     releases = list(found.releases)
     deployments = list(found.deployments)
     built: set[str] = set()
-    while deployments:
+    read: set[str] = set()
+    undeployed = bool(found.files)  # looked for once every named environment is built
+    while deployments or undeployed:
+        if not deployments:
+            undeployed = False
+            taken = built | found.passed_over
+            deployments = _undeployed(resolver, found, read, taken)
+            continue
         deployment = deployments.pop(0)
         built.add(deployment.path)
         used: set[str] = set()
@@ -74,6 +106,7 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
         except InputError as exc:
             inventory.problems.append(f"{exc} (environment {deployment.path} skipped)")
             continue
+        read |= used
         workloads = workloads_of(deployment, resources)
         inventory.workloads.extend(workloads)
         helm = [
@@ -85,8 +118,6 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
         if workloads or helm:
             for file in used:
                 inventory.file_users.setdefault(file, set()).add(deployment.path)
-        if not deployments and found.files:
-            deployments = _undeployed(resolver, found.files, inventory.file_users, built)
     if found.files:  # a chart no Application or HelmRelease deploys is a release itself
         claimed = {release.chart for release in releases if release.chart}
         releases += vendored_releases(repo, found.files, claimed, inventory.problems)
@@ -95,38 +126,21 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
     return inventory
 
 
-_WORKLOAD_KIND = re.compile(r"^kind:\s*(" + "|".join(WORKLOAD_KINDS) + r"|HelmRelease)\s*$", re.M)
-
-
 def _undeployed(
-    resolver: Resolver, files: list[str], file_users: dict[str, set[str]], built: set[str]
+    resolver: Resolver, discovered: Discovered, read: set[str], taken: set[str]
 ) -> list[Deployment]:
-    """Directories that hold workloads (or HelmReleases) which no environment reads: top-level
-    kustomizations beside the ones Argo CD or Flux deploy, and directories of plain manifests,
-    which `kubectl apply -f DIR` reaches a cluster from. Each is named by its path."""
-    repo = resolver.repo
+    """Directories that hold workloads (or HelmReleases) which no environment reads:
+    directories of plain manifests, which `kubectl apply -f DIR` reaches a cluster from, and
+    top-level kustomizations when a Flux Kustomization's path is not in this repo. Each is
+    named by its path."""
+    files = discovered.files
     found = {
         d.path
-        for d in _top_level(resolver, files)
-        if d.path not in built and resolver.kustomization_file(d.path) not in file_users
+        for d in (_top_level(resolver, files) if discovered.unlocated else [])
+        if d.path not in taken and resolver.kustomization_file(d.path) not in read
     }
-    for file in files:
-        directory = file.rsplit("/", 1)[0] if "/" in file else "."
-        if file in file_users or directory in built or directory in found:
-            continue
-        if "/templates/" in f"/{file}" or _has_kustomization(repo / directory):
-            continue
-        try:
-            text = read_text(repo, file)
-        except InputError:
-            continue
-        if _WORKLOAD_KIND.search(text) and not looks_like_template(text):
-            found.add(directory)
-    return [Deployment(d) for d in sorted(found)]
-
-
-def _has_kustomization(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in KUSTOMIZATION_NAMES)
+    plain = plain_directories(resolver.repo, files, read, taken | found)
+    return sorted([Deployment(d) for d in found] + plain, key=lambda d: d.path)
 
 
 def _add_releases(
@@ -141,12 +155,17 @@ def _add_releases(
         for declared in releases:
             try:
                 release = with_values(repo, declared)
+                # What `.rightsizer.yaml` declares for the directory wins, as for any other.
+                base = by_path.get(release.environment, Deployment(release.environment))
+                named = environment_name(release, release.name) if release.values_file else None
+                cluster = release.cluster or base.cluster
                 deployment = replace(
-                    by_path.get(release.environment, Deployment(release.environment)),
-                    name=environment_name(release, release.name) if release.values_file else None,
-                    namespace=release.namespace,
+                    base,
+                    name=base.name or named,
+                    namespace=release.namespace or base.namespace,
                     source=release.source,
-                    cluster=release.cluster,
+                    cluster=cluster,
+                    clusters=base.clusters or ((cluster,) if cluster else ()),
                 )
                 workloads = release_workloads(repo, release, renderer, deployment)
             except InputError as exc:

@@ -79,6 +79,9 @@ class Deployment:
     """The file of the Argo CD Application or Flux Kustomization that deploys it, if any."""
     name: str | None = None
     """The environment's name when `.rightsizer.yaml` declares one; else derived from `path`."""
+    clusters: tuple[str, ...] = ()
+    """Every cluster the path is deployed to (a generator or two Applications may send one
+    path to several); `cluster` is the first. A declared cluster may be a regular expression."""
 
 
 ValuesPath = tuple[str | int, ...]

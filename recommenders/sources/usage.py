@@ -7,6 +7,7 @@ coarser data is held for its whole step (a daily mean says nothing about the hou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,8 +42,14 @@ class WorkloadUsage:
 
 
 class UsageTable:
-    """All usage read, by workload. A source that names no environment ("") matches a
-    workload in any environment, as long as only one environment has that workload."""
+    """All usage read, by workload.
+
+    Usage names its environment as the source knows it: a directory's short name (`prod`)
+    in exports written for the repo, a cluster (`eks-prod-eu1`) in Prometheus or cloud data.
+    So a workload is looked up by its environment's name and by `aliases` (the clusters its
+    directory is deployed to) or `patterns` (regular expressions a declared cluster gives,
+    matched in full). A source that names no environment ("") matches a workload in any
+    environment, when nothing names the workload's own."""
 
     def __init__(self, sources: Iterable[Usage]) -> None:
         frames = [source.frame for source in sources]
@@ -50,34 +57,70 @@ class UsageTable:
         self._groups = {
             WorkloadKey(*key): group for key, group in frame.groupby(KEY_COLUMNS, sort=True)
         }
+        self._by_workload: dict[tuple[str, str, str], list[WorkloadKey]] = {}
+        for key in self._groups:
+            self._by_workload.setdefault((key.namespace, key.kind, key.name), []).append(key)
 
     def workloads(self) -> list[WorkloadKey]:
         return list(self._groups)
 
-    def for_workload(self, key: WorkloadKey) -> WorkloadUsage | None:
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups.get(WorkloadKey("", key.namespace, key.kind, key.name))
-        if group is None:
+    def matches(
+        self, key: WorkloadKey, aliases: Iterable[str] = (), patterns: Iterable[str] = ()
+    ) -> list[WorkloadKey]:
+        """The usage keys that are this workload's: its environment, an alias or a pattern,
+        else usage that names no environment."""
+        candidates = self._by_workload.get((key.namespace, key.kind, key.name), [])
+        names = {key.environment, *aliases} - {""}
+        compiled = [re.compile(pattern) for pattern in patterns]
+        found = [
+            k
+            for k in candidates
+            if k.environment in names or any(p.fullmatch(k.environment) for p in compiled)
+        ]
+        return found or [k for k in candidates if k.environment == ""]
+
+    def for_workload(
+        self, key: WorkloadKey, aliases: Iterable[str] = (), patterns: Iterable[str] = ()
+    ) -> WorkloadUsage | None:
+        """The workload's hourly history. Usage from several clusters (one directory deployed
+        to each) is combined hour by hour by its maximum: one manifest sets the requests for
+        every cluster, so the busiest cluster's pods must fit."""
+        found = self.matches(key, aliases, patterns)
+        if not found:
             return None
-        series: dict[str, dict[str, pd.Series]] = {"cpu_cores": {}, "memory_bytes": {}}
-        replicas = None
-        for (metric, container), rows in group.groupby(["metric", "container"], sort=True):
-            # Named so that a forecast of it is warm-started from the last run's.
-            hourly = hourly_series(rows.set_index("timestamp")["value"]).rename(
-                f"{key}/{container}/{metric}"
-            )
-            if metric == "replicas":
-                replicas = hourly
-            elif metric in series:
-                series[metric][container] = hourly
-        return WorkloadUsage(series["cpu_cores"], series["memory_bytes"], replicas)
+        series: dict[str, dict[str, list[pd.Series]]] = {
+            "cpu_cores": {},
+            "memory_bytes": {},
+            "replicas": {},
+        }
+        for usage_key in found:
+            group = self._groups[usage_key]
+            for (metric, container), rows in group.groupby(["metric", "container"], sort=True):
+                if metric in series:
+                    hourly = hourly_series(rows.set_index("timestamp")["value"])
+                    series[metric].setdefault(container, []).append(hourly)
+        combined = {
+            metric: {
+                # Named so that a forecast of it is warm-started from the last run's.
+                container: _busiest(parts).rename(f"{key}/{container}/{metric}")
+                for container, parts in by_container.items()
+            }
+            for metric, by_container in series.items()
+        }
+        replicas = next(iter(combined["replicas"].values()), None)
+        return WorkloadUsage(combined["cpu_cores"], combined["memory_bytes"], replicas)
 
     def unmatched(self, known: Iterable[WorkloadKey]) -> list[WorkloadKey]:
         """Usage keys that no workload in the repo claims, so the report can list them."""
         known = set(known)
         anywhere = {WorkloadKey("", k.namespace, k.kind, k.name) for k in known}
         return [key for key in self._groups if key not in known and key not in anywhere]
+
+
+def _busiest(parts: list[pd.Series]) -> pd.Series:
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(parts, axis=1).max(axis=1)
 
 
 def hourly_series(values: pd.Series) -> pd.Series:
