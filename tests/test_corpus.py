@@ -40,6 +40,17 @@ def _restore_generator_inputs(repo: Path) -> None:
                     path.write_text("# stands in for a script the corpus leaves out\n")
 
 
+def _committed_copy(name: str, tmp_path: Path) -> Path:
+    """A corpus repo as a git repository, with its generators' inputs in place."""
+    repo = tmp_path / name
+    shutil.copytree(CORPUS / name, repo)
+    _restore_generator_inputs(repo)
+    git(repo, "init", "--quiet")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "corpus")
+    return repo
+
+
 def _new_cpu(raw) -> str:
     """A different valid request: millicores, a little above the current value."""
     text = str(raw)
@@ -68,12 +79,7 @@ def _check_diff(repo: Path, workload: Workload) -> None:
 
 @pytest.mark.parametrize("name", REPOS)
 def test_every_cpu_request_in_the_corpus_can_be_set(name, tmp_path):
-    repo = tmp_path / name
-    shutil.copytree(CORPUS / name, repo)
-    _restore_generator_inputs(repo)
-    git(repo, "init", "--quiet")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "corpus")
+    repo = _committed_copy(name, tmp_path)
     inventory = inspect(repo)
     tried = passed = 0
     for workload in inventory.workloads:
@@ -102,12 +108,7 @@ ADDED_LINE = re.compile(r"^\s*(resources|requests|limits|cpu|memory):|^\s*(- op:
 def test_every_missing_request_or_limit_in_the_corpus_can_be_added(name, tmp_path):
     """The first field each container leaves out is added: only new lines (a `{}` opened
     into a block aside), or the overlay's new patch, and the render proof holds."""
-    repo = tmp_path / name
-    shutil.copytree(CORPUS / name, repo)
-    _restore_generator_inputs(repo)
-    git(repo, "init", "--quiet")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "corpus")
+    repo = _committed_copy(name, tmp_path)
     inventory = inspect(repo)
     tried = 0
     for workload in inventory.workloads:
