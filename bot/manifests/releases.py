@@ -21,7 +21,6 @@ from bot.manifests.yamlio import dig, load_file, parse_positioned, position
 from recommenders.errors import InputError
 
 _VALUES_FILE = re.compile(r"^(?:values[-_.](?P<a>.+)|(?P<b>.+)[-_.]values)\.ya?ml$")
-_ARGO_HELM = re.compile(r"^\s*(helm|chart):", re.M)
 
 
 def environment_name(release: Release, fallback: str) -> str:
@@ -171,11 +170,6 @@ def _normal(path: str) -> str:
 
 def _join(directory: str, name: str) -> str:
     return name if directory == "." else f"{directory}/{name}"
-
-
-def mentions_helm(text: str) -> bool:
-    """A cheap screen before an Application is parsed for Helm sources."""
-    return _ARGO_HELM.search(text) is not None
 
 
 def layer_values(repo: Path, layer: ValuesLayer) -> Any:
