@@ -20,8 +20,6 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from bot.manifests.edit import FileChange, ValueEdit, values_key
-from bot.manifests.helm.renderer import HelmRenderer
-from bot.manifests.helm.workloads import render_release
 from bot.manifests.inventory import Discovered, build_inventory
 from bot.manifests.kustomization import HELM_RELEASE
 from bot.manifests.model import Inventory, Rendered, Workload
@@ -47,7 +45,7 @@ def inspect(repo: Path) -> Inventory:
     for workload in inventory.workloads:
         if workload.helm is None:
             owners.setdefault(workload.overlay, set()).update(object_ids(workload))
-    ids = set(owners) | set(inventory.releases)
+    ids = set(owners) | set(inventory.helm_renders)
     inventory.renders = render_environments(repo, inventory, ids, owners)
     for workload in inventory.workloads:
         workload.unverified = _disagreement(inventory, workload)
@@ -65,18 +63,13 @@ def render_environments(
     owners: dict[str, set[ObjectId]] | None = None,
 ) -> dict[str, Rendered]:
     """Each environment as the cluster would get it: Kustomize (or a plain directory) for
-    directories, Helm for the releases an environment holds, both where it has both."""
+    directories, with what Helm rendered of the releases it holds (kept from the inventory)."""
     directories = {i for i in ids if i in inventory.directories}
     results = render_all(repo, directories, owners)
-    releases = [(i, r) for i in sorted(ids) for r in inventory.releases.get(i, [])]
-    if releases:
-        with HelmRenderer() as renderer:
-            for identity, release in releases:
-                rendered = render_release(renderer, repo, release)
-                before = results.get(identity, Rendered({}))
-                results[identity] = Rendered(
-                    before.objects | rendered.objects, before.error or rendered.error
-                )
+    for identity in sorted(ids & inventory.helm_renders.keys()):
+        helm = inventory.helm_renders[identity]
+        before = results.get(identity, Rendered({}))
+        results[identity] = Rendered(before.objects | helm.objects, before.error or helm.error)
     return results
 
 
@@ -108,7 +101,7 @@ def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[
     affected = {e.workload.environment_id for e in edits}
     for change in changes:
         affected |= before.file_users.get(change.path, set())
-    if any(identity in before.releases for identity in affected):
+    if any(identity in before.helm_renders for identity in affected):
         # A release is found again from the whole repo (its chart, its values files).
         return _prove_in_copy(repo, before, changes, edits, affected, None)
     directories = set(affected)

@@ -21,7 +21,7 @@ from bot.manifests.kustomization import (
     Resolver,
     normalise,
 )
-from bot.manifests.model import Deployment, Inventory, Release
+from bot.manifests.model import Deployment, Inventory, Release, Rendered
 from bot.manifests.objects import workloads_of
 from bot.manifests.releases import (
     argo_releases,
@@ -110,7 +110,7 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
         workloads = workloads_of(deployment, resources)
         inventory.workloads.extend(workloads)
         helm = [
-            flux_release(r, deployment.path, found.flux_sources, repo)
+            flux_release(r, deployment.path, found.flux_sources)
             for r in resources
             if r.kind == HELM_RELEASE
         ]
@@ -167,12 +167,15 @@ def _add_releases(
                     cluster=cluster,
                     clusters=base.clusters or ((cluster,) if cluster else ()),
                 )
-                workloads = release_workloads(repo, release, renderer, deployment)
+                workloads, rendered = release_workloads(repo, release, renderer, deployment)
             except InputError as exc:
                 inventory.problems.append(f"{exc} (environment {declared.environment})")
                 continue
             inventory.workloads.extend(workloads)
-            inventory.releases.setdefault(release.id, []).append(release)
+            before = inventory.helm_renders.get(release.id, Rendered({}))
+            inventory.helm_renders[release.id] = Rendered(
+                before.objects | rendered.objects, before.error or rendered.error
+            )
             for file in {layer.file for layer in release.layers} | _chart_files(repo, release):
                 inventory.file_users.setdefault(file, set()).add(release.id)
 

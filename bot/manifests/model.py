@@ -240,9 +240,9 @@ class Inventory:
     `bot.proof.inspect` has run."""
     directories: set[str] = field(default_factory=set)
     """The Kustomize and plain-directory environments that were built, by path."""
-    releases: dict[str, list[Release]] = field(default_factory=dict)
-    """Helm releases by environment id (a Kustomize environment may hold several
-    HelmReleases), each rendered by the Helm engine."""
+    helm_renders: dict[str, Rendered] = field(default_factory=dict)
+    """What Helm rendered of each environment's releases (by environment id), kept from
+    finding their provenance, so that checks and proofs never render a release twice."""
 
 
 @dataclass(frozen=True)

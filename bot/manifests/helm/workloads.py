@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.manifests.helm.charts import ChartUnavailable, cached, chart_cache, in_repo
-from bot.manifests.helm.provenance import find_provenance
+from bot.manifests.helm.provenance import Provenance, find_provenance
 from bot.manifests.helm.renderer import HelmRenderer, RenderError
 from bot.manifests.kustomization import Resource, new_resource
 from bot.manifests.model import Deployment, HelmBinding, Release, Rendered, Tracked, Workload
 from bot.manifests.objects import workloads_of
 from bot.manifests.releases import layer_values, merged, tracked_value
-from bot.manifests.render import field_path, parse_objects
+from bot.manifests.render import field_path
 from bot.manifests.yamlio import dig, parse_positioned
 from recommenders.errors import InputError
 
@@ -42,25 +42,12 @@ def chart_path(repo: Path, release: Release) -> Path:
     return found
 
 
-def render_release(renderer: HelmRenderer, repo: Path, release: Release) -> Rendered:
-    """The release's objects as Helm renders them, or why not."""
-    try:
-        chart = chart_path(repo, release)
-        result = renderer.render_many(
-            chart, [_plain(release.values)], release.name, release.namespace or "default"
-        )[0]
-    except (InputError, RenderError) as exc:
-        return Rendered({}, str(exc))
-    if isinstance(result, str):
-        return Rendered({}, result)
-    return parse_objects(result, release.source)
-
-
 def release_workloads(
     repo: Path, release: Release, renderer: HelmRenderer, deployment: Deployment
-) -> list[Workload]:
-    """Every workload the release renders, bound to its values keys. Raises InputError (a
-    chart not available locally, a template that fails) for the caller to report."""
+) -> tuple[list[Workload], Rendered]:
+    """Every workload the release renders, bound to its values keys, and the render itself.
+    Raises InputError (a chart not available locally, a template that fails) for the caller
+    to report."""
     chart = chart_path(repo, release)
     try:
         found = find_provenance(
@@ -76,10 +63,10 @@ def release_workloads(
     workloads = workloads_of(deployment, resources)
     for workload in workloads:
         _bind(workload, release, found)
-    return workloads
+    return workloads, found.rendered
 
 
-def _bind(workload: Workload, release: Release, found: Any) -> None:
+def _bind(workload: Workload, release: Release, found: Provenance) -> None:
     paths = {}
     for name, container, tracked in workload.fields():
         location = field_path(found.rendered, workload, name, container)
@@ -123,7 +110,6 @@ def flux_release(
     resource: Resource,
     environment: str,
     sources: dict[tuple[str, str], tuple[str, str | None]],
-    repo: Path,
 ) -> Release:
     """A Flux HelmRelease as the environment's overlays leave it: its chart from a
     GitRepository (a path in this repo), a HelmRepository or an OCIRepository."""
