@@ -12,13 +12,13 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.manifests.kustomization import AUTOSCALER_FIELDS, KUSTOMIZATION_NAMES
-from bot.manifests.model import Inventory, Workload
+from bot.manifests.model import Inventory, ValuesPath, Workload
+from bot.manifests.releases import setting_layer
 from bot.manifests.yamlio import dig, parse_documents, parse_positioned, position
 from bot.manifests.yamltext import Item, Raw, Step, replace_scalar, set_path
 from recommenders.errors import InputError
@@ -120,14 +120,8 @@ def _set_value(
         for index, layer in enumerate(release.layers)
         if layer.editable and inventory.file_users.get(layer.file) == {workload.environment_id}
     ]
-    setter = next(
-        (
-            index
-            for index in reversed(range(len(release.layers)))
-            if _has_key(release.layer_values[index], key)
-        ),
-        -1,
-    )
+    found = setting_layer(release, key)
+    setter = -1 if found is None else found
     target = setter if setter in own else max(own, default=-1)
     if target < 0 or target < setter:
         where = release.layers[setter].file if setter >= 0 else release.source
@@ -145,7 +139,7 @@ def _set_value(
     )
 
 
-def values_key(edit: ValueEdit) -> tuple[str | int, ...]:
+def values_key(edit: ValueEdit) -> ValuesPath:
     """The values key behind a Helm workload's field; a request or limit the chart renders
     from a `resources` mapping may be added under it."""
     binding = edit.workload.helm
@@ -160,11 +154,6 @@ def values_key(edit: ValueEdit) -> tuple[str | int, ...]:
             "hard-codes it, so the bot cannot change it",
         )
     return key
-
-
-def _has_key(values: Any, key: tuple[str | int, ...]) -> bool:
-    parent = dig(values, *key[:-1]) if len(key) > 1 else values
-    return isinstance(parent, dict) and key[-1] in parent
 
 
 def _add_in_place(

@@ -220,15 +220,26 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def setting_layer(release: Release, path: ValuesPath) -> int | None:
+    """The index of the highest layer that writes `path`, which is the one Helm uses."""
+    for index in reversed(range(len(release.layers))):
+        parent = _parent(release.layer_values[index], path)
+        if isinstance(parent, dict) and path[-1] in parent:
+            return index
+    return None
+
+
 def tracked_value(release: Release, path: ValuesPath, raw: Any) -> Tracked:
-    """The rendered value, with the place the highest layer that sets `path` writes it."""
-    for layer, values in reversed(list(zip(release.layers, release.layer_values, strict=True))):
-        parent = dig(values, *path[:-1]) if len(path) > 1 else values
-        if not isinstance(parent, dict) or path[-1] not in parent:
-            continue
-        if layer.editable:
-            line, col = position(parent, path[-1])
-            dotted = ".".join(str(p) for p in (*layer.prefix, *path))
-            return Tracked(raw, Origin(layer.file, line, col, dotted))
-        break  # set where the bot cannot write it
-    return Tracked(raw, None)
+    """The rendered value, with the place the highest layer that sets `path` writes it (none
+    where that layer is one the bot cannot write, or no layer sets it: a chart default)."""
+    index = setting_layer(release, path)
+    if index is None or not release.layers[index].editable:
+        return Tracked(raw, None)
+    layer, parent = release.layers[index], _parent(release.layer_values[index], path)
+    line, col = position(parent, path[-1])
+    dotted = ".".join(str(p) for p in (*layer.prefix, *path))
+    return Tracked(raw, Origin(layer.file, line, col, dotted))
+
+
+def _parent(values: Any, path: ValuesPath) -> Any:
+    return dig(values, *path[:-1]) if len(path) > 1 else values
