@@ -43,7 +43,8 @@ class PlannedChange:
 
     workload: Workload
     decision: Decision
-    current: Raw
+    current: Raw | None
+    """The text in the manifests; None where the field is unset and the edit adds it."""
     proposed: Raw
     origin: Origin | None
 
@@ -54,6 +55,10 @@ class PlannedChange:
     @property
     def container(self) -> str | None:
         return self.decision.recommendation.container
+
+    @property
+    def current_text(self) -> str:
+        return "unset" if self.current is None else str(self.current)
 
     @property
     def edit(self) -> ValueEdit:
@@ -349,23 +354,42 @@ def _unverified(workload: Workload) -> RuleHit | None:
 def planned_change(workload: Workload, decision: Decision) -> PlannedChange | None:
     """The decision as manifest text; None when the value would be written as it already is.
 
-    A skipped change shows what the strategy wanted, so the plan says what was held back.
+    A skipped change shows what the strategy wanted, so the plan says what was held back. An
+    unset request is written in the style of the container's limit, else as Kubernetes
+    documents it (`250m`, `512Mi`).
     """
     recommendation = decision.recommendation
-    tracked = workload.tracked(recommendation.field, recommendation.container)
-    if tracked is None:
-        return None
+    field, container = recommendation.field, recommendation.container
+    tracked = workload.tracked(field, container)
     value = recommendation.proposed if decision.action == "skip" else decision.value
-    proposed: Raw
-    if recommendation.field.endswith(".cpu"):
-        proposed = format_cpu(value, tracked.raw)
-        same = parse_cpu(proposed) == parse_cpu(tracked.raw)
-    elif recommendation.field.endswith(".memory"):
-        proposed = format_memory(value, tracked.raw)
-        same = parse_memory(proposed) == parse_memory(tracked.raw)
-    else:
-        proposed = round(value)
-        same = proposed == int(tracked.raw)
-    if same:
+    if tracked is None:
+        if not field.startswith("requests."):
+            return None
+        limit = workload.tracked(field.replace("requests.", "limits.", 1), container)
+        like = limit.raw if limit is not None else UNSET_STYLE[field]
+        return PlannedChange(workload, decision, None, _formatted(field, value, like), None)
+    proposed = _formatted(field, value, tracked.raw)
+    if _numeric(field, proposed) == _numeric(field, tracked.raw):
         return None
     return PlannedChange(workload, decision, tracked.raw, proposed, tracked.origin)
+
+
+UNSET_STYLE: dict[str, Raw] = {"requests.cpu": "1m", "requests.memory": "1Mi"}
+"""The style a request nobody wrote takes: millicores and mebibytes, as the Kubernetes docs
+write them."""
+
+
+def _formatted(field: str, value: float, like: Raw) -> Raw:
+    if field.endswith(".cpu"):
+        return format_cpu(value, like)
+    if field.endswith(".memory"):
+        return format_memory(value, like)
+    return round(value)
+
+
+def _numeric(field: str, raw: Raw) -> float:
+    if field.endswith(".cpu"):
+        return parse_cpu(raw)
+    if field.endswith(".memory"):
+        return parse_memory(raw)
+    return float(raw)

@@ -62,7 +62,7 @@ def print_plan(out: Console, result: Plan) -> None:
             change.workload.name,
             change.container or "",
             change.field,
-            f"{change.current} → {change.proposed}",
+            f"{change.current_text} → {change.proposed}",
             money(decision.monthly_cost_delta),
             decision.action,
             ", ".join(hit.rule for hit in decision.rules),

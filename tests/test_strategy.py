@@ -110,3 +110,20 @@ def test_usage_at_the_limit_is_pressure_that_lets_an_increase_through_at_once():
     assert "OOM kills are near" in fields["requests.memory"].pressure
     roomy = recommend(get_strategy("default"), _spec(0.5, 256 * 2**20, 2 * GIB), usage, PRICES)
     assert {f.field: f for f in roomy.fields}["requests.memory"].pressure == ""
+
+
+def test_a_container_without_requests_gets_them_from_what_it_reserves_today():
+    """No request and no limit: nothing is reserved, so the request is an increase from
+    zero. A lone limit is what Kubernetes reserves, so the new request is measured against
+    it; the limit itself has no request to keep a ratio to and is left alone."""
+    usage = _usage(_daily(0.2, 0.05, noise=0.01), _daily(400 * 2**20, 0, noise=2**20))
+    bare = ContainerResources("api", {}, {"memory": 2 * GIB})
+    spec = WorkloadSpec(KEY, (bare,), 2, None)
+    result = recommend(get_strategy("krr-simple"), spec, usage, PRICES)
+    fields = {f.field: f for f in result.fields}
+    assert set(fields) == {"requests.cpu", "requests.memory"}
+    cpu, memory = fields["requests.cpu"], fields["requests.memory"]
+    assert cpu.current == 0 and cpu.proposed > 0.2 and cpu.monthly_cost_delta() > 0
+    assert cpu.basis.startswith("requests.cpu is unset (nothing is reserved); ")
+    assert memory.current == 2 * GIB and memory.monthly_cost_delta() < 0
+    assert memory.basis.startswith("requests.memory is unset (the limit, 2.00 GiB, is reserved)")

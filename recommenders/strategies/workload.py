@@ -61,7 +61,7 @@ def recommend(
     for container in spec.containers:
         for metric in METRICS:
             series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
-            if series is None or RESOURCE[metric] not in container.requests:
+            if series is None:
                 continue
             sizing = strategy.size(series, metric, HORIZON)
             if sizing.request <= 0:
@@ -130,7 +130,7 @@ def usage_chart(
         tuple(labels),
         (*observed, *[None] * len(steps)),
         (*[None] * len(values), *[level] * len(steps)),
-        round(container.requests[RESOURCE[metric]] * scale, 1),
+        round(effective_request(container, RESOURCE[metric]) * scale, 1),
         round(sizing.request * scale, 1),
     )
 
@@ -144,6 +144,12 @@ def _duration(width: pd.Timedelta) -> str:
     return "hour" if hours == 1 else f"{hours} h"
 
 
+def effective_request(container: ContainerResources, resource: str) -> float:
+    """What the scheduler reserves today: the request, or for a container that sets none, its
+    limit (Kubernetes copies a lone limit into the request), else nothing at all."""
+    return container.requests.get(resource, container.limits.get(resource, 0.0))
+
+
 def _fields(
     container: ContainerResources,
     metric: Metric,
@@ -151,8 +157,18 @@ def _fields(
     per_unit: float,
     pressure: str,
 ) -> list[FieldRecommendation]:
+    """A container without a request gets one: the containers that set none are the ones a
+    scheduler packs blindly. Its limit is left alone then, since no ratio to keep exists."""
     resource = RESOURCE[metric]
-    current = container.requests[resource]
+    current = effective_request(container, resource)
+    basis = sizing.basis
+    if resource not in container.requests:
+        today = (
+            f"the limit, {amount(metric, current)}, is reserved"
+            if current > 0
+            else "nothing is reserved"
+        )
+        basis = f"requests.{resource} is unset ({today}); {basis}"
     fields = [
         FieldRecommendation(
             f"requests.{resource}",
@@ -160,13 +176,13 @@ def _fields(
             current,
             sizing.request,
             per_unit,
-            sizing.basis,
+            basis,
             sizing.evidence,
             pressure,
             sizing.guard,
         )
     ]
-    if resource in container.limits and current > 0:
+    if resource in container.limits and resource in container.requests and current > 0:
         if sizing.limit is not None:
             limit, basis = sizing.limit, "set by the strategy"
         else:
