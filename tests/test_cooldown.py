@@ -288,8 +288,8 @@ def _planned(environment, namespace, name, container, field, current, proposed, 
         rules=tuple(SimpleNamespace(rule=r) for r in rules),
     )  # fmt: skip
     return SimpleNamespace(
-        workload=workload, decision=decision, current=current, proposed=proposed,
-        container=container, field=field,
+        workload=workload, decision=decision, current=current, current_text=str(current),
+        proposed=proposed, container=container, field=field,
     )  # fmt: skip
 
 

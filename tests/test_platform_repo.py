@@ -211,7 +211,10 @@ def test_run_opens_prs_whose_diffs_touch_only_each_environments_own_values(repo,
     added = git(repo, "diff", "-U0", "main", "rightsizer/cron", "--", "legacy/cron/cleanup.yaml")
     lines = [x for x in added.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
     assert lines[:2] == ["+            resources:", "+              requests:"]
-    assert [x.split(":")[0] for x in lines[2:]] == ["+" + " " * 16 + "cpu", "+" + " " * 16 + "memory"]
+    assert [x.split(":")[0] for x in lines[2:]] == [
+        "+" + " " * 16 + "cpu",
+        "+" + " " * 16 + "memory",
+    ]
     assert lines[2].endswith("m") and lines[3].endswith("Mi")
     cron = (tmp_path / "prs" / "cron.md").read_text()
     assert "| cleanup requests.cpu | `unset` → `" in cron
