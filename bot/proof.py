@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -203,6 +204,19 @@ def _compare_inventories(
         raise ProofFailed("; ".join(wrong))
 
 
+def _carries_values(key: ObjectId, path: FieldPath, carriers: set[tuple[str, str]]) -> bool:
+    """A change in the ConfigMap or Secret a HelmRelease's `valuesFrom` reads (renamed by a
+    generator's content hash, and the reference to it with it) is how its values change."""
+    if not carriers:
+        return False
+    if key[0] == HELM_RELEASE:
+        return path[:2] == ("spec", "valuesFrom")
+    return any(
+        key[0] == kind and re.fullmatch(re.escape(name) + r"(-[a-z0-9]{10})?", key[2])
+        for kind, name in carriers
+    )
+
+
 def _compare_renders(
     before: dict[str, Rendered], after: dict[str, Rendered], edits: list[ValueEdit]
 ) -> None:
@@ -215,6 +229,7 @@ def _compare_renders(
             continue
         intended = {}
         means: set[FieldPath] = set()
+        carriers: set[tuple[str, str]] = set()
         for edit in edits:
             if edit.workload.environment_id == overlay:
                 location = field_path(old, edit.workload, edit.field, edit.container)
@@ -222,10 +237,14 @@ def _compare_renders(
                     intended[location] = str(edit.new)
                 if edit.workload.helm is not None:
                     means.add(("spec", "values", *map(str, values_key(edit))))
+                    layers = edit.workload.helm.release.layers
+                    carriers |= {layer.read_through for layer in layers if layer.read_through}
         changed = differences(old, rendered)
         for (key, path), (was, now) in sorted(changed.items(), key=str):
             if key[0] == HELM_RELEASE and path in means:
                 continue  # the HelmRelease's values are how its workload changes
+            if _carries_values(key, path, carriers):
+                continue
             if (key, path) not in intended:
                 wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)}: {was!r} -> {now!r}")
         for (key, path), value in intended.items():

@@ -123,6 +123,14 @@ def _set_value(
     found = setting_layer(release, key)
     setter = -1 if found is None else found
     target = setter if setter in own else max(own, default=-1)
+    if setter > target and not release.layers[setter].editable:
+        layer = release.layers[setter]
+        raise InputError(
+            layer.file,
+            f"{'.'.join(map(str, key))} of {workload.ref} is set in YAML text inside "
+            f"{'.'.join(map(str, layer.prefix))}, which the bot does not edit; move it to a "
+            "values file or to inline values to let it",
+        )
     if target < 0 or target < setter:
         where = release.layers[setter].file if setter >= 0 else release.source
         raise InputError(

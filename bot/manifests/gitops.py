@@ -214,6 +214,34 @@ def _application_set(
     return deployments
 
 
+def generated_applications(repo: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Applications an ApplicationSet generates from what the repo holds: its template
+    once per parameter set, every string whose placeholders all resolve filled in (Helm
+    values may hold `{{ }}` of their own, left as written). Discovery reports generators
+    whose parameters are outside the repo; a set from one of them fills nothing."""
+    template = dig(document, "spec", "template")
+    if not isinstance(template, dict):
+        return []
+    found = _Found(repo, [])
+    applications = []
+    for generator in dig(document, "spec", "generators") or []:
+        for values in _parameters(found, generator, []):
+            if values:
+                applications.append({"kind": "Application", **_filled(template, values)})
+    return applications
+
+
+def _filled(node: Any, values: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {key: _filled(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_filled(item, values) for item in node]
+    if isinstance(node, str) and "{{" in node:
+        filled = _fill(node, values)
+        return node if filled is None else filled
+    return node
+
+
 def _parameters(found: _Found, generator: Any, outside: list[str]) -> list[dict[str, str]]:
     """The parameter sets a generator yields, flattened to `key.sub` strings (goTemplate's
     `{{.key.sub}}` and fasttemplate's `{{key.sub}}` both look them up). A generator whose

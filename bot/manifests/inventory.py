@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from bot.config import load_config
 from bot.manifests.gitops import (
     discover,
+    generated_applications,
     gitops_documents,
     plain_directories,
     with_declared,
     yaml_files,
 )
 from bot.manifests.helm.renderer import HelmRenderer
-from bot.manifests.helm.workloads import flux_release, flux_sources, release_workloads, with_values
+from bot.manifests.helm.workloads import (
+    flux_release,
+    flux_sources,
+    release_workloads,
+    values_from,
+    with_values,
+)
 from bot.manifests.kustomization import (
     HELM_RELEASE,
     KUSTOMIZATION_NAMES,
+    VALUES_SOURCE_SECTIONS,
     Resolver,
     normalise,
 )
@@ -70,6 +79,9 @@ def environments(resolver: Resolver) -> Discovered:
         if document.get("kind") == "Application"
         for release in argo_releases(repo, file, document, problems)
     ]
+    for file, document in documents:
+        if document.get("kind") == "ApplicationSet":
+            argo += _generated_releases(repo, file, document, problems)
     unlocated = any(
         document.get("kind") == "Kustomization"
         and str(document.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
@@ -82,12 +94,35 @@ def environments(resolver: Resolver) -> Discovered:
     )
 
 
+def _generated_releases(
+    repo: Path, file: str, document: dict[str, Any], problems: list[str]
+) -> list[Release]:
+    """The Helm releases of the Applications an ApplicationSet generates, each told apart by
+    the value file it alone reads; releases that share every value file are one environment
+    the bot cannot split, reported once."""
+    name = str(dig(document, "metadata", "name"))
+    releases: dict[str, Release] = {}
+    for application in generated_applications(repo, document):
+        for release in argo_releases(repo, file, application, problems, generated_by=name):
+            if release.id in releases:
+                problems.append(
+                    f"{file}: ApplicationSet {name}: Applications {releases[release.id].name} "
+                    f"and {release.name} read the same value files; give each its own "
+                    "(values-<cluster>.yaml) to size them apart"
+                )
+                continue
+            releases[release.id] = release
+    return list(releases.values())
+
+
 def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
     """Every workload of every environment, each value with the file and line that set it."""
     resolver = Resolver(repo)
     found = found or environments(resolver)
     inventory = Inventory([], {}, list(found.problems))
     releases = list(found.releases)
+    unrendered: set[str] = set()
+    """Charts of HelmReleases that cannot be rendered: still theirs, never releases alone."""
     deployments = list(found.deployments)
     built: set[str] = set()
     read: set[str] = set()
@@ -109,17 +144,28 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
         read |= used
         workloads = workloads_of(deployment, resources)
         inventory.workloads.extend(workloads)
-        helm = [
-            flux_release(r, deployment.path, found.flux_sources)
+        values_sources = {
+            (r.kind, name): r.values_sources
             for r in resources
-            if r.kind == HELM_RELEASE
-        ]
+            if r.kind in VALUES_SOURCE_SECTIONS
+            for name in (r.original_name, r.name)
+        }
+        helm = []
+        for resource in (r for r in resources if r.kind == HELM_RELEASE):
+            release = flux_release(resource, deployment.path, found.flux_sources)
+            try:
+                release.layers[:0] = values_from(resource, values_sources)
+            except InputError as exc:
+                inventory.problems.append(f"{exc} (environment {deployment.path})")
+                unrendered |= {release.chart} if release.chart else set()
+                continue
+            helm.append(release)
         releases += helm
         if workloads or helm:
             for file in used:
                 inventory.file_users.setdefault(file, set()).add(deployment.path)
     if found.files:  # a chart no Application or HelmRelease deploys is a release itself
-        claimed = {release.chart for release in releases if release.chart}
+        claimed = {release.chart for release in releases if release.chart} | unrendered
         releases += vendored_releases(repo, found.files, claimed, inventory.problems)
     _add_releases(repo, releases, found.deployments, inventory)
     inventory.directories = built

@@ -38,7 +38,11 @@ AUTOSCALER_FIELDS = {
 }
 """Where each autoscaler kind keeps its replica bounds; KEDA names them differently."""
 HELM_RELEASE = "HelmRelease"
-TRACKED_KINDS = (*WORKLOAD_KINDS, *AUTOSCALER_FIELDS, HELM_RELEASE)
+VALUES_SOURCE_SECTIONS = {"ConfigMap": ("data",), "Secret": ("stringData",)}
+"""Where a HelmRelease's `valuesFrom` finds values text in a ConfigMap or Secret written in the
+repo; a Secret's `data` is base64 (or SOPS-encrypted) and never read."""
+TRACKED_KINDS = (*WORKLOAD_KINDS, *AUTOSCALER_FIELDS, HELM_RELEASE, *VALUES_SOURCE_SECTIONS)
+GENERATORS = {"configMapGenerator": "ConfigMap", "secretGenerator": "Secret"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ class Resource:
     """A Flux HelmRelease's `spec.values` from its file and each patch, in the order applied."""
     helm_spec: dict[str, Any] = field(default_factory=dict)
     """A HelmRelease's `spec` keys other than `values`, as patched (chart, releaseName...)."""
+    values_sources: dict[str, ValuesLayer] = field(default_factory=dict)
+    """For a ConfigMap or Secret: each key a HelmRelease's `valuesFrom` may read, as a layer
+    (a generator's file, editable; a manifest's YAML string, read only)."""
     target: tuple[str, str] | None = None
     """For an autoscaler: the kind and original name of the workload it scales."""
     patch_namespace: str | None = None
@@ -160,6 +167,7 @@ class Resolver:
                 resources.extend(self._build(relative, used, (*stack, directory), None))
             else:
                 resources.extend(self._resources_in(relative, used))
+        self._generate(directory, file, kustomization, resources, used)
         for entry in _list(kustomization, "components"):
             relative = self._entry(file, directory, entry)
             self._build(relative, used, (*stack, directory), resources)
@@ -182,6 +190,41 @@ class Resolver:
                 ):
                     resource.replicas = Frame(file).tracked(item, "count", "replicas")
         return resources
+
+    def _generate(
+        self,
+        directory: str,
+        file: str,
+        kustomization: dict[str, Any],
+        resources: list[Resource],
+        used: set[str],
+    ) -> None:
+        """ConfigMaps and Secrets a generator makes from files, for `valuesFrom`: each file
+        is a values file of its own (`files: [values.yaml]`, `[key=path]`). An overlay's
+        `behavior: merge` adds keys to the base's generator, `replace` starts again."""
+        for section, kind in GENERATORS.items():
+            for index, entry in enumerate(_list(kustomization, section)):
+                name = entry.get("name") if isinstance(entry, dict) else None
+                if not isinstance(name, str):
+                    raise InputError(file, f"{section} entry {index + 1} has no name")
+                sources = {}
+                for item in _list(entry, "files"):
+                    key, _, path = str(item).rpartition("=")
+                    relative = self._entry(file, directory, path)
+                    used.add(relative)
+                    sources[key or os.path.basename(relative)] = ValuesLayer(
+                        relative, read_through=(kind, name)
+                    )
+                existing = next(
+                    (r for r in resources if r.kind == kind and r.original_name == name), None
+                )
+                if existing is not None and entry.get("behavior") in ("merge", "replace"):
+                    if entry.get("behavior") == "replace":
+                        existing.values_sources.clear()
+                    existing.values_sources.update(sources)
+                    continue
+                resource = Resource(kind, name, None, "v1", file, name, values_sources=sources)
+                resources.append(resource)
 
     def _entry(self, file: str, directory: str, entry: Any) -> str:
         if not isinstance(entry, str):
@@ -290,6 +333,9 @@ def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
         found = dig(patch, "metadata", key)
         if isinstance(found, dict):
             values.update({str(k): str(v) for k, v in found.items()})
+    if resource.kind in VALUES_SOURCE_SECTIONS:
+        _merge_values_source(resource, patch, frame)
+        return
     spec = patch.get("spec")
     if not isinstance(spec, dict):
         return
@@ -352,6 +398,25 @@ def _merge_helm_release(
             editable=frame.editable and frame.line_offset == 0 and isinstance(name, str),
         )
         resource.values_layers.append((layer, values))
+
+
+def _merge_values_source(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
+    """Each text key of a ConfigMap or Secret, read only: its values are YAML inside a string,
+    whose lines the editor cannot address."""
+    name = dig(patch, "metadata", "name")
+    for section in VALUES_SOURCE_SECTIONS[resource.kind]:
+        data = patch.get(section)
+        if not isinstance(data, dict) or not isinstance(name, str):
+            continue
+        for key, value in data.items():
+            if isinstance(value, str):
+                resource.values_sources[str(key)] = ValuesLayer(
+                    frame.file,
+                    (section, str(key)),
+                    (resource.kind, (name,)),
+                    editable=False,
+                    read_through=(resource.kind, name),
+                )
 
 
 def _merge_container(resource: Resource, name: str, container: Any, frame: Frame) -> None:

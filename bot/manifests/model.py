@@ -99,6 +99,9 @@ class ValuesLayer:
     object_ref: tuple[str, tuple[str, ...]] | None = None
     editable: bool = True
     """False for values the bot cannot edit as text (an Argo CD `helm.values` string)."""
+    read_through: tuple[str, str] | None = None
+    """The ConfigMap or Secret (kind, name) a HelmRelease's `valuesFrom` reads it through:
+    it renders too, and changes with the values."""
 
 
 @dataclass

@@ -85,15 +85,30 @@ def _is_chart(file: str) -> bool:
 
 
 def argo_releases(
-    repo: Path, file: str, document: dict[str, Any], problems: list[str]
+    repo: Path,
+    file: str,
+    document: dict[str, Any],
+    problems: list[str],
+    generated_by: str | None = None,
 ) -> list[Release]:
     """An Argo CD Application's Helm sources: a chart in this repo (`path:`) or from a Helm
     repository (`chart:`), with value files, inline values and a values object, in Argo CD's
-    order of precedence."""
+    order of precedence.
+
+    An Application an ApplicationSet (`generated_by`) generates keeps its inline values in
+    the set's template, which every generated Application shares and placeholders may
+    fill: they are read there and never edited; its value files are its own."""
     spec = document.get("spec") or {}
     name = dig(document, "metadata", "name")
     if not isinstance(name, str):
         return []
+    label = (
+        f"ApplicationSet {generated_by} (Application {name})"
+        if generated_by
+        else (f"Application {name}")
+    )
+    root: tuple[str | int, ...] = ("spec", "template", "spec") if generated_by else ("spec",)
+    ref = ("ApplicationSet", (generated_by,)) if generated_by else ("Application", (name,))
     single = isinstance(spec.get("source"), dict)
     sources = [spec["source"]] if single else list(spec.get("sources") or [])
     refs = {s["ref"]: s for s in sources if isinstance(s, dict) and isinstance(s.get("ref"), str)}
@@ -102,7 +117,7 @@ def argo_releases(
     for index, source in enumerate(sources):
         if not isinstance(source, dict) or not ("chart" in source or "helm" in source):
             continue
-        prefix: tuple[str | int, ...] = ("spec", "source") if single else ("spec", "sources", index)
+        prefix = (*root, "source") if single else (*root, "sources", index)
         chart, chart_ref = _argo_chart(repo, source)
         if chart is None and chart_ref is None:
             continue  # a plain or Kustomize path: not a Helm source
@@ -111,16 +126,17 @@ def argo_releases(
         for entry in helm.get("valueFiles") or []:
             path = _value_file(repo, str(entry), chart, refs)
             if path is None:
-                problems.append(
-                    f"{file}: Application {name}: value file {entry!r} is not in the repo"
-                )
+                problems.append(f"{file}: {label}: value file {entry!r} is not in the repo")
                 continue
             layers.append(ValuesLayer(path))
-        ref = ("Application", (name,))
         if isinstance(helm.get("values"), str):
             layers.append(ValuesLayer(file, (*prefix, "helm", "values"), ref, editable=False))
         if isinstance(helm.get("valuesObject"), dict):
-            layers.append(ValuesLayer(file, (*prefix, "helm", "valuesObject"), ref))
+            layers.append(
+                ValuesLayer(
+                    file, (*prefix, "helm", "valuesObject"), ref, editable=generated_by is None
+                )
+            )
         own = [layer for layer in layers if layer.editable]
         releases.append(
             Release(
@@ -190,8 +206,8 @@ def layer_values(repo: Path, layer: ValuesLayer) -> Any:
             None,
         )
         found = dig(document, *layer.prefix)
-        if isinstance(found, str):  # an Argo CD `helm.values` string holds YAML
-            parsed = parse_positioned(found, layer.file)
+        if isinstance(found, str):  # Argo CD's `helm.values`, a ConfigMap's key: YAML text
+            parsed = parse_positioned(str(found), layer.file)
             found = parsed[0] if parsed else {}
     if found is None:
         return {}

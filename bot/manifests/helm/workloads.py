@@ -15,8 +15,16 @@ from typing import Any
 from bot.manifests.helm.charts import ChartUnavailable, cached, chart_cache, in_repo
 from bot.manifests.helm.provenance import Provenance, find_provenance
 from bot.manifests.helm.renderer import HelmRenderer, RenderError
-from bot.manifests.kustomization import Resource, new_resource
-from bot.manifests.model import Deployment, HelmBinding, Release, Rendered, Tracked, Workload
+from bot.manifests.kustomization import HELM_RELEASE, Resource, new_resource
+from bot.manifests.model import (
+    Deployment,
+    HelmBinding,
+    Release,
+    Rendered,
+    Tracked,
+    ValuesLayer,
+    Workload,
+)
 from bot.manifests.objects import workloads_of
 from bot.manifests.releases import layer_values, merged, tracked_value
 from bot.manifests.render import field_path
@@ -112,7 +120,8 @@ def flux_release(
     sources: dict[tuple[str, str], tuple[str, str | None]],
 ) -> Release:
     """A Flux HelmRelease as the environment's overlays leave it: its chart from a
-    GitRepository (a path in this repo), a HelmRepository or an OCIRepository."""
+    GitRepository (a path in this repo), a HelmRepository or an OCIRepository, and its
+    `spec.values` layers (`values_from` puts the `valuesFrom` layers under them)."""
     spec = resource.helm_spec
     chart_spec = dig(spec, "chart", "spec") or {}
     chart_name = str(chart_spec.get("chart", ""))
@@ -137,6 +146,35 @@ def flux_release(
         layers=[layer for layer, _ in resource.values_layers],
         source=resource.origin_file,
     )
+
+
+def values_from(
+    resource: Resource, found: dict[tuple[str, str], dict[str, ValuesLayer]]
+) -> list[ValuesLayer]:
+    """The layers `spec.valuesFrom` names, in order, from ConfigMaps and Secrets the
+    environment builds from the repo; Flux merges `spec.values` over them. One the repo does
+    not hold fails the release, as it fails Flux, unless it is `optional`; a `targetPath`
+    entry (one value, not a values document) is refused by name, since rendering without it
+    would size from values the cluster does not have."""
+    layers = []
+    for index, entry in enumerate(resource.helm_spec.get("valuesFrom") or []):
+        where = f"{resource.origin_file}: {HELM_RELEASE} {resource.name} valuesFrom[{index}]"
+        if not isinstance(entry, dict):
+            raise InputError(where, "is not a mapping")
+        kind, name = str(entry.get("kind", "")), str(entry.get("name", ""))
+        key = str(entry.get("valuesKey") or "values.yaml")
+        if entry.get("targetPath"):
+            raise InputError(where, f"targetPath {entry['targetPath']!r} is not supported")
+        layer = found.get((kind, name), {}).get(key)
+        if layer is not None:
+            layers.append(layer)
+        elif not entry.get("optional"):
+            raise InputError(
+                where,
+                f"{kind} {name} with key {key} is not in the repository (a {kind} made in the "
+                "cluster, or an encrypted Secret): the release cannot be rendered as Flux does",
+            )
+    return layers
 
 
 FLUX_SOURCE_KINDS = ("HelmRepository", "OCIRepository")
