@@ -37,10 +37,10 @@ spec:
 """
 
 
-def _repo(tmp_path: Path, files: dict[str, str], extra: str = "") -> Path:
+def _repo(tmp_path: Path, files: dict[str, str], extra: str = "", at: str = "apps/worker") -> Path:
     repo = tmp_path / "repo"
     shutil.copytree(CHART, repo / "charts" / "worker")
-    write_tree(repo, {"apps/worker/release.yaml": RELEASE.replace("{extra}", extra), **files})
+    write_tree(repo, {f"{at}/release.yaml": RELEASE.replace("{extra}", extra), **files})
     git(repo, "init", "--quiet", "--initial-branch=main")
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "-m", "Initial")
@@ -117,14 +117,22 @@ def test_a_configmap_manifests_values_are_overridden_in_the_releases_own_values(
 
 
 def test_values_only_a_configmaps_text_holds_are_refused_by_name(tmp_path):
-    repo = _repo(tmp_path, CONFIGMAP)
-    release = repo / "apps/worker/release.yaml"
-    release.write_text(release.read_text().replace("  values:\n    concurrency: 2\n", ""))
-    git(repo, "commit", "--quiet", "-am", "No inline values")
+    """The HelmRelease is a base both environments share, so its values are no place for
+    prod's change, and prod's own values are YAML inside a ConfigMap's string."""
+    overlay = {
+        "kustomization.yaml": "resources: [../base, values.yaml]\n",
+        "values.yaml": CONFIGMAP["apps/worker/values.yaml"],
+    }
+    files = {
+        "apps/worker/base/kustomization.yaml": "resources: [release.yaml]\n",
+        **{f"apps/worker/{env}/{name}": text for env in ("prod", "staging")
+           for name, text in overlay.items()},
+    }  # fmt: skip
+    repo = _repo(tmp_path, files, at="apps/worker/base")
     inventory = inspect(repo)
-    [worker] = inventory.workloads
-    edits = edits_for(worker, "worker", [Assignment("requests.cpu", "350m")])
-    with pytest.raises(InputError, match=r"apps/worker/values.yaml: .*YAML text inside data"):
+    prod = next(w for w in inventory.workloads if w.overlay == "apps/worker/prod")
+    edits = edits_for(prod, "worker", [Assignment("requests.cpu", "350m")])
+    with pytest.raises(InputError, match=r"apps/worker/prod/values.yaml: .*YAML text inside data"):
         apply(repo, inventory, edits)
     assert git(repo, "status", "--porcelain") == ""
 
@@ -220,4 +228,135 @@ def test_an_application_sets_helm_sources_are_one_release_per_generated_applicat
     assert [c.path for c in apply(repo, inventory, edits)] == ["charts/worker/values-staging.yaml"]
     assert (repo / "charts/worker/values-staging.yaml").read_text() == (
         "concurrency: 1\nresources:\n  requests:\n    cpu: 50m\n"
+    )
+
+
+INFLATED = {
+    "apps/worker/base/kustomization.yaml": (
+        "namespace: jobs\n"
+        "helmCharts:\n"
+        "  - name: worker\n"
+        "    releaseName: worker\n"
+        "    valuesInline:\n"
+        "      resources:\n"
+        "        requests:\n"
+        "          cpu: 250m\n"
+    ),
+    "apps/worker/prod/kustomization.yaml": (
+        "resources: [../base]\nnamePrefix: prod-\n"
+        "helmCharts:\n"
+        "  - name: worker\n"
+        "    releaseName: batch\n"
+        "    valuesInline:\n"
+        "      resources:\n"
+        "        requests:\n"
+        "          cpu: 2   # month end\n"
+        "    additionalValuesFiles: [memory.yaml]\n"
+    ),
+    "apps/worker/prod/memory.yaml": "resources:\n  requests:\n    memory: 300Mi\n",
+}
+
+
+@pytest.fixture
+def inflated(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(CHART, repo / "apps/worker/base/charts/worker")
+    shutil.copytree(CHART, repo / "apps/worker/prod/charts/worker")
+    write_tree(repo, INFLATED)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Initial")
+    return repo
+
+
+def test_helm_charts_in_a_kustomization_are_inflated_and_traced_to_their_values(inflated):
+    """kustomize's own transformers act on the chart's objects (a prefix, a namespace), and
+    the real kustomize, inflating through Helm's engine, agrees with every value."""
+    inventory = inspect(inflated)
+    assert inventory.problems == []
+    found = {(w.overlay, w.name): w for w in inventory.workloads}
+    assert set(found) == {
+        ("apps/worker/prod", "prod-worker"),
+        ("apps/worker/prod", "prod-batch"),
+    }
+    assert all(w.unverified is None for w in found.values())
+    # kustomize's `namespace:` leaves what a chart renders alone; so does the resolver
+    assert {w.name: w.namespace for w in found.values()} == {
+        "prod-worker": "default",
+        "prod-batch": "default",
+    }
+    batch = found[("apps/worker/prod", "prod-batch")].container("worker").resources
+    assert str(batch["requests.cpu"].origin) == "apps/worker/prod/kustomization.yaml:9"
+    assert batch["requests.cpu"].raw == 2
+    assert str(batch["requests.memory"].origin) == "apps/worker/prod/memory.yaml:3"
+    shared = found[("apps/worker/prod", "prod-worker")].container("worker").resources
+    assert str(shared["requests.cpu"].origin) == "apps/worker/base/kustomization.yaml:8"
+    assert shared["requests.memory"].origin is None  # the chart's default
+
+
+def test_an_inflated_value_this_environment_owns_is_edited_in_its_values(inflated):
+    inventory = inspect(inflated)
+    [batch] = [w for w in inventory.workloads if w.name == "prod-batch"]
+    edits = edits_for(batch, "worker", [Assignment("requests.cpu", "1500m")])
+    assert [c.path for c in apply(inflated, inventory, edits)] == [
+        "apps/worker/prod/kustomization.yaml"
+    ]
+    diff = git(inflated, "diff", "-U0").splitlines()
+    assert [x for x in diff if x[:1] in "+-" and x[:3] not in ("+++", "---")] == [
+        "-          cpu: 2   # month end",
+        "+          cpu: 1500m   # month end",
+    ]
+
+
+def test_a_missing_field_of_an_inflated_object_is_patched_in_the_overlay(inflated):
+    """The chart's objects exist only in the render: a field they lack is added by a patch
+    in the environment's overlay, proven by kustomize inflating the chart again."""
+    inventory = inspect(inflated)
+    [worker] = [w for w in inventory.workloads if w.name == "prod-worker"]
+    edits = edits_for(worker, "worker", [Assignment("limits.memory", "512Mi")])
+    changed = sorted(c.path for c in apply(inflated, inventory, edits))
+    assert changed == [
+        "apps/worker/prod/kustomization.yaml",
+        "apps/worker/prod/rightsizer-statefulset-worker.yaml",
+    ]
+    assert "memory: 512Mi" in (inflated / changed[1]).read_text()
+
+
+def test_a_helm_chart_that_is_not_vendored_is_reported_with_its_reference(tmp_path):
+    repo = write_tree(
+        tmp_path / "repo",
+        {
+            "apps/kustomization.yaml": (
+                "helmCharts:\n  - name: redis\n    repo: https://charts.bitnami.com/bitnami\n"
+                "    version: 19.0.1\n"
+            )
+        },
+    )
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Initial")
+    inventory = inspect(repo)
+    assert inventory.workloads == []
+    [problem] = inventory.problems
+    assert problem.startswith(
+        "apps/kustomization.yaml: chart not available locally: "
+        "https://charts.bitnami.com/bitnami redis@19.0.1"
+    ), problem
+
+
+def test_a_helm_release_without_values_gets_them_in_its_own_file(tmp_path):
+    """Many HelmReleases run on the chart's defaults: the first value is added under
+    `spec.values` of the HelmRelease this environment alone builds from."""
+    repo = _repo(tmp_path, {"apps/worker/kustomization.yaml": "resources: [release.yaml]\n"})
+    release = repo / "apps/worker/release.yaml"
+    text = release.read_text()
+    text = text[: text.index("  valuesFrom:")]
+    release.write_text(text)
+    git(repo, "commit", "--quiet", "-am", "Chart defaults only")
+    inventory = inspect(repo)
+    [worker] = inventory.workloads
+    edits = edits_for(worker, "worker", [Assignment("requests.cpu", "50m")])
+    assert [c.path for c in apply(repo, inventory, edits)] == ["apps/worker/release.yaml"]
+    assert release.read_text() == text + (
+        "  values:\n    resources:\n      requests:\n        cpu: 50m\n"
     )

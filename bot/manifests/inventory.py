@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bot.manifests.helm.renderer import HelmRenderer
 from bot.manifests.helm.workloads import (
     flux_release,
     flux_sources,
+    inflated_resources,
     release_workloads,
     values_from,
     with_values,
@@ -117,7 +119,14 @@ def _generated_releases(
 
 def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
     """Every workload of every environment, each value with the file and line that set it."""
-    resolver = Resolver(repo)
+    with HelmRenderer() as renderer:
+        return _build_inventory(repo, found, renderer)
+
+
+def _build_inventory(repo: Path, found: Discovered | None, renderer: HelmRenderer) -> Inventory:
+    """One Helm renderer for the run: `helmCharts:` inflate while kustomizations are
+    resolved, and releases render after."""
+    resolver = Resolver(repo, functools.partial(inflated_resources, repo, renderer))
     found = found or environments(resolver)
     inventory = Inventory([], {}, list(found.problems))
     releases = list(found.releases)
@@ -165,9 +174,9 @@ def build_inventory(repo: Path, found: Discovered | None = None) -> Inventory:
             for file in used:
                 inventory.file_users.setdefault(file, set()).add(deployment.path)
     if found.files:  # a chart no Application or HelmRelease deploys is a release itself
-        claimed = {release.chart for release in releases if release.chart} | unrendered
+        claimed = {r.chart for r in releases if r.chart} | unrendered | resolver.inflated
         releases += vendored_releases(repo, found.files, claimed, inventory.problems)
-    _add_releases(repo, releases, found.deployments, inventory)
+    _add_releases(repo, releases, found.deployments, inventory, renderer)
     inventory.directories = built
     return inventory
 
@@ -190,40 +199,43 @@ def _undeployed(
 
 
 def _add_releases(
-    repo: Path, releases: list[Release], deployments: list[Deployment], inventory: Inventory
+    repo: Path,
+    releases: list[Release],
+    deployments: list[Deployment],
+    inventory: Inventory,
+    renderer: HelmRenderer,
 ) -> None:
-    """Each release rendered once by Helm, in one child process for the whole repo; a chart
+    """Each release rendered once by Helm, in the run's one child process; a chart
     that is not here, or does not render, is reported with the file that declares it."""
     if not releases:
         return
     by_path = {d.path: d for d in deployments}
-    with HelmRenderer() as renderer:
-        for declared in releases:
-            try:
-                release = with_values(repo, declared)
-                # What `.rightsizer.yaml` declares for the directory wins, as for any other.
-                base = by_path.get(release.environment, Deployment(release.environment))
-                named = environment_name(release, release.name) if release.values_file else None
-                cluster = release.cluster or base.cluster
-                deployment = replace(
-                    base,
-                    name=base.name or named,
-                    namespace=release.namespace or base.namespace,
-                    source=release.source,
-                    cluster=cluster,
-                    clusters=base.clusters or ((cluster,) if cluster else ()),
-                )
-                workloads, rendered = release_workloads(repo, release, renderer, deployment)
-            except InputError as exc:
-                inventory.problems.append(f"{exc} (environment {declared.environment})")
-                continue
-            inventory.workloads.extend(workloads)
-            before = inventory.helm_renders.get(release.id, Rendered({}))
-            inventory.helm_renders[release.id] = Rendered(
-                before.objects | rendered.objects, before.error or rendered.error
+    for declared in releases:
+        try:
+            release = with_values(repo, declared)
+            # What `.rightsizer.yaml` declares for the directory wins, as for any other.
+            base = by_path.get(release.environment, Deployment(release.environment))
+            named = environment_name(release, release.name) if release.values_file else None
+            cluster = release.cluster or base.cluster
+            deployment = replace(
+                base,
+                name=base.name or named,
+                namespace=release.namespace or base.namespace,
+                source=release.source,
+                cluster=cluster,
+                clusters=base.clusters or ((cluster,) if cluster else ()),
             )
-            for file in {layer.file for layer in release.layers} | _chart_files(repo, release):
-                inventory.file_users.setdefault(file, set()).add(release.id)
+            workloads, rendered = release_workloads(repo, release, renderer, deployment)
+        except InputError as exc:
+            inventory.problems.append(f"{exc} (environment {declared.environment})")
+            continue
+        inventory.workloads.extend(workloads)
+        before = inventory.helm_renders.get(release.id, Rendered({}))
+        inventory.helm_renders[release.id] = Rendered(
+            before.objects | rendered.objects, before.error or rendered.error
+        )
+        for file in {layer.file for layer in release.layers} | _chart_files(repo, release):
+            inventory.file_users.setdefault(file, set()).add(release.id)
 
 
 def _chart_files(repo: Path, release: Release) -> set[str]:

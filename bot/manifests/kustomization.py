@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from bot.manifests.model import (
     REPLICATED_KINDS,
     ContainerSpec,
     Origin,
+    Release,
     Tracked,
     ValuesLayer,
 )
-from bot.manifests.releases import deep_merge
+from bot.manifests.releases import deep_merge, kustomize_chart
 from bot.manifests.yamlio import YamlFile, dig, load_file, parse_positioned, position
 from recommenders.errors import InputError
 
@@ -83,7 +85,8 @@ class Resource:
     labels: dict[str, str] = field(default_factory=dict)
     hpa_fields: dict[str, Tracked] = field(default_factory=dict)
     values_layers: list[tuple[ValuesLayer, Any]] = field(default_factory=list)
-    """A Flux HelmRelease's `spec.values` from its file and each patch, in the order applied."""
+    """A Flux HelmRelease's `spec.values` from its file and each patch, in the order applied
+    (empty where one writes none)."""
     helm_spec: dict[str, Any] = field(default_factory=dict)
     """A HelmRelease's `spec` keys other than `values`, as patched (chart, releaseName...)."""
     values_sources: dict[str, ValuesLayer] = field(default_factory=dict)
@@ -91,6 +94,9 @@ class Resource:
     (a generator's file, editable; a manifest's YAML string, read only)."""
     target: tuple[str, str] | None = None
     """For an autoscaler: the kind and original name of the workload it scales."""
+    inflated: bool = False
+    """Made by a `helmCharts:` entry: since kustomize 5.8 its `namespace:` goes to Helm as
+    the release namespace and leaves the rendered objects as they are (kustomize#6058)."""
     patch_namespace: str | None = None
     """Its namespace when the environment's own patches apply: a new patch must name it."""
 
@@ -99,11 +105,19 @@ class Resource:
         return any(re.fullmatch(name, candidate) for candidate in (self.name, self.original_name))
 
 
+Inflate = Callable[[Release], list["Resource"]]
+"""Renders a `helmCharts:` entry into resources with values provenance; the resolver is
+handed one (`bot.manifests.helm.workloads.inflated_resources`) rather than rendering Helm."""
+
+
 class Resolver:
     """Builds kustomization directories of one repo, parsing each file once per run."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, inflate: Inflate | None = None) -> None:
         self.repo = repo
+        self.inflate = inflate
+        self.inflated: set[str] = set()
+        """Charts a `helmCharts:` entry reads: a kustomization's, never releases alone."""
         self._files: dict[str, YamlFile] = {}
         self._inline_patches: dict[tuple[str, str], list[Any]] = {}
 
@@ -167,6 +181,13 @@ class Resolver:
                 resources.extend(self._build(relative, used, (*stack, directory), None))
             else:
                 resources.extend(self._resources_in(relative, used))
+        for index in range(len(_list(kustomization, "helmCharts"))):
+            release = kustomize_chart(self.repo, directory, file, kustomization, index)
+            if self.inflate is None:
+                raise InputError(file, "helmCharts need the Helm renderer")
+            used |= {layer.file for layer in release.layers}
+            self.inflated |= {release.chart} if release.chart else set()
+            resources.extend(self.inflate(release))
         self._generate(directory, file, kustomization, resources, used)
         for entry in _list(kustomization, "components"):
             relative = self._entry(file, directory, entry)
@@ -301,7 +322,7 @@ def _rename(resources: list[Resource], kustomization: dict[str, Any], file: str)
     if not all(isinstance(v, str) for v in (prefix, suffix)):
         raise InputError(file, "namePrefix and nameSuffix must be strings")
     for resource in resources:
-        if isinstance(namespace, str):
+        if isinstance(namespace, str) and not resource.inflated:
             resource.namespace = namespace
         resource.name = f"{prefix}{resource.name}{suffix}"
 
@@ -389,7 +410,8 @@ def _merge_helm_release(
     others = {key: value for key, value in spec.items() if key != "values"}
     resource.helm_spec = deep_merge(resource.helm_spec, others)
     values = spec.get("values")
-    if isinstance(values, dict):
+    # A document without values is a layer too: an empty one, where the editor can add them.
+    if values is None or isinstance(values, dict):
         name = dig(patch, "metadata", "name")
         layer = ValuesLayer(
             frame.file,

