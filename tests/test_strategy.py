@@ -127,3 +127,19 @@ def test_a_container_without_requests_gets_them_from_what_it_reserves_today():
     assert cpu.basis.startswith("requests.cpu is unset (nothing is reserved); ")
     assert memory.current == 2 * GIB and memory.monthly_cost_delta() < 0
     assert memory.basis.startswith("requests.memory is unset (the limit, 2.00 GiB, is reserved)")
+
+
+@pytest.mark.slow
+def test_the_replicas_that_served_a_burst_are_never_taken_away():
+    """Checkout in the demo: 3 replicas most of the month, 12 for three hours of a sale at
+    several cores each. p99 of demand leaves those hours out, but the pods that carried
+    them stay: maxReplicas keeps the observed peak with its head-room."""
+    replicas = np.full(30 * 24, 3.0)
+    per_pod = _daily(0.3, 0.05, noise=0.01)
+    replicas[500:503], per_pod[500:503] = 12, 1.8
+    usage = _usage(per_pod, _daily(300 * 2**20, 0), replicas)
+    spec = _spec(0.5, GIB, hpa=HpaSettings(2, 12, 70), replicas=None)
+    fields = {f.field: f for f in recommend(get_strategy("default"), spec, usage, PRICES).fields}
+    maximum = fields["hpa.maxReplicas"]
+    assert maximum.proposed == 15  # 12 served × 1.25
+    assert maximum.basis.startswith("12 replicas served demand on 10-21 20h")

@@ -36,7 +36,8 @@ HORIZON = pd.Timedelta(days=7)
 UTILISATION_BOUNDS = (30, 95)
 """Targets outside this range either waste most of each pod or leave no time to scale."""
 MAX_REPLICAS_HEADROOM = 1.25
-"""maxReplicas covers this multiple of the highest forecast demand."""
+"""maxReplicas covers this multiple of the highest forecast demand, and of the most replicas
+that served demand in the window: capacity that carried a burst is never taken away."""
 RESOURCE: dict[Metric, str] = {"cpu": "cpu", "memory": "memory"}
 PRESSURE: dict[Metric, float] = {"memory": 0.95, "cpu": 0.9}
 """Share of the limit at which usage counts as pressing on it."""
@@ -269,9 +270,20 @@ def _hpa_bounds(
     prediction = forecast(demand.to_numpy(), int(HORIZON / pd.Timedelta(hours=1)))
     quiet = float(np.quantile(np.concatenate([demand.to_numpy()[-168:], prediction.mean]), 0.05))
     minimum = max(1, math.ceil(quiet / capacity))
-    # p99 rather than the maximum: a three-hour incident must not double maxReplicas.
+    # p99 rather than the maximum: a three-hour incident must not double maxReplicas. But
+    # the pods that did serve a burst stay available: the observed peak bounds it from below.
     peak = max(float(demand.quantile(0.99)), prediction.level(0.99))
-    maximum = max(minimum + 1, math.ceil(peak * MAX_REPLICAS_HEADROOM / capacity))
+    forecast_pods = math.ceil(peak * MAX_REPLICAS_HEADROOM / capacity)
+    served = usage.replicas.dropna()
+    served_pods = math.ceil(round(float(served.max()) * MAX_REPLICAS_HEADROOM, 6))
+    maximum = max(minimum + 1, forecast_pods, served_pods)
+    if served_pods >= forecast_pods:
+        max_basis = (
+            f"{float(served.max()):g} replicas served demand on {served.idxmax():%m-%d %H}h; "
+            f"kept with × {MAX_REPLICAS_HEADROOM} head-room"
+        )
+    else:
+        max_basis = f"forecast peak demand × {MAX_REPLICAS_HEADROOM} at {target:g}% utilisation"
     pod_memory = sum(
         proposed.get((c.name, "requests.memory"), c.requests.get("memory", 0.0))
         for c in spec.containers
@@ -298,7 +310,7 @@ def _hpa_bounds(
             spec.hpa.max_replicas,
             maximum,
             0.0,
-            f"forecast peak demand × {MAX_REPLICAS_HEADROOM} at {target:g}% utilisation",
+            max_basis,
             evidence,
         ),
     ]
