@@ -32,7 +32,6 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.groups import Group
-from bot.manifests.quantities import parse_cpu, parse_memory
 from bot.planner import Plan, PlannedChange, workload_key
 from bot.pr_metadata import PullRequestMetadata, metadata_for
 from recommenders.errors import InputError
@@ -233,8 +232,7 @@ def _charts(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> list[
         if chart.metric != "cpu" and request is None:
             continue
         level = next((v for v in chart.forecast if v is not None), None)
-        parse = parse_cpu if chart.metric == "cpu" else parse_memory
-        proposed = chart.current if request is None else chart.display(parse(request.proposed))
+        proposed = chart.current if request is None else chart.display(request.decision.value)
         shown.append(
             {
                 "chart": chart,

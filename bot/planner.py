@@ -12,7 +12,13 @@ from bot.config import RepoConfig
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
-from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
+from bot.manifests.quantities import (
+    format_cpu,
+    format_memory,
+    parse_cpu,
+    parse_memory,
+    rounded_up,
+)
 from bot.policy import Context, Decision, Guardrails, Policy, RuleHit, WorkloadPolicy, decide
 from bot.policy.rules import skipped
 from bot.proof import inspect
@@ -45,8 +51,11 @@ class PlannedChange:
     decision: Decision
     current: Raw | None
     """The text in the manifests; None where the field is unset and the edit adds it."""
-    proposed: Raw
+    proposed: Raw | None
+    """What the field will say: the new text, or for a skipped row the text that stays."""
     origin: Origin | None
+    wanted: Raw | None = None
+    """For a skipped row, what the strategy wanted, so the plan says what was held back."""
 
     @property
     def field(self) -> str:
@@ -61,7 +70,15 @@ class PlannedChange:
         return "unset" if self.current is None else str(self.current)
 
     @property
+    def shown(self) -> str:
+        """`250m → 175m`, or for a skipped row `768Mi kept (wanted 600Mi)`."""
+        if self.decision.action == "skip":
+            return f"{self.current_text} kept (wanted {self.wanted})"
+        return f"{self.current_text} → {self.proposed}"
+
+    @property
     def edit(self) -> ValueEdit:
+        assert self.proposed is not None, "a skipped change is never edited"
         return ValueEdit(self.workload, self.field, self.container, self.proposed)
 
 
@@ -149,7 +166,10 @@ def make_plan(
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
         held = _unverified(workload) or rules.held_back
-        context = Context(now, _facts(workload), past)
+        written: dict[tuple[str | None, str], Raw] = {
+            (c.name, f): t.raw for c in workload.containers for f, t in c.resources.items()
+        }
+        context = Context(now, _facts(workload), past, written)
         for decision in decide(recommendation, rules.guardrails, held, context):
             change = planned_change(workload, decision)
             if change is not None:
@@ -354,24 +374,32 @@ def _unverified(workload: Workload) -> RuleHit | None:
 def planned_change(workload: Workload, decision: Decision) -> PlannedChange | None:
     """The decision as manifest text; None when the value would be written as it already is.
 
-    A skipped change shows what the strategy wanted, so the plan says what was held back. An
-    unset request is written in the style of the container's limit, else as Kubernetes
-    documents it (`250m`, `512Mi`).
+    A skipped row keeps today's text and records what the strategy wanted, so the plan says
+    what was held back. An unset request is written in the style of the container's limit,
+    else as Kubernetes documents it (`250m`, `512Mi`).
     """
     recommendation = decision.recommendation
     field, container = recommendation.field, recommendation.container
     tracked = workload.tracked(field, container)
     value = recommendation.proposed if decision.action == "skip" else decision.value
+    like: Raw
     if tracked is None:
         if not field.startswith("requests."):
             return None
         limit = workload.tracked(field.replace("requests.", "limits.", 1), container)
         like = limit.raw if limit is not None else UNSET_STYLE[field]
-        return PlannedChange(workload, decision, None, _formatted(field, value, like), None)
-    proposed = _formatted(field, value, tracked.raw)
-    if _numeric(field, proposed) == _numeric(field, tracked.raw):
+    else:
+        like = tracked.raw
+    if decision.action == "skip" and not field.startswith("hpa."):
+        value = rounded_up(field, value, like)
+    written = _formatted(field, value, like)
+    current = None if tracked is None else tracked.raw
+    if current is not None and _numeric(field, written) == _numeric(field, current):
         return None
-    return PlannedChange(workload, decision, tracked.raw, proposed, tracked.origin)
+    origin = None if tracked is None else tracked.origin
+    if decision.action == "skip":
+        return PlannedChange(workload, decision, current, current, origin, wanted=written)
+    return PlannedChange(workload, decision, current, written, origin)
 
 
 UNSET_STYLE: dict[str, Raw] = {"requests.cpu": "1m", "requests.memory": "1Mi"}

@@ -164,7 +164,7 @@ def test_a_one_off_incident_is_replaced_and_described():
     assert incident.start == pd.Timestamp("2026-11-21 13:00", tz="UTC")
     assert incident.end == pd.Timestamp("2026-11-21 15:00", tz="UTC")
     # The hour of day usually sees 1 + 0.3·sin(2π·13/24) ≈ 0.92: 9 is about 10× that.
-    assert incident.describe() == "excluded 2 h spike on 11-21, 10× normal"
+    assert incident.describe() == "excluded 2 h spike on 11-21, 9.7× normal"
     assert cleaned.max() < 1.5 and cleaned.iloc[0] == series.iloc[0]
 
 

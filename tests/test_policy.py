@@ -129,3 +129,31 @@ def test_malformed_policy_names_file_and_line(tmp_path, text, where, problem):
         load_policy(_repo_policy(tmp_path, text))
     assert error.value.where == f"policies/rightsizer.yaml{where}"
     assert problem in error.value.problem
+
+
+def test_a_change_smaller_than_one_step_is_no_change():
+    """455m -> 460m is within the 10m step: a diff nobody would write by hand."""
+    (decision,) = _decide(_field("requests.cpu", 0.455, 0.457))
+    assert decision.action == "skip" and decision.value == 0.455
+    assert [hit.rule for hit in decision.rules] == ["min-step"]
+
+
+def test_the_limit_keeps_the_ratio_it_claims_to_the_rounded_request():
+    """The request rounds up to its step first, then the limit is exactly twice it."""
+    request = _field("requests.cpu", 0.25, 0.4551)
+    limit = _field("limits.cpu", 0.5, 0.9102, per_unit=0.0)
+    decisions = {d.recommendation.field: d.value for d in _decide(request, limit)}
+    assert decisions == {"requests.cpu": 0.46, "limits.cpu": 0.92}
+
+
+def test_memory_rounds_to_the_files_unit_style():
+    from datetime import UTC, datetime
+
+    from bot.policy.decide import Context
+
+    field = FieldRecommendation("requests.memory", "api", 2 * 2**30, 1.57 * 2**30, 1e-7, "t")
+    recommendation = WorkloadRecommendation(KEY, (field,), 720, ("", ""), "m", "high")
+    written = {("api", "requests.memory"): "2Gi"}
+    context = Context(datetime(2026, 12, 1, tzinfo=UTC), written=written)
+    (decision,) = decide(recommendation, RULES, None, context)
+    assert decision.value == 1.75 * 2**30  # a quarter Gi, not 1.57Gi

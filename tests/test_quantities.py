@@ -1,6 +1,14 @@
 import pytest
 
-from bot.manifests.quantities import format_cpu, format_memory, parse_cpu, parse_memory
+from bot.manifests.quantities import (
+    GI,
+    MI,
+    format_cpu,
+    format_memory,
+    parse_cpu,
+    parse_memory,
+    rounded_up,
+)
 from recommenders.errors import InputError
 
 
@@ -54,3 +62,30 @@ def test_format_cpu_keeps_the_files_style(cores, like, written):
 )
 def test_format_memory_keeps_the_files_units(size, like, written):
     assert format_memory(size, like) == written
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "like", "written"),
+    [
+        # CPU: 5m under 100m, 10m under a core, 50m under four cores, 100m above
+        ("requests.cpu", 0.0412, "100m", "45m"),
+        ("requests.cpu", 0.4551, "250m", "460m"),
+        ("requests.cpu", 1.26, 1, 1.3),
+        ("requests.cpu", 5.01, "4", "5.1"),
+        # memory: 16Mi under 256Mi, 64Mi under 2Gi, 256Mi above; Mi stays Mi
+        ("requests.memory", 50 * MI, "64Mi", "64Mi"),
+        ("requests.memory", 413 * MI, "512Mi", "448Mi"),
+        ("requests.memory", 1199 * MI, "1536Mi", "1216Mi"),
+        # a file that writes Gi gets quarter Gi from 1Gi up, never 1.13Gi; Mi below
+        ("requests.memory", 1.13 * GI, "1Gi", "1.25Gi"),
+        ("requests.memory", 1.57 * GI, "2Gi", "1.75Gi"),
+        ("requests.memory", 672 * MI, "1Gi", "704Mi"),
+        # decimal units step in decimal
+        ("requests.memory", 412 * 10**6, "1G", "450M"),
+    ],
+)
+def test_new_values_round_up_to_steps_a_person_picks_in_the_files_style(
+    field, value, like, written
+):
+    formatted = format_cpu if field.endswith("cpu") else format_memory
+    assert formatted(rounded_up(field, value, like), like) == written

@@ -81,6 +81,37 @@ def format_memory(size: float, like: str | int | float) -> str | int:
     return f"{_decimal(scaled)}{suffix}"
 
 
+MI, GI = 2**20, 2**30
+CPU_STEPS = ((0.1, 0.005), (1.0, 0.01), (4.0, 0.05), (math.inf, 0.1))
+"""(below this many cores, round to this step): 5m under 100m, 10m under a core, 50m under
+four cores, 100m above: steps a person picks, and no diff smaller than one."""
+MEMORY_STEPS = ((256 * MI, 16 * MI), (2 * GI, 64 * MI), (math.inf, 256 * MI))
+"""The same for binary memory: 16Mi under 256Mi, 64Mi under 2Gi, 256Mi (a quarter Gi)
+above. A file that writes Gi rounds to quarter Gi from 1Gi up, so `1.25Gi`, never `1.13Gi`."""
+DECIMAL_MEMORY_STEPS = ((250 * 10**6, 10 * 10**6), (2 * 10**9, 50 * 10**6), (math.inf, 250 * 10**6))
+
+
+def step(field: str, value: float, like: str | int | float | None) -> float:
+    """The step a new value of `field` near `value` is rounded to, in the style of `like`
+    (the value the file writes now; None for a field it leaves unset)."""
+    if field.endswith(".cpu"):
+        return next(size for below, size in CPU_STEPS if value < below)
+    if not field.endswith(".memory"):
+        return 1.0
+    suffix = _split(like, "memory")[1] if isinstance(like, str) else "Mi"
+    if suffix in ("k", "M", "G", "T"):
+        return next(size for below, size in DECIMAL_MEMORY_STEPS if value < below)
+    if suffix in ("Gi", "Ti") and value >= GI:
+        return 256 * MI
+    return next(size for below, size in MEMORY_STEPS if value < below)
+
+
+def rounded_up(field: str, value: float, like: str | int | float | None) -> float:
+    """`value` rounded up to its step: a sized value never drops below what was asked."""
+    size = step(field, value, like)
+    return round(math.ceil(round(value / size, 6)) * size, 9)
+
+
 def readable(value: float, field: str) -> str:
     """A field's value in base units as a reviewer reads it in rule texts: millicores, MiB,
     or the plain number (replicas, percent)."""

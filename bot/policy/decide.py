@@ -11,10 +11,11 @@ named.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.manifests.quantities import readable
+from bot.manifests.quantities import readable, rounded_up, step
 from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Decision, Guardrails, RuleHit, skipped
 from bot.rules.conditions import activation, condition_hits
 from bot.rules.cooldown import PastChange, reverts
@@ -32,6 +33,9 @@ class Context:
     workload: dict[str, object] = field(default_factory=dict)
     """kind, name, namespace, environment, labels, annotations: the conditions' `workload`."""
     past: tuple[PastChange, ...] = ()
+    written: Mapping[tuple[str | None, str], str | int | float] = field(default_factory=dict)
+    """Each (container, field) as the manifests write it, absent where unset: new values
+    round to steps in that style (quarter Gi in a file that writes Gi)."""
 
 
 def decide(
@@ -54,7 +58,7 @@ def decide(
         if f.field.startswith("limits."):
             request = decisions.get((f.container, f.field.replace("limits.", "requests.")))
             decisions[(f.container, f.field)] = (
-                _within_rules(_follow_request(f, request), guardrails)
+                _within_rules(_follow_request(f, request, context), guardrails)
                 if request
                 else _decide_field(f, guardrails, recommendation, context)
             )
@@ -154,15 +158,23 @@ def _bounded(value: float, name: str, rules: Guardrails) -> tuple[float, list[Ru
     return value, hits
 
 
-def _follow_request(limit: FieldRecommendation, request: Decision) -> Decision:
+def _follow_request(
+    limit: FieldRecommendation, request: Decision, context: Context | None
+) -> Decision:
     """A limit moves with its request, keeping the ratio the strategy proposed between them
-    (today's, or its own, as KRR's limit = request), or stays when the request stays."""
+    (today's, or its own, as KRR's limit = request), or stays when the request stays. The
+    ratio applies to the request as rounded, so `460m -> 920m` is the 2x it claims."""
     resource = limit.field.removeprefix("limits.")
     if request.action == "skip":
         hit = RuleHit("follows-request", f"requests.{resource} is not changing")
         return skipped(limit, hit)
     ratio = limit.proposed / request.recommendation.proposed
-    return Decision(limit, request.action, request.value * ratio, request.rules)
+    value = rounded_up(limit.field, request.value * ratio, _written(context, limit))
+    return Decision(limit, request.action, value, request.rules)
+
+
+def _written(context: Context | None, field: FieldRecommendation) -> str | int | float | None:
+    return None if context is None else context.written.get((field.container, field.field))
 
 
 def _decide_field(
@@ -196,6 +208,14 @@ def _decide_field(
         value = guard
         text = f"not below {readable(guard, field.field)}, the forecast's level for its risk target"
         hits.append(RuleHit("performance-guard", text))
+    if not field.field.startswith("hpa."):
+        like = _written(context, field)
+        value, size = rounded_up(field.field, value, like), step(field.field, value, like)
+        if field.current > 0 and abs(value - field.current) < size * (1 - 1e-6):
+            text = (
+                f"{readable(value, field.field)} is within one {readable(size, field.field)} step"
+            )
+            return skipped(field, *hits, RuleHit("min-step", text))
     if field.current > 0:
         if field.field.startswith("hpa."):
             # Whole replicas, rounded towards the current value so a step never overshoots.

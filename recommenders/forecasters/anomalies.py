@@ -10,6 +10,7 @@ of a 5 % risk target to 6.5 %.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,10 @@ class Anomaly:
 
     def describe(self) -> str:
         hours = max(1, round((self.end - self.start) / pd.Timedelta(hours=1)))
-        return f"excluded {hours} h spike on {self.start:%m-%d}, {self.ratio:.0f}× normal"
+        if not math.isfinite(self.ratio):
+            return f"excluded {hours} h spike on {self.start:%m-%d}, from a normal of zero"
+        times = f"{self.ratio:.1f}" if self.ratio < 10 else f"{self.ratio:.0f}"
+        return f"excluded {hours} h spike on {self.start:%m-%d}, {times}× normal"
 
 
 def find_anomalies(hourly: pd.Series) -> tuple[pd.Series, tuple[Anomaly, ...]]:
