@@ -24,8 +24,10 @@ $(DEMO)/monorepo:
 	  && git -c user.name="Acme Platform Team" -c user.email=platform@acme.example \
 	     -c commit.gpgsign=false commit --quiet -m "Initial infrastructure"
 
+# The bundled export ends on 2026-11-26: the demo replays the morning after it (--as-of),
+# since usage older than max_data_age_days changes nothing.
 demo: $(STAMP) $(DEMO)/monorepo
-	$(BIN)/rightsizer run --repo $(DEMO)/monorepo \
+	$(BIN)/rightsizer run --as-of 2026-11-27T06:00:00Z --repo $(DEMO)/monorepo \
 	  --utilisation fixtures/exports/utilisation.csv --cost fixtures/exports/cost.csv \
 	  --forge local --pr-dir $(DEMO)/pull-requests
 

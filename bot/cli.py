@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +20,7 @@ from bot.forges import ForgeError
 from bot.forges.connect import FORGES, ForgeOptions
 from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
-from bot.pipeline import run_once, warn_about
+from bot.pipeline import run_moment, run_once, warn_about
 from bot.planner import Plan, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
@@ -140,6 +140,17 @@ EndOption = Annotated[
     typer.Option("--prometheus-end", help="End of the window (ISO 8601); default now."),
 ]
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        envvar="RIGHTSIZER_AS_OF",
+        help="Plan as of this moment (ISO 8601; UTC without a zone), e.g. to replay an "
+        "export that ended then; default now. Data older than max_data_age_days changes "
+        "nothing.",
+    ),
+]
+
 
 def _request(
     utilisation: list[Path] | None,
@@ -168,13 +179,14 @@ def _plan(
     request: SourceRequest,
     forecast_cache: Path | None,
     policy: Policy,
+    now: datetime,
 ) -> Plan:
     """Everything a run reads, validated before anything is written."""
     inputs = read_inputs(request)
     warn_about(inputs, _say)
     cache = ForecastCache.open(forecast_cache)
     with err.status("Forecasting"):
-        plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache)
+        plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
     cache.save()
     return plan
 
@@ -200,6 +212,7 @@ def plan(
     output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
         Format.table
     ),
+    as_of: AsOfOption = None,
 ) -> None:
     """Show what Rightsizer would change, and why, without writing anything.
 
@@ -215,7 +228,7 @@ def plan(
     Workspace(repo)
     config = load_config(repo)
     policy = load_policy(repo, org_policy, config.annotation_prefix)
-    result = _plan(repo, config, request, forecast_cache, policy)
+    result = _plan(repo, config, request, forecast_cache, policy, run_moment(as_of, "--as-of"))
     if output is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             _say(note)
@@ -300,6 +313,7 @@ def run(
             help="github: seconds between writes, against secondary rate limits.",
         ),
     ] = 1.0,
+    as_of: AsOfOption = None,
 ) -> None:
     """Plan, then push one branch and open one PR per group; a rerun updates them in place.
 
@@ -325,7 +339,7 @@ def run(
         report = run_once(
             options,
             given,
-            datetime.now(UTC),
+            run_moment(as_of, "--as-of"),
             org_policy=org_policy,
             forecast_cache=forecast_cache,
             say=_say,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import RepoConfig
@@ -29,6 +29,19 @@ class RunReport:
     config: RepoConfig
     plan: Plan
     results: list[GroupResult]
+
+
+def run_moment(as_of: str | None, where: str) -> datetime:
+    """The moment a run plans as of: now, or a fixed one (`--as-of`, `RIGHTSIZER_AS_OF`) to
+    replay an export that ended then, as the demo replays its bundled one. Data older than
+    the policy's `max_data_age_days` at that moment changes nothing."""
+    if as_of is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(where, f"{as_of!r} is not an ISO 8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run_once(
@@ -53,7 +66,7 @@ def run_once(
         inputs = read_inputs(sources)
         warn_about(inputs, say)
         cache = ForecastCache.open(forecast_cache)
-        plan = make_plan(workspace.path, config, policy, inputs.table, inputs.prices, cache)
+        plan = make_plan(workspace.path, config, policy, inputs.table, inputs.prices, cache, now)
         plan = apply_overrides(plan, overrides, now)
         cache.save()
         results = publish(plan, workspace, base, checkout.forge, config, now)

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+
 from bot.config import RepoConfig
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
@@ -33,11 +35,14 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
-from recommenders.sources.usage import UsageTable
+from recommenders.sources.usage import UsageTable, WorkloadUsage
 from recommenders.strategies import STRATEGIES, Strategy, get_strategy
 from recommenders.strategies.settings import parse_settings, setting_names
-from recommenders.strategies.workload import HORIZON, recommend
+from recommenders.strategies.workload import HORIZON, recommend, usage_end
 
+STALE_HORIZON_CAP = pd.Timedelta(days=14)
+"""The horizon stretches over data this late at most: older data holds every workload back
+as stale anyway, and a forecast of years would only cost time."""
 COOLDOWN_HISTORY_DAYS = 90
 """How far back the base branch's history is read for the bot's past changes: the
 longest cooldown a policy can rely on."""
@@ -154,15 +159,17 @@ def make_plan(
     plan.unmatched_usage = [key for key in usage.workloads() if key not in claimed]
     if not found:
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
+    horizon = _horizon(now, [h for _, h, _, _ in found])
     for strategy in strategies.values():
         series = [(s, m) for _, h, _, used in found if used is strategy for m, s in h.series()]
-        strategy.prepare(series, HORIZON, cache or ForecastCache())
+        strategy.prepare(series, horizon, cache or ForecastCache())
     past = tuple(bot_changes(repo, config.base_branch, now - timedelta(days=COOLDOWN_HISTORY_DAYS)))
     for workload, history, rules, strategy in found:
         key = workload_key(workload)
         unit_prices = _prices_for(workload, prices, config)
         plan.prices[workload.environment] = unit_prices
-        recommendation = recommend(strategy, workload_spec(workload), history, unit_prices)
+        spec = workload_spec(workload)
+        recommendation = recommend(strategy, spec, history, unit_prices, horizon)
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
         held = _unverified(workload) or rules.held_back
@@ -176,6 +183,14 @@ def make_plan(
                 plan.changes.append(change)
     plan.changes = _in_environment_order(plan.changes, policy.environment_order)
     return plan
+
+
+def _horizon(now: datetime, histories: list[WorkloadUsage]) -> pd.Timedelta:
+    """A week after the run, counted from the end of the newest data: the forecast covers
+    the days the change will live, not days already past."""
+    ends = [end for end in map(usage_end, histories) if end is not None]
+    late = pd.Timestamp(now) - max(ends) if ends else pd.Timedelta(0)
+    return HORIZON + min(STALE_HORIZON_CAP, max(pd.Timedelta(0), late.ceil("1h")))
 
 
 def _prices_for(

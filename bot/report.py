@@ -70,6 +70,11 @@ def print_plan(out: Console, result: Plan) -> None:
         )
     out.print(table)
     out.print(f"Total: {money(result.monthly_cost_delta)} per month.")
+    stale = {
+        hit.text for c in result.changes for hit in c.decision.rules if hit.rule == "stale-data"
+    }
+    for text in sorted(stale):
+        out.print(f"[yellow]stale data:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
     for workload in result.without_usage:
         out.print(f"[yellow]no usage data[/yellow] for {workload.environment} {workload.ref}")
     for note in unmatched_notes(result):

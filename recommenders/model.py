@@ -7,6 +7,7 @@ stage has to know how a manifest writes them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 Metric = Literal["cpu", "memory"]
@@ -139,6 +140,8 @@ class WorkloadRecommendation:
     """The whole pod's CPU request today: what an HPA measures utilisation against."""
     charts: tuple[UsageChart, ...] = ()
     """Usage, forecast and requests per sized container and resource, for the PR's charts."""
+    ends: datetime | None = None
+    """The end of the last hour of usage: how old the data is at the run."""
 
     @property
     def monthly_cost(self) -> float:

@@ -17,6 +17,9 @@ FIXTURES = ROOT / "fixtures"
 MONOREPO = FIXTURES / "monorepo"
 UTILISATION = FIXTURES / "exports" / "utilisation.csv"
 COST = FIXTURES / "exports" / "cost.csv"
+EXPORTS_AS_OF = "2026-11-27T06:00:00Z"
+"""The morning after the bundled export ends: runs over it replay that moment, as `make
+demo` does, so that the data is fresh however late the tests run."""
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Acme Platform Team",
@@ -83,11 +86,18 @@ def monorepo(tmp_path: Path) -> Path:
 def rightsizer(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The real command line, in a subprocess, as a user runs it."""
+    """The real command line, in a subprocess, as a user runs it, as of the bundled export
+    (`--as-of` overrides it)."""
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *map(str, args)],
         cwd=cwd or ROOT,
-        env={**os.environ, **GIT_ENV, "COLUMNS": "200", **(env or {})},
+        env={
+            **os.environ,
+            **GIT_ENV,
+            "COLUMNS": "200",
+            "RIGHTSIZER_AS_OF": EXPORTS_AS_OF,
+            **(env or {}),
+        },
         capture_output=True,
         text=True,
         timeout=300,

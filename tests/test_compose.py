@@ -6,6 +6,7 @@ import json
 import os
 import re
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,7 @@ from recommenders.forecasters import ForecastCache
 from recommenders.model import ContainerResources
 from recommenders.strategies.base import Sizing
 from recommenders.strategies.workload import CHART_POINTS, usage_chart
-from tests.conftest import COST, MONOREPO, UTILISATION, make_repo
+from tests.conftest import COST, EXPORTS_AS_OF, MONOREPO, UTILISATION, make_repo
 
 COMMANDS = [
     "/rightsizer rerun",
@@ -44,7 +45,9 @@ def planned(tmp_path_factory) -> tuple[Path, Plan]:
     config = load_config(repo)
     policy = load_policy(repo, None, config.annotation_prefix)
     inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
-    return repo, make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache())
+    now = datetime.fromisoformat(EXPORTS_AS_OF)
+    cache = ForecastCache()
+    return repo, make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
 
 
 def _group(plan: Plan, environment: str | None = None, name: str = "") -> Group:
@@ -76,10 +79,13 @@ def test_a_chart_per_changed_resource_with_bounded_points_and_flat_request_lines
     observed, forecast = (items.split(", ") for items in payments["bar"])
     assert len(observed) == len(forecast) == count
     # History then horizon: the forecast is empty where usage was observed, and vice versa.
+    # The horizon runs to a week after the run, six hours after the data ends: eight days.
+    ahead = 8
+    assert labels.split(", ")[-1] == '"12-04"'
     history = [i for i, value in enumerate(observed) if value != "0"]
-    assert history == list(range(count - 7))
-    assert all(value == "0" for value in forecast[: count - 7])
-    assert len(set(forecast[count - 7 :])) == 1 and forecast[-1] != "0"
+    assert history == list(range(count - ahead))
+    assert all(value == "0" for value in forecast[: count - ahead])
+    assert len(set(forecast[count - ahead :])) == 1 and forecast[-1] != "0"
     proposed, current = (set(items.split(", ")) for items in payments["line"])
     written = next(
         c.proposed

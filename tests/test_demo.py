@@ -187,3 +187,24 @@ def test_a_forecast_cache_changes_no_decision_and_keeps_every_fit(tmp_path):
     # One fit per CPU and memory series the fixture's workloads have, each warm-startable.
     assert len(stored.forecasts) == len(stored.warm_starts) >= 10
     assert all("/cpu_cores" in key or "/memory_bytes" in key for key in stored.warm_starts)
+
+
+def test_stale_data_changes_nothing_and_says_so(monorepo):
+    """The bundled export ends on 11-26; nine days later its forecast of "the next week" is
+    mostly the past: every row is held, and the output says why."""
+    result = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", UTILISATION, "--cost", COST,
+        "--format", "json", "--as-of", "2026-12-05T12:00:00Z",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and {row["action"] for row in rows} == {"skip"}
+    reasons = {reason["rule"] for row in rows for reason in row["reasons"]}
+    assert "stale-data" in reasons
+    [text] = {r["text"] for row in rows for r in row["reasons"] if r["rule"] == "stale-data"}
+    assert text.startswith("usage ends 2026-11-27 00:00 UTC, 8.5 days before this run")
+    table = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", UTILISATION, "--cost", COST,
+        "--as-of", "2026-12-05T12:00:00Z",
+    )  # fmt: skip
+    assert "stale data: usage ends 2026-11-27 00:00 UTC" in table.stdout

@@ -140,6 +140,9 @@ def test_twenty_five_random_edits_each_change_only_their_field(repo):
     assert done == 25
 
 
+AS_OF = "2026-11-15T06:00:00Z"
+"""The morning after the fourteen days of `_usage` end."""
+
 WORKLOADS = [
     # environment, namespace, kind, name, {container: (cpu cores, memory MiB)}
     ("prod", "default", "Deployment", "web", {"web": (0.15, 300), "proxy": (0.01, 30)}),
@@ -187,7 +190,7 @@ def _usage(path: Path) -> Path:
 def test_run_opens_prs_whose_diffs_touch_only_each_environments_own_values(repo, tmp_path):
     usage = _usage(tmp_path / "usage.csv")
     result = rightsizer(
-        "run", "--repo", repo, "--utilisation", usage, "--forge", "local",
+        "run", "--repo", repo, "--utilisation", usage, "--forge", "local", "--as-of", AS_OF,
         "--pr-dir", tmp_path / "prs",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from bot.service.state import Store
-from tests.conftest import COST, FIXTURES, GIT_ENV, ROOT
+from tests.conftest import COST, EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
 from tests.forge_servers.github import GitHubServer
 from tests.forge_story import pulls_by_branch, small_monorepo, usage
 
@@ -64,6 +64,7 @@ class Service:
             "RIGHTSIZER_GITHUB_WRITE_INTERVAL": "0",
             "RIGHTSIZER_DEBOUNCE_SECONDS": "1",
             "RIGHTSIZER_RETRY_SECONDS": "1",
+            "RIGHTSIZER_AS_OF": EXPORTS_AS_OF,
             **settings,
         }
         self.log = tmp_path / "service.log"

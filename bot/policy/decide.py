@@ -46,7 +46,7 @@ def decide(
 ) -> list[Decision]:
     """A decision for every field; a workload held back as a whole (exclusion, render check,
     too little history, too little confidence) gets `skip` for all of them."""
-    workload_rule = held_back or _workload_rule(recommendation, guardrails)
+    workload_rule = held_back or _workload_rule(recommendation, guardrails, context)
     if workload_rule is not None:
         return [skipped(f, workload_rule) for f in recommendation.fields]
     decisions = {
@@ -70,7 +70,18 @@ def decide(
     return _under_ceiling(found, recommendation, guardrails)
 
 
-def _workload_rule(recommendation: WorkloadRecommendation, rules: Guardrails) -> RuleHit | None:
+def _workload_rule(
+    recommendation: WorkloadRecommendation, rules: Guardrails, context: Context | None
+) -> RuleHit | None:
+    ends = recommendation.ends
+    if context is not None and ends is not None:
+        age = (context.now - ends).total_seconds() / 86400
+        if age > rules.max_data_age_days:
+            text = (
+                f"usage ends {ends:%Y-%m-%d %H:%M} UTC, {age:.1f} days before this run (at most "
+                f"{rules.max_data_age_days:g}): nothing changes until fresh data arrives"
+            )
+            return RuleHit("stale-data", text)
     days = recommendation.history_hours / 24
     if days < rules.min_history_days:
         text = f"only {days:.1f} days of usage; at least {rules.min_history_days:g} needed"

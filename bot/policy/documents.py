@@ -32,6 +32,7 @@ POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
 SCHEMA = json.loads((POLICIES / "schema.json").read_text())
 SCALARS = (
     "min_history_days",
+    "max_data_age_days",
     "min_confidence",
     "min_change_percent",
     "min_monthly_saving",

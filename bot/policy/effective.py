@@ -24,6 +24,7 @@ GUARDS = ("off", "high", "medium", "low")
 """Performance guards from weakest to strictest (the level names the impact allowed)."""
 _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "min_history_days": max,
+    "max_data_age_days": min,
     "min_confidence": lambda values: max(values, key=CONFIDENCE.index),
     "min_change_percent": max,
     "min_monthly_saving": max,
@@ -111,6 +112,7 @@ def _guardrails(merged: dict[str, Setting], added: dict[str, list[Setting]]) -> 
             bounds.setdefault(name, [None, None])[end == "max"] = setting.value
     return Guardrails(
         min_history_days=float(value("min_history_days", 7)),
+        max_data_age_days=float(value("max_data_age_days", 2)),
         min_confidence=str(value("min_confidence", "low")),
         min_change_percent=float(value("min_change_percent", 5)),
         min_monthly_saving=float(value("min_monthly_saving", 1.0)),

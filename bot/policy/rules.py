@@ -46,6 +46,7 @@ class Guardrails:
     """The rules in force for one workload, after every layer and selector."""
 
     min_history_days: float = 7
+    max_data_age_days: float = 2
     min_confidence: str = "low"
     min_change_percent: float = 5
     min_monthly_saving: float = 1.0

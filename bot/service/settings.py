@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.cron import crontab_trigger
+from bot.pipeline import run_moment
 from bot.settings_files import load_mapping
 from recommenders.errors import InputError
 
@@ -40,6 +41,8 @@ class ServiceSettings:
     retry_seconds: float = 60.0
     org_policy: str | None = None
     forecast_cache: Path | None = None
+    as_of: str | None = None
+    """Plan as of this fixed moment instead of now: a replay of bundled exports (a demo)."""
 
 
 _NAMES = {
@@ -60,6 +63,7 @@ _NAMES = {
     "retry_seconds": "RIGHTSIZER_RETRY_SECONDS",
     "org_policy": "RIGHTSIZER_ORG_POLICY",
     "forecast_cache": "RIGHTSIZER_FORECAST_CACHE",
+    "as_of": "RIGHTSIZER_AS_OF",
 }
 _SECRETS = {"github_webhook_secret", "gitlab_token", "gitlab_webhook_token"}
 
@@ -112,6 +116,7 @@ def _typed(key: str, value: object, where: str) -> object:
 
 
 def _check(settings: ServiceSettings) -> None:
+    run_moment(settings.as_of, _NAMES["as_of"])
     if settings.github_app_id and settings.github_private_key is None:
         raise InputError(_NAMES["github_private_key"], "the App's private key file is needed")
     if settings.github_private_key is not None and not settings.github_private_key.is_file():

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions, open_conversation
 from bot.overrides import Override, OverrideKind, names_workload, pin_value
-from bot.pipeline import RunReport, run_once
+from bot.pipeline import RunReport, run_moment, run_once
 from bot.planner import workload_key
 from bot.service import metrics
 from bot.service.commands import (
@@ -104,7 +104,7 @@ class Worker:
             report = run_once(
                 self._options(job.repository),
                 None,
-                datetime.now(UTC),
+                run_moment(self.settings.as_of, "RIGHTSIZER_AS_OF"),
                 org_policy=self.settings.org_policy,
                 forecast_cache=self.settings.forecast_cache,
                 overrides=self.store.overrides(job.repository),

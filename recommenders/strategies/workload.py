@@ -50,8 +50,14 @@ CHART_BUCKETS = tuple(
 
 
 def recommend(
-    strategy: Strategy, spec: WorkloadSpec, usage: WorkloadUsage, prices: UnitPrices
+    strategy: Strategy,
+    spec: WorkloadSpec,
+    usage: WorkloadUsage,
+    prices: UnitPrices,
+    horizon: pd.Timedelta = HORIZON,
 ) -> WorkloadRecommendation:
+    """`horizon`: from the end of the data to a week after the run, so that a forecast of
+    data a day old still covers the week the change will live in."""
     replicas = _mean_replicas(spec, usage)
     fields: list[FieldRecommendation] = []
     sizings: list[Sizing] = []
@@ -64,7 +70,7 @@ def recommend(
             series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
             if series is None:
                 continue
-            sizing = strategy.size(series, metric, HORIZON)
+            sizing = strategy.size(series, metric, horizon)
             if sizing.request <= 0:
                 notes.append(f"{container.name}: no {metric} proposal ({sizing.basis})")
                 continue
@@ -77,7 +83,7 @@ def recommend(
             fields += _fields(
                 container, metric, sizing, per_unit, _pressure(container, metric, series)
             )
-            chart = usage_chart(container, metric, series, sizing)
+            chart = usage_chart(container, metric, series, sizing, horizon)
             if chart is not None:
                 charts.append(chart)
     hpa = spec.hpa
@@ -85,7 +91,7 @@ def recommend(
         fields, note = _keep_scale_point(spec, fields)
         notes.append(note)
     if hpa is not None and hpa.cpu_utilization is not None and usage.replicas is not None:
-        fields += _hpa_bounds(spec, usage, fields, prices)
+        fields += _hpa_bounds(spec, usage, fields, prices, horizon)
     return WorkloadRecommendation(
         key=spec.key,
         fields=tuple(fields),
@@ -97,11 +103,16 @@ def recommend(
         anomalies=tuple(anomalies),
         pod_cpu_request=sum(c.requests.get("cpu", 0.0) for c in spec.containers),
         charts=tuple(charts),
+        ends=usage_end(usage),
     )
 
 
 def usage_chart(
-    container: ContainerResources, metric: Metric, series: pd.Series, sizing: Sizing
+    container: ContainerResources,
+    metric: Metric,
+    series: pd.Series,
+    sizing: Sizing,
+    horizon: pd.Timedelta = HORIZON,
 ) -> UsageChart | None:
     """The history in equal buckets (CPU: each bucket's p95, what the risk target is about;
     memory: its peak, what an OOM kill is about), then the horizon at the strategy's
@@ -111,7 +122,7 @@ def usage_chart(
     if history.empty:
         return None
     start, end = history.index[0].floor("1D"), history.index[-1]
-    ahead = {width: math.ceil(HORIZON / width) for width in CHART_BUCKETS}
+    ahead = {width: math.ceil(horizon / width) for width in CHART_BUCKETS}
     fits = [w for w in CHART_BUCKETS if (end - start) // w + 1 + ahead[w] <= CHART_POINTS]
     width = fits[0] if fits else CHART_BUCKETS[-1]
     buckets = history.resample(width, origin="start_day")
@@ -254,6 +265,7 @@ def _hpa_bounds(
     usage: WorkloadUsage,
     fields: list[FieldRecommendation],
     prices: UnitPrices,
+    horizon: pd.Timedelta,
 ) -> list[FieldRecommendation]:
     """minReplicas from the quiet hours' demand, maxReplicas from the forecast peak, both in
     pods at the (possibly adjusted) target utilisation of the (possibly new) pod request."""
@@ -267,7 +279,7 @@ def _hpa_bounds(
     if pod_request <= 0 or not usage.cpu or demand.empty:
         return []
     capacity = pod_request * target / 100
-    prediction = forecast(demand.to_numpy(), int(HORIZON / pd.Timedelta(hours=1)))
+    prediction = forecast(demand.to_numpy(), int(horizon / pd.Timedelta(hours=1)))
     quiet = float(np.quantile(np.concatenate([demand.to_numpy()[-168:], prediction.mean]), 0.05))
     minimum = max(1, math.ceil(quiet / capacity))
     # p99 rather than the maximum: a three-hour incident must not double maxReplicas. But
@@ -329,6 +341,13 @@ def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:
     if spec.replicas is not None:
         return float(spec.replicas)
     return float(spec.hpa.min_replicas) if spec.hpa else 1.0
+
+
+def usage_end(usage: WorkloadUsage) -> pd.Timestamp | None:
+    """The end of the last hour of usage (a series indexed by hour starts)."""
+    series = (*usage.cpu.values(), *usage.memory.values())
+    ends = [s.dropna().index.max() for s in series if s.notna().any()]
+    return max(ends) + pd.Timedelta(hours=1) if ends else None
 
 
 def _window(usage: WorkloadUsage) -> tuple[str, str]:
