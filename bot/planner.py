@@ -21,6 +21,7 @@ from bot.manifests.quantities import (
     parse_memory,
     rounded_up,
 )
+from bot.manifests.runtimes import runtime_memory
 from bot.policy import Context, Decision, Guardrails, Policy, RuleHit, WorkloadPolicy, decide
 from bot.policy.rules import skipped
 from bot.proof import inspect
@@ -351,8 +352,11 @@ def workload_spec(workload: Workload) -> WorkloadSpec:
             container.name,
             requests=_parsed(container.resources, "requests"),
             limits=_parsed(container.resources, "limits"),
+            memory_floor=runtime.floor if runtime else 0.0,
+            memory_note=runtime.reason if runtime else "",
         )
         for container in workload.containers
+        for runtime in [runtime_memory(container)]
     )
     hpa = None
     if workload.hpa is not None:

@@ -37,6 +37,11 @@ class ContainerResources:
     name: str
     requests: dict[str, float]
     limits: dict[str, float]
+    memory_floor: float = 0.0
+    """Bytes the container's runtime settings need (a JVM's -Xmx with room beside it): no
+    memory request or limit is proposed below it."""
+    memory_note: str = ""
+    """Which runtime setting, in one line, for the reviewer."""
 
 
 @dataclass(frozen=True)

@@ -208,3 +208,22 @@ def test_stale_data_changes_nothing_and_says_so(monorepo):
         "--as-of", "2026-12-05T12:00:00Z",
     )  # fmt: skip
     assert "stale data: usage ends 2026-11-27 00:00 UTC" in table.stdout
+
+
+def test_the_jvm_is_never_sized_below_its_heap(monorepo):
+    """Prod's checkout runs with `-Xmx2g` in JAVA_OPTS: its usage alone would give ~1.6Gi,
+    but the heap grows to 2Gi whatever the history shows, and the JVM needs room beside it."""
+    result = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", UTILISATION, "--cost", COST,
+        "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = {
+        (row["container"], row["field"]): row
+        for row in json.loads(result.stdout)
+        if (row["environment_name"], row["name"]) == ("prod", "checkout")
+    }
+    request = rows[("checkout", "requests.memory")]
+    assert request["proposed"] == "2.75Gi"  # 2Gi / 0.75, up to a quarter Gi
+    assert "the JVM heap is capped at 2Gi (-Xmx2g)" in request["basis"]
+    assert ("checkout", "limits.memory") not in rows  # 3Gi already holds it

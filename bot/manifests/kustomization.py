@@ -443,6 +443,15 @@ def _merge_values_source(resource: Resource, patch: dict[str, Any], frame: Frame
 
 def _merge_container(resource: Resource, name: str, container: Any, frame: Frame) -> None:
     spec = resource.containers.setdefault(name, ContainerSpec(name))
+    for item in container.get("env") or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            if item.get("$patch") == "delete" or "value" not in item:
+                spec.env.pop(item["name"], None)
+            else:
+                spec.env[item["name"]] = str(item["value"])
+    for key in ("command", "args"):  # lists of strings: a patch replaces them whole
+        if isinstance(container.get(key), list):
+            setattr(spec, key, tuple(str(token) for token in container[key]))
     for bound in ("requests", "limits"):
         values = dig(container, "resources", bound)
         if not isinstance(values, dict):

@@ -51,6 +51,10 @@ class ContainerSpec:
     name: str
     resources: dict[str, Tracked] = field(default_factory=dict)
     """Keyed by `requests.cpu`, `limits.memory` and so on; absent when the manifest sets none."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Plain `env` values by name (not `valueFrom`): where runtimes take memory settings."""
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
 
 
 @dataclass

@@ -179,6 +179,12 @@ def _follow_request(
     if request.action == "skip":
         hit = RuleHit("follows-request", f"requests.{resource} is not changing")
         return skipped(limit, hit)
+    if limit.proposed == limit.current:
+        # The strategy keeps the limit (a runtime's floor raised the request): it moves only
+        # if the request would pass it.
+        if request.value <= limit.current:
+            return skipped(limit, RuleHit("follows-request", "the limit stays above the request"))
+        return Decision(limit, request.action, request.value, request.rules)
     ratio = limit.proposed / request.recommendation.proposed
     value = rounded_up(limit.field, request.value * ratio, _written(context, limit))
     return Decision(limit, request.action, value, request.rules)

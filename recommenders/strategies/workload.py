@@ -173,7 +173,14 @@ def _fields(
     scheduler packs blindly. Its limit is left alone then, since no ratio to keep exists."""
     resource = RESOURCE[metric]
     current = effective_request(container, resource)
-    basis = sizing.basis
+    basis, request, limit = sizing.basis, sizing.request, sizing.limit
+    floored = metric == "memory" and request < container.memory_floor
+    if floored:
+        needs, floor = amount(metric, request), container.memory_floor
+        basis = f"not below {amount(metric, floor)}: {container.memory_note} (usage needs {needs})"
+        request = floor
+    elif metric == "memory" and container.memory_note:
+        basis = f"{basis}; {container.memory_note}"
     if resource not in container.requests:
         today = (
             f"the limit, {amount(metric, current)}, is reserved"
@@ -186,7 +193,7 @@ def _fields(
             f"requests.{resource}",
             container.name,
             current,
-            sizing.request,
+            request,
             per_unit,
             basis,
             sizing.evidence,
@@ -195,11 +202,15 @@ def _fields(
         )
     ]
     if resource in container.limits and resource in container.requests and current > 0:
-        if sizing.limit is not None:
-            limit, basis = sizing.limit, "set by the strategy"
+        if floored:
+            # The runtime sets the need, not usage: a ratio to it would only inflate the limit.
+            limit = max(container.limits[resource], request)
+            basis = f"not below the runtime's {amount(metric, request)}"
+        elif limit is not None:
+            limit, basis = max(limit, container.memory_floor), "set by the strategy"
         else:
             ratio = container.limits[resource] / current
-            limit, basis = sizing.request * ratio, f"keeps the limit at {ratio:.2g}× the request"
+            limit, basis = request * ratio, f"keeps the limit at {ratio:.2g}× the request"
         fields.append(
             FieldRecommendation(
                 f"limits.{resource}", container.name, container.limits[resource], limit, 0.0, basis
