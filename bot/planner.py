@@ -38,6 +38,7 @@ from recommenders.model import (
 )
 from recommenders.sources.usage import UsageTable, WorkloadUsage
 from recommenders.strategies import STRATEGIES, Strategy, get_strategy
+from recommenders.strategies.base import served_hours
 from recommenders.strategies.settings import parse_settings, setting_names
 from recommenders.strategies.workload import HORIZON, recommend, usage_end
 
@@ -162,7 +163,12 @@ def make_plan(
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
     horizon = _horizon(now, [h for _, h, _, _ in found])
     for strategy in strategies.values():
-        series = [(s, m) for _, h, _, used in found if used is strategy for m, s in h.series()]
+        series = [
+            (s, m, served_hours(h.replicas))
+            for _, h, _, used in found
+            if used is strategy
+            for m, s in h.series()
+        ]
         strategy.prepare(series, horizon, cache or ForecastCache())
     past = tuple(bot_changes(repo, config.base_branch, now - timedelta(days=COOLDOWN_HISTORY_DAYS)))
     for workload, history, rules, strategy in found:

@@ -110,7 +110,9 @@ def run_backtest(
     for label in plan.strategies:
         strategy = get_strategy(label)
         strategy.prepare(
-            [(history, plan.metric) for _, _, history in windows], plan.horizon, ForecastCache()
+            [(history, plan.metric, None) for _, _, history in windows],
+            plan.horizon,
+            ForecastCache(),
         )
         for name, origin, history in progress(windows):
             sizing = strategy.size(history, plan.metric, plan.horizon)

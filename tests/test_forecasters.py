@@ -21,6 +21,7 @@ from recommenders.forecasters.cache import cache_key
 from recommenders.forecasters.changes import level_change
 from recommenders.forecasters.forecaster import ForecastSettings
 from recommenders.forecasters.models import HoltWinters, SeasonalMedian, StlSmoothing
+from recommenders.strategies.base import served_hours
 
 HOURS = np.arange(720)
 
@@ -166,6 +167,31 @@ def test_a_one_off_incident_is_replaced_and_described():
     # The hour of day usually sees 1 + 0.3·sin(2π·13/24) ≈ 0.92: 9 is about 10× that.
     assert incident.describe() == "excluded 2 h spike on 11-21, 9.7× normal"
     assert cleaned.max() < 1.5 and cleaned.iloc[0] == series.iloc[0]
+
+
+def test_a_burst_the_autoscaler_scaled_out_for_is_demand_not_an_anomaly():
+    """The same two hours, but replicas rose with them: the pods carried real demand, and
+    sizing must remember it (a sale, not an incident)."""
+    series = _spiky()
+    replicas = pd.Series(3.0, index=series.index)
+    replicas[pd.Timestamp("2026-11-21 13:00", tz="UTC")] = 12.0
+    cleaned, anomalies = find_anomalies(series, served_hours(replicas))
+    assert anomalies == ()
+    assert cleaned.equals(series)
+    # a scale-out at another time does not keep this one
+    elsewhere = pd.Series(3.0, index=series.index)
+    elsewhere[pd.Timestamp("2026-11-10 09:00", tz="UTC")] = 12.0
+    assert len(find_anomalies(series, served_hours(elsewhere))[1]) == 1
+
+
+def test_a_peak_a_fifth_above_normal_is_sized_for_however_quiet_the_series():
+    """Memory steady to a few MiB, then one hour 20 % up: a huge z-score, but the next such
+    peak is an OOM kill if sizing leaves it out."""
+    index = pd.date_range("2026-11-01", periods=720, freq="1h", tz="UTC")
+    values = np.random.default_rng(3).normal(500.0, 1.0, 720)
+    values[400] = 600.0
+    cleaned, anomalies = find_anomalies(pd.Series(values, index=index))
+    assert anomalies == () and cleaned.max() == 600.0
 
 
 def test_recurring_bursts_are_behaviour_not_anomalies():

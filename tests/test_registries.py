@@ -25,6 +25,7 @@ def test_every_strategy_is_registered_under_its_name_and_meets_the_contract():
             "history",
             "metric",
             "horizon",
+            "served",
         ]
         assert cls.description and cls().settings == cls.settings_type()
 

@@ -23,6 +23,10 @@ Z_SCORE = 6.0
 """Residuals over six robust standard deviations: a normal tail gives one in 10⁹ hours."""
 MAX_HOURS = 12
 """Longer than half a day is a change of level, which sizing must follow, not an incident."""
+MIN_RATIO = 1.5
+"""A stretch less than half again above what the hour usually sees is within the range the
+sizing must cover (a memory peak 20 % up is the next OOM kill), however unusual its z-score
+on a quiet series."""
 PER_WEEK = 1.0
 """More qualifying stretches than one a week are a pattern, not incidents."""
 
@@ -45,8 +49,12 @@ class Anomaly:
         return f"excluded {hours} h spike on {self.start:%m-%d}, {times}× normal"
 
 
-def find_anomalies(hourly: pd.Series) -> tuple[pd.Series, tuple[Anomaly, ...]]:
-    """The series with anomalous hours replaced by their expected value, and the anomalies."""
+def find_anomalies(
+    hourly: pd.Series, served: pd.Series | None = None
+) -> tuple[pd.Series, tuple[Anomaly, ...]]:
+    """The series with anomalous hours replaced by their expected value, and the anomalies.
+    A stretch during which an autoscaler scaled out (`served` True in any of its hours) was
+    demand the pods carried, not an incident: it stays, and so does its lesson."""
     values = hourly.to_numpy(dtype=float)
     if len(values) < 2 * DAY:
         return hourly, ()
@@ -59,14 +67,21 @@ def find_anomalies(hourly: pd.Series) -> tuple[pd.Series, tuple[Anomaly, ...]]:
     runs = _runs(flagged)
     if len(runs) > max(1.0, PER_WEEK * len(values) / (7 * DAY)):
         return hourly, ()
+    scaled = (
+        np.zeros(len(values), dtype=bool)
+        if served is None
+        else served.reindex(hourly.index, fill_value=False).to_numpy(dtype=bool)
+    )
     cleaned = values.copy()
     anomalies = []
     for start, end in runs:
-        if end - start > MAX_HOURS:
+        if end - start > MAX_HOURS or scaled[start:end].any():
             continue
-        cleaned[start:end] = expected[start:end]
         peak = start + int(np.argmax(values[start:end]))
         ratio = values[peak] / expected[peak] if expected[peak] > 0 else float("inf")
+        if ratio < MIN_RATIO:
+            continue
+        cleaned[start:end] = expected[start:end]
         anomalies.append(
             Anomaly(hourly.index[start], hourly.index[end - 1] + pd.Timedelta(hours=1), ratio)
         )

@@ -18,7 +18,19 @@ from recommenders.forecasters.anomalies import Anomaly
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.model import METRICS, Metric
 
-__all__ = ["METRICS", "Anomaly", "Metric", "NothingToPrepare", "Sizing", "Strategy"]
+__all__ = ["METRICS", "Anomaly", "Metric", "NothingToPrepare", "Prepared", "Sizing", "Strategy"]
+
+Prepared = tuple[pd.Series, Metric, "pd.Series | None"]
+"""What `prepare` gets for each series a run will size: (history, metric, served hours)."""
+
+
+def served_hours(replicas: pd.Series | None) -> pd.Series | None:
+    """Hours an autoscaler ran at least one pod more than its typical (median) count: a
+    burst then was demand it scaled out for. None without a replica count."""
+    if replicas is None or replicas.dropna().empty:
+        return None
+    counts = replicas.dropna()
+    return counts > float(counts.median()) + 0.5
 
 
 @dataclass(frozen=True)
@@ -56,18 +68,27 @@ class Strategy(Protocol):
 
     def prepare(
         self,
-        histories: Sequence[tuple[pd.Series, Metric]],
+        histories: Sequence[Prepared],
         horizon: pd.Timedelta,
         cache: ForecastCache,
     ) -> None:
-        """Called once with every history a run will size, before any `size`: a strategy
-        with costly per-series work does it here in bulk (the default strategy fits its
-        forecasts on every core, kept in `cache` between runs); the others do nothing."""
+        """Called once with every (history, metric, served) a run will size, before any
+        `size`: a strategy with costly per-series work does it here in bulk (the default
+        strategy fits its forecasts on every core, kept in `cache` between runs); the others
+        do nothing."""
         ...
 
-    def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
+    def size(
+        self,
+        history: pd.Series,
+        metric: Metric,
+        horizon: pd.Timedelta,
+        served: pd.Series | None = None,
+    ) -> Sizing:
         """`history`: values in base units (cores, bytes) on a DatetimeIndex, any step, oldest
-        first, no NaN. The sizing is a single static level for the `horizon` after its end."""
+        first, no NaN. The sizing is a single static level for the `horizon` after its end.
+        `served`: True for the hours an autoscaler scaled out (see `served_hours`): a burst
+        in them was demand the pods carried, never an anomaly to leave out."""
         ...
 
 
@@ -76,7 +97,7 @@ class NothingToPrepare:
 
     def prepare(
         self,
-        histories: Sequence[tuple[pd.Series, Metric]],
+        histories: Sequence[Prepared],
         horizon: pd.Timedelta,
         cache: ForecastCache,
     ) -> None:

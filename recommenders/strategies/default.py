@@ -27,7 +27,7 @@ from recommenders.forecasters import (
     forecast_all,
 )
 from recommenders.sources.usage import hourly_series
-from recommenders.strategies.base import Metric, Sizing
+from recommenders.strategies.base import Metric, Prepared, Sizing
 from recommenders.strategies.settings import check_bounds, setting
 from recommenders.strategies.units import amount
 
@@ -72,13 +72,15 @@ class DefaultStrategy:
         self.settings = settings or DefaultSettings()
         self.cache = ForecastCache()
 
-    def _prepared(self, history: pd.Series, horizon: pd.Timedelta) -> _Prepared:
+    def _prepared(
+        self, history: pd.Series, horizon: pd.Timedelta, served: pd.Series | None
+    ) -> _Prepared:
         """The hourly series the forecast is fitted on, anomalies replaced, and the job."""
         history = history.dropna()
         hourly = hourly_series(history).dropna() if len(history) else history
         anomalies: tuple[Anomaly, ...] = ()
         if self.settings.exclude_anomalies and len(hourly):
-            hourly, anomalies = find_anomalies(hourly)
+            hourly, anomalies = find_anomalies(hourly, served)
         job = Job(
             hourly.to_numpy(),
             max(1, int(np.ceil(horizon / HOUR))),
@@ -89,18 +91,24 @@ class DefaultStrategy:
 
     def prepare(
         self,
-        histories: Sequence[tuple[pd.Series, Metric]],
+        histories: Sequence[Prepared],
         horizon: pd.Timedelta,
         cache: ForecastCache,
     ) -> None:
         """Fit every forecast a run will need at once, in parallel, into `cache`; `size`
         then finds them there."""
         self.cache = cache
-        jobs = [self._prepared(history, horizon).job for history, _ in histories]
+        jobs = [self._prepared(history, horizon, served).job for history, _, served in histories]
         forecast_all(jobs, cache)
 
-    def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
-        prepared = self._prepared(history, horizon)
+    def size(
+        self,
+        history: pd.Series,
+        metric: Metric,
+        horizon: pd.Timedelta,
+        served: pd.Series | None = None,
+    ) -> Sizing:
+        prepared = self._prepared(history, horizon, served)
         history, hourly, anomalies = prepared.history, prepared.hourly, prepared.anomalies
         (prediction,) = forecast_all([prepared.job], self.cache, workers=1)
         days = len(hourly) / 24

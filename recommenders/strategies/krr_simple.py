@@ -52,8 +52,15 @@ class KrrSimpleStrategy(NothingToPrepare):
     def __init__(self, settings: KrrSimpleSettings | None = None) -> None:
         self.settings = settings or KrrSimpleSettings()
 
-    def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
-        """`horizon` is unused: KRR sizes from the past alone, the same level for any horizon.
+    def size(
+        self,
+        history: pd.Series,
+        metric: Metric,
+        horizon: pd.Timedelta,
+        served: pd.Series | None = None,
+    ) -> Sizing:
+        """`horizon` and `served` are unused: KRR sizes from the whole past alone, the same
+        level for any horizon.
 
         With no usage at all the request is 0.0, which no pull request may propose: KRR would
         print "?" here, and the low confidence and note let the caller skip the field.

@@ -137,8 +137,15 @@ class VpaStrategy(NothingToPrepare):
     def __init__(self, settings: VpaSettings | None = None) -> None:
         self.settings = settings or VpaSettings()
 
-    def size(self, history: pd.Series, metric: Metric, horizon: pd.Timedelta) -> Sizing:
-        """`horizon` is unused: VPA sizes from the past alone, the same level for any horizon."""
+    def size(
+        self,
+        history: pd.Series,
+        metric: Metric,
+        horizon: pd.Timedelta,
+        served: pd.Series | None = None,
+    ) -> Sizing:
+        """`horizon` and `served` are unused: VPA sizes from the whole past alone, the same
+        level for any horizon."""
         hours, values = samples(history)
         floor = self.settings.min_cpu_cores if metric == "cpu" else self.settings.min_memory_bytes
         if len(values) == 0:

@@ -27,7 +27,7 @@ from recommenders.model import (
     WorkloadSpec,
 )
 from recommenders.sources.usage import WorkloadUsage
-from recommenders.strategies.base import METRICS, Metric, Sizing, Strategy
+from recommenders.strategies.base import METRICS, Metric, Sizing, Strategy, served_hours
 from recommenders.strategies.history import CONFIDENCE
 from recommenders.strategies.units import amount
 
@@ -65,12 +65,13 @@ def recommend(
     models: list[str] = []
     notes: list[str] = []
     charts: list[UsageChart] = []
+    served = served_hours(usage.replicas)
     for container in spec.containers:
         for metric in METRICS:
             series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
             if series is None:
                 continue
-            sizing = strategy.size(series, metric, horizon)
+            sizing = strategy.size(series, metric, horizon, served)
             if sizing.request <= 0:
                 notes.append(f"{container.name}: no {metric} proposal ({sizing.basis})")
                 continue
