@@ -45,7 +45,7 @@ def _repo(tmp_path: Path, policy: str = "", config: str = "") -> Path:
     return repo
 
 
-def test_each_layer_overrides_the_one_below_and_annotations_win(tmp_path):
+def test_each_layer_overrides_the_one_below_and_annotations_only_tighten(tmp_path):
     org = tmp_path / "org.yaml"
     org.write_text("max_step: {decrease_percent: 20}\nmin_change_percent: 8\ncooldown_days: 3\n")
     repo = _repo(
@@ -69,9 +69,11 @@ def test_each_layer_overrides_the_one_below_and_annotations_win(tmp_path):
     assert provenance["min_change_percent"].where == "policies/rightsizer.yaml:2"
     assert provenance["cooldown_days"].layer == "organisation"
     assert provenance["min_history_days"].layer == "built-in"
-    annotated = policy.for_workload(_workload({"acme.io/max-step": "40%"}))
-    assert annotated.guardrails.max_decrease_percent == 40
+    annotated = policy.for_workload(_workload({"acme.io/max-step": "10%"}))
+    assert annotated.guardrails.max_decrease_percent == 10
     assert annotated.effective.provenance["max_step.decrease_percent"].layer == "annotations"
+    looser = policy.for_workload(_workload({"acme.io/max-step": "40%"}))
+    assert looser.guardrails.max_decrease_percent == 12
 
 
 def test_an_organisation_policy_can_come_from_a_git_repository(tmp_path):
@@ -159,8 +161,11 @@ def test_annotations_set_profiles_guards_ceilings_pins_and_report_their_own_conf
         )
     )
     rules = found.guardrails
-    assert rules.max_decrease_percent == 50 and rules.max_increase_percent == 300  # profile
-    assert (rules.min_change_percent, rules.cooldown_days) == (5, 7)  # sensitivity
+    # The profile's 50 % cut would loosen the built-in 30 %: refused; its 300 % step up is
+    # more room to grow, a tightening, and applies. The sensitivity's 7-day cooldown would
+    # shorten the built-in 14 days: refused too.
+    assert rules.max_decrease_percent == 30 and rules.max_increase_percent == 300
+    assert (rules.min_change_percent, rules.cooldown_days) == (5, 14)
     assert rules.performance_guard == "low"
     assert rules.cost_ceiling_hourly == 15.0
     assert rules.pinned == ("requests.memory",)
@@ -168,7 +173,11 @@ def test_annotations_set_profiles_guards_ceilings_pins_and_report_their_own_conf
     assert found.model is not None and found.model.strategy == "vpa"
     # The profile asks for a 10 % risk, the sensitivity for 5 %: equals, so 5 % and a conflict.
     assert found.effective.strategy_settings == {"cpu_risk": 0.05}
-    assert [c.key for c in found.effective.conflicts] == ["strategy.cpu_risk"]
+    assert sorted(c.key for c in found.effective.conflicts) == [
+        "cooldown_days",
+        "max_step.decrease_percent",
+        "strategy.cpu_risk",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -332,3 +341,48 @@ def test_annotations_under_the_prefix_that_rightsizer_does_not_read_are_listed(t
     assert found.annotated.unknown == (
         "base/deployment.yaml (Deployment/api) annotation ex.com/finops-stratgy",
     )
+
+
+def test_an_annotation_may_tighten_the_policy_but_never_loosen_it(tmp_path):
+    """The demo's prod: the platform allows a 25 % cut per PR; the app team's HPA says
+    `cost-optimized-burst` (50 %). The platform's envelope holds, and the refusal is a
+    conflict `policy check` lists; a stricter annotation goes through."""
+    repo = _repo(tmp_path, "environments:\n  prod:\n    max_step: {decrease_percent: 25}\n")
+    policy = load_policy(repo, None, "acme.io/")
+    looser = policy.for_workload(
+        _workload(hpa_annotations={"acme.io/finops-strategy": "cost-optimized-burst"})
+    )
+    assert looser.guardrails.max_decrease_percent == 25
+    assert looser.effective.provenance["max_step.decrease_percent"].layer == "repository"
+    [refused] = [c for c in looser.effective.conflicts if c.key == "max_step.decrease_percent"]
+    assert "an annotation may only tighten the policy" in refused.describe()
+    # the burst profile's larger step up is a tightening (more room to grow): it stays
+    assert looser.guardrails.max_increase_percent == 300
+    tighter = policy.for_workload(_workload(hpa_annotations={"acme.io/max-step": "10"}))
+    assert tighter.guardrails.max_decrease_percent == 10
+
+
+def test_a_policy_may_let_annotations_loosen_named_rules(tmp_path):
+    repo = _repo(
+        tmp_path,
+        "annotations_may_loosen: [max_step.decrease_percent]\n"
+        "environments:\n  prod:\n    max_step: {decrease_percent: 25}\n",
+    )
+    policy = load_policy(repo, None, "acme.io/")
+    found = policy.for_workload(_workload(hpa_annotations={"acme.io/max-step": "50"}))
+    assert found.guardrails.max_decrease_percent == 50
+    assert found.effective.conflicts == ()
+
+
+def test_an_annotation_set_in_an_overlay_patch_is_named_there():
+    """catalog's dev overlay patches `ignore: "true"` onto the base Deployment: the hold
+    names the patch and its line, not the base file."""
+    from bot.proof import inspect
+    from tests.conftest import MONOREPO
+
+    inventory = inspect(MONOREPO)
+    policy = load_policy(MONOREPO, None, "example.com/")
+    [dev] = [w for w in inventory.workloads if (w.environment, w.name) == ("dev", "catalog")]
+    held = policy.for_workload(dev).held_back
+    assert held is not None and held.rule == "annotation.ignore"
+    assert "applications/catalog/overlays/dev/ignore-patch.yaml:9" in held.text

@@ -82,6 +82,8 @@ class Resource:
     containers: dict[str, ContainerSpec] = field(default_factory=dict)
     replicas: Tracked | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    annotation_sources: dict[str, str] = field(default_factory=dict)
+    """Where each annotation was last set, `file:line`: a patch's, not the base's."""
     labels: dict[str, str] = field(default_factory=dict)
     hpa_fields: dict[str, Tracked] = field(default_factory=dict)
     values_layers: list[tuple[ValuesLayer, Any]] = field(default_factory=list)
@@ -354,6 +356,9 @@ def merge(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
         found = dig(patch, "metadata", key)
         if isinstance(found, dict):
             values.update({str(k): str(v) for k, v in found.items()})
+    annotations = dig(patch, "metadata", "annotations")
+    for key in annotations if isinstance(annotations, dict) else ():
+        _annotated_at(resource, str(key), frame.tracked(annotations, key, "metadata"), frame)
     if resource.kind in VALUES_SOURCE_SECTIONS:
         _merge_values_source(resource, patch, frame)
         return
@@ -420,6 +425,12 @@ def _merge_helm_release(
             editable=frame.editable and frame.line_offset == 0 and isinstance(name, str),
         )
         resource.values_layers.append((layer, values))
+
+
+def _annotated_at(resource: Resource, key: str, tracked: Tracked, frame: Frame) -> None:
+    """Where an annotation was last written: its line, or the file where the text has no
+    lines of its own (a quoted inline patch)."""
+    resource.annotation_sources[key] = str(tracked.origin) if tracked.origin else frame.file
 
 
 def _merge_values_source(resource: Resource, patch: dict[str, Any], frame: Frame) -> None:
@@ -500,6 +511,8 @@ def _apply_json6902(resource: Resource, operations: list[Any], frame: Frame) -> 
             _json6902_container(resource, segments[len(pod_path) + 1 :], operation, frame)
         elif segments[:2] == ["metadata", "annotations"] and len(segments) == 3:
             resource.annotations[segments[2]] = str(operation.get("value"))
+            tracked = frame.tracked(operation, "value", "metadata")
+            _annotated_at(resource, segments[2], tracked, frame)
 
 
 def _json6902_container(

@@ -67,6 +67,8 @@ class HpaSpec:
     """Keyed by `hpa.minReplicas`, `hpa.maxReplicas`, `hpa.cpuUtilization`."""
     kind: str = "HorizontalPodAutoscaler"
     annotations: dict[str, str] = field(default_factory=dict)
+    annotation_sources: dict[str, str] = field(default_factory=dict)
+    """Where each annotation was last set, `file:line` (a patch's, not the base's)."""
     origin_file: str = ""
     original_name: str = ""
     """The name its own file gives it, before `namePrefix`/`nameSuffix`."""
@@ -183,6 +185,8 @@ class Workload:
     """What a patch of this workload must say: a Rollout is `argoproj.io/v1alpha1`."""
     helm: HelmBinding | None = None
     """For a workload a Helm chart renders: its release and the values keys of its fields."""
+    annotation_sources: dict[str, str] = field(default_factory=dict)
+    """Where each annotation was last set, `file:line` (a patch's, not the base's)."""
 
     @property
     def values_file(self) -> str | None:

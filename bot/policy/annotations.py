@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 from bot.manifests.model import Workload
@@ -67,17 +66,17 @@ class Annotated:
     tool's): `policy check` lists them rather than failing, the prefix may be shared."""
 
 
-def read_annotations(workload: Workload, prefix: str, repo: Path | None = None) -> Annotated:
-    """`repo` lets every setting and error name the line the annotation is on."""
-    layer = Layer(LAYER)
+def read_annotations(workload: Workload, prefix: str) -> Annotated:
+    """Every setting and error names the file and line that set the annotation last: an
+    overlay's patch, not the base it patches."""
+    layer = Layer(LAYER, tightens_only=True)
     model = ignored = None
     unknown = []
-    for (path, owner), marks in _owners(workload):
+    for (path, owner), marks, sources in _owners(workload):
         ours = sorted((k, v) for k, v in marks.items() if k.startswith(prefix))
-        lines = _lines(repo, path) if ours else []
         for key, raw in ours:
             name, value = key.removeprefix(prefix), str(raw).strip()
-            where = f"{path}{_line(lines, key)} ({owner}) annotation {key}"
+            where = f"{sources.get(key, path)} ({owner}) annotation {key}"
             if name == "prediction-model":
                 model = Setting(value, where, LAYER)
             elif name == "ignore":
@@ -119,30 +118,16 @@ def _settings(name: str, value: str, where: str) -> dict[str, Setting] | None:
     return {key: Setting(v, where, LAYER) for key, v in table.items()}
 
 
-def _owners(workload: Workload) -> list[tuple[tuple[str, str], dict[str, str]]]:
-    owners = [((workload.origin_file, workload.ref), workload.annotations)]
+def _owners(
+    workload: Workload,
+) -> list[tuple[tuple[str, str], dict[str, str], dict[str, str]]]:
+    owners = [
+        ((workload.origin_file, workload.ref), workload.annotations, workload.annotation_sources)
+    ]
     if workload.hpa is not None:
-        hpa = (workload.hpa.origin_file, f"HorizontalPodAutoscaler/{workload.hpa.name}")
-        owners.append((hpa, workload.hpa.annotations))
+        hpa = (workload.hpa.origin_file, f"{workload.hpa.kind}/{workload.hpa.name}")
+        owners.append((hpa, workload.hpa.annotations, workload.hpa.annotation_sources))
     return owners
-
-
-def _lines(repo: Path | None, path: str) -> list[str]:
-    if repo is None:
-        return []
-    try:
-        return (repo / path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
-def _line(lines: list[str], key: str) -> str:
-    """`:N` for the first line that sets `key`. Annotations may come from a patch in an
-    overlay rather than this file; then no line is named rather than a wrong one."""
-    for number, line in enumerate(lines, start=1):
-        if line.strip().strip("'\"").startswith(key) and ":" in line:
-            return f":{number}"
-    return ""
 
 
 def _known(table: Mapping[str, T], value: str, where: str, name: str) -> T:

@@ -99,6 +99,11 @@ class Layer:
     """Exclusions add up: a workload any of them names is left alone."""
     environment_order: Setting | None = None
     models: dict[str, Model] = field(default_factory=dict)
+    tightens_only: bool = False
+    """Annotations: a rule the layers below set may only be made more conservative here."""
+    may_loosen: tuple[str, ...] = ()
+    """`annotations_may_loosen:`: rules (`max_step.decrease_percent`, `strategy.cpu_risk`)
+    that annotations may loosen all the same."""
 
 
 def read_layer(document: CommentedMap, shown: str, name: str) -> Layer:
@@ -123,6 +128,7 @@ def read_layer(document: CommentedMap, shown: str, name: str) -> Layer:
         layer.environment_order = Setting(order, _line(document, "environment_order", shown), name)
     for model, spec in (document.get("models") or {}).items():
         layer.models[str(model)] = _model(spec, shown)
+    layer.may_loosen = tuple(str(key) for key in document.get("annotations_may_loosen") or ())
     return layer
 
 
@@ -150,6 +156,7 @@ def merged(layers: list[Layer]) -> Layer:
         layer.exclude += part.exclude
         layer.models.update(part.models)
         layer.environment_order = part.environment_order or layer.environment_order
+        layer.may_loosen += part.may_loosen
     return layer
 
 

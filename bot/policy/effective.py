@@ -71,13 +71,28 @@ def conservative(key: str, values: list[Any]) -> Any:
     return _CONSERVATIVE[key](values)
 
 
+def _loosening(key: str, envelope: Setting, annotation: Setting) -> Conflict | None:
+    """The conflict when an annotation would loosen what the policy below it set; None when
+    it tightens it (or is a setting no order applies to)."""
+    try:
+        safer = conservative(key, [envelope.value, annotation.value])
+    except KeyError:
+        return None
+    if safer == annotation.value:
+        return None
+    scope = "an annotation may only tighten the policy; `annotations_may_loosen` grants a rule"
+    return Conflict(key, (envelope, annotation), envelope, scope)
+
+
 def effective(
     layers: list[Layer], environment: str, namespace: str, labels: dict[str, str]
 ) -> Effective:
     merged: dict[str, Setting] = {}
     added: dict[str, list[Setting]] = {key: [] for key in ADDITIVE}
     conflicts: list[Conflict] = []
+    grants = {key for layer in layers if not layer.tightens_only for key in layer.may_loosen}
     for layer in layers:
+        envelope = dict(merged)
         matching = [s for s in layer.scoped if s.match.matches(environment, namespace, labels)]
         for specificity in sorted({s.match.specificity for s in matching}):
             group = [s for s in matching if s.match.specificity == specificity]
@@ -93,6 +108,11 @@ def effective(
                     merged[key] = next(s for s in found if s.value == value)
                     scope = " / ".join(s.match.describe() for s in group if key in s.settings)
                     conflicts.append(Conflict(key, tuple(found), merged[key], scope))
+                if layer.tightens_only and key in envelope and key not in grants:
+                    refused = _loosening(key, envelope[key], merged[key])
+                    if refused is not None:
+                        merged[key] = envelope[key]
+                        conflicts.append(refused)
     strategy = {
         key.removeprefix("strategy."): s.value
         for key, s in merged.items()

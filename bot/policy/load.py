@@ -49,8 +49,6 @@ class WorkloadPolicy:
 class Policy:
     layers: tuple[Layer, ...]
     prefix: str = "rightsizer.dev/"
-    repo: Path | None = None
-    """Where annotations' lines are looked up for messages."""
 
     @property
     def source(self) -> str:
@@ -69,7 +67,7 @@ class Policy:
         return {name: m for layer in self.layers for name, m in layer.models.items()}
 
     def for_workload(self, workload: Workload) -> WorkloadPolicy:
-        annotated = read_annotations(workload, self.prefix, self.repo)
+        annotated = read_annotations(workload, self.prefix)
         layers = [*self.layers, annotated.layer]
         found = effective(layers, workload.environment, workload.namespace, workload.labels)
         return WorkloadPolicy(
@@ -131,7 +129,7 @@ def load_policy(repo: Path, org: str | None = None, prefix: str = "rightsizer.de
             documents.append((config["policy"], CONFIG_FILE))
     if documents:
         layers.append(merged([read_layer(d, shown, "repository") for d, shown in documents]))
-    return Policy(tuple(layers), prefix, repo)
+    return Policy(tuple(layers), prefix)
 
 
 def _org_layer(source: str) -> Layer:

@@ -71,6 +71,8 @@ def release_workloads(
         for document in parse_positioned(found.text, release.source)
         if (resource := new_resource(document, release.source)) is not None
     ]
+    for resource in resources:  # lines of the render are no place to name; the release is
+        resource.annotation_sources = dict.fromkeys(resource.annotations, release.source)
     workloads = workloads_of(deployment, resources)
     for workload in workloads:
         _bind(workload, release, found)
@@ -97,6 +99,7 @@ def inflated_resources(repo: Path, renderer: HelmRenderer, declared: Release) ->
     ]
     for resource in resources:
         resource.inflated = True
+        resource.annotation_sources = dict.fromkeys(resource.annotations, release.source)
         identity = (resource.kind, resource.namespace or "", resource.name)
         for tracked, assign in _tracked_fields(resource):
             path = _steps(tracked.origin.yaml_path) if tracked.origin else None
