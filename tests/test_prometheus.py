@@ -306,7 +306,7 @@ def test_a_long_range_is_paged_and_stitched_without_duplicates(prometheus, usage
         paged = load_prometheus(source(proxy.url, chunk=5))
     pd.testing.assert_frame_equal(paged.frame, usage.frame)
     assert paged.rows == usage.rows
-    assert len(proxy.requests) == 8 * 3  # 13 hourly points in chunks of 5, for each query
+    assert len(proxy.requests) == 11 * 3  # 13 hourly points in chunks of 5, for each query
     spans = {(float(r.form["start"]), float(r.form["end"])) for r in proxy.requests}
     start = T0.timestamp()
     assert spans == {(start, start + 4 * 3600), (start + 5 * 3600, start + 9 * 3600),
@@ -404,7 +404,7 @@ def test_429_and_503_are_retried_after_retry_after(prometheus, usage):
     with LocalServer.proxy(prometheus, first=first) as proxy:
         read = load_prometheus(source(proxy.url))
     pd.testing.assert_frame_equal(read.frame, usage.frame)
-    assert len(proxy.requests) == 8 + 2
+    assert len(proxy.requests) == 11 + 2
 
 
 def test_retries_are_bounded_then_fail_clearly(monkeypatch):
@@ -508,3 +508,38 @@ def test_a_query_given_on_the_command_line_replaces_the_default(prometheus):
     assert result.returncode == 2
     assert "query memory_bytes ('sum(rate(x[5m]'): HTTP 400" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_failure_signals_are_read_summed_over_pods_and_optional(start_prometheus):  # noqa: F811
+    """An OOM kill and a restart in two pods of one Deployment, and a quarter of CPU
+    periods throttled: counts add up over the pods, the share is a mean; a Prometheus
+    without such series (the main history above) reads without a warning about them."""
+    written = []
+    for index, pod in enumerate(("api-5d8f7b9c4-x2x7q", "api-5d8f7b9c4-k9p2m")):
+        labels = {"cluster": "prod", "namespace": "shop", "pod": pod, "container": "api"}
+
+        def at(values, labels=labels):
+            return [(int(T0.timestamp()) + 60 * m, float(values(m))) for m in range(HOURS * 60)]
+
+        written += [
+            Series(CPU, labels, at(lambda m: 6.0 * m)),
+            Series(WORKING_SET, labels, at(lambda m: 100 * MIB)),
+            Series("container_oom_events_total", labels, at(lambda m, i=index: m >= 200 + i)),
+            Series("kube_pod_container_status_restarts_total", labels, at(lambda m: m >= 200)),
+            Series("container_cpu_cfs_periods_total", labels, at(lambda m: 10.0 * m)),
+            Series("container_cpu_cfs_throttled_periods_total", labels, at(lambda m: 2.5 * m)),
+        ]
+    usage = load_prometheus(source(start_prometheus(written)))
+    frame = usage.frame.set_index("metric")
+    assert frame.loc["oom_kills", "value"].sum() == pytest.approx(2, rel=0.05)
+    assert frame.loc["restarts", "value"].sum() == pytest.approx(2, rel=0.05)
+    assert frame.loc["cpu_throttled_ratio", "value"].dropna().between(0.24, 0.26).all()
+    assert set(frame.loc["oom_kills", "workload"]) == {"api"}
+
+
+def test_missing_failure_signals_are_no_warning(usage):
+    assert not any(
+        name in warning
+        for warning in usage.warnings
+        for name in ("oom_kills", "restarts", "cpu_throttled_ratio")
+    )

@@ -18,6 +18,10 @@ USAGE_COLUMNS: tuple[str, ...] = (
 """`timestamp` is UTC; `value` is a float in the metric's base unit. `environment` is "" when
 the source does not say (a single-cluster export): the join then matches on the rest."""
 
+SIGNALS: tuple[str, ...] = ("oom_kills", "restarts", "cpu_throttled_ratio")
+"""Optional failure signals per container: `oom_kills` and `restarts` count events in the
+step over all pods, `cpu_throttled_ratio` is the share of CFS periods throttled (0 to 1)."""
+
 METRICS: tuple[str, ...] = (
     "cpu_cores",
     "memory_bytes",
@@ -26,8 +30,10 @@ METRICS: tuple[str, ...] = (
     "memory_request_bytes",
     "cpu_limit_cores",
     "memory_limit_bytes",
+    *SIGNALS,
 )
-"""Per-pod means of each container over the step; `replicas` is per workload, container ""."""
+"""Per-pod means of each container over the step (the SIGNALS as they say); `replicas` is
+per workload, container ""."""
 
 COST_COLUMNS: tuple[str, ...] = (
     "ChargePeriodStart",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from recommenders.model import Metric, WorkloadKey
-from recommenders.sources.frames import USAGE_COLUMNS, Usage
+from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage
 
 KEY_COLUMNS = ["environment", "namespace", "kind", "workload"]
 HOUR = pd.Timedelta(hours=1)
@@ -27,6 +27,8 @@ class WorkloadUsage:
     cpu: dict[str, pd.Series]
     memory: dict[str, pd.Series]
     replicas: pd.Series | None
+    signals: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    """Failure signals by (metric, container): `oom_kills`, `restarts`, `cpu_throttled_ratio`."""
 
     def series(self) -> list[tuple[Metric, pd.Series]]:
         """Every CPU and memory series, with the metric a strategy sizes it as."""
@@ -89,9 +91,7 @@ class UsageTable:
         if not found:
             return None
         series: dict[str, dict[str, list[pd.Series]]] = {
-            "cpu_cores": {},
-            "memory_bytes": {},
-            "replicas": {},
+            metric: {} for metric in ("cpu_cores", "memory_bytes", "replicas", *SIGNALS)
         }
         for usage_key in found:
             group = self._groups[usage_key]
@@ -108,7 +108,12 @@ class UsageTable:
             for metric, by_container in series.items()
         }
         replicas = next(iter(combined["replicas"].values()), None)
-        return WorkloadUsage(combined["cpu_cores"], combined["memory_bytes"], replicas)
+        signals = {
+            (metric, container): values
+            for metric in SIGNALS
+            for container, values in combined[metric].items()
+        }
+        return WorkloadUsage(combined["cpu_cores"], combined["memory_bytes"], replicas, signals)
 
     def unmatched(self, known: Iterable[WorkloadKey]) -> list[WorkloadKey]:
         """Usage keys that no workload in the repo claims, so the report can list them."""

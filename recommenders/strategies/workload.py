@@ -10,6 +10,7 @@ adjusted target stays within sane bounds; otherwise the CPU request is left alon
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,10 @@ that served demand in the window: capacity that carried a burst is never taken a
 RESOURCE: dict[Metric, str] = {"cpu": "cpu", "memory": "memory"}
 PRESSURE: dict[Metric, float] = {"memory": 0.95, "cpu": 0.9}
 """Share of the limit at which usage counts as pressing on it."""
+OOM_INCREASE = 1.25
+"""An OOM-killed container's memory request and limit grow by at least a quarter."""
+HEAVY_THROTTLING = 0.25
+"""A container throttled in a quarter of its CFS periods in its busiest hours is starved."""
 CHART_POINTS = 60
 """At most this many points per chart, history and horizon together."""
 CHART_BUCKETS = tuple(
@@ -67,6 +72,8 @@ def recommend(
     charts: list[UsageChart] = []
     served = served_hours(usage.replicas)
     for container in spec.containers:
+        failures = failures_of(usage, container.name)
+        notes += [f"{container.name}: {text}" for text in failures.lines]
         for metric in METRICS:
             series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
             if series is None:
@@ -81,9 +88,10 @@ def recommend(
             notes += [f"{label}: {note}" for note in sizing.notes]
             anomalies += [f"{label}: {a.describe()}" for a in sizing.anomalies]
             per_unit = _per_unit(metric, prices) * replicas
-            fields += _fields(
+            found = _fields(
                 container, metric, sizing, per_unit, _pressure(container, metric, series)
             )
+            fields += [_answer(field, failures) for field in found]
             chart = usage_chart(container, metric, series, sizing, horizon)
             if chart is not None:
                 charts.append(chart)
@@ -218,6 +226,68 @@ def _fields(
             )
         )
     return fields
+
+
+@dataclass(frozen=True)
+class Failures:
+    """What a container's failure signals say, a line each ("" when quiet)."""
+
+    oom: str = ""
+    throttled: str = ""
+    restarts: str = ""
+
+    @property
+    def lines(self) -> list[str]:
+        return [text for text in (self.oom, self.throttled, self.restarts) if text]
+
+
+def failures_of(usage: WorkloadUsage, container: str) -> Failures:
+    """OOM kills and restarts in the window, and throttling heavy enough to matter."""
+
+    def events(metric: str) -> pd.Series:
+        found = usage.signals.get((metric, container))
+        return pd.Series(dtype=float) if found is None else found[found > 0].dropna()
+
+    oom, restarts = events("oom_kills"), events("restarts")
+    throttled = usage.signals.get(("cpu_throttled_ratio", container))
+    found = Failures(
+        oom=f"OOM killed {_times(oom)} in the window, last at {oom.index[-1]:%m-%d %H}h"
+        if len(oom)
+        else "",
+        restarts=f"restarted {_times(restarts)} in the window, last at "
+        f"{restarts.index[-1]:%m-%d %H}h"
+        if len(restarts) and not len(oom)
+        else "",
+    )
+    if throttled is not None and throttled.notna().any():
+        busy = float(throttled.quantile(0.95))
+        if busy >= HEAVY_THROTTLING:
+            last = throttled[throttled >= HEAVY_THROTTLING].index[-1]
+            text = (
+                f"CPU throttled in {busy:.0%} of periods in its busiest hours (p95), last "
+                f"at {last:%m-%d %H}h"
+            )
+            found = replace(found, throttled=text)
+    return found
+
+
+def _times(events: pd.Series) -> str:
+    count = float(events.sum())
+    return "once" if count == 1 else f"{count:g} times"
+
+
+def _answer(field: FieldRecommendation, failures: Failures) -> FieldRecommendation:
+    """An OOM kill forbids a memory decrease and asks for a quarter more, at once; heavy
+    throttling forbids lowering the CPU limit. Both count as pressure, which lets the
+    increase through the step limit."""
+    if field.field.endswith(".memory") and failures.oom:
+        wanted = max(field.proposed, field.current * OOM_INCREASE)
+        basis = f"{failures.oom}: at least {OOM_INCREASE:g}× today's; {field.basis}"
+        return replace(field, proposed=wanted, basis=basis, pressure=failures.oom)
+    if field.field == "limits.cpu" and failures.throttled and field.proposed < field.current:
+        basis = f"{failures.throttled}: the limit is not lowered"
+        return replace(field, proposed=field.current, basis=basis, pressure=failures.throttled)
+    return field
 
 
 def _pressure(container: ContainerResources, metric: Metric, series: pd.Series) -> str:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from recommenders.errors import InputError
 from recommenders.sources.checks import check_usage
-from recommenders.sources.frames import USAGE_COLUMNS, Usage
+from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage
 from recommenders.sources.owners import Pod, PodMapping, PodOwner, ReplicaSetOwner, map_pods
 
 MAX_POINTS = 11_000
@@ -51,6 +51,8 @@ USAGE_METRICS = (
     "cpu_limit_cores",
     "memory_limit_bytes",
 )
+COUNTED_SIGNALS = ("oom_kills", "restarts")
+"""Signals that count events: summed over a controller's pods, not averaged."""
 PRESENCE_METRICS = ("cpu_cores", "memory_bytes")
 """A pod counts towards `replicas` where it has usage: pending pods have request series too."""
 OWNER_QUERIES = ("pod_owner", "replicaset_owner")
@@ -61,10 +63,18 @@ _SNIPPET = 200
 """Characters of an unexpected body quoted in a message: enough to recognise a login page."""
 
 
-def default_queries(environment_label: str = "cluster") -> dict[str, str]:
-    """PromQL per metric: cAdvisor usage, kube-state-metrics v2 requests, limits and owners."""
+def default_queries(
+    environment_label: str = "cluster", step: timedelta = timedelta(hours=1)
+) -> dict[str, str]:
+    """PromQL per metric: cAdvisor usage, kube-state-metrics v2 requests, limits and owners,
+    and the failure signals: OOM kills (cAdvisor), restarts (kube-state-metrics) and the
+    share of CFS periods throttled, each over one step."""
     by = f"sum by ({environment_label}, namespace, pod, container)"
     real = 'container!="", container!="POD"'  # "" is the pod's own cgroup, POD the pause one
+    window = f"{max(60, round(step.total_seconds()))}s"
+
+    def throttled(name: str) -> str:
+        return f"{by} (rate(container_cpu_cfs_{name}_total{{{real}}}[5m]))"
 
     def resource(kind: str, name: str) -> str:
         return f'{by} (kube_pod_container_resource_{kind}{{resource="{name}"}})'
@@ -76,6 +86,9 @@ def default_queries(environment_label: str = "cluster") -> dict[str, str]:
         "memory_request_bytes": resource("requests", "memory"),
         "cpu_limit_cores": resource("limits", "cpu"),
         "memory_limit_bytes": resource("limits", "memory"),
+        "oom_kills": f"{by} (increase(container_oom_events_total{{{real}}}[{window}]))",
+        "restarts": f"{by} (increase(kube_pod_container_status_restarts_total[{window}]))",
+        "cpu_throttled_ratio": f"{throttled('throttled_periods')} / {throttled('periods')}",
         "pod_owner": f"max by ({environment_label}, namespace, pod, owner_kind, owner_name, "
         "owner_is_controller) (kube_pod_owner)",
         "replicaset_owner": f"max by ({environment_label}, namespace, replicaset, owner_kind, "
@@ -124,7 +137,7 @@ class PrometheusSource:
             raise InputError(self.url, problem)
 
     def query(self, name: str) -> str:
-        return self.queries.get(name) or default_queries(self.environment_label)[name]
+        return self.queries.get(name) or default_queries(self.environment_label, self.step)[name]
 
     def _problem(self) -> str | None:
         parts = urllib.parse.urlsplit(self.url)
@@ -173,7 +186,7 @@ def load_prometheus(source: PrometheusSource) -> Usage:
     naming the URL and the query for anything the server refuses or cannot answer.
     """
     reading = _Reading()
-    for name in (*USAGE_METRICS, *OWNER_QUERIES):
+    for name in (*USAGE_METRICS, *SIGNALS, *OWNER_QUERIES):
         reading.series[name] = _read_range(source, name, reading)
     if not any(reading.series[name] for name in PRESENCE_METRICS):
         raise InputError(
@@ -208,7 +221,7 @@ def load_prometheus(source: PrometheusSource) -> Usage:
 def _pod_frame(source: PrometheusSource, reading: _Reading) -> pd.DataFrame:
     """One row per pod, container, metric and timestamp (ms), as the queries answered."""
     parts = []
-    for metric in USAGE_METRICS:
+    for metric in (*USAGE_METRICS, *SIGNALS):
         series = reading.series[metric]
         if not series:
             continue
@@ -239,7 +252,13 @@ def _by_controller(per_pod: pd.DataFrame, mapping: PodMapping) -> pd.DataFrame:
     mapped = per_pod.merge(owners, on=["environment", "namespace", "pod"], how="inner")
     series = [*KEYS, "container", "metric", "timestamp"]
     per_pod_means = mapped.groupby([*series, "pod"], sort=False)["value"].mean()
-    means = per_pod_means.groupby(level=series, sort=False).mean().reset_index()
+    counted = per_pod_means.index.get_level_values("metric").isin(COUNTED_SIGNALS)
+    means = pd.concat(
+        [
+            per_pod_means[~counted].groupby(level=series, sort=False).mean(),
+            per_pod_means[counted].groupby(level=series, sort=False).sum(),
+        ]
+    ).reset_index()
     present = mapped[mapped["metric"].isin(PRESENCE_METRICS)]
     replicas = present.groupby([*KEYS, "timestamp"], sort=False)["pod"].nunique()
     replicas = replicas.astype(float).reset_index(name="value")
@@ -290,7 +309,7 @@ def _labels(
 
 def _empty_warnings(source: PrometheusSource, reading: _Reading) -> Iterator[str]:
     for name, series in reading.series.items():
-        if series:
+        if series or name in SIGNALS:  # optional: most clusters never OOM-kill or restart
             continue
         consequence = {
             "pod_owner": "; pods were mapped to controllers by their names alone "
