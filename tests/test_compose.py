@@ -99,7 +99,8 @@ def test_a_chart_per_changed_resource_with_bounded_points_and_flat_request_lines
     assert "payments memory (MiB)" in charts and "catalog memory (MiB)" in charts
     assert "checkout memory (MiB)" in charts  # the JVM heap raises it
     assert "log-shipper memory (MiB)" not in charts  # checkout changes only its HPA
-    assert "frontend cpu (millicores)" in charts and "frontend memory (MiB)" not in charts
+    assert "search cpu (millicores)" in charts and "search memory (MiB)" in charts
+    assert not any(title.startswith("frontend") for title in charts)  # nothing to change
 
 
 def test_the_chart_history_is_downsampled_to_fit_whatever_its_length():

@@ -75,7 +75,7 @@ def test_hpa_on_cpu_keeps_the_cpu_request_and_sizes_replicas_from_demand():
     demand = _daily(1.0, 0.5)
     replicas = np.ceil(demand / 0.25)
     usage = _usage(demand / replicas, _daily(200 * 2**20, 0), replicas)
-    spec = _spec(0.5, GIB, hpa=HpaSettings(1, 20, 50), replicas=None)
+    spec = _spec(0.5, GIB, hpa=HpaSettings(1, 4, 50), replicas=None)
     result = recommend(get_strategy("default"), spec, usage, PRICES)
     fields = {f.field: f for f in result.fields}
     assert "requests.cpu" not in fields
@@ -84,6 +84,12 @@ def test_hpa_on_cpu_keeps_the_cpu_request_and_sizes_replicas_from_demand():
     assert any("would need a 100% target, outside 30–95%" in note for note in result.notes)
     assert fields["hpa.minReplicas"].proposed == 3  # p5 of demand ~0.52 cores / 0.25
     assert 6 <= fields["hpa.maxReplicas"].proposed <= 9  # peak 1.5 / 0.25 with head-room
+    # A ceiling above the need is head-room that costs nothing: it is never lowered.
+    roomy = _spec(0.5, GIB, hpa=HpaSettings(1, 20, 50), replicas=None)
+    roomy_fields = {
+        f.field: f for f in recommend(get_strategy("default"), roomy, usage, PRICES).fields
+    }
+    assert roomy_fields["hpa.maxReplicas"].proposed == 20
 
 
 @pytest.mark.slow

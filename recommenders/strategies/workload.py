@@ -366,11 +366,13 @@ def _hpa_bounds(
     minimum = max(1, math.ceil(quiet / capacity))
     # p99 rather than the maximum: a three-hour incident must not double maxReplicas. But
     # the pods that did serve a burst stay available: the observed peak bounds it from below.
+    # A ceiling costs nothing until it is reached, so it is only ever raised: lowering it
+    # saves nothing and takes away head-room (a policy bound may still cap it).
     peak = max(float(demand.quantile(0.99)), prediction.level(0.99))
     forecast_pods = math.ceil(peak * MAX_REPLICAS_HEADROOM / capacity)
     served = usage.replicas.dropna()
     served_pods = math.ceil(round(float(served.max()) * MAX_REPLICAS_HEADROOM, 6))
-    maximum = max(minimum + 1, forecast_pods, served_pods)
+    maximum = max(minimum + 1, forecast_pods, served_pods, spec.hpa.max_replicas)
     if served_pods >= forecast_pods:
         max_basis = (
             f"{float(served.max()):g} replicas served demand on {served.idxmax():%m-%d %H}h; "
