@@ -36,7 +36,6 @@ from bot.planner import Plan, PlannedChange, workload_key
 from bot.pr_metadata import PullRequestMetadata, metadata_for
 from recommenders.errors import InputError
 from recommenders.model import FieldRecommendation, UsageChart
-from recommenders.strategies.workload import HORIZON
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 REPO_TEMPLATES = Path(".rightsizer") / "templates"
@@ -239,7 +238,7 @@ def _charts(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> list[
                 "current": chart.current,
                 "proposed": proposed,
                 "forecast": level,
-                "horizon": _days(HORIZON.days),
+                "horizon": _days(chart.horizon_hours / 24),
             }
         )
     return shown
@@ -299,5 +298,5 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _days(days: int) -> str:
-    return "day" if days == 1 else f"{days} days"
+def _days(days: float) -> str:
+    return "day" if days == 1 else f"{days:g} days"

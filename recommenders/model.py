@@ -124,6 +124,8 @@ class UsageChart:
     current: float
     proposed: float
     """The strategy's proposal, before any guardrail: the PR charts the decided value."""
+    horizon_hours: float = 168.0
+    """How far ahead the forecast runs: a week after the run, from the end of the data."""
 
     def display(self, value: float) -> float:
         """A value in base units (cores, bytes) in this chart's unit."""

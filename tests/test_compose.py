@@ -82,6 +82,7 @@ def test_a_chart_per_changed_resource_with_bounded_points_and_flat_request_lines
     # The horizon runs to a week after the run, six hours after the data ends: eight days.
     ahead = 8
     assert labels.split(", ")[-1] == '"12-04"'
+    assert "needs over the next 7.25 days" in body  # as the basis says, not "7 days"
     history = [i for i, value in enumerate(observed) if value != "0"]
     assert history == list(range(count - ahead))
     assert all(value == "0" for value in forecast[: count - ahead])

@@ -325,6 +325,7 @@ def chart_from_json(text: str | None) -> UsageChart | None:
             forecast=_fit(forecast, len(labels)),
             current=_number(data["current"]),
             proposed=_number(data["proposed"]),
+            horizon_hours=_number(data.get("horizon_hours", 168.0)),
         )
     except (KeyError, TypeError, ValueError):
         return None

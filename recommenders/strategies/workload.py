@@ -153,6 +153,7 @@ def usage_chart(
         (*[None] * len(values), *[level] * len(steps)),
         round(effective_request(container, RESOURCE[metric]) * scale, 1),
         round(sizing.request * scale, 1),
+        horizon / pd.Timedelta(hours=1),
     )
 
 
