@@ -38,9 +38,13 @@ from recommenders.model import (
 )
 from recommenders.sources.usage import UsageTable, WorkloadUsage
 from recommenders.strategies import STRATEGIES, Strategy, get_strategy
-from recommenders.strategies.base import served_hours
 from recommenders.strategies.settings import parse_settings, setting_names
-from recommenders.strategies.workload import HORIZON, recommend, usage_end
+from recommenders.strategies.workload import (
+    HORIZON,
+    prepared_histories,
+    recommend,
+    usage_end,
+)
 
 STALE_HORIZON_CAP = pd.Timedelta(days=14)
 """The horizon stretches over data this late at most: older data holds every workload back
@@ -163,12 +167,7 @@ def make_plan(
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
     horizon = _horizon(now, [h for _, h, _, _ in found])
     for strategy in strategies.values():
-        series = [
-            (s, m, served_hours(h.replicas))
-            for _, h, _, used in found
-            if used is strategy
-            for m, s in h.series()
-        ]
+        series = [p for _, h, _, used in found if used is strategy for p in prepared_histories(h)]
         strategy.prepare(series, horizon, cache or ForecastCache())
     past = tuple(bot_changes(repo, config.base_branch, now - timedelta(days=COOLDOWN_HISTORY_DAYS)))
     for workload, history, rules, strategy in found:

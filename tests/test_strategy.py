@@ -149,3 +149,20 @@ def test_the_replicas_that_served_a_burst_are_never_taken_away():
     maximum = fields["hpa.maxReplicas"]
     assert maximum.proposed == 15  # 12 served × 1.25
     assert maximum.basis.startswith("12 replicas served demand on 10-21 20h")
+
+
+def test_a_start_up_peak_after_a_restart_is_sized_for_not_left_out():
+    """Memory steady at 300Mi, one hour at 700Mi: alone it looks like an incident and is
+    left out; right after the container restarted it is the start-up peak the next start
+    needs as well."""
+    memory = _daily(300 * 2**20, 0, noise=2**20)
+    memory[400] = 700 * 2**20
+    usage = _usage(_daily(0.2, 0.05, noise=0.01), memory)
+    spec = _spec(0.5, GIB)
+    alone = {f.field: f for f in recommend(get_strategy("default"), spec, usage, PRICES).fields}
+    assert alone["requests.memory"].proposed < 400 * 2**20  # the hour was left out
+    restarts = pd.Series(0.0, index=usage.memory["api"].index)
+    restarts.iloc[400] = 1
+    started = WorkloadUsage(usage.cpu, usage.memory, None, {("restarts", "api"): restarts})
+    kept = {f.field: f for f in recommend(get_strategy("default"), spec, started, PRICES).fields}
+    assert kept["requests.memory"].proposed >= 700 * 2**20

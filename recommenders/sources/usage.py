@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from recommenders.model import Metric, WorkloadKey
+from recommenders.model import WorkloadKey
 from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage
 
 KEY_COLUMNS = ["environment", "namespace", "kind", "workload"]
@@ -29,13 +29,6 @@ class WorkloadUsage:
     replicas: pd.Series | None
     signals: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     """Failure signals by (metric, container): `oom_kills`, `restarts`, `cpu_throttled_ratio`."""
-
-    def series(self) -> list[tuple[Metric, pd.Series]]:
-        """Every CPU and memory series, with the metric a strategy sizes it as."""
-        return [
-            *(("cpu", series) for series in self.cpu.values()),
-            *(("memory", series) for series in self.memory.values()),
-        ]
 
     @property
     def hours(self) -> int:

@@ -28,7 +28,14 @@ from recommenders.model import (
     WorkloadSpec,
 )
 from recommenders.sources.usage import WorkloadUsage
-from recommenders.strategies.base import METRICS, Metric, Sizing, Strategy, served_hours
+from recommenders.strategies.base import (
+    METRICS,
+    Metric,
+    Prepared,
+    Sizing,
+    Strategy,
+    served_hours,
+)
 from recommenders.strategies.history import CONFIDENCE
 from recommenders.strategies.units import amount
 
@@ -70,15 +77,15 @@ def recommend(
     models: list[str] = []
     notes: list[str] = []
     charts: list[UsageChart] = []
-    served = served_hours(usage.replicas)
     for container in spec.containers:
+        kept = kept_hours(usage, container.name)
         failures = failures_of(usage, container.name)
         notes += [f"{container.name}: {text}" for text in failures.lines]
         for metric in METRICS:
             series = (usage.cpu if metric == "cpu" else usage.memory).get(container.name)
             if series is None:
                 continue
-            sizing = strategy.size(series, metric, horizon, served)
+            sizing = strategy.size(series, metric, horizon, kept)
             if sizing.request <= 0:
                 notes.append(f"{container.name}: no {metric} proposal ({sizing.basis})")
                 continue
@@ -114,6 +121,36 @@ def recommend(
         charts=tuple(charts),
         ends=usage_end(usage),
     )
+
+
+def kept_hours(usage: WorkloadUsage, container: str) -> pd.Series | None:
+    """Hours no anomaly may be cut from: the autoscaler scaled out (demand it served), or
+    the container started again (a restart or OOM kill that hour or the one before): its
+    start-up peak is what the next start needs too."""
+    marks = [served_hours(usage.replicas)]
+    for signal in ("restarts", "oom_kills"):
+        events = usage.signals.get((signal, container))
+        if events is not None:
+            started = events.fillna(0) > 0
+            marks.append(started | started.shift(1, fill_value=False))
+    found = [mark for mark in marks if mark is not None]
+    if not found:
+        return None
+    return pd.concat(found, axis=1).fillna(False).astype(bool).any(axis=1)
+
+
+def prepared_histories(usage: WorkloadUsage) -> list[Prepared]:
+    """Every series `recommend` will size for this workload, as `Strategy.prepare` takes
+    them: the same hours kept as `recommend` keeps, so the fits it makes are the ones used."""
+    by_metric: list[tuple[Metric, dict[str, pd.Series]]] = [
+        ("cpu", usage.cpu),
+        ("memory", usage.memory),
+    ]
+    return [
+        (series, metric, kept_hours(usage, container))
+        for metric, by_container in by_metric
+        for container, series in by_container.items()
+    ]
 
 
 def usage_chart(
