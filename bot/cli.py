@@ -221,6 +221,7 @@ def plan(
 
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
+    now = run_moment(as_of, "--as-of")  # checked before anything is read
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
         prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
@@ -228,7 +229,7 @@ def plan(
     Workspace(repo)
     config = load_config(repo)
     policy = load_policy(repo, org_policy, config.annotation_prefix)
-    result = _plan(repo, config, request, forecast_cache, policy, run_moment(as_of, "--as-of"))
+    result = _plan(repo, config, request, forecast_cache, policy, now)
     if output is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             _say(note)
@@ -325,6 +326,7 @@ def run(
     Example: rightsizer run --forge github --repository acme/infra --app-id 123
     --private-key app.pem --utilisation usage.csv
     """
+    now = run_moment(as_of, "--as-of")  # checked before anything is read
     request = _request(
         utilisation, cost, utilisation_format, cost_format,
         prometheus, prometheus_window, prometheus_step, prometheus_end, prometheus_query,
@@ -339,7 +341,7 @@ def run(
         report = run_once(
             options,
             given,
-            run_moment(as_of, "--as-of"),
+            now,
             org_policy=org_policy,
             forecast_cache=forecast_cache,
             say=_say,

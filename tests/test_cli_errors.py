@@ -61,6 +61,13 @@ def test_uncommitted_changes_are_refused_before_any_work(tmp_path, monorepo):
     assert not (tmp_path / "prs").exists()
 
 
+def test_a_moment_that_is_not_a_date_is_named(tmp_path):
+    result = rightsizer(
+        "plan", "--repo", tmp_path, "--utilisation", UTILISATION, "--as-of", "yesterday"
+    )
+    _assert_clean_failure(result, "--as-of: 'yesterday' is not an ISO 8601 date or time")
+
+
 @pytest.mark.parametrize("command", ["plan", "run"])
 def test_help_says_what_the_command_does_with_an_example(command):
     result = rightsizer(command, "--help")

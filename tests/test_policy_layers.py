@@ -101,6 +101,8 @@ def test_an_organisation_policy_can_come_from_a_git_repository(tmp_path):
         ("models:\n  m: {strategy: magic}\n", ":2", "unknown strategy 'magic'"),
         ("models:\n  m: {strategy: default, settings: {cpu_rsk: 1}}\n", ":2", "cpu_rsk"),
         ("models:\n  m: {strategy: default, settings: {memory_margin: 7}}\n", ":2", "outside"),
+        ("max_data_age_days: 0\n", ":1", "0 is less than or equal to the minimum of 0"),
+        ("annotations_may_loosen: max_step\n", ":1", "'max_step' is not of type 'array'"),
     ],
 )
 def test_odd_values_are_named_at_their_line(tmp_path, text, where, problem):
