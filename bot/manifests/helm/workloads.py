@@ -59,20 +59,7 @@ def release_workloads(
     """Every workload the release renders, bound to its values keys, and the render itself.
     Raises InputError (a chart not available locally, a template that fails) for the caller
     to report."""
-    chart = chart_path(repo, release)
-    try:
-        found = find_provenance(
-            renderer, chart, _plain(release.values), release.name, release.namespace or "default"
-        )
-    except RenderError as exc:
-        raise InputError(release.source, f"Helm cannot render {release.chart_ref}: {exc}") from exc
-    resources = [
-        resource
-        for document in parse_positioned(found.text, release.source)
-        if (resource := new_resource(document, release.source)) is not None
-    ]
-    for resource in resources:  # lines of the render are no place to name; the release is
-        resource.annotation_sources = dict.fromkeys(resource.annotations, release.source)
+    found, resources = _rendered(repo, release, renderer)
     workloads = workloads_of(deployment, resources)
     for workload in workloads:
         _bind(workload, release, found)
@@ -85,6 +72,22 @@ def inflated_resources(repo: Path, renderer: HelmRenderer, declared: Release) ->
     default or a hard-coded field, which an overlay then patches like any shared value).
     The kustomization's own transformers and patches act on them afterwards."""
     release = with_values(repo, declared)
+    found, resources = _rendered(repo, release, renderer)
+    for resource in resources:
+        resource.inflated = True
+        identity = (resource.kind, resource.namespace or "", resource.name)
+        for tracked, assign in _tracked_fields(resource):
+            path = _steps(tracked.origin.yaml_path) if tracked.origin else None
+            key = found.leaves.get((identity, path)) if path else None
+            assign(tracked_value(release, key, tracked.raw) if key else Tracked(tracked.raw, None))
+    return resources
+
+
+def _rendered(
+    repo: Path, release: Release, renderer: HelmRenderer
+) -> tuple[Provenance, list[Resource]]:
+    """The release rendered with its values' provenance, and the objects the resolver tracks;
+    their annotations are named by the release, since the render's lines are no place."""
     chart = chart_path(repo, release)
     try:
         found = find_provenance(
@@ -98,14 +101,8 @@ def inflated_resources(repo: Path, renderer: HelmRenderer, declared: Release) ->
         if (resource := new_resource(document, release.source)) is not None
     ]
     for resource in resources:
-        resource.inflated = True
         resource.annotation_sources = dict.fromkeys(resource.annotations, release.source)
-        identity = (resource.kind, resource.namespace or "", resource.name)
-        for tracked, assign in _tracked_fields(resource):
-            path = _steps(tracked.origin.yaml_path) if tracked.origin else None
-            key = found.leaves.get((identity, path)) if path else None
-            assign(tracked_value(release, key, tracked.raw) if key else Tracked(tracked.raw, None))
-    return resources
+    return found, resources
 
 
 def _tracked_fields(resource: Resource) -> list[tuple[Tracked, Callable[[Tracked], None]]]:
