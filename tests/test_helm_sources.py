@@ -116,9 +116,10 @@ def test_a_configmap_manifests_values_are_overridden_in_the_releases_own_values(
     )
 
 
-def test_values_only_a_configmaps_text_holds_are_refused_by_name(tmp_path):
-    """The HelmRelease is a base both environments share, so its values are no place for
-    prod's change, and prod's own values are YAML inside a ConfigMap's string."""
+def test_a_shared_helm_release_gets_a_patch_of_its_values_in_the_overlay(tmp_path):
+    """The HelmRelease is a base both environments share and prod's own values are YAML
+    inside a ConfigMap's string: prod's overlay gets a patch of the HelmRelease's values,
+    which Flux merges over `valuesFrom`, proven by rendering; staging does not move."""
     overlay = {
         "kustomization.yaml": "resources: [../base, values.yaml]\n",
         "values.yaml": CONFIGMAP["apps/worker/values.yaml"],
@@ -132,9 +133,22 @@ def test_values_only_a_configmaps_text_holds_are_refused_by_name(tmp_path):
     inventory = inspect(repo)
     prod = next(w for w in inventory.workloads if w.overlay == "apps/worker/prod")
     edits = edits_for(prod, "worker", [Assignment("requests.cpu", "350m")])
-    with pytest.raises(InputError, match=r"apps/worker/prod/values.yaml: .*YAML text inside data"):
-        apply(repo, inventory, edits)
-    assert git(repo, "status", "--porcelain") == ""
+    changed = sorted(c.path for c in apply(repo, inventory, edits))
+    assert changed == [
+        "apps/worker/prod/kustomization.yaml",
+        "apps/worker/prod/rightsizer-helmrelease-worker.yaml",
+    ]
+    patch = (repo / changed[1]).read_text()
+    assert "kind: HelmRelease\n" in patch and "apiVersion: helm.toolkit.fluxcd.io/v2\n" in patch
+    assert "  values:\n    resources:\n      requests:\n        cpu: 350m\n" in patch
+    # the next run finds the patch as prod's own values, and edits it in place
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "First patch")
+    inventory = inspect(repo)
+    prod = next(w for w in inventory.workloads if w.overlay == "apps/worker/prod")
+    assert prod.container("worker").resources["requests.cpu"].raw == "350m"
+    edits = edits_for(prod, "worker", [Assignment("requests.memory", "256Mi")])
+    assert [c.path for c in apply(repo, inventory, edits)] == [changed[1]]
 
 
 @pytest.mark.parametrize(
@@ -360,3 +374,28 @@ def test_a_helm_release_without_values_gets_them_in_its_own_file(tmp_path):
     assert release.read_text() == text + (
         "  values:\n    resources:\n      requests:\n        cpu: 50m\n"
     )
+
+
+def test_a_value_only_an_applications_values_string_holds_is_refused_by_name(tmp_path):
+    """Argo CD's `helm.values` is YAML inside a string, with no lines the editor can address
+    and nothing above it this environment owns: refused, naming where it is set."""
+    repo = tmp_path / "repo"
+    shutil.copytree(CHART, repo / "charts" / "worker")
+    application = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: worker\n"
+        "spec:\n  destination: {name: prod, namespace: jobs}\n  source:\n"
+        "    repoURL: https://github.com/acme/platform.git\n    path: charts/worker\n"
+        "    helm:\n      values: |\n        resources:\n          requests:\n"
+        "            cpu: 900m\n"
+    )
+    write_tree(repo, {"argocd/worker.yaml": application})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Initial")
+    inventory = inspect(repo)
+    [worker] = inventory.workloads
+    assert worker.container("worker").resources["requests.cpu"].raw == "900m"
+    edits = edits_for(worker, "worker", [Assignment("requests.cpu", "350m")])
+    with pytest.raises(InputError, match=r"argocd/worker.yaml: .*YAML text inside spec.source"):
+        apply(repo, inventory, edits)
+    assert git(repo, "status", "--porcelain") == ""

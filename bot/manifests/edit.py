@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.manifests.kustomization import AUTOSCALER_FIELDS, KUSTOMIZATION_NAMES
+from bot.manifests.kustomization import AUTOSCALER_FIELDS, HELM_RELEASE, KUSTOMIZATION_NAMES
 from bot.manifests.model import Inventory, ValuesPath, Workload
 from bot.manifests.releases import setting_layer
 from bot.manifests.yamlio import dig, parse_documents, parse_positioned, position
@@ -123,6 +123,9 @@ def _set_value(
     found = setting_layer(release, key)
     setter = -1 if found is None else found
     target = setter if setter in own else max(own, default=-1)
+    if (target < 0 or target < setter) and release.manifest is not None:
+        _patch_release_values(edit, key, release.manifest, current, texts)
+        return
     if setter > target and not release.layers[setter].editable:
         layer = release.layers[setter]
         raise InputError(
@@ -145,6 +148,42 @@ def _set_value(
     texts[layer.file] = set_path(
         text, layer.file, (*layer.prefix, *key), edit.new, object_ref=layer.object_ref
     )
+
+
+def _patch_release_values(
+    edit: ValueEdit,
+    key: ValuesPath,
+    manifest: tuple[str, str, str | None],
+    current: Callable[[str], str | None],
+    texts: dict[str, str],
+) -> None:
+    """A Flux HelmRelease only shared files describe: the overlay gets a patch of its values,
+    which kustomize merges over every layer below (valuesFrom included, as Flux merges
+    `spec.values` last); a later edit finds the patch as this environment's own layer."""
+    api, name, namespace = manifest
+    workload = edit.workload
+    path = f"{workload.overlay}/rightsizer-helmrelease-{name}.yaml"
+    existing = current(path)
+    if existing is not None:
+        steps = ("spec", "values", *key)
+        texts[path] = set_path(existing, path, steps, edit.new, object_ref=(HELM_RELEASE, (name,)))
+        return
+    metadata = CommentedMap({"name": name})
+    if namespace:
+        metadata["namespace"] = namespace
+    values: object = edit.new
+    for step in reversed(key):
+        values = CommentedMap({step: values})
+    document = CommentedMap(
+        {"apiVersion": api, "kind": HELM_RELEASE, "metadata": metadata, "spec": {"values": values}}
+    )
+    document.yaml_set_start_comment(_PATCH_HEADER.format(workload.environment))
+    texts[path] = _dump(document, indented_sequences=False)
+    kustomization = f"{workload.overlay}/kustomization.yaml"
+    text = current(kustomization)
+    if text is None:
+        raise InputError(kustomization, "overlay has no kustomization.yaml to list a patch in")
+    texts[kustomization] = add_patch_entry(text, path.rsplit("/", 1)[1], kustomization)
 
 
 def values_key(edit: ValueEdit) -> ValuesPath:

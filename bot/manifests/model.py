@@ -134,6 +134,9 @@ class Release:
     """Every layer's values merged as Helm merges them, before the chart's own defaults."""
     layer_values: list[Any] = field(default_factory=list)
     """Each layer's parsed mapping (with positions), in `layers` order."""
+    manifest: tuple[str, str, str | None] | None = None
+    """For a Flux HelmRelease: its apiVersion, name and the namespace a patch must name, so
+    an overlay that patches none of its values yet can get a patch of its own."""
 
     @property
     def id(self) -> str:

@@ -198,6 +198,7 @@ def flux_release(
         chart_ref=ref,
         layers=[layer for layer, _ in resource.values_layers],
         source=resource.origin_file,
+        manifest=(resource.api_version, resource.original_name, resource.patch_namespace),
     )
 
 
