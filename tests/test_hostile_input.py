@@ -62,3 +62,31 @@ def test_an_overlay_kustomize_cannot_build_is_reported_and_never_edited(tmp_path
     assert by_name["good"].unverified is None
     assert by_name["bad"].unverified.startswith("kustomize cannot build it")
     assert any("missing.properties" in p for p in inventory.problems)
+
+
+def test_a_workload_name_never_becomes_a_path_out_of_the_repository(tmp_path):
+    """An object named `../../x` in a base two overlays share: the overlay patch named after
+    it would land outside the repo. The edit is refused by name and nothing is written."""
+    import pytest
+
+    from bot.setter import Assignment, apply, edits_for
+    from recommenders.errors import InputError
+    from tests.conftest import git
+
+    evil = "../../../../tmp/owned"
+    files = {
+        "base/kustomization.yaml": "resources:\n- deployment.yaml\n",
+        "base/deployment.yaml": DEPLOYMENT.format(name=f'"{evil}"'),
+        **{f"{env}/kustomization.yaml": "resources:\n- ../base\n" for env in ("dev", "prod")},
+    }
+    repo = write_tree(tmp_path / "repo", files)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Initial")
+    inventory = build_inventory(repo)
+    workload = next(w for w in inventory.workloads if w.overlay == "prod")
+    edits = edits_for(workload, workload.containers[0].name, [Assignment("requests.cpu", "50m")])
+    with pytest.raises(InputError, match="is not a Kubernetes object name"):
+        apply(repo, inventory, edits)
+    assert git(repo, "status", "--porcelain") == ""
+    assert not Path("/tmp/owned.yaml").exists()

@@ -9,6 +9,7 @@ the one scalar is replaced, at the position ruamel.yaml reported. Files the bot 
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,19 @@ def _patch_target(edit: ValueEdit) -> tuple[str, str, str]:
 def overlay_patch_name(edit: ValueEdit) -> str:
     """The patch file the bot owns in an overlay, one per object, named so humans know whose."""
     kind, name, _ = _patch_target(edit)
-    return f"{edit.workload.overlay}/rightsizer-{kind.lower()}-{name}.yaml"
+    return patch_file(edit.workload.overlay, kind, name)
+
+
+KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""An object name as Kubernetes allows it (RFC 1123 subdomain): nothing else may become part
+of a file name the bot writes, since the name comes from the repository."""
+
+
+def patch_file(overlay: str, kind: str, name: str) -> str:
+    """`<overlay>/rightsizer-<kind>-<name>.yaml`, for a name Kubernetes would accept."""
+    if not KUBERNETES_NAME.fullmatch(name) or not kind.isalnum():
+        raise InputError(overlay, f"{kind} {name!r} is not a Kubernetes object name")
+    return f"{overlay}/rightsizer-{kind.lower()}-{name}.yaml"
 
 
 def plan_file_changes(
@@ -96,6 +109,9 @@ def plan_file_changes(
             overrides.append(edit)
     for edit in overrides:
         _override_in_overlay(edit, current, texts)
+    for path in texts:  # every path came from repository content: none may leave it
+        if os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == "..":
+            raise InputError(path, "would be written outside the repository")
     return [
         FileChange(path, originals[path], text)
         for path, text in sorted(texts.items())
@@ -162,7 +178,7 @@ def _patch_release_values(
     `spec.values` last); a later edit finds the patch as this environment's own layer."""
     api, name, namespace = manifest
     workload = edit.workload
-    path = f"{workload.overlay}/rightsizer-helmrelease-{name}.yaml"
+    path = patch_file(workload.overlay, HELM_RELEASE, name)
     existing = current(path)
     if existing is not None:
         steps = ("spec", "values", *key)
