@@ -543,3 +543,28 @@ def test_missing_failure_signals_are_no_warning(usage):
         for warning in usage.warnings
         for name in ("oom_kills", "restarts", "cpu_throttled_ratio")
     )
+
+
+def test_oom_kills_come_from_kube_state_metrics_where_cadvisor_has_none(start_prometheus):  # noqa: F811
+    """No `container_oom_events_total` (older cAdvisor): a restart whose last termination
+    kube-state-metrics reports as OOMKilled is an OOM kill; one that ended otherwise is not."""
+    written = []
+    for pod, reason in (("api-5d8f7b9c4-x2x7q", "OOMKilled"), ("api-5d8f7b9c4-k9p2m", "Error")):
+        labels = {"cluster": "prod", "namespace": "shop", "pod": pod, "container": "api"}
+
+        def at(values):
+            return [(int(T0.timestamp()) + 60 * m, float(values(m))) for m in range(HOURS * 60)]
+
+        written += [
+            Series(CPU, labels, at(lambda m: 6.0 * m)),
+            Series(WORKING_SET, labels, at(lambda m: 100 * MIB)),
+            Series("kube_pod_container_status_restarts_total", labels, at(lambda m: m >= 200)),
+            Series(
+                "kube_pod_container_status_last_terminated_reason",
+                {**labels, "reason": reason},
+                at(lambda m: 1.0),
+            ),
+        ]
+    frame = load_prometheus(source(start_prometheus(written))).frame.set_index("metric")
+    assert frame.loc["restarts", "value"].sum() == pytest.approx(2, rel=0.05)
+    assert frame.loc["oom_kills", "value"].sum() == pytest.approx(1, rel=0.05)

@@ -72,6 +72,8 @@ def default_queries(
     by = f"sum by ({environment_label}, namespace, pod, container)"
     real = 'container!="", container!="POD"'  # "" is the pod's own cgroup, POD the pause one
     window = f"{max(60, round(step.total_seconds()))}s"
+    restarts = f"increase(kube_pod_container_status_restarts_total[{window}])"
+    pod_labels = f"{environment_label}, namespace, pod, container"
 
     def throttled(name: str) -> str:
         return f"{by} (rate(container_cpu_cfs_{name}_total{{{real}}}[5m]))"
@@ -86,8 +88,12 @@ def default_queries(
         "memory_request_bytes": resource("requests", "memory"),
         "cpu_limit_cores": resource("limits", "cpu"),
         "memory_limit_bytes": resource("limits", "memory"),
-        "oom_kills": f"{by} (increase(container_oom_events_total{{{real}}}[{window}]))",
-        "restarts": f"{by} (increase(kube_pod_container_status_restarts_total[{window}]))",
+        # cAdvisor's OOM counter where it exists, else restarts whose last termination
+        # kube-state-metrics reports as OOMKilled.
+        "oom_kills": f"({by} (increase(container_oom_events_total{{{real}}}[{window}]))) or "
+        f"({by} ({restarts} * on ({pod_labels}) group_left max by ({pod_labels}) "
+        '(kube_pod_container_status_last_terminated_reason{reason="OOMKilled"})))',
+        "restarts": f"{by} ({restarts})",
         "cpu_throttled_ratio": f"{throttled('throttled_periods')} / {throttled('periods')}",
         "pod_owner": f"max by ({environment_label}, namespace, pod, owner_kind, owner_name, "
         "owner_is_controller) (kube_pod_owner)",
