@@ -15,9 +15,9 @@ from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
 from bot.manifests.quantities import (
-    format_cpu,
-    format_memory,
+    format_field,
     parse_cpu,
+    parse_field,
     parse_memory,
     rounded_up,
 )
@@ -416,9 +416,9 @@ def planned_change(workload: Workload, decision: Decision) -> PlannedChange | No
         like = tracked.raw
     if decision.action == "skip" and not field.startswith("hpa."):
         value = rounded_up(field, value, like)
-    written = _formatted(field, value, like)
+    written = format_field(field, value, like)
     current = None if tracked is None else tracked.raw
-    if current is not None and _numeric(field, written) == _numeric(field, current):
+    if current is not None and parse_field(field, written) == parse_field(field, current):
         return None
     origin = None if tracked is None else tracked.origin
     if decision.action == "skip":
@@ -429,19 +429,3 @@ def planned_change(workload: Workload, decision: Decision) -> PlannedChange | No
 UNSET_STYLE: dict[str, Raw] = {"requests.cpu": "1m", "requests.memory": "1Mi"}
 """The style a request nobody wrote takes: millicores and mebibytes, as the Kubernetes docs
 write them."""
-
-
-def _formatted(field: str, value: float, like: Raw) -> Raw:
-    if field.endswith(".cpu"):
-        return format_cpu(value, like)
-    if field.endswith(".memory"):
-        return format_memory(value, like)
-    return round(value)
-
-
-def _numeric(field: str, raw: Raw) -> float:
-    if field.endswith(".cpu"):
-        return parse_cpu(raw)
-    if field.endswith(".memory"):
-        return parse_memory(raw)
-    return float(raw)

@@ -89,4 +89,4 @@ def test_a_workload_name_never_becomes_a_path_out_of_the_repository(tmp_path):
     with pytest.raises(InputError, match="is not a Kubernetes object name"):
         apply(repo, inventory, edits)
     assert git(repo, "status", "--porcelain") == ""
-    assert not Path("/tmp/owned.yaml").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # nothing written beside it

@@ -112,6 +112,25 @@ def rounded_up(field: str, value: float, like: str | int | float | None) -> floa
     return round(math.ceil(round(value / size, 6)) * size, 9)
 
 
+def format_field(field: str, value: float, like: str | int | float) -> str | int | float:
+    """A field's new value (base units) as the manifest writes it, in the style of `like`;
+    replicas and percentages are whole numbers."""
+    if field.endswith(".cpu"):
+        return format_cpu(value, like)
+    if field.endswith(".memory"):
+        return format_memory(value, like)
+    return round(value)
+
+
+def parse_field(field: str, raw: str | int | float) -> float:
+    """A field's text in base units: cores, bytes, or the plain number."""
+    if field.endswith(".cpu"):
+        return parse_cpu(raw)
+    if field.endswith(".memory"):
+        return parse_memory(raw)
+    return float(raw)
+
+
 def readable(value: float, field: str) -> str:
     """A field's value in base units as a reviewer reads it in rule texts: millicores, MiB,
     or the plain number (replicas, percent)."""

@@ -103,11 +103,9 @@ def argo_releases(
     name = dig(document, "metadata", "name")
     if not isinstance(name, str):
         return []
-    label = (
-        f"ApplicationSet {generated_by} (Application {name})"
-        if generated_by
-        else (f"Application {name}")
-    )
+    label = f"Application {name}"
+    if generated_by:
+        label = f"ApplicationSet {generated_by} ({label})"
     root: tuple[str | int, ...] = ("spec", "template", "spec") if generated_by else ("spec",)
     ref = ("ApplicationSet", (generated_by,)) if generated_by else ("Application", (name,))
     single = isinstance(spec.get("source"), dict)
@@ -163,9 +161,8 @@ def kustomize_chart(
 ) -> Release:
     """A kustomization's `helmCharts[index]` as kustomize inflates it: the chart from
     `helmGlobals.chartHome` (`charts/<name>`, or `charts/<name>-<version>/<name>` with a
-    version), its
-    `valuesFile` (the chart's own by default), `valuesInline` over it (under it with
-    `valuesMerge: merge`, alone with `replace`), then each of `additionalValuesFiles`."""
+    version), its `valuesFile` (the chart's own by default), `valuesInline` over it (under it
+    with `valuesMerge: merge`, alone with `replace`), then each of `additionalValuesFiles`."""
     entry = kustomization["helmCharts"][index]
     where = f"{file}: helmCharts[{index}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):

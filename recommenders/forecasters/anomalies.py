@@ -53,8 +53,9 @@ def find_anomalies(
     hourly: pd.Series, served: pd.Series | None = None
 ) -> tuple[pd.Series, tuple[Anomaly, ...]]:
     """The series with anomalous hours replaced by their expected value, and the anomalies.
-    A stretch during which an autoscaler scaled out (`served` True in any of its hours) was
-    demand the pods carried, not an incident: it stays, and so does its lesson."""
+    A stretch with any hour `served` marks (an autoscaler scaled out for it, or the container
+    started again) was demand or a start-up, not an incident: it stays, and so does its
+    lesson."""
     values = hourly.to_numpy(dtype=float)
     if len(values) < 2 * DAY:
         return hourly, ()

@@ -21,7 +21,8 @@ from recommenders.model import METRICS, Metric
 __all__ = ["METRICS", "Anomaly", "Metric", "NothingToPrepare", "Prepared", "Sizing", "Strategy"]
 
 Prepared = tuple[pd.Series, Metric, "pd.Series | None"]
-"""What `prepare` gets for each series a run will size: (history, metric, served hours)."""
+"""What `prepare` gets for each series a run will size: (history, metric, the hours no
+anomaly may be cut from, as `size` gets them in `served`)."""
 
 
 def served_hours(replicas: pd.Series | None) -> pd.Series | None:
@@ -87,8 +88,9 @@ class Strategy(Protocol):
     ) -> Sizing:
         """`history`: values in base units (cores, bytes) on a DatetimeIndex, any step, oldest
         first, no NaN. The sizing is a single static level for the `horizon` after its end.
-        `served`: True for the hours an autoscaler scaled out (see `served_hours`): a burst
-        in them was demand the pods carried, never an anomaly to leave out."""
+        `served`: True for the hours no anomaly may be cut from: an autoscaler scaled out
+        (see `served_hours`), so a burst then was demand the pods carried, or the container
+        started again (`workload.kept_hours`), so a peak then is its start-up."""
         ...
 
 

@@ -146,8 +146,9 @@ def prepared_histories(usage: WorkloadUsage) -> list[Prepared]:
         ("cpu", usage.cpu),
         ("memory", usage.memory),
     ]
+    kept = {container: kept_hours(usage, container) for container in {*usage.cpu, *usage.memory}}
     return [
-        (series, metric, kept_hours(usage, container))
+        (series, metric, kept[container])
         for metric, by_container in by_metric
         for container, series in by_container.items()
     ]
