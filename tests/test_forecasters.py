@@ -80,6 +80,21 @@ def test_a_ramp_is_not_a_step():
     assert level_change(weekly) is None
 
 
+def test_a_step_up_is_followed_after_one_day_and_a_step_down_after_three():
+    risen = _cycle()
+    risen[-24:] += 8  # yesterday
+    assert level_change(risen) == 720 - 24
+    assert forecast(risen, 168).level(0.95) > 18
+    fallen = _cycle()
+    fallen[-24:] -= 8  # a quiet day may be the first of a weekend
+    assert level_change(fallen) is None
+    fallen[-72:-24] -= 8
+    assert level_change(fallen) == 720 - 72
+    # Monday after a quiet weekend rises above the weekend, not above the weekdays.
+    monday = (_cycle() * np.where((HOURS // 24) % 7 >= 5, 0.3, 1.0))[: 27 * 24]
+    assert level_change(monday) is None
+
+
 def test_a_latest_error_far_above_the_earlier_ones_is_drift():
     values = _cycle(noise=0.2)
     values[-48:] += np.random.default_rng(4).normal(0, 4, 48)  # demand turned erratic
