@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import RepoConfig
+from bot.decisions.overrides import Override
 from bot.forges.connect import ForgeOptions, open_checkout
 from bot.inputs import Inputs, SourceRequest, prometheus_source, read_inputs
 from bot.manifests.yamlio import resolve_inside
-from bot.overrides import Override, apply_overrides
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
 from bot.run import GroupResult, publish
@@ -66,8 +66,9 @@ def run_once(
         inputs = read_inputs(sources)
         warn_about(inputs, say)
         cache = ForecastCache.open(forecast_cache)
-        plan = make_plan(workspace.path, config, policy, inputs.table, inputs.prices, cache, now)
-        plan = apply_overrides(plan, overrides, now)
+        plan = make_plan(
+            workspace.path, config, policy, inputs.table, inputs.prices, cache, now, overrides
+        )
         cache.save()
         results = publish(plan, workspace, base, checkout.forge, config, now)
     return RunReport(config, plan, results)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from bot.config import RepoConfig
+from bot.decisions.model import Decision
+from bot.decisions.order import in_environment_order
+from bot.decisions.overrides import Override, overridden, overriding
+from bot.decisions.values import Context, decide, held_workload
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
@@ -22,8 +27,7 @@ from bot.manifests.quantities import (
     rounded_up,
 )
 from bot.manifests.runtimes import runtime_memory
-from bot.policy import Context, Decision, Guardrails, Policy, RuleHit, WorkloadPolicy, decide
-from bot.policy.rules import skipped
+from bot.policy import Guardrails, Policy, WorkloadPolicy
 from bot.proof import inspect
 from bot.rules.cooldown import bot_changes
 from recommenders.errors import InputError
@@ -143,9 +147,10 @@ def make_plan(
     prices: dict[str, UnitPrices],
     cache: ForecastCache | None = None,
     now: datetime | None = None,
+    overrides: Sequence[Override] = (),
 ) -> Plan:
     """`now` dates the cooldown (and tests); the bot's past changes come from the base
-    branch's history."""
+    branch's history. `overrides` are the reviewers' standing commands the service keeps."""
     now = now or datetime.now(UTC)
     inventory = inspect(repo)
     plan = Plan(inventory, [], {}, {})
@@ -178,7 +183,7 @@ def make_plan(
         recommendation = recommend(strategy, spec, history, unit_prices, horizon)
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
-        held = _unverified(workload) or rules.held_back
+        held = held_workload(workload, rules.held_back)
         written: dict[tuple[str | None, str], Raw] = {
             (c.name, f): t.raw for c in workload.containers for f, t in c.resources.items()
         }
@@ -187,8 +192,28 @@ def make_plan(
             change = planned_change(workload, decision)
             if change is not None:
                 plan.changes.append(change)
-    plan.changes = _in_environment_order(plan.changes, policy.environment_order)
+    ordered = in_environment_order(plan.changes, policy.environment_order)
+    plan.changes = _overridden(ordered, overrides, now)
     return plan
+
+
+def _overridden(
+    changes: list[PlannedChange], overrides: Sequence[Override], now: datetime
+) -> list[PlannedChange]:
+    """Each change as the reviewers' commands decide it: a skip keeps the row's text, a
+    pinned value is written afresh (and leaves the plan if the file already has it)."""
+    found = []
+    for change in changes:
+        override = overriding(overrides, workload_key(change.workload), change.field, now)
+        if override is None:
+            found.append(change)
+            continue
+        decision = overridden(change.decision, override)
+        if decision.action == "skip":
+            found.append(replace(change, decision=decision))
+        elif (pinned := planned_change(change.workload, decision)) is not None:
+            found.append(pinned)
+    return found
 
 
 def _horizon(now: datetime, histories: list[WorkloadUsage]) -> pd.Timedelta:
@@ -305,40 +330,6 @@ def _strategy(config: RepoConfig, rules: WorkloadPolicy, made: dict[str, Strateg
     return made[made_key]
 
 
-def _in_environment_order(changes: list[PlannedChange], order: list[str]) -> list[PlannedChange]:
-    """`environment_order: [dev, staging, prod]`: a change waits while an earlier environment
-    still has the same change to make (same workload, container and field), so prod gets a
-    value only after dev has run with it. Once dev's PR merges, its change leaves the plan
-    and prod's goes ahead."""
-    rank = {environment: i for i, environment in enumerate(order)}
-    pending: dict[tuple[str, str, str | None, str], int] = {}
-    for change in changes:
-        if change.decision.action != "skip" and change.workload.environment in rank:
-            same = _identity(change)
-            pending[same] = min(pending.get(same, len(order)), rank[change.workload.environment])
-    held = []
-    for change in changes:
-        first = pending.get(_identity(change))
-        mine = rank.get(change.workload.environment)
-        if change.decision.action == "skip" or first is None or mine is None or first >= mine:
-            held.append(change)
-            continue
-        hit = RuleHit("environment-order", f"waits for {order[first]} to get this change first")
-        decision = skipped(change.decision.recommendation, *change.decision.rules, hit)
-        held.append(replace(change, decision=decision))
-    return held
-
-
-def _identity(change: PlannedChange) -> tuple[str, str, str | None, str]:
-    workload = change.workload
-    return (
-        workload.kind,
-        workload.original_name or workload.name,
-        change.decision.recommendation.container,
-        change.field,
-    )
-
-
 def _facts(workload: Workload) -> dict[str, object]:
     """The workload as custom conditions see it."""
     return {
@@ -386,13 +377,6 @@ def _parsed(resources: dict[str, Tracked], bound: str) -> dict[str, float]:
         parse = parse_cpu if resource == "cpu" else parse_memory
         parsed[resource] = parse(tracked.raw, where)
     return parsed
-
-
-def _unverified(workload: Workload) -> RuleHit | None:
-    """Kustomize disagrees with where the bot thinks the workload's values are set."""
-    if workload.unverified is not None:
-        return RuleHit("render-check", workload.unverified)
-    return None
 
 
 def planned_change(workload: Workload, decision: Decision) -> PlannedChange | None:

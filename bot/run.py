@@ -1,35 +1,30 @@
 """A run: plan, then for each PR group edit, prove, commit and publish through the forge.
 
 Before anything is written the run reads what the forge holds (the bot's PRs, its branches)
-and decides per group: publish, or hold and say why. Holding covers policy (freeze windows,
-too small a saving), reviewers (a PR closed without merging, a human commit on the bot's
-branch) and the PR limits; only then are branches pushed and PRs opened or updated.
+and hands those facts to `bot.decisions.holds`, which decides per group: publish, or hold
+and say why. Only then are branches pushed and PRs opened or updated, as decided.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from git import Commit
 
 from bot.compose import PullRequestText, compose
 from bot.config import RepoConfig
+from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
 from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.gitops import deploy_branches
 from bot.manifests.yamlio import read_if_present
-from bot.planner import Plan, workload_key
-from bot.policy import RuleHit
-from bot.pr_metadata import PullRequestMetadata, metadata_for, read_metadata
+from bot.planner import Plan
 from bot.proof import ProofFailed, prove
-from bot.rules.freeze import freeze_hit
 from bot.workspace import Workspace
 from recommenders.errors import InputError
-
-HUMAN_PUSH = "human-push"
 
 
 @dataclass(frozen=True)
@@ -44,15 +39,6 @@ class GroupResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     number: int | None = None
     """The PR's number on the forge, when one was opened or updated."""
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Why a group's branch and PR are left as they are this run."""
-
-    hit: RuleHit
-    pull: PullRequest | None = None
-    limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +72,8 @@ def publish(
     refuse_protected_branches(groups, config, workspace.path, forge.default_branch)
     found = forge.pull_requests(config.branch_prefix)
     pulls = newest_by_branch(found)
-    holds = decide_holds(job, groups, found, pulls)
+    facts = {g.branch: _branch_facts(job, g, pulls.get(g.branch)) for g in groups}
+    holds = decide_holds(groups, facts, found, plan, config.pull_requests, now)
     waiting = [f"{g.name}: {h.hit.text}" for g in groups if (h := holds.get(g.name)) and h.limit]
     results = []
     for group in groups:
@@ -105,101 +92,15 @@ def publish(
     return results
 
 
-def decide_holds(
-    job: Publishing,
-    groups: list[Group],
-    found: list[PullRequest],
-    pulls: dict[str, PullRequest],
-) -> dict[str, Hold]:
-    """Which groups wait, in group order, so the PR limits fall on the same groups every run.
-    `found` is every bot PR the forge listed (what the limits count), `pulls` the one that
-    speaks for each branch."""
-    settings = job.config.pull_requests
-    open_count = sum(pull.state == "open" for pull in found)
-    last_hour = sum(pull.created_at > job.now - timedelta(hours=1) for pull in found)
-    holds: dict[str, Hold] = {}
-    for group in groups:
-        previous = pulls.get(group.branch)
-        hold = _hold(job, group, previous)
-        if hold is not None:
-            holds[group.name] = hold
-        elif previous is not None and previous.state == "open":
-            continue
-        elif open_count >= settings.max_open:
-            text = f"{open_count} open PRs is the limit (pull_requests.max_open)"
-            holds[group.name] = Hold(RuleHit("pr-limit", text), limit=True)
-        elif last_hour >= settings.max_per_hour:
-            text = (
-                f"{last_hour} PRs opened in the last hour is the limit (pull_requests.max_per_hour)"
-            )
-            holds[group.name] = Hold(RuleHit("pr-limit", text), limit=True)
-        else:
-            open_count += 1
-            last_hour += 1
-    return holds
-
-
-def _hold(job: Publishing, group: Group, previous: PullRequest | None) -> Hold | None:
-    hit = held_back(group, job.plan, job.now) or _closed_by_reviewer(job, group, previous)
-    if hit is not None:
-        return Hold(hit)
-    if previous is not None and previous.state == "merged":
-        return None  # the branch's history is merged; what is on it now is the bot's to redo
-    hit = _taken_over(job, group)
-    if hit is not None:
-        return Hold(hit, previous if previous is not None and previous.state == "open" else None)
-    return None
-
-
-def _closed_by_reviewer(
-    job: Publishing, group: Group, previous: PullRequest | None
-) -> RuleHit | None:
-    """A PR closed without merging is a reviewer's "no": not asked again until a value it
-    proposed moves by more than `reopen_after_change`, or a change it did not hold joins.
-    A PR the bot had handed to a human (its `human-push` comment) closed because they
-    deleted the branch, as the comment asks to hand it back: that is not a "no"."""
-    if previous is None or previous.state != "closed":
-        return None
-    share = job.config.pull_requests.reopen_after_change
-    if moved(read_metadata(previous.body), metadata_for(group), share):
-        return None
-    if job.forge.has_comment(previous, HUMAN_PUSH):
-        return None
-    when = f" on {previous.closed_at:%Y-%m-%d}" if previous.closed_at else ""
-    text = (
-        f"#{previous.number} was closed without merging{when}; a new one opens when a value "
-        f"moves more than {share:.0%} from what it proposed"
+def _branch_facts(job: Publishing, group: Group, previous: PullRequest | None) -> BranchFacts:
+    handed_back = (
+        previous is not None
+        and previous.state == "closed"
+        and job.forge.has_comment(previous, HUMAN_PUSH)
     )
-    return RuleHit("closed-pr", text)
-
-
-def moved(old: PullRequestMetadata | None, new: PullRequestMetadata, share: float) -> bool:
-    """Whether `new` differs from the closed PR's proposal by more than `share` of any value.
-    A closed PR whose metadata cannot be read (edited by hand) proposed nothing we know."""
-    before = {value.change: value.proposed for value in old.values} if old else {}
-    for value in new.values:
-        if value.change not in before:
-            return True
-        previous = before[value.change]
-        if abs(value.proposed - previous) > share * max(abs(previous), 1e-12):
-            return True
-    return False
-
-
-def _taken_over(job: Publishing, group: Group) -> RuleHit | None:
     head = job.workspace.branch_head(group.branch)
-    if head is None:
-        return None
-    foreign = job.workspace.foreign_commits(head, job.base, job.config.bot)
-    if not foreign:
-        return None
-    commit = foreign[0]
-    text = (
-        f"{commit.committer.name} pushed {commit.hexsha[:12]} to `{group.branch}`, so "
-        "Rightsizer no longer updates it: the branch is yours. To hand it back, delete the "
-        "branch; Rightsizer then proposes afresh in a new PR."
-    )
-    return RuleHit(HUMAN_PUSH, text)
+    foreign = job.workspace.foreign_commits(head, job.base, job.config.bot) if head else []
+    return BranchFacts(previous, handed_back, foreign[0] if foreign else None)
 
 
 def newest_by_branch(pulls: list[PullRequest]) -> dict[str, PullRequest]:
@@ -275,28 +176,6 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
     return GroupResult(
         group.name, group.branch, branch_outcome, outcome, pull.url, text, number=pull.number
     )
-
-
-def held_back(group: Group, plan: Plan, now: datetime) -> RuleHit | None:
-    """Why a whole PR waits: a freeze window in force for one of its workloads (set at any
-    level, a namespace's or a label's included), or too small a saving (a PR that only saves
-    is worth a reviewer only above the largest minimum of its workloads; one that adds
-    resources fixes a risk and is never held for it)."""
-    keys = {workload_key(change.workload) for change in group.applied}
-    rules = [plan.rules[key] for key in sorted(keys, key=str)]
-    for found in rules:
-        hit = freeze_hit(found.freeze, now)
-        if hit is not None:
-            return hit
-    if not group.applied:
-        return None
-    minimum = max(found.min_pr_monthly_saving for found in rules)
-    saving = -sum(change.decision.monthly_cost_delta for change in group.applied)
-    increases = any(c.decision.value > c.decision.recommendation.current for c in group.applied)
-    if not increases and saving < minimum:
-        text = f"saves ${saving:.2f}/month in all, below the ${minimum:.2f} minimum per PR"
-        return RuleHit("min-pr-saving", text)
-    return None
 
 
 def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]:

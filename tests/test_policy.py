@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy import Guardrails, RuleHit, decide, load_policy
+from bot.decisions.model import RuleHit
+from bot.decisions.values import decide
+from bot.policy import Guardrails, load_policy
 from recommenders.errors import InputError
 from recommenders.model import FieldRecommendation, WorkloadKey, WorkloadRecommendation
 from tests.conftest import MONOREPO
@@ -149,7 +151,7 @@ def test_the_limit_keeps_the_ratio_it_claims_to_the_rounded_request():
 def test_memory_rounds_to_the_files_unit_style():
     from datetime import UTC, datetime
 
-    from bot.policy.decide import Context
+    from bot.decisions.values import Context
 
     field = FieldRecommendation("requests.memory", "api", 2 * 2**30, 1.57 * 2**30, 1e-7, "t")
     recommendation = WorkloadRecommendation(KEY, (field,), 720, ("", ""), "m", "high")

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.decisions.values import Context, decide
 from bot.manifests.model import HpaSpec, Workload
-from bot.policy import Context, Guardrails, decide, load_policy
+from bot.policy import Guardrails, load_policy
 from recommenders.errors import InputError
 from recommenders.model import FieldRecommendation, WorkloadKey, WorkloadRecommendation
 from tests.conftest import git

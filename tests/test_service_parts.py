@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.overrides import names_workload, pin_value
+from bot.decisions.overrides import names_workload, pin_value
 from bot.service.scheduler import Schedules
 from bot.service.settings import ServiceSettings, load_settings
 from bot.service.state import Store

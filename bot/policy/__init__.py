@@ -1,17 +1,7 @@
-"""Policy as code: layered documents and annotations decide what the bot may change."""
+"""Policy as code: layered documents and annotations state the rules for each workload;
+`bot.decisions` applies them."""
 
-from bot.policy.decide import SCALE_POINT, Context, decide
 from bot.policy.load import Policy, WorkloadPolicy, load_policy
-from bot.policy.rules import Decision, Guardrails, RuleHit
+from bot.policy.rules import Guardrails
 
-__all__ = [
-    "SCALE_POINT",
-    "Context",
-    "Decision",
-    "Guardrails",
-    "Policy",
-    "RuleHit",
-    "WorkloadPolicy",
-    "decide",
-    "load_policy",
-]
+__all__ = ["Guardrails", "Policy", "WorkloadPolicy", "load_policy"]

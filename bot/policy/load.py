@@ -16,11 +16,12 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 
+from bot.decisions.model import RuleHit
 from bot.manifests.model import Workload
 from bot.policy.annotations import Annotated, read_annotations
 from bot.policy.documents import POLICIES, Layer, Model, Setting, merged, read_layer
 from bot.policy.effective import Effective, effective
-from bot.policy.rules import Guardrails, RuleHit
+from bot.policy.rules import Guardrails
 from bot.settings_files import field_error, load_mapping
 from recommenders.errors import InputError
 

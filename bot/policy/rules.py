@@ -1,44 +1,16 @@
-"""What a policy decides with: the effective rules for one workload, and the decisions."""
+"""What a policy decides with: the effective rules for one workload."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from bot.rules.conditions import Condition
 from bot.rules.freeze import FreezeWindow
-from recommenders.model import FieldRecommendation
 
-Action = Literal["apply", "clip", "skip"]
 CONFIDENCE = ("low", "medium", "high")
 GUARD_SHARE = {"off": 0.0, "high": 0.0, "medium": 0.9, "low": 1.0}
 """Share of the strategy's risk-target level that a value may not go below, per allowed
 performance impact: `low` impact keeps all of it, `medium` 90 %, `high` (or off) none."""
-
-
-@dataclass(frozen=True)
-class RuleHit:
-    rule: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the policy made of one recommended value; `value` is what will be written."""
-
-    recommendation: FieldRecommendation
-    action: Action
-    value: float
-    rules: tuple[RuleHit, ...]
-
-    @property
-    def monthly_cost_delta(self) -> float:
-        return 0.0 if self.action == "skip" else self.recommendation.monthly_cost_delta(self.value)
-
-
-def skipped(field: FieldRecommendation, *rules: RuleHit) -> Decision:
-    """The field stays as it is, for these reasons."""
-    return Decision(field, "skip", field.current, rules)
 
 
 @dataclass(frozen=True)

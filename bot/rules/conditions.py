@@ -51,16 +51,14 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import celpy
 
+from bot.decisions.model import RuleHit
 from bot.manifests.yamlio import position
 from bot.settings_files import check_keys, field_error, typed
 from recommenders.errors import InputError
-
-if TYPE_CHECKING:
-    from bot.policy.rules import RuleHit
 
 _KEYS = ("name", "expression", "action", "message")
 _ACTIONS = ("skip",)
@@ -295,9 +293,6 @@ def _root_variable(member: Any) -> str | None:
 
 def condition_hits(conditions: Iterable[Condition], facts: Activation) -> tuple[RuleHit, ...]:
     """A hit for every condition that holds for this change, in the policy's order."""
-    # Imported here: bot.policy.rules holds `Condition`s, so importing it at the top is a cycle.
-    from bot.policy.rules import RuleHit
-
     return tuple(
         RuleHit(condition.rule, condition.message)
         for condition in conditions

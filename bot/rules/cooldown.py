@@ -25,17 +25,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from git import Commit, Repo
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 from gitdb.exc import BadName
 
+from bot.decisions.model import RuleHit
 from bot.manifests.quantities import readable
 from recommenders.errors import InputError
-
-if TYPE_CHECKING:
-    from bot.policy.rules import RuleHit
 
 RULE = "cooldown"
 TRAILER = "Rightsizer-Change"
@@ -110,8 +107,6 @@ def reverts(
     Only the direction counts: after a decrease, any increase is a reversal and a further
     decrease is not. The newest reversed change is the one named.
     """
-    from bot.policy.rules import RuleHit  # here: the policy package imports the rules
-
     if now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware")
     step = proposed - current

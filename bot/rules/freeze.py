@@ -11,19 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from bot.decisions.model import RuleHit
 from bot.inputs import parse_duration
 from bot.manifests.yamlio import position
 from bot.settings_files import check_keys, field_error, typed
 from recommenders.errors import InputError
-
-if TYPE_CHECKING:
-    from bot.policy.rules import RuleHit
 
 RULE = "freeze"
 _KEYS = ("from", "to", "cron", "duration", "timezone", "reason")
@@ -110,8 +108,6 @@ def active_freeze(windows: tuple[FreezeWindow, ...], now: datetime) -> FreezeWin
 
 
 def freeze_hit(windows: tuple[FreezeWindow, ...], now: datetime) -> RuleHit | None:
-    from bot.policy.rules import RuleHit  # here: that module imports this one for FreezeWindow
-
     window = active_freeze(windows, now)
     if window is None:
         return None

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from bot.overrides import Override
+from bot.decisions.overrides import Override
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 DUPLICATE = "duplicate"

@@ -15,9 +15,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions, open_conversation
-from bot.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.pipeline import RunReport, run_moment, run_once
 from bot.planner import workload_key
 from bot.service import metrics

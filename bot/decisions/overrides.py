@@ -1,18 +1,18 @@
 """Reviewers' commands that outlive the comment they were given in: ignore a workload, snooze
-it for some days, pin a field at a value. The service keeps them and applies them to every
-later plan, after the policy, as the last word: they are a person's explicit decision.
+it for some days, pin a field at a value. The service keeps them and the planner applies them
+to every later plan, after the policy and the environment order, as the last word: they are
+a person's explicit decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from bot.decisions.model import Decision, RuleHit, skipped
 from bot.manifests.quantities import parse_cpu, parse_memory
-from bot.planner import Plan, PlannedChange, planned_change, workload_key
-from bot.policy.rules import Decision, RuleHit, skipped
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 
@@ -34,13 +34,10 @@ class Override:
     value: str | None = None
     """pin: the value as the reviewer wrote it (`500m`, `1Gi`, `3`)."""
 
-    def matches(self, change: PlannedChange) -> bool:
+    def matches(self, key: WorkloadKey, field: str) -> bool:
         """Its workload, and for a pin its field (in every container that has it)."""
-        named = names_workload(
-            self.workload_kind, self.name, self.namespace, self.environment,
-            workload_key(change.workload),
-        )  # fmt: skip
-        return named and self.field in (None, change.field)
+        named = names_workload(self.workload_kind, self.name, self.namespace, self.environment, key)
+        return named and self.field in (None, field)
 
     def describe(self) -> str:
         if self.kind == "pin":
@@ -62,23 +59,34 @@ def names_workload(
     )
 
 
-def apply_overrides(plan: Plan, overrides: Sequence[Override], now: datetime) -> Plan:
-    """The plan with each matching change skipped (ignore, snooze) or held at the pinned
-    value; a snooze that ended is no longer applied. Pins hold what the bot would change:
-    a field the plan leaves alone stays as the manifests have it."""
-    active = [o for o in overrides if o.until is None or o.until > now]
-    if not active:
-        return plan
-    changes = []
-    for change in plan.changes:
-        found = next((o for o in reversed(active) if o.matches(change)), None)
-        if found is None:
-            changes.append(change)
-            continue
-        held = _held(change, found)
-        if held is not None:
-            changes.append(held)
-    return replace(plan, changes=changes)
+def overriding(
+    overrides: Sequence[Override], key: WorkloadKey, field: str, now: datetime
+) -> Override | None:
+    """The newest command in force for this workload's field (`overrides` oldest first); a
+    snooze that ended no longer counts."""
+    return next(
+        (
+            o
+            for o in reversed(overrides)
+            if (o.until is None or o.until > now) and o.matches(key, field)
+        ),
+        None,
+    )
+
+
+def overridden(decision: Decision, override: Override) -> Decision:
+    """The decision as the command has it: skipped (ignore, snooze, a pin at today's
+    value), or applied at the pinned value. Pins hold what the bot would change: a field
+    the plan leaves alone stays as the manifests have it."""
+    hit = RuleHit(f"command.{override.kind}", override.describe())
+    recommendation = decision.recommendation
+    if override.kind != "pin":
+        return skipped(recommendation, hit)
+    assert override.field is not None and override.value is not None
+    value = pin_value(override.field, override.value)
+    if value == recommendation.current:
+        return skipped(recommendation, hit)
+    return Decision(recommendation, "apply", value, (hit,))
 
 
 def pin_value(field: str, text: str) -> float:
@@ -91,15 +99,3 @@ def pin_value(field: str, text: str) -> float:
     if not text.isdigit():
         raise InputError(field, f"takes a whole number, not {text!r}")
     return float(text)
-
-
-def _held(change: PlannedChange, override: Override) -> PlannedChange | None:
-    hit = RuleHit(f"command.{override.kind}", override.describe())
-    recommendation = change.decision.recommendation
-    if override.kind != "pin":
-        return replace(change, decision=skipped(recommendation, hit))
-    assert override.field is not None and override.value is not None
-    value = pin_value(override.field, override.value)
-    if value == recommendation.current:
-        return replace(change, decision=skipped(recommendation, hit))
-    return planned_change(change.workload, Decision(recommendation, "apply", value, (hit,)))

@@ -1,11 +1,11 @@
 """Every recommended value becomes a decision (apply, clip, skip) naming the rules that made it.
 
-The order is the declared precedence: the workload's own state first (held back, history,
-confidence, pins), then hard bounds, then the step per PR, then what is worth a change
-(minimum change, minimum saving), then custom conditions and the cooldown. A performance
-guard is applied last of the value rules so that no cost rule can push a value below the
-level the strategy's risk target needs; where it overrides a bound's ceiling, both are
-named.
+The order is the declared precedence: the workload's own state first (its render unverified,
+excluded, stale or too little history, too little confidence, pins), then hard bounds, then
+the step per PR, then what is worth a change (minimum change, minimum saving), then custom
+conditions and the cooldown. A performance guard is applied last of the value rules so that
+no cost rule can push a value below the level the strategy's risk target needs; where it
+overrides a bound's ceiling, both are named.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.decisions.model import Decision, RuleHit, skipped
+from bot.manifests.model import Workload
 from bot.manifests.quantities import readable, rounded_up, step
-from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Decision, Guardrails, RuleHit, skipped
+from bot.policy.rules import CONFIDENCE, GUARD_SHARE, Guardrails
 from bot.rules.conditions import activation, condition_hits
 from bot.rules.cooldown import PastChange, reverts
 from recommenders.model import HOURS_PER_MONTH, FieldRecommendation, WorkloadRecommendation
@@ -68,6 +70,15 @@ def decide(
             decisions[(f.container, f.field)] = _within_rules(followed, guardrails)
     found = [decisions[(f.container, f.field)] for f in recommendation.fields]
     return _under_ceiling(found, recommendation, guardrails)
+
+
+def held_workload(workload: Workload, excluded: RuleHit | None) -> RuleHit | None:
+    """Why none of a workload's values may change, before its numbers are looked at:
+    kustomize disagrees with where the bot thinks its values are set (an edit there might
+    not reach the cluster), or the policy excludes it."""
+    if workload.unverified is not None:
+        return RuleHit("render-check", workload.unverified)
+    return excluded
 
 
 def _workload_rule(

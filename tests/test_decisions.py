@@ -1,0 +1,69 @@
+"""`bot.decisions` decides from facts alone: the holds of a run, given what the forge and the
+branches say, without a forge or a checkout in reach."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from bot.config import PullRequestSettings
+from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
+from bot.forges.base import PullRequest
+from bot.groups import Group
+from bot.manifests.model import Inventory
+from bot.planner import Plan
+
+NOW = datetime(2026, 11, 27, 6, tzinfo=UTC)
+PLAN = Plan(Inventory([], {}), [], {}, {})
+
+
+def _group(name: str) -> Group:
+    return Group(name, f"rightsizer/{name}", ())
+
+
+def _pull(number: int, group: str, state: str, hours_ago: float = 48) -> PullRequest:
+    created = NOW - timedelta(hours=hours_ago)
+    closed = created + timedelta(hours=1) if state != "open" else None
+    return PullRequest(number, f"rightsizer/{group}", state, f"pr/{number}", "", created, closed)
+
+
+def _holds(groups, facts, found=(), **settings):
+    return decide_holds(groups, facts, list(found), PLAN, PullRequestSettings(**settings), NOW)
+
+
+def test_a_pr_closed_without_merging_is_a_no_until_the_human_handed_it_back():
+    closed = _pull(7, "prod", "closed")
+    held = _holds([_group("prod")], {"rightsizer/prod": BranchFacts(closed, False, None)})
+    assert held["prod"].hit.rule == "closed-pr"
+    assert held["prod"].hit.text.startswith("#7 was closed without merging on 2026-11-25")
+    handed = _holds([_group("prod")], {"rightsizer/prod": BranchFacts(closed, True, None)})
+    assert handed == {}
+
+
+def test_a_human_commit_holds_the_branch_and_names_the_open_pr_to_comment_on():
+    commit = SimpleNamespace(committer=SimpleNamespace(name="Ada"), hexsha="f" * 40)
+    open_pr = _pull(3, "dev", "open")
+    held = _holds([_group("dev")], {"rightsizer/dev": BranchFacts(open_pr, False, commit)})
+    assert held["dev"].hit.rule == HUMAN_PUSH
+    assert held["dev"].hit.text.startswith("Ada pushed ffffffffffff to `rightsizer/dev`")
+    assert held["dev"].pull is open_pr
+    merged = _pull(3, "dev", "merged")
+    assert _holds([_group("dev")], {"rightsizer/dev": BranchFacts(merged, False, commit)}) == {}
+
+
+def test_the_pr_limits_fall_on_the_later_groups_and_never_on_an_open_pr():
+    groups = [_group("a"), _group("b"), _group("c")]
+    open_a = _pull(1, "a", "open")
+    facts = {
+        "rightsizer/a": BranchFacts(open_a, False, None),
+        "rightsizer/b": BranchFacts(None, False, None),
+        "rightsizer/c": BranchFacts(None, False, None),
+    }
+    held = _holds(groups, facts, [open_a], max_open=2)
+    assert list(held) == ["c"]
+    assert held["c"].limit
+    assert held["c"].hit.text == "2 open PRs is the limit (pull_requests.max_open)"
+    recent = [_pull(9, "x", "closed", hours_ago=0.5)]
+    held = _holds(groups, facts, [open_a, *recent], max_per_hour=1)
+    assert set(held) == {"b", "c"}
+    assert held["b"].hit.text.startswith("1 PRs opened in the last hour")
