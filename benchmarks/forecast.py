@@ -517,21 +517,21 @@ def main() -> None:
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rightsizer-forecast-") as scratch:
         folder = Path(scratch)
-        cold_file = folder / "cold.pickle"
+        cold_file = folder / "cold.sqlite"
 
         def cold(repeat: int) -> Run:
-            path = folder / f"cold-{repeat}.pickle"
+            path = folder / f"cold-{repeat}.sqlite"
             run = run_ours(jobs, path, args.workers)
             shutil.copy(path, cold_file)
             return run
 
         def warm(repeat: int) -> Run:
-            path = folder / f"warm-{repeat}.pickle"
+            path = folder / f"warm-{repeat}.sqlite"
             shutil.copy(cold_file, path)
             return run_ours(jobs, path, args.workers)
 
         def day_on(repeat: int) -> Run:
-            path = folder / f"next-{repeat}.pickle"
+            path = folder / f"next-{repeat}.sqlite"
             shutil.copy(cold_file, path)
             return run_ours(next_day, path, args.workers)
 
@@ -552,7 +552,7 @@ def main() -> None:
         small = median_run(
             args.repeats,
             lambda repeat: run_ours(
-                jobs[:subset], folder / f"subset-{repeat}.pickle", args.workers
+                jobs[:subset], folder / f"subset-{repeat}.sqlite", args.workers
             ),
         )
     lines.append("")

@@ -60,9 +60,8 @@ CacheOption = Annotated[
     Path | None,
     typer.Option(
         "--forecast-cache",
-        envvar="RIGHTSIZER_FORECAST_CACHE",
-        help="File that keeps forecasts between runs: unchanged series are not refitted, "
-        "changed ones start from their last parameters.",
+        help="File (SQLite) that keeps forecasts between runs: unchanged series are not "
+        "refitted, changed ones start from their last parameters. One file per repository.",
     ),
 ]
 
@@ -185,6 +184,8 @@ def _plan(
     inputs = read_inputs(request)
     warn_about(inputs, _say)
     cache = ForecastCache.open(forecast_cache)
+    if cache.problem:
+        _say(f"warning: {cache.problem}")
     with err.status("Forecasting"):
         plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
     cache.save()

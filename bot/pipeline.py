@@ -66,6 +66,8 @@ def run_once(
         inputs = read_inputs(sources)
         warn_about(inputs, say)
         cache = ForecastCache.open(forecast_cache)
+        if cache.problem:
+            say(f"warning: {cache.problem}")
         plan = make_plan(
             workspace.path, config, policy, inputs.table, inputs.prices, cache, now, overrides
         )

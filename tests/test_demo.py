@@ -173,7 +173,7 @@ def test_plan_json_is_the_documented_contract(monorepo):
 
 def test_a_forecast_cache_changes_no_decision_and_keeps_every_fit(tmp_path):
     repo = make_repo(MONOREPO, tmp_path / "monorepo")
-    cache = tmp_path / "cache" / "forecasts.pickle"
+    cache = tmp_path / "cache" / "forecasts.sqlite"
     plans = []
     for options in ([], ["--forecast-cache", cache], ["--forecast-cache", cache]):
         result = rightsizer(

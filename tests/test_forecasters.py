@@ -2,7 +2,9 @@
 is expected to hold, what is left out as an anomaly, and what the cache saves."""
 
 import pickle
+import sqlite3
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -217,7 +219,7 @@ def test_recurring_bursts_are_behaviour_not_anomalies():
 
 
 def test_the_cache_reuses_unchanged_series_and_warm_starts_changed_ones(tmp_path):
-    path = tmp_path / "forecasts.pickle"
+    path = tmp_path / "forecasts.sqlite"
     values = _cycle() + 0.02 * HOURS
     cache = ForecastCache.open(path)
     (first,) = forecast_all([Job(values, 168, "shop/api/cpu")], cache, workers=1)
@@ -234,15 +236,54 @@ def test_the_cache_reuses_unchanged_series_and_warm_starts_changed_ones(tmp_path
     assert moved.params == first.params  # parameters replayed, not estimated again
     assert moved.reason.startswith("kept from 1 run(s) ago")
     assert moved.fold_errors[: len(first.fold_errors)] == first.fold_errors
+    # Everything the forecast holds comes back as it went in.
+    assert np.array_equal(same.distribution, first.distribution)
+    assert (same.model, same.params, same.reason, same.scores) == (
+        first.model, first.params, first.reason, first.scores,
+    )  # fmt: skip
 
 
-def test_a_damaged_or_stale_cache_file_is_a_cold_start(tmp_path):
-    damaged = tmp_path / "damaged.pickle"
-    damaged.write_bytes(b"not a pickle")
-    assert ForecastCache.open(damaged).forecasts == {}
-    stale = tmp_path / "stale.pickle"
-    stale.write_bytes(pickle.dumps({"format": 0, "forecasts": {"x": 1}, "warm": {}}))
-    assert ForecastCache.open(stale).forecasts == {}
+class _Planted:
+    """Unpickling this runs code: it creates `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_is_never_loaded_and_a_damaged_cache_warns_and_starts_cold(tmp_path):
+    marker = tmp_path / "code-ran"
+    planted = tmp_path / "forecasts.sqlite"
+    planted.write_bytes(pickle.dumps({"format": 2, "payload": _Planted(marker)}))
+    cache = ForecastCache.open(planted)
+    assert cache.forecasts == {}
+    assert cache.problem is not None
+    assert cache.problem.startswith(f"{planted}: not a readable forecast cache")
+    assert cache.problem.endswith("starting cold")
+    assert not marker.exists()
+    # The next save replaces the damaged file with a good one.
+    forecast_all([Job(_cycle(), 24, "shop/api/cpu")], cache, workers=1)
+    cache.save()
+    assert len(ForecastCache.open(planted).forecasts) == 1
+
+
+def test_a_cache_with_wrong_types_or_an_older_format_is_a_cold_start(tmp_path):
+    path = tmp_path / "forecasts.sqlite"
+    cache = ForecastCache.open(path)
+    forecast_all([Job(_cycle(), 24, "shop/api/cpu")], cache, workers=1)
+    cache.save()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE forecasts SET mean = x'0102'")  # not whole float64 values
+    damaged = ForecastCache.open(path)
+    assert damaged.forecasts == {} and damaged.warm_starts == {}
+    assert "not whole float64 values" in (damaged.problem or "")
+    cache.save()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '1' WHERE name = 'format'")
+    older = ForecastCache.open(path)
+    assert older.forecasts == {} and older.problem is None
 
 
 def test_the_cache_key_changes_with_anything_the_forecast_depends_on():

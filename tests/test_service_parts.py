@@ -12,6 +12,7 @@ from bot.decisions.overrides import names_workload, pin_value
 from bot.service.scheduler import Schedules
 from bot.service.settings import ServiceSettings, load_settings
 from bot.service.state import Store
+from bot.service.worker import repository_cache
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 
@@ -182,3 +183,12 @@ def test_pinned_values_are_read_as_the_editor_writes_them(field, text, value):
 def test_a_pin_the_editor_could_not_write_is_refused(field, text):
     with pytest.raises(InputError):
         pin_value(field, text)
+
+
+def test_each_repository_has_its_own_forecast_cache_inside_the_directory(tmp_path):
+    names = ["acme/shop", "acme/shop-eu", "a/b-c", "a-b/c", "../../etc/passwd"]
+    paths = [repository_cache(tmp_path, name) for name in names]
+    assert len(set(paths)) == len(names)
+    assert all(path.parent == tmp_path and path.suffix == ".sqlite" for path in paths)
+    assert paths[0].name.startswith("acme_shop-")
+    assert repository_cache(None, "acme/shop") is None

@@ -41,6 +41,7 @@ class ServiceSettings:
     retry_seconds: float = 60.0
     org_policy: str | None = None
     forecast_cache: Path | None = None
+    """A directory holding one forecast cache per repository (none: every run starts cold)."""
     as_of: str | None = None
     """Plan as of this fixed moment instead of now: a replay of bundled exports (a demo)."""
 

@@ -9,11 +9,14 @@ not, since running again would fail the same way until someone fixes it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.forges.base import ForgeError
@@ -106,7 +109,9 @@ class Worker:
                 None,
                 run_moment(self.settings.as_of, "RIGHTSIZER_AS_OF"),
                 org_policy=self.settings.org_policy,
-                forecast_cache=self.settings.forecast_cache,
+                forecast_cache=repository_cache(
+                    self.settings.forecast_cache, job.repository.full_name
+                ),
                 overrides=self.store.overrides(job.repository),
                 say=lambda message: log.info(message, extra=context),
             )
@@ -285,3 +290,14 @@ def explanation(store: Store, repository: RepositoryRow, workload: WorkloadRef) 
 def _names(row: RecommendationRow, ref: WorkloadRef) -> bool:
     key = WorkloadKey(*row.workload.split("/", 3))
     return names_workload(ref.kind, ref.name, ref.namespace, ref.env, key)
+
+
+def repository_cache(directory: Path | None, repository: str) -> Path | None:
+    """The repository's own cache file: series ids name workloads, and one repository's
+    history must never warm-start another's forecasts. The name is made safe for a file
+    system and kept apart by a hash of the full name (`a/b-c` and `a-b/c` never meet)."""
+    if directory is None:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", repository)[:80]
+    digest = hashlib.blake2b(repository.encode(), digest_size=6).hexdigest()
+    return directory / f"{safe}-{digest}.sqlite"

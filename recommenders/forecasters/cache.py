@@ -7,14 +7,21 @@ parameters and its backtest errors: the new run backtests only that model with t
 parameters (no estimation, no other candidates) until it is due to choose again, and the
 errors' history is what drift is measured against. One file, replaced atomically, holding
 only what the last run used, so it does not grow with every day's new hashes.
+
+The file is SQLite holding numbers, text and float64 arrays as bytes, never a pickle: a
+cache is written where others may write too (a shared volume), and reading one must not be
+able to run code. Series ids name workloads, so the service keeps one file per repository:
+one repository's history never warm-starts another's forecasts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
+import sqlite3
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +29,7 @@ import numpy as np
 
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Warm, Within
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever `Forecast` or the models change meaning: an old file is then ignored."""
 
 
@@ -46,22 +53,35 @@ class ForecastCache:
     warm_starts: dict[str, Warm] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     hits: int = 0
+    problem: str | None = None
+    """Why the file at `path` was not used (damaged, not a cache): the run starts cold."""
 
     @classmethod
     def open(cls, path: Path | None) -> ForecastCache:
-        """The cache at `path`; an unreadable or older-format file is a cold start, never an
-        error: it is only ever a copy of what can be recomputed."""
+        """The cache at `path`; an unreadable or older-format file is a cold start with a
+        `problem` to warn about, never an error: it is only a copy of what can be
+        recomputed, and the next save replaces it."""
         cache = cls(path)
         if path is None or not path.is_file():
             return cache
         try:
-            with path.open("rb") as handle:
-                stored = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-            return cache
-        if isinstance(stored, dict) and stored.get("format") == FORMAT:
-            cache.forecasts = stored["forecasts"]
-            cache.warm_starts = stored["warm"]
+            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+                stored = dict(db.execute("SELECT name, value FROM meta"))
+                if stored.get("format") != str(FORMAT):
+                    return cache  # an older format: its forecasts mean something else
+                cache.forecasts = {
+                    key: _forecast(json.loads(body), mean, distribution)
+                    for key, body, mean, distribution in db.execute(
+                        "SELECT key, body, mean, distribution FROM forecasts"
+                    )
+                }
+                cache.warm_starts = {
+                    series: _warm(json.loads(body))
+                    for series, body in db.execute("SELECT series, body FROM warm")
+                }
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            cache.forecasts, cache.warm_starts = {}, {}
+            cache.problem = f"{path}: not a readable forecast cache ({exc}); starting cold"
         return cache
 
     def lookup(self, key: str) -> Forecast | None:
@@ -83,14 +103,111 @@ class ForecastCache:
     def save(self) -> None:
         if self.path is None:
             return
-        kept = {key: self.forecasts[key] for key in self.used if key in self.forecasts}
-        stored = {"format": FORMAT, "forecasts": kept, "warm": self.warm_starts}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".forecasts-")
+        os.close(handle)
         try:
-            with os.fdopen(handle, "wb") as out:
-                pickle.dump(stored, out, protocol=pickle.HIGHEST_PROTOCOL)
+            with closing(sqlite3.connect(temporary)) as db, db:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
+                db.executemany(
+                    "INSERT INTO forecasts VALUES (?, ?, ?, ?)",
+                    [
+                        (key, json.dumps(_fields(f)), _bytes(f.mean), _bytes(f.distribution))
+                        for key in sorted(self.used)
+                        if (f := self.forecasts.get(key)) is not None
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO warm VALUES (?, ?)",
+                    [
+                        (series, json.dumps(_warm_fields(w)))
+                        for series, w in self.warm_starts.items()
+                    ],
+                )
             os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE forecasts (
+    key TEXT PRIMARY KEY, body TEXT NOT NULL, mean BLOB NOT NULL, distribution BLOB NOT NULL
+);
+CREATE TABLE warm (series TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+_FLOATS = np.dtype("<f8")
+
+
+def _bytes(values: np.ndarray) -> bytes:
+    return np.ascontiguousarray(values, dtype=_FLOATS).tobytes()
+
+
+def _floats(blob: bytes) -> np.ndarray:
+    if not isinstance(blob, bytes) or len(blob) % _FLOATS.itemsize:
+        raise ValueError("an array is not whole float64 values")
+    return np.frombuffer(blob, dtype=_FLOATS).copy()
+
+
+def _fields(forecast: Forecast) -> dict[str, object]:
+    return {
+        "model": forecast.model,
+        "params": forecast.params,
+        "fold_errors": list(forecast.fold_errors),
+        "reason": forecast.reason,
+        "drift": forecast.drift,
+        "scores": forecast.scores,
+        "age": forecast.age,
+    }
+
+
+def _forecast(body: dict[str, object], mean: bytes, distribution: bytes) -> Forecast:
+    return Forecast(
+        str(body["model"]),
+        _numbers(body["params"]),
+        _floats(mean),
+        _floats(distribution),
+        tuple(_list(body["fold_errors"])),
+        str(body["reason"]),
+        bool(body["drift"]),
+        _numbers(body["scores"]),
+        int(_number(body["age"])),
+    )
+
+
+def _warm_fields(warm: Warm) -> dict[str, object]:
+    return {
+        "model": warm.model,
+        "params": warm.params,
+        "fold_errors": list(warm.fold_errors),
+        "age": warm.age,
+    }
+
+
+def _warm(body: dict[str, object]) -> Warm:
+    return Warm(
+        str(body["model"]),
+        _numbers(body["params"]),
+        tuple(_list(body["fold_errors"])),
+        int(_number(body["age"])),
+    )
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _numbers(value: object) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{value!r} is not a mapping")
+    return {str(k): _number(v) for k, v in value.items()}
+
+
+def _list(value: object) -> list[float]:
+    if not isinstance(value, list):
+        raise ValueError(f"{value!r} is not a list")
+    return [_number(v) for v in value]
