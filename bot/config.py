@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.cron import crontab_trigger
+from bot.inputs import SOURCE_NAME, SOURCES_ENV
 from bot.settings_files import check_keys, field_error, load_mapping, typed
 from recommenders.errors import InputError
 from recommenders.model import UnitPrices
@@ -79,9 +80,10 @@ class PullRequestSettings:
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """Exports kept in the repository itself (paths relative to its root) and a Prometheus
-    URL: what the service reads when a schedule or webhook starts a run, and what `run` reads
-    when no `--utilisation` or `--prometheus` is given."""
+    """Exports kept in the repository itself (paths relative to its root) and the name of
+    one of the operator's Prometheus servers: what the service reads when a schedule or
+    webhook starts a run, and what `run` reads when no `--utilisation` or `--prometheus` is
+    given."""
 
     utilisation: tuple[str, ...] = ()
     cost: tuple[str, ...] = ()
@@ -190,7 +192,14 @@ def _sources(data: CommentedMap) -> SourceSettings:
                 raise field_error(data, key, CONFIG_FILE, "expected a list of paths in the repo")
             values[key] = tuple(paths)
     if "prometheus" in data:
-        values["prometheus"] = typed(data, "prometheus", str, CONFIG_FILE)
+        name = typed(data, "prometheus", str, CONFIG_FILE)
+        if not SOURCE_NAME.fullmatch(name):
+            problem = (
+                "names one of the operator's Prometheus sources (`default`, or one "
+                f"{SOURCES_ENV} names), never a URL: the bot sends its credentials there"
+            )
+            raise field_error(data, "prometheus", CONFIG_FILE, problem)
+        values["prometheus"] = name
     return SourceSettings(**values)  # type: ignore[arg-type]
 
 

@@ -23,6 +23,10 @@ from recommenders.sources.utilisation.prometheus import PrometheusSource, load_p
 
 TOKEN_ENV, TOKEN_FILE_ENV = "RIGHTSIZER_PROMETHEUS_TOKEN", "RIGHTSIZER_PROMETHEUS_TOKEN_FILE"
 USER_ENV, PASSWORD_ENV = "RIGHTSIZER_PROMETHEUS_USER", "RIGHTSIZER_PROMETHEUS_PASSWORD"
+URL_ENV, SOURCES_ENV = "RIGHTSIZER_PROMETHEUS_URL", "RIGHTSIZER_PROMETHEUS_SOURCES"
+DEFAULT_PROMETHEUS = "default"
+SOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""How a repository names one of the operator's Prometheus servers (a DNS label)."""
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -95,6 +99,36 @@ def prometheus_source(
         password=environ.get(PASSWORD_ENV) or None,
         queries=dict(_assignment(text) for text in queries),
     )
+
+
+def operator_prometheus(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The Prometheus servers repositories may read, by name, as the operator set them:
+    `RIGHTSIZER_PROMETHEUS_URL` is `default`, `RIGHTSIZER_PROMETHEUS_SOURCES` names others
+    (`prod=https://...,staging=https://...`). The bot's credentials go to these only: a
+    repository picks one by name and never supplies a URL, or a push could send the
+    operator's token to a host of the pusher's choice."""
+    named = {DEFAULT_PROMETHEUS: environ[URL_ENV]} if environ.get(URL_ENV) else {}
+    for item in environ.get(SOURCES_ENV, "").split(","):
+        if not item.strip():
+            continue
+        name, _, url = (part.strip() for part in item.partition("="))
+        if not SOURCE_NAME.fullmatch(name) or not url.startswith(("http://", "https://")):
+            raise InputError(SOURCES_ENV, f"expected name=http(s)://URL items, got {item!r}")
+        named[name] = url
+    return named
+
+
+def configured_prometheus(name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The URL of the operator's Prometheus that `.rightsizer.yaml` names."""
+    known = operator_prometheus(environ)
+    if name not in known:
+        listed = ", ".join(sorted(known)) or f"none: the operator sets {URL_ENV} or {SOURCES_ENV}"
+        raise InputError(
+            ".rightsizer.yaml",
+            f"sources.prometheus: {name!r} is not one of the operator's Prometheus sources "
+            f"(known: {listed})",
+        )
+    return known[name]
 
 
 def _assignment(text: str) -> tuple[str, str]:

@@ -13,7 +13,13 @@ from pathlib import Path
 from bot.config import RepoConfig
 from bot.decisions.overrides import Override
 from bot.forges.connect import ForgeOptions, open_checkout
-from bot.inputs import Inputs, SourceRequest, prometheus_source, read_inputs
+from bot.inputs import (
+    Inputs,
+    SourceRequest,
+    configured_prometheus,
+    prometheus_source,
+    read_inputs,
+)
 from bot.manifests.yamlio import resolve_inside
 from bot.planner import Plan, make_plan
 from bot.policy import load_policy
@@ -77,14 +83,17 @@ def run_once(
 
 
 def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:
-    """The exports `.rightsizer.yaml` names, read from inside the repo only."""
+    """The exports `.rightsizer.yaml` names, read from inside the repo only, and the
+    operator's Prometheus it picks by name."""
     sources = config.sources
     if not sources.utilisation and not sources.prometheus:
         raise InputError(
-            ".rightsizer.yaml", "sources: names no utilisation export or prometheus URL to read"
+            ".rightsizer.yaml", "sources: names no utilisation export or Prometheus to read"
         )
     server = (
-        prometheus_source(sources.prometheus, "30d", "1h", None, ()) if sources.prometheus else None
+        prometheus_source(configured_prometheus(sources.prometheus), "30d", "1h", None, ())
+        if sources.prometheus
+        else None
     )
     return SourceRequest(
         tuple(resolve_inside(repo, path) for path in sources.utilisation),

@@ -401,7 +401,7 @@ def _request(
     attempt = 0
     while True:
         try:
-            with urllib.request.urlopen(request, timeout=source.timeout) as response:
+            with _NO_REDIRECTS.open(request, timeout=source.timeout) as response:
                 return _data(source, name, query, response.status, response.read(), reading)
         except urllib.error.HTTPError as exc:
             status, body = exc.code, _read_quietly(exc)
@@ -413,6 +413,17 @@ def _request(
             raise _error(source, name, query, _http_problem(source, status, body) + tries) from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise _error(source, name, query, _connection_problem(source, exc)) from exc
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the error it is, never followed: urllib would send the
+    credentials' header on to wherever it points, and a Prometheus API does not redirect."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 def _data(
@@ -437,6 +448,8 @@ def _http_problem(source: PrometheusSource, status: int, body: bytes) -> str:
         429: "too many requests",
         503: "the server is unavailable or overloaded",
     }.get(status, "server error" if status >= 500 else "refused")
+    if 300 <= status < 400:
+        hint = "a redirect, not followed: credentials go only to the configured URL"
     return f"HTTP {status}, {hint}: {_server_said(body)}"
 
 
