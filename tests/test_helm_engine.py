@@ -21,6 +21,7 @@ from bot.manifests.helm.provenance import find_provenance
 from bot.manifests.helm.renderer import HelmRenderer, RenderError
 from bot.manifests.helm.workloads import chart_path
 from bot.manifests.model import Release
+from bot.manifests.sandbox import OFFLINE
 from tests.conftest import FIXTURES, write_tree
 
 CHARTS = FIXTURES / "charts"
@@ -232,7 +233,8 @@ def test_the_child_gets_no_token_from_the_environment(monkeypatch, tmp_path):
                 if "=" in entry
             )
             assert "RIGHTSIZER_GITHUB_TOKEN" not in seen
-            assert set(seen) <= {"PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "HOME"}
+            assert set(seen) <= {"PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", *OFFLINE}
+            assert all(value == OFFLINE[name] for name, value in seen.items() if name in OFFLINE)
 
     # Helm leaves sprig's `env` out of its template functions
     assert isinstance(result, str)

@@ -2,9 +2,14 @@
 
 from pathlib import Path
 
+import pytest
+
 from bot.manifests.inventory import build_inventory
+from bot.manifests.render import render_all
+from bot.manifests.sandbox import _unshare
 from bot.proof import inspect
 from tests.conftest import DEPLOYMENT, write_tree
+from tests.prometheus_server import LocalServer, Reply
 
 
 def _with_good_neighbour(files: dict[str, str | bytes]) -> dict[str, str | bytes]:
@@ -90,3 +95,30 @@ def test_a_workload_name_never_becomes_a_path_out_of_the_repository(tmp_path):
         apply(repo, inventory, edits)
     assert git(repo, "status", "--porcelain") == ""
     assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # nothing written beside it
+
+
+@pytest.mark.skipif(not _unshare(), reason="no network namespace for this user on this kernel")
+@pytest.mark.parametrize(
+    "field",
+    ["resources", "components", "transformers", "generators", "validators", "configurations"],
+)
+def test_kustomize_fetches_nothing_a_repository_points_it_at(tmp_path, field):
+    """Go's HTTP client skips proxies for 127.0.0.1, the bot's own neighbourhood: only the
+    network namespace keeps kustomize from reaching it."""
+    remote = DEPLOYMENT.format(name="remote").encode()
+    with LocalServer.scripted(Reply(200, remote)) as server:
+        write_tree(
+            tmp_path,
+            {
+                "env/kustomization.yaml": (
+                    f"resources:\n- deployment.yaml\n{field}:\n- {server.url}/remote.yaml\n"
+                    if field != "resources"
+                    else f"resources:\n- {server.url}/remote.yaml\n"
+                ),
+                "env/deployment.yaml": DEPLOYMENT.format(name="local"),
+            },
+        )
+        rendered = render_all(tmp_path, ["env"])
+    assert server.requests == []
+    assert rendered["env"].error is not None
+    assert not rendered["env"].objects

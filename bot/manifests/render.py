@@ -28,6 +28,7 @@ from ruamel.yaml.error import YAMLError
 
 from bot.manifests.kustomization import AUTOSCALER_FIELDS, KUSTOMIZATION_NAMES
 from bot.manifests.model import Rendered, Workload
+from bot.manifests.sandbox import environment, limits, offline
 from recommenders.errors import InputError
 
 ObjectId = tuple[str, str, str]
@@ -35,6 +36,9 @@ ObjectId = tuple[str, str, str]
 FieldPath = tuple[str, ...]
 BATCH_SIZE = 500
 TIMEOUT_SECONDS = 300
+MEMORY_LIMIT_BYTES = 4 * 1024**3
+"""Address space for one kustomize run (Go reserves generously at start; a repository
+that needs more than this to render is refused rather than starving the bot)."""
 
 
 @functools.cache
@@ -135,11 +139,12 @@ def _halves(
 def _run(directory: Path) -> Rendered:
     try:
         result = subprocess.run(
-            [*kustomize_command(), str(directory)],
+            offline([*kustomize_command(), str(directory)]),
             capture_output=True,
             text=True,
             timeout=TIMEOUT_SECONDS,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            env=environment(),
+            preexec_fn=limits(MEMORY_LIMIT_BYTES, TIMEOUT_SECONDS),
         )
     except subprocess.TimeoutExpired:
         return Rendered({}, f"kustomize took over {TIMEOUT_SECONDS} s")

@@ -9,13 +9,13 @@ misses it, dies or answers nonsense is killed, and the next request starts a new
 from __future__ import annotations
 
 import json
-import os
-import resource
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from bot.manifests.sandbox import environment, limits, offline
 
 MEMORY_LIMIT_BYTES = 4 * 1024**3
 """Address space for the child: Go reserves generously at start, a runaway chart needs more."""
@@ -114,24 +114,13 @@ class HelmRenderer:
     def _child(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "bot.manifests.helm.worker"],
+                offline([sys.executable, "-m", "bot.manifests.helm.worker"]),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
-                env=_child_environment(),
+                env=environment(),
                 cwd="/",
-                preexec_fn=_limit,
+                preexec_fn=limits(MEMORY_LIMIT_BYTES, CPU_SECONDS),
             )
         return self._process
-
-
-def _child_environment() -> dict[str, str]:
-    """Nothing of the bot's environment but what Python needs to start: no token, no key."""
-    keep = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE")
-    return {key: os.environ[key] for key in keep if key in os.environ} | {"HOME": "/nonexistent"}
-
-
-def _limit() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
