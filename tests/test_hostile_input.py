@@ -122,3 +122,19 @@ def test_kustomize_fetches_nothing_a_repository_points_it_at(tmp_path, field):
     assert server.requests == []
     assert rendered["env"].error is not None
     assert not rendered["env"].objects
+
+
+def test_a_backtracking_patch_target_costs_nothing_and_a_bad_one_is_named(tmp_path):
+    name = "a" * 40 + "b"
+    overlay = (
+        "resources:\n- deployment.yaml\npatches:\n- target:\n    kind: Deployment\n"
+        "    name: (a+)+$\n  patch: |-\n    - op: replace\n      path: /spec/replicas\n"
+        "      value: 3\n"
+    )
+    tree = {"env/kustomization.yaml": overlay, "env/deployment.yaml": DEPLOYMENT.format(name=name)}
+    inventory = build_inventory(write_tree(tmp_path / "slow", tree))
+    assert [w.name for w in inventory.workloads] == [name]  # answered at once, not matched
+    bad = {**tree, "env/kustomization.yaml": overlay.replace("(a+)+$", "(?<=a)b")}
+    inventory = build_inventory(write_tree(tmp_path / "bad", bad))
+    (problem,) = inventory.problems
+    assert problem.startswith("env/kustomization.yaml: target name '(?<=a)b' is not a regular")

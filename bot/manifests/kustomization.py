@@ -10,12 +10,14 @@ the real kustomize.
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import re2
 
 from bot.manifests.model import (
     POD_SPEC_PATHS,
@@ -102,9 +104,9 @@ class Resource:
     patch_namespace: str | None = None
     """Its namespace when the environment's own patches apply: a new patch must name it."""
 
-    def answers_to(self, name: str) -> bool:
+    def answers_to(self, pattern: re2._Regexp) -> bool:
         """Patch targets may use the name before or after a prefix/suffix (regex allowed)."""
-        return any(re.fullmatch(name, candidate) for candidate in (self.name, self.original_name))
+        return any(pattern.fullmatch(candidate) for candidate in (self.name, self.original_name))
 
 
 Inflate = Callable[[Release], list["Resource"]]
@@ -209,7 +211,7 @@ class Resolver:
         for item in _list(kustomization, "replicas"):
             for resource in resources:
                 if resource.kind in KUSTOMIZE_REPLICAS_KINDS and resource.answers_to(
-                    str(item.get("name"))
+                    name_pattern(str(item.get("name")), file)
                 ):
                     resource.replicas = Frame(file).tracked(item, "count", "replicas")
         return resources
@@ -281,13 +283,13 @@ class Resolver:
                 raise InputError(kustomization_file, f"patch {index + 1} has no path or patch")
             target = entry.get("target")
             if len(documents) == 1 and isinstance(documents[0], list):
-                for resource in _targets(resources, target, None):
+                for resource in _targets(resources, target, None, kustomization_file):
                     _apply_json6902(resource, documents[0], frame)
                 continue
             for document in documents:
                 if not isinstance(document, dict):
                     continue
-                for resource in _targets(resources, target, document):
+                for resource in _targets(resources, target, document, kustomization_file):
                     if document.get("$patch") == "delete":
                         resources.remove(resource)
                     else:
@@ -474,8 +476,26 @@ def _merge_container(resource: Resource, name: str, container: Any, frame: Frame
                 spec.resources[f"{bound}.{kind}"] = frame.tracked(values, kind, path)
 
 
+def name_pattern(name: str, file: str) -> re2._Regexp:
+    """A patch target's name as kustomize reads it: a regular expression in Go's syntax
+    (RE2), matched whole. RE2 runs in time linear in the name, so a pattern written to
+    backtrack forever (`(a+)+$`) costs no more than any other; one RE2 cannot read is an
+    error naming the kustomization, as it is for kustomize."""
+    try:
+        return _compiled(name)
+    except re2.error as exc:
+        raise InputError(
+            file, f"target name {name!r} is not a regular expression kustomize accepts: {exc}"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(name: str) -> re2._Regexp:
+    return re2.compile(name)
+
+
 def _targets(
-    resources: list[Resource], target: Any, document: dict[str, Any] | None
+    resources: list[Resource], target: Any, document: dict[str, Any] | None, file: str
 ) -> list[Resource]:
     """Resources a patch applies to: by its `target` selector, else by the patch's kind and name."""
     if isinstance(target, dict):
@@ -485,11 +505,12 @@ def _targets(
         namespace = dig(document, "metadata", "namespace")
     else:
         return []
+    pattern = None if name is None else name_pattern(str(name), file)
     return [
         resource
         for resource in resources
         if (kind is None or resource.kind == kind)
-        and (name is None or resource.answers_to(str(name)))
+        and (pattern is None or resource.answers_to(pattern))
         and (namespace is None or resource.namespace in (None, namespace))
     ]
 
