@@ -282,3 +282,34 @@ def test_the_caller_must_give_every_variable():
     workload = {"kind": "Deployment", "name": "a", "namespace": "n", "environment": "prod"}
     with pytest.raises(ValueError, match=r"change\.current must be a number"):
         activation(workload, {"field": "requests.cpu", "current": "1"}, {})
+
+
+def _literal(count: int) -> str:
+    return "[" + ", ".join(["1"] * count) + "]"
+
+
+def test_nested_comprehensions_over_the_budget_are_refused_at_their_line():
+    expression = f"{_literal(100)}.all(x, {_literal(100)}.all(y, {_literal(100)}.all(z, z == 1)))"
+    with pytest.raises(InputError) as error:
+        _one(expression)
+    assert error.value.where == f"{SHOWN}:3"
+    assert error.value.problem.startswith("expression: may cost about 32,")
+    assert "over the budget of 200,000 (nested comprehensions multiply)" in error.value.problem
+    assert _holds(f"{_literal(30)}.all(x, {_literal(30)}.all(y, y == x))")  # 30 x 30 is fine
+
+
+def test_an_expression_is_refused_over_its_length():
+    with pytest.raises(InputError, match="expression: is 2006 characters; at most 2000"):
+        _one("1 == 1" + " && 1 == 1" * 200)
+
+
+def test_a_workload_with_many_labels_is_costed_with_its_own_count():
+    condition = _one("workload.labels.exists(k, workload.annotations.exists(a, a == k))")
+    few = {f"k{i}": "v" for i in range(10)}
+    other = {f"a{i}": "v" for i in range(10)}
+    assert condition_hits((condition,), _facts(labels=few, annotations=other)) == ()
+    many = {f"k{i}": "v" for i in range(600)}
+    with pytest.raises(InputError) as error:
+        condition_hits((condition,), _facts(labels=many, annotations=many))
+    assert "cannot be evaluated for prod/shop/Deployment/api" in error.value.problem
+    assert "(comprehensions over its 600 labels or annotations multiply)" in error.value.problem

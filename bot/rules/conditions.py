@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
+import lark
 
 from bot.decisions.model import RuleHit
 from bot.manifests.yamlio import position
@@ -94,6 +95,16 @@ _TYPE_NAMES = frozenset(
 )
 _CHANGE_NUMBERS = ("current", "proposed", "percent", "monthly_cost_delta")
 _MACROS = frozenset(("all", "exists", "exists_one", "map", "filter"))
+MAX_EXPRESSION_CHARS = 2000
+COST_BUDGET = 200_000
+"""Evaluation steps (syntax-tree nodes visited) an expression may cost for one change: about
+a second of celpy at worst. CEL has no loops, but comprehensions over lists nest, and each
+level multiplies the one inside; the estimate is made as Kubernetes makes it for its own
+CEL, from the expression and a size for each list or map it ranges over."""
+ASSUMED_ENTRIES = 20
+"""The size a comprehension over `workload.labels` or `.annotations` is estimated with at
+load (a typical workload's count); one with more is estimated again with its own count
+before evaluation, and refused if that goes over the budget."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,8 @@ class Condition:
     expression: str
     program: Any = field(compare=False, repr=False)
     """celpy's runner for `expression`, compiled once at load."""
+    tree: Any = field(compare=False, repr=False)
+    """The parsed expression, for its cost on workloads with many labels."""
     message: str
     where: str
     """`file:line` of the condition's item in the policy file."""
@@ -203,8 +216,8 @@ def _parse_condition(item: Any, where: str, shown_as: str) -> Condition:
     if action not in _ACTIONS:
         raise field_error(item, "action", shown_as, f"only 'skip' is supported, got {action!r}")
     message = typed(item, "message", str, shown_as) if "message" in item else expression
-    program = _compile(item, expression, shown_as)
-    return Condition(name, expression, program, message.strip(), where)
+    program, tree = _compile(item, expression, shown_as)
+    return Condition(name, expression, program, tree, message.strip(), where)
 
 
 def _refuse_duplicate(
@@ -216,9 +229,12 @@ def _refuse_duplicate(
             raise field_error(item, "name", shown, problem)
 
 
-def _compile(item: Any, expression: str, shown_as: str) -> Any:
+def _compile(item: Any, expression: str, shown_as: str) -> tuple[Any, Any]:
     if not expression.strip():
         raise field_error(item, "expression", shown_as, "is empty")
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        problem = f"is {len(expression)} characters; at most {MAX_EXPRESSION_CHARS}"
+        raise field_error(item, "expression", shown_as, problem)
     try:
         tree = _environment().compile(expression)
     except celpy.CELParseError as exc:
@@ -226,7 +242,51 @@ def _compile(item: Any, expression: str, shown_as: str) -> Any:
     unknown = _unknown_name(tree)
     if unknown:
         raise field_error(item, "expression", shown_as, unknown)
-    return _environment().program(tree)
+    cost = cost_estimate(tree, ASSUMED_ENTRIES)
+    if cost > COST_BUDGET:
+        raise field_error(item, "expression", shown_as, _over_budget(cost, "nested comprehensions"))
+    return _environment().program(tree), tree
+
+
+def cost_estimate(node: Any, entries: int) -> int:
+    """Nodes an evaluation may visit: each node once, a comprehension's body once per
+    element of what it ranges over (a literal list's length, a comprehension's result as
+    long as its input, anything else `entries` long)."""
+    if not isinstance(node, lark.Tree):
+        return 1
+    if _is_macro(node):
+        target, arguments = node.children[0], node.children[2]
+        body = arguments.children[-1]
+        return cost_estimate(target, entries) + _length(target, entries) * (
+            cost_estimate(body, entries) + 1
+        )
+    return 1 + sum(cost_estimate(child, entries) for child in node.children)
+
+
+def _is_macro(node: Any) -> bool:
+    return (
+        node.data == "member_dot_arg"
+        and len(node.children) >= 3
+        and str(node.children[1]) in _MACROS
+    )
+
+
+def _length(node: Any, entries: int) -> int:
+    """How many elements `node` can hold: a list literal's count, a comprehension's input's."""
+    while isinstance(node, lark.Tree) and node.data != "list_lit" and len(node.children) == 1:
+        node = node.children[0]
+    if isinstance(node, lark.Tree) and node.data == "list_lit":
+        return len(node.children[0].children) if node.children else 0
+    if isinstance(node, lark.Tree) and _is_macro(node):
+        return _length(node.children[0], entries)
+    return entries
+
+
+def _over_budget(cost: int, cause: str) -> str:
+    return (
+        f"may cost about {cost:,} evaluation steps, over the budget of {COST_BUDGET:,} "
+        f"({cause} multiply)"
+    )
 
 
 @functools.cache
@@ -301,6 +361,13 @@ def condition_hits(conditions: Iterable[Condition], facts: Activation) -> tuple[
 
 
 def _holds(condition: Condition, facts: Activation) -> bool:
+    workload = facts.variables.get("workload") or {}
+    entries = max((len(workload.get(key) or {}) for key in ("labels", "annotations")), default=0)
+    if entries > ASSUMED_ENTRIES:
+        cost = cost_estimate(condition.tree, entries)
+        if cost > COST_BUDGET:
+            cause = f"comprehensions over its {entries} labels or annotations"
+            raise _evaluation_error(condition, facts, _over_budget(cost, cause), "")
     try:
         result = condition.program.evaluate(dict(facts.variables))
     except celpy.CELEvalError as exc:
