@@ -29,11 +29,11 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
 )
-from jinja2.sandbox import SandboxedEnvironment
 
 from bot.groups import Group
 from bot.planner import Plan, PlannedChange, workload_key
 from bot.pr_metadata import PullRequestMetadata, metadata_for
+from bot.template_budget import BudgetedEnvironment
 from recommenders.errors import InputError
 from recommenders.model import FieldRecommendation, UsageChart
 
@@ -79,12 +79,12 @@ class _RepoLoader(FileSystemLoader):
         return super().get_source(environment, template)
 
 
-def environment(repo: Path | None = None) -> Environment:
+def environment(repo: Path | None = None) -> BudgetedEnvironment:
     """The templates of `repo` (`.rightsizer/templates/<name>.j2`) first, the built-in second."""
     loaders: list[BaseLoader] = [FileSystemLoader(TEMPLATES)]
     if repo is not None:
         loaders.insert(0, _RepoLoader(repo))
-    env = SandboxedEnvironment(
+    env = BudgetedEnvironment(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
@@ -245,7 +245,7 @@ def _charts(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> list[
 
 
 def _fitted(
-    env: Environment, name: str, context: dict[str, Any], limit: int, *, shrink: bool
+    env: BudgetedEnvironment, name: str, context: dict[str, Any], limit: int, *, shrink: bool
 ) -> str:
     """The template rendered within `limit` characters: as it is if it fits; else (with
     `shrink`) without the diff's content, then without charts; then with as many workloads
@@ -278,9 +278,9 @@ def _fitted(
     return best
 
 
-def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
+def _render(env: BudgetedEnvironment, name: str, context: dict[str, Any]) -> str:
     try:
-        return env.get_template(name).render(context)
+        return env.render(name, context)
     except InputError:
         raise
     except TemplateError as exc:

@@ -318,3 +318,42 @@ def test_a_repo_template_cannot_reach_outside_the_repo_or_the_sandbox(planned, t
     (templates / "pr_title.txt.j2").write_text("{{ group.__class__.__init__.__globals__ }}")
     with pytest.raises(InputError, match=r"template pr_title\.txt\.j2"):
         compose(group, plan, "main", [], repo=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("title", "said"),
+    [
+        (
+            "{% for i in range(2000) %}{% for j in range(2000) %}{% endfor %}{% endfor %}",
+            "over the budget of 1,000,000 loop items and calls",
+        ),
+        (
+            "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+            "macros call each other too deeply",
+        ),
+        (
+            "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+            "{{ f(40) }}",
+            "over the budget of 1,000,000 loop items and calls",
+        ),
+        ("{{ 'x' * 10**9 }}", "a repetition would make 1,000,000,000 items"),
+        ("{{ [1] * 10**9 }}", "a repetition would make 1,000,000,000 items"),
+        ("{{ 2 ** 100000000 }}", "an exponent of 100000000 is over the limit of 64"),
+        ("{% for i in range(10**6) %}x{% endfor %}", "range of 1,000,000 items is over"),
+        (
+            "{% for i in range(99999) %}{{ 'x' * 99 }}{% endfor %}",
+            "output over 4,000,000 characters",
+        ),
+    ],
+)
+def test_a_repo_template_that_would_hang_or_flood_is_stopped_by_name(
+    planned, tmp_path, title, said
+):
+    _, plan = planned
+    templates = tmp_path / ".rightsizer" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "pr_title.txt.j2").write_text(title)
+    with pytest.raises(InputError) as error:
+        compose(_group(plan, "dev"), plan, "main", [], repo=tmp_path)
+    assert error.value.where.startswith("template pr_title.txt.j2")
+    assert said in error.value.problem
