@@ -12,7 +12,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.cron import crontab_trigger
 from bot.inputs import SOURCE_NAME, SOURCES_ENV
-from bot.settings_files import check_keys, field_error, load_mapping, typed
+from bot.settings_files import check_keys, field_error, load_repo_mapping, typed
 from recommenders.errors import InputError
 from recommenders.model import UnitPrices
 from recommenders.strategies import STRATEGIES
@@ -143,7 +143,7 @@ def load_config(repo: Path) -> RepoConfig:
     if not path.is_file():
         return RepoConfig()
     shown = CONFIG_FILE
-    data = load_mapping(path, shown)
+    data = load_repo_mapping(repo, shown)
     check_keys(data, _KEYS, shown, "")
     values: dict[str, object] = {}
     for key in ("base_branch", "branch_prefix", "strategy", "annotation_prefix", "group_by"):

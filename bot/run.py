@@ -20,7 +20,6 @@ from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.gitops import deploy_branches
-from bot.manifests.yamlio import read_if_present
 from bot.planner import Plan
 from bot.proof import ProofFailed, prove
 from bot.workspace import Workspace
@@ -182,4 +181,4 @@ def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]
     """The files a group's commit would change; `publish` proves them before committing, a
     read-only preview (`plan --format markdown`) only lists them."""
     edits = [change.edit for change in group.applied]
-    return plan_file_changes(plan.inventory, edits, lambda path: read_if_present(repo, path))
+    return plan_file_changes(plan.inventory, edits, repo)

@@ -9,7 +9,7 @@ from bot.files import write_atomically
 from bot.manifests.edit import FileChange, Raw, ValueEdit, plan_file_changes
 from bot.manifests.model import HPA_FIELDS, REPLICATED_KINDS, RESOURCE_FIELDS, Inventory, Workload
 from bot.manifests.quantities import parse_cpu, parse_memory
-from bot.manifests.yamlio import read_if_present, resolve_inside
+from bot.manifests.yamlio import resolve_inside
 from bot.proof import prove
 from recommenders.errors import InputError
 
@@ -120,7 +120,7 @@ def apply(repo: Path, inventory: Inventory, edits: list[ValueEdit]) -> list[File
     if edits and edits[0].workload.unverified:
         raise InputError(edits[0].workload.overlay, edits[0].workload.unverified)
 
-    changes = plan_file_changes(inventory, edits, lambda path: read_if_present(repo, path))
+    changes = plan_file_changes(inventory, edits, repo)
     prove(repo, inventory, changes, edits)
     for change in changes:
         write_atomically(resolve_inside(repo, change.path), change.after.encode("utf-8"))

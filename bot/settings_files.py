@@ -7,16 +7,27 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from bot.manifests.yamlio import parse_documents, position
+from bot.manifests.yamlio import parse_documents, position, read_text
 from recommenders.errors import InputError
 
 
 def load_mapping(path: Path, shown_as: str) -> CommentedMap:
-    """The single YAML mapping in `path` (an empty file is an empty mapping)."""
+    """The single YAML mapping in the operator's file `path` (an empty file is an empty
+    mapping)."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(shown_as, "not UTF-8") from exc
+    return _mapping(text, shown_as)
+
+
+def load_repo_mapping(repo: Path, relative: str) -> CommentedMap:
+    """The same from a repository's file, read as every repository file is: through no
+    symlink that leaves the repository, and within the size limit."""
+    return _mapping(read_text(repo, relative), relative)
+
+
+def _mapping(text: str, shown_as: str) -> CommentedMap:
     documents = parse_documents(text, shown_as)
     if not documents:
         return CommentedMap()

@@ -8,6 +8,7 @@ raced another writer fails instead of overwriting it.
 from __future__ import annotations
 
 import io
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,13 +75,16 @@ class Workspace:
     ) -> BranchCommit:
         """A commit on `base` holding `changes`, unless `branch` already holds exactly that."""
         index = IndexFile.from_tree(self.repo, base)
-        entries = []
+        entries: dict[str, BaseIndexEntry] = {}
         for change in changes:
+            path = committed_path(base.tree, change.path)
+            if path in entries:
+                raise InputError(change.path, f"and another edited path are both {path}")
             data = change.after.encode("utf-8")
             stream = self.repo.odb.store(IStream(Blob.type, len(data), io.BytesIO(data)))
-            mode = base.tree[change.path].mode if change.before is not None else REGULAR_FILE
-            entries.append(BaseIndexEntry((mode, stream.binsha, 0, change.path)))
-        index.add(entries)
+            mode = base.tree[path].mode if change.before is not None else REGULAR_FILE
+            entries[path] = BaseIndexEntry((mode, stream.binsha, 0, path))
+        index.add(list(entries.values()))
         tree = index.write_tree()
         previous = self.branch_head(branch)
         if previous is not None and self._holds(self.repo.commit(previous), base, tree):
@@ -140,3 +144,34 @@ class Workspace:
             raise InputError(
                 f"refs/heads/{branch}", "moved while the bot was working; nothing was written"
             ) from exc
+
+
+SYMLINK = 0o120000
+MAX_LINKS = 40
+"""Links followed in one path before giving up, as the Linux kernel does (ELOOP)."""
+
+
+def committed_path(tree: Tree, path: str) -> str:
+    """Where the commit must write `path`: with every symlink the committed tree holds on
+    the way followed, as git stores links (a blob holding the target). The edits were read
+    and proven through the links; writing the link's own path would replace the link with a
+    regular file, and writing its blob would leave a link to nowhere."""
+    parts, hops = path.split("/"), 0
+    done: list[str] = []
+    while parts:
+        part = parts.pop(0)
+        current = "/".join([*done, part])
+        try:
+            entry = tree[current]
+        except KeyError:
+            return "/".join([current, *parts])  # a new file (or directory) the edit creates
+        if entry.mode != SYMLINK:
+            done.append(part)
+            continue
+        hops += 1
+        target = entry.data_stream.read().decode("utf-8", "replace")
+        joined = posixpath.normpath(posixpath.join(*done, target) if done else target)
+        if hops > MAX_LINKS or posixpath.isabs(target) or joined.split("/")[0] == "..":
+            raise InputError(path, f"is a link to {target!r}, outside the repository; refused")
+        parts, done = [*joined.split("/"), *parts], []
+    return "/".join(done)

@@ -127,9 +127,7 @@ def test_the_diff_section_shows_exactly_the_changed_lines(planned):
     group = _group(plan, "prod")
     payments = [c for c in group.applied if c.workload.name == "payments"]
     edits = [c.edit for c in payments]
-    changes = plan_file_changes(
-        plan.inventory, edits, lambda p: (repo / p).read_text() if (repo / p).is_file() else None
-    )
+    changes = plan_file_changes(plan.inventory, edits, repo)
     diff = prove(repo, plan.inventory, changes, edits)
     body = compose(group, plan, "main", [c.path for c in changes], diff=diff).body
     section = re.search(

@@ -1,7 +1,5 @@
 """Edits change only the scalar they mean to, and inherited values get an overlay patch."""
 
-from pathlib import Path
-
 import pytest
 
 from bot.manifests.edit import (
@@ -65,13 +63,6 @@ def test_flow_style_patches_are_refused_not_mangled():
         add_patch_entry("patches: [{path: a.yaml}]\n", "p.yaml", "k.yaml")
 
 
-def _reader(root: Path):
-    def read(path: str) -> str | None:
-        return (root / path).read_text() if (root / path).is_file() else None
-
-    return read
-
-
 def _workload(inventory, environment, name):
     return next(w for w in inventory.workloads if w.environment == environment and w.name == name)
 
@@ -80,7 +71,7 @@ def test_value_only_this_environment_reads_is_edited_in_place():
     inventory = build_inventory(MONOREPO)
     prod = _workload(inventory, "prod", "checkout")
     edits = [ValueEdit(prod, "requests.cpu", "checkout", "0.65")]
-    (change,) = plan_file_changes(inventory, edits, _reader(MONOREPO))
+    (change,) = plan_file_changes(inventory, edits, MONOREPO)
     assert change.path == "applications/checkout/overlays/prod/resources-patch.yaml"
     before, after = change.before.splitlines(), change.after.splitlines()
     differing = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
@@ -99,7 +90,7 @@ def test_value_inherited_from_a_shared_base_is_overridden_in_the_overlay():
         ValueEdit(staging, "requests.cpu", "payments", "190m"),
         ValueEdit(staging, "limits.cpu", "payments", "375m"),
     ]
-    changes = plan_file_changes(inventory, edits, _reader(MONOREPO))
+    changes = plan_file_changes(inventory, edits, MONOREPO)
     paths = [c.path for c in changes]
     assert paths == [
         "applications/payments/overlays/staging/kustomization.yaml",

@@ -1,10 +1,12 @@
 """Branches are written in one step, only over what the bot last read, never over the base."""
 
+import os
+
 import pytest
 
 from bot.config import BotIdentity
 from bot.manifests.edit import FileChange
-from bot.workspace import Workspace
+from bot.workspace import Workspace, committed_path
 from recommenders.errors import InputError
 from tests.conftest import git
 
@@ -116,3 +118,27 @@ def test_commits_by_anyone_but_the_bot_are_found_on_its_branch(monorepo):
     git(monorepo, "checkout", "--quiet", "main")
     (found,) = workspace.foreign_commits(head, base, BOT)
     assert found.hexsha == head
+
+
+def test_a_commit_writes_through_links_and_refuses_one_out_of_the_repository(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "real").mkdir(parents=True)
+    (repo / "real" / "a.yaml").write_text("a: 1\n")
+    os.symlink("real", repo / "dir")  # a linked directory
+    os.symlink("dir/a.yaml", repo / "b.yaml")  # a link to a path through a link
+    os.symlink("/etc/passwd", repo / "abs.yaml")
+    os.symlink("../../outside.yaml", repo / "real" / "up.yaml")
+    git(tmp_path, "init", "--quiet", "-b", "main", str(repo))
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "links")
+    tree = Workspace(repo).repo.head.commit.tree
+    assert committed_path(tree, "b.yaml") == "real/a.yaml"
+    assert committed_path(tree, "dir/a.yaml") == "real/a.yaml"
+    assert committed_path(tree, "dir/new.yaml") == "real/new.yaml"
+    assert committed_path(tree, "real/a.yaml") == "real/a.yaml"
+    for link, target in (("abs.yaml", "/etc/passwd"), ("real/up.yaml", "../../outside.yaml")):
+        with pytest.raises(InputError) as error:
+            committed_path(tree, link)
+        assert str(error.value) == (
+            f"{link}: is a link to {target!r}, outside the repository; refused"
+        )

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -20,7 +21,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from bot.manifests.kustomization import AUTOSCALER_FIELDS, HELM_RELEASE, KUSTOMIZATION_NAMES
 from bot.manifests.model import Inventory, ValuesPath, Workload
 from bot.manifests.releases import setting_layer
-from bot.manifests.yamlio import dig, parse_documents, parse_positioned, position
+from bot.manifests.yamlio import (
+    dig,
+    parse_documents,
+    parse_positioned,
+    position,
+    read_if_present,
+)
 from bot.manifests.yamltext import Item, Raw, Step, replace_scalar, set_path
 from recommenders.errors import InputError
 
@@ -68,10 +75,8 @@ def patch_file(overlay: str, kind: str, name: str) -> str:
     return f"{overlay}/rightsizer-{kind.lower()}-{name}.yaml"
 
 
-def plan_file_changes(
-    inventory: Inventory, edits: list[ValueEdit], read: Callable[[str], str | None]
-) -> list[FileChange]:
-    """The new text of every file the edits touch; `read` gives a file's current text or None.
+def plan_file_changes(inventory: Inventory, edits: list[ValueEdit], repo: Path) -> list[FileChange]:
+    """The new text of every file of `repo` the edits touch.
 
     A value written in a file that only this environment builds from is changed in place. One
     inherited from a file shared with other environments is overridden by a patch in the
@@ -82,7 +87,7 @@ def plan_file_changes(
 
     def current(path: str) -> str | None:
         if path not in originals:
-            originals[path] = read(path)
+            originals[path] = read_if_present(repo, path)
         return texts.get(path, originals[path])
 
     overrides, additions = [], []

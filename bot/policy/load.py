@@ -22,7 +22,7 @@ from bot.policy.annotations import Annotated, read_annotations
 from bot.policy.documents import POLICIES, Layer, Model, Setting, merged, read_layer
 from bot.policy.effective import Effective, effective
 from bot.policy.rules import Guardrails
-from bot.settings_files import field_error, load_mapping
+from bot.settings_files import field_error, load_mapping, load_repo_mapping
 from recommenders.errors import InputError
 
 DEFAULT_POLICY = POLICIES / "default.yaml"
@@ -121,9 +121,9 @@ def load_policy(repo: Path, org: str | None = None, prefix: str = "rightsizer.de
     # Both repo documents are one level: where they disagree it is a conflict, not an order.
     documents = []
     if (repo / REPO_POLICY).is_file():
-        documents.append((load_mapping(repo / REPO_POLICY, REPO_POLICY), REPO_POLICY))
+        documents.append((load_repo_mapping(repo, REPO_POLICY), REPO_POLICY))
     if (repo / CONFIG_FILE).is_file():
-        config = load_mapping(repo / CONFIG_FILE, CONFIG_FILE)
+        config = load_repo_mapping(repo, CONFIG_FILE)
         if "policy" in config:
             if not isinstance(config["policy"], CommentedMap):
                 raise field_error(config, "policy", CONFIG_FILE, "must be a mapping of rules")
