@@ -205,3 +205,22 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     ordered = frame.sort_values(columns).reset_index(drop=True)[[*columns, "value"]]
     ordered["value"] = ordered["value"].astype(float).round(6)
     return ordered
+
+
+def test_a_timestamp_decades_off_is_refused_at_its_line(tmp_path):
+    rows = UTILISATION.read_text().splitlines()
+    rows[5] = rows[5].replace(rows[5].split(",")[0], "1970-01-01T00:00:00Z")
+    path = tmp_path / "far.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError) as error:
+        load_utilisation(path)
+    assert error.value.where == f"{path}:6"
+    assert error.value.problem.startswith("timestamp 1970-01-01T00:00:00Z lies 20,")
+    assert "at most 730 days either side" in error.value.problem
+
+
+def test_json_nested_too_deeply_is_refused_by_name(tmp_path):
+    path = tmp_path / "allocation.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="JSON nested too deeply to be an export"):
+        load_cost(path, "opencost-allocation")

@@ -266,6 +266,10 @@ def test_oversize_bodies_are_refused_before_or_while_reading(tmp_path: Path) -> 
 def test_signed_but_not_json_or_without_delivery_id_is_invalid(hooks: Hooks) -> None:
     assert hooks.github("push", b"not json").status_code == 400
     assert hooks.github("push", b"[1, 2]").status_code == 400
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for answer in (hooks.github("push", deep), hooks.gitlab("Push Hook", deep)):
+        assert answer.status_code == 400
+        assert "nested too deeply" in answer.text
     no_id = hooks.client.post(
         "/webhooks/github",
         content=raw(PING),

@@ -621,6 +621,8 @@ def _payload(body: bytes, content_type: str) -> dict[str, Any]:
             data = json.loads(body)
     except (ValueError, KeyError, UnicodeDecodeError) as exc:
         raise _Stop(400, "invalid", "the body is not a JSON payload") from exc
+    except RecursionError as exc:
+        raise _Stop(400, "invalid", "the JSON payload is nested too deeply") from exc
     if not isinstance(data, dict):
         raise _Stop(400, "invalid", "the payload is not a JSON object")
     return data

@@ -20,6 +20,10 @@ MAX_CORES_PER_CONTAINER = 64.0
 """A median above this per container is millicores written as cores, not a real workload."""
 MIN_BYTES_PER_CONTAINER = 100_000.0
 """A median below this (100 kB) is MiB or MB written as bytes: no container runs in less."""
+MAX_SPAN = pd.Timedelta(days=730)
+"""How far a sample may lie from the export's median timestamp: two years. Series are
+resampled hourly from their first sample to their last, so one timestamp decades off (a
+zero epoch, a year typed 2062) would make hundreds of thousands of empty hours per series."""
 LISTED = 5
 
 
@@ -33,6 +37,7 @@ class UsageCheck:
 def check_usage(frame: pd.DataFrame, origin: str, rows_of: Path | None = None) -> UsageCheck:
     """Raise for a mistake, return warnings for the rest. With `rows_of`, the frame's index is
     the source file's row, so errors name its line; else they name series and timestamp."""
+    _within_span(frame, origin, rows_of)
     _no_duplicates(frame, origin, rows_of)
     _plausible_units(frame, origin, rows_of)
     return _gaps(frame)
@@ -48,6 +53,23 @@ def _place(label: int, origin: str, rows_of: Path | None) -> str:
     """A row by its index label: the wide format repeats a source row's label once per metric,
     so labels, not positions, lead back to the line."""
     return where(rows_of, label) if rows_of is not None else origin
+
+
+def _within_span(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
+    if frame.empty:
+        return
+    stamps = frame["timestamp"]
+    middle = stamps.sort_values().iloc[len(stamps) // 2]
+    far = ((stamps - middle).abs() > MAX_SPAN).to_numpy()
+    if far.any():
+        position = int(far.argmax())
+        stamp = stamps.iloc[position]
+        raise InputError(
+            _place(int(frame.index[position]), origin, rows_of),
+            f"timestamp {stamp:%Y-%m-%dT%H:%M:%SZ} lies {abs((stamp - middle).days):,} days from "
+            f"the export's middle ({middle:%Y-%m-%d}); samples may span at most "
+            f"{MAX_SPAN.days} days either side",
+        )
 
 
 def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:

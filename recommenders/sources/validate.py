@@ -81,6 +81,8 @@ def read_json(path: Path) -> Any:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON ({exc.msg})") from exc
     except UnicodeDecodeError as exc:
         raise InputError(str(path), "not UTF-8 text") from exc
+    except RecursionError as exc:
+        raise InputError(str(path), "JSON nested too deeply to be an export") from exc
 
 
 def numbers(

@@ -532,7 +532,7 @@ def _read_quietly(response: urllib.error.HTTPError) -> bytes:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
