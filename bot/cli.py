@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -571,7 +572,7 @@ def serve(
 
     from bot.service.app import create_app
     from bot.service.logs import configure
-    from bot.service.settings import load_settings
+    from bot.service.settings import load_settings, settings_warnings
 
     settings = load_settings()
     secrets = [
@@ -580,6 +581,8 @@ def serve(
         settings.gitlab_webhook_token or "",
     ]
     configure(secrets)
+    for warning in settings_warnings(settings):
+        logging.getLogger("rightsizer").warning(warning)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 

@@ -6,6 +6,17 @@ may import `recommenders` but never the reverse.
 
 from __future__ import annotations
 
+import re
+
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
+
+
+def redacted(text: str) -> str:
+    """`text` with credentials written into URLs (`https://user:token@host`) masked: such a
+    URL may come from a setting or an answer, and an error travels to logs, PRs and the
+    dashboard."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
 
 class InputError(Exception):
     """A problem in the user's input (repo, export, config, policy): one line, exit status 2.
@@ -15,6 +26,7 @@ class InputError(Exception):
     """
 
     def __init__(self, where: str, problem: str) -> None:
+        where, problem = redacted(where), redacted(problem)
         super().__init__(f"{where}: {problem}")
         self.where = where
         self.problem = problem

@@ -3,17 +3,19 @@ schedules kept in step with the repositories."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import pytest
 
 from bot.decisions.overrides import names_workload, pin_value
+from bot.service.logs import JsonFormatter
 from bot.service.scheduler import Schedules
-from bot.service.settings import ServiceSettings, load_settings
+from bot.service.settings import ServiceSettings, load_settings, settings_warnings
 from bot.service.state import Store
 from bot.service.worker import repository_cache
-from recommenders.errors import InputError
+from recommenders.errors import InputError, redacted
 from recommenders.model import WorkloadKey
 
 
@@ -192,3 +194,37 @@ def test_each_repository_has_its_own_forecast_cache_inside_the_directory(tmp_pat
     assert all(path.parent == tmp_path and path.suffix == ".sqlite" for path in paths)
     assert paths[0].name.startswith("acme_shop-")
     assert repository_cache(None, "acme/shop") is None
+
+
+def test_a_private_key_others_can_read_is_warned_about(tmp_path):
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    environ = {
+        "RIGHTSIZER_GITHUB_APP_ID": "1",
+        "RIGHTSIZER_GITHUB_PRIVATE_KEY": str(key),
+        "RIGHTSIZER_GITHUB_WEBHOOK_SECRET": "s",
+    }
+    settings = load_settings(environ)
+    assert settings_warnings(settings) == [
+        f"RIGHTSIZER_GITHUB_PRIVATE_KEY: {key} is readable by others (mode 644); chmod 600 it"
+    ]
+    key.chmod(0o600)
+    assert settings_warnings(settings) == []
+
+
+def test_credentials_in_urls_never_reach_an_error_or_a_log_line():
+    error = InputError(
+        "https://x-access-token:ghs_s3cret@github.com/acme/infra.git",
+        "cannot reach http://me:pa55@10.0.0.1:9090 or postgresql://rs:pw@db:5432/rightsizer",
+    )
+    assert str(error) == (
+        "https://***@github.com/acme/infra.git: cannot reach http://***@10.0.0.1:9090 or "
+        "postgresql://***@db:5432/rightsizer"
+    )
+    record = logging.LogRecord("rightsizer", logging.ERROR, "", 0, "%s", ("https://a:b@h/",), None)
+    line = JsonFormatter([]).format(record)
+    assert "a:b" not in line and "https://***@h/" in line
+    assert redacted("git@github.com:acme/infra.git mail me@example.com") == (
+        "git@github.com:acme/infra.git mail me@example.com"
+    )

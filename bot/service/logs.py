@@ -1,10 +1,13 @@
-"""Structured JSON log lines, one per event, with secrets masked wherever they appear."""
+"""Structured JSON log lines, one per event, with secrets masked wherever they appear: the
+configured ones by value, and any credentials written into a URL."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import UTC, datetime
+
+from recommenders.errors import redacted
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -24,7 +27,7 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        text = json.dumps(line, default=str)
+        text = redacted(json.dumps(line, default=str))
         for secret in self.secrets:
             # As written and as JSON escapes it (quotes, backslashes, non-ASCII).
             text = text.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")

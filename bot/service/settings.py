@@ -116,6 +116,17 @@ def _typed(key: str, value: object, where: str) -> object:
     return str(value)
 
 
+def settings_warnings(settings: ServiceSettings) -> list[str]:
+    """What is allowed but unsafe, said once at start: a private key that other users of the
+    machine can read (as ssh refuses such a key, but the service has no second copy)."""
+    key = settings.github_private_key
+    if key is not None and key.is_file() and key.stat().st_mode & 0o077:
+        mode = f"{key.stat().st_mode & 0o777:o}"
+        name = _NAMES["github_private_key"]
+        return [f"{name}: {key} is readable by others (mode {mode}); chmod 600 it"]
+    return []
+
+
 def _check(settings: ServiceSettings) -> None:
     run_moment(settings.as_of, _NAMES["as_of"])
     if settings.github_app_id and settings.github_private_key is None:
