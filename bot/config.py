@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -136,6 +137,17 @@ class RepoConfig:
     environments: tuple[DeclaredEnvironment, ...] = ()
 
 
+def valid_branch(name: str) -> bool:
+    """Whether git takes `name` as a branch (`git check-ref-format --branch`): the rules
+    (no `..`, no `@{`, no control characters, no `.lock` ending...) are git's to state."""
+    if name.startswith("-"):
+        return False  # an option to git, not a name
+    checked = subprocess.run(
+        ["git", "check-ref-format", "--branch", name], capture_output=True, check=False
+    )
+    return checked.returncode == 0
+
+
 def load_config(repo: Path) -> RepoConfig:
     """The repo's `.rightsizer.yaml` over the defaults; a repo without one gets the defaults.
     Its `policy:` is a policy document, read with the others by `bot.policy.load_policy`."""
@@ -149,6 +161,10 @@ def load_config(repo: Path) -> RepoConfig:
     for key in ("base_branch", "branch_prefix", "strategy", "annotation_prefix", "group_by"):
         if key in data:
             values[key] = typed(data, key, str, shown)
+    for key in ("base_branch", "branch_prefix"):
+        if key in data and not valid_branch(f"{values[key]}x"):
+            problem = f"{values[key]!r} does not make a branch name git accepts"
+            raise field_error(data, key, shown, problem)
     if "group_by" in data and data["group_by"] not in GROUPINGS:
         raise field_error(data, "group_by", shown, f"must be one of {', '.join(GROUPINGS)}")
     if "strategy" in data and data["strategy"] not in STRATEGIES:

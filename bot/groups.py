@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.codeowners import OwnerRule, owners_of, read_codeowners, team_name
-from bot.config import RepoConfig
+from bot.config import RepoConfig, valid_branch
 from bot.planner import Plan, PlannedChange
+from recommenders.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ def group_changes(plan: Plan, config: RepoConfig, repo: Path) -> list[Group]:
         Group(name, f"{config.branch_prefix}{name}", tuple(changes))
         for name, changes in sorted(members.items())
     ]
+    for group in groups:
+        if not valid_branch(group.branch):
+            raise InputError(
+                f"group {group.name}", f"{group.branch!r} is not a branch name git accepts"
+            )
     return [group for group in groups if group.applied]
 
 
@@ -54,4 +60,5 @@ def _group_name(change: PlannedChange, config: RepoConfig, owners: list[OwnerRul
         name = team_name(found[0]) if found else "unowned"
     else:
         name = workload.environment
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "default"
+    name = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "-", name).strip("-.")
+    return name.removesuffix(".lock") or "default"

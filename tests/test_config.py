@@ -66,3 +66,14 @@ def test_bad_config_names_file_and_line(tmp_path, text, where, problem):
         load_config(tmp_path)
     assert error.value.where.startswith(where)
     assert problem in error.value.problem
+
+
+@pytest.mark.parametrize(
+    "prefix", ["bot..x/", "bot/@{x}/", "-bot/", "bot x/", "bot~1/", "bot/.hidden"]
+)
+def test_a_branch_prefix_git_would_refuse_is_an_error_at_its_line(tmp_path, prefix):
+    (tmp_path / ".rightsizer.yaml").write_text(f"base_branch: main\nbranch_prefix: {prefix!r}\n")
+    with pytest.raises(InputError) as error:
+        load_config(tmp_path)
+    assert error.value.where == ".rightsizer.yaml:2"
+    assert "does not make a branch name git accepts" in error.value.problem

@@ -69,32 +69,42 @@ def test_an_overlay_kustomize_cannot_build_is_reported_and_never_edited(tmp_path
     assert any("missing.properties" in p for p in inventory.problems)
 
 
-def test_a_workload_name_never_becomes_a_path_out_of_the_repository(tmp_path):
-    """An object named `../../x` in a base two overlays share: the overlay patch named after
-    it would land outside the repo. The edit is refused by name and nothing is written."""
-    import pytest
-
-    from bot.setter import Assignment, apply, edits_for
-    from recommenders.errors import InputError
-    from tests.conftest import git
-
-    evil = "../../../../tmp/owned"
+@pytest.mark.parametrize(
+    ("name", "namespace", "container", "environment", "said"),
+    [
+        ('"../../../../tmp/owned"', "shop", "app", "prod", "name '..?..?..?..?tmp?owned'"),
+        (
+            '"web](https://evil.example)"',
+            "shop",
+            "app",
+            "prod",
+            "name 'web??https???evil.example?'",
+        ),
+        ("web", '"@acme/everyone"', "app", "prod", "namespace '?acme?everyone'"),
+        ("web", "shop", '"a b"', "prod", "container 'a?b'"),
+        ("web", "shop", "app", "pr<img src=x>od", "environment 'pr?img?src?x?od'"),
+    ],
+)
+def test_a_workload_whose_names_kubernetes_would_refuse_is_left_out_by_name(
+    tmp_path, name, namespace, container, environment, said
+):
+    """Names become file names, branch names and PR text: `../x` a path, `](...)` a link,
+    `@team` a mention. Kubernetes accepts none of them, so neither does the bot."""
+    deployment = (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n"
+        f"  namespace: {namespace}\nspec:\n  template:\n    spec:\n      containers:\n"
+        f"      - name: {container}\n        resources:\n          requests:\n"
+        "            cpu: 100m\n"
+    )
     files = {
         "base/kustomization.yaml": "resources:\n- deployment.yaml\n",
-        "base/deployment.yaml": DEPLOYMENT.format(name=f'"{evil}"'),
-        **{f"{env}/kustomization.yaml": "resources:\n- ../base\n" for env in ("dev", "prod")},
+        "base/deployment.yaml": deployment,
+        f"{environment}/kustomization.yaml": "resources:\n- ../base\n",
     }
-    repo = write_tree(tmp_path / "repo", files)
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "Initial")
-    inventory = build_inventory(repo)
-    workload = next(w for w in inventory.workloads if w.overlay == "prod")
-    edits = edits_for(workload, workload.containers[0].name, [Assignment("requests.cpu", "50m")])
-    with pytest.raises(InputError, match="is not a Kubernetes object name"):
-        apply(repo, inventory, edits)
-    assert git(repo, "status", "--porcelain") == ""
-    assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # nothing written beside it
+    inventory = build_inventory(write_tree(tmp_path / "repo", files))
+    assert inventory.workloads == []
+    (problem,) = inventory.problems
+    assert problem == f"{environment}: Deployment {said} is not a name Kubernetes accepts; left out"
 
 
 @pytest.mark.skipif(not _unshare(), reason="no network namespace for this user on this kernel")

@@ -20,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.manifests.kustomization import AUTOSCALER_FIELDS, HELM_RELEASE, KUSTOMIZATION_NAMES
 from bot.manifests.model import Inventory, ValuesPath, Workload
+from bot.manifests.names import KUBERNETES_NAME
 from bot.manifests.releases import setting_layer
 from bot.manifests.yamlio import (
     dig,
@@ -63,13 +64,10 @@ def overlay_patch_name(edit: ValueEdit) -> str:
     return patch_file(edit.workload.overlay, kind, name)
 
 
-KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
-"""An object name as Kubernetes allows it (RFC 1123 subdomain): nothing else may become part
-of a file name the bot writes, since the name comes from the repository."""
-
-
 def patch_file(overlay: str, kind: str, name: str) -> str:
-    """`<overlay>/rightsizer-<kind>-<name>.yaml`, for a name Kubernetes would accept."""
+    """`<overlay>/rightsizer-<kind>-<name>.yaml`, for a name Kubernetes would accept: nothing
+    else may become part of a file name the bot writes, since the name comes from the
+    repository."""
     if not KUBERNETES_NAME.fullmatch(name) or not kind.isalnum():
         raise InputError(overlay, f"{kind} {name!r} is not a Kubernetes object name")
     return f"{overlay}/rightsizer-{kind.lower()}-{name}.yaml"

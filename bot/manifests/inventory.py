@@ -32,7 +32,8 @@ from bot.manifests.kustomization import (
     Resolver,
     normalise,
 )
-from bot.manifests.model import Deployment, Inventory, Release, Rendered
+from bot.manifests.model import Deployment, Inventory, Release, Rendered, Workload
+from bot.manifests.names import name_problem
 from bot.manifests.objects import workloads_of
 from bot.manifests.releases import (
     argo_releases,
@@ -178,7 +179,15 @@ def _build_inventory(repo: Path, found: Discovered | None, renderer: HelmRendere
         releases += vendored_releases(repo, found.files, claimed, inventory.problems)
     _add_releases(repo, releases, found.deployments, inventory, renderer)
     inventory.directories = built
+    inventory.workloads = [w for w in inventory.workloads if _well_named(w, inventory.problems)]
     return inventory
+
+
+def _well_named(workload: Workload, problems: list[str]) -> bool:
+    problem = name_problem(workload)
+    if problem is not None:
+        problems.append(f"{workload.overlay}: {workload.kind} {problem}; left out")
+    return problem is None
 
 
 def _undeployed(
