@@ -647,7 +647,7 @@ def _push_skipped(payload: dict[str, Any], default_branch: str) -> str | None:
         return f"{ref} is not the default branch {default_branch}"
     if payload.get("deleted") or payload.get("after") == "0" * 40:
         return "the branch was deleted"
-    commits = [c for c in payload.get("commits") or [] if isinstance(c, dict)]
+    commits = [c for c in _list(payload.get("commits")) if isinstance(c, dict)]
     head = payload.get("head_commit")
     if isinstance(head, dict):
         commits.append(head)
@@ -655,12 +655,12 @@ def _push_skipped(payload: dict[str, Any], default_branch: str) -> str | None:
         path
         for commit in commits
         for key in ("added", "modified", "removed")
-        for path in commit.get(key) or []
+        for path in _list(commit.get(key))
         if isinstance(path, str)
     ]
     if any(touches_inputs(path) for path in paths):
         return None
-    listed = len(payload.get("commits") or [])
+    listed = len(_list(payload.get("commits")))
     total = payload.get("total_commits_count")
     if isinstance(total, int) and total > listed >= GITLAB_LISTED_COMMITS:
         return None  # GitLab lists the last 20 commits only: the others may touch inputs
@@ -679,6 +679,11 @@ def _at(payload: dict[str, Any], keys: tuple[str, ...]) -> Any:
             raise _Malformed(".".join(keys))
         value = value.get(key)
     return value
+
+
+def _list(value: Any) -> list[Any]:
+    """A list the payload should hold, or none: a wrong type lists nothing."""
+    return value if isinstance(value, list) else []
 
 
 def _str(payload: dict[str, Any], *keys: str, empty: bool = False) -> str:
