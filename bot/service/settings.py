@@ -38,6 +38,8 @@ class ServiceSettings:
     """The default cron (in UTC) for repos whose `.rightsizer.yaml` names none."""
     schedule_jitter_seconds: int = 3600
     worker_lease_seconds: float = 1800.0
+    job_timeout_seconds: float = 1800.0
+    """A run's process is stopped after this long; the job is retried, then given up on."""
     retry_seconds: float = 60.0
     org_policy: str | None = None
     forecast_cache: Path | None = None
@@ -61,6 +63,7 @@ _NAMES = {
     "schedule": "RIGHTSIZER_SCHEDULE",
     "schedule_jitter_seconds": "RIGHTSIZER_SCHEDULE_JITTER_SECONDS",
     "worker_lease_seconds": "RIGHTSIZER_WORKER_LEASE_SECONDS",
+    "job_timeout_seconds": "RIGHTSIZER_JOB_TIMEOUT_SECONDS",
     "retry_seconds": "RIGHTSIZER_RETRY_SECONDS",
     "org_policy": "RIGHTSIZER_ORG_POLICY",
     "forecast_cache": "RIGHTSIZER_FORECAST_CACHE",
@@ -146,6 +149,8 @@ def _check(settings: ServiceSettings) -> None:
         raise InputError(_NAMES["schedule"], str(exc)) from exc
     if settings.max_body_bytes < 1024:
         raise InputError(_NAMES["max_body_bytes"], "must be at least 1024")
+    if settings.job_timeout_seconds <= 0:
+        raise InputError(_NAMES["job_timeout_seconds"], "must be positive")
     for key in ("debounce_seconds", "worker_lease_seconds", "retry_seconds"):
         if getattr(settings, key) < 0:
             raise InputError(_NAMES[key], "must not be negative")

@@ -43,6 +43,9 @@ from bot.decisions.overrides import Override
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 DUPLICATE = "duplicate"
 MAX_ATTEMPTS = 5
+POISON_AFTER = 3
+"""Attempts of a job whose process crashed, hung or took its worker down, after which it is
+given up on (poisoned) instead of tried again."""
 
 
 class Base(DeclarativeBase):
@@ -438,16 +441,24 @@ class Store:
                 )
 
     def resume(self, every_running: bool = False) -> int:
-        """Jobs whose worker died go back in the queue; how many. Those whose lease ran out,
-        or, at the start of the one process that runs jobs, every job marked running: its
-        worker cannot be alive, however long the lease it took."""
+        """Jobs whose worker died go back in the queue, unless that happened `POISON_AFTER`
+        times (a job that takes its worker down would do it at every restart); how many were
+        found. Those whose lease ran out, or, at the start of the one process that runs jobs,
+        every job marked running: its worker cannot be alive, however long the lease it took."""
         with self.session() as session:
             stale = [Job.state == RUNNING]
             if not every_running:
                 stale.append(Job.lease_until < now())
             jobs = session.scalars(select(Job).where(*stale)).all()
             for job in jobs:
-                _requeue(session, job, now())
+                if job.attempts >= POISON_AFTER:
+                    job.state, job.lease_until, job.finished_at = FAILED, None, now()
+                    job.last_error = (
+                        f"poisoned: its worker stopped during it {job.attempts} times; "
+                        "not tried again"
+                    )
+                else:
+                    _requeue(session, job, now())
             return len(jobs)
 
     def set_schedule(self, repository: RepositoryRow, cron: str | None, timezone: str) -> None:

@@ -15,6 +15,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions, open_conversation
 from bot.pipeline import RunReport, run_moment, run_once
 from bot.planner import workload_key
+from bot.run import GroupResult
 from bot.service import metrics
 from bot.service.commands import (
     CommandError,
@@ -35,8 +38,9 @@ from bot.service.commands import (
     may_command,
     parse_command,
 )
+from bot.service.isolated import run_isolated
 from bot.service.settings import ServiceSettings
-from bot.service.state import JobRow, RecommendationRow, RepositoryRow, Store
+from bot.service.state import POISON_AFTER, JobRow, RecommendationRow, RepositoryRow, Store
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 
@@ -44,10 +48,18 @@ log = logging.getLogger("rightsizer.worker")
 
 
 class Worker:
-    def __init__(self, store: Store, settings: ServiceSettings, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: ServiceSettings,
+        poll_seconds: float = 0.5,
+        work: Callable[..., RunSummary] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.poll_seconds = poll_seconds
+        self.work = work or planned_and_published
+        """What a run's child process does (a test gives one that crashes)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -101,34 +113,40 @@ class Worker:
         return self.settings.retry_seconds * 2 ** (job.attempts - 1)
 
     def _run(self, job: JobRow) -> None:
+        """The run in a child process of its own (`isolated`): a crash or a hang there fails
+        this job, and a job that has crashed or hung its process `POISON_AFTER` times is not
+        tried again, while the worker goes on with the others."""
         run_id = self.store.start_run(job)
         context = {"repository": job.repository.full_name, "reason": job.reason, "job": job.id}
-        try:
-            report = run_once(
-                self._options(job.repository),
-                None,
-                run_moment(self.settings.as_of, "RIGHTSIZER_AS_OF"),
-                org_policy=self.settings.org_policy,
-                forecast_cache=repository_cache(
-                    self.settings.forecast_cache, job.repository.full_name
-                ),
-                overrides=self.store.overrides(job.repository),
-                say=lambda message: log.info(message, extra=context),
+        arguments = (
+            self._options(job.repository),
+            run_moment(self.settings.as_of, "RIGHTSIZER_AS_OF"),
+            self.settings.org_policy,
+            repository_cache(self.settings.forecast_cache, job.repository.full_name),
+            self.store.overrides(job.repository),
+        )
+        ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
+        if ended.kind == "input":
+            self._failed(job, run_id, f"the repository needs a fix: {ended.value}", retry=False)
+        elif ended.kind == "forge":
+            self._failed(job, run_id, f"forge error: {ended.value}", retry=True)
+        elif ended.kind == "error":
+            log.error("run failed: %s", ended.value, extra=context)
+            self._failed(job, run_id, str(ended.value).splitlines()[0], retry=True)
+        elif ended.kind in ("crashed", "timeout"):
+            poisoned = job.attempts >= POISON_AFTER
+            message = str(ended.value) + (
+                f"; poisoned after {job.attempts} attempts, not tried again" if poisoned else ""
             )
-        except InputError as exc:
-            self._failed(job, run_id, f"the repository needs a fix: {exc}", retry=False)
-            return
-        except ForgeError as exc:
-            self._failed(job, run_id, f"forge error: {exc}", retry=True)
-            return
-        except Exception as exc:
-            log.exception("run failed", extra=context)
-            self._failed(job, run_id, f"{type(exc).__name__}: {exc}", retry=True)
-            return
-        self._record(job, run_id, report)
-        self.store.finish(job.id)
-        metrics.RUNS.labels(job.reason, "ok").inc()
-        log.info("run finished", extra=context)
+            self._failed(job, run_id, message, retry=not poisoned)
+        else:
+            summary: RunSummary = ended.value
+            for line in summary.said:
+                log.info(line, extra=context)
+            self._record(job, run_id, summary)
+            self.store.finish(job.id)
+            metrics.RUNS.labels(job.reason, "ok").inc()
+            log.info("run finished", extra=context)
 
     def _failed(self, job: JobRow, run_id: int, message: str, *, retry: bool) -> None:
         self.store.finish_run(run_id, "failed", message)
@@ -136,26 +154,21 @@ class Worker:
         metrics.RUNS.labels(job.reason, "failed").inc()
         log.warning(message, extra={"repository": job.repository.full_name, "job": job.id})
 
-    def _record(self, job: JobRow, run_id: int, report: RunReport) -> None:
+    def _record(self, job: JobRow, run_id: int, summary: RunSummary) -> None:
         repository = job.repository
-        schedule = report.config.schedule
-        self.store.set_schedule(repository, schedule.cron, schedule.timezone)
-        opened = sum(r.pull_request == "created" for r in report.results)
-        updated = sum(r.pull_request == "updated" for r in report.results)
+        self.store.set_schedule(repository, *summary.schedule)
+        opened = sum(r.pull_request == "created" for r in summary.results)
+        updated = sum(r.pull_request == "updated" for r in summary.results)
         metrics.PULL_REQUESTS.labels("created").inc(opened)
         metrics.PULL_REQUESTS.labels("updated").inc(updated)
-        for result in report.results:
+        for result in summary.results:
             if result.number is not None:
                 self.store.record_pull(
                     repository, result.number, result.branch, "open", result.location
                 )
-        held = [f"{r.group}: {r.location}" for r in report.results if r.branch_outcome == "held"]
+        held = [f"{r.group}: {r.location}" for r in summary.results if r.branch_outcome == "held"]
         self.store.finish_run(
-            run_id,
-            "ok",
-            "; ".join(held),
-            (len(report.plan.changes), opened, updated),
-            recommendation_rows(report),
+            run_id, "ok", "; ".join(held), (summary.changes, opened, updated), summary.rows
         )
 
     def _command(self, job: JobRow) -> None:
@@ -239,6 +252,47 @@ def to_override(command: Ignore | Snooze | Pin, login: str, now: datetime) -> Ov
     )
     return Override(
         kind, ref.kind, ref.name, ref.namespace, ref.env, login, now, until, field, value
+    )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the worker records of a run, as plain data made in the run's own process."""
+
+    schedule: tuple[str | None, str]
+    """The repository's cron and time zone, as its `.rightsizer.yaml` says."""
+    results: list[GroupResult]
+    changes: int
+    rows: list[RecommendationRow]
+    said: list[str]
+    """What the run said along the way (warnings about its inputs), for the worker's log."""
+
+
+def planned_and_published(
+    options: ForgeOptions,
+    moment: datetime,
+    org_policy: str | None,
+    cache: Path | None,
+    overrides: list[Override],
+) -> RunSummary:
+    """One run, as the child process of `Worker._run` carries it out."""
+    said: list[str] = []
+    report = run_once(
+        options,
+        None,
+        moment,
+        org_policy=org_policy,
+        forecast_cache=cache,
+        overrides=overrides,
+        say=said.append,
+    )
+    schedule = report.config.schedule
+    return RunSummary(
+        (schedule.cron, schedule.timezone),
+        report.results,
+        len(report.plan.changes),
+        recommendation_rows(report),
+        said,
     )
 
 

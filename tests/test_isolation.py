@@ -1,0 +1,89 @@
+"""A run's process can crash, hang or run out of memory without the service noticing more
+than a failed job: `run_isolated`, and the worker that gives up on a job that keeps doing it."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.forges.connect import ForgeOptions
+from bot.service.isolated import run_isolated
+from bot.service.settings import ServiceSettings
+from bot.service.state import Store
+from bot.service.worker import RunSummary, Worker
+from recommenders.errors import InputError
+
+pytestmark = pytest.mark.slow
+
+
+def _segfault() -> None:
+    ctypes.string_at(0)  # reads address 0: SIGSEGV, as a broken C extension would
+
+
+def _sleep() -> None:
+    time.sleep(60)
+
+
+def _refuse() -> None:
+    raise InputError("apps/web/kustomization.yaml:3", "unknown key 'resourcs'")
+
+
+def _allocate() -> int:
+    return len(bytearray(2 * 1024**3))
+
+
+def _answer(value: int) -> RunSummary:
+    return RunSummary(("0 6 * * *", "UTC"), [], value, [], [f"said {value}"])
+
+
+@pytest.mark.parametrize(
+    ("work", "args", "kind", "said"),
+    [
+        (_segfault, (), "crashed", "the run's process died of SIGSEGV"),
+        (_sleep, (), "timeout", "the run took over 5 s and was stopped"),
+        (_refuse, (), "input", "apps/web/kustomization.yaml:3: unknown key 'resourcs'"),
+        (_allocate, (), "crashed", "the run needed more than 1 GiB and was stopped"),
+        (_answer, (3,), "ok", _answer(3)),
+    ],
+)
+def test_whatever_ends_a_run_comes_back_as_one_answer(work, args, kind, said):
+    # Starting a process and importing the bot takes seconds: only the sleeper meets the
+    # short deadline.
+    ended = run_isolated(work, args, deadline=5.0 if work is _sleep else 60.0, memory=1024**3)
+    assert (ended.kind, ended.value) == (kind, said)
+
+
+def crashes_for_one_repository(options: ForgeOptions, *_: object) -> RunSummary:
+    if options.repository == "acme/bomb":
+        _segfault()
+    return _answer(0)
+
+
+def test_a_job_that_keeps_crashing_is_poisoned_and_the_others_run(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    settings = ServiceSettings(database_url="unused", retry_seconds=0.0, job_timeout_seconds=60)
+    worker = Worker(store, settings, work=crashes_for_one_repository)
+    bomb = store.add_repository("github", "acme/bomb", None)
+    fine = store.add_repository("github", "acme/fine", None)
+    store.enqueue(bomb, "schedule")
+    for _ in range(3):
+        assert worker.run_pending()
+    store.enqueue(fine, "schedule")
+    assert worker.run_pending()
+    assert not worker.run_pending()  # the poisoned job is not queued again
+    states = {reason_state[1:3] for reason_state in store.jobs(bomb)}
+    assert states == {("schedule", "failed")}
+    assert store.jobs(fine)[-1][1:3] == ("schedule", "done")
+    outcomes = [outcome for _, outcome, _, _ in store.runs(bomb)]
+    assert outcomes == ["failed", "failed", "failed"]
+    with store.session() as session:
+        from bot.service.state import Job
+
+        errors = [job.last_error for job in session.query(Job).filter_by(state="failed")]
+    assert errors == [
+        "the run's process died of SIGSEGV; poisoned after 3 attempts, not tried again"
+    ]
+    store.engine.dispose()
