@@ -579,6 +579,7 @@ def serve(
         settings.github_webhook_secret or "",
         settings.gitlab_token or "",
         settings.gitlab_webhook_token or "",
+        settings.dashboard_token or "",
     ]
     configure(secrets)
     for warning in settings_warnings(settings):

@@ -30,6 +30,7 @@ from tests.forge_story import pulls_by_branch, small_monorepo, usage
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 OWNER, NAME = "acme", "infra"
 SECRET = "webhook secret, not in the repo"
+DASHBOARD_TOKEN = "dashboard token, not in the repo"
 PAYLOADS = FIXTURES / "github-webhooks"
 SOURCES = "\nsources:\n  utilisation: [exports/utilisation.csv]\n  cost: [exports/cost.csv]\n"
 
@@ -65,6 +66,7 @@ class Service:
             "RIGHTSIZER_DEBOUNCE_SECONDS": "1",
             "RIGHTSIZER_RETRY_SECONDS": "1",
             "RIGHTSIZER_AS_OF": EXPORTS_AS_OF,
+            "RIGHTSIZER_DASHBOARD_TOKEN": DASHBOARD_TOKEN,
             **settings,
         }
         self.log = tmp_path / "service.log"
@@ -263,10 +265,15 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         assert "how Rightsizer sized `prod/checkout/Deployment/checkout`" in replies()[1]
         assert "requests.memory" in replies()[1]
 
-        metrics = httpx.get(f"{service.url}/metrics").text
+        assert httpx.get(f"{service.url}/metrics").status_code == 401
+        assert httpx.get(f"{service.url}/", auth=("me", "wrong")).status_code == 401
+        assert httpx.get(f"{service.url}/", auth=("me", DASHBOARD_TOKEN)).status_code == 200
+        bearer = {"Authorization": f"Bearer {DASHBOARD_TOKEN}"}
+        metrics = httpx.get(f"{service.url}/metrics", headers=bearer).text
         assert 'rightsizer_webhooks_total{event="push",forge="github",outcome="refused"}' in metrics
         assert "rightsizer_runs_total" in metrics
         assert SECRET not in service.log.read_text()
+        assert DASHBOARD_TOKEN not in service.log.read_text()
     finally:
         service.stop()
 

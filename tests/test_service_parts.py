@@ -228,3 +228,22 @@ def test_credentials_in_urls_never_reach_an_error_or_a_log_line():
     assert redacted("git@github.com:acme/infra.git mail me@example.com") == (
         "git@github.com:acme/infra.git mail me@example.com"
     )
+
+
+def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from bot.service.app import create_app
+
+    database = f"sqlite:///{tmp_path / 'state.db'}"
+    off = TestClient(create_app(ServiceSettings(database_url=database)))
+    assert off.get("/").status_code == 404 and off.get("/metrics").status_code == 404
+    assert off.get("/healthz").status_code in (200, 503)  # health stays public
+    on = TestClient(create_app(ServiceSettings(database_url=database, dashboard_token="t0k")))
+    refused = on.get("/")
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == 'Basic realm="rightsizer"'
+    for wrong in ({"Authorization": "Bearer t0"}, {"Authorization": "Basic !!"}, {}):
+        assert on.get("/metrics", headers=wrong).status_code == 401
+    assert on.get("/", auth=("anyone", "t0k")).status_code == 200
+    assert on.get("/metrics", headers={"Authorization": "Bearer t0k"}).status_code == 200

@@ -3,10 +3,14 @@ process the worker and the scheduler, started and stopped with the app."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.service import metrics
@@ -16,6 +20,8 @@ from bot.service.settings import ServiceSettings
 from bot.service.state import Store
 from bot.service.webhooks import webhook_router
 from bot.service.worker import Worker
+
+log = logging.getLogger("rightsizer.service")
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -35,7 +41,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     app = FastAPI(title="Rightsizer", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(webhook_router(store, settings))
-    app.include_router(dashboard_router(store))
+    if settings.dashboard_token:
+        guard = [Depends(_token_guard(settings.dashboard_token))]
+        app.include_router(dashboard_router(store), dependencies=guard)
+        app.add_api_route("/metrics", _metrics(store), methods=["GET"], dependencies=guard)
+    else:
+        log.warning("the dashboard and /metrics are off: set RIGHTSIZER_DASHBOARD_TOKEN")
 
     @app.get("/healthz")
     def healthz(response: Response) -> dict[str, str]:
@@ -59,11 +70,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             response.status_code = 503
         return {"status": "ready" if all(checks.values()) else "not ready", **checks}
 
-    @app.get("/metrics")
-    def prometheus_metrics() -> Response:
-        metrics.QUEUE_DEPTH.set(store.queue_depth())
-        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
     app.state.store, app.state.worker, app.state.schedules = store, worker, schedules
     return app
 
@@ -73,3 +79,35 @@ def _safe(check: object) -> bool:
         return bool(check())  # type: ignore[operator]
     except Exception:
         return False
+
+
+def _metrics(store: Store) -> Callable[[], Response]:
+    def prometheus_metrics() -> Response:
+        metrics.QUEUE_DEPTH.set(store.queue_depth())
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return prometheus_metrics
+
+
+def _token_guard(token: str) -> Callable[[Request], None]:
+    """The dashboard shows every repository's plans and errors, and /metrics their names:
+    neither is for anyone who reaches the webhook listener. A browser logs in with HTTP
+    Basic (any user name, the token as the password); Prometheus sends it as a Bearer."""
+    expected = token.encode("utf-8")
+
+    def guard(request: Request) -> None:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        given = b""
+        if scheme.lower() == "bearer":
+            given = value.strip().encode("utf-8")
+        elif scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(value.strip(), validate=True).partition(b":")[2]
+            except (binascii.Error, ValueError):
+                given = b""
+        if not given or not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                401, "a token is needed", headers={"WWW-Authenticate": 'Basic realm="rightsizer"'}
+            )
+
+    return guard

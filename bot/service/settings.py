@@ -44,6 +44,9 @@ class ServiceSettings:
     org_policy: str | None = None
     forecast_cache: Path | None = None
     """A directory holding one forecast cache per repository (none: every run starts cold)."""
+    dashboard_token: str | None = None
+    """The dashboard and /metrics answer only to it (HTTP Bearer, or Basic with it as the
+    password); without one they are not served at all."""
     as_of: str | None = None
     """Plan as of this fixed moment instead of now: a replay of bundled exports (a demo)."""
 
@@ -68,8 +71,9 @@ _NAMES = {
     "org_policy": "RIGHTSIZER_ORG_POLICY",
     "forecast_cache": "RIGHTSIZER_FORECAST_CACHE",
     "as_of": "RIGHTSIZER_AS_OF",
+    "dashboard_token": "RIGHTSIZER_DASHBOARD_TOKEN",
 }
-_SECRETS = {"github_webhook_secret", "gitlab_token", "gitlab_webhook_token"}
+_SECRETS = {"github_webhook_secret", "gitlab_token", "gitlab_webhook_token", "dashboard_token"}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> ServiceSettings:
