@@ -125,3 +125,26 @@ def test_a_revoked_token_is_refused_clearly(gitlab, tmp_path):
     assert "GitLab answered 401" in result.stderr and "Traceback" not in result.stderr
     assert TOKEN not in result.stderr + result.stdout
     assert gitlab.pushes(PROJECT) == 0
+
+
+def test_a_command_note_is_read_back_from_gitlab_with_its_real_author(gitlab, tmp_path):
+    """GitLab signs nothing: anyone holding the shared webhook token can send a note
+    "by" a maintainer. The worker reads the note from the API instead."""
+    import httpx
+
+    from bot.forges.gitlab import GitLabConversation, GitLabSettings
+
+    succeeded(run(gitlab, usage(tmp_path / "usage.csv")))
+    iid = by_branch(gitlab)["rightsizer/prod"][0]["iid"]
+    gitlab.add_token("glpat-mallory", "mallory", project=PROJECT, access_level=20)
+    posted = httpx.post(
+        f"{gitlab.url}/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests/{iid}/notes",
+        json={"body": "/rightsizer ignore prod:Deployment/checkout"},
+        headers={"PRIVATE-TOKEN": "glpat-mallory"},
+    ).json()
+    conversation = GitLabConversation(GitLabSettings(PROJECT, gitlab.url, TOKEN))
+    assert conversation.comment(iid, posted["id"]) == (
+        "mallory",
+        "/rightsizer ignore prod:Deployment/checkout",
+    )
+    assert conversation.permission("mallory") == "read"

@@ -225,9 +225,23 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         # GitHub sends the PR's own body as the issue's: the bot's metadata is in it.
         body = pulls["rightsizer/prod"][0]["body"]
         comment["issue"].update(number=number, pull_request={"url": "x"}, body=body)
-        comment["comment"]["body"] = "/rightsizer rerun"
-        comment["sender"].update(login="mallory", type="User")
-        assert service.deliver("issue_comment", comment).status_code == 202
+
+        def post_as(login: str, text: str) -> None:
+            """The comment made on GitHub (the worker reads it back from there), then the
+            webhook GitHub sends about it."""
+            github.add_token(f"token-of-{login}", login)
+            made = httpx.post(
+                f"{github.api_url}/repos/{OWNER}/{NAME}/issues/{number}/comments",
+                json={"body": text},
+                headers={"Authorization": f"token token-of-{login}"},
+            )
+            assert made.status_code == 201, made.text
+            comment["comment"].update(body=text, id=made.json()["id"])
+            comment["sender"].update(login=login, type="User")
+            assert service.deliver("issue_comment", comment).status_code == 202
+
+        post_as("mallory", "/rightsizer rerun")
+        mallorys = comment["comment"]["id"]
 
         def refused():
             bodies = [c["body"] for c in github.comments(OWNER, NAME, number)]
@@ -240,11 +254,15 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         # A maintainer snoozes prod's checkout: the service keeps it, reruns, and the PR
         # holds checkout back, naming who and until when; then asks why it was sized so.
         github.set_permission(OWNER, NAME, "alice", "write")
+        # A payload that says alice wrote mallory's comment: the worker reads the comment
+        # back from GitHub, finds mallory, and refuses again.
+        comment["comment"].update(id=mallorys, body="/rightsizer rerun")
+        comment["sender"].update(login="alice")
+        assert service.deliver("issue_comment", comment).status_code == 202
+        wait_for(lambda: len(refused()) == 2, "the second refusal", service)
 
         def command(text: str):
-            comment["comment"].update(body=text, id=comment["comment"]["id"] + 1)
-            comment["sender"].update(login="alice")
-            assert service.deliver("issue_comment", comment).status_code == 202
+            post_as("alice", text)
 
         def replies():
             return [

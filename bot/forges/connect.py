@@ -70,6 +70,11 @@ class Conversation(Protocol):
         """The user's role in GitHub's words: admin, maintain, write, triage, read, none."""
         ...
 
+    def comment(self, number: int, comment_id: int) -> tuple[str, str]:
+        """The comment's author and text as the forge holds them now: a webhook's word for
+        either is not enough (GitLab's token is shared, and a comment can be edited)."""
+        ...
+
     def reply(self, number: int, text: str) -> None: ...
 
 

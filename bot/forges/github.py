@@ -94,6 +94,11 @@ class GitHubConversation:
                     return "none"
                 raise
 
+    def comment(self, number: int, comment_id: int) -> tuple[str, str]:
+        with _calling(f"read comment {comment_id} on #{number}"):
+            found = self.repository.get_issue(number).get_comment(comment_id)
+            return str(found.user.login), str(found.body or "")
+
     def reply(self, number: int, text: str) -> None:
         with _calling(f"answer on #{number}"):
             self.repository.get_issue(number).create_comment(text)

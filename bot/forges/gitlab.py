@@ -102,6 +102,11 @@ class GitLabConversation:
             else "read"
         )
 
+    def comment(self, number: int, comment_id: int) -> tuple[str, str]:
+        with _calling(f"read note {comment_id} on !{number}"):
+            note = self.project.mergerequests.get(number, lazy=True).notes.get(comment_id)
+            return str(note.author["username"]), str(note.body or "")
+
     def reply(self, number: int, text: str) -> None:
         with _calling(f"answer on !{number}"):
             self.project.mergerequests.get(number, lazy=True).notes.create({"body": text})

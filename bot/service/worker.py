@@ -35,6 +35,7 @@ from bot.service.commands import (
     Rerun,
     Snooze,
     WorkloadRef,
+    command_line,
     may_command,
     parse_command,
 )
@@ -172,12 +173,18 @@ class Worker:
         )
 
     def _command(self, job: JobRow) -> None:
-        """Ask the forge whether the commenter may command the bot (the payload's word is
-        not enough: anyone can comment), then act and answer on the PR."""
+        """Read the comment from the forge (who wrote it and what it says: the payload's
+        word is not enough, GitLab's webhook token is shared by every project and a comment
+        can be edited), ask whether its author may command the bot, then act and answer."""
         details = job.details
-        number, login = int(details["number"]), str(details["login"])
+        number, comment_id = int(details["number"]), int(details["comment_id"])
         try:
             conversation = open_conversation(self._options(job.repository))
+            login, body = conversation.comment(number, comment_id)
+            line = command_line(body)
+            if line is None:
+                self.store.finish(job.id)  # edited since: it no longer holds a command
+                return
             if not may_command(conversation.permission(login)):
                 conversation.reply(
                     number,
@@ -186,9 +193,7 @@ class Worker:
                 )
                 metrics.RUNS.labels("command", "refused").inc()
             else:
-                conversation.reply(
-                    number, self._act(job.repository, login, str(details["command"]))
-                )
+                conversation.reply(number, self._act(job.repository, login, line))
                 metrics.RUNS.labels("command", "ok").inc()
         except ForgeError as exc:
             self.store.finish(job.id, str(exc), self._backoff(job))
