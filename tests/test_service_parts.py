@@ -247,3 +247,11 @@ def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(
         assert on.get("/metrics", headers=wrong).status_code == 401
     assert on.get("/", auth=("anyone", "t0k")).status_code == 200
     assert on.get("/metrics", headers={"Authorization": "Bearer t0k"}).status_code == 200
+
+
+@pytest.mark.parametrize("listed", ["infra", "group/app=", "group app/x", "/x"])
+def test_a_gitlab_project_list_that_does_not_parse_is_refused_at_start(listed):
+    with pytest.raises(InputError, match=r"RIGHTSIZER_GITLAB_PROJECTS: .*group/project=token"):
+        load_settings(
+            {"RIGHTSIZER_DATABASE_URL": "sqlite://", "RIGHTSIZER_GITLAB_PROJECTS": listed}
+        )

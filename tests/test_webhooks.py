@@ -42,6 +42,7 @@ from bot.service.webhooks import signature, touches_inputs, webhook_router
 HOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
 SECRET = "It's a Secret to Everybody"
 TOKEN = "gitlab-hook-token"
+PROJECT_TOKEN = "infra-only-hook-token"
 METADATA = '<!-- rightsizer:metadata {"version": 1, "group": "prod"} -->'
 
 PUSH = "push/with-new-branch.payload.json"  # refs/heads/master of Codertocat/Hello-World
@@ -160,6 +161,10 @@ def make_hooks(tmp_path: Path, **settings: Any) -> Iterator[Hooks]:
         database_url="unused",
         github_webhook_secret=SECRET,
         gitlab_webhook_token=TOKEN,
+        gitlab_projects=(
+            "mike/diaspora, gitlab-org/gitlab-test, gitlabhq/gitlab-test, "
+            f"platform/infra={PROJECT_TOKEN}"
+        ),
         debounce_seconds=30.0,
     )
     app = FastAPI()
@@ -606,8 +611,30 @@ def test_gitlab_token_is_checked(hooks: Hooks) -> None:
 
 
 def test_gitlab_without_a_configured_token_refuses(tmp_path: Path) -> None:
-    with make_hooks(tmp_path, gitlab_webhook_token=None) as hooks:
+    with make_hooks(tmp_path, gitlab_webhook_token=None, gitlab_projects=None) as hooks:
         assert hooks.gitlab("Push Hook", raw("gitlab/push.json"), token="").status_code == 401
+
+
+def test_gitlab_serves_only_listed_projects_each_with_its_own_token(hooks: Hooks) -> None:
+    def project(path: str) -> Callable[[dict[str, Any]], None]:
+        def change(payload: dict[str, Any]) -> None:
+            payload["project"]["path_with_namespace"] = path
+            payload["commits"][0]["modified"].append("apps/web/deployment.yaml")
+
+        return change
+
+    stranger = hooks.gitlab("Push Hook", gitlab_variant("push.json", project("evil/fork")))
+    assert stranger.json() == {
+        "status": "ignored",
+        "why": "project not served: it is not in RIGHTSIZER_GITLAB_PROJECTS",
+    }
+    infra = gitlab_variant("push.json", project("platform/infra"))
+    assert hooks.gitlab("Push Hook", infra).status_code == 401  # the shared token: not its
+    assert hooks.gitlab("Push Hook", infra, token=PROJECT_TOKEN).status_code == 202
+    diaspora = gitlab_variant("push.json", project("mike/diaspora"))
+    assert hooks.gitlab("Push Hook", diaspora, token=PROJECT_TOKEN).status_code == 401
+    assert [job[1] for job in hooks.jobs()] == ["push"]
+    assert hooks.store.repository("gitlab", "evil/fork") is None
 
 
 def test_gitlab_push_touching_no_input_is_ignored(hooks: Hooks) -> None:

@@ -7,6 +7,7 @@ is kept out of `repr` so it can never reach a log line.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,10 @@ class ServiceSettings:
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: str | None = field(default=None, repr=False)
     gitlab_webhook_token: str | None = field(default=None, repr=False)
+    gitlab_projects: str | None = field(default=None, repr=False)
+    """The GitLab projects served, comma-separated paths, each optionally with a webhook token
+    of its own (`group/app=token`). GitLab sends no installation events: a project is served
+    only when listed, and one with its own token answers to that token only."""
     max_body_bytes: int = 5 * 1024 * 1024
     """Larger deliveries are refused before they are read; GitHub caps payloads at 25 MB, but
     the events the bot acts on are far smaller."""
@@ -61,6 +66,7 @@ _NAMES = {
     "gitlab_url": "RIGHTSIZER_GITLAB_URL",
     "gitlab_token": "RIGHTSIZER_GITLAB_TOKEN",
     "gitlab_webhook_token": "RIGHTSIZER_GITLAB_WEBHOOK_TOKEN",
+    "gitlab_projects": "RIGHTSIZER_GITLAB_PROJECTS",
     "max_body_bytes": "RIGHTSIZER_MAX_BODY_BYTES",
     "debounce_seconds": "RIGHTSIZER_DEBOUNCE_SECONDS",
     "schedule": "RIGHTSIZER_SCHEDULE",
@@ -73,7 +79,14 @@ _NAMES = {
     "as_of": "RIGHTSIZER_AS_OF",
     "dashboard_token": "RIGHTSIZER_DASHBOARD_TOKEN",
 }
-_SECRETS = {"github_webhook_secret", "gitlab_token", "gitlab_webhook_token", "dashboard_token"}
+_SECRETS = {
+    "github_webhook_secret",
+    "gitlab_token",
+    "gitlab_webhook_token",
+    "gitlab_projects",
+    "dashboard_token",
+}
+_PROJECT = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+")
 
 
 def load_settings(environ: dict[str, str] | None = None) -> ServiceSettings:
@@ -123,6 +136,22 @@ def _typed(key: str, value: object, where: str) -> object:
     return str(value)
 
 
+def gitlab_projects(settings: ServiceSettings) -> dict[str, str | None]:
+    """`RIGHTSIZER_GITLAB_PROJECTS` as project path -> its own webhook token, or None."""
+    projects: dict[str, str | None] = {}
+    for item in (settings.gitlab_projects or "").split(","):
+        if not item.strip():
+            continue
+        path, has_token, token = (part.strip() for part in item.partition("="))
+        if not _PROJECT.fullmatch(path) or (has_token and not token):
+            shown = path if _PROJECT.fullmatch(path) else "an item"
+            raise InputError(
+                _NAMES["gitlab_projects"], f"{shown} is not group/project or group/project=token"
+            )
+        projects[path] = token or None
+    return projects
+
+
 def settings_warnings(settings: ServiceSettings) -> list[str]:
     """What is allowed but unsafe, said once at start: a private key that other users of the
     machine can read (as ssh refuses such a key, but the service has no second copy)."""
@@ -153,6 +182,7 @@ def _check(settings: ServiceSettings) -> None:
         raise InputError(_NAMES["schedule"], str(exc)) from exc
     if settings.max_body_bytes < 1024:
         raise InputError(_NAMES["max_body_bytes"], "must be at least 1024")
+    gitlab_projects(settings)
     if settings.job_timeout_seconds <= 0:
         raise InputError(_NAMES["job_timeout_seconds"], "must be positive")
     for key in ("debounce_seconds", "worker_lease_seconds", "retry_seconds"):

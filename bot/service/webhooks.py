@@ -50,7 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.pr_metadata import MARKER
 from bot.service import metrics
 from bot.service.commands import command_line
-from bot.service.settings import ServiceSettings
+from bot.service.settings import ServiceSettings, gitlab_projects
 from bot.service.state import (
     RepositoryRow,
     Store,
@@ -176,6 +176,8 @@ class _Webhooks:
     def __init__(self, store: Store, settings: ServiceSettings) -> None:
         self.store = store
         self.settings = settings
+        self.projects = gitlab_projects(settings)
+        """GitLab projects served, each with its own webhook token or None (the shared one)."""
         self._serial: AbstractContextManager[object] = (
             threading.Lock() if store.engine.dialect.name == "sqlite" else nullcontext()
         )
@@ -223,7 +225,9 @@ class _Webhooks:
         payload: dict[str, Any] | None = None
         try:
             _check_length(request, self.settings.max_body_bytes)
-            _check_token(self.settings.gitlab_webhook_token, request.headers.get("x-gitlab-token"))
+            token = request.headers.get("x-gitlab-token")
+            known = [self.settings.gitlab_webhook_token, *self.projects.values()]
+            _check_token([t for t in known if t], token)
             body = await _read_body(request, self.settings.max_body_bytes)
             if not event or len(delivery) > MAX_DELIVERY_ID:
                 raise _Stop(400, "invalid", "X-Gitlab-Event is required")
@@ -235,7 +239,7 @@ class _Webhooks:
                 event,
                 body,
                 content_type,
-                self._gitlab_event,
+                lambda event, payload: self._gitlab_event(event, payload, str(token)),
             )
         except _Stop as stop:
             result = stop.result
@@ -319,8 +323,8 @@ class _Webhooks:
     def _resolve(self, forge: str, want: _Enqueue) -> tuple[RepositoryRow | None, str]:
         """An unknown repository added when that is safe; None, and why, otherwise.
 
-        GitLab: always, since its hooks are set per project or group by someone who wants
-        the bot there. GitHub: when the payload's installation is one the bot knows (its
+        GitLab: a project `RIGHTSIZER_GITLAB_PROJECTS` lists (its events are refused before
+        this otherwise). GitHub: when the payload's installation is one the bot knows (its
         `installation` delivery may have been missed), unless the repository was removed
         from it."""
         if forge == GITLAB:
@@ -453,18 +457,25 @@ class _Webhooks:
 
     # GitLab events -------------------------------------------------------------------
 
-    def _gitlab_event(self, event: str, payload: dict[str, Any]) -> _Decision:
+    def _gitlab_event(self, event: str, payload: dict[str, Any], token: str) -> _Decision:
+        """Events of the projects `RIGHTSIZER_GITLAB_PROJECTS` lists, each sent with that
+        project's own token where it has one: the shared token speaks for no such project."""
+        if event not in ("Push Hook", "Note Hook", "Merge Request Hook"):
+            return _ignored(f"{event} is not an event the bot acts on")
+        name = _str(payload, "project", "path_with_namespace")
+        if name not in self.projects:
+            return _ignored("project not served: it is not in RIGHTSIZER_GITLAB_PROJECTS", name)
+        expected = self.projects[name] or self.settings.gitlab_webhook_token
+        if not expected or not hmac.compare_digest(expected.encode(), token.encode("latin-1")):
+            raise _Stop(401, "refused", "X-Gitlab-Token is not this project's token")
         if event == "Push Hook":
-            name = _str(payload, "project", "path_with_namespace")
             why = _push_skipped(payload, _str(payload, "project", "default_branch"))
             if why is not None:
                 return _ignored(why, name)
             return _Enqueue(name, "push", self.settings.debounce_seconds)
         if event == "Note Hook":
             return self._gitlab_note(payload)
-        if event == "Merge Request Hook":
-            return self._gitlab_merge_request(payload)
-        return _ignored(f"{event} is not an event the bot acts on")
+        return self._gitlab_merge_request(payload)
 
     def _gitlab_note(self, payload: dict[str, Any]) -> _Decision:
         name = _str(payload, "project", "path_with_namespace")
@@ -604,10 +615,14 @@ def _check_signature(secret: str, body: bytes, header: str | None) -> None:
         raise _Stop(401, "refused", "X-Hub-Signature-256 does not match the body")
 
 
-def _check_token(token: str | None, header: str | None) -> None:
-    if not token:
+def _check_token(tokens: list[str], header: str | None) -> None:
+    """Before the body is parsed: the header is one of the configured tokens (each compared
+    in constant time); which project it must belong to is checked once the body is read."""
+    if not tokens:
         raise _Stop(401, "refused", "no GitLab webhook token is configured")
-    if header is None or not hmac.compare_digest(token.encode("utf-8"), header.encode("latin-1")):
+    given = (header or "").encode("latin-1")
+    matches = [hmac.compare_digest(token.encode("utf-8"), given) for token in tokens]
+    if header is None or not any(matches):
         raise _Stop(401, "refused", "X-Gitlab-Token is missing or wrong")
 
 
