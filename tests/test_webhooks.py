@@ -90,8 +90,8 @@ def commenting(
         if on_pr:
             url = payload["issue"]["url"].replace("/issues/", "/pulls/")
             payload["issue"]["pull_request"] = {"url": url}
-            if ours:
-                payload["issue"]["body"] = f"{payload['issue'].get('body') or ''}\n{METADATA}"
+            if not ours:
+                payload["issue"]["number"] = 77  # a PR the bot never opened
         if bot:
             payload["sender"].update(login="renovate[bot]", type="Bot")
 
@@ -142,6 +142,13 @@ class Hooks:
 
     def jobs(self) -> list[tuple[int, str, str, int]]:
         return self.store.jobs()
+
+    def bot_opened(self, forge: str, full_name: str, number: int, branch: str) -> None:
+        """The PR recorded as the bot's, as a run of the service records what it opened."""
+        repository = self.store.repository(forge, full_name) or self.store.add_repository(
+            forge, full_name, 1 if forge == "github" else None
+        )
+        self.store.record_pull(repository, number, branch, "open", f"https://x/{number}")
 
     def deliveries_seen(self) -> int:
         with self.store.session() as session:
@@ -397,6 +404,7 @@ def test_which_paths_count_as_inputs() -> None:
 
 def test_a_rerun_command_on_a_pr_makes_one_command_job(hooks: Hooks) -> None:
     hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.bot_opened("github", "Codertocat/Hello-World", 1, "rightsizer/prod")
     body = variant(COMMENT, commenting("Thanks!\n\n  /rightsizer rerun  \nmore text"))
     answer = hooks.github("issue_comment", body)
     assert answer.status_code == 202
@@ -500,8 +508,15 @@ def test_a_merged_bot_pr_is_recorded_and_others_are_not(hooks: Hooks) -> None:
     not_ours = hooks.github("pull_request", raw(CLOSED))  # unchanged: a person's PR
     assert not_ours.json() == {"status": "ignored", "why": "not a pull request of the bot"}
 
-    def merged_bot_pr(payload: dict[str, Any]) -> None:
+    def marked(payload: dict[str, Any]) -> None:  # the bot's marker, written by a person
         payload["pull_request"]["body"] = "Right-size prod\n\n" + METADATA
+
+    claimed = hooks.github("pull_request", variant(CLOSED, marked))
+    assert claimed.json() == {"status": "ignored", "why": "not a pull request of the bot"}
+    head = json.loads(raw(CLOSED))["pull_request"]["head"]["ref"]
+    hooks.bot_opened("github", "Codertocat/Hello-World", 2, head)
+
+    def merged_bot_pr(payload: dict[str, Any]) -> None:
         payload["pull_request"]["merged"] = True
 
     answer = hooks.github("pull_request", variant(CLOSED, merged_bot_pr))
@@ -654,9 +669,10 @@ def test_gitlab_push_listing_only_the_last_20_commits_is_run_anyway(hooks: Hooks
 
 
 def test_gitlab_note_with_a_command_on_an_mr_makes_a_command_job(hooks: Hooks) -> None:
+    hooks.bot_opened("gitlab", "gitlab-org/gitlab-test", 1, "master")
+
     def command(payload: dict[str, Any]) -> None:
         payload["object_attributes"].update(note="/rightsizer snooze Deployment/web 7")
-        payload["merge_request"]["description"] = f"Right-size prod\n{METADATA}"
 
     answer = hooks.gitlab("Note Hook", gitlab_variant("note_merge_request.json", command))
     assert answer.status_code == 202
@@ -683,6 +699,7 @@ def test_gitlab_note_with_a_command_on_an_mr_makes_a_command_job(hooks: Hooks) -
 
     def on_a_person_s_mr(payload: dict[str, Any]) -> None:
         payload["object_attributes"].update(note="/rightsizer rerun", id=1246)
+        payload["merge_request"].update(iid=2, description=f"Right-size prod\n{METADATA}")
 
     theirs = gitlab_variant("note_merge_request.json", on_a_person_s_mr)
     assert hooks.gitlab("Note Hook", theirs).json()["why"] == (
@@ -698,6 +715,10 @@ def test_gitlab_merge_of_a_bot_mr_is_recorded(hooks: Hooks) -> None:
 
     def merged(payload: dict[str, Any]) -> None:
         payload["object_attributes"].update(action="merge", description=METADATA)
+
+    not_yet = hooks.gitlab("Merge Request Hook", gitlab_variant("merge_request.json", merged))
+    assert not_yet.json() == {"status": "ignored", "why": "not a merge request of the bot"}
+    hooks.bot_opened("gitlab", "gitlabhq/gitlab-test", 1, "ms-viewport")
 
     answer = hooks.gitlab("Merge Request Hook", gitlab_variant("merge_request.json", merged))
     assert answer.json() == {"status": "recorded", "number": 1, "state": "merged"}

@@ -323,6 +323,21 @@ class Store:
                 session.add(found)
             found.branch, found.state, found.url, found.updated_at = branch, state, url, now()
 
+    def pull_branch(self, forge: str, full_name: str, number: int) -> str | None:
+        """The branch of a PR the bot opened here, as it recorded it; None for any other PR.
+        What makes a PR the bot's: a body anyone can write the bot's marker into is not."""
+        with self.session() as session:
+            found = session.scalar(
+                select(PullRequestRecord.branch)
+                .join(Repository, Repository.id == PullRequestRecord.repository_id)
+                .where(
+                    Repository.forge == forge,
+                    Repository.full_name == full_name,
+                    PullRequestRecord.number == number,
+                )
+            )
+            return str(found) if found is not None else None
+
     # Jobs --------------------------------------------------------------------------------
 
     def enqueue(

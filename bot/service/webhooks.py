@@ -47,7 +47,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot.pr_metadata import MARKER
 from bot.service import metrics
 from bot.service.commands import command_line
 from bot.service.settings import ServiceSettings, gitlab_projects
@@ -63,7 +62,6 @@ WATCHED_SUFFIXES = (".yaml", ".yml", ".csv", ".parquet", ".json")
 """Manifests, kustomizations, `.rightsizer.yaml`, policies and exports."""
 WATCHED_DIRS = ("policies/", ".rightsizer/")
 """Policies in any form, and the repo's own PR templates under `.rightsizer/templates`."""
-METADATA = f"<!-- {MARKER}"
 MAX_DELIVERY_ID = 128
 GITLAB_LISTED_COMMITS = 20
 """A GitLab push hook lists at most this many commits, and counts all in total_commits_count."""
@@ -413,11 +411,12 @@ class _Webhooks:
         line = command_line(_str(payload, "comment", "body", empty=True))
         if line is None:
             return _ignored("no /rightsizer command in the comment", name)
-        if METADATA not in (issue.get("body") or ""):
+        number = _int(payload, "issue", "number")
+        if self.store.pull_branch(GITHUB, name, number) is None:
             return _ignored("a command on a pull request Rightsizer did not open", name)
         comment = _int(payload, "comment", "id")
         details = {
-            "number": _int(payload, "issue", "number"),
+            "number": number,
             "login": login,
             "command": line,
             "comment_id": comment,
@@ -437,14 +436,14 @@ class _Webhooks:
         pull = payload.get("pull_request")
         if not isinstance(pull, dict):
             raise _Malformed("pull_request")
-        if METADATA not in (pull.get("body") or ""):
-            return _ignored("not a pull request of the bot", name)
         head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
         if head_repo != name:
             return _ignored("a pull request from a fork is never the bot's", name)
         state = "merged" if pull.get("merged") else "closed"
         number = _int(pull, "number")
         branch, url = _str(pull, "head", "ref"), _str(pull, "html_url")
+        if self.store.pull_branch(GITHUB, name, number) != branch:
+            return _ignored("not a pull request of the bot", name)
 
         def record() -> Outcome:
             repository = self.store.repository(GITHUB, name)
@@ -492,11 +491,13 @@ class _Webhooks:
         line = command_line(_str(note, "note", empty=True))
         if line is None:
             return _ignored("no /rightsizer command in the note", name)
-        if METADATA not in ((payload.get("merge_request") or {}).get("description") or ""):
+        request = payload.get("merge_request") or {}
+        number = _int(payload, "merge_request", "iid")
+        if self.store.pull_branch(GITLAB, name, number) != request.get("source_branch"):
             return _ignored("a command on a merge request Rightsizer did not open", name)
         comment = _int(note, "id")
         details = {
-            "number": _int(payload, "merge_request", "iid"),
+            "number": number,
             "login": login,
             "command": line,
             "comment_id": comment,
@@ -511,8 +512,6 @@ class _Webhooks:
         action = merge_request.get("action")
         if action not in ("merge", "close"):
             return _ignored(f"merge request {action}, not merged or closed", name)
-        if METADATA not in (merge_request.get("description") or ""):
-            return _ignored("not a merge request of the bot", name)
         source, target = (
             merge_request.get("source_project_id"),
             merge_request.get("target_project_id"),
@@ -522,6 +521,8 @@ class _Webhooks:
         state = "merged" if action == "merge" else "closed"
         number = _int(merge_request, "iid")
         branch, url = _str(merge_request, "source_branch"), _str(merge_request, "url")
+        if self.store.pull_branch(GITLAB, name, number) != branch:
+            return _ignored("not a merge request of the bot", name)
 
         def record() -> Outcome:
             repository = self.store.add_repository(GITLAB, name, None)
