@@ -15,18 +15,22 @@ pytestmark = pytest.mark.slow
 PROD = "applications/checkout/overlays/prod"
 
 
+def _commit_and_run(repo, tmp_path, message: str):
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", message)
+    return rightsizer(
+        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
+        "--pr-dir", tmp_path / "prs",
+    )  # fmt: skip
+
+
 def test_a_symlinked_patch_is_edited_at_its_target_and_stays_a_link(tmp_path):
     repo = small_monorepo(tmp_path / "infra")
     link = repo / PROD / "resources-patch.yaml"
     (repo / PROD / "patches").mkdir()
     link.rename(repo / PROD / "patches" / "resources.yaml")
     os.symlink("patches/resources.yaml", link)
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "Patches in their own directory")
-    result = rightsizer(
-        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
-        "--pr-dir", tmp_path / "prs",
-    )  # fmt: skip
+    result = _commit_and_run(repo, tmp_path, "Patches in their own directory")
     assert result.returncode == 0, result.stderr
     changed = git(repo, "diff", "--name-only", "main", "rightsizer/prod").split()
     assert f"{PROD}/patches/resources.yaml" in changed
@@ -41,12 +45,7 @@ def test_settings_behind_a_link_out_of_the_repository_are_refused(tmp_path):
     outside.write_text((repo / ".rightsizer.yaml").read_text())
     (repo / ".rightsizer.yaml").unlink()
     os.symlink(outside, repo / ".rightsizer.yaml")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "Settings from elsewhere")
-    result = rightsizer(
-        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
-        "--pr-dir", tmp_path / "prs",
-    )  # fmt: skip
+    result = _commit_and_run(repo, tmp_path, "Settings from elsewhere")
     assert result.returncode == 2
     assert ".rightsizer.yaml: points outside the repository; refusing to read it" in result.stderr
     assert "Traceback" not in result.stderr

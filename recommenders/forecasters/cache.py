@@ -152,28 +152,27 @@ def _floats(blob: bytes) -> np.ndarray:
 
 
 def _fields(forecast: Forecast) -> dict[str, object]:
+    """A forecast's scalars: what a warm start keeps, and why the model was chosen."""
     return {
-        "model": forecast.model,
-        "params": forecast.params,
-        "fold_errors": list(forecast.fold_errors),
+        **_warm_fields(forecast.warm()),
         "reason": forecast.reason,
         "drift": forecast.drift,
         "scores": forecast.scores,
-        "age": forecast.age,
     }
 
 
 def _forecast(body: dict[str, object], mean: bytes, distribution: bytes) -> Forecast:
+    warm = _warm(body)
     return Forecast(
-        str(body["model"]),
-        _numbers(body["params"]),
+        warm.model,
+        warm.params,
         _floats(mean),
         _floats(distribution),
-        tuple(_list(body["fold_errors"])),
+        warm.fold_errors,
         str(body["reason"]),
         bool(body["drift"]),
         _numbers(body["scores"]),
-        int(_number(body["age"])),
+        warm.age,
     )
 
 
