@@ -4,8 +4,9 @@ Why: a run parses and renders a repository that anyone with push access shapes, 
 extensions (ruamel's, pyarrow's, numpy's) and Go libraries (Helm). A segfault, a runaway
 allocation or a hang there must cost that job, not the service: the child gets a memory
 ceiling and a deadline, and whatever ends it (an error, a signal, the deadline) comes back
-as an `Ended` the worker records. Only plain data crosses back (strings, numbers,
-dataclasses), so the parent never unpickles anything a repository could shape into code.
+as an `Ended` the worker records. What crosses back is plain data the bot's own code built
+(strings, numbers, its dataclasses), pickled by multiprocessing: repository content shapes
+the values in it, never the objects' types.
 """
 
 from __future__ import annotations
