@@ -148,3 +148,17 @@ def test_a_backtracking_patch_target_costs_nothing_and_a_bad_one_is_named(tmp_pa
     inventory = build_inventory(write_tree(tmp_path / "bad", bad))
     (problem,) = inventory.problems
     assert problem.startswith("env/kustomization.yaml: target name '(?<=a)b' is not a regular")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", 1),  # composing this overflowed C's stack
+        ("a: " + "{b: " * 300 + "1" + "}" * 300 + "\n", 1),
+        ("- " * 5_000 + "x\n", 1),  # compact sequences: one level each
+        ("".join(f"{'  ' * i}k{i}:\n" for i in range(300)) + "  " * 300 + "v\n", 101),
+    ],
+)
+def test_yaml_nested_too_deep_is_refused_at_its_line(tmp_path, text, line):
+    problem = _problem(tmp_path, {"bad/deployment.yaml": text})
+    assert problem.startswith(f"bad/deployment.yaml:{line}: nested over 100 levels deep")

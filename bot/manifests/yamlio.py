@@ -10,6 +10,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import (
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from recommenders.errors import InputError
@@ -19,6 +25,11 @@ MAX_FILE_BYTES = 1024 * 1024
 
 MAX_ALIASES = 100
 """Alias bombs ("billion laughs") grow a few hundred bytes into gigabytes; manifests use few."""
+
+MAX_DEPTH = 100
+"""Mappings and sequences inside each other: a CRD's schema reaches about 40. Composing
+recurses once per level, in C: 50,000 levels in 100 KB (`[[[[...`) overflow its stack and
+kill the process, a few hundred overflow Python's."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +71,38 @@ def read_if_present(root: Path, relative: str) -> str | None:
 def parse_documents(text: str, where: str) -> list[Any]:
     """All documents of `text` as round-trip trees (comments kept), for files the bot rewrites
     or settings it reports on; duplicate keys and alias bombs are refused by name."""
-    _refuse_alias_bombs(text, where)
+    _screen(text, where)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
         return [doc for doc in yaml.load_all(text) if doc is not None]
     except YAMLError as exc:
         raise _yaml_error(exc, where) from exc
+
+
+def _screen(text: str, where: str) -> None:
+    """What must be refused before a YAML text is composed into a tree."""
+    _refuse_alias_bombs(text, where)
+    _refuse_deep_nesting(text, where)
+
+
+def _refuse_deep_nesting(text: str, where: str) -> None:
+    """The nesting measured on libyaml's event stream, which is a state machine: it reads
+    any depth in constant stack, where composing the tree would not."""
+    depth = 0
+    try:
+        for event in _composer().parse(text):
+            if isinstance(event, MappingStartEvent | SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1
+                    raise InputError(
+                        f"{where}:{line}", f"nested over {MAX_DEPTH} levels deep; refused"
+                    )
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                depth -= 1
+    except YAMLError:
+        return  # composing reports the syntax error, with its line
 
 
 def _refuse_alias_bombs(text: str, where: str) -> None:
@@ -149,7 +185,7 @@ def parse_positioned(text: str, where: str) -> list[Any]:
     with the C parser and keeping only positions costs a tenth of that. Edits never need
     the round-trip tree: they replace spans of the original text.
     """
-    _refuse_alias_bombs(text, where)
+    _screen(text, where)
     yaml = _composer()
     try:
         nodes = list(yaml.compose_all(text))
