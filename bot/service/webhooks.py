@@ -345,8 +345,8 @@ class _Webhooks:
             return self._github_installation(action, payload)
         if event == "installation_repositories" and action in ("added", "removed"):
             installation = _int(payload, "installation", "id")
-            added = _names(payload.get("repositories_added") or [])
-            removed = _names(payload.get("repositories_removed") or [])
+            added = _names(_list(payload.get("repositories_added")))
+            removed = _names(_list(payload.get("repositories_removed")))
             return _Install(installation, None, tuple(added), tuple(removed))
         if event == "push":
             return self._github_push(payload)
@@ -363,7 +363,7 @@ class _Webhooks:
         if action == "deleted":
             return _Install(installation, uninstall=True)
         account = _str(payload, "installation", "account", "login")
-        names = tuple(_names(payload.get("repositories") or []))
+        names = tuple(_names(_list(payload.get("repositories"))))
         return _Install(installation, account, names)
 
     def _install(self, forge: str, delivery: str, event: str, want: _Install) -> Outcome:
@@ -404,7 +404,7 @@ class _Webhooks:
         issue = payload.get("issue")
         if not isinstance(issue, dict) or not issue.get("pull_request"):
             return _ignored("a comment on an issue, not on a pull request", name)
-        sender = payload.get("sender") or {}
+        sender = _dict(payload.get("sender"))
         login = _str(payload, "sender", "login")
         if sender.get("type") == "Bot" or login.endswith("[bot]"):
             return _ignored("a comment by a bot", name)
@@ -425,7 +425,7 @@ class _Webhooks:
 
     def _github_check_run(self, payload: dict[str, Any]) -> _Decision:
         name = _str(payload, "repository", "full_name")
-        app = (payload.get("check_run") or {}).get("app") or {}
+        app = _dict(_dict(payload.get("check_run")).get("app"))
         ours = self.settings.github_app_id
         if ours and ours.isdigit() and app.get("id") not in (None, int(ours)):
             return _ignored("a check run of another app", name)
@@ -436,7 +436,7 @@ class _Webhooks:
         pull = payload.get("pull_request")
         if not isinstance(pull, dict):
             raise _Malformed("pull_request")
-        head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+        head_repo = _dict(_dict(pull.get("head")).get("repo")).get("full_name")
         if head_repo != name:
             return _ignored("a pull request from a fork is never the bot's", name)
         state = "merged" if pull.get("merged") else "closed"
@@ -486,12 +486,12 @@ class _Webhooks:
         if note.get("action") not in (None, "create") or note.get("system"):
             return _ignored("not a new note by a person", name)
         login = _str(payload, "user", "username")
-        if _GITLAB_BOT.match(login) or (payload.get("user") or {}).get("bot"):
+        if _GITLAB_BOT.match(login) or _dict(payload.get("user")).get("bot"):
             return _ignored("a note by a bot", name)
         line = command_line(_str(note, "note", empty=True))
         if line is None:
             return _ignored("no /rightsizer command in the note", name)
-        request = payload.get("merge_request") or {}
+        request = _dict(payload.get("merge_request"))
         number = _int(payload, "merge_request", "iid")
         if self.store.pull_branch(GITLAB, name, number) != request.get("source_branch"):
             return _ignored("a command on a merge request Rightsizer did not open", name)
@@ -697,6 +697,11 @@ def _at(payload: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return value
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """A mapping the payload should hold, or an empty one: a wrong type holds nothing."""
+    return value if isinstance(value, dict) else {}
+
+
 def _list(value: Any) -> list[Any]:
     """A list the payload should hold, or none: a wrong type lists nothing."""
     return value if isinstance(value, list) else []
@@ -742,7 +747,7 @@ def _recorded(number: int, state: str, repository: str) -> Outcome:
 
 
 def _installation(payload: dict[str, Any]) -> int | None:
-    installation = (payload.get("installation") or {}).get("id")
+    installation = _dict(payload.get("installation")).get("id")
     return installation if isinstance(installation, int) else None
 
 
