@@ -64,21 +64,22 @@ def run_once(
     repo's `.rightsizer.yaml` (`sources:`), which is how the service runs; `overrides` are
     the reviewers' standing commands the service keeps."""
     with tempfile.TemporaryDirectory(prefix="rightsizer-") as scratch:
-        checkout = open_checkout(options, Path(scratch) / "repo")
-        workspace, config = checkout.workspace, checkout.config
+        checkout = open_checkout(options, Path(scratch))
+        workspace, config, files = checkout.workspace, checkout.config, checkout.files
         base = workspace.base_commit(config.base_branch)
-        sources = request if request is not None else configured_sources(config, workspace.path)
-        policy = load_policy(workspace.path, org_policy, config.annotation_prefix)
+        sources = request if request is not None else configured_sources(config, files)
+        policy = load_policy(files, org_policy, config.annotation_prefix)
         inputs = read_inputs(sources)
         warn_about(inputs, say)
         cache = ForecastCache.open(forecast_cache)
         if cache.problem:
             say(f"warning: {cache.problem}")
         plan = make_plan(
-            workspace.path, config, policy, inputs.table, inputs.prices, cache, now, overrides
-        )
+            files, config, policy, inputs.table, inputs.prices, cache, now, overrides,
+            git_checkout=workspace.path,
+        )  # fmt: skip
         cache.save()
-        results = publish(plan, workspace, base, checkout.forge, config, now)
+        results = publish(plan, files, workspace, base, checkout.forge, config, now)
     return RunReport(config, plan, results)
 
 

@@ -148,9 +148,12 @@ def make_plan(
     cache: ForecastCache | None = None,
     now: datetime | None = None,
     overrides: Sequence[Override] = (),
+    git_checkout: Path | None = None,
 ) -> Plan:
     """`now` dates the cooldown (and tests); the bot's past changes come from the base
-    branch's history. `overrides` are the reviewers' standing commands the service keeps."""
+    branch's history, in `git_checkout` (`repo` itself when it is one; a run
+    reads an export of the committed files). `overrides` are the reviewers' standing
+    commands the service keeps."""
     now = now or datetime.now(UTC)
     inventory = inspect(repo)
     plan = Plan(inventory, [], {}, {})
@@ -174,7 +177,8 @@ def make_plan(
     for strategy in strategies.values():
         series = [p for _, h, _, used in found if used is strategy for p in prepared_histories(h)]
         strategy.prepare(series, horizon, cache or ForecastCache())
-    past = tuple(bot_changes(repo, config.base_branch, now - timedelta(days=COOLDOWN_HISTORY_DAYS)))
+    since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
+    past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
     for workload, history, rules, strategy in found:
         key = workload_key(workload)
         unit_prices = _prices_for(workload, prices, config)

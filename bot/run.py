@@ -42,11 +42,12 @@ class GroupResult:
 
 @dataclass(frozen=True)
 class Publishing:
-    """What every step of one publication reads: the plan, the checkout and the commit it was
-    read from (`base`, on which every branch is built), the forge, the repo's config, and
-    the time the rules are judged at."""
+    """What every step of one publication reads: the plan, the files and the commit it was
+    read from (`base`, on which every branch is built), the checkout that commits, the
+    forge, the repo's config, and the time the rules are judged at."""
 
     plan: Plan
+    files: Path
     workspace: Workspace
     base: Commit
     forge: Forge
@@ -56,6 +57,7 @@ class Publishing:
 
 def publish(
     plan: Plan,
+    files: Path,
     workspace: Workspace,
     base: Commit,
     forge: Forge,
@@ -64,11 +66,12 @@ def publish(
 ) -> list[GroupResult]:
     """Converge every group's branch and PR; a group whose proof fails is reported, not written.
 
-    `base` is the commit the plan was read from; every branch is built on it.
+    `base` is the commit the plan was read from, and `files` what it commits; every branch
+    is built on it.
     """
-    job = Publishing(plan, workspace, base, forge, config, now)
-    groups = group_changes(plan, config, workspace.path)
-    refuse_protected_branches(groups, config, workspace.path, forge.default_branch)
+    job = Publishing(plan, files, workspace, base, forge, config, now)
+    groups = group_changes(plan, config, files)
+    refuse_protected_branches(groups, config, files, forge.default_branch)
     found = forge.pull_requests(config.branch_prefix)
     pulls = newest_by_branch(found)
     facts = {g.branch: _branch_facts(job, g, pulls.get(g.branch)) for g in groups}
@@ -132,9 +135,9 @@ def refuse_protected_branches(
 def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupResult:
     plan, workspace, forge, config = job.plan, job.workspace, job.forge, job.config
     try:
-        changes = group_file_changes(plan, group, workspace.path)
+        changes = group_file_changes(plan, group, job.files)
         edits = [change.edit for change in group.applied]
-        diff = prove(workspace.path, plan.inventory, changes, edits)
+        diff = prove(job.files, plan.inventory, changes, edits)
     except (ProofFailed, InputError) as exc:
         return GroupResult(group.name, group.branch, "failed", "not opened", str(exc))
     text = compose(
@@ -145,7 +148,7 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
         diff=diff,
         waiting=[line for line in waiting if not line.startswith(f"{group.name}: ")],
         limit=forge.body_limit,
-        repo=workspace.path,
+        repo=job.files,
     )
     prepared = workspace.prepare_commit(
         job.base, group.branch, changes, text.commit_message, config.bot

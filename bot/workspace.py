@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import posixpath
+import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,11 +55,45 @@ class Workspace:
             commit = self.repo.commit(f"refs/heads/{branch}")
         except (GitCommandError, ValueError, BadName) as exc:
             raise InputError(str(self.path), f"has no branch {branch!r} to build on") from exc
-        if self.repo.head.is_detached or self.repo.head.ref.name != branch:
+        if self.checked_out(repr(branch)) != branch:
             raise InputError(str(self.path), f"check out {branch!r} first: the bot reads it")
         if self.repo.is_dirty(untracked_files=False):
             raise InputError(str(self.path), "has uncommitted changes; commit or stash them")
         return commit
+
+    def checked_out(self, wanted: str = "the base branch") -> str:
+        """The branch checked out; a detached HEAD is refused, naming the `wanted` one."""
+        if self.repo.head.is_detached:
+            raise InputError(
+                str(self.path),
+                f"HEAD is detached at {self.repo.head.commit.hexsha[:12]}; check out "
+                f"{wanted}, the branch the bot reads and builds on",
+            )
+        return self.repo.head.ref.name
+
+    def export(self, revision: str, destination: Path) -> Path:
+        """The files `revision` commits, written to `destination`: what a run reads. Reading
+        the work tree instead would take untracked and ignored files for the repository's,
+        plan edits to them and commit them as new files."""
+        destination.mkdir(parents=True)
+        archive = subprocess.Popen(
+            ["git", "-C", str(self.path), "archive", "--format=tar", revision],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        stdout, stderr = archive.stdout, archive.stderr
+        assert stdout is not None and stderr is not None
+        try:
+            with tarfile.open(fileobj=stdout, mode="r|") as tar:
+                tar.extractall(destination, filter="tar")  # keeps links, refuses escaping paths
+        except tarfile.TarError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+        error = stderr.read().decode("utf-8", "replace").strip()
+        if archive.wait() != 0 or problem:
+            raise InputError(str(self.path), f"cannot read {revision}: {error or problem}")
+        return destination
 
     def branch_head(self, branch: str) -> str | None:
         try:

@@ -40,11 +40,15 @@ class Checkout:
     forge: Forge
     workspace: Workspace
     config: RepoConfig
+    files: Path
+    """The base branch's committed files, and nothing else: all a run reads."""
 
 
-def open_checkout(options: ForgeOptions, clone_to: Path) -> Checkout:
+def open_checkout(options: ForgeOptions, scratch: Path) -> Checkout:
     """The forge, and the repo checked out on its base branch with the bot's branches as the
-    forge has them; a hosted forge's repository is cloned to `clone_to`."""
+    forge has them. A hosted forge's repository is cloned into `scratch`, and that fresh
+    clone holds only committed files; a local checkout's committed files are exported there,
+    leaving out what is untracked or ignored in the user's work tree."""
     if options.forge not in FORGES:
         known = ", ".join(FORGES)
         raise InputError("--forge", f"unknown forge {options.forge!r}; known: {known}")
@@ -53,14 +57,17 @@ def open_checkout(options: ForgeOptions, clone_to: Path) -> Checkout:
             raise InputError("--repo", "the local forge needs the repository's checkout")
         workspace = Workspace(options.repo)
         local = LocalForge(workspace, options.pr_dir)
-        return Checkout(local, workspace, load_config(options.repo))
+        files = workspace.export("HEAD", scratch / "files")
+        return Checkout(local, workspace, load_config(files), files)
     forge: GitHubForge | GitLabForge
     settings = _hosted(options)
+    clone = scratch / "repo"
     if isinstance(settings, github.GitHubSettings):
-        forge = github.connect(settings, clone_to)
+        forge = github.connect(settings, clone)
     else:
-        forge = gitlab.connect(settings, clone_to)
-    return Checkout(forge, forge.branches.workspace, _on_base_branch(forge.branches))
+        forge = gitlab.connect(settings, clone)
+    config = _on_base_branch(forge.branches)
+    return Checkout(forge, forge.branches.workspace, config, clone)
 
 
 class Conversation(Protocol):

@@ -23,7 +23,7 @@ class LocalForge:
     def __init__(self, workspace: Workspace, pr_dir: Path) -> None:
         self.workspace = workspace
         self.pr_dir = pr_dir
-        self.default_branch = workspace.repo.head.ref.name
+        self.default_branch = workspace.checked_out()
 
     def ensure_branch(self, branch: str, commit: str, previous: str | None) -> None:
         self.workspace.move_branch(branch, commit, previous)
