@@ -3,7 +3,10 @@
 Templates only format: every number and sentence they show comes from the plan's typed
 records, so a repo can restyle its PRs without touching a decision. A repo overrides a
 template by putting its own under `.rightsizer/templates/` (same name); the rest come from
-templates/. Templates run sandboxed: a repo's template formats, it cannot reach the bot.
+templates/. Templates run sandboxed: a repo's template formats, it cannot reach the bot. Markdown
+templates (`*.md.j2`) autoescape: every value they show is made inert (`bot.markdown`), as
+a code span with the `code` filter, so a name or a reason from the repository or the data
+cannot add links, HTML, table cells or mentions. Filters that write markup return `Markup`.
 
 A forge limits a PR body's size, so a body that is too long loses, in this order, the
 rendered diff's content, the charts, then the workloads after the first N (named by count).
@@ -28,9 +31,14 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
+    pass_eval_context,
+    select_autoescape,
 )
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 
 from bot.groups import Group
+from bot.markdown import code, inert
 from bot.planner import Plan, PlannedChange, workload_key
 from bot.pr_metadata import PullRequestMetadata, metadata_for
 from bot.template_budget import BudgetedEnvironment
@@ -90,7 +98,8 @@ def environment(repo: Path | None = None) -> BudgetedEnvironment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=select_autoescape(enabled_extensions=("md.j2",), default=False),
+        finalize=_inert_in_markdown,
     )
     env.filters["money"] = money
     env.filters["field_label"] = field_label
@@ -99,7 +108,19 @@ def environment(repo: Path | None = None) -> BudgetedEnvironment:
     env.filters["mermaid_values"] = mermaid_values
     env.filters["mermaid_flat"] = mermaid_flat
     env.filters["mermaid_labels"] = mermaid_labels
+    env.filters["mermaid_text"] = mermaid_text
+    env.filters["code"] = lambda value: code(str(value))
     return env
+
+
+@pass_eval_context
+def _inert_in_markdown(context: EvalContext, value: Any) -> Any:
+    """What a Markdown template shows of a value: numbers and `Markup` as they are, any
+    other value's text made inert. Plain-text templates (title, commit) show values as
+    they are."""
+    if not context.autoescape or isinstance(value, Markup | int | float):
+        return value
+    return inert(str(value))
 
 
 def money(value: float) -> str:
@@ -130,17 +151,23 @@ def chart_number(value: float | None) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def mermaid_values(values: Sequence[float | None]) -> str:
+def mermaid_values(values: Sequence[float | None]) -> Markup:
     """A bar series; a point without a value is a bar of height 0 (Mermaid has no gaps)."""
-    return "[" + ", ".join(chart_number(v) for v in values) + "]"
+    return Markup("[" + ", ".join(chart_number(v) for v in values) + "]")
 
 
-def mermaid_flat(value: float, count: int) -> str:
+def mermaid_flat(value: float, count: int) -> Markup:
     return mermaid_values([value] * count)
 
 
-def mermaid_labels(labels: Sequence[str]) -> str:
-    return "[" + ", ".join('"' + label.replace('"', "'") + '"' for label in labels) + "]"
+def mermaid_labels(labels: Sequence[str]) -> Markup:
+    return Markup("[" + ", ".join(mermaid_text(label) for label in labels) + "]")
+
+
+def mermaid_text(text: str) -> Markup:
+    """A quoted Mermaid string of letters, digits, spaces and `.:()%/-`: inside the code
+    fence nothing is escaped for Markdown, and Mermaid reads HTML in its labels."""
+    return Markup('"' + re.sub(r"[^\w .:()%/-]", "", str(text)) + '"')
 
 
 def compose(
@@ -172,8 +199,8 @@ def compose(
         "charts": True,
         "held_back": held_back,
         "waiting": list(waiting),
-        "diff": diff,
-        "diff_fence": _fence(diff),
+        "diff": Markup(diff),  # in a fence longer than any backtick run in it
+        "diff_fence": Markup(_fence(diff)),
         "diff_dropped": False,
         "files": files,
         "prices": {name: plan.prices[name] for name in environments if name in plan.prices},

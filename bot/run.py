@@ -20,6 +20,7 @@ from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.gitops import deploy_branches
+from bot.markdown import inert
 from bot.planner import Plan
 from bot.proof import ProofFailed, prove
 from bot.workspace import Workspace
@@ -88,7 +89,7 @@ def publish(
             results.append(result)
             continue
         if hold.hit.rule == HUMAN_PUSH and hold.pull is not None:
-            forge.ensure_comment(hold.pull, HUMAN_PUSH, hold.hit.text)
+            forge.ensure_comment(hold.pull, HUMAN_PUSH, inert(hold.hit.text))
         why = f"{hold.hit.rule}: {hold.hit.text}"
         results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
     return results

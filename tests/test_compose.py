@@ -14,6 +14,7 @@ import pytest
 
 from bot.compose import SUMMARY_LIMIT, compose
 from bot.config import load_config
+from bot.decisions.model import RuleHit
 from bot.groups import Group
 from bot.inputs import SourceRequest, read_inputs
 from bot.manifests.edit import plan_file_changes
@@ -355,3 +356,31 @@ def test_a_repo_template_that_would_hang_or_flood_is_stopped_by_name(
         compose(_group(plan, "dev"), plan, "main", [], repo=tmp_path)
     assert error.value.where.startswith("template pr_title.txt.j2")
     assert said in error.value.problem
+
+
+def test_reasons_and_paths_from_the_repository_add_no_markup(planned):
+    """A freeze reason, a policy's text or a file name is the repository's to write: in the
+    body it reads as written, and a real parser finds no link, image, HTML or extra cell."""
+    from markdown_it import MarkdownIt
+
+    _, plan = planned
+    group = _group(plan, "dev")
+    hostile = (
+        "[win](https://evil.example) ![x](https://evil.example/x.png) <img src=x> @everyone | x"
+    )
+    at = next(i for i, c in enumerate(group.changes) if c.decision.action != "skip")
+    hit = RuleHit("freeze", f"frozen: {hostile}")
+    changed = replace(group.changes[at], decision=replace(group.changes[at].decision, rules=(hit,)))
+    group = replace(group, changes=(*group.changes[:at], changed, *group.changes[at + 1 :]))
+    files = ["apps/`x`/[a](b).yaml", "apps/<b>bold</b>.yaml"]
+    text = compose(group, plan, "main", files, waiting=[f"prod: {hostile}"])
+    for markdown in (text.body, text.summary):
+        html = MarkdownIt("commonmark").enable("table").render(markdown)
+        assert "evil.example" in html  # the words are there...
+        for tag in ("<a ", "<img", "<b>", "<script"):
+            assert tag not in html  # ...and none of them is markup
+        assert "@everyone" not in html.replace("\u200b", "_")
+        for table in html.split("<table>")[1:]:
+            rows = table.split("</table>")[0].split("<tr>")[1:]
+            assert {row.count("<td") + row.count("<th") for row in rows} == {8}
+    assert "<code>apps/`x`/[a](b).yaml</code>" in MarkdownIt().render(text.body)

@@ -277,7 +277,9 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         wait_for(lambda: len(store.runs(repository)) == 3 and store.runs(repository)[-1][1] == "ok",
                  "the rerun", service)  # fmt: skip
         (prod,) = by_branch(github)["rightsizer/prod"]
-        assert "**command.snooze**: snoozed by @alice until" in prod["body"]
+        assert (
+            "**command.snooze**: snoozed by @&#8203;alice until" in prod["body"]
+        )  # read, not a ping
         command("/rightsizer explain prod:Deployment/checkout")
         wait_for(lambda: len(replies()) == 2, "the explanation", service, seconds=30)
         assert "how Rightsizer sized `prod/checkout/Deployment/checkout`" in replies()[1]

@@ -32,6 +32,7 @@ from bot.forges.base import (
     converge_comment,
 )
 from bot.forges.remote import Credentials, GitCredentials, RemoteBranches
+from bot.markdown import inert
 from recommenders.errors import InputError
 
 CHECK_NAME = "Rightsizer"
@@ -282,7 +283,8 @@ class GitHubForge:
             message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
             text = (
                 f"Rightsizer could not ask for reviews or assign this PR: GitHub answered "
-                f"{exc.status}: {message}. Check `pull_requests` in `.rightsizer.yaml`."
+                f"{exc.status}: {inert(str(message))}. Check `pull_requests` in "
+                "`.rightsizer.yaml`."
             )
             self.ensure_comment(_pull(pull), "people", text)
 

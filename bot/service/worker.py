@@ -23,6 +23,7 @@ from pathlib import Path
 from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions, open_conversation
+from bot.markdown import inert
 from bot.pipeline import RunReport, run_moment, run_once
 from bot.planner import workload_key
 from bot.run import GroupResult
@@ -341,7 +342,8 @@ def explanation(store: Store, repository: RepositoryRow, workload: WorkloadRef) 
         return f"the latest run has no recommendation for `{shown}`."
     lines = [f"this is how Rightsizer sized `{rows[0].workload}` in its latest run:", ""]
     lines += [
-        f"- {r.field}: {r.current:g} → {r.proposed:g} ({r.action}): {r.explanation}" for r in rows
+        f"- {r.field}: {r.current:g} → {r.proposed:g} ({r.action}): {inert(r.explanation)}"
+        for r in rows
     ]
     return "\n".join(lines)
 
