@@ -535,6 +535,49 @@ def test_a_merged_bot_pr_is_recorded_and_others_are_not(hooks: Hooks) -> None:
     assert hooks.jobs() == []
 
 
+@pytest.mark.parametrize(
+    ("event", "name", "change", "field"),
+    [
+        ("push", PUSH, lambda p: p["commits"][0].update(added=5), "commits.0.added"),
+        ("push", PUSH, lambda p: p["repository"].update(full_name=""), "repository.full_name"),
+        ("issue_comment", COMMENT, lambda p: p["issue"].update(number="7"), "issue.number"),
+        ("issue_comment", COMMENT, lambda p: p["sender"].pop("login"), "sender.login"),
+        ("installation", INSTALLED, lambda p: p["installation"].update(id=True), "installation.id"),
+        ("check_run", RERUN, lambda p: p.update(check_run=[]), "check_run"),
+        (
+            "pull_request",
+            CLOSED,
+            lambda p: p["pull_request"]["head"].update(ref=1),
+            "pull_request.head.ref",
+        ),
+    ],
+)
+def test_a_signed_payload_of_the_wrong_shape_is_refused_naming_the_field(
+    hooks: Hooks, event: str, name: str, change: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    """Checked against the event's model, strictly: "7" is not a number, True is not an id."""
+    answer = hooks.github(event, variant(name, change))
+    assert answer.status_code == 400
+    assert answer.json() == {"detail": f"payload has no valid {field}"}
+    assert hooks.jobs() == [] and hooks.deliveries_seen() == 0
+
+
+def test_a_gitlab_payload_of_the_wrong_shape_is_refused_naming_the_field(hooks: Hooks) -> None:
+    def note_id_as_text(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(note="/rightsizer rerun", id="1244")
+
+    answer = hooks.gitlab("Note Hook", gitlab_variant("note_merge_request.json", note_id_as_text))
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"detail": "payload has no valid object_attributes.id"},
+    )
+    no_project = gitlab_variant("push.json", lambda p: p.update(project="mike/diaspora"))
+    assert hooks.gitlab("Push Hook", no_project).json() == {
+        "detail": "payload has no valid project"
+    }
+    assert hooks.jobs() == []
+
+
 def test_an_unknown_event_is_ignored_with_why(hooks: Hooks) -> None:
     answer = hooks.github("star", b'{"action": "created"}')
     assert answer.json() == {

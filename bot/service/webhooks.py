@@ -9,7 +9,9 @@ Checks, in order (nothing is recorded for a delivery that fails one):
 
 - a body over `max_body_bytes` (declared, or read so far when chunked) -> 413;
 - a bad or missing `X-Hub-Signature-256` / `X-Gitlab-Token`, or none configured -> 401;
-- a delivery id seen before -> 200 `duplicate`.
+- a delivery id seen before -> 200 `duplicate`;
+- an event the bot acts on whose payload does not match its model (`events.py`) -> 400
+  naming the field.
 
 Then by event:
 
@@ -47,8 +49,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot.service import metrics
+from bot.service import events, metrics
 from bot.service.commands import command_line
+from bot.service.events import parse
 from bot.service.settings import ServiceSettings, gitlab_projects
 from bot.service.state import (
     RepositoryRow,
@@ -119,10 +122,6 @@ class _Stop(Exception):
     def __init__(self, status_code: int, outcome: str, detail: str) -> None:
         super().__init__(detail)
         self.result = Outcome(status_code, outcome, {"detail": detail})
-
-
-class _Malformed(Exception):
-    """A signed payload without a field its event always carries."""
 
 
 def webhook_router(store: Store, settings: ServiceSettings) -> APIRouter:
@@ -274,7 +273,7 @@ class _Webhooks:
         work follows the record; if it fails the record is deleted again."""
         try:
             decision = decide(event, payload)
-        except _Malformed as exc:
+        except events.Malformed as exc:
             return Outcome(400, "invalid", {"detail": f"payload has no valid {exc}"})
         with self._serial:
             if isinstance(decision, _Enqueue):
@@ -341,30 +340,28 @@ class _Webhooks:
         action = payload.get("action")
         if event == "ping":
             return Outcome(200, "pong", {"status": "pong"})
-        if event == "installation" and action in ("created", "deleted"):
-            return self._github_installation(action, payload)
+        if event == "installation" and action == "deleted":
+            deleted = parse(events.InstallationDeleted, payload)
+            return _Install(deleted.installation.id, uninstall=True)
+        if event == "installation" and action == "created":
+            created = parse(events.InstallationCreated, payload)
+            names = tuple(r.full_name for r in created.repositories)
+            return _Install(created.installation.id, created.installation.account.login, names)
         if event == "installation_repositories" and action in ("added", "removed"):
-            installation = _int(payload, "installation", "id")
-            added = _names(_list(payload.get("repositories_added")))
-            removed = _names(_list(payload.get("repositories_removed")))
-            return _Install(installation, None, tuple(added), tuple(removed))
+            changed = parse(events.InstallationRepositories, payload)
+            added = tuple(r.full_name for r in changed.repositories_added)
+            removed = tuple(r.full_name for r in changed.repositories_removed)
+            return _Install(changed.installation.id, None, added, removed)
         if event == "push":
-            return self._github_push(payload)
+            return self._github_push(parse(events.GitHubPush, payload))
         if event == "issue_comment":
-            return self._github_comment(action, payload)
+            return self._github_comment(parse(events.IssueComment, payload))
         if event == "check_run" and action == "rerequested":
-            return self._github_check_run(payload)
+            return self._github_check_run(parse(events.CheckRunRerequested, payload))
         if event == "pull_request" and action == "closed":
-            return self._github_closed(payload)
-        return _ignored(f"{event} {action or ''}".strip() + " is not an event the bot acts on")
-
-    def _github_installation(self, action: str, payload: dict[str, Any]) -> _Decision:
-        installation = _int(payload, "installation", "id")
-        if action == "deleted":
-            return _Install(installation, uninstall=True)
-        account = _str(payload, "installation", "account", "login")
-        names = tuple(_names(_list(payload.get("repositories"))))
-        return _Install(installation, account, names)
+            return self._github_closed(parse(events.PullRequestClosed, payload))
+        shown = action if isinstance(action, str) else ""
+        return _ignored(f"{event} {shown}".strip() + " is not an event the bot acts on")
 
     def _install(self, forge: str, delivery: str, event: str, want: _Install) -> Outcome:
         if want.uninstall:
@@ -388,60 +385,48 @@ class _Webhooks:
         what = f"{len(want.removed)} repositories removed"
         return Outcome(200, "recorded", {"status": "recorded", "what": what})
 
-    def _github_push(self, payload: dict[str, Any]) -> _Decision:
-        name = _str(payload, "repository", "full_name")
-        why = _push_skipped(payload, _str(payload, "repository", "default_branch"))
+    def _github_push(self, push: events.GitHubPush) -> _Decision:
+        name = push.repository.full_name
+        why = _push_skipped(push, push.repository.default_branch)
         if why is not None:
             return _ignored(why, name)
         return _Enqueue(
-            name, "push", self.settings.debounce_seconds, installation=_installation(payload)
+            name, "push", self.settings.debounce_seconds, installation=_installation(push)
         )
 
-    def _github_comment(self, action: Any, payload: dict[str, Any]) -> _Decision:
-        name = _str(payload, "repository", "full_name")
-        if action != "created":
-            return _ignored(f"a comment {action}, not created", name)
-        issue = payload.get("issue")
-        if not isinstance(issue, dict) or not issue.get("pull_request"):
+    def _github_comment(self, event: events.IssueComment) -> _Decision:
+        name = event.repository.full_name
+        if event.action != "created":
+            return _ignored(f"a comment {event.action}, not created", name)
+        if not event.issue.pull_request:
             return _ignored("a comment on an issue, not on a pull request", name)
-        sender = _dict(payload.get("sender"))
-        login = _str(payload, "sender", "login")
-        if sender.get("type") == "Bot" or login.endswith("[bot]"):
+        login = event.sender.login
+        if event.sender.type == "Bot" or login.endswith("[bot]"):
             return _ignored("a comment by a bot", name)
-        line = command_line(_str(payload, "comment", "body", empty=True))
+        line = command_line(event.comment.body or "")
         if line is None:
             return _ignored("no /rightsizer command in the comment", name)
-        number = _int(payload, "issue", "number")
+        number = event.issue.number
         if self.store.pull_branch(GITHUB, name, number) is None:
             return _ignored("a command on a pull request Rightsizer did not open", name)
-        comment = _int(payload, "comment", "id")
-        details = {
-            "number": number,
-            "login": login,
-            "command": line,
-            "comment_id": comment,
-        }
-        return _Enqueue(name, f"command:{comment}", 0.0, details, _installation(payload))
+        comment = event.comment.id
+        details = {"number": number, "login": login, "command": line, "comment_id": comment}
+        return _Enqueue(name, f"command:{comment}", 0.0, details, _installation(event))
 
-    def _github_check_run(self, payload: dict[str, Any]) -> _Decision:
-        name = _str(payload, "repository", "full_name")
-        app = _dict(_dict(payload.get("check_run")).get("app"))
+    def _github_check_run(self, event: events.CheckRunRerequested) -> _Decision:
+        name = event.repository.full_name
+        app = event.check_run.app.id if event.check_run.app else None
         ours = self.settings.github_app_id
-        if ours and ours.isdigit() and app.get("id") not in (None, int(ours)):
+        if ours and ours.isdigit() and app not in (None, int(ours)):
             return _ignored("a check run of another app", name)
-        return _Enqueue(name, "rerun", 0.0, installation=_installation(payload))
+        return _Enqueue(name, "rerun", 0.0, installation=_installation(event))
 
-    def _github_closed(self, payload: dict[str, Any]) -> _Decision:
-        name = _str(payload, "repository", "full_name")
-        pull = payload.get("pull_request")
-        if not isinstance(pull, dict):
-            raise _Malformed("pull_request")
-        head_repo = _dict(_dict(pull.get("head")).get("repo")).get("full_name")
-        if head_repo != name:
+    def _github_closed(self, event: events.PullRequestClosed) -> _Decision:
+        name, pull = event.repository.full_name, event.pull_request
+        if pull.head.repo is None or pull.head.repo.full_name != name:
             return _ignored("a pull request from a fork is never the bot's", name)
-        state = "merged" if pull.get("merged") else "closed"
-        number = _int(pull, "number")
-        branch, url = _str(pull, "head", "ref"), _str(pull, "html_url")
+        state = "merged" if pull.merged else "closed"
+        number, branch, url = pull.number, pull.head.ref, pull.html_url
         if self.store.pull_branch(GITHUB, name, number) != branch:
             return _ignored("not a pull request of the bot", name)
 
@@ -461,66 +446,51 @@ class _Webhooks:
         project's own token where it has one: the shared token speaks for no such project."""
         if event not in ("Push Hook", "Note Hook", "Merge Request Hook"):
             return _ignored(f"{event} is not an event the bot acts on")
-        name = _str(payload, "project", "path_with_namespace")
+        name = parse(events.ProjectEvent, payload).project.path_with_namespace
         if name not in self.projects:
             return _ignored("project not served: it is not in RIGHTSIZER_GITLAB_PROJECTS", name)
         expected = self.projects[name] or self.settings.gitlab_webhook_token
         if not expected or not hmac.compare_digest(expected.encode(), token.encode("latin-1")):
             raise _Stop(401, "refused", "X-Gitlab-Token is not this project's token")
         if event == "Push Hook":
-            why = _push_skipped(payload, _str(payload, "project", "default_branch"))
+            push = parse(events.GitLabPush, payload)
+            why = _push_skipped(push, push.project.default_branch or "")
             if why is not None:
                 return _ignored(why, name)
             return _Enqueue(name, "push", self.settings.debounce_seconds)
         if event == "Note Hook":
-            return self._gitlab_note(payload)
-        return self._gitlab_merge_request(payload)
+            return self._gitlab_note(parse(events.NoteHook, payload))
+        return self._gitlab_merge_request(parse(events.MergeRequestHook, payload))
 
-    def _gitlab_note(self, payload: dict[str, Any]) -> _Decision:
-        name = _str(payload, "project", "path_with_namespace")
-        note = payload.get("object_attributes")
-        if not isinstance(note, dict):
-            raise _Malformed("object_attributes")
-        if note.get("noteable_type") != "MergeRequest":
+    def _gitlab_note(self, event: events.NoteHook) -> _Decision:
+        name, note = event.project.path_with_namespace, event.object_attributes
+        if note.noteable_type != "MergeRequest":
             return _ignored("a note on something other than a merge request", name)
-        if note.get("action") not in (None, "create") or note.get("system"):
+        if note.action not in (None, "create") or note.system:
             return _ignored("not a new note by a person", name)
-        login = _str(payload, "user", "username")
-        if _GITLAB_BOT.match(login) or _dict(payload.get("user")).get("bot"):
+        login = event.user.username
+        if _GITLAB_BOT.match(login) or event.user.bot:
             return _ignored("a note by a bot", name)
-        line = command_line(_str(note, "note", empty=True))
+        line = command_line(note.note or "")
         if line is None:
             return _ignored("no /rightsizer command in the note", name)
-        request = _dict(payload.get("merge_request"))
-        number = _int(payload, "merge_request", "iid")
-        if self.store.pull_branch(GITLAB, name, number) != request.get("source_branch"):
+        if event.merge_request is None:
+            raise events.Malformed("merge_request")
+        number = event.merge_request.iid
+        if self.store.pull_branch(GITLAB, name, number) != event.merge_request.source_branch:
             return _ignored("a command on a merge request Rightsizer did not open", name)
-        comment = _int(note, "id")
-        details = {
-            "number": number,
-            "login": login,
-            "command": line,
-            "comment_id": comment,
-        }
-        return _Enqueue(name, f"command:{comment}", 0.0, details)
+        details = {"number": number, "login": login, "command": line, "comment_id": note.id}
+        return _Enqueue(name, f"command:{note.id}", 0.0, details)
 
-    def _gitlab_merge_request(self, payload: dict[str, Any]) -> _Decision:
-        name = _str(payload, "project", "path_with_namespace")
-        merge_request = payload.get("object_attributes")
-        if not isinstance(merge_request, dict):
-            raise _Malformed("object_attributes")
-        action = merge_request.get("action")
-        if action not in ("merge", "close"):
-            return _ignored(f"merge request {action}, not merged or closed", name)
-        source, target = (
-            merge_request.get("source_project_id"),
-            merge_request.get("target_project_id"),
-        )
+    def _gitlab_merge_request(self, event: events.MergeRequestHook) -> _Decision:
+        name, merge_request = event.project.path_with_namespace, event.object_attributes
+        if merge_request.action not in ("merge", "close"):
+            return _ignored(f"merge request {merge_request.action}, not merged or closed", name)
+        source, target = merge_request.source_project_id, merge_request.target_project_id
         if source is not None and source != target:
             return _ignored("a merge request from a fork is never the bot's", name)
-        state = "merged" if action == "merge" else "closed"
-        number = _int(merge_request, "iid")
-        branch, url = _str(merge_request, "source_branch"), _str(merge_request, "url")
+        state = "merged" if merge_request.action == "merge" else "closed"
+        number, branch, url = merge_request.iid, merge_request.source_branch, merge_request.url
         if self.store.pull_branch(GITLAB, name, number) != branch:
             return _ignored("not a merge request of the bot", name)
 
@@ -656,81 +626,25 @@ def touches_inputs(path: str) -> bool:
     )
 
 
-def _push_skipped(payload: dict[str, Any], default_branch: str) -> str | None:
+def _push_skipped(push: events.Push, default_branch: str) -> str | None:
     """Why a push (GitHub or GitLab, which share these fields) does not call for a run."""
-    ref = _str(payload, "ref")
-    if ref != f"refs/heads/{default_branch}":
-        return f"{ref} is not the default branch {default_branch}"
-    if payload.get("deleted") or payload.get("after") == "0" * 40:
+    if push.ref != f"refs/heads/{default_branch}":
+        return f"{push.ref} is not the default branch {default_branch}"
+    if push.deleted or push.after == "0" * 40:
         return "the branch was deleted"
-    commits = [c for c in _list(payload.get("commits")) if isinstance(c, dict)]
-    head = payload.get("head_commit")
-    if isinstance(head, dict):
-        commits.append(head)
-    paths = [
-        path
-        for commit in commits
-        for key in ("added", "modified", "removed")
-        for path in _list(commit.get(key))
-        if isinstance(path, str)
-    ]
+    commits = [*push.commits, *([push.head_commit] if push.head_commit else [])]
+    paths = [path for commit in commits for path in commit.paths]
     if any(touches_inputs(path) for path in paths):
         return None
-    listed = len(_list(payload.get("commits")))
-    total = payload.get("total_commits_count")
-    if isinstance(total, int) and total > listed >= GITLAB_LISTED_COMMITS:
+    listed, total = len(push.commits), push.total_commits_count
+    if total is not None and total > listed >= GITLAB_LISTED_COMMITS:
         return None  # GitLab lists the last 20 commits only: the others may touch inputs
-    if not paths and payload.get("forced"):
+    if not paths and push.forced:
         return None  # a force push that lists no commits: what changed is unknown
     return "no manifest, policy, config or export changed"
 
 
-# Payload access ----------------------------------------------------------------------
-
-
-def _at(payload: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    value: Any = payload
-    for key in keys:
-        if not isinstance(value, dict):
-            raise _Malformed(".".join(keys))
-        value = value.get(key)
-    return value
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """A mapping the payload should hold, or an empty one: a wrong type holds nothing."""
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    """A list the payload should hold, or none: a wrong type lists nothing."""
-    return value if isinstance(value, list) else []
-
-
-def _str(payload: dict[str, Any], *keys: str, empty: bool = False) -> str:
-    value = _at(payload, keys)
-    if value is None and empty:
-        return ""
-    if not isinstance(value, str) or not (value or empty):
-        raise _Malformed(".".join(keys))
-    return value
-
-
-def _int(payload: dict[str, Any], *keys: str) -> int:
-    value = _at(payload, keys)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _Malformed(".".join(keys))
-    return value
-
-
-def _names(repositories: list[Any]) -> list[str]:
-    names = []
-    for repository in repositories:
-        name = repository.get("full_name") if isinstance(repository, dict) else None
-        if not isinstance(name, str) or not name:
-            raise _Malformed("repositories[].full_name")
-        names.append(name)
-    return names
+# Answers ------------------------------------------------------------------------------
 
 
 def _ignored(why: str, repository: str | None = None) -> Outcome:
@@ -746,9 +660,10 @@ def _recorded(number: int, state: str, repository: str) -> Outcome:
     return Outcome(200, "recorded", body, repository)
 
 
-def _installation(payload: dict[str, Any]) -> int | None:
-    installation = _dict(payload.get("installation")).get("id")
-    return installation if isinstance(installation, int) else None
+def _installation(
+    event: events.GitHubPush | events.IssueComment | events.CheckRunRerequested,
+) -> int | None:
+    return event.installation.id if event.installation else None
 
 
 def _queued(jobs: list[dict[str, Any]], repository: str | None = None) -> Outcome:
