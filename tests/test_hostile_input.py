@@ -162,3 +162,31 @@ def test_a_backtracking_patch_target_costs_nothing_and_a_bad_one_is_named(tmp_pa
 def test_yaml_nested_too_deep_is_refused_at_its_line(tmp_path, text, line):
     problem = _problem(tmp_path, {"bad/deployment.yaml": text})
     assert problem.startswith(f"bad/deployment.yaml:{line}: nested over 100 levels deep")
+
+
+def test_an_export_over_its_size_limit_is_refused_by_name_before_it_is_read(tmp_path):
+    from tests.conftest import COST, UTILISATION, rightsizer
+
+    limited = {"RIGHTSIZER_MAX_EXPORT_BYTES": "100000"}
+    result = rightsizer("sources", "check", "--utilisation", UTILISATION, env=limited)
+    assert result.returncode == 2
+    assert f"{UTILISATION}: is " in result.stderr
+    assert " MiB, over the limit of 97.7 KiB for an export" in result.stderr
+    assert "raise RIGHTSIZER_MAX_EXPORT_BYTES" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert rightsizer("sources", "check", "--cost", COST, env=limited).returncode == 0
+
+    document = tmp_path / "allocation.json"
+    document.write_text('{"code": 200, "data": [' + "{}," * 200 + "{}]}")
+    result = rightsizer(
+        "sources", "check", "--cost", document, "--cost-format", "opencost-allocation",
+        env={"RIGHTSIZER_MAX_JSON_BYTES": "100"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    size = document.stat().st_size
+    assert f"{document}: is {size} bytes, over the limit of 100 bytes for a JSON document" in (
+        result.stderr
+    )
+    bad = rightsizer("sources", "check", "--utilisation", UTILISATION,
+                     env={"RIGHTSIZER_MAX_EXPORT_BYTES": "2GB"})  # fmt: skip
+    assert "RIGHTSIZER_MAX_EXPORT_BYTES: '2GB' is not a number of bytes" in bad.stderr

@@ -203,6 +203,7 @@ def test_a_usage_source_without_environment_matches_a_workload_in_any_one(tmp_pa
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     columns = ["environment", "namespace", "kind", "workload", "container", "metric", "timestamp"]
     ordered = frame.sort_values(columns).reset_index(drop=True)[[*columns, "value"]]
+    ordered[columns[:-1]] = ordered[columns[:-1]].astype(str)  # categories differ by source
     ordered["value"] = ordered["value"].astype(float).round(6)
     return ordered
 

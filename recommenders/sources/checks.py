@@ -38,9 +38,41 @@ def check_usage(frame: pd.DataFrame, origin: str, rows_of: Path | None = None) -
     """Raise for a mistake, return warnings for the rest. With `rows_of`, the frame's index is
     the source file's row, so errors name its line; else they name series and timestamp."""
     _within_span(frame, origin, rows_of)
-    _no_duplicates(frame, origin, rows_of)
+    if frame.empty:
+        return UsageCheck()
+    ordered = _Ordered.of(frame)
+    _no_duplicates(frame, ordered, origin, rows_of)
     _plausible_units(frame, origin, rows_of)
-    return _gaps(frame)
+    return _gaps(frame, ordered)
+
+
+@dataclass(frozen=True)
+class _Ordered:
+    """The frame's rows in order of series, then time, as one integer key per row: what the
+    duplicate and gap checks read. Sorting the frame itself copied every column."""
+
+    keys: np.ndarray
+    """Sorted: a row's series number in the high 32 bits, its second in the span in the low."""
+    rows: np.ndarray
+    """The frame position of each sorted key."""
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Ordered:
+        series = frame.groupby(SERIES, sort=True, observed=True).ngroup().to_numpy()
+        stamps = frame["timestamp"].dt.tz_convert(None).to_numpy()
+        seconds = stamps.astype("datetime64[s]").astype(np.int64)
+        keys = (series.astype(np.int64) << 32) | (seconds - seconds.min())  # span < 2**32 s
+        del series, seconds
+        rows = np.argsort(keys, kind="stable")  # equal keys keep the file's order
+        return cls(keys[rows], rows)
+
+    @property
+    def series(self) -> np.ndarray:
+        return self.keys >> 32
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return self.keys & 0xFFFFFFFF
 
 
 def series_name(row: pd.Series) -> str:
@@ -72,10 +104,12 @@ def _within_span(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None
         )
 
 
-def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
-    duplicated = frame.duplicated([*SERIES, "timestamp"], keep="first")
-    if duplicated.any():
-        position = int(duplicated.to_numpy().argmax())
+def _no_duplicates(
+    frame: pd.DataFrame, ordered: _Ordered, origin: str, rows_of: Path | None
+) -> None:
+    same = ordered.keys[1:] == ordered.keys[:-1]
+    if same.any():
+        position = int(ordered.rows[1:][same].min())  # the first in the file that repeats
         row = frame.iloc[position]
         raise InputError(
             _place(int(frame.index[position]), origin, rows_of),
@@ -85,7 +119,7 @@ def _no_duplicates(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> No
 
 
 def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
-    for metric, values in frame.groupby("metric", sort=True)["value"]:
+    for metric, values in frame.groupby("metric", sort=True, observed=True)["value"]:
         positive = values[values > 0]
         if positive.empty:
             continue
@@ -108,13 +142,8 @@ def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> 
         )
 
 
-def _gaps(frame: pd.DataFrame) -> UsageCheck:
-    if frame.empty:
-        return UsageCheck()
-    ordered = frame.sort_values([*SERIES, "timestamp"], kind="stable")
-    series = ordered.groupby(SERIES, sort=False, observed=True).ngroup().to_numpy()
-    stamps = ordered["timestamp"].dt.tz_convert(None).to_numpy()
-    seconds = stamps.astype("datetime64[s]").astype(np.int64)
+def _gaps(frame: pd.DataFrame, ordered: _Ordered) -> UsageCheck:
+    series, seconds = ordered.series, ordered.seconds
     same = np.r_[False, series[1:] == series[:-1]]
     diffs = pd.Series(np.where(same, np.diff(seconds, prepend=seconds[0]), np.nan))
     step = diffs.groupby(series).transform("median").to_numpy()
@@ -127,7 +156,7 @@ def _gaps(frame: pd.DataFrame) -> UsageCheck:
     first_rows = pd.Series(np.arange(len(series))).groupby(series).first()
     lines = []
     for group, count in gappy.head(LISTED).items():
-        row = ordered.iloc[int(first_rows[group])]
+        row = frame.iloc[int(ordered.rows[int(first_rows[group])])]
         seconds_per_step = int(step[int(first_rows[group])])
         lines.append(
             f"{series_name(row)}: {int(count)} missing samples at its "

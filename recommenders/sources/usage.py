@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from recommenders.model import WorkloadKey
 from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage
@@ -47,10 +48,10 @@ class UsageTable:
     environment, when nothing names the workload's own."""
 
     def __init__(self, sources: Iterable[Usage]) -> None:
-        frames = [source.frame for source in sources]
-        frame = pd.concat(frames, ignore_index=True) if frames else _empty()
+        frame = _joined([source.frame for source in sources])
         self._groups = {
-            WorkloadKey(*key): group for key, group in frame.groupby(KEY_COLUMNS, sort=True)
+            WorkloadKey(*map(str, key)): group
+            for key, group in frame.groupby(KEY_COLUMNS, sort=True, observed=True)
         }
         self._by_workload: dict[tuple[str, str, str], list[WorkloadKey]] = {}
         for key in self._groups:
@@ -88,7 +89,8 @@ class UsageTable:
         }
         for usage_key in found:
             group = self._groups[usage_key]
-            for (metric, container), rows in group.groupby(["metric", "container"], sort=True):
+            by_series = group.groupby(["metric", "container"], sort=True, observed=True)
+            for (metric, container), rows in by_series:
                 if metric in series:
                     hourly = hourly_series(rows.set_index("timestamp")["value"])
                     series[metric].setdefault(container, []).append(hourly)
@@ -139,5 +141,19 @@ def median_step(index: pd.Index) -> pd.Timedelta | None:
     return gaps.median() if len(gaps) else None
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame({column: [] for column in USAGE_COLUMNS})
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The sources' rows in one frame, names kept categorical: concatenating categoricals
+    whose categories differ would turn them into a Python string per row."""
+    if not frames:
+        return pd.DataFrame({column: [] for column in USAGE_COLUMNS})
+    if len(frames) == 1:
+        return frames[0]
+    joined = {}
+    for column in USAGE_COLUMNS:
+        parts = [frame[column] for frame in frames]
+        if column in ("timestamp", "value"):
+            joined[column] = pd.concat(parts, ignore_index=True)
+        else:
+            categorical = [pd.Categorical(part) for part in parts]
+            joined[column] = pd.Series(union_categoricals(categorical, ignore_order=True))
+    return pd.DataFrame(joined)

@@ -2,6 +2,12 @@
 
 Tables are read as text first (pyarrow's CSV reader, or Parquet) and converted column by
 column: a conversion that fails can then point at the exact cell, which a typed read cannot.
+
+Utilisation exports, the large ones, read their name and timestamp columns as categories
+(pyarrow's dictionary encoding, block by block): they repeat on every row, so a column costs
+a small integer per row instead of a string, and a conversion parses each distinct text
+once (`distinct`). Number columns, nearly all distinct, stay Arrow text and are parsed by
+Arrow; a 1 GB export is read in well under twice its size.
 """
 
 from __future__ import annotations
@@ -9,17 +15,28 @@ from __future__ import annotations
 import csv
 import difflib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from recommenders.errors import InputError
 
+CATEGORY = pa.dictionary(pa.int32(), pa.string())
+TABLE_LIMIT, JSON_LIMIT = "RIGHTSIZER_MAX_EXPORT_BYTES", "RIGHTSIZER_MAX_JSON_BYTES"
+MAX_TABLE_BYTES = 4 * 2**30
+"""A CSV or Parquet export: read in under twice its size (benchmarks/sources.py), so a
+4 GiB export fits a job's 8 GiB memory ceiling with room for the rest of the run."""
+MAX_JSON_BYTES = 256 * 2**20
+"""A JSON document (an OpenCost API answer) is held whole as Python objects, ten or more
+times its size."""
 NULLS = frozenset({"", "NULL", "null", "None", "NaN", "nan"})
 """Cells that mean "no value" in the exports we read (FOCUS samples write NULL)."""
 
@@ -36,8 +53,11 @@ def read_header(path: Path) -> frozenset[str]:
     return frozenset(name.strip() for name in first)
 
 
-def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
-    """The CSV or Parquet file at `path` with every column as text, after checking `required`.
+def read_table(
+    path: Path, required: Iterable[str] = (), *, categorical: Iterable[str] = ()
+) -> pd.DataFrame:
+    """The CSV or Parquet file at `path` with every column as text, the `categorical` ones
+    as categories, after checking `required`.
 
     CSV cells are read verbatim (no NA guessing), so "NULL" or "" stay text for `numbers`.
     """
@@ -45,7 +65,10 @@ def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
     absent = [name for name in required if name not in names]
     if absent:
         raise missing_columns(path, names, absent)
-    return _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path, names)
+    wanted = frozenset(categorical) & names
+    if path.suffix == ".parquet":
+        return _read_parquet(path, wanted)
+    return _read_csv(path, names, wanted)
 
 
 def missing_columns(
@@ -73,7 +96,7 @@ def missing_columns(
 
 
 def read_json(path: Path) -> Any:
-    _must_exist(path)
+    _must_exist(path, (JSON_LIMIT, MAX_JSON_BYTES, "a JSON document"))
     try:
         with path.open(encoding="utf-8-sig") as handle:
             return json.load(handle)
@@ -83,6 +106,25 @@ def read_json(path: Path) -> Any:
         raise InputError(str(path), "not UTF-8 text") from exc
     except RecursionError as exc:
         raise InputError(str(path), "JSON nested too deeply to be an export") from exc
+
+
+def distinct(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's position among the column's distinct texts, and those texts: a
+    conversion parses each once and spreads the result back with `result[codes]`."""
+    if isinstance(text.dtype, pd.CategoricalDtype) and not text.hasnans:
+        return text.cat.codes.to_numpy(), pd.Series(text.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+
+
+def recode(text: pd.Series, rename: Callable[[str], str]) -> pd.Series:
+    """A categorical column with each distinct text renamed, two names that become one
+    merged, as a categorical again (no string per row is made)."""
+    codes, texts = distinct(text)
+    renamed = np.array([rename(str(name)) for name in texts], dtype=object)
+    categories, positions = np.unique(renamed.astype(str), return_inverse=True)
+    merged = positions[codes] if len(codes) else codes
+    return pd.Series(pd.Categorical.from_codes(merged, categories), index=text.index)
 
 
 def numbers(
@@ -98,15 +140,31 @@ def numbers(
     Costs may be `negative` (credits, refunds); optional columns may be `empty` (NaN).
     """
     text = frame[column]
-    values = pd.to_numeric(text, errors="coerce")
-    blank = text.isin(NULLS) if empty else pd.Series(False, index=text.index)
-    bad = (values.isna() & ~blank) | (values.isin([float("inf"), float("-inf")]))
+    categorical = isinstance(text.dtype, pd.CategoricalDtype)
+    codes, texts = distinct(text) if categorical else (None, text)
+    values = _floats(texts)
+    bad = np.isnan(values) | np.isinf(values)
+    if empty:
+        bad &= ~texts.isin(NULLS).to_numpy()
     if not negative:
         bad |= values < 0
+    if codes is not None:
+        values, bad = values[codes], bad[codes]
     if bad.any():
         problem = "is not a number" if negative else "is not a non-negative number"
-        report(frame, column, bad, path, problem)
-    return values.astype(float)
+        report(frame, column, pd.Series(bad, index=frame.index), path, problem)
+    return pd.Series(values, index=frame.index)
+
+
+def _floats(texts: pd.Series) -> np.ndarray:
+    """Each text as a float, NaN where it is none. Arrow parses a column of millions in a
+    fraction of pandas' time and memory; a column with one bad cell is parsed again by
+    pandas, which marks the cells it cannot read instead of stopping."""
+    try:
+        arrow = pa.array(texts, type=pa.string(), from_pandas=True)  # Arrow's own: no copy
+        return np.asarray(pc.cast(arrow, pa.float64()).to_numpy(), dtype=float)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(texts, errors="coerce").astype(float).to_numpy()
 
 
 def timestamps(
@@ -118,12 +176,13 @@ def timestamps(
     offsets (some `Z`, some `+02:00`, some none) is refused: that is two exports pasted
     together, and whichever we guessed would shift one of them.
     """
-    text = frame[column]
     _same_zone_style(frame, column, path)
+    codes, texts = distinct(frame[column])
     values = None
     for fmt in formats:
-        values = pd.to_datetime(text, utc=True, errors="coerce", format=fmt)
-        if not values.isna().any():
+        parsed = pd.DatetimeIndex(pd.to_datetime(texts, utc=True, errors="coerce", format=fmt))
+        values = pd.Series(parsed.take(codes), index=frame.index)
+        if not parsed.isna().any():
             return values
     assert values is not None
     names = " or ".join("ISO 8601" if fmt == "ISO8601" else fmt for fmt in formats)
@@ -145,27 +204,32 @@ def report(frame: pd.DataFrame, column: str, bad: pd.Series, path: Path, problem
 
 
 def _same_zone_style(frame: pd.DataFrame, column: str, path: Path) -> None:
-    text = frame[column].astype(str)
-    distinct = pd.Series(text.unique())  # exports repeat each timestamp per series: check once
-    style = distinct.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("naive")
+    text = frame[column]
+    codes, texts = distinct(text)  # exports repeat each timestamp per series: check once
+    style = texts.astype(str).str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("naive")
     style = style.where(style != "+00:00", "Z")
-    others = distinct[(style != style.iloc[0]).to_numpy()] if len(style) else distinct[:0]
-    if len(others):
-        row = int(text.isin(others).to_numpy().argmax())
+    if not len(style):
+        return
+    first = style.iloc[int(codes[0])]
+    other = (style != first).to_numpy()
+    if other.any():
+        row = int(other[codes].argmax())
         raise InputError(
             where(path, row),
-            f"column {column}: {text.iloc[row]!r} mixes time zones with line "
-            f"{2 if path.suffix != '.parquet' else 1}'s {text.iloc[0]!r}; "
+            f"column {column}: {str(text.iloc[row])!r} mixes time zones with line "
+            f"{2 if path.suffix != '.parquet' else 1}'s {str(text.iloc[0])!r}; "
             "write every timestamp in one zone (UTC, ending in Z)",
         )
 
 
-def _read_csv(path: Path, names: frozenset[str]) -> pd.DataFrame:
+def _read_csv(path: Path, names: frozenset[str], categorical: frozenset[str]) -> pd.DataFrame:
     try:
         table = pa_csv.read_csv(
             path,
             convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
+                column_types={
+                    name: CATEGORY if name in categorical else pa.string() for name in names
+                },
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -173,7 +237,7 @@ def _read_csv(path: Path, names: frozenset[str]) -> pd.DataFrame:
     except pa.ArrowInvalid as exc:
         problem = _csv_problem(path) or InputError(str(path), f"not a readable CSV file ({exc})")
         raise problem from exc
-    return table.to_pandas()
+    return table.to_pandas(split_blocks=True, self_destruct=True)  # Arrow's copy freed as it goes
 
 
 def _csv_problem(path: Path) -> InputError | None:
@@ -217,19 +281,31 @@ def _width_problem(row: list[str], names: list[str]) -> str:
     )
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, categorical: frozenset[str]) -> pd.DataFrame:
+    """Every column as text, as a CSV's: timestamps written in ISO 8601 (UTC), nulls as "".
+    `categorical` text columns are read as Parquet's dictionaries, without a string a row."""
+    schema = _parquet_schema(path)
+    texts = [f.name for f in schema if f.name in categorical and pa.types.is_string(f.type)]
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, read_dictionary=texts)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(str(path), f"not a readable Parquet file ({exc})") from exc
-    frame = table.to_pandas()
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
     for column in frame.columns:
-        if frame[column].dtype.kind == "M":
-            values = frame[column]
+        values = frame[column]
+        if column in texts:
+            if values.hasnans:
+                if "" not in values.cat.categories:
+                    values = values.cat.add_categories([""])
+                frame[column] = values.fillna("")
+            continue
+        if values.dtype.kind == "M":
             if values.dt.tz is None:
                 values = values.dt.tz_localize("UTC")
-            frame[column] = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        frame[column] = frame[column].astype(str).where(frame[column].notna(), "")
+            values = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        frame[column] = values.astype(str).where(values.notna(), "")
+        if column in categorical:
+            frame[column] = frame[column].astype("category")
     return frame
 
 
@@ -259,6 +335,34 @@ def _listed(columns: Iterable[str], limit: int = 12) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _must_exist(path: Path) -> None:
+def _must_exist(
+    path: Path, limit: tuple[str, int, str] = (TABLE_LIMIT, MAX_TABLE_BYTES, "an export")
+) -> None:
+    """The file is there and within its size limit (the variable that sets it, its
+    default, what it is), checked before a byte is parsed."""
     if not path.is_file():
         raise InputError(str(path), "no such file")
+    variable, default, what = limit
+    most, size = _limit(variable, default), path.stat().st_size
+    if size > most:
+        raise InputError(
+            str(path),
+            f"is {_bytes(size)}, over the limit of {_bytes(most)} for {what}; "
+            f"split it by time or cluster, or raise {variable}",
+        )
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:,.1f} {unit}".replace(".0 ", " ")
+    return f"{count} bytes"
+
+
+def _limit(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise InputError(variable, f"{text!r} is not a number of bytes")
+    return int(text)

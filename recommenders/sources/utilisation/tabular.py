@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recommenders.sources.checks import check_usage
 from recommenders.sources.frames import METRICS, UNIT_ALIASES, USAGE_COLUMNS, Usage, controller_kind
-from recommenders.sources.validate import numbers, read_table, report, timestamps
+from recommenders.sources.validate import (
+    distinct,
+    numbers,
+    read_table,
+    recode,
+    report,
+    timestamps,
+)
 
 KEYS = ("timestamp", "namespace", "kind", "workload", "container")
 KNOWN_METRICS = frozenset(METRICS) | frozenset(UNIT_ALIASES)
+NAMES = (*KEYS, "metric", "environment", "cluster")
+"""Columns that repeat on every row, read as categories."""
 
 
 class LongFormat:
@@ -28,7 +38,7 @@ class LongFormat:
         return {"timestamp", "value"} <= columns  # loading names any other missing column
 
     def load(self, path: Path) -> Usage:
-        frame = read_table(path, (*KEYS, "metric", "value"))
+        frame = read_table(path, (*KEYS, "metric", "value"), categorical=NAMES)
         unknown = ~frame["metric"].isin(KNOWN_METRICS)
         if unknown.any():
             report(frame, "metric", unknown, path, f"is not one of {', '.join(METRICS)}")
@@ -44,7 +54,7 @@ class WideFormat:
         return "timestamp" in columns and "value" not in columns and bool(columns & KNOWN_METRICS)
 
     def load(self, path: Path) -> Usage:
-        frame = read_table(path, KEYS)
+        frame = read_table(path, KEYS, categorical=NAMES)
         metrics = [column for column in frame.columns if column in KNOWN_METRICS]
         for metric in metrics:
             frame[metric] = numbers(frame, metric, path, empty=True)
@@ -54,8 +64,13 @@ class WideFormat:
             id_vars=["index", *keys], value_vars=metrics, var_name="metric"
         )
         long = long.dropna(subset=["value"]).set_index("index", drop=True)
-        per_workload = long["metric"] == "replicas"
-        long.loc[per_workload, "container"] = ""
+        long["metric"] = long["metric"].astype("category")
+        per_workload = (long["metric"] == "replicas").to_numpy()
+        container = long["container"].astype("category")
+        if "" not in container.cat.categories:
+            container = container.cat.add_categories([""])
+        container[per_workload] = ""
+        long["container"] = container
         long = long[~(per_workload & long.duplicated([*keys, "metric", "value"]))]
         usage = _finish(long, path, self.name, rows=rows)
         ignored = sorted(set(frame.columns) - set(keys) - set(metrics))
@@ -69,13 +84,15 @@ def _finish(frame: pd.DataFrame, path: Path, format_name: str, rows: int) -> Usa
     if "environment" not in frame.columns:
         frame["environment"] = frame["cluster"] if "cluster" in frame.columns else ""
     frame["timestamp"] = timestamps(frame, "timestamp", path)
-    respelt = {kind: controller_kind(kind) for kind in frame["kind"].unique()}
-    frame["kind"] = frame["kind"].replace({k: v for k, v in respelt.items() if k != v})
-    for alias, (metric, factor) in UNIT_ALIASES.items():
-        converted = frame["metric"] == alias
-        if converted.any():
-            frame.loc[converted, "value"] *= factor
-            frame.loc[converted, "metric"] = metric
+    frame["kind"] = recode(frame["kind"], controller_kind)
+    factors = {alias: factor for alias, (_, factor) in UNIT_ALIASES.items()}
+    codes, names = distinct(frame["metric"])
+    scale = np.array([factors.get(str(name), 1.0) for name in names])
+    if (scale != 1.0).any():
+        frame["value"] = frame["value"].to_numpy() * scale[codes]
+    frame["metric"] = recode(frame["metric"], lambda name: UNIT_ALIASES.get(name, (name,))[0])
+    for column in ("environment", "namespace", "workload", "container"):
+        frame[column] = recode(frame[column], str)  # categories in order, as text sorts
     tidy = frame[list(USAGE_COLUMNS)]
     checked = check_usage(tidy, str(path), rows_of=path)
     return Usage(tidy, str(path), format_name, rows, checked.warnings, checked.missing_steps)
