@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -568,23 +567,9 @@ def serve(
     Example: RIGHTSIZER_GITHUB_APP_ID=123 RIGHTSIZER_GITHUB_PRIVATE_KEY=app.pem
     RIGHTSIZER_GITHUB_WEBHOOK_SECRET=... rightsizer serve --host 0.0.0.0 --port 8080
     """
-    import uvicorn
+    from bot.service.app import run_service
 
-    from bot.service.app import create_app
-    from bot.service.logs import configure
-    from bot.service.settings import load_settings, settings_warnings
-
-    settings = load_settings()
-    secrets = [
-        settings.github_webhook_secret or "",
-        settings.gitlab_token or "",
-        settings.gitlab_webhook_token or "",
-        settings.dashboard_token or "",
-    ]
-    configure(secrets)
-    for warning in settings_warnings(settings):
-        logging.getLogger("rightsizer").warning(warning)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    run_service(host, port)
 
 
 @app.command(name="strategies")

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from bot.service.state import Store
+from bot.service.state import POISON_AFTER, Job, Store
 from tests.conftest import COST, EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
+from tests.crashing_service import BOMB
 from tests.forge_servers.github import GitHubServer
 from tests.forge_story import pulls_by_branch, small_monorepo, usage
 
@@ -50,7 +52,11 @@ def payload(name: str, server: GitHubServer) -> dict:
 class Service:
     """`rightsizer serve` in a subprocess, with its settings in the environment."""
 
-    def __init__(self, tmp_path: Path, server: GitHubServer, **settings: str) -> None:
+    def __init__(
+        self, tmp_path: Path, server: GitHubServer, module: str = "bot.cli", **settings: str
+    ) -> None:
+        self.module = module
+        """What `python -m` runs with `serve --port N`: the CLI, or a test's variant."""
         key = tmp_path / "app.pem"
         key.write_bytes(server.private_key_pem)
         self.database = f"sqlite:///{tmp_path / 'state.db'}"
@@ -77,7 +83,7 @@ class Service:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)]
+        command = [sys.executable, "-m", self.module, "serve", "--port", str(port)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
@@ -312,5 +318,47 @@ def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path)
     try:
         wait_for(lambda: len(by_branch(github)) == 3, "the PRs after a restart", service)
         wait_for(lambda: store.jobs()[0][2] == "done", "the job done", service)
+    finally:
+        service.stop()
+
+
+def _failed_error(store: Store) -> str | None:
+    with store.session() as session:
+        job = session.scalars(select(Job).where(Job.state == "failed")).first()
+        return job.last_error if job is not None else None
+
+
+def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on(github, tmp_path):
+    """A repository whose parse segfaults its run's process costs that job only: it fails,
+    is poisoned after three crashes, `serve` stays healthy and another repository's job runs
+    to its PRs meanwhile."""
+    bomb_owner, bomb_name = BOMB.split("/")
+    github.add_repository(bomb_owner, bomb_name, tmp_path / "infra")
+    service = Service(tmp_path, github, module="tests.crashing_service").start()
+    try:
+        store = service.store()
+        store.add_installation("github", github.installation_id, OWNER)
+        store.add_repository("github", f"{OWNER}/{NAME}", github.installation_id)
+        store.add_repository("github", BOMB, github.installation_id)
+        push = push_payload(github)
+        bomb_push = {**push, "repository": {**push["repository"], "full_name": BOMB}}
+        bomb_push["repository"]["name"] = bomb_name
+        assert service.deliver("push", bomb_push).status_code == 202
+        assert service.deliver("push", push).status_code == 202
+
+        error = wait_for(lambda: _failed_error(store), "the job to be poisoned", service)
+        assert error == (
+            f"the run's process died of SIGSEGV; poisoned after {POISON_AFTER} attempts, "
+            "not tried again"
+        )
+        wait_for(lambda: len(by_branch(github)) == 3, "the other repository's PRs", service)
+        assert httpx.get(f"{service.url}/healthz", timeout=5).json() == {"status": "ok"}
+        assert service.process is not None and service.process.poll() is None
+        runs = store.runs(store.repository("github", BOMB))
+        assert [outcome for _, outcome, _, _ in runs] == ["failed"] * POISON_AFTER
+        page = httpx.get(
+            f"{service.url}/", headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"}, timeout=5
+        )
+        assert BOMB in page.text
     finally:
         service.stop()

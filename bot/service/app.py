@@ -15,18 +15,38 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.service import metrics
 from bot.service.dashboard import dashboard_router
+from bot.service.logs import configure
 from bot.service.scheduler import Schedules
-from bot.service.settings import ServiceSettings
+from bot.service.settings import ServiceSettings, load_settings, settings_warnings
 from bot.service.state import Store
 from bot.service.webhooks import webhook_router
-from bot.service.worker import Worker
+from bot.service.worker import RunSummary, Worker
 
 log = logging.getLogger("rightsizer.service")
 
 
-def create_app(settings: ServiceSettings) -> FastAPI:
+def run_service(host: str, port: int, work: Callable[..., RunSummary] | None = None) -> None:
+    """`rightsizer serve`: the settings checked, logs that mask secrets, the app under
+    uvicorn. `work` is what each run's process does (a test gives one that crashes)."""
+    import uvicorn
+
+    settings = load_settings()
+    secrets = [
+        settings.github_webhook_secret or "",
+        settings.gitlab_token or "",
+        settings.gitlab_webhook_token or "",
+        settings.dashboard_token or "",
+    ]
+    configure(secrets)
+    for warning in settings_warnings(settings):
+        logging.getLogger("rightsizer").warning(warning)
+    app = create_app(settings, work)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def create_app(settings: ServiceSettings, work: Callable[..., RunSummary] | None = None) -> FastAPI:
     store = Store(settings.database_url)
-    worker = Worker(store, settings)
+    worker = Worker(store, settings, work=work)
     schedules = Schedules(store, settings)
 
     @asynccontextmanager
