@@ -73,3 +73,14 @@ def test_help_says_what_the_command_does_with_an_example(command):
     result = rightsizer(command, "--help")
     assert result.returncode == 0
     assert "Example: rightsizer" in result.stdout
+
+
+def test_a_forecast_cache_that_is_a_directory_is_named_before_any_work(tmp_path, monorepo):
+    result = rightsizer(
+        "run", "--repo", monorepo, "--utilisation", UTILISATION, "--cost", COST,
+        "--pr-dir", tmp_path / "prs", "--forecast-cache", tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: {tmp_path}: is a directory; name a file for the forecast cache"
+    _assert_nothing_written(monorepo, tmp_path / "prs")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recommenders.errors import InputError
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Warm, Within
 
 FORMAT = 2
@@ -62,6 +63,8 @@ class ForecastCache:
         `problem` to warn about, never an error: it is only a copy of what can be
         recomputed, and the next save replaces it."""
         cache = cls(path)
+        if path is not None and path.is_dir():
+            raise InputError(str(path), "is a directory; name a file for the forecast cache")
         if path is None or not path.is_file():
             return cache
         try:
