@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from loky import cpu_count
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -92,7 +93,7 @@ def render_all(
             for group in by_name.values()
             for i in range(0, len(group), BATCH_SIZE)
         ]
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=cpu_count()) as pool:  # the container's CPU quota
         for rendered in pool.map(lambda batch: _render_batch(repo, batch, owners), batches):
             results.update(rendered)
     return results

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from loky import cpu_count
 
 from recommenders.forecasters.cache import ForecastCache, cache_key
 from recommenders.forecasters.forecaster import (
@@ -61,7 +62,7 @@ def forecast_all(
 def _fit(
     tasks: list[tuple[Job, Warm | None]], settings: ForecastSettings, workers: int | None
 ) -> list[Forecast]:
-    workers = workers or os.cpu_count() or 1
+    workers = workers or cpu_count()  # the container's quota, not a 64-core node's count
     if workers == 1 or len(tasks) < IN_PROCESS_BELOW:
         return _fit_chunk(tasks, settings)
     # A few chunks per worker: enough to even out slow series, few enough to pickle cheaply.

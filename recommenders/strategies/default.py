@@ -71,11 +71,22 @@ class DefaultStrategy:
     def __init__(self, settings: DefaultSettings | None = None) -> None:
         self.settings = settings or DefaultSettings()
         self.cache = ForecastCache()
+        self._ready: dict[int, tuple[pd.Series, pd.Timedelta, pd.Series | None, _Prepared]] = {}
+        """What `prepare` made of each series, by the series object, for its `size` to take
+        instead of finding the anomalies again (half the time of a 5,000-workload plan)."""
 
     def _prepared(
         self, history: pd.Series, horizon: pd.Timedelta, served: pd.Series | None
     ) -> _Prepared:
         """The hourly series the forecast is fitted on, anomalies replaced, and the job."""
+        ready = self._ready.pop(id(history), None)
+        if ready is not None and ready[0] is history and ready[1] == horizon:
+            before = ready[2]
+            same = before is served or (
+                before is not None and served is not None and before.equals(served)
+            )
+            if same:
+                return ready[3]
         history = history.dropna()
         hourly = hourly_series(history).dropna() if len(history) else history
         anomalies: tuple[Anomaly, ...] = ()
@@ -98,8 +109,11 @@ class DefaultStrategy:
         """Fit every forecast a run will need at once, in parallel, into `cache`; `size`
         then finds them there."""
         self.cache = cache
-        jobs = [self._prepared(history, horizon, served).job for history, _, served in histories]
-        forecast_all(jobs, cache)
+        self._ready = {}
+        for history, _, served in histories:
+            prepared = self._prepared(history, horizon, served)
+            self._ready[id(history)] = (history, horizon, served, prepared)
+        forecast_all([ready[3].job for ready in self._ready.values()], cache)
 
     def size(
         self,
