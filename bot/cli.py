@@ -53,6 +53,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
 
 
 def _print_json(data: object) -> None:
@@ -64,9 +65,6 @@ def _print_json(data: object) -> None:
     for chunk in json.JSONEncoder(indent=2).iterencode(data):
         sys.stdout.write(chunk)
     sys.stdout.write("\n")
-
-
-err = Console(stderr=True)
 
 
 CacheOption = Annotated[

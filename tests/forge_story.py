@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import MONOREPO, UTILISATION, make_repo
+from tests.conftest import COST, MONOREPO, UTILISATION, make_repo, rightsizer
 from tests.forge_servers.github import GitHubServer
 
 KEPT = ("catalog", "checkout")
@@ -48,6 +48,15 @@ def usage(destination: Path, scale: dict[tuple[str, str, str], float] | None = N
                 row["value"] = repr(float(row["value"]) * factor)
             writer.writerow(row)
     return destination
+
+
+def run_local(repo: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`rightsizer run` on a checkout with the local forge, the example's usage for the kept
+    applications and its cost, PRs written under `tmp_path / "prs"`."""
+    return rightsizer(
+        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
+        "--pr-dir", tmp_path / "prs",
+    )  # fmt: skip
 
 
 def succeeded(result: subprocess.CompletedProcess[str]) -> str:

@@ -8,19 +8,12 @@ import shutil
 
 import pytest
 
-from tests.conftest import COST, git, rightsizer
-from tests.forge_story import small_monorepo, usage
+from tests.conftest import git
+from tests.forge_story import run_local, small_monorepo
 
 pytestmark = pytest.mark.slow
 
 CATALOG = "applications/catalog"
-
-
-def _run(repo, tmp_path):
-    return rightsizer(
-        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
-        "--pr-dir", tmp_path / "prs",
-    )  # fmt: skip
 
 
 def test_untracked_and_ignored_files_are_not_read_nor_committed(tmp_path):
@@ -35,7 +28,7 @@ def test_untracked_and_ignored_files_are_not_read_nor_committed(tmp_path):
     git(repo, "commit", "--quiet", "-m", "Ignore local notes")
     (repo / "applications/checkout/overlays/prod/local.yaml").write_text("not: [yaml")
 
-    result = _run(repo, tmp_path)
+    result = run_local(repo, tmp_path)
 
     assert result.returncode == 0, result.stderr
     branches = git(repo, "branch", "--list", "rightsizer/*", "--format=%(refname:short)").split()
@@ -51,7 +44,7 @@ def test_a_detached_head_is_a_clear_error_and_writes_nothing(tmp_path):
     repo = small_monorepo(tmp_path / "infra")
     git(repo, "checkout", "--quiet", "--detach", "main")
 
-    result = _run(repo, tmp_path)
+    result = run_local(repo, tmp_path)
 
     assert result.returncode == 2
     assert "HEAD is detached at" in result.stderr

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.conftest import COST, git, rightsizer
-from tests.forge_story import small_monorepo, usage
+from tests.forge_story import run_local, small_monorepo, usage
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +62,7 @@ def test_group_by_team_follows_codeowners(tmp_path):
 def test_a_branch_a_gitops_controller_deploys_from_is_never_pushed(tmp_path):
     repo = small_monorepo(tmp_path / "infra")
     _commit(repo, {"argocd/applications/checkout-preview.yaml": PREVIEW})
-    result = rightsizer(
-        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
-        "--pr-dir", tmp_path / "prs",
-    )  # fmt: skip
+    result = run_local(repo, tmp_path)
     assert result.returncode == 2
     assert (
         "branch rightsizer/prod: refusing to push: it is deployed from by "

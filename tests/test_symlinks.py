@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.conftest import COST, git, rightsizer
-from tests.forge_story import small_monorepo, usage
+from tests.conftest import git
+from tests.forge_story import run_local, small_monorepo
 
 pytestmark = pytest.mark.slow
 
@@ -18,10 +18,7 @@ PROD = "applications/checkout/overlays/prod"
 def _commit_and_run(repo, tmp_path, message: str):
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "-m", message)
-    return rightsizer(
-        "run", "--repo", repo, "--utilisation", usage(tmp_path / "u.csv"), "--cost", COST,
-        "--pr-dir", tmp_path / "prs",
-    )  # fmt: skip
+    return run_local(repo, tmp_path)
 
 
 def test_a_symlinked_patch_is_edited_at_its_target_and_stays_a_link(tmp_path):

@@ -176,8 +176,8 @@ def timestamps(
     offsets (some `Z`, some `+02:00`, some none) is refused: that is two exports pasted
     together, and whichever we guessed would shift one of them.
     """
-    _same_zone_style(frame, column, path)
     codes, texts = distinct(frame[column])
+    _same_zone_style(frame, column, path, codes, texts)
     values = None
     for fmt in formats:
         parsed = pd.DatetimeIndex(pd.to_datetime(texts, utc=True, errors="coerce", format=fmt))
@@ -203,9 +203,11 @@ def report(frame: pd.DataFrame, column: str, bad: pd.Series, path: Path, problem
     raise InputError(where(path, row), f"column {column}: {frame[column].iloc[row]!r} {problem}")
 
 
-def _same_zone_style(frame: pd.DataFrame, column: str, path: Path) -> None:
+def _same_zone_style(
+    frame: pd.DataFrame, column: str, path: Path, codes: np.ndarray, texts: pd.Series
+) -> None:
+    """Checked on the column's distinct texts (`distinct`): exports repeat each timestamp."""
     text = frame[column]
-    codes, texts = distinct(text)  # exports repeat each timestamp per series: check once
     style = texts.astype(str).str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("naive")
     style = style.where(style != "+00:00", "Z")
     if not len(style):

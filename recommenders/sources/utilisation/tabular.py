@@ -64,7 +64,6 @@ class WideFormat:
             id_vars=["index", *keys], value_vars=metrics, var_name="metric"
         )
         long = long.dropna(subset=["value"]).set_index("index", drop=True)
-        long["metric"] = long["metric"].astype("category")
         per_workload = (long["metric"] == "replicas").to_numpy()
         container = long["container"].astype("category")
         if "" not in container.cat.categories:
