@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +22,7 @@ from bot.forges.connect import FORGES, ForgeOptions
 from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.pipeline import run_moment, run_once, warn_about
+from bot.plan_cache import Answer, PlanAnswers, plan_key
 from bot.planner import Plan, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
@@ -56,15 +58,18 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
-def _print_json(data: object) -> None:
-    """Highlighted on a terminal; into a pipe as plain JSON, written as it is encoded (rich
-    parses and highlights it again, which took 5 s for a 300-workload plan)."""
-    if sys.stdout.isatty():
+def _json_text(data: object) -> str:
+    """Highlighted for a terminal; for a pipe plain JSON, encoded once (rich parses and
+    highlights it again, which took 5 s for a 300-workload plan)."""
+    if not sys.stdout.isatty():
+        return json.dumps(data, indent=2) + "\n"
+    with out.capture() as captured:
         out.print_json(json.dumps(data))
-        return
-    for chunk in json.JSONEncoder(indent=2).iterencode(data):
-        sys.stdout.write(chunk)
-    sys.stdout.write("\n")
+    return captured.get()
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(_json_text(data))
 
 
 CacheOption = Annotated[
@@ -190,10 +195,11 @@ def _plan(
     forecast_cache: Path | None,
     policy: Policy,
     now: datetime,
+    say: Callable[[str], None],
 ) -> Plan:
     """Everything a run reads, validated before anything is written."""
     inputs = read_inputs(request)
-    warn_about(inputs, _say)
+    warn_about(inputs, say)
     cache = ForecastCache.open(forecast_cache)
     if cache.problem:
         _say(f"warning: {cache.problem}")
@@ -229,7 +235,9 @@ def plan(
     """Show what Rightsizer would change, and why, without writing anything.
 
     Usage that matches no workload is listed with the nearest workload names; when no
-    workload matches any usage the command says why and exits 2.
+    workload matches any usage the command says why and exits 2. With --forecast-cache, the
+    answer is kept beside it (FILE.plans) and given again while the repository, inputs,
+    policy and code are unchanged and no rule that reads the clock could decide otherwise.
 
     Example: rightsizer plan --repo ./infra --utilisation usage.csv --cost cost.csv --format json
     """
@@ -241,19 +249,43 @@ def plan(
     Workspace(repo)
     config = load_config(repo)
     policy = load_policy(repo, org_policy, config.annotation_prefix)
-    result = _plan(repo, config, request, forecast_cache, policy, now)
+    answers = PlanAnswers.beside(forecast_cache)
+    view = f"{output}:{sys.stdout.isatty()}:{out.width}:{out.color_system}"
+    key = plan_key(repo, config.base_branch, request, (config, policy), view)
+    if key is not None and (answer := answers.find(key, now)) is not None:
+        for note in answer.notes:
+            _say(note)
+        sys.stdout.write(answer.output)
+        return
+    notes: list[str] = []
+
+    def say(message: str) -> None:
+        notes.append(message)
+        _say(message)
+
+    result = _plan(repo, config, request, forecast_cache, policy, now, say)
     if output is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
-            _say(note)
+            say(note)
+    text = _plan_text(result, output, config, repo)
+    sys.stdout.write(text)
+    if key is not None:
+        answers.keep(key, Answer(text, tuple(notes)), now, result.until)
+
+
+def _plan_text(result: Plan, output: Format, config: RepoConfig, repo: Path) -> str:
     if output is Format.json:
-        _print_json(plan_as_json(result))
-    elif output is Format.markdown:
+        return _json_text(plan_as_json(result))
+    if output is Format.markdown:
+        texts = []
         for group in group_changes(result, config, repo):
             files = [change.path for change in group_file_changes(result, group, repo)]
             text = compose(group, result, config.base_branch, files)
-            sys.stdout.write(f"# {text.title}\n\n{text.body}\n")
-    else:
+            texts.append(f"# {text.title}\n\n{text.body}\n")
+        return "".join(texts)
+    with out.capture() as captured:
         print_plan(out, result)
+    return captured.get()
 
 
 @app.command()

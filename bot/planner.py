@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -29,7 +30,7 @@ from bot.manifests.quantities import (
 from bot.manifests.runtimes import runtime_memory
 from bot.policy import Guardrails, Policy, WorkloadPolicy
 from bot.proof import inspect
-from bot.rules.cooldown import bot_changes
+from bot.rules.cooldown import PastChange, bot_changes
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
 from recommenders.model import (
@@ -108,6 +109,9 @@ class Plan:
     rules: dict[WorkloadKey, Guardrails] = field(default_factory=dict)
     """Each sized workload's effective policy, for the PR-level rules (freeze, per-PR
     saving) that publishing applies."""
+    until: datetime | None = None
+    """The first moment at which a rule that reads the clock could decide otherwise; the
+    plan made at any moment from its own until then is this plan (None: never)."""
 
     @property
     def monthly_cost_delta(self) -> float:
@@ -173,7 +177,8 @@ def make_plan(
     plan.unmatched_usage = [key for key in usage.workloads() if key not in claimed]
     if not found:
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
-    horizon = _horizon(now, [h for _, h, _, _ in found])
+    newest = _newest_end([h for _, h, _, _ in found])
+    horizon = _horizon(now, newest)
     for strategy in strategies.values():
         series = [p for _, h, _, used in found if used is strategy for p in prepared_histories(h)]
         strategy.prepare(series, horizon, cache or ForecastCache())
@@ -198,6 +203,7 @@ def make_plan(
                 plan.changes.append(change)
     ordered = in_environment_order(plan.changes, policy.environment_order)
     plan.changes = _overridden(ordered, overrides, now)
+    plan.until = _until(now, newest, plan, past, overrides)
     return plan
 
 
@@ -220,12 +226,49 @@ def _overridden(
     return found
 
 
-def _horizon(now: datetime, histories: list[WorkloadUsage]) -> pd.Timedelta:
+def _newest_end(histories: list[WorkloadUsage]) -> pd.Timestamp | None:
+    ends = [end for end in map(usage_end, histories) if end is not None]
+    return max(ends) if ends else None
+
+
+def _horizon(now: datetime, newest: pd.Timestamp | None) -> pd.Timedelta:
     """A week after the run, counted from the end of the newest data: the forecast covers
     the days the change will live, not days already past."""
-    ends = [end for end in map(usage_end, histories) if end is not None]
-    late = pd.Timestamp(now) - max(ends) if ends else pd.Timedelta(0)
+    late = pd.Timestamp(now) - newest if newest is not None else pd.Timedelta(0)
     return HORIZON + min(STALE_HORIZON_CAP, max(pd.Timedelta(0), late.ceil("1h")))
+
+
+def _until(
+    now: datetime,
+    newest: pd.Timestamp | None,
+    plan: Plan,
+    past: Sequence[PastChange],
+    overrides: Sequence[Override],
+) -> datetime | None:
+    """When the clock next matters: the horizon reaching its next hour, data turning stale
+    (or a stale age's shown tenth of a day moving on), a cooldown or the history window
+    passing one of the bot's past changes, a reviewer's override running out. Why: a plan
+    answered again from the last one (bot/plan_cache.py) must be the plan made now, and
+    these are the only places `now` enters a plan. A rule that reads the clock adds its
+    moments here; tests/test_plan_cache.py plans just before each one."""
+    tick = timedelta(microseconds=1)  # for rules that hold up to and at their moment
+    moments: list[datetime] = [o.until for o in overrides if o.until is not None]
+    if newest is not None:
+        late = max(pd.Timedelta(0), (pd.Timestamp(now) - newest).ceil("1h"))
+        if late < STALE_HORIZON_CAP:
+            moments.append((newest + late).to_pydatetime() + tick)
+    for key, recommendation in plan.recommendations.items():
+        if (ends := recommendation.ends) is not None:
+            limit = plan.rules[key].max_data_age_days
+            age = (now - ends).total_seconds() / 86400
+            shown = limit if age <= limit else (math.floor(age * 20) + 1) / 20
+            moments.append(ends + timedelta(days=shown) + tick)
+    cooldowns = {rules.cooldown_days for rules in plan.rules.values() if rules.cooldown_days > 0}
+    for change in past:
+        days = (*cooldowns, COOLDOWN_HISTORY_DAYS)
+        moments += [change.when + timedelta(days=d) for d in days]
+    later = [moment for moment in moments if moment > now]
+    return pd.Timestamp(min(later)).to_pydatetime() if later else None
 
 
 def _prices_for(

@@ -1,0 +1,217 @@
+"""The last answers of `rightsizer plan`, kept beside the forecast cache.
+
+Why: a rerun on the same repository, inputs, policy and code (a reviewer asking again, a
+script polling) used to read, render and size everything again: minutes for 5,000
+workloads. It now costs reading the inputs' bytes once for a digest.
+
+The key is a digest of everything a plan reads: every file of the repository as `plan`
+reads it (the directory, not only its commits), the base branch's commit (the cooldown reads
+its history), each export's bytes, the loaded config and policy (an organisation policy may
+come from a URL), the output asked for, the settings that change a plan, and the code with
+every installed distribution. The clock is not in the key: a plan says until when its
+clock-reading rules hold (`Plan.until`), and is answered again only between the moment it
+was made for and then. A file that changes while the plan is made leaves no answer behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.inputs import SourceRequest
+from bot.manifests.helm.charts import CACHE_VARIABLE
+from bot.manifests.render import kustomize_command
+from recommenders.sources.validate import JSON_LIMIT, TABLE_LIMIT
+
+KEPT = 8
+"""Answers kept per file: one repository's plans for a few outputs and inputs."""
+SETTINGS = (TABLE_LIMIT, JSON_LIMIT, CACHE_VARIABLE)
+"""The environment a plan reads besides its inputs."""
+ROOT = Path(__file__).resolve().parent.parent
+CODE = ("bot", "recommenders", "templates", "policies")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY, planned_at TEXT NOT NULL, until TEXT,
+    output TEXT NOT NULL, notes TEXT NOT NULL, stored REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Answer:
+    output: str
+    """What the command printed on stdout."""
+    notes: tuple[str, ...]
+    """The warnings and notes it printed on stderr."""
+
+
+@dataclass(frozen=True)
+class PlanKey:
+    digest: str
+    stamps: tuple[tuple[str, int, int], ...]
+    """Size and modification time of every file read for the digest: an answer is kept only
+    if none of them moved while the plan was made."""
+
+    def unchanged(self) -> bool:
+        return self.stamps == tuple(_stamp(Path(path)) for path, _, _ in self.stamps)
+
+
+def plan_key(
+    repo: Path, base_branch: str, request: SourceRequest, loaded: Iterable[object], view: str
+) -> PlanKey | None:
+    """The key of a plan, or None when the plan reads something that has no digest (a live
+    Prometheus) or cannot be read (the plan then says why). `loaded` are the parsed config
+    and policy; `view` the output asked for."""
+    if request.prometheus is not None:
+        return None
+    try:
+        return _key(repo.resolve(), base_branch, request, loaded, view)
+    except OSError:
+        return None
+
+
+def _key(
+    repo: Path, base_branch: str, request: SourceRequest, loaded: Iterable[object], view: str
+) -> PlanKey:
+    digest = hashlib.blake2b(digest_size=32)
+    stamps: list[tuple[str, int, int]] = []
+
+    def add(*parts: object) -> None:
+        for part in parts:
+            text = str(part).encode()
+            digest.update(b"%d:%s" % (len(text), text))
+
+    for path in _sorted_files(repo, skip=".git"):  # a link is its text; one out is refused
+        add(path.relative_to(repo), os.readlink(path) if path.is_symlink() else _file_digest(path))
+        stamps.append(_stamp(path))
+    for path in (*request.utilisation, *request.cost):
+        add(path.resolve(), _file_digest(path))
+        stamps.append(_stamp(path))
+    add(request.utilisation_format, request.cost_format, len(request.utilisation))
+    add(_base_commit(repo, base_branch), *map(repr, loaded), view)
+    add(*(f"{name}={os.environ.get(name)}" for name in SETTINGS))
+    add(_code_digest())
+    return PlanKey(digest.hexdigest(), tuple(stamps))
+
+
+class PlanAnswers:
+    """An SQLite file of a few answers by key; one that cannot be read or written is no
+    answer, never an error: every answer can be made again."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    @classmethod
+    def beside(cls, forecast_cache: Path | None) -> PlanAnswers:
+        return cls(None if forecast_cache is None else Path(f"{forecast_cache}.plans"))
+
+    def find(self, key: PlanKey, now: datetime) -> Answer | None:
+        if self.path is None or not self.path.is_file():
+            return None
+        try:
+            with closing(
+                sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            ) as db:
+                row = db.execute(
+                    "SELECT planned_at, until, output, notes FROM answers WHERE key = ?",
+                    (key.digest,),
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        planned_at, until, output, notes = row
+        if now < datetime.fromisoformat(planned_at):
+            return None
+        if until is not None and now >= datetime.fromisoformat(until):
+            return None
+        return Answer(output, tuple(json.loads(notes)))
+
+    def keep(
+        self, key: PlanKey, answer: Answer, planned_at: datetime, until: datetime | None
+    ) -> None:
+        if self.path is None or not key.unchanged():
+            return
+        row = (
+            key.digest,
+            planned_at.isoformat(),
+            until.isoformat() if until else None,
+            answer.output,
+            json.dumps(answer.notes),
+            time.time(),
+        )
+        try:
+            self._write(row)
+        except sqlite3.DatabaseError:
+            self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
+            self._write(row)
+
+    def _write(self, row: tuple[object, ...]) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch(mode=0o600)  # as private as the forecast cache beside it
+        with closing(sqlite3.connect(self.path)) as db, db:
+            db.execute(_SCHEMA)
+            db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)", row)
+            db.execute(
+                "DELETE FROM answers WHERE key NOT IN "
+                "(SELECT key FROM answers ORDER BY stored DESC LIMIT ?)",
+                (KEPT,),
+            )
+
+
+def _sorted_files(root: Path, skip: str) -> Iterator[Path]:
+    """Every file and symlink under `root` in a fixed order, without following links."""
+    for directory, folders, files in os.walk(root):
+        folders[:] = sorted(f for f in folders if f != skip)
+        here = Path(directory)
+        for name in sorted(files):
+            yield here / name
+        yield from (here / f for f in folders if (here / f).is_symlink())
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "blake2b").hexdigest()
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        found = path.lstat()
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), found.st_size, found.st_mtime_ns)
+
+
+def _base_commit(repo: Path, branch: str) -> str:
+    """The commit whose history the cooldown reads; none outside git."""
+    found = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() or "none"
+
+
+def _code_digest() -> str:
+    """This code, the kustomize it runs and every installed distribution's version."""
+    digest = hashlib.blake2b(digest_size=32)
+    for name in CODE:
+        for path in _sorted_files(ROOT / name, skip="__pycache__"):
+            digest.update(f"{path.relative_to(ROOT)}:{_file_digest(path)}\n".encode())
+    versions = sorted(
+        f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
+    )
+    digest.update("\n".join([*versions, *kustomize_command()]).encode())
+    return digest.hexdigest()

@@ -1,0 +1,181 @@
+"""A plan answered again from the last one (bot/plan_cache.py) is the plan made now: byte for
+byte through the real command line, never when anything it reads has changed, and never
+past the moment a rule that reads the clock could decide otherwise (`Plan.until`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config
+from bot.inputs import SourceRequest, read_inputs
+from bot.planner import Plan, make_plan
+from bot.policy.load import load_policy
+from bot.report import plan_as_json
+from recommenders.forecasters import ForecastCache
+from tests.conftest import COST, GIT_ENV, MONOREPO, UTILISATION, git, make_repo, rightsizer
+
+pytestmark = pytest.mark.slow
+DATA_END = datetime(2026, 11, 27, tzinfo=UTC)
+"""Where the bundled export ends: its last hour starts at 23:00 the day before."""
+MORNING = DATA_END + timedelta(hours=6, minutes=20)
+
+
+def _cli(repo: Path, cache: Path, *extra: str | Path, usage: Path = UTILISATION):
+    result = rightsizer(
+        "plan", "--repo", repo, "--utilisation", usage, "--cost", COST,
+        "--forecast-cache", cache, *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _stamp(cache: Path) -> tuple[int, int]:
+    found = cache.stat()
+    return (found.st_ino, found.st_mtime_ns)
+
+
+def _planned_again(cache: Path, before: tuple[int, int]) -> bool:
+    """Whether the last command made its plan (and so wrote the forecast cache afresh)
+    rather than answering from the stored one."""
+    return _stamp(cache) != before
+
+
+def test_a_warm_plan_is_the_cold_plan_byte_for_byte_and_plans_nothing_again(tmp_path):
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "forecasts.sqlite"
+    cold = _cli(repo, cache, "--format", "json")
+    stamp = _stamp(cache)
+    warm = _cli(repo, cache, "--format", "json")
+    assert warm.stdout == cold.stdout and warm.stderr == cold.stderr
+    assert "no currency column" in warm.stderr  # the input's warnings are said again
+    assert json.loads(warm.stdout)
+    assert not _planned_again(cache, stamp)
+    # Another output is another answer; it is made once, then answered in turn.
+    markdown = _cli(repo, cache, "--format", "markdown")
+    assert _planned_again(cache, stamp)
+    stamp = _stamp(cache)
+    assert _cli(repo, cache, "--format", "markdown").stdout == markdown.stdout
+    assert not _planned_again(cache, stamp)
+
+
+def test_whatever_the_plan_reads_changing_makes_it_again(tmp_path):
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "forecasts.sqlite"
+    _cli(repo, cache, "--format", "json")
+    deployment = repo / "applications/checkout/base/deployment.yaml"
+    usage = tmp_path / "usage.csv"
+    usage.write_bytes(UTILISATION.read_bytes())
+    changes = {
+        "an edit not committed": lambda: deployment.write_text(
+            deployment.read_text() + "# a comment\n"
+        ),
+        "the edit committed": lambda: git(repo, "commit", "--quiet", "-am", "Comment"),
+        "an untracked file": lambda: (repo / "NOTES.md").write_text("notes\n"),
+    }
+    for label, change in changes.items():
+        stamp = _stamp(cache)
+        change()
+        _cli(repo, cache, "--format", "json")
+        assert _planned_again(cache, stamp), label
+    stamp = _stamp(cache)
+    _cli(repo, cache, "--format", "json", usage=usage)  # the same bytes elsewhere: a new key
+    assert _planned_again(cache, stamp)
+    stamp = _stamp(cache)
+    _cli(repo, cache, "--format", "json", usage=usage)
+    assert not _planned_again(cache, stamp)
+    with usage.open("a") as handle:
+        handle.write("\n")
+    _cli(repo, cache, "--format", "json", usage=usage)
+    assert _planned_again(cache, stamp), "the export's bytes changed"
+    for as_of in ("2026-11-27T05:59:00Z", "2026-11-27T06:30:00Z"):
+        stamp = _stamp(cache)
+        _cli(repo, cache, "--format", "json", "--as-of", as_of, usage=usage)
+        assert _planned_again(cache, stamp), f"planned as of {as_of}, outside the last plan's time"
+
+
+def test_a_damaged_answers_file_is_replaced_not_an_error(tmp_path):
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "forecasts.sqlite"
+    answers = Path(f"{cache}.plans")
+    answers.write_text("not a database\n")
+    cold = _cli(repo, cache, "--format", "json")
+    with sqlite3.connect(answers) as db:
+        assert db.execute("SELECT count(*) FROM answers").fetchone() == (1,)
+    assert _cli(repo, cache, "--format", "json").stdout == cold.stdout
+
+
+@pytest.fixture(scope="module")
+def planner(tmp_path_factory):
+    """make_plan on the example repository as of any moment, with the bot's change to prod
+    payments' CPU request merged at `history` if given; one forecast cache for all."""
+    cache = ForecastCache()
+    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
+    made: dict[str, Path] = {}
+
+    def plan(now: datetime, history: datetime | None = None) -> Plan:
+        name = "cooled" if history else "plain"
+        if name not in made:
+            repo = make_repo(MONOREPO, tmp_path_factory.mktemp(name) / "monorepo")
+            if history:
+                (repo / "NOTES.md").write_text("rightsized\n")
+                git(repo, "add", "NOTES.md")
+                message = (
+                    "Rightsize prod: 1 change\n\nRightsizer-Change: prod/payments/Deployment/"
+                    "payments payments requests.cpu 0.5 -> 0.25\n"
+                )
+                subprocess.run(
+                    ["git", "commit", "--quiet", "-m", message],
+                    cwd=repo,
+                    env={**os.environ, **GIT_ENV, "GIT_COMMITTER_DATE": history.isoformat()},
+                    check=True,
+                )
+            made[name] = repo
+        repo = made[name]
+        config = load_config(repo)
+        policy = load_policy(repo, None, config.annotation_prefix)
+        return make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
+
+    return plan
+
+
+def _rows(plan: Plan) -> str:
+    return json.dumps(plan_as_json(plan))
+
+
+def _rules(plan: Plan, name: str, field: str) -> list[str]:
+    found = [c for c in plan.changes if c.workload.name == name and c.field == field]
+    return [hit.rule for change in found for hit in change.decision.rules]
+
+
+def test_fresh_data_holds_until_the_horizon_reaches_its_next_hour(planner):
+    plan = planner(MORNING)  # the horizon counts 7 hours late
+    assert plan.until == DATA_END + timedelta(hours=7, microseconds=1)
+    assert _rows(planner(plan.until - timedelta(microseconds=1))) == _rows(plan)
+
+
+def test_data_turning_stale_ends_the_plan_when_it_turns(planner):
+    limit = timedelta(days=2)  # the example policy's max_data_age_days
+    now = DATA_END + limit - timedelta(minutes=10)
+    plan = planner(now)
+    assert plan.until == DATA_END + limit + timedelta(microseconds=1)
+    assert _rows(planner(plan.until - timedelta(microseconds=1))) == _rows(plan)
+    later = planner(plan.until + timedelta(hours=1))
+    assert _rows(later).count("stale-data") > _rows(plan).count("stale-data")
+
+
+def test_a_cooldown_running_out_ends_the_plan_when_it_runs_out(planner):
+    merged = MORNING + timedelta(minutes=10) - timedelta(days=14)  # prod's 14-day cooldown
+    plan = planner(MORNING, history=merged)
+    assert plan.until == merged + timedelta(days=14)
+    assert "cooldown" in _rules(plan, "payments", "requests.cpu")
+    just_before = planner(plan.until - timedelta(microseconds=1), history=merged)
+    assert _rows(just_before) == _rows(plan)
+    after = planner(plan.until, history=merged)
+    assert "cooldown" not in _rules(after, "payments", "requests.cpu")
