@@ -39,6 +39,8 @@ from bot.report import (
 )
 from bot.run import group_file_changes
 from bot.setter import apply, edits_for, find_workload, parse_assignments
+from bot.stages import collecting, stage
+from bot.stages import shown as stages_shown
 from bot.workspace import Workspace
 from recommenders.backtest import BacktestPlan, read_series, run_backtest, score
 from recommenders.errors import InputError
@@ -198,14 +200,17 @@ def _plan(
     say: Callable[[str], None],
 ) -> Plan:
     """Everything a run reads, validated before anything is written."""
-    inputs = read_inputs(request)
+    with stage("inputs"):
+        inputs = read_inputs(request)
     warn_about(inputs, say)
-    cache = ForecastCache.open(forecast_cache)
+    with stage("forecast cache"):
+        cache = ForecastCache.open(forecast_cache)
     if cache.problem:
         _say(f"warning: {cache.problem}")
     with err.status("Forecasting"):
         plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
-    cache.save()
+    with stage("forecast cache"):
+        cache.save()
     return plan
 
 
@@ -231,6 +236,9 @@ def plan(
         Format.table
     ),
     as_of: AsOfOption = None,
+    timings: Annotated[
+        bool, typer.Option("--timings", help="Print each stage's wall time on stderr.")
+    ] = False,
 ) -> None:
     """Show what Rightsizer would change, and why, without writing anything.
 
@@ -249,9 +257,26 @@ def plan(
     Workspace(repo)
     config = load_config(repo)
     policy = load_policy(repo, org_policy, config.annotation_prefix)
+    with collecting() as found:
+        _answer_plan(repo, config, policy, request, forecast_cache, output, now)
+    if timings:
+        sys.stderr.write(stages_shown(found) + "\n")  # one line, unwrapped, for scripts
+
+
+def _answer_plan(
+    repo: Path,
+    config: RepoConfig,
+    policy: Policy,
+    request: SourceRequest,
+    forecast_cache: Path | None,
+    output: Format,
+    now: datetime,
+) -> None:
+    """The plan's text from the last answer where it still holds, else made and kept."""
     answers = PlanAnswers.beside(forecast_cache)
     view = f"{output}:{sys.stdout.isatty()}:{out.width}:{out.color_system}"
-    key = plan_key(repo, config.base_branch, request, (config, policy), view)
+    with stage("answer key"):
+        key = plan_key(repo, config.base_branch, request, (config, policy), view)
     if key is not None and (answer := answers.find(key, now)) is not None:
         for note in answer.notes:
             _say(note)
@@ -267,8 +292,9 @@ def plan(
     if output is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             say(note)
-    text = _plan_text(result, output, config, repo)
-    sys.stdout.write(text)
+    with stage("output"):
+        text = _plan_text(result, output, config, repo)
+        sys.stdout.write(text)
     if key is not None:
         answers.keep(key, Answer(text, tuple(notes)), now, result.until)
 

@@ -31,6 +31,7 @@ from bot.manifests.runtimes import runtime_memory
 from bot.policy import Guardrails, Policy, WorkloadPolicy
 from bot.proof import inspect
 from bot.rules.cooldown import PastChange, bot_changes
+from bot.stages import stage
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
 from recommenders.model import (
@@ -164,43 +165,50 @@ def make_plan(
     strategies: dict[str, Strategy] = {}
     found = []
     claimed: set[WorkloadKey] = set()
-    for workload in inventory.workloads:
-        names = usage_names(workload, config)
-        matched = usage.matches(workload_key(workload), names.aliases, names.patterns)
-        history = usage.for_workload(workload_key(workload), names.aliases, names.patterns)
-        if history is None:
-            plan.without_usage.append(workload)
-            continue
-        claimed.update(matched)
-        rules = policy.for_workload(workload)
-        found.append((workload, history, rules, _strategy(config, rules, strategies)))
+    with stage("usage lookup"):
+        for workload in inventory.workloads:
+            names = usage_names(workload, config)
+            key = workload_key(workload)
+            matched = usage.matches(key, names.aliases, names.patterns)
+            history = usage.for_workload(key, names.aliases, names.patterns)
+            if history is None:
+                plan.without_usage.append(workload)
+                continue
+            claimed.update(matched)
+            rules = policy.for_workload(workload)
+            found.append((workload, history, rules, _strategy(config, rules, strategies)))
     plan.unmatched_usage = [key for key in usage.workloads() if key not in claimed]
     if not found:
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
     newest = _newest_end([h for _, h, _, _ in found])
     horizon = _horizon(now, newest)
-    for strategy in strategies.values():
-        series = [p for _, h, _, used in found if used is strategy for p in prepared_histories(h)]
-        strategy.prepare(series, horizon, cache or ForecastCache())
+    with stage("forecasts"):
+        for strategy in strategies.values():
+            series = [p for _, h, _, s in found if s is strategy for p in prepared_histories(h)]
+            strategy.prepare(series, horizon, cache or ForecastCache())
     since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
-    past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
+    with stage("bot history"):
+        past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
     for workload, history, rules, strategy in found:
         key = workload_key(workload)
         unit_prices = _prices_for(workload, prices, config)
         plan.prices[workload.environment] = unit_prices
-        spec = workload_spec(workload)
-        recommendation = recommend(strategy, spec, history, unit_prices, horizon)
+        with stage("sizing"):
+            recommendation = recommend(
+                strategy, workload_spec(workload), history, unit_prices, horizon
+            )
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
-        held = held_workload(workload, rules.held_back)
-        written: dict[tuple[str | None, str], Raw] = {
-            (c.name, f): t.raw for c in workload.containers for f, t in c.resources.items()
-        }
-        context = Context(now, _facts(workload), past, written)
-        for decision in decide(recommendation, rules.guardrails, held, context):
-            change = planned_change(workload, decision)
-            if change is not None:
-                plan.changes.append(change)
+        with stage("decisions"):
+            held = held_workload(workload, rules.held_back)
+            written: dict[tuple[str | None, str], Raw] = {
+                (c.name, f): t.raw for c in workload.containers for f, t in c.resources.items()
+            }
+            context = Context(now, _facts(workload), past, written)
+            for decision in decide(recommendation, rules.guardrails, held, context):
+                change = planned_change(workload, decision)
+                if change is not None:
+                    plan.changes.append(change)
     ordered = in_environment_order(plan.changes, policy.environment_order)
     plan.changes = _overridden(ordered, overrides, now)
     plan.until = _until(now, newest, plan, past, overrides)

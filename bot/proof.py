@@ -33,6 +33,7 @@ from bot.manifests.render import (
     render_all,
     value_at,
 )
+from bot.stages import stage
 
 
 class ProofFailed(Exception):
@@ -41,13 +42,15 @@ class ProofFailed(Exception):
 
 def inspect(repo: Path) -> Inventory:
     """The inventory, with every environment rendered and each workload checked against it."""
-    inventory = build_inventory(repo)
+    with stage("inventory"):
+        inventory = build_inventory(repo)
     owners: dict[str, set[ObjectId]] = {}
     for workload in inventory.workloads:
         if workload.helm is None:
             owners.setdefault(workload.overlay, set()).update(object_ids(workload))
     ids = set(owners) | set(inventory.helm_renders)
-    inventory.renders = render_environments(repo, inventory, ids, owners)
+    with stage("renders"):
+        inventory.renders = render_environments(repo, inventory, ids, owners)
     for workload in inventory.workloads:
         workload.unverified = _disagreement(inventory, workload)
         if workload.unverified:

@@ -57,9 +57,14 @@ def test_a_warm_plan_is_the_cold_plan_byte_for_byte_and_plans_nothing_again(tmp_
     assert "no currency column" in warm.stderr  # the input's warnings are said again
     assert json.loads(warm.stdout)
     assert not _planned_again(cache, stamp)
+    stages = _cli(repo, cache, "--format", "json", "--timings").stderr.splitlines()[-1]
+    assert stages.startswith("stages: answer key ") and "renders" not in stages
     # Another output is another answer; it is made once, then answered in turn.
-    markdown = _cli(repo, cache, "--format", "markdown")
+    markdown = _cli(repo, cache, "--format", "markdown", "--timings")
     assert _planned_again(cache, stamp)
+    stages = markdown.stderr.splitlines()[-1]
+    for name in ("inputs", "inventory", "renders", "usage lookup", "forecasts", "sizing"):
+        assert f" {name} " in stages, name
     stamp = _stamp(cache)
     assert _cli(repo, cache, "--format", "markdown").stdout == markdown.stdout
     assert not _planned_again(cache, stamp)
