@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,6 +122,25 @@ def test_the_chart_history_is_downsampled_to_fit_whatever_its_length():
     assert usage_chart(container, "cpu", series, Sizing(0.3, None, "b")).forecast == (
         (None,) * len(chart.labels)
     )
+
+
+def test_chart_buckets_are_what_resampling_gives_with_gaps_and_partial_days():
+    rng = np.random.default_rng(3)
+    container = ContainerResources("app", {"cpu": 0.5, "memory": 2**30}, {})
+    for hours, start in [(24 * 45, "2026-01-01 07:00"), (50, "2026-03-01 23:00"), (1, "2026")]:
+        index = pd.date_range(start, periods=hours, freq="1h", tz="UTC")
+        series = pd.Series(rng.lognormal(0, 1, hours), index=index)
+        series = series[rng.uniform(size=hours) > 0.3] if hours > 1 else series
+        for metric in ("cpu", "memory"):
+            chart = usage_chart(container, metric, series, Sizing(0.3, None, "b", guard=1))
+            assert chart is not None
+            width = pd.Timedelta(chart.statistic.split(" per ")[1].replace("day", "1 day"))
+            buckets = series.resample(width, origin="start_day")
+            expected = buckets.quantile(0.95) if metric == "cpu" else buckets.max()
+            scale = 1000 if metric == "cpu" else 1 / 2**20
+            shown = [None if np.isnan(v) else round(float(v) * scale, 1) for v in expected]
+            history = chart.observed[: chart.forecast.count(None)]
+            assert history == tuple(shown[-len(history) :]) and history[-1] is not None
 
 
 def test_the_diff_section_shows_exactly_the_changed_lines(planned):

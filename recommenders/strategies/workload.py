@@ -174,15 +174,14 @@ def usage_chart(
     ahead = {width: math.ceil(horizon / width) for width in CHART_BUCKETS}
     fits = [w for w in CHART_BUCKETS if (end - start) // w + 1 + ahead[w] <= CHART_POINTS]
     width = fits[0] if fits else CHART_BUCKETS[-1]
-    buckets = history.resample(width, origin="start_day")
-    values = buckets.quantile(0.95) if metric == "cpu" else buckets.max()
+    values = _bucketed(history, start, width, 0.95 if metric == "cpu" else 1.0)
     values = values.iloc[-(CHART_POINTS - ahead[width]) :]
     unit, scale = CHART_UNITS[metric]
-    steps = pd.DatetimeIndex([values.index[-1] + width * (i + 1) for i in range(ahead[width])])
+    steps = pd.date_range(values.index[-1] + width, periods=ahead[width], freq=width)
     daily = width >= pd.Timedelta(days=1)
-    labels = [f"{t:%m-%d}" if daily else f"{t:%m-%d %H}h" for t in values.index.append(steps)]
+    labels = values.index.append(steps).strftime("%m-%d" if daily else "%m-%d %Hh")
     level = None if sizing.guard is None else round(sizing.guard * scale, 1)
-    observed = [None if math.isnan(v) else round(float(v) * scale, 1) for v in values]
+    observed = [None if math.isnan(v) else round(v * scale, 1) for v in values.tolist()]
     return UsageChart(
         metric,
         container.name,
@@ -195,6 +194,28 @@ def usage_chart(
         round(sizing.request * scale, 1),
         horizon / pd.Timedelta(hours=1),
     )
+
+
+def _bucketed(history: pd.Series, start: pd.Timestamp, width: pd.Timedelta, q: float) -> pd.Series:
+    """Each bucket's `q` quantile, interpolated as pandas does, what
+    `history.resample(width, origin="start_day").quantile(q)` gives (`q=1` its max), in one
+    sort: resampling cost 1.6 ms a chart, and a 5,000-workload plan draws 18,000."""
+    bucket = (history.index.as_unit("ns").asi8 - start.as_unit("ns").value) // width.value
+    first = int(bucket.min())  # resampling starts at the first bucket that has data
+    bucket -= first
+    values = history.to_numpy(float)
+    order = np.lexsort((values, bucket))
+    bucket, values = bucket[order], values[order]
+    sizes = np.bincount(bucket)
+    firsts = np.cumsum(sizes) - sizes
+    found = np.full(len(sizes), np.nan)
+    full = sizes > 0
+    position = q * (sizes[full] - 1)
+    low = position.astype(np.int64)
+    high = np.minimum(low + 1, sizes[full] - 1)
+    below, above = values[firsts[full] + low], values[firsts[full] + high]
+    found[full] = below + (above - below) * (position % 1)
+    return pd.Series(found, index=start + width * np.arange(first, first + len(sizes)))
 
 
 def _duration(width: pd.Timedelta) -> str:
