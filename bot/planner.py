@@ -34,6 +34,7 @@ from bot.rules.cooldown import PastChange, bot_changes
 from bot.stages import stage
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
+from recommenders.forecasters.batch import forecast_all
 from recommenders.model import (
     ContainerResources,
     HpaSettings,
@@ -47,6 +48,7 @@ from recommenders.strategies import STRATEGIES, Strategy, get_strategy
 from recommenders.strategies.settings import parse_settings, setting_names
 from recommenders.strategies.workload import (
     HORIZON,
+    demand_jobs,
     prepared_histories,
     recommend,
     usage_end,
@@ -182,10 +184,12 @@ def make_plan(
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
     newest = _newest_end([h for _, h, _, _ in found])
     horizon = _horizon(now, newest)
+    cache = cache or ForecastCache()
     with stage("forecasts"):
         for strategy in strategies.values():
             series = [p for _, h, _, s in found if s is strategy for p in prepared_histories(h)]
-            strategy.prepare(series, horizon, cache or ForecastCache())
+            strategy.prepare(series, horizon, cache)
+        forecast_all(demand_jobs([(workload_spec(w), h) for w, h, _, _ in found], horizon), cache)
     since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
     with stage("bot history"):
         past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
@@ -194,9 +198,8 @@ def make_plan(
         unit_prices = _prices_for(workload, prices, config)
         plan.prices[workload.environment] = unit_prices
         with stage("sizing"):
-            recommendation = recommend(
-                strategy, workload_spec(workload), history, unit_prices, horizon
-            )
+            spec = workload_spec(workload)
+            recommendation = recommend(strategy, spec, history, unit_prices, horizon, cache)
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
         with stage("decisions"):

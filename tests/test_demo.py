@@ -176,6 +176,7 @@ def test_a_forecast_cache_changes_no_decision_and_keeps_every_fit(tmp_path):
     cache = tmp_path / "cache" / "forecasts.sqlite"
     plans = []
     for options in ([], ["--forecast-cache", cache], ["--forecast-cache", cache]):
+        Path(f"{cache}.plans").unlink(missing_ok=True)  # plan again, from the cached fits
         result = rightsizer(
             "plan", "--repo", repo, "--utilisation", UTILISATION, "--cost", COST,
             "--format", "json", *options,
@@ -184,9 +185,11 @@ def test_a_forecast_cache_changes_no_decision_and_keeps_every_fit(tmp_path):
         plans.append(json.loads(result.stdout))
     assert plans[0] == plans[1] == plans[2]
     stored = ForecastCache.open(cache)
-    # One fit per CPU and memory series the fixture's workloads have, each warm-startable.
+    # One fit per CPU and memory series the fixture's workloads have, and per HPA's demand,
+    # each warm-startable.
     assert len(stored.forecasts) == len(stored.warm_starts) >= 10
-    assert all("/cpu_cores" in key or "/memory_bytes" in key for key in stored.warm_starts)
+    kinds = {key.rsplit("/", 1)[1] for key in stored.warm_starts}
+    assert kinds == {"cpu_cores", "memory_bytes", "demand"}
 
 
 def test_stale_data_changes_nothing_and_says_so(monorepo):

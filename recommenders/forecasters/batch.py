@@ -1,21 +1,19 @@
 """Many forecasts at once: cached ones looked up, the rest spread over worker processes.
 
 Fits are CPU-bound Python and numpy, so threads would queue on the GIL; processes scale
-with cores (1.9× on two, FACTS.md). Workers are spawned rather than forked, with BLAS held
-to one thread each: two workers with threaded BLAS ran ETS 2.5× slower than with one. Small
-batches stay in-process, since a worker pays ~2 s importing statsmodels before its first fit.
+with cores (1.9× on two, FACTS.md). Workers are loky's, started afresh rather than forked
+and kept for the next batch of the run, with BLAS held to one thread each: two workers with
+threaded BLAS ran ETS 2.5× slower than with one. Small batches stay in-process, since a
+worker pays ~2 s importing statsmodels before its first fit.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from loky import cpu_count
+from loky import cpu_count, get_reusable_executor
 
 from recommenders.forecasters.cache import ForecastCache, cache_key
 from recommenders.forecasters.forecaster import (
@@ -28,7 +26,11 @@ from recommenders.forecasters.forecaster import (
 
 IN_PROCESS_BELOW = 64
 """Fewer misses than this are fitted here: a worker's start-up would cost more than it saves."""
-SINGLE_THREADED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+SINGLE_THREADED = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
+WORKERS_IDLE = 60
+"""Seconds the workers wait for the next batch before they exit: a plan fits its sizing
+forecasts and then its HPA demand forecasts, and each worker paid ~2 s importing statsmodels
+when every batch started its own."""
 
 
 @dataclass(frozen=True)
@@ -68,19 +70,9 @@ def _fit(
     # A few chunks per worker: enough to even out slow series, few enough to pickle cheaply.
     size = -(-len(tasks) // (workers * 4))
     chunks = [tasks[start : start + size] for start in range(0, len(tasks), size)]
-    saved = {name: os.environ.get(name) for name in SINGLE_THREADED}
-    os.environ.update(dict.fromkeys(SINGLE_THREADED, "1"))
-    try:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            done = pool.map(_fit_chunk, chunks, [settings] * len(chunks))
-            return [fitted for chunk in done for fitted in chunk]
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    pool = get_reusable_executor(workers, timeout=WORKERS_IDLE, env=SINGLE_THREADED)
+    done = pool.map(_fit_chunk, chunks, [settings] * len(chunks))
+    return [fitted for chunk in done for fitted in chunk]
 
 
 def _fit_chunk(tasks: list[tuple[Job, Warm | None]], settings: ForecastSettings) -> list[Forecast]:
