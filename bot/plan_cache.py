@@ -83,7 +83,7 @@ def plan_key(
 def _key(
     repo: Path, base_branch: str, request: SourceRequest, loaded: Iterable[object], view: str
 ) -> PlanKey:
-    digest = hashlib.blake2b(digest_size=32)
+    digest = hashlib.sha256()
     stamps: list[tuple[str, int, int]] = []
 
     def add(*parts: object) -> None:
@@ -181,8 +181,9 @@ def _sorted_files(root: Path, skip: str) -> Iterator[Path]:
 
 
 def _file_digest(path: Path) -> str:
+    """SHA-256, which the CPU computes (SHA-NI): 0.7 s a GB here, BLAKE2b 1.2 s."""
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "blake2b").hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -206,7 +207,7 @@ def _base_commit(repo: Path, branch: str) -> str:
 
 def _code_digest() -> str:
     """This code, the kustomize it runs and every installed distribution's version."""
-    digest = hashlib.blake2b(digest_size=32)
+    digest = hashlib.sha256()
     for name in CODE:
         for path in _sorted_files(ROOT / name, skip="__pycache__"):
             digest.update(f"{path.relative_to(ROOT)}:{_file_digest(path)}\n".encode())

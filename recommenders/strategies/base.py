@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import pandas as pd
 
 from recommenders.forecasters.anomalies import Anomaly
@@ -28,10 +29,10 @@ anomaly may be cut from, as `size` gets them in `served`)."""
 def served_hours(replicas: pd.Series | None) -> pd.Series | None:
     """Hours an autoscaler ran at least one pod more than its typical (median) count: a
     burst then was demand it scaled out for. None without a replica count."""
-    if replicas is None or replicas.dropna().empty:
+    counts = None if replicas is None else replicas.dropna()
+    if counts is None or counts.empty:
         return None
-    counts = replicas.dropna()
-    return counts > float(counts.median()) + 0.5
+    return counts > float(np.median(counts.to_numpy(float))) + 0.5
 
 
 @dataclass(frozen=True)

@@ -526,8 +526,11 @@ def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:
 
 def usage_end(usage: WorkloadUsage) -> pd.Timestamp | None:
     """The end of the last hour of usage (a series indexed by hour starts)."""
-    series = (*usage.cpu.values(), *usage.memory.values())
-    ends = [s.dropna().index.max() for s in series if s.notna().any()]
+    ends = [
+        s.index[valid].max()
+        for s in (*usage.cpu.values(), *usage.memory.values())
+        if (valid := ~np.isnan(s.to_numpy(float))).any()
+    ]
     return max(ends) + pd.Timedelta(hours=1) if ends else None
 
 
