@@ -1,5 +1,6 @@
 """Utilisation tables load into the tidy frame; bad rows are named by file, line and column."""
 
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +38,19 @@ def test_fixture_utilisation_has_30_days_for_every_container():
         WorkloadKey("prod", "recommendations", "Deployment", "recommendations")
     )
     assert short.hours == 72
+
+
+def test_lookups_slice_each_series_from_rows_in_any_order_and_from_no_rows_at_all(tmp_path):
+    rows = _hours(48, value="0.25") + _hours(48, "memory_bytes", "1e9")
+    shuffled = "".join(random.Random(4).sample(rows.splitlines(keepends=True), 96))
+    table = UsageTable([load_utilisation(_csv(tmp_path, HEADER + shuffled))])
+    [key] = table.workloads()
+    usage = table.for_workload(key)
+    assert usage is not None and usage.hours == 48
+    (cpu,), (memory,) = usage.cpu.values(), usage.memory.values()
+    assert cpu.index.is_monotonic_increasing and set(cpu) == {0.25} and set(memory) == {1e9}
+    empty = UsageTable([])
+    assert empty.workloads() == [] and empty.for_workload(key) is None
 
 
 def test_unit_prices_per_environment_come_from_the_cost_export():

@@ -65,11 +65,11 @@ class UsageTable:
         if order is not None:
             self._stamps, self._values = self._stamps[order], self._values[order]
         starts = np.flatnonzero(np.diff(numbers, prepend=-1))
-        stops = [*starts[1:].tolist(), len(numbers)]
+        bounds = [*starts.tolist(), len(numbers)]
         names = frame[columns].iloc[starts if order is None else order[starts]]
         self._series: dict[WorkloadKey, list[tuple[str, str, int, int]]] = {}
         rows = names.itertuples(index=False)
-        for row, start, stop in zip(rows, starts.tolist(), stops, strict=True):
+        for row, start, stop in zip(rows, bounds[:-1], bounds[1:], strict=True):
             key = WorkloadKey(*map(str, row[:4]))
             self._series.setdefault(key, []).append((str(row[4]), str(row[5]), start, stop))
         self._by_workload: dict[tuple[str, str, str], list[WorkloadKey]] = {}
