@@ -275,8 +275,10 @@ def _answer_plan(
     """The plan's text from the last answer where it still holds, else made and kept."""
     answers = PlanAnswers.beside(forecast_cache)
     view = f"{output}:{sys.stdout.isatty()}:{out.width}:{out.color_system}"
-    with stage("answer key"):
-        key = plan_key(repo, config.base_branch, request, (config, policy), view)
+    key = None
+    if answers.path is not None:
+        with stage("answer key"):
+            key = plan_key(repo, config.base_branch, request, (config, policy), view)
     if key is not None and (answer := answers.find(key, now)) is not None:
         for note in answer.notes:
             _say(note)
