@@ -23,7 +23,7 @@ from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.pipeline import run_moment, run_once, warn_about
 from bot.plan_cache import Answer, PlanAnswers, plan_key
-from bot.planner import Plan, make_plan, unmatched_notes
+from bot.planner import Plan, kept_renders, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
 from bot.proof import ProofFailed, inspect
@@ -207,10 +207,17 @@ def _plan(
         cache = ForecastCache.open(forecast_cache)
     if cache.problem:
         _say(f"warning: {cache.problem}")
+    with stage("render cache"):
+        renders = kept_renders(forecast_cache, repo)
     with err.status("Forecasting"):
-        plan = make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
+        plan = make_plan(
+            repo, config, policy, inputs.table, inputs.prices, cache, now, renders=renders
+        )
     with stage("forecast cache"):
         cache.save()
+    with stage("render cache"):
+        if renders is not None:
+            renders.save()
     return plan
 
 

@@ -21,7 +21,7 @@ from bot.inputs import (
     read_inputs,
 )
 from bot.manifests.yamlio import resolve_inside
-from bot.planner import Plan, make_plan
+from bot.planner import Plan, kept_renders, make_plan
 from bot.policy import load_policy
 from bot.run import GroupResult, publish
 from recommenders.errors import InputError
@@ -74,11 +74,14 @@ def run_once(
         cache = ForecastCache.open(forecast_cache)
         if cache.problem:
             say(f"warning: {cache.problem}")
+        renders = kept_renders(forecast_cache, files)
         plan = make_plan(
             files, config, policy, inputs.table, inputs.prices, cache, now, overrides,
-            git_checkout=workspace.path,
+            git_checkout=workspace.path, renders=renders,
         )  # fmt: skip
         cache.save()
+        if renders is not None:
+            renders.save()
         results = publish(plan, files, workspace, base, checkout.forge, config, now)
     return RunReport(config, plan, results)
 

@@ -16,29 +16,26 @@ was made for and then. A file that changes while the plan is made leaves no answ
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bot.digests import Stamp, code_digest, file_digest, repository_digest, stamp
 from bot.inputs import SourceRequest
 from bot.manifests.helm.charts import CACHE_VARIABLE
-from bot.manifests.render import kustomize_command
 from recommenders.sources.validate import JSON_LIMIT, TABLE_LIMIT
 
 KEPT = 8
 """Answers kept per file: one repository's plans for a few outputs and inputs."""
 SETTINGS = (TABLE_LIMIT, JSON_LIMIT, CACHE_VARIABLE)
 """The environment a plan reads besides its inputs."""
-ROOT = Path(__file__).resolve().parent.parent
-CODE = ("bot", "recommenders", "templates", "policies")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY, planned_at TEXT NOT NULL, until TEXT,
@@ -58,12 +55,12 @@ class Answer:
 @dataclass(frozen=True)
 class PlanKey:
     digest: str
-    stamps: tuple[tuple[str, int, int], ...]
+    stamps: tuple[Stamp, ...]
     """Size and modification time of every file read for the digest: an answer is kept only
     if none of them moved while the plan was made."""
 
     def unchanged(self) -> bool:
-        return self.stamps == tuple(_stamp(Path(path)) for path, _, _ in self.stamps)
+        return self.stamps == tuple(stamp(Path(path)) for path, _, _ in self.stamps)
 
 
 def plan_key(
@@ -84,23 +81,21 @@ def _key(
     repo: Path, base_branch: str, request: SourceRequest, loaded: Iterable[object], view: str
 ) -> PlanKey:
     digest = hashlib.sha256()
-    stamps: list[tuple[str, int, int]] = []
 
     def add(*parts: object) -> None:
         for part in parts:
             text = str(part).encode()
             digest.update(b"%d:%s" % (len(text), text))
 
-    for path in _sorted_files(repo, skip=".git"):  # a link is its text; one out is refused
-        add(path.relative_to(repo), os.readlink(path) if path.is_symlink() else _file_digest(path))
-        stamps.append(_stamp(path))
+    files, stamps = repository_digest(repo)
+    add(files)
     for path in (*request.utilisation, *request.cost):
-        add(path.resolve(), _file_digest(path))
-        stamps.append(_stamp(path))
+        add(path.resolve(), file_digest(path))
+        stamps.append(stamp(path))
     add(request.utilisation_format, request.cost_format, len(request.utilisation))
     add(_base_commit(repo, base_branch), *map(repr, loaded), view)
     add(*(f"{name}={os.environ.get(name)}" for name in SETTINGS))
-    add(_code_digest())
+    add(code_digest())
     return PlanKey(digest.hexdigest(), tuple(stamps))
 
 
@@ -170,30 +165,6 @@ class PlanAnswers:
             )
 
 
-def _sorted_files(root: Path, skip: str) -> Iterator[Path]:
-    """Every file and symlink under `root` in a fixed order, without following links."""
-    for directory, folders, files in os.walk(root):
-        folders[:] = sorted(f for f in folders if f != skip)
-        here = Path(directory)
-        for name in sorted(files):
-            yield here / name
-        yield from (here / f for f in folders if (here / f).is_symlink())
-
-
-def _file_digest(path: Path) -> str:
-    """SHA-256, which the CPU computes (SHA-NI): 0.7 s a GB here, BLAKE2b 1.2 s."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _stamp(path: Path) -> tuple[str, int, int]:
-    try:
-        found = path.lstat()
-    except OSError:
-        return (str(path), -1, -1)
-    return (str(path), found.st_size, found.st_mtime_ns)
-
-
 def _base_commit(repo: Path, branch: str) -> str:
     """The commit whose history the cooldown reads; none outside git."""
     found = subprocess.run(
@@ -203,16 +174,3 @@ def _base_commit(repo: Path, branch: str) -> str:
         check=False,
     )
     return found.stdout.strip() or "none"
-
-
-def _code_digest() -> str:
-    """This code, the kustomize it runs and every installed distribution's version."""
-    digest = hashlib.sha256()
-    for name in CODE:
-        for path in _sorted_files(ROOT / name, skip="__pycache__"):
-            digest.update(f"{path.relative_to(ROOT)}:{_file_digest(path)}\n".encode())
-    versions = sorted(
-        f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
-    )
-    digest.update("\n".join([*versions, *kustomize_command()]).encode())
-    return digest.hexdigest()

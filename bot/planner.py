@@ -17,6 +17,7 @@ from bot.decisions.model import Decision
 from bot.decisions.order import in_environment_order
 from bot.decisions.overrides import Override, overridden, overriding
 from bot.decisions.values import Context, decide, held_workload
+from bot.digests import render_context
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
@@ -27,6 +28,7 @@ from bot.manifests.quantities import (
     parse_memory,
     rounded_up,
 )
+from bot.manifests.render_cache import RenderCache
 from bot.manifests.runtimes import runtime_memory
 from bot.policy import Guardrails, Policy, WorkloadPolicy
 from bot.proof import inspect
@@ -156,13 +158,14 @@ def make_plan(
     now: datetime | None = None,
     overrides: Sequence[Override] = (),
     git_checkout: Path | None = None,
+    renders: RenderCache | None = None,
 ) -> Plan:
     """`now` dates the cooldown (and tests); the bot's past changes come from the base
     branch's history, in `git_checkout` (`repo` itself when it is one; a run
     reads an export of the committed files). `overrides` are the reviewers' standing
-    commands the service keeps."""
+    commands the service keeps; `renders` the kustomize output of earlier runs."""
     now = now or datetime.now(UTC)
-    inventory = inspect(repo)
+    inventory = inspect(repo, renders)
     plan = Plan(inventory, [], {}, {})
     strategies: dict[str, Strategy] = {}
     found = []
@@ -216,6 +219,17 @@ def make_plan(
     plan.changes = _overridden(ordered, overrides, now)
     plan.until = _until(now, newest, plan, past, overrides)
     return plan
+
+
+def kept_renders(forecast_cache: Path | None, repo: Path) -> RenderCache | None:
+    """The renders kept beside the forecast cache for this repository's files as they are
+    now; none without a cache, or when a file cannot be read (the plan then says which)."""
+    if forecast_cache is None:
+        return None
+    try:
+        return RenderCache.beside(forecast_cache, render_context(repo))
+    except OSError:
+        return None
 
 
 def _overridden(

@@ -33,6 +33,7 @@ from bot.manifests.render import (
     render_all,
     value_at,
 )
+from bot.manifests.render_cache import RenderCache
 from bot.stages import stage
 
 
@@ -40,7 +41,7 @@ class ProofFailed(Exception):
     """The edited repo does not show exactly the intended values; nothing may be committed."""
 
 
-def inspect(repo: Path) -> Inventory:
+def inspect(repo: Path, renders: RenderCache | None = None) -> Inventory:
     """The inventory, with every environment rendered and each workload checked against it."""
     with stage("inventory"):
         inventory = build_inventory(repo)
@@ -50,7 +51,7 @@ def inspect(repo: Path) -> Inventory:
             owners.setdefault(workload.overlay, set()).update(object_ids(workload))
     ids = set(owners) | set(inventory.helm_renders)
     with stage("renders"):
-        inventory.renders = render_environments(repo, inventory, ids, owners)
+        inventory.renders = render_environments(repo, inventory, ids, owners, renders)
     for workload in inventory.workloads:
         workload.unverified = _disagreement(inventory, workload)
         if workload.unverified:
@@ -65,11 +66,12 @@ def render_environments(
     inventory: Inventory,
     ids: set[str],
     owners: dict[str, set[ObjectId]] | None = None,
+    renders: RenderCache | None = None,
 ) -> dict[str, Rendered]:
     """Each environment as the cluster would get it: Kustomize (or a plain directory) for
     directories, with what Helm rendered of the releases it holds (kept from the inventory)."""
     directories = {i for i in ids if i in inventory.directories}
-    results = render_all(repo, directories, owners)
+    results = render_all(repo, directories, owners, renders)
     for identity in sorted(ids & inventory.helm_renders.keys()):
         helm = inventory.helm_renders[identity]
         before = results.get(identity, Rendered({}))

@@ -29,6 +29,7 @@ from ruamel.yaml.error import YAMLError
 
 from bot.manifests.kustomization import AUTOSCALER_FIELDS, KUSTOMIZATION_NAMES
 from bot.manifests.model import Rendered, Workload
+from bot.manifests.render_cache import RenderCache
 from bot.manifests.sandbox import environment, limits, offline
 from recommenders.errors import InputError
 
@@ -67,14 +68,18 @@ def _helm_flags() -> list[str]:
 
 
 def render_all(
-    repo: Path, directories: Iterable[str], owners: Mapping[str, set[ObjectId]] | None = None
+    repo: Path,
+    directories: Iterable[str],
+    owners: Mapping[str, set[ObjectId]] | None = None,
+    cache: RenderCache | None = None,
 ) -> dict[str, Rendered]:
     """Every directory rendered, over both cores; plain directories are read as they are.
 
     Without `owners`, each directory renders in full in its own kustomize process: what a
     proof diffs. With `owners` (the objects the resolver says each directory renders),
     directories render in batches and each gets back the objects it owns: enough to check
-    the resolver, at a fraction of the cost.
+    the resolver, at a fraction of the cost. `cache` answers for a batch the repository
+    rendered before, unchanged.
     """
     directories = sorted(set(directories))
     plain = [d for d in directories if not _is_kustomization(repo / d)]
@@ -94,7 +99,7 @@ def render_all(
             for i in range(0, len(group), BATCH_SIZE)
         ]
     with ThreadPoolExecutor(max_workers=cpu_count()) as pool:  # the container's CPU quota
-        for rendered in pool.map(lambda batch: _render_batch(repo, batch, owners), batches):
+        for rendered in pool.map(lambda b: _render_batch(repo, b, owners, cache), batches):
             results.update(rendered)
     return results
 
@@ -104,23 +109,26 @@ def _is_kustomization(directory: Path) -> bool:
 
 
 def _render_batch(
-    repo: Path, directories: list[str], owners: Mapping[str, set[ObjectId]] | None
+    repo: Path,
+    directories: list[str],
+    owners: Mapping[str, set[ObjectId]] | None,
+    cache: RenderCache | None,
 ) -> dict[str, Rendered]:
     if len(directories) == 1 or owners is None:
-        return {directories[0]: _run(repo / directories[0])}
+        return {directories[0]: _cached(repo / directories[0], directories, cache)}
     claimed: dict[ObjectId, str] = {}
     for directory in directories:
         for key in owners.get(directory, set()):
             if claimed.setdefault(key, directory) != directory:
-                return _halves(repo, directories, owners)
+                return _halves(repo, directories, owners, cache)
     with tempfile.TemporaryDirectory(prefix="rightsizer-render-") as scratch:
         root = Path(scratch)
         # kustomize refuses absolute paths to a directory; a relative one may leave the root.
         entries = "".join(f"- {os.path.relpath((repo / d).resolve(), root)}\n" for d in directories)
         (root / "kustomization.yaml").write_text(f"resources:\n{entries}")
-        together = _run(root)
+        together = _cached(root, directories, cache)
     if together.error is not None:
-        return _halves(repo, directories, owners)
+        return _halves(repo, directories, owners, cache)
     split: dict[str, dict[ObjectId, Any]] = {d: {} for d in directories}
     for key, document in together.objects.items():
         if key in claimed:
@@ -129,15 +137,32 @@ def _render_batch(
 
 
 def _halves(
-    repo: Path, directories: list[str], owners: Mapping[str, set[ObjectId]]
+    repo: Path,
+    directories: list[str],
+    owners: Mapping[str, set[ObjectId]],
+    cache: RenderCache | None,
 ) -> dict[str, Rendered]:
     middle = len(directories) // 2
-    return _render_batch(repo, directories[:middle], owners) | _render_batch(
-        repo, directories[middle:], owners
+    return _render_batch(repo, directories[:middle], owners, cache) | _render_batch(
+        repo, directories[middle:], owners, cache
     )
 
 
-def _run(directory: Path) -> Rendered:
+def _cached(directory: Path, directories: list[str], cache: RenderCache | None) -> Rendered:
+    """`directory` rendered, or its output from the cache under the batch's `directories`."""
+    output = cache.lookup(directories) if cache is not None else None
+    if output is None:
+        found = _kustomize(directory)
+        if isinstance(found, Rendered):
+            return found
+        output = found
+        if cache is not None:
+            cache.keep(directories, output)
+    return _parse(output, "kustomize output")
+
+
+def _kustomize(directory: Path) -> str | Rendered:
+    """kustomize's output, or a render that says why there is none."""
     try:
         result = subprocess.run(
             offline([*kustomize_command(), str(directory)]),
@@ -152,7 +177,7 @@ def _run(directory: Path) -> Rendered:
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         return Rendered({}, lines[-1] if lines else f"kustomize exited {result.returncode}")
-    return _parse(result.stdout, "kustomize output")
+    return result.stdout
 
 
 def _read_plain(directory: Path) -> Rendered:

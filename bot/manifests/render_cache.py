@@ -1,0 +1,70 @@
+"""kustomize's output for each batch of directories, kept between runs of one repository.
+
+Why: the daily run of a repository nobody changed rendered every environment again, a
+fifth of a 5,000-workload plan. A batch's output is kept under a digest of the whole
+repository, the code and the settings a render reads (`context`, from the caller), and the
+batch's directories: any change to any file renders everything again. That is coarser than
+the files each environment reads, and never wrong about them. Only successful renders are
+kept; the file holds the last run's renders and nothing older.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RenderCache:
+    path: Path
+    context: str
+    found: dict[str, str] = field(default_factory=dict)
+    used: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def beside(cls, forecast_cache: Path, context: str) -> RenderCache:
+        """The renders kept next to the forecast cache (`FILE.renders`); an unreadable file
+        is an empty cache, never an error: every render can be made again."""
+        cache = cls(Path(f"{forecast_cache}.renders"), context)
+        if not cache.path.is_file():
+            return cache
+        try:
+            uri = f"{cache.path.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                cache.found = dict(db.execute("SELECT key, output FROM renders"))
+        except sqlite3.Error:
+            cache.found = {}
+        return cache
+
+    def lookup(self, directories: Sequence[str]) -> str | None:
+        key = self._key(directories)
+        output = self.found.get(key)
+        if output is not None:
+            self.used[key] = output
+        return output
+
+    def keep(self, directories: Sequence[str], output: str) -> None:
+        self.used[self._key(directories)] = output
+
+    def save(self) -> None:
+        """This run's renders replace the file's, whole, so a run killed half-way leaves the
+        last complete file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".renders-")
+        os.close(handle)
+        try:
+            with closing(sqlite3.connect(temporary)) as db, db:
+                db.execute("CREATE TABLE renders (key TEXT PRIMARY KEY, output TEXT NOT NULL)")
+                db.executemany("INSERT INTO renders VALUES (?, ?)", self.used.items())
+            os.replace(temporary, self.path)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+    def _key(self, directories: Sequence[str]) -> str:
+        return hashlib.sha256("\n".join([self.context, *directories]).encode()).hexdigest()

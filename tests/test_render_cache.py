@@ -1,0 +1,73 @@
+"""kustomize's output kept between runs (bot/manifests/render_cache.py): an unchanged
+repository renders nothing again and gets the same renders; any changed file, and a render
+that failed, render again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.manifests import render
+from bot.planner import kept_renders
+from bot.proof import inspect
+from tests.conftest import MONOREPO, make_repo
+
+
+@pytest.fixture
+def kustomize_runs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The directories kustomize really ran in."""
+    runs: list[Path] = []
+    real = render._kustomize
+
+    def counted(directory: Path) -> str | render.Rendered:
+        runs.append(directory)
+        return real(directory)
+
+    monkeypatch.setattr(render, "_kustomize", counted)
+    return runs
+
+
+def _inspected(repo: Path, cache: Path):
+    renders = kept_renders(cache, repo)
+    assert renders is not None
+    inventory = inspect(repo, renders)
+    renders.save()
+    return inventory
+
+
+def test_an_unchanged_repository_is_not_rendered_again(tmp_path, kustomize_runs):
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "forecasts.sqlite"
+    first = _inspected(repo, cache)
+    assert kustomize_runs and all(rendered.error is None for rendered in first.renders.values())
+    kustomize_runs.clear()
+    again = _inspected(repo, cache)
+    assert kustomize_runs == []
+    assert again.renders == first.renders
+    assert [w.unverified for w in again.workloads] == [w.unverified for w in first.workloads]
+
+
+def test_any_changed_file_renders_again(tmp_path, kustomize_runs):
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "forecasts.sqlite"
+    _inspected(repo, cache)
+    (repo / "README.txt").write_text("a file no environment reads still counts\n")
+    kustomize_runs.clear()
+    _inspected(repo, cache)
+    assert kustomize_runs
+
+
+def test_a_failed_render_is_not_kept_and_a_damaged_file_is_no_cache(tmp_path, kustomize_runs):
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "kustomization.yaml").write_text("resources:\n- missing.yaml\n")
+    cache = tmp_path / "forecasts.sqlite"
+    Path(f"{cache}.renders").write_text("not a database\n")
+    for _ in range(2):
+        renders = kept_renders(cache, repo)
+        assert renders is not None and renders.found == {}
+        (rendered,) = render.render_all(repo, ["app"], cache=renders).values()
+        assert rendered.error and "missing.yaml" in rendered.error
+        renders.save()
+    assert len(kustomize_runs) == 2
