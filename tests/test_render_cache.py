@@ -66,8 +66,9 @@ def test_a_failed_render_is_not_kept_and_a_damaged_file_is_no_cache(tmp_path, ku
     Path(f"{cache}.renders").write_text("not a database\n")
     for _ in range(2):
         renders = kept_renders(cache, repo)
-        assert renders is not None and renders.found == {}
+        assert renders is not None
         (rendered,) = render.render_all(repo, ["app"], cache=renders).values()
         assert rendered.error and "missing.yaml" in rendered.error
+        assert renders.made == {} and renders.hits == set()
         renders.save()
     assert len(kustomize_runs) == 2

@@ -24,44 +24,53 @@ from pathlib import Path
 class RenderCache:
     path: Path
     context: str
-    found: dict[str, str] = field(default_factory=dict)
-    used: dict[str, str] = field(default_factory=dict)
+    hits: set[str] = field(default_factory=set)
+    made: dict[str, str] = field(default_factory=dict)
+    """Renders of this run, to keep. Kept ones are read from the file when asked for and
+    copied by the file at `save`: holding a big repository's renders in memory cost half a
+    GiB."""
 
     @classmethod
     def beside(cls, forecast_cache: Path, context: str) -> RenderCache:
         """The renders kept next to the forecast cache (`FILE.renders`); an unreadable file
         is an empty cache, never an error: every render can be made again."""
-        cache = cls(Path(f"{forecast_cache}.renders"), context)
-        if not cache.path.is_file():
-            return cache
-        try:
-            uri = f"{cache.path.resolve().as_uri()}?mode=ro"
-            with closing(sqlite3.connect(uri, uri=True)) as db:
-                cache.found = dict(db.execute("SELECT key, output FROM renders"))
-        except sqlite3.Error:
-            cache.found = {}
-        return cache
+        return cls(Path(f"{forecast_cache}.renders"), context)
 
     def lookup(self, directories: Sequence[str]) -> str | None:
         key = self._key(directories)
-        output = self.found.get(key)
-        if output is not None:
-            self.used[key] = output
-        return output
+        if not self.path.is_file():
+            return None
+        try:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                row = db.execute("SELECT output FROM renders WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        self.hits.add(key)
+        return str(row[0])
 
     def keep(self, directories: Sequence[str], output: str) -> None:
-        self.used[self._key(directories)] = output
+        self.made[self._key(directories)] = output
 
     def save(self) -> None:
         """This run's renders replace the file's, whole, so a run killed half-way leaves the
-        last complete file."""
+        last complete file, and renders of older trees do not pile up."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".renders-")
         os.close(handle)
         try:
-            with closing(sqlite3.connect(temporary)) as db, db:
+            with closing(sqlite3.connect(temporary)) as db:
                 db.execute("CREATE TABLE renders (key TEXT PRIMARY KEY, output TEXT NOT NULL)")
-                db.executemany("INSERT INTO renders VALUES (?, ?)", self.used.items())
+                if self.hits:
+                    db.execute("ATTACH DATABASE ? AS kept", (str(self.path),))
+                    db.executemany(
+                        "INSERT INTO renders SELECT key, output FROM kept.renders WHERE key = ?",
+                        [(key,) for key in sorted(self.hits)],
+                    )
+                db.executemany("INSERT OR REPLACE INTO renders VALUES (?, ?)", self.made.items())
+                db.commit()
             os.replace(temporary, self.path)
         finally:
             Path(temporary).unlink(missing_ok=True)
