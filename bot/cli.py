@@ -79,7 +79,8 @@ CacheOption = Annotated[
     typer.Option(
         "--forecast-cache",
         help="File (SQLite) that keeps forecasts between runs: unchanged series are not "
-        "refitted, changed ones start from their last parameters. One file per repository.",
+        "refitted, changed ones start from their last parameters. One file per repository; "
+        "kustomize's renders (FILE.renders) and plan's answers (FILE.plans) sit beside it.",
     ),
 ]
 
