@@ -199,8 +199,10 @@ def _plan(
     policy: Policy,
     now: datetime,
     say: Callable[[str], None],
+    files: str | None,
 ) -> Plan:
-    """Everything a run reads, validated before anything is written."""
+    """Everything a run reads, validated before anything is written. `files`: the digest of
+    the repository's files, when the plan's key has already read them."""
     with stage("inputs"):
         inputs = read_inputs(request)
     warn_about(inputs, say)
@@ -209,7 +211,7 @@ def _plan(
     if cache.problem:
         _say(f"warning: {cache.problem}")
     with stage("render cache"):
-        renders = kept_renders(forecast_cache, repo)
+        renders = kept_renders(forecast_cache, repo, files)
     with err.status("Forecasting"):
         plan = make_plan(
             repo, config, policy, inputs.table, inputs.prices, cache, now, renders=renders
@@ -298,7 +300,8 @@ def _answer_plan(
         notes.append(message)
         _say(message)
 
-    result = _plan(repo, config, request, forecast_cache, policy, now, say)
+    files = key.files if key is not None else None
+    result = _plan(repo, config, request, forecast_cache, policy, now, say, files)
     if output is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             say(note)

@@ -35,10 +35,10 @@ def repository_digest(repo: Path) -> tuple[str, list[Stamp]]:
     return digest.hexdigest(), stamps
 
 
-def render_context(repo: Path) -> str:
-    """What kustomize reads besides a batch's directory names: the repository's files, this
-    code (the Helm engine it calls is ours) with kustomize itself, and the chart cache."""
-    files, _ = repository_digest(repo)
+def render_context(files: str) -> str:
+    """What kustomize reads besides a batch's directory names: the repository's files (their
+    `repository_digest`), this code (the Helm engine it calls is ours) with kustomize
+    itself, and the chart cache."""
     chart_cache = f"{CACHE_VARIABLE}={os.environ.get(CACHE_VARIABLE)}"
     return hashlib.sha256("\n".join([files, code_digest(), chart_cache]).encode()).hexdigest()
 

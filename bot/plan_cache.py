@@ -55,6 +55,8 @@ class Answer:
 @dataclass(frozen=True)
 class PlanKey:
     digest: str
+    files: str
+    """The repository's `repository_digest`, for the render cache to key by too."""
     stamps: tuple[Stamp, ...]
     """Size and modification time of every file read for the digest: an answer is kept only
     if none of them moved while the plan was made."""
@@ -96,7 +98,7 @@ def _key(
     add(_base_commit(repo, base_branch), *map(repr, loaded), view)
     add(*(f"{name}={os.environ.get(name)}" for name in SETTINGS))
     add(code_digest())
-    return PlanKey(digest.hexdigest(), tuple(stamps))
+    return PlanKey(digest.hexdigest(), files, tuple(stamps))
 
 
 class PlanAnswers:

@@ -17,7 +17,7 @@ from bot.decisions.model import Decision
 from bot.decisions.order import in_environment_order
 from bot.decisions.overrides import Override, overridden, overriding
 from bot.decisions.values import Context, decide, held_workload
-from bot.digests import render_context
+from bot.digests import render_context, repository_digest
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Origin, Tracked, Workload
@@ -221,13 +221,18 @@ def make_plan(
     return plan
 
 
-def kept_renders(forecast_cache: Path | None, repo: Path) -> RenderCache | None:
+def kept_renders(
+    forecast_cache: Path | None, repo: Path, files: str | None = None
+) -> RenderCache | None:
     """The renders kept beside the forecast cache for this repository's files as they are
-    now; none without a cache, or when a file cannot be read (the plan then says which)."""
+    now (`files`: their digest, when the caller has it); none without a cache, or when a
+    file cannot be read (the plan then says which)."""
     if forecast_cache is None:
         return None
     try:
-        return RenderCache.beside(forecast_cache, render_context(repo))
+        return RenderCache.beside(
+            forecast_cache, render_context(files or repository_digest(repo)[0])
+        )
     except OSError:
         return None
 
