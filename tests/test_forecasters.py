@@ -152,6 +152,18 @@ def test_a_fold_forecast_uses_nothing_after_its_origin(model):
     assert not np.allclose(again[1], paths[1])
 
 
+@pytest.mark.parametrize("hours", [48, 49, 71, 335, 336, 337, 719, 720, 721])
+@pytest.mark.parametrize("period", [24, 168])
+def test_the_seasonal_shape_is_each_phases_median_however_the_history_ends(hours, period):
+    values = np.random.default_rng(hours + period).gamma(2.0, size=hours)
+    phases = np.arange(hours) % period
+    centred = values - np.median(values)
+    expected = [
+        np.median(centred[phases == p]) if (phases == p).any() else np.nan for p in range(period)
+    ]
+    np.testing.assert_array_equal(SeasonalMedian(period).shape(values), expected)
+
+
 def test_holt_winters_read_off_its_states_equals_a_refit_at_the_origin():
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 

@@ -92,9 +92,7 @@ class SeasonalMedian:
     def shape(self, values: np.ndarray) -> np.ndarray:
         """Median deviation from the level at each phase, phase 0 being `values[0]`'s."""
         assert self.period
-        padded = np.full(-(-len(values) // self.period) * self.period, np.nan)
-        padded[: len(values)] = values - np.median(values)
-        return np.nanmedian(padded.reshape(-1, self.period), axis=0)
+        return _phase_medians(values - np.median(values), self.period)
 
 
 @dataclass(frozen=True)
@@ -286,6 +284,21 @@ def _smoothing(
             values[start:], initialization_method="known", **initial, **model
         ).fit(optimized=False, **{_STATSMODELS_NAMES[n]: used[n] for n in names})
     return run, used
+
+
+def _phase_medians(values: np.ndarray, period: int) -> np.ndarray:
+    """The median of each phase's values. The history rarely ends on a cycle's boundary, so
+    the first `len % period` phases have one value more than the rest; each group is a plain
+    2-D median, since `np.nanmedian` over a NaN-padded array goes through masked arrays and
+    took two thirds of the time spent finding anomalies at 5,000 workloads."""
+    cycles, extra = divmod(len(values), period)
+    if cycles == 0:
+        return np.concatenate([values, np.full(period - extra, np.nan)])
+    whole = values[: cycles * period].reshape(cycles, period)
+    if extra == 0:
+        return np.median(whole, axis=0)
+    longer = np.vstack([whole[:, :extra], values[cycles * period :][None, :]])
+    return np.concatenate([np.median(longer, axis=0), np.median(whole[:, extra:], axis=0)])
 
 
 def _smoothed(values: np.ndarray, alpha: float) -> np.ndarray:
