@@ -18,7 +18,7 @@ from recommenders.forecasters import (
     forecast,
     forecast_all,
 )
-from recommenders.forecasters.batch import IN_PROCESS_BELOW
+from recommenders.forecasters.batch import CHUNK
 from recommenders.forecasters.cache import cache_key
 from recommenders.forecasters.changes import level_change
 from recommenders.forecasters.forecaster import ForecastSettings
@@ -314,8 +314,9 @@ def test_the_cache_key_changes_with_anything_the_forecast_depends_on():
 
 @pytest.mark.slow
 def test_worker_processes_give_the_same_forecasts_as_one_process():
-    jobs = [Job(_cycle(seed=seed), 48, f"s{seed}") for seed in range(IN_PROCESS_BELOW)]
-    parallel = forecast_all(jobs, ForecastCache(), workers=2)
+    # Two chunks go to the workers as the generator makes them; the rest is fitted here.
+    jobs = [Job(_cycle(seed=seed), 48, f"s{seed}") for seed in range(2 * CHUNK + 5)]
+    parallel = forecast_all((job for job in jobs), ForecastCache(), workers=2)
     serial = forecast_all(jobs, ForecastCache(), workers=1)
     assert [f.model for f in parallel] == [f.model for f in serial]
     for a, b in zip(parallel, serial, strict=True):

@@ -66,7 +66,7 @@ def find_anomalies(
         return hourly, ()
     flagged = residual > Z_SCORE * scale
     runs = _runs(flagged)
-    if len(runs) > max(1.0, PER_WEEK * len(values) / (7 * DAY)):
+    if not runs or len(runs) > max(1.0, PER_WEEK * len(values) / (7 * DAY)):
         return hourly, ()
     scaled = (
         np.zeros(len(values), dtype=bool)
@@ -86,6 +86,8 @@ def find_anomalies(
         anomalies.append(
             Anomaly(hourly.index[start], hourly.index[end - 1] + pd.Timedelta(hours=1), ratio)
         )
+    if not anomalies:
+        return hourly, ()
     return pd.Series(cleaned, index=hourly.index), tuple(anomalies)
 
 

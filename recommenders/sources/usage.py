@@ -144,11 +144,18 @@ def _busiest(parts: list[pd.Series]) -> pd.Series:
     return pd.concat(parts, axis=1).max(axis=1)
 
 
+def present(values: pd.Series) -> pd.Series:
+    """The series without its missing hours: the same object when none is missing, since
+    `dropna` copies every time and a 5,000-workload plan asks 60,000 times."""
+    return values.dropna() if values.hasnans else values
+
+
 def hourly_series(values: pd.Series) -> pd.Series:
     if not values.index.is_monotonic_increasing:
         values = values.sort_index()
     if _whole_hours(values.index):
-        return values.astype(float)  # what resampling would give, without its cost
+        # What resampling would give, without its cost.
+        return values if values.dtype == np.float64 else values.astype(float)
     step = median_step(values.index)
     if step is not None and step > HOUR:
         per_step = int(step / HOUR)

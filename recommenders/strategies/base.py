@@ -18,6 +18,7 @@ import pandas as pd
 from recommenders.forecasters.anomalies import Anomaly
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.model import METRICS, Metric
+from recommenders.sources.usage import present
 
 __all__ = ["METRICS", "Anomaly", "Metric", "NothingToPrepare", "Prepared", "Sizing", "Strategy"]
 
@@ -29,7 +30,7 @@ anomaly may be cut from, as `size` gets them in `served`)."""
 def served_hours(replicas: pd.Series | None) -> pd.Series | None:
     """Hours an autoscaler ran at least one pod more than its typical (median) count: a
     burst then was demand it scaled out for. None without a replica count."""
-    counts = None if replicas is None else replicas.dropna()
+    counts = None if replicas is None else present(replicas)
     if counts is None or counts.empty:
         return None
     return counts > float(np.median(counts.to_numpy(float))) + 0.5

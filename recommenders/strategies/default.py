@@ -10,7 +10,7 @@ Anomalies are left out of both, and listed. Confidence comes from the backtest e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,7 +26,7 @@ from recommenders.forecasters import (
     find_anomalies,
     forecast_all,
 )
-from recommenders.sources.usage import hourly_series
+from recommenders.sources.usage import hourly_series, present
 from recommenders.strategies.base import Metric, Prepared, Sizing
 from recommenders.strategies.settings import check_bounds, setting
 from recommenders.strategies.units import amount
@@ -87,8 +87,8 @@ class DefaultStrategy:
             )
             if same:
                 return ready[3]
-        history = history.dropna()
-        hourly = hourly_series(history).dropna() if len(history) else history
+        history = present(history)
+        hourly = present(hourly_series(history)) if len(history) else history
         anomalies: tuple[Anomaly, ...] = ()
         if self.settings.exclude_anomalies and len(hourly):
             hourly, anomalies = find_anomalies(hourly, served)
@@ -110,10 +110,15 @@ class DefaultStrategy:
         then finds them there."""
         self.cache = cache
         self._ready = {}
-        for history, _, served in histories:
-            prepared = self._prepared(history, horizon, served)
-            self._ready[id(history)] = (history, horizon, served, prepared)
-        forecast_all([ready[3].job for ready in self._ready.values()], cache)
+
+        def jobs() -> Iterator[Job]:
+            """Made while the workers fit the ones before: `forecast_all` takes a stream."""
+            for history, _, served in histories:
+                prepared = self._prepared(history, horizon, served)
+                self._ready[id(history)] = (history, horizon, served, prepared)
+                yield prepared.job
+
+        forecast_all(jobs(), cache)
 
     def size(
         self,
@@ -171,9 +176,9 @@ class DefaultStrategy:
 def _within(history: pd.Series, hourly: pd.Series, anomalies: tuple[Anomaly, ...]) -> Within | None:
     """How far samples finer than an hour stray from their hour's mean: the burst inside an
     hour that an hourly forecast cannot see. None for hourly data, where there is none."""
-    hours = history.index.floor("1h")
     if len(history) <= len(hourly):
         return None
+    hours = history.index.floor("1h")
     kept = _outside(history.index, anomalies)
     position = hourly.index.get_indexer(hours)
     deviation = (history - history.groupby(hours).transform("mean")).to_numpy()

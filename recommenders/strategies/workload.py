@@ -28,7 +28,7 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
-from recommenders.sources.usage import WorkloadUsage
+from recommenders.sources.usage import WorkloadUsage, present
 from recommenders.strategies.base import (
     METRICS,
     Metric,
@@ -171,7 +171,7 @@ def usage_chart(
     memory: its peak, what an OOM kill is about), then the horizon at the strategy's
     risk-target level. The strategy hands over a single level, not the forecast's path, so
     the horizon shows that level; without one (a strategy with no forecast) it is empty."""
-    history = series.dropna()
+    history = present(series)
     if history.empty:
         return None
     stamps = pd.DatetimeIndex(history.index).tz_convert("UTC").as_unit("ns").asi8
@@ -445,7 +445,7 @@ def _hpa_bounds(
     # saves nothing and takes away head-room (a policy bound may still cap it).
     peak = max(float(np.quantile(job.values, 0.99)), prediction.level(0.99))
     forecast_pods = math.ceil(peak * MAX_REPLICAS_HEADROOM / capacity)
-    served = usage.replicas.dropna()
+    served = present(usage.replicas)
     served_pods = math.ceil(round(float(served.max()) * MAX_REPLICAS_HEADROOM, 6))
     maximum = max(minimum + 1, forecast_pods, served_pods, spec.hpa.max_replicas)
     if served_pods >= forecast_pods:
@@ -527,9 +527,10 @@ def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:
 def usage_end(usage: WorkloadUsage) -> pd.Timestamp | None:
     """The end of the last hour of usage (a series indexed by hour starts)."""
     ends = [
-        s.index[valid].max()
+        # A position, not a boolean mask: masking a DatetimeIndex built a new index each time.
+        s.index[kept[np.argmax(s.index.asi8[kept])]]
         for s in (*usage.cpu.values(), *usage.memory.values())
-        if (valid := ~np.isnan(s.to_numpy(float))).any()
+        if len(kept := np.flatnonzero(~np.isnan(s.to_numpy(float))))
     ]
     return max(ends) + pd.Timedelta(hours=1) if ends else None
 
