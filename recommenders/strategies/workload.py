@@ -61,6 +61,7 @@ CHART_BUCKETS = tuple(
 )
 """The bucket widths a chart may use: the finest that fits CHART_POINTS."""
 DAY_NS = 86_400 * 10**9
+NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 
 
 def recommend(
@@ -174,7 +175,9 @@ def usage_chart(
     history = present(series)
     if history.empty:
         return None
-    stamps = pd.DatetimeIndex(history.index).tz_convert("UTC").as_unit("ns").asi8
+    index = history.index
+    index = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+    stamps = index.asi8 * NS_PER[index.unit]  # epoch time, UTC whatever the zone
     start = stamps.min() - stamps.min() % DAY_NS  # buckets count from the first day's midnight
     ahead = {w: -(-horizon.value // w.value) for w in CHART_BUCKETS}
     span = stamps.max() - start
@@ -369,14 +372,16 @@ def _pressure(container: ContainerResources, metric: Metric, series: pd.Series) 
     """Usage pressing on the limit: memory within 5 % of it (the next peak is an OOM kill),
     or CPU within 10 % of it in the busiest 1 % of hours (the kernel throttles there)."""
     limit = container.limits.get(RESOURCE[metric])
-    if not limit or series.empty:
+    values = series.to_numpy(float)
+    values = values[~np.isnan(values)]
+    if not limit or not len(values):
         return ""
     if metric == "memory":
-        peak = float(series.max())
+        peak = float(values.max())
         if peak >= PRESSURE["memory"] * limit:
             return f"memory peaked at {peak / limit:.0%} of its limit: OOM kills are near"
         return ""
-    busy = float(series.quantile(0.99))
+    busy = float(np.quantile(values, 0.99))
     if busy >= PRESSURE["cpu"] * limit:
         return f"CPU reached {busy / limit:.0%} of its limit in the busiest hours: throttled"
     return ""
@@ -517,8 +522,11 @@ def _demand_job(spec: WorkloadSpec, usage: WorkloadUsage, horizon: pd.Timedelta)
 
 
 def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:
-    if usage.replicas is not None and usage.replicas.notna().any():
-        return float(usage.replicas.tail(168).mean())
+    counts = None if usage.replicas is None else usage.replicas.to_numpy(float)
+    if counts is not None and not np.isnan(counts).all():
+        recent = counts[-168:]
+        recent = recent[~np.isnan(recent)]
+        return float(recent.mean()) if len(recent) else math.nan
     if spec.replicas is not None:
         return float(spec.replicas)
     return float(spec.hpa.min_replicas) if spec.hpa else 1.0
