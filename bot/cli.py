@@ -21,7 +21,7 @@ from bot.forges import ForgeError
 from bot.forges.connect import FORGES, ForgeOptions
 from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
-from bot.pipeline import run_moment, run_once, warn_about
+from bot.pipeline import planning_inputs, run_moment, run_once
 from bot.plan_cache import Answer, PlanAnswers, plan_key
 from bot.planner import Plan, kept_renders, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
@@ -204,8 +204,7 @@ def _plan(
     """Everything a run reads, validated before anything is written. `files`: the digest of
     the repository's files, when the plan's key has already read them."""
     with stage("inputs"):
-        inputs = read_inputs(request)
-    warn_about(inputs, say)
+        table, prices = planning_inputs(read_inputs(request), say)
     with stage("forecast cache"):
         cache = ForecastCache.open(forecast_cache)
     if cache.problem:
@@ -213,9 +212,7 @@ def _plan(
     with stage("render cache"):
         renders = kept_renders(forecast_cache, repo, files)
     with err.status("Forecasting"):
-        plan = make_plan(
-            repo, config, policy, inputs.table, inputs.prices, cache, now, renders=renders
-        )
+        plan = make_plan(repo, config, policy, table, prices, cache, now, renders=renders)
     with stage("forecast cache"):
         cache.save()
     with stage("render cache"):

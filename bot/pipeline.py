@@ -26,6 +26,8 @@ from bot.policy import load_policy
 from bot.run import GroupResult, publish
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
+from recommenders.model import UnitPrices
+from recommenders.sources.usage import UsageTable
 
 Say = Callable[[str], None]
 
@@ -69,14 +71,13 @@ def run_once(
         base = workspace.base_commit(config.base_branch)
         sources = request if request is not None else configured_sources(config, files)
         policy = load_policy(files, org_policy, config.annotation_prefix)
-        inputs = read_inputs(sources)
-        warn_about(inputs, say)
+        table, prices = planning_inputs(read_inputs(sources), say)
         cache = ForecastCache.open(forecast_cache)
         if cache.problem:
             say(f"warning: {cache.problem}")
         renders = kept_renders(forecast_cache, files)
         plan = make_plan(
-            files, config, policy, inputs.table, inputs.prices, cache, now, overrides,
+            files, config, policy, table, prices, cache, now, overrides,
             git_checkout=workspace.path, renders=renders,
         )  # fmt: skip
         cache.save()
@@ -106,7 +107,10 @@ def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:
     )
 
 
-def warn_about(inputs: Inputs, say: Say) -> None:
+def planning_inputs(inputs: Inputs, say: Say) -> tuple[UsageTable, dict[str, UnitPrices]]:
+    """What planning reads of the inputs, after warning about what the sources said. The
+    sources' frames are left behind for the collector: the table holds its own arrays, and
+    keeping both held half a gigabyte through a 5,000-workload plan."""
     for source in inputs.usages:
         for warning in source.warnings:
             say(f"warning: {source.origin}: {warning}")
@@ -115,3 +119,4 @@ def warn_about(inputs: Inputs, say: Say) -> None:
             say(f"warning: {cost.path}: {warning}")
     for note in inputs.price_notes:
         say(f"prices: {note}")
+    return inputs.table, inputs.prices

@@ -3,11 +3,13 @@
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
+from recommenders.sources.frames import series_numbers
 from recommenders.sources.prices import unit_prices
 from recommenders.sources.registry import load_cost, load_utilisation
 from recommenders.sources.usage import UsageTable
@@ -239,3 +241,24 @@ def test_json_nested_too_deeply_is_refused_by_name(tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(InputError, match="JSON nested too deeply to be an export"):
         load_cost(path, "opencost-allocation")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_series_are_numbered_as_a_sorted_grouping_numbers_them(seed):
+    """Categories in any order, unused ones, missing names, plain text columns, and (seed
+    0) cardinalities whose product overflows 64 bits."""
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(0, 400))
+    columns = {}
+    for number in range(8 if seed == 0 else int(rng.integers(1, 5))):
+        names = [f"n{i}" for i in range(300 if seed == 0 else int(rng.integers(1, 6)))]
+        values = rng.choice(names + ([None] if rng.random() < 0.3 else []), rows)
+        column = pd.Series(values, dtype=object)
+        if rng.random() < 0.6:
+            categories = sorted({*names, "unused"})
+            column = pd.Series(pd.Categorical(values, categories[:: rng.choice([1, -1])]))
+        columns[f"c{number}"] = column
+    frame = pd.DataFrame(columns)
+    grouped = frame.groupby(list(columns), sort=True, observed=True).ngroup()
+    expected = grouped.fillna(-1).to_numpy().astype(np.int64)
+    assert series_numbers(frame, list(columns)).tolist() == expected.tolist()

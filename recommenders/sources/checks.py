@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from recommenders.errors import InputError
-from recommenders.sources.validate import where
+from recommenders.sources.frames import series_numbers
+from recommenders.sources.validate import distinct, where
 
 SERIES = ["environment", "namespace", "kind", "workload", "container", "metric"]
 MAX_CORES_PER_CONTAINER = 64.0
@@ -58,7 +59,7 @@ class _Ordered:
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> _Ordered:
-        series = frame.groupby(SERIES, sort=True, observed=True).ngroup().to_numpy()
+        series = series_numbers(frame, SERIES)
         stamps = frame["timestamp"].dt.tz_convert(None).to_numpy()
         seconds = stamps.astype("datetime64[s]").astype(np.int64)
         keys = (series.astype(np.int64) << 32) | (seconds - seconds.min())  # span < 2**32 s
@@ -125,12 +126,17 @@ def _no_duplicates(
 
 
 def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None:
-    for metric, values in frame.groupby("metric", sort=True, observed=True)["value"]:
+    """Read as arrays, one metric's values at a time: grouping the frame by metric held a
+    copy of every group at once (0.7 GiB for a 1.5 GB export)."""
+    codes, metrics = distinct(frame["metric"])
+    every = frame["value"].to_numpy(float)
+    for code, metric in sorted(enumerate(map(str, metrics)), key=lambda pair: pair[1]):
+        rows = np.flatnonzero(codes == code)
+        values = every[rows]
         positive = values[values > 0]
-        if positive.empty:
+        if not len(positive):
             continue
-        median = float(positive.median())
-        metric = str(metric)
+        median = float(np.median(positive))
         if metric.endswith("_cores") and median > MAX_CORES_PER_CONTAINER:
             hint = f"{metric.removesuffix('_cores')}_millicores"
             bad = values > MAX_CORES_PER_CONTAINER
@@ -142,13 +148,15 @@ def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> 
         else:
             continue
         raise InputError(
-            _place(int(bad.idxmax()), origin, rows_of),
+            _place(int(frame.index[rows[int(bad.argmax())]]), origin, rows_of),
             f"metric {metric} {problem}; convert it, or name the metric {hint} "
             "and Rightsizer converts it",
         )
 
 
 def _gaps(frame: pd.DataFrame, ordered: _Ordered) -> UsageCheck:
+    if _one_step(ordered.keys):
+        return UsageCheck()  # every series at one step, none missed: nothing to group
     series, seconds = ordered.series, ordered.seconds
     same = np.r_[False, series[1:] == series[:-1]]
     diffs = pd.Series(np.where(same, np.diff(seconds, prepend=seconds[0]), np.nan))
@@ -172,6 +180,14 @@ def _gaps(frame: pd.DataFrame, ordered: _Ordered) -> UsageCheck:
     return UsageCheck(
         [f"{len(gappy)} series have gaps{more}: " + "; ".join(lines)], missing_steps=total
     )
+
+
+def _one_step(keys: np.ndarray) -> bool:
+    """Whether consecutive samples of a series are all one step apart: within a series a
+    key's difference from the one before is its seconds' (the series part cancels)."""
+    within = (keys[1:] >> 32) == (keys[:-1] >> 32)
+    steps = np.diff(keys)
+    return not within.any() or bool((steps[within] == steps[within.argmax()]).all())
 
 
 def _duration(seconds: int) -> str:

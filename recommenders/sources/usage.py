@@ -16,7 +16,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from recommenders.model import WorkloadKey
-from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage
+from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage, series_numbers
 
 KEY_COLUMNS = ["environment", "namespace", "kind", "workload"]
 HOUR = pd.Timedelta(hours=1)
@@ -54,7 +54,7 @@ class UsageTable:
         workload, which cost a 5,000-workload plan half a minute and a copy of the table."""
         frame = _joined([source.frame for source in sources])
         columns = [*KEY_COLUMNS, "metric", "container"]
-        numbers = frame.groupby(columns, sort=True, observed=True).ngroup().to_numpy()
+        numbers = series_numbers(frame, columns)
         if (numbers < 0).any():  # a row with a name missing is in no series, as before
             frame, numbers = frame[numbers >= 0], numbers[numbers >= 0]
         order = None if _ascending(numbers) else np.argsort(numbers, kind="stable")
