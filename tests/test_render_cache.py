@@ -4,11 +4,14 @@ that failed, render again."""
 
 from __future__ import annotations
 
+import datetime
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bot.manifests import render
+from bot.manifests.render_cache import RenderCache
 from bot.planner import kept_renders
 from bot.proof import inspect
 from tests.conftest import MONOREPO, make_repo
@@ -72,3 +75,27 @@ def test_a_failed_render_is_not_kept_and_a_damaged_file_is_no_cache(tmp_path, ku
         assert renders.made == {} and renders.hits == set()
         renders.save()
     assert len(kustomize_runs) == 2
+
+
+def test_renders_are_kept_parsed_only_where_json_holds_them_exactly(tmp_path):
+    cache = RenderCache(tmp_path / "f.renders", "context")
+    exact = [{"kind": "Deployment", "spec": {"replicas": 3, "ratio": 0.5, "on": True}}, None]
+    cache.keep(["a"], exact)
+    cache.keep(["b"], [{"kind": "ConfigMap", "data": {1: "a number as a key"}}])
+    cache.keep(["c"], [{"kind": "ConfigMap", "metadata": {"created": datetime.date(2026, 12, 6)}}])
+    cache.keep(["d"], [{"kind": "X", "spec": {"weight": float("nan")}}])
+    cache.save()
+    again = RenderCache(tmp_path / "f.renders", "context")
+    assert again.lookup(["a"]) == exact
+    assert [again.lookup([d]) for d in "bcd"] == [None, None, None]
+    assert RenderCache(tmp_path / "f.renders", "another context").lookup(["a"]) is None
+
+
+def test_a_damaged_render_row_is_rendered_again(tmp_path):
+    cache = RenderCache(tmp_path / "f.renders", "context")
+    cache.keep(["a"], [{"kind": "Deployment"}])
+    cache.save()
+    with sqlite3.connect(tmp_path / "f.renders") as db:
+        db.execute("UPDATE renders SET output = 'kind: Deployment'")
+    again = RenderCache(tmp_path / "f.renders", "context")
+    assert again.lookup(["a"]) is None and again.hits == set()

@@ -1,4 +1,5 @@
-"""kustomize's output for each batch of directories, kept between runs of one repository.
+"""kustomize's output for each batch of directories, parsed, kept between runs of one
+repository.
 
 Why: the daily run of a repository nobody changed rendered every environment again, a
 fifth of a 5,000-workload plan. A batch's output is kept under a digest of the whole
@@ -6,11 +7,16 @@ repository, the code and the settings a render reads (`context`, from the caller
 batch's directories: any change to any file renders everything again. That is coarser than
 the files each environment reads, and never wrong about them. Only successful renders are
 kept; the file holds the last run's renders and nothing older.
+
+The documents are kept as JSON, which reads ten times faster than the YAML kustomize wrote
+and, unlike a pickle, cannot run code when read. A render JSON cannot hold exactly (a date,
+a number as a key) is not kept: it is rendered again next time rather than read back changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import tempfile
@@ -18,6 +24,10 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+FORMAT = "json-1"
+"""Part of every key: rows an older version kept (YAML text) are never read as JSON."""
 
 
 @dataclass
@@ -26,6 +36,7 @@ class RenderCache:
     context: str
     hits: set[str] = field(default_factory=set)
     made: dict[str, str] = field(default_factory=dict)
+    """JSON of the documents rendered this run, by key."""
     """Renders of this run, to keep. Kept ones are read from the file when asked for and
     copied by the file at `save`: holding a big repository's renders in memory cost half a
     GiB."""
@@ -36,7 +47,7 @@ class RenderCache:
         is an empty cache, never an error: every render can be made again."""
         return cls(Path(f"{forecast_cache}.renders"), context)
 
-    def lookup(self, directories: Sequence[str]) -> str | None:
+    def lookup(self, directories: Sequence[str]) -> list[Any] | None:
         key = self._key(directories)
         if not self.path.is_file():
             return None
@@ -48,11 +59,22 @@ class RenderCache:
             return None
         if row is None:
             return None
+        try:
+            documents = json.loads(row[0])
+        except (TypeError, ValueError):
+            return None  # damaged: rendered again, and the row replaced at save
+        if not isinstance(documents, list):
+            return None
         self.hits.add(key)
-        return str(row[0])
+        return documents
 
-    def keep(self, directories: Sequence[str], output: str) -> None:
-        self.made[self._key(directories)] = output
+    def keep(self, directories: Sequence[str], documents: list[Any]) -> None:
+        try:
+            text = json.dumps(documents, allow_nan=False)
+        except (TypeError, ValueError):
+            return
+        if json.loads(text) == documents:
+            self.made[self._key(directories)] = text
 
     def save(self) -> None:
         """This run's renders replace the file's, whole, so a run killed half-way leaves the
@@ -76,4 +98,4 @@ class RenderCache:
             Path(temporary).unlink(missing_ok=True)
 
     def _key(self, directories: Sequence[str]) -> str:
-        return hashlib.sha256("\n".join([self.context, *directories]).encode()).hexdigest()
+        return hashlib.sha256("\n".join([FORMAT, self.context, *directories]).encode()).hexdigest()
