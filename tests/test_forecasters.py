@@ -321,3 +321,39 @@ def test_worker_processes_give_the_same_forecasts_as_one_process():
     assert [f.model for f in parallel] == [f.model for f in serial]
     for a, b in zip(parallel, serial, strict=True):
         np.testing.assert_allclose(a.distribution, b.distribution)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_horizon_pairs_each_hour_with_the_errors_made_at_its_hour_of_day(seed):
+    from recommenders.forecasters.forecaster import QUANTILES, _distribution
+
+    rng = np.random.default_rng(seed)
+    path, start = rng.uniform(1, 2, 30 + seed * 40), int(rng.integers(0, 48))
+    hours = np.sort(rng.choice(200, size=120, replace=False))
+    if seed % 2:
+        hours = hours[hours % 24 < 6]  # most hours of day made no error: they take them all
+    errors = rng.normal(size=len(hours))
+    pairs = [
+        value + (errors[hours % 24 == hour] if (hours % 24 == hour).any() else errors)
+        for value, hour in zip(path, (start + np.arange(len(path))) % 24, strict=True)
+    ]
+    expected = np.quantile(np.concatenate(pairs), QUANTILES)
+    np.testing.assert_array_equal(_distribution(path, start, errors, hours), expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_step_is_placed_where_two_levels_leave_the_least_error(seed):
+    from recommenders.forecasters.changes import MIN_DAYS_AFTER, _best_split
+
+    medians = np.random.default_rng(seed).lognormal(20, 0.3, 12 + seed)
+    medians[7:] *= 1 + seed / 3
+    days = len(medians)
+    errors = {
+        k: float(((medians[:k] - medians[:k].mean()) ** 2).sum())
+        + float(((medians[k:] - medians[k:].mean()) ** 2).sum())
+        for k in range(2, days)
+        if k <= days - MIN_DAYS_AFTER or medians[k:].mean() > medians[:k].mean()
+    }
+    error, split = _best_split(medians)
+    assert split == min(errors, key=errors.__getitem__)
+    assert error == pytest.approx(errors[split], rel=1e-9)

@@ -40,14 +40,7 @@ def level_change(values: np.ndarray) -> int | None:
     days = len(medians)
     if days < MIN_DAYS:
         return None
-    best, split = np.inf, 0
-    for k in range(2, days - MIN_DAYS_AFTER_RISE + 1):
-        before, after = medians[:k], medians[k:]
-        if k > days - MIN_DAYS_AFTER and after.mean() <= before.mean():
-            continue
-        error = float(((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum())
-        if error < best:
-            best, split = error, k
+    best, split = _best_split(medians)
     slope, intercept = np.polyfit(np.arange(days), medians, 1)
     line = float(((medians - (slope * np.arange(days) + intercept)) ** 2).sum())
     spread = np.sqrt(best / max(1, days - 2))
@@ -55,6 +48,27 @@ def level_change(values: np.ndarray) -> int | None:
     if jump > JUMP * max(spread, 1e-12) and best < STEP_OVER_LINE * line:
         return start + split * DAY
     return None
+
+
+def _best_split(medians: np.ndarray) -> tuple[float, int]:
+    """The split into a level before and a level after that leaves the least squared error,
+    every split at once from running sums (a loop over splits was a third of a cheap
+    series' fit). A late split (fewer than MIN_DAYS_AFTER days after it) counts only as a
+    rise. Centred first, so that the sums of squares of bytes lose no precision."""
+    days = len(medians)
+    centred = medians - medians.mean()
+    splits = np.arange(2, days - MIN_DAYS_AFTER_RISE + 1)
+    total, squares = np.cumsum(centred), np.cumsum(centred**2)
+    before_sum, before_squares = total[splits - 1], squares[splits - 1]
+    after_sum, after_squares = total[-1] - before_sum, squares[-1] - before_squares
+    before_mean, after_mean = before_sum / splits, after_sum / (days - splits)
+    error = (before_squares - before_sum * before_mean) + (after_squares - after_sum * after_mean)
+    allowed = (splits <= days - MIN_DAYS_AFTER) | (after_mean > before_mean)
+    if not allowed.any():
+        return np.inf, 0
+    error = np.maximum(np.where(allowed, error, np.inf), 0.0)
+    best = int(np.argmin(error))
+    return float(error[best]), int(splits[best])
 
 
 def level_moves(values: np.ndarray) -> bool:

@@ -309,17 +309,22 @@ def _distribution(
     path: np.ndarray, start: int, errors: np.ndarray, hours: np.ndarray
 ) -> np.ndarray:
     """Quantiles of path + error over the horizon, each hour's path taking the errors made at
-    the same hour of day (all errors, where an hour of day has none)."""
-    phases = hours % DAY
+    the same hour of day (all errors, where an hour of day has none). Every pair is made at
+    once from the errors sorted by hour of day: a loop over the 24 hours was a fifth of a
+    cheap series' fit. The pairs' order differs from hour-by-hour; their quantiles do not."""
+    phases = (hours % DAY).astype(np.int64)
+    by_phase = errors[np.argsort(phases, kind="stable")]
+    counts = np.bincount(phases, minlength=DAY)
+    firsts = np.cumsum(counts) - counts
     ahead = (start + np.arange(len(path))) % DAY
-    samples = []
-    for phase in range(DAY):
-        expected = path[ahead == phase]
-        if not len(expected):
-            continue
-        same = errors[phases == phase]
-        samples.append((expected[:, None] + (same if len(same) else errors)[None, :]).ravel())
-    return np.quantile(np.concatenate(samples), QUANTILES)
+    own = counts[ahead] > 0
+    repeats = counts[ahead[own]]
+    offsets = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    paired = (
+        np.repeat(path[own], repeats) + by_phase[np.repeat(firsts[ahead[own]], repeats) + offsets]
+    )
+    pooled = (path[~own][:, None] + errors[None, :]).ravel()
+    return np.quantile(np.concatenate([paired, pooled]), QUANTILES)
 
 
 def _after(within: Within | None, cut: int) -> Within | None:
