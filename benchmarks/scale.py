@@ -11,12 +11,16 @@ size); `rightsizer plan --format json --timings` then runs in a fresh process:
 
 `--repeats` times each (a fresh cache for every cold run), and the medians are printed with
 each stage's time (from `--timings`) and the peak memory of the process tree (the forecast
-workers included, polled from /proc every 50 ms). The growth series then plans cold once at
+workers included, polled from /proc every 50 ms). `--baseline DIR` (a checkout of an
+earlier commit, e.g. `git worktree add /tmp/base <rev>`) runs the same plans with that code,
+interleaved with these on the same data, and prints each median's ratio to the baseline's:
+these machines drift by a third between hours, so only a ratio measured side by side says
+what a change did. The growth series then plans cold once at
 each size of `--growth` (services; exports in Parquet, as 20,000 workloads of CSV pass the
 default 4 GiB export limit) and prints the cost per workload against the smallest size.
 
     python benchmarks/scale.py [--services 1667] [--repeats 3] [--growth 167,667,...]
-                               [--profile plan.prof]
+                               [--profile plan.prof] [--baseline /tmp/base]
 """
 
 from __future__ import annotations
@@ -134,7 +138,12 @@ class Measured:
 
 
 def plan(
-    repo: Path, usage: Path, cache: Path, as_of: pd.Timestamp, profile: Path | None = None
+    repo: Path,
+    usage: Path,
+    cache: Path,
+    as_of: pd.Timestamp,
+    profile: Path | None = None,
+    code: Path = ROOT,
 ) -> Measured:
     command = [sys.executable]
     if profile is not None:
@@ -143,7 +152,10 @@ def plan(
                 "--cost", str(COST), "--format", "json", "--forecast-cache", str(cache),
                 "--as-of", as_of.isoformat(), "--timings"]  # fmt: skip
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": str(code)}  # that checkout's code, whatever is installed
+    process = subprocess.Popen(
+        command, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     peak = 0
     while process.poll() is None:
         peak = max(peak, tree_rss(process.pid))
@@ -169,7 +181,12 @@ def median(runs: list[Measured]) -> Measured:
     )
 
 
-def day_runs(directory: Path, services: int, repeats: int, profile: Path | None) -> None:
+Runs = dict[str, list[Measured]]
+
+
+def day_runs(
+    directory: Path, services: int, repeats: int, profile: Path | None, baseline: Path | None
+) -> None:
     began = time.perf_counter()
     repo = monorepo(directory, services)
     today, tomorrow, count = exports(repo, directory)
@@ -177,20 +194,31 @@ def day_runs(directory: Path, services: int, repeats: int, profile: Path | None)
     cores = len(os.sched_getaffinity(0))
     print(f"{services} services, {count} workloads, {DAYS} d hourly: export {size:.0f} MiB "
           f"(generated in {time.perf_counter() - began:.0f} s); {cores} cores")  # fmt: skip
-    found: dict[str, list[Measured]] = {"cold": [], "warm": [], "next day": []}
+    codes = {"this": ROOT, **({"baseline": baseline} if baseline else {})}
+    found: dict[str, Runs] = {name: {"cold": [], "warm": [], "next day": []} for name in codes}
     for repeat in range(repeats):
-        cache = directory / f"forecasts-{repeat}.sqlite"
-        found["cold"].append(plan(repo, today, cache, END, profile if repeat == 0 else None))
-        found["warm"].append(plan(repo, today, cache, END))
-        found["next day"].append(plan(repo, tomorrow, cache, END + pd.Timedelta(days=1)))
-        print(f"  run {repeat + 1}: " + ", ".join(
-            f"{label} {runs[-1].seconds:.1f} s" for label, runs in found.items()
-        ))  # fmt: skip
-    print(f"medians of {repeats}:")
-    for label, runs in found.items():
-        middle = median(runs)
-        print(f"  {label:9} {middle.seconds:7.1f} s  peak {middle.peak / 2**30:.2f} GiB")
-        print("            " + ", ".join(f"{n} {s:.1f}" for n, s in middle.stages.items()))
+        for name, code in codes.items():
+            runs, cache = found[name], directory / f"forecasts-{name}-{repeat}.sqlite"
+            first = profile if repeat == 0 and name == "this" else None
+            runs["cold"].append(plan(repo, today, cache, END, first, code))
+            runs["warm"].append(plan(repo, today, cache, END, code=code))
+            runs["next day"].append(
+                plan(repo, tomorrow, cache, END + pd.Timedelta(days=1), code=code)
+            )
+            print(f"  run {repeat + 1} ({name}): " + ", ".join(
+                f"{label} {measured[-1].seconds:.1f} s" for label, measured in runs.items()
+            ))  # fmt: skip
+    for name, runs in found.items():
+        print(f"medians of {repeats} ({name}, {codes[name]}):")
+        for label, measured in runs.items():
+            middle = median(measured)
+            ratio = ""
+            if name == "this" and baseline:
+                base = median(found["baseline"][label])
+                ratio = (f"  = {middle.seconds / base.seconds:.2f}× the baseline's time, "
+                         f"{middle.peak / base.peak:.2f}× its memory")  # fmt: skip
+            print(f"  {label:9} {middle.seconds:7.1f} s  peak {middle.peak / 2**30:.2f} GiB{ratio}")
+            print("            " + ", ".join(f"{n} {s:.1f}" for n, s in middle.stages.items()))
 
 
 def growth(directory: Path, sizes: list[int]) -> None:
@@ -217,10 +245,11 @@ def main() -> None:
     parser.add_argument("--growth", default="167,334,667,1667,3334,6667",
                         help="services per growth point; empty for none")  # fmt: skip
     parser.add_argument("--profile", type=Path, help="cProfile of the first cold run")
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare with, interleaved")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rightsizer-scale-") as scratch:
         if args.repeats:
-            day_runs(Path(scratch), args.services, args.repeats, args.profile)
+            day_runs(Path(scratch), args.services, args.repeats, args.profile, args.baseline)
         if args.growth:
             growth(Path(scratch), [int(size) for size in args.growth.split(",")])
 
