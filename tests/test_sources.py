@@ -9,10 +9,10 @@ import pytest
 
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
-from recommenders.sources.frames import series_numbers
+from recommenders.sources.frames import Usage, series_numbers
 from recommenders.sources.prices import unit_prices
 from recommenders.sources.registry import load_cost, load_utilisation
-from recommenders.sources.usage import UsageTable
+from recommenders.sources.usage import UsageTable, hourly_series
 from tests.conftest import COST, UTILISATION
 
 HEADER = "timestamp,environment,namespace,kind,workload,container,metric,value\n"
@@ -262,3 +262,36 @@ def test_series_are_numbered_as_a_sorted_grouping_numbers_them(seed):
     grouped = frame.groupby(list(columns), sort=True, observed=True).ngroup()
     expected = grouped.fillna(-1).to_numpy().astype(np.int64)
     assert series_numbers(frame, list(columns)).tolist() == expected.tolist()
+
+
+def test_each_series_is_looked_up_as_its_own_hourly_resampling_whatever_its_shape():
+    """Hourly runs are handed over as they are, the rest resampled: 5-minute samples, a
+    sample off the hour, hours out of order, a gap, a single sample."""
+    start = pd.Timestamp("2026-11-01", tz="UTC")
+    hours = pd.date_range(start, periods=6, freq="1h")
+    shapes = {
+        "hourly": hours,
+        "five-minute": pd.date_range(start, periods=30, freq="5min"),
+        "off-the-hour": hours.insert(3, start + pd.Timedelta(minutes=150)),
+        "out-of-order": hours[[1, 0, 2, 3, 5, 4]],
+        "gap": hours.delete(2),
+        "single": hours[:1],
+    }
+    rows = [
+        {"timestamp": stamp, "environment": "prod", "namespace": "shop", "kind": "Deployment",
+         "workload": "api", "container": name, "metric": "cpu_cores", "value": 0.1 * i + 0.5}
+        for name, stamps in shapes.items()
+        for i, stamp in enumerate(stamps)
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    for column in ("environment", "namespace", "kind", "workload", "container", "metric"):
+        frame[column] = frame[column].astype("category")
+    table = UsageTable([Usage(frame, "test", "long", len(frame))])
+    usage = table.for_workload(WorkloadKey("prod", "shop", "Deployment", "api"))
+    assert usage is not None
+    for name, stamps in shapes.items():
+        values = [0.1 * i + 0.5 for i in range(len(stamps))]
+        expected = hourly_series(pd.Series(values, stamps))
+        pd.testing.assert_series_equal(
+            usage.cpu[name], expected, check_names=False, check_freq=False
+        )

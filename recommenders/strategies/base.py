@@ -33,7 +33,8 @@ def served_hours(replicas: pd.Series | None) -> pd.Series | None:
     counts = None if replicas is None else present(replicas)
     if counts is None or counts.empty:
         return None
-    return counts > float(np.median(counts.to_numpy(float))) + 0.5
+    values = counts.to_numpy(float)
+    return pd.Series(values > float(np.median(values)) + 0.5, counts.index, name=counts.name)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ CHART_BUCKETS = tuple(
 """The bucket widths a chart may use: the finest that fits CHART_POINTS."""
 DAY_NS = 86_400 * 10**9
 NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+NO_EVENTS = pd.Series(dtype=float)
+"""A signal no source reported (read only: one empty series rather than one per call)."""
 
 
 def recommend(
@@ -324,7 +326,7 @@ def failures_of(usage: WorkloadUsage, container: str) -> Failures:
 
     def events(metric: str) -> pd.Series:
         found = usage.signals.get((metric, container))
-        return pd.Series(dtype=float) if found is None else found[found > 0].dropna()
+        return NO_EVENTS if found is None else found[found > 0].dropna()
 
     oom, restarts = events("oom_kills"), events("restarts")
     throttled = usage.signals.get(("cpu_throttled_ratio", container))
