@@ -172,3 +172,23 @@ def test_an_alias_bomb_is_refused_by_name(tmp_path):
     inventory = build_inventory(tmp_path)
     assert "app/bomb.yaml" in inventory.problems[0]
     assert "alias" in inventory.problems[0]
+
+
+def test_each_file_is_parsed_once_though_the_gitops_scan_reads_it_too(monkeypatch):
+    from collections import Counter
+
+    from bot.manifests import gitops, kustomization, yamlio
+
+    parsed: Counter[tuple[str, str]] = Counter()  # an inline patch is parsed apart from its file
+    real = yamlio.parse_positioned
+
+    def counted(text: str, where: str) -> list:
+        parsed[where, text] += 1
+        return real(text, where)
+
+    monkeypatch.setattr(yamlio, "parse_positioned", counted)
+    monkeypatch.setattr(kustomization, "parse_positioned", counted)
+    monkeypatch.setattr(gitops, "parse_positioned", counted)
+    build_inventory(MONOREPO)
+    assert any("kustomization" in file for file, _ in parsed)
+    assert all(count == 1 for count in parsed.values()), parsed.most_common(1)[0][0][0]

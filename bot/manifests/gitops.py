@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,10 +53,15 @@ def yaml_files(repo: Path) -> list[str]:
 
 
 def gitops_documents(
-    repo: Path, files: list[str], problems: list[str]
+    repo: Path,
+    files: list[str],
+    problems: list[str],
+    parse: Callable[[str, str], list[Any]] = parse_positioned,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every Argo CD or Flux object of the repo with its file; files are screened by text
-    first, so only the few that may hold one are parsed."""
+    first, so only the few that may hold one are parsed, by `parse(text, file)`: the
+    resolver's, so that a kustomization (`kind: Kustomization` passes the screen) is not
+    parsed again when it is built."""
     found = []
     for file in files:
         try:
@@ -66,7 +71,7 @@ def gitops_documents(
         if not _GITOPS_KIND.search(text):
             continue
         try:
-            documents = parse_positioned(text, file)
+            documents = parse(text, file)
         except InputError as exc:
             problems.append(str(exc))
             continue

@@ -72,7 +72,7 @@ def environments(resolver: Resolver) -> Discovered:
     problems: list[str] = []
     repo = resolver.repo
     files = yaml_files(repo)
-    documents = gitops_documents(repo, files, problems)
+    documents = gitops_documents(repo, files, problems, resolver.documents)
     passed_over: set[str] = set()
     discovered = discover(documents, repo, problems, passed_over) or _top_level(resolver, files)
     deployments = with_declared(discovered, load_config(repo).environments)

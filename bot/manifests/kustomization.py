@@ -29,7 +29,14 @@ from bot.manifests.model import (
     ValuesLayer,
 )
 from bot.manifests.releases import deep_merge, kustomize_chart
-from bot.manifests.yamlio import YamlFile, dig, load_file, parse_positioned, position
+from bot.manifests.yamlio import (
+    YamlFile,
+    dig,
+    load_file,
+    looks_like_template,
+    parse_positioned,
+    position,
+)
 from recommenders.errors import InputError
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -129,6 +136,16 @@ class Resolver:
         if relative not in self._files:
             self._files[relative] = load_file(self.repo, relative)
         return self._files[relative]
+
+    def documents(self, text: str, relative: str) -> list[Any]:
+        """`relative`'s documents from its `text`, already read, kept for `file` to hand out
+        (a template is parsed but not kept: `file` refuses it by name)."""
+        if relative in self._files:
+            return self._files[relative].documents
+        documents = parse_positioned(text, relative)
+        if not looks_like_template(text):
+            self._files[relative] = YamlFile(relative, text, documents)
+        return documents
 
     def kustomization_file(self, directory: str) -> str | None:
         for name in KUSTOMIZATION_NAMES:
