@@ -42,9 +42,14 @@ class ProofFailed(Exception):
 
 
 def inspect(repo: Path, renders: RenderCache | None = None) -> Inventory:
-    """The inventory, with every environment rendered and each workload checked against it."""
+    """The inventory, with every environment rendered and each workload checked against it.
+    `renders` keeps the inventory too: the same files build the same one."""
     with stage("inventory"):
-        inventory = build_inventory(repo)
+        inventory = renders.inventory() if renders is not None else None
+        if inventory is None:
+            inventory = build_inventory(repo)
+            if renders is not None:
+                renders.keep_inventory(inventory)
     owners: dict[str, set[ObjectId]] = {}
     for workload in inventory.workloads:
         if workload.helm is None:

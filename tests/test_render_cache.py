@@ -51,6 +51,28 @@ def test_an_unchanged_repository_is_not_rendered_again(tmp_path, kustomize_runs)
     assert [w.unverified for w in again.workloads] == [w.unverified for w in first.workloads]
 
 
+def test_an_unchanged_repository_reads_its_inventory_back_and_a_change_builds_it(
+    tmp_path, monkeypatch
+):
+    from bot import proof
+
+    builds: list[Path] = []
+    real = proof.build_inventory
+    monkeypatch.setattr(proof, "build_inventory", lambda repo: builds.append(repo) or real(repo))
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    cache = tmp_path / "forecasts.sqlite"
+    first = _inspected(repo, cache)
+    again = _inspected(repo, cache)
+    assert builds == [repo]
+    assert again.workloads == first.workloads and again.file_users == first.file_users
+    assert again.problems == first.problems
+    _inspected(repo, cache)  # a kept inventory is kept again by the run that read it
+    assert builds == [repo]
+    (repo / "README.txt").write_text("any file counts\n")
+    _inspected(repo, cache)
+    assert builds == [repo, repo]
+
+
 def test_any_changed_file_renders_again(tmp_path, kustomize_runs):
     repo = make_repo(MONOREPO, tmp_path / "monorepo")
     cache = tmp_path / "forecasts.sqlite"

@@ -11,6 +11,8 @@ kept; the file holds the last run's renders and nothing older.
 The documents are kept as JSON, which reads ten times faster than the YAML kustomize wrote
 and, unlike a pickle, cannot run code when read. A render JSON cannot hold exactly (a date,
 a number as a key) is not kept: it is rendered again next time rather than read back changed.
+The inventory the same files build is kept in the same file under the same digest, in the
+same way (`bot/manifests/inventory_codec.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.manifests.inventory_codec import Unencodable, decoded, encoded
+from bot.manifests.model import Inventory
+
 FORMAT = "json-1"
 """Part of every key: rows an older version kept (YAML text) are never read as JSON."""
 
@@ -37,6 +42,9 @@ class RenderCache:
     hits: set[str] = field(default_factory=set)
     made: dict[str, str] = field(default_factory=dict)
     """JSON of the documents rendered this run, by key."""
+    inventory_kept: bool = False
+    """The file's inventory was this run's, so `save` copies it."""
+    made_inventory: str | None = None
     """Renders of this run, to keep. Kept ones are read from the file when asked for and
     copied by the file at `save`: holding a big repository's renders in memory cost half a
     GiB."""
@@ -68,6 +76,30 @@ class RenderCache:
         self.hits.add(key)
         return documents
 
+    def inventory(self) -> Inventory | None:
+        """The inventory built from these same files before, or None (none kept, or one
+        this code cannot read back)."""
+        if not self.path.is_file():
+            return None
+        try:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                row = db.execute(
+                    "SELECT body FROM inventory WHERE key = ?", (self._key(["\0inventory"]),)
+                ).fetchone()
+            found = None if row is None else decoded(str(row[0]))
+        except (sqlite3.Error, ValueError, KeyError, TypeError):
+            return None
+        self.inventory_kept = found is not None
+        return found
+
+    def keep_inventory(self, inventory: Inventory) -> None:
+        """Encoded now, as built: planning goes on to change it (render checks)."""
+        try:
+            self.made_inventory = encoded(inventory)
+        except Unencodable:
+            self.made_inventory = None
+
     def keep(self, directories: Sequence[str], documents: list[Any]) -> None:
         try:
             text = json.dumps(documents, allow_nan=False)
@@ -85,11 +117,22 @@ class RenderCache:
         try:
             with closing(sqlite3.connect(temporary)) as db:
                 db.execute("CREATE TABLE renders (key TEXT PRIMARY KEY, output TEXT NOT NULL)")
-                if self.hits:
+                db.execute("CREATE TABLE inventory (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+                inventory = self._key(["\0inventory"])
+                if self.hits or self.inventory_kept:
                     db.execute("ATTACH DATABASE ? AS kept", (str(self.path),))
                     db.executemany(
                         "INSERT INTO renders SELECT key, output FROM kept.renders WHERE key = ?",
                         [(key,) for key in sorted(self.hits)],
+                    )
+                if self.inventory_kept:
+                    db.execute(
+                        "INSERT INTO inventory SELECT key, body FROM kept.inventory WHERE key = ?",
+                        (inventory,),
+                    )
+                elif self.made_inventory is not None:
+                    db.execute(
+                        "INSERT INTO inventory VALUES (?, ?)", (inventory, self.made_inventory)
                     )
                 db.executemany("INSERT OR REPLACE INTO renders VALUES (?, ?)", self.made.items())
                 db.commit()

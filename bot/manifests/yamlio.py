@@ -145,7 +145,7 @@ def load_file(root: Path, relative: str) -> YamlFile:
     return YamlFile(relative, text, parse_positioned(text, relative))
 
 
-class _Positions:
+class Positions:
     """The part of ruamel.yaml's `.lc` the resolver uses: 0-based line and column."""
 
     __slots__ = ("keys", "values")
@@ -165,11 +165,11 @@ class _Positions:
 
 
 class PositionedMap(dict[Any, Any]):
-    lc: _Positions
+    lc: Positions
 
 
 class PositionedList(list[Any]):
-    lc: _Positions
+    lc: Positions
 
 
 class BlockString(str):
@@ -203,7 +203,7 @@ def _composer() -> YAML:
 def _positioned(node: Node, constructor: Any, where: str) -> Any:
     if isinstance(node, MappingNode):
         mapping = PositionedMap()
-        mapping.lc = _Positions()
+        mapping.lc = Positions()
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
@@ -225,7 +225,7 @@ def _positioned(node: Node, constructor: Any, where: str) -> Any:
         return mapping
     if isinstance(node, SequenceNode):
         sequence = PositionedList(_positioned(item, constructor, where) for item in node.value)
-        sequence.lc = _Positions()
+        sequence.lc = Positions()
         for index, item in enumerate(node.value):
             sequence.lc.values[index] = (item.start_mark.line, item.start_mark.column)
         return sequence
