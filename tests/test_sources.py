@@ -197,6 +197,52 @@ def test_parquet_errors_name_the_row(tmp_path):
     assert error.value.where == f"{path} row 2"
 
 
+def test_parquet_with_float_values_reads_like_csv_and_names_a_bad_row(tmp_path):
+    frame = pd.read_csv(UTILISATION, dtype=str, keep_default_na=False)
+    frame["value"] = frame["value"].astype(float)
+    path = tmp_path / "usage.parquet"
+    frame.to_parquet(path)
+    assert _sorted(load_utilisation(path).frame).equals(
+        _sorted(load_utilisation(UTILISATION).frame)
+    )
+    for bad in (-0.5, float("nan"), float("inf")):
+        frame.loc[4, "value"] = bad
+        frame.to_parquet(path)
+        with pytest.raises(InputError, match="is not a non-negative number") as error:
+            load_utilisation(path)
+        assert error.value.where == f"{path} row 5"
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "Europe/Paris"])
+def test_parquet_with_timestamps_stored_as_such_reads_like_csv(tmp_path, zone):
+    frame = pd.read_csv(UTILISATION, dtype=str, keep_default_na=False)
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    frame["timestamp"] = stamps.dt.tz_convert(zone) if zone else stamps.dt.tz_localize(None)
+    path = tmp_path / "usage.parquet"
+    frame.to_parquet(path)
+    assert _sorted(load_utilisation(path).frame).equals(
+        _sorted(load_utilisation(UTILISATION).frame)
+    )
+    frame.loc[2, "timestamp"] = pd.NaT
+    frame.to_parquet(path)
+    with pytest.raises(InputError, match="is not a timestamp") as error:
+        load_utilisation(path)
+    assert error.value.where == f"{path} row 3"
+
+
+def test_a_wide_parquet_reads_an_empty_float_cell_as_no_sample(tmp_path):
+    header = "timestamp,environment,namespace,kind,workload,container,cpu_cores,memory_bytes\n"
+    rows = "".join(
+        f"2026-11-01T0{hour}:00:00Z,{API},{cores},{memory}\n"
+        for hour, (cores, memory) in enumerate([("0.2", "300000000"), ("", "310000000")])
+    )
+    text = _csv(tmp_path, header + rows)
+    frame = pd.read_csv(text, dtype={"cpu_cores": float, "memory_bytes": float})
+    path = tmp_path / "wide.parquet"
+    frame.to_parquet(path)
+    assert _sorted(load_utilisation(path).frame).equals(_sorted(load_utilisation(text).frame))
+
+
 def test_an_unknown_header_lists_the_formats_and_the_flag(tmp_path):
     path = _csv(tmp_path, "when,what\n1,2\n")
     with pytest.raises(InputError, match=r"no known format .*long, wide, opencost.*--utilisation"):

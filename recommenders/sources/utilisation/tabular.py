@@ -38,7 +38,9 @@ class LongFormat:
         return {"timestamp", "value"} <= columns  # loading names any other missing column
 
     def load(self, path: Path) -> Usage:
-        frame = read_table(path, (*KEYS, "metric", "value"), categorical=NAMES)
+        frame = read_table(
+            path, (*KEYS, "metric", "value"), categorical=NAMES, typed=("timestamp", "value")
+        )
         unknown = ~frame["metric"].isin(KNOWN_METRICS)
         if unknown.any():
             report(frame, "metric", unknown, path, f"is not one of {', '.join(METRICS)}")
@@ -54,7 +56,7 @@ class WideFormat:
         return "timestamp" in columns and "value" not in columns and bool(columns & KNOWN_METRICS)
 
     def load(self, path: Path) -> Usage:
-        frame = read_table(path, KEYS, categorical=NAMES)
+        frame = read_table(path, KEYS, categorical=NAMES, typed={"timestamp", *KNOWN_METRICS})
         metrics = [column for column in frame.columns if column in KNOWN_METRICS]
         for metric in metrics:
             frame[metric] = numbers(frame, metric, path, empty=True)
