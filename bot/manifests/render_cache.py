@@ -41,13 +41,13 @@ class RenderCache:
     context: str
     hits: set[str] = field(default_factory=set)
     made: dict[str, str] = field(default_factory=dict)
-    """JSON of the documents rendered this run, by key."""
+    """JSON of the documents rendered this run, by key, to keep. Kept ones are read from the
+    file when asked for and copied by the file at `save`: holding a big repository's renders
+    in memory cost half a GiB."""
     inventory_kept: bool = False
     """The file's inventory was this run's, so `save` copies it."""
     made_inventory: str | None = None
-    """Renders of this run, to keep. Kept ones are read from the file when asked for and
-    copied by the file at `save`: holding a big repository's renders in memory cost half a
-    GiB."""
+    """The inventory this run built, encoded, to keep."""
 
     @classmethod
     def beside(cls, forecast_cache: Path, context: str) -> RenderCache:
@@ -57,19 +57,10 @@ class RenderCache:
 
     def lookup(self, directories: Sequence[str]) -> list[Any] | None:
         key = self._key(directories)
-        if not self.path.is_file():
-            return None
+        text = self._kept("SELECT output FROM renders WHERE key = ?", key)
         try:
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            with closing(sqlite3.connect(uri, uri=True)) as db:
-                row = db.execute("SELECT output FROM renders WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
-            return None
-        if row is None:
-            return None
-        try:
-            documents = json.loads(row[0])
-        except (TypeError, ValueError):
+            documents = None if text is None else json.loads(text)
+        except ValueError:
             return None  # damaged: rendered again, and the row replaced at save
         if not isinstance(documents, list):
             return None
@@ -79,19 +70,26 @@ class RenderCache:
     def inventory(self) -> Inventory | None:
         """The inventory built from these same files before, or None (none kept, or one
         this code cannot read back)."""
+        text = self._kept("SELECT body FROM inventory WHERE key = ?", self._inventory_key)
+        try:
+            found = None if text is None else decoded(text)
+        except (ValueError, KeyError, TypeError):
+            return None
+        self.inventory_kept = found is not None
+        return found
+
+    def _kept(self, query: str, key: str) -> str | None:
+        """The text the file keeps under `key`, read-only; None when it has none or is not a
+        cache this code wrote (an older one, a damaged one)."""
         if not self.path.is_file():
             return None
         try:
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
             with closing(sqlite3.connect(uri, uri=True)) as db:
-                row = db.execute(
-                    "SELECT body FROM inventory WHERE key = ?", (self._key(["\0inventory"]),)
-                ).fetchone()
-            found = None if row is None else decoded(str(row[0]))
-        except (sqlite3.Error, ValueError, KeyError, TypeError):
+                row = db.execute(query, (key,)).fetchone()
+        except sqlite3.Error:
             return None
-        self.inventory_kept = found is not None
-        return found
+        return None if row is None else str(row[0])
 
     def keep_inventory(self, inventory: Inventory) -> None:
         """Encoded now, as built: planning goes on to change it (render checks)."""
@@ -118,7 +116,7 @@ class RenderCache:
             with closing(sqlite3.connect(temporary)) as db:
                 db.execute("CREATE TABLE renders (key TEXT PRIMARY KEY, output TEXT NOT NULL)")
                 db.execute("CREATE TABLE inventory (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
-                inventory = self._key(["\0inventory"])
+                inventory = self._inventory_key
                 if self.hits or self.inventory_kept:
                     db.execute("ATTACH DATABASE ? AS kept", (str(self.path),))
                     db.executemany(
@@ -139,6 +137,10 @@ class RenderCache:
             os.replace(temporary, self.path)
         finally:
             Path(temporary).unlink(missing_ok=True)
+
+    @property
+    def _inventory_key(self) -> str:
+        return self._key(["\0inventory"])  # no directory's name holds a NUL
 
     def _key(self, directories: Sequence[str]) -> str:
         return hashlib.sha256("\n".join([FORMAT, self.context, *directories]).encode()).hexdigest()

@@ -157,21 +157,17 @@ def numbers(
     Costs may be `negative` (credits, refunds); optional columns may be `empty` (NaN).
     """
     text = frame[column]
+    codes = None
     if text.dtype.kind == "f":  # read as numbers already (Parquet): NaN is a null cell
         values = text.to_numpy(float)
         bad = np.isinf(values) if empty else ~np.isfinite(values)
-        if not negative:
-            bad |= values < 0
-        if bad.any():
-            problem = "is not a number" if negative else "is not a non-negative number"
-            report(frame, column, pd.Series(bad, index=frame.index), path, problem)
-        return pd.Series(values, index=frame.index)
-    categorical = isinstance(text.dtype, pd.CategoricalDtype)
-    codes, texts = distinct(text) if categorical else (None, text)
-    values = _floats(texts)
-    bad = np.isnan(values) | np.isinf(values)
-    if empty:
-        bad &= ~texts.isin(NULLS).to_numpy()
+    else:
+        categorical = isinstance(text.dtype, pd.CategoricalDtype)
+        codes, texts = distinct(text) if categorical else (None, text)
+        values = _floats(texts)
+        bad = np.isnan(values) | np.isinf(values)
+        if empty:
+            bad &= ~texts.isin(NULLS).to_numpy()
     if not negative:
         bad |= values < 0
     if codes is not None:

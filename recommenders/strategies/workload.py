@@ -374,8 +374,7 @@ def _pressure(container: ContainerResources, metric: Metric, series: pd.Series) 
     """Usage pressing on the limit: memory within 5 % of it (the next peak is an OOM kill),
     or CPU within 10 % of it in the busiest 1 % of hours (the kernel throttles there)."""
     limit = container.limits.get(RESOURCE[metric])
-    values = series.to_numpy(float)
-    values = values[~np.isnan(values)]
+    values = present(series).to_numpy(float)
     if not limit or not len(values):
         return ""
     if metric == "memory":
