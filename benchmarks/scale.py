@@ -21,6 +21,9 @@ default 4 GiB export limit) and prints the cost per workload against the smalles
 
     python benchmarks/scale.py [--services 1667] [--repeats 3] [--growth 167,667,...]
                                [--profile plan.prof] [--baseline /tmp/base]
+
+`--profile plan.prof` writes cProfile stats of the first cold, warm and next-day runs to
+`plan-cold.prof`, `plan-warm.prof` and `plan-next.prof`.
 """
 
 from __future__ import annotations
@@ -200,10 +203,10 @@ def day_runs(
         for name, code in codes.items():
             runs, cache = found[name], directory / f"forecasts-{name}-{repeat}.sqlite"
             first = profile if repeat == 0 and name == "this" else None
-            runs["cold"].append(plan(repo, today, cache, END, first, code))
-            runs["warm"].append(plan(repo, today, cache, END, code=code))
+            runs["cold"].append(plan(repo, today, cache, END, _named(first, "cold"), code))
+            runs["warm"].append(plan(repo, today, cache, END, _named(first, "warm"), code))
             runs["next day"].append(
-                plan(repo, tomorrow, cache, END + pd.Timedelta(days=1), code=code)
+                plan(repo, tomorrow, cache, END + pd.Timedelta(days=1), _named(first, "next"), code)
             )
             print(f"  run {repeat + 1} ({name}): " + ", ".join(
                 f"{label} {measured[-1].seconds:.1f} s" for label, measured in runs.items()
@@ -219,6 +222,11 @@ def day_runs(
                          f"{middle.peak / base.peak:.2f}× its memory")  # fmt: skip
             print(f"  {label:9} {middle.seconds:7.1f} s  peak {middle.peak / 2**30:.2f} GiB{ratio}")
             print("            " + ", ".join(f"{n} {s:.1f}" for n, s in middle.stages.items()))
+
+
+def _named(profile: Path | None, run: str) -> Path | None:
+    """`plan.prof` becomes `plan-cold.prof`, `plan-warm.prof` and `plan-next.prof`."""
+    return None if profile is None else profile.with_stem(f"{profile.stem}-{run}")
 
 
 def growth(directory: Path, sizes: list[int]) -> None:
@@ -244,7 +252,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--growth", default="167,334,667,1667,3334,6667",
                         help="services per growth point; empty for none")  # fmt: skip
-    parser.add_argument("--profile", type=Path, help="cProfile of the first cold run")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile of the first cold, warm and next-day runs (FILE-cold.prof, ...)",
+    )
     parser.add_argument("--baseline", type=Path, help="a checkout to compare with, interleaved")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rightsizer-scale-") as scratch:
