@@ -4,7 +4,7 @@
 #   docker build -t rightsizer .
 #   docker run --rm -p 8080:8080 --env-file .env -v rightsizer-data:/data rightsizer
 #
-# Without RIGHTSIZER_DATABASE_URL the state is a SQLite file in /data (mount a volume there).
+# Without RIGHTSIZER_DATABASE_URL the state is an embedded PostgreSQL in /data (mount a volume).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,10 +20,10 @@ RUN apt-get update -qq \
 WORKDIR /app
 
 # The dependencies first (read from pyproject.toml), so a change to the code alone does not
-# reinstall them; the PostgreSQL driver (the `postgres` extra) comes along.
+# reinstall them.
 COPY pyproject.toml ./
 RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-print("\n".join(p["dependencies"] + p["optional-dependencies"]["postgres"]))' \
+print("\n".join(p["dependencies"]))' \
     > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
@@ -32,12 +32,13 @@ print("\n".join(p["dependencies"] + p["optional-dependencies"]["postgres"]))' \
 COPY . .
 RUN pip install --no-deps -e . && rm -rf /tmp/requirements.txt
 
-# Run as a user without privileges; its state (SQLite by default, the forecast cache) in /data.
+# Run as a user without privileges; its state (the embedded PostgreSQL by default, the
+# forecast cache) in /data.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin rightsizer \
  && mkdir -p /data && chown rightsizer:rightsizer /data
 USER rightsizer
 WORKDIR /data
-ENV RIGHTSIZER_DATABASE_URL=sqlite:////data/rightsizer.db
+ENV RIGHTSIZER_DATA_DIR=/data
 VOLUME ["/data"]
 
 EXPOSE 8080

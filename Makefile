@@ -56,20 +56,10 @@ browser:
 	    apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "chromium is not installed and cannot be here (needs root and apt-get)"; fi
 
-# A real PostgreSQL for the state tests (tests/postgres_server.py): the service's database
-# works the same on it as on the embedded SQLite. Debian's, when we can; else they skip.
-.PHONY: postgres-server
-postgres-server:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq --no-install-recommends postgresql; \
-	else echo "postgresql is not installed and cannot be here (needs root and apt-get)"; fi
-
 # Two workers (pytest-xdist): the suite's long tests are subprocesses and servers that wait
 # on each other, so two halve its time on two cores. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
-test: check prometheus-server browser postgres-server
+test: check prometheus-server browser
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 format: $(STAMP)

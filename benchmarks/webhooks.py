@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.service.webhooks import signature  # noqa: E402
+from bot.store.database import database_url  # noqa: E402
 
 HOOKS = ROOT / "fixtures" / "github-webhooks"
 SECRET = "benchmark webhook secret"
@@ -288,7 +289,8 @@ def percentile(values: list[float], q: float) -> float:
 def jobs_in(database: str) -> tuple[int, int, set[tuple[str, str, str]]]:
     from sqlalchemy import func, select
 
-    from bot.service.state import QUEUED, Job, Repository, Store
+    from bot.service.state import Store
+    from bot.store.tables import QUEUED, Job, Repository
 
     store = Store(database)
     with store.session() as session:
@@ -329,8 +331,9 @@ def main() -> None:
     print(f"distinct (repo, reason) windows the mix should queue: {len(windows)}")
     failed = False
     for clients in (1, args.clients):
-        with tempfile.TemporaryDirectory() as tmp:
-            database = f"sqlite:///{Path(tmp) / 'state.db'}"
+        with tempfile.TemporaryDirectory(prefix="rs-bench-") as tmp:
+            # The embedded PostgreSQL `serve` starts without a URL, stopped with the directory.
+            database = database_url(None, Path(tmp) / "data")
             timings = Path(tmp) / "timings.json"
             process, url = start_server(database, timings)
             try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import postgres_url  # noqa: F401  (a fixture for every test module)
+from tests.postgres_server import database, postgres_server  # noqa: F401  (fixtures for every module)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

@@ -28,12 +28,10 @@ from fastapi import FastAPI
 
 from bot.service import queries
 from bot.service.dashboard import chart_svg, dashboard_router
-from bot.service.state import (
-    RecommendationRecord,
-    Run,
-    Store,
-)
+from bot.service.state import Store
+from bot.store.tables import RecommendationRecord, Run
 from recommenders.model import UsageChart
+from tests.postgres_server import new_database
 from tests.prometheus_server import binary
 
 HOSTILE = "<script>alert(1)</script>"
@@ -176,8 +174,8 @@ def seed(store: Store) -> Seeded:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'state.db'}")
+def store(database: str) -> Store:
+    return Store(database)
 
 
 def app_for(store: Store) -> FastAPI:
@@ -308,10 +306,9 @@ def test_pages_escape_everything_without_a_browser(served: tuple[str, Seeded]) -
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
+def served(postgres_server: str) -> Iterator[tuple[str, Seeded]]:
     """The dashboard under uvicorn on 127.0.0.1, on a port the kernel picked."""
-    path = tmp_path_factory.mktemp("dashboard") / "state.db"
-    store = Store(f"sqlite:///{path}")
+    store = Store(new_database(postgres_server))
     seeded = seed(store)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

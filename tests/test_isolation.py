@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import time
-from pathlib import Path
 
 import pytest
 
@@ -62,9 +61,9 @@ def crashes_for_one_repository(options: ForgeOptions, *_: object) -> RunSummary:
     return _answer(0)
 
 
-def test_a_job_that_keeps_crashing_is_poisoned_and_the_others_run(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
-    settings = ServiceSettings(database_url="unused", retry_seconds=0.0, job_timeout_seconds=60)
+def test_a_job_that_keeps_crashing_is_poisoned_and_the_others_run(database: str):
+    store = Store(database)
+    settings = ServiceSettings(retry_seconds=0.0, job_timeout_seconds=60)
     worker = Worker(store, settings, work=crashes_for_one_repository)
     bomb = store.add_repository("github", "acme/bomb", None)
     fine = store.add_repository("github", "acme/fine", None)
@@ -80,7 +79,7 @@ def test_a_job_that_keeps_crashing_is_poisoned_and_the_others_run(tmp_path: Path
     outcomes = [outcome for _, outcome, _, _ in store.runs(bomb)]
     assert outcomes == ["failed", "failed", "failed"]
     with store.session() as session:
-        from bot.service.state import Job
+        from bot.store.tables import Job
 
         errors = [job.last_error for job in session.query(Job).filter_by(state="failed")]
     assert errors == [

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.service.state import POISON_AFTER, Job, Store
+from bot.service.state import POISON_AFTER, Store
+from bot.store.database import database_url
+from bot.store.tables import Job
 from tests.conftest import COST, EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
 from tests.crashing_service import BOMB
 from tests.forge_servers.github import GitHubServer
@@ -53,17 +56,26 @@ class Service:
     """`rightsizer serve` in a subprocess, with its settings in the environment."""
 
     def __init__(
-        self, tmp_path: Path, server: GitHubServer, module: str = "bot.cli", **settings: str
+        self,
+        tmp_path: Path,
+        server: GitHubServer,
+        database: str | None,
+        module: str = "bot.cli",
+        **settings: str,
     ) -> None:
         self.module = module
         """What `python -m` runs with `serve --port N`: the CLI, or a test's variant."""
         key = tmp_path / "app.pem"
         key.write_bytes(server.private_key_pem)
-        self.database = f"sqlite:///{tmp_path / 'state.db'}"
+        # None: the embedded PostgreSQL a trial gets, in a data directory with a short path
+        # (its Unix socket's name must fit 107 bytes); it stops with the service.
+        self.data_dir = Path(tempfile.mkdtemp(prefix="rs-data-"))
+        self.database = database
         self.env = {
             **os.environ,
             **GIT_ENV,
-            "RIGHTSIZER_DATABASE_URL": self.database,
+            **({"RIGHTSIZER_DATABASE_URL": database} if database else {}),
+            "RIGHTSIZER_DATA_DIR": str(self.data_dir),
             "RIGHTSIZER_GITHUB_URL": server.api_url,
             "RIGHTSIZER_GITHUB_APP_ID": str(server.app_id),
             "RIGHTSIZER_GITHUB_PRIVATE_KEY": str(key),
@@ -121,7 +133,9 @@ class Service:
         return httpx.post(f"{self.url}/webhooks/github", content=raw, headers=headers, timeout=10)
 
     def store(self) -> Store:
-        return Store(self.database)
+        """The service's database, seen from the test; with the embedded server, the one it
+        started (running while the service does)."""
+        return Store(self.database or database_url(None, self.data_dir))
 
 
 def wait_for(condition, what: str, service: Service, seconds: float = 120):
@@ -174,7 +188,7 @@ def by_branch(server: GitHubServer) -> dict[str, list[dict]]:
 
 
 def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_path):
-    service = Service(tmp_path, github).start()
+    service = Service(tmp_path, github, None).start()
     try:
         # Unsigned or wrongly signed: 401, and no job.
         assert service.deliver("push", push_payload(github), sign=False).status_code == 401
@@ -304,8 +318,8 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         service.stop()
 
 
-def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path):
-    service = Service(tmp_path, github, RIGHTSIZER_DEBOUNCE_SECONDS="4").start()
+def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path, database):
+    service = Service(tmp_path, github, database, RIGHTSIZER_DEBOUNCE_SECONDS="4").start()
     store = service.store()
     store.add_installation("github", github.installation_id, OWNER)
     store.add_repository("github", f"{OWNER}/{NAME}", github.installation_id)
@@ -328,13 +342,15 @@ def _failed_error(store: Store) -> str | None:
         return job.last_error if job is not None else None
 
 
-def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on(github, tmp_path):
+def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on(
+    github, tmp_path, database
+):
     """A repository whose parse segfaults its run's process costs that job only: it fails,
     is poisoned after three crashes, `serve` stays healthy and another repository's job runs
     to its PRs meanwhile."""
     bomb_owner, bomb_name = BOMB.split("/")
     github.add_repository(bomb_owner, bomb_name, tmp_path / "infra")
-    service = Service(tmp_path, github, module="tests.crashing_service").start()
+    service = Service(tmp_path, github, database, module="tests.crashing_service").start()
     try:
         store = service.store()
         store.add_installation("github", github.installation_id, OWNER)

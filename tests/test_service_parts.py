@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ from recommenders.model import WorkloadKey
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'state.db'}")
+def store(database: str) -> Store:
+    return Store(database)
 
 
 def test_settings_come_from_the_environment_and_a_file_and_are_checked(tmp_path):
@@ -138,10 +137,8 @@ def test_schedules_follow_the_repositories_and_their_own_cron(store):
     assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]
 
 
-@pytest.mark.server
-def test_the_queue_works_the_same_on_postgresql(postgres_url):
-    """The partial unique index, the claim and the lease on a real PostgreSQL."""
-    store = Store(postgres_url)
+def test_the_queue_keeps_one_waiting_job_per_reason_and_takes_back_a_lapsed_lease(store):
+    """The partial unique index, the claim and the lease."""
     repo = store.add_repository("github", f"acme/infra-{time.time_ns()}", 7)
     first, created = store.enqueue(repo, "push")
     again, created_again = store.enqueue(repo, "push")
@@ -230,12 +227,11 @@ def test_credentials_in_urls_never_reach_an_error_or_a_log_line():
     )
 
 
-def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(tmp_path):
+def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(database):
     from fastapi.testclient import TestClient
 
     from bot.service.app import create_app
 
-    database = f"sqlite:///{tmp_path / 'state.db'}"
     off = TestClient(create_app(ServiceSettings(database_url=database)))
     assert off.get("/").status_code == 404 and off.get("/metrics").status_code == 404
     assert off.get("/healthz").status_code in (200, 503)  # health stays public
@@ -252,6 +248,4 @@ def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(
 @pytest.mark.parametrize("listed", ["infra", "group/app=", "group app/x", "/x"])
 def test_a_gitlab_project_list_that_does_not_parse_is_refused_at_start(listed):
     with pytest.raises(InputError, match=r"RIGHTSIZER_GITLAB_PROJECTS: .*group/project=token"):
-        load_settings(
-            {"RIGHTSIZER_DATABASE_URL": "sqlite://", "RIGHTSIZER_GITLAB_PROJECTS": listed}
-        )
+        load_settings({"RIGHTSIZER_GITLAB_PROJECTS": listed})

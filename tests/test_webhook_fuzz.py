@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.postgres_server import new_database
 from tests.test_webhooks import HOOKS, make_hooks
 
 pytestmark = pytest.mark.slow
@@ -78,18 +79,18 @@ FUZZ = settings(
 
 @FUZZ
 @given(case=mutated(GITHUB))
-def test_github_never_answers_500(tmp_path_factory: pytest.TempPathFactory, case) -> None:
+def test_github_never_answers_500(postgres_server: str, case) -> None:
     event, body = case
-    with make_hooks(tmp_path_factory.mktemp("github")) as hooks:
+    with make_hooks(new_database(postgres_server)) as hooks:
         answer = hooks.github(event, body)
     assert answer.status_code < 500, (event, body[:500], answer.text)
 
 
 @FUZZ
 @given(case=mutated(GITLAB))
-def test_gitlab_never_answers_500(tmp_path_factory: pytest.TempPathFactory, case) -> None:
+def test_gitlab_never_answers_500(postgres_server: str, case) -> None:
     event, body = case
-    with make_hooks(tmp_path_factory.mktemp("gitlab")) as hooks:
+    with make_hooks(new_database(postgres_server)) as hooks:
         answer = hooks.gitlab(event, body)
     assert answer.status_code < 500, (event, body[:500], answer.text)
 

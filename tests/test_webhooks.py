@@ -36,8 +36,9 @@ from bot.service.commands import (
     parse_command,
 )
 from bot.service.settings import ServiceSettings
-from bot.service.state import Delivery, Job, PullRequestRecord, Store
+from bot.service.state import Store
 from bot.service.webhooks import signature, touches_inputs, webhook_router
+from bot.store.tables import Delivery, Job, PullRequestRecord
 
 HOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
 SECRET = "It's a Secret to Everybody"
@@ -162,10 +163,9 @@ class Hooks:
 
 
 @contextmanager
-def make_hooks(tmp_path: Path, **settings: Any) -> Iterator[Hooks]:
-    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+def make_hooks(database: str, **settings: Any) -> Iterator[Hooks]:
+    store = Store(database)
     base = ServiceSettings(
-        database_url="unused",
         github_webhook_secret=SECRET,
         gitlab_webhook_token=TOKEN,
         gitlab_projects=(
@@ -182,8 +182,8 @@ def make_hooks(tmp_path: Path, **settings: Any) -> Iterator[Hooks]:
 
 
 @pytest.fixture
-def hooks(tmp_path: Path) -> Iterator[Hooks]:
-    with make_hooks(tmp_path) as made:
+def hooks(database: str) -> Iterator[Hooks]:
+    with make_hooks(database) as made:
         yield made
 
 
@@ -240,8 +240,8 @@ def test_missing_signature_is_refused(hooks: Hooks) -> None:
     assert hooks.jobs() == [] and hooks.deliveries_seen() == 0
 
 
-def test_without_a_configured_secret_every_delivery_is_refused(tmp_path: Path) -> None:
-    with make_hooks(tmp_path, github_webhook_secret=None) as hooks:
+def test_without_a_configured_secret_every_delivery_is_refused(database: str) -> None:
+    with make_hooks(database, github_webhook_secret=None) as hooks:
         for secret in (SECRET, ""):
             answer = hooks.github("ping", raw(PING), secret=secret)
             assert answer.status_code == 401
@@ -249,8 +249,8 @@ def test_without_a_configured_secret_every_delivery_is_refused(tmp_path: Path) -
         assert hooks.deliveries_seen() == 0
 
 
-def test_oversize_bodies_are_refused_before_or_while_reading(tmp_path: Path) -> None:
-    with make_hooks(tmp_path, max_body_bytes=2048) as hooks:
+def test_oversize_bodies_are_refused_before_or_while_reading(database: str) -> None:
+    with make_hooks(database, max_body_bytes=2048) as hooks:
         body = raw(PUSH)
         assert len(body) > 2048
         answer = hooks.github("push", body)
@@ -325,8 +325,8 @@ def test_two_pushes_are_debounced_into_one_queued_job(hooks: Hooks) -> None:
     assert metrics.REGISTRY.get_sample_value("rightsizer_queue_depth") == 1
 
 
-def test_a_push_is_queued_without_delay_when_debounce_is_zero(tmp_path: Path) -> None:
-    with make_hooks(tmp_path, debounce_seconds=0.0) as hooks:
+def test_a_push_is_queued_without_delay_when_debounce_is_zero(database: str) -> None:
+    with make_hooks(database, debounce_seconds=0.0) as hooks:
         hooks.store.add_installation("github", 1, "Codertocat")
         assert hooks.github("push", variant(PUSH, touching(".rightsizer.yaml"))).status_code == 202
         job = hooks.store.claim(60)
@@ -668,8 +668,8 @@ def test_gitlab_token_is_checked(hooks: Hooks) -> None:
     assert len(hooks.jobs()) == 1
 
 
-def test_gitlab_without_a_configured_token_refuses(tmp_path: Path) -> None:
-    with make_hooks(tmp_path, gitlab_webhook_token=None, gitlab_projects=None) as hooks:
+def test_gitlab_without_a_configured_token_refuses(database: str) -> None:
+    with make_hooks(database, gitlab_webhook_token=None, gitlab_projects=None) as hooks:
         assert hooks.gitlab("Push Hook", raw("gitlab/push.json"), token="").status_code == 401
 
 

@@ -21,6 +21,7 @@ from bot.service.settings import ServiceSettings, load_settings, settings_warnin
 from bot.service.state import Store
 from bot.service.webhooks import webhook_router
 from bot.service.worker import RunSummary, Worker
+from bot.store.database import database_url
 
 log = logging.getLogger("rightsizer.service")
 
@@ -36,6 +37,7 @@ def run_service(host: str, port: int, work: Callable[..., RunSummary] | None = N
         settings.gitlab_token or "",
         settings.gitlab_webhook_token or "",
         settings.dashboard_token or "",
+        settings.database_url or "",
     ]
     configure(secrets)
     for warning in settings_warnings(settings):
@@ -45,7 +47,7 @@ def run_service(host: str, port: int, work: Callable[..., RunSummary] | None = N
 
 
 def create_app(settings: ServiceSettings, work: Callable[..., RunSummary] | None = None) -> FastAPI:
-    store = Store(settings.database_url)
+    store = Store(database_url(settings.database_url, settings.data_dir))
     worker = Worker(store, settings, work=work)
     schedules = Schedules(store, settings)
 

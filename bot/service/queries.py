@@ -18,13 +18,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.service.state import (
-    Installation,
-    PullRequestRecord,
-    Repository,
-    Run,
-    Store,
-)
+from bot.service.state import Store
+from bot.store.tables import Installation, PullRequestRecord, Repository, Run
 from recommenders.model import METRICS, UsageChart
 
 OPEN = "open"
@@ -361,8 +356,8 @@ def _fit(values: tuple[float | None, ...], length: int) -> tuple[float | None, .
 
 
 def _utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes for what was stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """PostgreSQL answers in its session's time zone; the dashboard shows UTC."""
+    return value.astimezone(UTC)
 
 
 def _maybe_utc(value: datetime | None) -> datetime | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.cron import crontab_trigger
 from bot.pipeline import run_moment
 from bot.settings_files import load_mapping
+from bot.store.database import sqlalchemy_url
 from recommenders.errors import InputError
 
 SETTINGS_FILE = "RIGHTSIZER_SETTINGS_FILE"
@@ -21,7 +22,11 @@ SETTINGS_FILE = "RIGHTSIZER_SETTINGS_FILE"
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    database_url: str = "sqlite:///rightsizer.db"
+    database_url: str | None = field(default=None, repr=False)
+    """A PostgreSQL URL (it may hold a password); none starts an embedded PostgreSQL in
+    `data_dir`, for a trial or a single node."""
+    data_dir: Path = Path("rightsizer-data")
+    """Where the embedded PostgreSQL keeps its cluster (`postgres/`); a volume in a container."""
     github_url: str = "https://api.github.com"
     github_app_id: str | None = None
     github_private_key: Path | None = None
@@ -58,6 +63,7 @@ class ServiceSettings:
 
 _NAMES = {
     "database_url": "RIGHTSIZER_DATABASE_URL",
+    "data_dir": "RIGHTSIZER_DATA_DIR",
     "github_url": "RIGHTSIZER_GITHUB_URL",
     "github_app_id": "RIGHTSIZER_GITHUB_APP_ID",
     "github_private_key": "RIGHTSIZER_GITHUB_PRIVATE_KEY",
@@ -80,6 +86,7 @@ _NAMES = {
     "dashboard_token": "RIGHTSIZER_DASHBOARD_TOKEN",
 }
 _SECRETS = {
+    "database_url",
     "github_webhook_secret",
     "gitlab_token",
     "gitlab_webhook_token",
@@ -131,7 +138,7 @@ def _typed(key: str, value: object, where: str) -> object:
             return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
         raise InputError(where, f"expected a number, got {value!r}") from exc
-    if key in ("github_private_key", "forecast_cache"):
+    if key in ("github_private_key", "forecast_cache", "data_dir"):
         return Path(str(value))
     return str(value)
 
@@ -165,6 +172,8 @@ def settings_warnings(settings: ServiceSettings) -> list[str]:
 
 def _check(settings: ServiceSettings) -> None:
     run_moment(settings.as_of, _NAMES["as_of"])
+    if settings.database_url:
+        sqlalchemy_url(settings.database_url)
     if settings.github_app_id and settings.github_private_key is None:
         raise InputError(_NAMES["github_private_key"], "the App's private key file is needed")
     if settings.github_private_key is not None and not settings.github_private_key.is_file():

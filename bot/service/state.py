@@ -1,4 +1,5 @@
-"""What the service remembers, in SQLite by default or PostgreSQL (any SQLAlchemy URL).
+"""What the service remembers, on PostgreSQL (`bot/store/database.py`: the operator's, or
+an embedded one).
 
 Jobs live in the database, not in memory, so nothing is lost when the process dies: a job is
 claimed with a lease, and a lease that runs out (the worker died mid-run) puts the job back in
@@ -17,149 +18,39 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
     create_engine,
     delete,
-    event,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.decisions.overrides import Override
+from bot.store.database import migrate, sqlalchemy_url
+from bot.store.tables import (
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    Delivery,
+    Installation,
+    Job,
+    OverrideRecord,
+    PullRequestRecord,
+    RecommendationRecord,
+    Repository,
+    Run,
+)
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 DUPLICATE = "duplicate"
 MAX_ATTEMPTS = 5
 POISON_AFTER = 3
 """Attempts of a job whose process crashed, hung or took its worker down, after which it is
 given up on (poisoned) instead of tried again."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Installation(Base):
-    __tablename__ = "installations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
-    account: Mapped[str] = mapped_column(String(255))
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class Repository(Base):
-    __tablename__ = "repositories"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    forge: Mapped[str] = mapped_column(String(16))
-    full_name: Mapped[str] = mapped_column(String(255))
-    installation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    schedule_cron: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    schedule_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    __table_args__ = (Index("repository_name", "forge", "full_name", unique=True),)
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
-    reason: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default=QUEUED)
-    details: Mapped[str] = mapped_column(Text, default="{}")
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    __table_args__ = (
-        Index(
-            "one_queued_job_per_reason",
-            "repository_id",
-            "reason",
-            unique=True,
-            sqlite_where=text("state = 'queued'"),
-            postgresql_where=text("state = 'queued'"),
-        ),
-    )
-
-
-class Run(Base):
-    __tablename__ = "runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
-    reason: Mapped[str] = mapped_column(String(64))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    outcome: Mapped[str] = mapped_column(String(16), default=RUNNING)
-    changes: Mapped[int] = mapped_column(Integer, default=0)
-    opened: Mapped[int] = mapped_column(Integer, default=0)
-    updated: Mapped[int] = mapped_column(Integer, default=0)
-    message: Mapped[str] = mapped_column(Text, default="")
-
-
-class Delivery(Base):
-    __tablename__ = "deliveries"
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    forge: Mapped[str] = mapped_column(String(16))
-    event: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class PullRequestRecord(Base):
-    __tablename__ = "pull_requests"
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), primary_key=True)
-    number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    branch: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16))
-    url: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class RecommendationRecord(Base):
-    __tablename__ = "recommendations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
-    workload: Mapped[str] = mapped_column(String(512))
-    field: Mapped[str] = mapped_column(String(128))
-    current: Mapped[float] = mapped_column(Float)
-    proposed: Mapped[float] = mapped_column(Float)
-    action: Mapped[str] = mapped_column(String(16))
-    explanation: Mapped[str] = mapped_column(Text, default="")
-    chart: Mapped[str] = mapped_column(Text, default="")
-
-
-class OverrideRecord(Base):
-    __tablename__ = "overrides"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
-    kind: Mapped[str] = mapped_column(String(16))
-    workload_kind: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(253))
-    namespace: Mapped[str | None] = mapped_column(String(63), nullable=True)
-    environment: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    field: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    value: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    by: Mapped[str] = mapped_column(String(255))
-    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -199,17 +90,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for what was stored in UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 class Store:
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        """`url`: a PostgreSQL URL (`bot.store.database.database_url` gives one); the schema
+        is migrated to the code's before anything else is read."""
+        self.engine = create_engine(sqlalchemy_url(url), future=True, pool_pre_ping=True)
+        migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -369,10 +255,8 @@ class Store:
         queued. DUPLICATE when the delivery was seen before; None, with nothing written, when
         the repository is not an active one; else (job id, whether it is new).
 
-        The delivery row is written first, so on SQLite the transaction holds the write lock
-        before it reads. Two processes queueing the same job at once on PostgreSQL meet the
-        unique index: the loser's transaction is rolled back and tried again, and then finds
-        the winner's job."""
+        Two processes queueing the same job at once meet the unique index: the loser's
+        transaction is rolled back and tried again, and then finds the winner's job."""
         for attempt in range(3):
             try:
                 with self.session() as session:
@@ -510,8 +394,8 @@ class Store:
                     namespace=row.namespace,
                     environment=row.environment,
                     by=row.by,
-                    since=_aware(row.since) or row.since,
-                    until=_aware(row.until),
+                    since=row.since,
+                    until=row.until,
                     field=row.field,
                     value=row.value,
                 )
@@ -661,18 +545,9 @@ def _insert_delivery(session: Session, delivery: str, forge: str, event: str) ->
     """Whether the delivery is new; a seen one is left as it is, and the transaction stays
     usable (no error is raised for it)."""
     values = {"id": delivery, "forge": forge, "event": event, "received_at": now()}
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT ... ON CONFLICT.
-        statement = insert(Delivery).values(**values).on_conflict_do_nothing()
-        return session.execute(statement.returning(Delivery.id)).first() is not None
-    try:
-        with session.begin_nested():
-            session.add(Delivery(**values))
-        return True
-    except IntegrityError:
-        return False
+    # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT ... ON CONFLICT.
+    statement = insert(Delivery).values(**values).on_conflict_do_nothing()
+    return session.execute(statement.returning(Delivery.id)).first() is not None
 
 
 def _enqueue(
@@ -685,7 +560,7 @@ def _enqueue(
         )
     )
     if job is not None:
-        job.not_before = max(_aware(job.not_before) or due, due)
+        job.not_before = max(job.not_before, due)
         return job.id, False
     job = Job(
         repository_id=repository,
@@ -730,13 +605,3 @@ def _repository(row: Repository) -> RepositoryRow:
         row.schedule_cron,
         row.schedule_timezone or "UTC",
     )
-
-
-def _sqlite_pragmas(connection: Any, _: Any) -> None:
-    """WAL lets the dashboard read while the worker writes; a busy timeout instead of
-    'database is locked' when the web threads and the worker meet."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()

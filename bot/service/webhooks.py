@@ -37,10 +37,8 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -175,13 +173,6 @@ class _Webhooks:
         self.settings = settings
         self.projects = gitlab_projects(settings)
         """GitLab projects served, each with its own webhook token or None (the shared one)."""
-        self._serial: AbstractContextManager[object] = (
-            threading.Lock() if store.engine.dialect.name == "sqlite" else nullcontext()
-        )
-        """SQLite has one writer at a time, and a writer that finds the database busy sleeps
-        in steps of up to 100 ms before trying again: deliveries handled in parallel threads
-        would wait on each other that way. Taking turns on a lock, the next one starts the
-        moment the last one is done."""
 
     # The two endpoints ---------------------------------------------------------------
 
@@ -275,25 +266,24 @@ class _Webhooks:
             decision = decide(event, payload)
         except events.Malformed as exc:
             return Outcome(400, "invalid", {"detail": f"payload has no valid {exc}"})
-        with self._serial:
-            if isinstance(decision, _Enqueue):
-                result = self._enqueue_delivery(forge, delivery, event, decision)
-            elif isinstance(decision, _Install):
-                result = self._install(forge, delivery, event, decision)
-            elif delivery and not self.store.first_delivery(delivery, forge, event):
-                result = _duplicate()
-            elif isinstance(decision, Outcome):
-                result = decision
-            else:
-                try:
-                    result = decision()
-                except Exception:
-                    if delivery:
-                        self.store.forget_delivery(delivery)
-                    raise
-            if any(job["new"] for job in result.jobs):  # a debounced job leaves the depth as is
-                metrics.QUEUE_DEPTH.set(self.store.queue_depth())
-            return result
+        if isinstance(decision, _Enqueue):
+            result = self._enqueue_delivery(forge, delivery, event, decision)
+        elif isinstance(decision, _Install):
+            result = self._install(forge, delivery, event, decision)
+        elif delivery and not self.store.first_delivery(delivery, forge, event):
+            result = _duplicate()
+        elif isinstance(decision, Outcome):
+            result = decision
+        else:
+            try:
+                result = decision()
+            except Exception:
+                if delivery:
+                    self.store.forget_delivery(delivery)
+                raise
+        if any(job["new"] for job in result.jobs):  # a debounced job leaves the depth as is
+            metrics.QUEUE_DEPTH.set(self.store.queue_depth())
+        return result
 
     def _enqueue_delivery(self, forge: str, delivery: str, event: str, want: _Enqueue) -> Outcome:
         def attempt() -> tuple[int, bool] | str | None:

@@ -1,0 +1,113 @@
+"""The service's database: PostgreSQL only, the schema made and changed by Alembic, and the
+embedded server a trial gets when no database is configured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+
+from bot.service.settings import load_settings
+from bot.service.state import Store
+from bot.store.database import MIGRATIONS, sqlalchemy_url
+from bot.store.tables import Base
+from recommenders.errors import InputError
+from tests.conftest import ROOT
+
+
+def test_the_migrations_make_exactly_the_tables_the_code_reads(database: str) -> None:
+    """A model changed without a migration (or the reverse) is a diff here."""
+    store = Store(database)
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        version = connection.execute(text("select version_num from alembic_version")).scalar()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert version == head
+
+
+def test_processes_starting_together_migrate_once_and_all_start(database: str) -> None:
+    """The web process and the workers start at the same moment on an empty database: the
+    advisory lock lets one migrate while the others wait, then find nothing to do."""
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            Store(database).engine.dispose()
+        except BaseException as exc:  # collected: a thread's error would be lost
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        assert connection.execute(text("select count(*) from alembic_version")).scalar() == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db:5432/rs", "postgresql+psycopg://u:p@db:5432/rs"),
+        ("postgres://u@db/rs", "postgresql+psycopg://u@db/rs"),
+        ("postgresql+psycopg://u@db/rs", "postgresql+psycopg://u@db/rs"),
+    ],
+)
+def test_postgresql_urls_as_operators_write_them_get_the_driver(given: str, expected: str) -> None:
+    assert sqlalchemy_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("sqlite:///rightsizer.db", "SQLite is no longer supported: unset it"),
+        ("mysql://u@db/rs", "'mysql' is not a PostgreSQL URL"),
+    ],
+)
+def test_a_database_that_is_not_postgresql_is_refused_at_start_naming_the_setting(
+    given: str, said: str
+) -> None:
+    with pytest.raises(InputError, match=rf"RIGHTSIZER_DATABASE_URL: {said}"):
+        load_settings({"RIGHTSIZER_DATABASE_URL": given})
+
+
+def test_the_database_url_stays_out_of_the_settings_repr() -> None:
+    settings = load_settings({"RIGHTSIZER_DATABASE_URL": "postgresql://u:s3cret@db/rs"})
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.slow
+def test_without_a_url_an_embedded_postgresql_keeps_state_in_the_data_directory() -> None:
+    """What `rightsizer serve` does on a trial: two processes one after the other, each
+    starting the embedded server in the same directory; the second finds what the first
+    wrote, and no server outlives either."""
+    write = (
+        "from pathlib import Path; import sys;"
+        "from bot.store.database import database_url; from bot.service.state import Store;"
+        "Store(database_url(None, Path(sys.argv[1]))).add_repository('github', 'acme/infra', 7)"
+    )
+    read = (
+        "from pathlib import Path; import sys;"
+        "from bot.store.database import database_url; from bot.service.state import Store;"
+        "print([r.full_name for r in Store(database_url(None, Path(sys.argv[1]))).repositories()])"
+    )
+    with tempfile.TemporaryDirectory(prefix="rs-data-") as data:
+        for code in (write, read):
+            done = subprocess.run(
+                [sys.executable, "-c", code, data], cwd=ROOT, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "['acme/infra']"
+        assert (Path(data) / "postgres" / "PG_VERSION").is_file()
+        assert not (Path(data) / "postgres" / "postmaster.pid").exists()  # stopped at exit
