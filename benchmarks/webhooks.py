@@ -184,8 +184,8 @@ def serve(database: str, port: int, timings: str) -> None:
     from fastapi import FastAPI
 
     from bot.service.settings import ServiceSettings
-    from bot.service.state import Store
     from bot.service.webhooks import webhook_router
+    from bot.store import Store
 
     settings = ServiceSettings(
         database_url=database,
@@ -289,7 +289,7 @@ def percentile(values: list[float], q: float) -> float:
 def jobs_in(database: str) -> tuple[int, int, set[tuple[str, str, str]]]:
     from sqlalchemy import func, select
 
-    from bot.service.state import Store
+    from bot.store import Store
     from bot.store.tables import QUEUED, Job, Repository
 
     store = Store(database)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.service.state import Store
+from bot.store import Store
 from bot.store.database import embedded_server, sqlalchemy_url
 
 TEMPLATE = "rs_migrated"

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 
 from bot.service import queries
 from bot.service.dashboard import chart_svg, dashboard_router
-from bot.service.state import Store
+from bot.store import Store
 from bot.store.tables import RecommendationRecord, Run
 from recommenders.model import UsageChart
 from tests.postgres_server import new_database
@@ -73,20 +73,20 @@ def seed(store: Store) -> Seeded:
     """An installation with two repositories: acme/infra with two finished runs (the later's
     recommendations are current), an open and a merged PR, and a job queued; a repository
     whose name is an HTML injection, with a PR whose URL is a `javascript:` one."""
-    store.add_installation("github", 42, "acme")
-    infra = store.add_repository("github", "acme/infra", 42)
-    hostile = store.add_repository("github", HOSTILE, 42)
+    store.repositories.add_installation("github", 42, "acme")
+    infra = store.repositories.add("github", "acme/infra", 42)
+    hostile = store.repositories.add("github", HOSTILE, 42)
     runs = []
     for number, repository in enumerate([infra, infra, hostile]):
-        job, _ = store.enqueue(repository, f"schedule-{number}")
-        claimed = store.claim(lease=60)
+        job, _ = store.queue.enqueue(repository, f"schedule-{number}")
+        claimed = store.queue.claim(lease=60)
         assert claimed is not None and claimed.id == job
-        store.finish(job)
+        store.queue.finish(job)
         runs.append(job)
-    store.enqueue(infra, "push")  # the queue depth the page shows
-    store.record_pull(infra, 7, "rightsizer/prod", "open", PR_URL)
-    store.record_pull(infra, 3, "rightsizer/dev", "merged", PR_URL.replace("/7", "/3"))
-    store.record_pull(hostile, 9, "rightsizer/x", "open", "javascript:alert(1)")
+    store.queue.enqueue(infra, "push")  # the queue depth the page shows
+    store.runs.record_pull(infra, 7, "rightsizer/prod", "open", PR_URL)
+    store.runs.record_pull(infra, 3, "rightsizer/dev", "merged", PR_URL.replace("/7", "/3"))
+    store.runs.record_pull(hostile, 9, "rightsizer/x", "open", "javascript:alert(1)")
     with store.session() as session:
         old = Run(
             job_id=runs[0],

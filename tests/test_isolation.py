@@ -11,8 +11,8 @@ import pytest
 from bot.forges.connect import ForgeOptions
 from bot.service.isolated import run_isolated
 from bot.service.settings import ServiceSettings
-from bot.service.state import Store
 from bot.service.worker import RunSummary, Worker
+from bot.store import Store
 from recommenders.errors import InputError
 
 pytestmark = pytest.mark.slow
@@ -65,18 +65,18 @@ def test_a_job_that_keeps_crashing_is_poisoned_and_the_others_run(database: str)
     store = Store(database)
     settings = ServiceSettings(retry_seconds=0.0, job_timeout_seconds=60)
     worker = Worker(store, settings, work=crashes_for_one_repository)
-    bomb = store.add_repository("github", "acme/bomb", None)
-    fine = store.add_repository("github", "acme/fine", None)
-    store.enqueue(bomb, "schedule")
+    bomb = store.repositories.add("github", "acme/bomb", None)
+    fine = store.repositories.add("github", "acme/fine", None)
+    store.queue.enqueue(bomb, "schedule")
     for _ in range(3):
         assert worker.run_pending()
-    store.enqueue(fine, "schedule")
+    store.queue.enqueue(fine, "schedule")
     assert worker.run_pending()
     assert not worker.run_pending()  # the poisoned job is not queued again
-    states = {reason_state[1:3] for reason_state in store.jobs(bomb)}
+    states = {reason_state[1:3] for reason_state in store.queue.jobs(bomb)}
     assert states == {("schedule", "failed")}
-    assert store.jobs(fine)[-1][1:3] == ("schedule", "done")
-    outcomes = [outcome for _, outcome, _, _ in store.runs(bomb)]
+    assert store.queue.jobs(fine)[-1][1:3] == ("schedule", "done")
+    outcomes = [outcome for _, outcome, _, _ in store.runs.of(bomb)]
     assert outcomes == ["failed", "failed", "failed"]
     with store.session() as session:
         from bot.store.tables import Job

@@ -24,8 +24,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.service.state import POISON_AFTER, Store
+from bot.store import Store
 from bot.store.database import database_url
+from bot.store.queue import POISON_AFTER
 from bot.store.tables import Job
 from tests.conftest import COST, EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
 from tests.crashing_service import BOMB
@@ -145,7 +146,7 @@ def wait_for(condition, what: str, service: Service, seconds: float = 120):
         if found:
             return found
         time.sleep(0.25)
-    jobs = service.store().jobs()
+    jobs = service.store().queue.jobs()
     lines = service.log.read_text().splitlines()
     log = "\n".join(line for line in lines if "apscheduler" not in line)
     raise AssertionError(f"timed out waiting for {what}; jobs {jobs}:\n{log[-6000:]}")
@@ -200,7 +201,7 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
                      "X-Hub-Signature-256": "sha256=" + "0" * 64},
         )  # fmt: skip
         assert answer.status_code == 401
-        assert service.store().jobs() == []
+        assert service.store().queue.jobs() == []
 
         # The App is installed on the repository: a first run opens the PRs.
         installed = payload("installation_repositories/added.payload.json", github)
@@ -224,12 +225,12 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         assert again.status_code == 200 and again.json()["status"] == "duplicate"
         assert service.deliver("push", push_payload(github)).status_code == 202
         store = service.store()
-        repository = store.repository("github", f"{OWNER}/{NAME}")
+        repository = store.repositories.get("github", f"{OWNER}/{NAME}")
         assert repository is not None
         wait_for(
             lambda: (
-                [r[0] for r in store.runs(repository)] == ["installation", "push"]
-                and store.runs(repository)[-1][1] == "ok"
+                [r[0] for r in store.runs.of(repository)] == ["installation", "push"]
+                and store.runs.of(repository)[-1][1] == "ok"
             ),
             "one push run",
             service,
@@ -269,7 +270,7 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
 
         (reply,) = wait_for(refused, "the polite refusal", service)
         assert "only people with write access" in reply
-        assert len(store.runs(repository)) == 2, "a refused command runs nothing"
+        assert len(store.runs.of(repository)) == 2, "a refused command runs nothing"
 
         # A maintainer snoozes prod's checkout: the service keeps it, reruns, and the PR
         # holds checkout back, naming who and until when; then asks why it was sized so.
@@ -294,7 +295,8 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         command("/rightsizer snooze prod:Deployment/checkout 7")
         (done,) = wait_for(replies, "the snooze's answer", service)
         assert "snoozed by @alice until" in done
-        wait_for(lambda: len(store.runs(repository)) == 3 and store.runs(repository)[-1][1] == "ok",
+        runs = store.runs.of
+        wait_for(lambda: len(runs(repository)) == 3 and runs(repository)[-1][1] == "ok",
                  "the rerun", service)  # fmt: skip
         (prod,) = by_branch(github)["rightsizer/prod"]
         assert (
@@ -321,17 +323,17 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
 def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path, database):
     service = Service(tmp_path, github, database, RIGHTSIZER_DEBOUNCE_SECONDS="4").start()
     store = service.store()
-    store.add_installation("github", github.installation_id, OWNER)
-    store.add_repository("github", f"{OWNER}/{NAME}", github.installation_id)
+    store.repositories.add_installation("github", github.installation_id, OWNER)
+    store.repositories.add("github", f"{OWNER}/{NAME}", github.installation_id)
     assert service.deliver("push", push_payload(github)).status_code == 202
     service.kill()
-    assert [(reason, state) for _, reason, state, _ in store.jobs()] == [("push", "queued")]
+    assert [(reason, state) for _, reason, state, _ in store.queue.jobs()] == [("push", "queued")]
     assert github.pulls(OWNER, NAME) == []
 
     service.start()
     try:
         wait_for(lambda: len(by_branch(github)) == 3, "the PRs after a restart", service)
-        wait_for(lambda: store.jobs()[0][2] == "done", "the job done", service)
+        wait_for(lambda: store.queue.jobs()[0][2] == "done", "the job done", service)
     finally:
         service.stop()
 
@@ -353,9 +355,9 @@ def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on
     service = Service(tmp_path, github, database, module="tests.crashing_service").start()
     try:
         store = service.store()
-        store.add_installation("github", github.installation_id, OWNER)
-        store.add_repository("github", f"{OWNER}/{NAME}", github.installation_id)
-        store.add_repository("github", BOMB, github.installation_id)
+        store.repositories.add_installation("github", github.installation_id, OWNER)
+        store.repositories.add("github", f"{OWNER}/{NAME}", github.installation_id)
+        store.repositories.add("github", BOMB, github.installation_id)
         push = push_payload(github)
         bomb_push = {**push, "repository": {**push["repository"], "full_name": BOMB}}
         bomb_push["repository"]["name"] = bomb_name
@@ -370,7 +372,7 @@ def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on
         wait_for(lambda: len(by_branch(github)) == 3, "the other repository's PRs", service)
         assert httpx.get(f"{service.url}/healthz", timeout=5).json() == {"status": "ok"}
         assert service.process is not None and service.process.poll() is None
-        runs = store.runs(store.repository("github", BOMB))
+        runs = store.runs.of(store.repositories.get("github", BOMB))
         assert [outcome for _, outcome, _, _ in runs] == ["failed"] * POISON_AFTER
         page = httpx.get(
             f"{service.url}/", headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"}, timeout=5

@@ -12,8 +12,8 @@ from bot.decisions.overrides import names_workload, pin_value
 from bot.service.logs import JsonFormatter
 from bot.service.scheduler import Schedules
 from bot.service.settings import ServiceSettings, load_settings, settings_warnings
-from bot.service.state import Store
 from bot.service.worker import repository_cache
+from bot.store import Store
 from recommenders.errors import InputError, redacted
 from recommenders.model import WorkloadKey
 
@@ -81,49 +81,49 @@ def test_an_app_without_a_webhook_secret_is_refused(tmp_path):
 
 
 def test_one_queued_job_per_repository_and_reason_debounced(store):
-    repo = store.add_repository("github", "acme/infra", 7)
-    first, created = store.enqueue(repo, "push", delay=0.3)
-    again, created_again = store.enqueue(repo, "push", delay=0.3)
+    repo = store.repositories.add("github", "acme/infra", 7)
+    first, created = store.queue.enqueue(repo, "push", delay=0.3)
+    again, created_again = store.queue.enqueue(repo, "push", delay=0.3)
     assert created and not created_again and again == first
-    assert store.claim(60) is None, "debounced: not due yet"
+    assert store.queue.claim(60) is None, "debounced: not due yet"
     time.sleep(0.35)
-    job = store.claim(60)
+    job = store.queue.claim(60)
     assert job is not None and job.id == first and job.attempts == 1
     # While it runs, a new push queues a new job, which waits for the running one.
-    second, created = store.enqueue(repo, "push")
+    second, created = store.queue.enqueue(repo, "push")
     assert created and second != first
-    assert store.claim(60) is None, "one running job per repository"
-    store.finish(first)
-    assert store.claim(60).id == second
+    assert store.queue.claim(60) is None, "one running job per repository"
+    store.queue.finish(first)
+    assert store.queue.claim(60).id == second
 
 
 def test_failed_jobs_are_retried_with_backoff_then_given_up(store):
-    repo = store.add_repository("github", "acme/infra", 7)
-    job_id, _ = store.enqueue(repo, "schedule")
+    repo = store.repositories.add("github", "acme/infra", 7)
+    job_id, _ = store.queue.enqueue(repo, "schedule")
     for attempt in range(1, 6):
-        job = store.claim(60)
+        job = store.queue.claim(60)
         assert job is not None and job.attempts == attempt
-        store.finish(job_id, "GitHub answered 502", retry_in=0)
-    assert store.claim(60) is None
-    assert store.jobs() == [(job_id, "schedule", "failed", 5)]
+        store.queue.finish(job_id, "GitHub answered 502", retry_in=0)
+    assert store.queue.claim(60) is None
+    assert store.queue.jobs() == [(job_id, "schedule", "failed", 5)]
 
 
 def test_a_job_whose_worker_died_is_resumed(store):
-    repo = store.add_repository("github", "acme/infra", 7)
-    store.enqueue(repo, "push")
-    assert store.claim(lease=0.01) is not None
+    repo = store.repositories.add("github", "acme/infra", 7)
+    store.queue.enqueue(repo, "push")
+    assert store.queue.claim(lease=0.01) is not None
     time.sleep(0.05)
-    assert store.claim(60) is None
-    assert store.resume() == 1
-    assert store.claim(60) is not None
+    assert store.queue.claim(60) is None
+    assert store.queue.resume() == 1
+    assert store.queue.claim(60) is not None
 
 
 def test_schedules_follow_the_repositories_and_their_own_cron(store):
     settings = ServiceSettings(schedule="0 6 * * *", schedule_jitter_seconds=900)
     schedules = Schedules(store, settings)
-    repo = store.add_repository("github", "acme/infra", 7)
-    other = store.add_repository("gitlab", "platform/infra", None)
-    store.set_schedule(other, "30 22 * * 1-5", "Europe/Berlin")
+    repo = store.repositories.add("github", "acme/infra", 7)
+    other = store.repositories.add("gitlab", "platform/infra", None)
+    store.repositories.set_schedule(other, "30 22 * * 1-5", "Europe/Berlin")
     schedules.sync()
     jobs = {job.id: job for job in schedules.scheduler.get_jobs()}
     assert set(jobs) == {f"repo-{repo.id}", f"repo-{other.id}"}
@@ -132,29 +132,31 @@ def test_schedules_follow_the_repositories_and_their_own_cron(store):
     assert berlin.jitter is None and str(berlin.timezone) == "Europe/Berlin"
     # cron's 1-5 is Monday to Friday (APScheduler's own numbers start at Monday = 0)
     assert "hour='22'" in str(berlin) and "day_of_week='mon-fri'" in str(berlin)
-    store.remove_repository("github", "acme/infra")
+    store.repositories.remove("github", "acme/infra")
     schedules.sync()
     assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]
 
 
 def test_the_queue_keeps_one_waiting_job_per_reason_and_takes_back_a_lapsed_lease(store):
     """The partial unique index, the claim and the lease."""
-    repo = store.add_repository("github", f"acme/infra-{time.time_ns()}", 7)
-    first, created = store.enqueue(repo, "push")
-    again, created_again = store.enqueue(repo, "push")
+    repo = store.repositories.add("github", f"acme/infra-{time.time_ns()}", 7)
+    first, created = store.queue.enqueue(repo, "push")
+    again, created_again = store.queue.enqueue(repo, "push")
     assert created and not created_again and again == first
-    assert store.deliver_and_enqueue("d-1", "github", "push", repo.full_name, "push", 0, None) == (
+    assert store.queue.deliver_and_enqueue(
+        "d-1", "github", "push", repo.full_name, "push", 0, None
+    ) == (
         first,
         False,
     )
-    assert store.deliver_and_enqueue("d-1", "github", "push", repo.full_name, "push", 0, None) == (
-        "duplicate"
-    )
-    job = store.claim(lease=0.01)
+    assert store.queue.deliver_and_enqueue(
+        "d-1", "github", "push", repo.full_name, "push", 0, None
+    ) == ("duplicate")
+    job = store.queue.claim(lease=0.01)
     assert job is not None and job.id == first
     time.sleep(0.05)
-    assert store.resume() >= 1
-    assert store.claim(60).id == first
+    assert store.queue.resume() >= 1
+    assert store.queue.claim(60).id == first
 
 
 def test_a_command_names_a_workload_as_a_reviewer_types_it():

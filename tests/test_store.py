@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from bot.service.settings import load_settings
-from bot.service.state import Store
+from bot.store import Store
 from bot.store.database import MIGRATIONS, sqlalchemy_url
 from bot.store.tables import Base
 from recommenders.errors import InputError
@@ -94,13 +94,14 @@ def test_without_a_url_an_embedded_postgresql_keeps_state_in_the_data_directory(
     wrote, and no server outlives either."""
     write = (
         "from pathlib import Path; import sys;"
-        "from bot.store.database import database_url; from bot.service.state import Store;"
-        "Store(database_url(None, Path(sys.argv[1]))).add_repository('github', 'acme/infra', 7)"
+        "from bot.store.database import database_url; from bot.store import Store;"
+        "Store(database_url(None, Path(sys.argv[1]))).repositories.add('github', 'acme/infra', 7)"
     )
     read = (
         "from pathlib import Path; import sys;"
-        "from bot.store.database import database_url; from bot.service.state import Store;"
-        "print([r.full_name for r in Store(database_url(None, Path(sys.argv[1]))).repositories()])"
+        "from bot.store.database import database_url; from bot.store import Store;"
+        "store = Store(database_url(None, Path(sys.argv[1])));"
+        "print([r.full_name for r in store.repositories.active()])"
     )
     with tempfile.TemporaryDirectory(prefix="rs-data-") as data:
         for code in (write, read):

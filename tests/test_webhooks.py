@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bot.service import metrics, state
+from bot.service import metrics
 from bot.service.commands import (
     USAGE,
     CommandError,
@@ -36,8 +36,8 @@ from bot.service.commands import (
     parse_command,
 )
 from bot.service.settings import ServiceSettings
-from bot.service.state import Store
 from bot.service.webhooks import signature, touches_inputs, webhook_router
+from bot.store import Store, queue, repositories
 from bot.store.tables import Delivery, Job, PullRequestRecord
 
 HOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
@@ -142,14 +142,14 @@ class Hooks:
         return self.client.post("/webhooks/gitlab", content=body, headers=sent)
 
     def jobs(self) -> list[tuple[int, str, str, int]]:
-        return self.store.jobs()
+        return self.store.queue.jobs()
 
     def bot_opened(self, forge: str, full_name: str, number: int, branch: str) -> None:
         """The PR recorded as the bot's, as a run of the service records what it opened."""
-        repository = self.store.repository(forge, full_name) or self.store.add_repository(
+        repository = self.store.repositories.get(forge, full_name) or self.store.repositories.add(
             forge, full_name, 1 if forge == "github" else None
         )
-        self.store.record_pull(repository, number, branch, "open", f"https://x/{number}")
+        self.store.runs.record_pull(repository, number, branch, "open", f"https://x/{number}")
 
     def deliveries_seen(self) -> int:
         with self.store.session() as session:
@@ -211,7 +211,7 @@ def test_a_real_delivery_signed_with_the_secret_is_accepted(hooks: Hooks) -> Non
 
 
 def test_bad_signature_is_refused_and_nothing_recorded(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
     body = variant(PUSH, touching("apps/web/deployment.yaml"))
     before = counted("github", "push", "refused")
     answer = hooks.github("push", body, secret="not the secret")
@@ -229,7 +229,7 @@ def test_bad_signature_is_refused_and_nothing_recorded(hooks: Hooks) -> None:
     )
     assert not_ascii.status_code == 401
     assert hooks.jobs() == [] and hooks.deliveries_seen() == 0
-    assert hooks.store.repositories() == []
+    assert hooks.store.repositories.active() == []
     assert counted("github", "push", "refused") == before + 4
 
 
@@ -303,7 +303,7 @@ def test_form_encoded_deliveries_are_read_from_their_payload_field(hooks: Hooks)
 
 
 def test_a_redelivery_makes_one_job(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
     body = variant(PUSH, touching("apps/web/overlays/prod/deployment.yaml"))
     first = hooks.github("push", body, delivery="d-1")
     again = hooks.github("push", body, delivery="d-1")
@@ -313,7 +313,7 @@ def test_a_redelivery_makes_one_job(hooks: Hooks) -> None:
 
 
 def test_two_pushes_are_debounced_into_one_queued_job(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
     first = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
     second = hooks.github("push", variant(PUSH, touching("policies/prod.yaml")))
     assert first.status_code == second.status_code == 202
@@ -321,15 +321,15 @@ def test_two_pushes_are_debounced_into_one_queued_job(hooks: Hooks) -> None:
     assert (job1["repository"], job1["reason"]) == ("Codertocat/Hello-World", "push")
     assert job1["new"] is True and job2["new"] is False and job1["id"] == job2["id"]
     assert len(hooks.jobs()) == 1
-    assert hooks.store.claim(60) is None  # not due before the debounce delay
+    assert hooks.store.queue.claim(60) is None  # not due before the debounce delay
     assert metrics.REGISTRY.get_sample_value("rightsizer_queue_depth") == 1
 
 
 def test_a_push_is_queued_without_delay_when_debounce_is_zero(database: str) -> None:
     with make_hooks(database, debounce_seconds=0.0) as hooks:
-        hooks.store.add_installation("github", 1, "Codertocat")
+        hooks.store.repositories.add_installation("github", 1, "Codertocat")
         assert hooks.github("push", variant(PUSH, touching(".rightsizer.yaml"))).status_code == 202
-        job = hooks.store.claim(60)
+        job = hooks.store.queue.claim(60)
         assert job is not None and job.reason == "push"
         assert job.repository.full_name == "Codertocat/Hello-World"
         assert job.repository.installation_id == 1
@@ -339,7 +339,7 @@ def test_a_push_is_queued_without_delay_when_debounce_is_zero(database: str) -> 
 
 
 def test_pushes_that_do_not_call_for_a_run_are_ignored(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
 
     def other_branch(payload: dict[str, Any]) -> None:
         touching("apps/web/deployment.yaml")(payload)
@@ -359,23 +359,23 @@ def test_pushes_that_do_not_call_for_a_run_are_ignored(hooks: Hooks) -> None:
 def test_a_push_to_a_repository_of_no_known_installation_is_ignored(hooks: Hooks) -> None:
     answer = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
     assert answer.json() == {"status": "ignored", "why": "repository not installed"}
-    assert hooks.store.repositories() == [] and hooks.jobs() == []
+    assert hooks.store.repositories.active() == [] and hooks.jobs() == []
 
 
 def test_a_push_to_a_repository_removed_from_its_installation_is_ignored(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
-    hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
-    hooks.store.remove_repository("github", "Codertocat/Hello-World")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add("github", "Codertocat/Hello-World", 1)
+    hooks.store.repositories.remove("github", "Codertocat/Hello-World")
     answer = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
     assert answer.json()["why"] == "repository was removed from the installation"
     assert hooks.jobs() == [] and hooks.deliveries_seen() == 1
 
 
 def test_the_queued_push_is_the_one_the_store_knows(hooks: Hooks) -> None:
-    repository = hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    repository = hooks.store.repositories.add("github", "Codertocat/Hello-World", 1)
     answer = hooks.github("push", variant(PUSH, touching("apps/web/deployment.yaml")))
     [job] = answer.json()["jobs"]
-    assert hooks.store.enqueue(repository, "push", delay=0) == (job["id"], False)
+    assert hooks.store.queue.enqueue(repository, "push", delay=0) == (job["id"], False)
     assert (
         hooks.github("push", variant(PUSH, touching("b.yml"))).json()["jobs"][0]["id"]
         == (job["id"])
@@ -403,7 +403,7 @@ def test_which_paths_count_as_inputs() -> None:
 
 
 def test_a_rerun_command_on_a_pr_makes_one_command_job(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
     hooks.bot_opened("github", "Codertocat/Hello-World", 1, "rightsizer/prod")
     body = variant(COMMENT, commenting("Thanks!\n\n  /rightsizer rerun  \nmore text"))
     answer = hooks.github("issue_comment", body)
@@ -417,13 +417,13 @@ def test_a_rerun_command_on_a_pr_makes_one_command_job(hooks: Hooks) -> None:
         "command": "/rightsizer rerun",
         "comment_id": comment_id,
     }
-    claimed = hooks.store.claim(60)  # delay 0: due at once
+    claimed = hooks.store.queue.claim(60)  # delay 0: due at once
     assert claimed is not None and claimed.details["command"] == "/rightsizer rerun"
     assert len(hooks.jobs()) == 1
 
 
 def test_comments_the_bot_does_not_act_on_are_ignored(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
     cases = {
         "a comment by a bot": variant(COMMENT, commenting("/rightsizer rerun", bot=True)),
         "a comment on an issue, not on a pull request": variant(
@@ -458,12 +458,12 @@ def test_installation_created_adds_its_repositories_with_one_job_each(hooks: Hoo
     assert [(j["repository"], j["reason"]) for j in answer.json()["jobs"]] == [
         ("Codertocat/Hello-World", "installation")
     ]
-    [repository] = hooks.store.repositories()
+    [repository] = hooks.store.repositories.active()
     assert (repository.full_name, repository.installation_id) == ("Codertocat/Hello-World", 957387)
 
     added = hooks.github("installation_repositories", raw(REPOS_ADDED))
     assert [j["repository"] for j in added.json()["jobs"]] == ["Codertocat/Space"]
-    assert sorted(r.full_name for r in hooks.store.repositories()) == [
+    assert sorted(r.full_name for r in hooks.store.repositories.active()) == [
         "Codertocat/Hello-World",
         "Codertocat/Space",
     ]
@@ -474,28 +474,28 @@ def test_installation_created_adds_its_repositories_with_one_job_each(hooks: Hoo
 
     gone = hooks.github("installation", variant(UNINSTALLED, deleted))
     assert gone.json() == {"status": "recorded", "what": "installation 957387 removed"}
-    assert hooks.store.repositories() == []
+    assert hooks.store.repositories.active() == []
 
 
 def test_installation_repositories_removed_forgets_them(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 2, "octocat")
-    hooks.store.add_repository("github", "octocat/Hello-World", 2)
+    hooks.store.repositories.add_installation("github", 2, "octocat")
+    hooks.store.repositories.add("github", "octocat/Hello-World", 2)
     answer = hooks.github(
         "installation_repositories", raw("installation_repositories/removed.payload.json")
     )
     assert answer.json() == {"status": "recorded", "what": "1 repositories removed"}
-    assert hooks.store.repositories() == []
+    assert hooks.store.repositories.active() == []
 
 
 def test_installation_deleted_unchanged_is_recorded(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 2, "octocat")
-    hooks.store.add_repository("github", "octocat/Hello-World", 2)
+    hooks.store.repositories.add_installation("github", 2, "octocat")
+    hooks.store.repositories.add("github", "octocat/Hello-World", 2)
     assert hooks.github("installation", raw(UNINSTALLED)).status_code == 200
-    assert hooks.store.repositories() == []
+    assert hooks.store.repositories.active() == []
 
 
 def test_a_rerequested_check_run_queues_a_rerun(hooks: Hooks) -> None:
-    hooks.store.add_installation("github", 1, "github")
+    hooks.store.repositories.add_installation("github", 1, "github")
     answer = hooks.github("check_run", raw(RERUN))
     assert answer.status_code == 202
     assert [(j["repository"], j["reason"]) for j in answer.json()["jobs"]] == [
@@ -504,7 +504,7 @@ def test_a_rerequested_check_run_queues_a_rerun(hooks: Hooks) -> None:
 
 
 def test_a_merged_bot_pr_is_recorded_and_others_are_not(hooks: Hooks) -> None:
-    repository = hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    repository = hooks.store.repositories.add("github", "Codertocat/Hello-World", 1)
     not_ours = hooks.github("pull_request", raw(CLOSED))  # unchanged: a person's PR
     assert not_ours.json() == {"status": "ignored", "why": "not a pull request of the bot"}
 
@@ -590,18 +590,18 @@ def test_an_unknown_event_is_ignored_with_why(hooks: Hooks) -> None:
 def test_a_push_that_fails_midway_leaves_neither_delivery_nor_job(
     hooks: Hooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
-    hooks.store.add_repository("github", "Codertocat/Hello-World", 1)
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add("github", "Codertocat/Hello-World", 1)
     body = variant(PUSH, touching("apps/web/deployment.yaml"))
     calls = []
 
     def failing_clock() -> datetime:  # the delivery row is written, then the job fails
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 1:
             raise RuntimeError("the database went away")
         return datetime.now(UTC)
 
-    monkeypatch.setattr(state, "now", failing_clock)
+    monkeypatch.setattr(queue, "now", failing_clock)
     assert hooks.github("push", body, delivery="d-9").status_code == 500
     assert hooks.deliveries_seen() == 0 and hooks.jobs() == []
     assert hooks.github("push", body, delivery="d-9").status_code == 202  # the redelivery
@@ -613,26 +613,26 @@ def test_an_installation_that_fails_midway_is_forgotten_for_its_redelivery(
 ) -> None:
     """Delivery, installation, repositories and jobs are one transaction: a failure at the
     last step leaves none of them, so GitHub's redelivery installs everything."""
-    enqueue = state._enqueue
+    enqueue = repositories.enqueue_in
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(state, "_enqueue", broken)
+    monkeypatch.setattr(repositories, "enqueue_in", broken)
     assert hooks.github("installation", raw(INSTALLED), delivery="d-10").status_code == 500
     installation = json.loads(raw(INSTALLED))["installation"]["id"]
     assert hooks.deliveries_seen() == 0
-    assert not hooks.store.installation_active("github", installation)
-    monkeypatch.setattr(state, "_enqueue", enqueue)
+    assert not hooks.store.repositories.installation_active("github", installation)
+    monkeypatch.setattr(repositories, "enqueue_in", enqueue)
     assert hooks.github("installation", raw(INSTALLED), delivery="d-10").status_code == 202
     assert len(hooks.jobs()) == 1
-    assert hooks.store.installation_active("github", installation)
+    assert hooks.store.repositories.installation_active("github", installation)
 
 
 def test_one_log_line_per_delivery_without_secrets(
     hooks: Hooks, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hooks.store.add_installation("github", 1, "Codertocat")
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
     body = variant(PUSH, touching("apps/web/deployment.yaml"))
     with caplog.at_level(logging.INFO, logger="rightsizer.webhooks"):
         hooks.github("push", body, delivery="log-1")
@@ -692,7 +692,7 @@ def test_gitlab_serves_only_listed_projects_each_with_its_own_token(hooks: Hooks
     diaspora = gitlab_variant("push.json", project("mike/diaspora"))
     assert hooks.gitlab("Push Hook", diaspora, token=PROJECT_TOKEN).status_code == 401
     assert [job[1] for job in hooks.jobs()] == ["push"]
-    assert hooks.store.repository("gitlab", "evil/fork") is None
+    assert hooks.store.repositories.get("gitlab", "evil/fork") is None
 
 
 def test_gitlab_push_touching_no_input_is_ignored(hooks: Hooks) -> None:
@@ -765,7 +765,7 @@ def test_gitlab_merge_of_a_bot_mr_is_recorded(hooks: Hooks) -> None:
 
     answer = hooks.gitlab("Merge Request Hook", gitlab_variant("merge_request.json", merged))
     assert answer.json() == {"status": "recorded", "number": 1, "state": "merged"}
-    repository = hooks.store.repository("gitlab", "gitlabhq/gitlab-test")
+    repository = hooks.store.repositories.get("gitlab", "gitlabhq/gitlab-test")
     assert repository is not None
     with hooks.store.session() as session:
         record = session.get(PullRequestRecord, (repository.id, 1))

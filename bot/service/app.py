@@ -18,9 +18,9 @@ from bot.service.dashboard import dashboard_router
 from bot.service.logs import configure
 from bot.service.scheduler import Schedules
 from bot.service.settings import ServiceSettings, load_settings, settings_warnings
-from bot.service.state import Store
 from bot.service.webhooks import webhook_router
 from bot.service.worker import RunSummary, Worker
+from bot.store import Store
 from bot.store.database import database_url
 
 log = logging.getLogger("rightsizer.service")
@@ -105,7 +105,7 @@ def _safe(check: object) -> bool:
 
 def _metrics(store: Store) -> Callable[[], Response]:
     def prometheus_metrics() -> Response:
-        metrics.QUEUE_DEPTH.set(store.queue_depth())
+        metrics.QUEUE_DEPTH.set(store.queue.depth())
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return prometheus_metrics

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.manifests.quantities import readable
 from bot.service import queries
-from bot.service.state import Store
+from bot.store import Store
 from recommenders.model import UsageChart
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "dashboard"

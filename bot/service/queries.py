@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.service.state import Store
+from bot.store import Store
 from bot.store.tables import Installation, PullRequestRecord, Repository, Run
 from recommenders.model import METRICS, UsageChart
 
@@ -203,7 +203,7 @@ def latest_recommendations(
 ) -> tuple[RunView | None, list[RecommendationView]]:
     """The recommendations of the repository's latest run that stored any, in the order they
     were stored, and that run; (None, []) when no run stored any."""
-    run_id, rows = store.latest_recommendations(repository_id)
+    run_id, rows = store.runs.latest_recommendations(repository_id)
     if run_id is None:
         return None, []
     with store.session() as session:
@@ -254,7 +254,7 @@ def overview(store: Store, runs: int = 20) -> Overview:
         repositories=tuple(repositories(store)),
         recent_runs=tuple(recent_runs(store, runs)),
         open_pulls=tuple(open_pulls(store)),
-        queue_depth=store.queue_depth(),
+        queue_depth=store.queue.depth(),
     )
 
 

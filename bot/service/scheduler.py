@@ -14,7 +14,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.cron import crontab_trigger
 from bot.service.settings import ServiceSettings
-from bot.service.state import RepositoryRow, Store
+from bot.store import Store
+from bot.store.rows import RepositoryRow
 
 log = logging.getLogger("rightsizer.scheduler")
 SYNC_SECONDS = 60
@@ -38,7 +39,7 @@ class Schedules:
 
     def sync(self) -> None:
         """Add, change or drop cron jobs to match the active repositories."""
-        repositories = {repo.id: repo for repo in self.store.repositories()}
+        repositories = {repo.id: repo for repo in self.store.repositories.active()}
         for gone in set(self._known) - set(repositories):
             self.scheduler.remove_job(f"repo-{gone}")
             del self._known[gone]
@@ -60,7 +61,7 @@ class Schedules:
                 None if repository.schedule_cron else self.settings.schedule_jitter_seconds
             )
             self.scheduler.add_job(
-                self.store.enqueue,
+                self.store.queue.enqueue,
                 trigger,
                 args=(repository, "schedule"),
                 id=f"repo-{repository.id}",

@@ -51,10 +51,8 @@ from bot.service import events, metrics
 from bot.service.commands import command_line
 from bot.service.events import parse
 from bot.service.settings import ServiceSettings, gitlab_projects
-from bot.service.state import (
-    RepositoryRow,
-    Store,
-)
+from bot.store import Store
+from bot.store.rows import RepositoryRow
 
 log = logging.getLogger("rightsizer.webhooks")
 
@@ -270,7 +268,7 @@ class _Webhooks:
             result = self._enqueue_delivery(forge, delivery, event, decision)
         elif isinstance(decision, _Install):
             result = self._install(forge, delivery, event, decision)
-        elif delivery and not self.store.first_delivery(delivery, forge, event):
+        elif delivery and not self.store.deliveries.first(delivery, forge, event):
             result = _duplicate()
         elif isinstance(decision, Outcome):
             result = decision
@@ -279,15 +277,15 @@ class _Webhooks:
                 result = decision()
             except Exception:
                 if delivery:
-                    self.store.forget_delivery(delivery)
+                    self.store.deliveries.forget(delivery)
                 raise
         if any(job["new"] for job in result.jobs):  # a debounced job leaves the depth as is
-            metrics.QUEUE_DEPTH.set(self.store.queue_depth())
+            metrics.QUEUE_DEPTH.set(self.store.queue.depth())
         return result
 
     def _enqueue_delivery(self, forge: str, delivery: str, event: str, want: _Enqueue) -> Outcome:
         def attempt() -> tuple[int, bool] | str | None:
-            return self.store.deliver_and_enqueue(
+            return self.store.queue.deliver_and_enqueue(
                 delivery, forge, event, want.repository, want.reason, want.delay, want.details
             )
 
@@ -295,7 +293,7 @@ class _Webhooks:
         if queued is None:  # an unknown repository: nothing was written
             found, why = self._resolve(forge, want)
             if found is None:
-                if delivery and not self.store.first_delivery(delivery, forge, event):
+                if delivery and not self.store.deliveries.first(delivery, forge, event):
                     return _duplicate()
                 return _ignored(why, want.repository)
             queued = attempt()
@@ -315,14 +313,14 @@ class _Webhooks:
         `installation` delivery may have been missed), unless the repository was removed
         from it."""
         if forge == GITLAB:
-            return self.store.add_repository(GITLAB, want.repository, None), ""
-        if want.installation is None or not self.store.installation_active(
+            return self.store.repositories.add(GITLAB, want.repository, None), ""
+        if want.installation is None or not self.store.repositories.installation_active(
             GITHUB, want.installation
         ):
             return None, "repository not installed"
-        if self.store.repository_known(GITHUB, want.repository):
+        if self.store.repositories.known(GITHUB, want.repository):
             return None, "repository was removed from the installation"
-        return self.store.add_repository(GITHUB, want.repository, want.installation), ""
+        return self.store.repositories.add(GITHUB, want.repository, want.installation), ""
 
     # GitHub events -------------------------------------------------------------------
 
@@ -355,11 +353,11 @@ class _Webhooks:
 
     def _install(self, forge: str, delivery: str, event: str, want: _Install) -> Outcome:
         if want.uninstall:
-            if not self.store.uninstall(delivery, forge, event, want.installation):
+            if not self.store.repositories.uninstall(delivery, forge, event, want.installation):
                 return _duplicate()
             what = f"installation {want.installation} removed"
             return Outcome(200, "recorded", {"status": "recorded", "what": what})
-        done = self.store.install(
+        done = self.store.repositories.install(
             delivery, forge, event, want.installation, want.account,
             list(want.added), list(want.removed),
         )  # fmt: skip
@@ -397,7 +395,7 @@ class _Webhooks:
         if line is None:
             return _ignored("no /rightsizer command in the comment", name)
         number = event.issue.number
-        if self.store.pull_branch(GITHUB, name, number) is None:
+        if self.store.runs.pull_branch(GITHUB, name, number) is None:
             return _ignored("a command on a pull request Rightsizer did not open", name)
         comment = event.comment.id
         details = {"number": number, "login": login, "command": line, "comment_id": comment}
@@ -417,14 +415,14 @@ class _Webhooks:
             return _ignored("a pull request from a fork is never the bot's", name)
         state = "merged" if pull.merged else "closed"
         number, branch, url = pull.number, pull.head.ref, pull.html_url
-        if self.store.pull_branch(GITHUB, name, number) != branch:
+        if self.store.runs.pull_branch(GITHUB, name, number) != branch:
             return _ignored("not a pull request of the bot", name)
 
         def record() -> Outcome:
-            repository = self.store.repository(GITHUB, name)
+            repository = self.store.repositories.get(GITHUB, name)
             if repository is None:
                 return _ignored("repository not installed", name)
-            self.store.record_pull(repository, number, branch, state, url)
+            self.store.runs.record_pull(repository, number, branch, state, url)
             return _recorded(number, state, name)
 
         return record
@@ -467,7 +465,7 @@ class _Webhooks:
         if event.merge_request is None:
             raise events.Malformed("merge_request")
         number = event.merge_request.iid
-        if self.store.pull_branch(GITLAB, name, number) != event.merge_request.source_branch:
+        if self.store.runs.pull_branch(GITLAB, name, number) != event.merge_request.source_branch:
             return _ignored("a command on a merge request Rightsizer did not open", name)
         details = {"number": number, "login": login, "command": line, "comment_id": note.id}
         return _Enqueue(name, f"command:{note.id}", 0.0, details)
@@ -481,12 +479,12 @@ class _Webhooks:
             return _ignored("a merge request from a fork is never the bot's", name)
         state = "merged" if merge_request.action == "merge" else "closed"
         number, branch, url = merge_request.iid, merge_request.source_branch, merge_request.url
-        if self.store.pull_branch(GITLAB, name, number) != branch:
+        if self.store.runs.pull_branch(GITLAB, name, number) != branch:
             return _ignored("not a merge request of the bot", name)
 
         def record() -> Outcome:
-            repository = self.store.add_repository(GITLAB, name, None)
-            self.store.record_pull(repository, number, branch, state, url)
+            repository = self.store.repositories.add(GITLAB, name, None)
+            self.store.runs.record_pull(repository, number, branch, state, url)
             return _recorded(number, state, name)
 
         return record

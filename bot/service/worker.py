@@ -42,7 +42,9 @@ from bot.service.commands import (
 )
 from bot.service.isolated import run_isolated
 from bot.service.settings import ServiceSettings
-from bot.service.state import POISON_AFTER, JobRow, RecommendationRow, RepositoryRow, Store
+from bot.store import Store
+from bot.store.queue import POISON_AFTER
+from bot.store.rows import JobRow, RecommendationRow, RepositoryRow
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 
@@ -68,7 +70,7 @@ class Worker:
     def start(self) -> None:
         # One process runs jobs, so at its start no job can really be running: every job
         # marked so was cut off by a crash or a kill, however long its lease.
-        resumed = self.store.resume(every_running=True)
+        resumed = self.store.queue.resume(every_running=True)
         if resumed:
             log.info("resumed jobs whose worker died", extra={"jobs": resumed})
         self._thread = threading.Thread(target=self._loop, name="rightsizer-worker", daemon=True)
@@ -87,7 +89,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 worked = self.run_pending()
-                metrics.QUEUE_DEPTH.set(self.store.queue_depth())
+                metrics.QUEUE_DEPTH.set(self.store.queue.depth())
             except Exception:  # the loop outlives any one job's bug or a database blip
                 log.exception("worker loop failed")
                 worked = False
@@ -96,7 +98,7 @@ class Worker:
 
     def run_pending(self) -> bool:
         """Run the next due job, if any; True when one ran."""
-        job = self.store.claim(self.settings.worker_lease_seconds)
+        job = self.store.queue.claim(self.settings.worker_lease_seconds)
         if job is None:
             return False
         started = time.monotonic()
@@ -107,7 +109,7 @@ class Worker:
                 self._run(job)
         except Exception as exc:  # whatever broke, the job is not left marked running
             log.exception("job failed", extra={"job": job.id, "reason": job.reason})
-            self.store.finish(job.id, f"{type(exc).__name__}: {exc}", self._backoff(job))
+            self.store.queue.finish(job.id, f"{type(exc).__name__}: {exc}", self._backoff(job))
         metrics.RUN_SECONDS.observe(time.monotonic() - started)
         return True
 
@@ -118,14 +120,14 @@ class Worker:
         """The run in a child process of its own (`isolated`): a crash or a hang there fails
         this job, and a job that has crashed or hung its process `POISON_AFTER` times is not
         tried again, while the worker goes on with the others."""
-        run_id = self.store.start_run(job)
+        run_id = self.store.runs.start(job)
         context = {"repository": job.repository.full_name, "reason": job.reason, "job": job.id}
         arguments = (
             self._options(job.repository),
             run_moment(self.settings.as_of, "RIGHTSIZER_AS_OF"),
             self.settings.org_policy,
             repository_cache(self.settings.forecast_cache, job.repository.full_name),
-            self.store.overrides(job.repository),
+            self.store.overrides.of(job.repository),
         )
         ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
         if ended.kind == "input":
@@ -146,30 +148,30 @@ class Worker:
             for line in summary.said:
                 log.info(line, extra=context)
             self._record(job, run_id, summary)
-            self.store.finish(job.id)
+            self.store.queue.finish(job.id)
             metrics.RUNS.labels(job.reason, "ok").inc()
             log.info("run finished", extra=context)
 
     def _failed(self, job: JobRow, run_id: int, message: str, *, retry: bool) -> None:
-        self.store.finish_run(run_id, "failed", message)
-        self.store.finish(job.id, message, self._backoff(job) if retry else None)
+        self.store.runs.finish(run_id, "failed", message)
+        self.store.queue.finish(job.id, message, self._backoff(job) if retry else None)
         metrics.RUNS.labels(job.reason, "failed").inc()
         log.warning(message, extra={"repository": job.repository.full_name, "job": job.id})
 
     def _record(self, job: JobRow, run_id: int, summary: RunSummary) -> None:
         repository = job.repository
-        self.store.set_schedule(repository, *summary.schedule)
+        self.store.repositories.set_schedule(repository, *summary.schedule)
         opened = sum(r.pull_request == "created" for r in summary.results)
         updated = sum(r.pull_request == "updated" for r in summary.results)
         metrics.PULL_REQUESTS.labels("created").inc(opened)
         metrics.PULL_REQUESTS.labels("updated").inc(updated)
         for result in summary.results:
             if result.number is not None:
-                self.store.record_pull(
+                self.store.runs.record_pull(
                     repository, result.number, result.branch, "open", result.location
                 )
         held = [f"{r.group}: {r.location}" for r in summary.results if r.branch_outcome == "held"]
-        self.store.finish_run(
+        self.store.runs.finish(
             run_id, "ok", "; ".join(held), (summary.changes, opened, updated), summary.rows
         )
 
@@ -184,7 +186,7 @@ class Worker:
             login, body = conversation.comment(number, comment_id)
             line = command_line(body)
             if line is None:
-                self.store.finish(job.id)  # edited since: it no longer holds a command
+                self.store.queue.finish(job.id)  # edited since: it no longer holds a command
                 return
             if not may_command(conversation.permission(login)):
                 conversation.reply(
@@ -197,12 +199,12 @@ class Worker:
                 conversation.reply(number, self._act(job.repository, login, line))
                 metrics.RUNS.labels("command", "ok").inc()
         except ForgeError as exc:
-            self.store.finish(job.id, str(exc), self._backoff(job))
+            self.store.queue.finish(job.id, str(exc), self._backoff(job))
             return
         except InputError as exc:  # the service is not set up for this forge: no retry
-            self.store.finish(job.id, str(exc))
+            self.store.queue.finish(job.id, str(exc))
             return
-        self.store.finish(job.id)
+        self.store.queue.finish(job.id)
 
     def _act(self, repository: RepositoryRow, login: str, line: str) -> str:
         """Carry out one command; the reply says what was done, or why not."""
@@ -213,12 +215,12 @@ class Worker:
                 return f"@{login}, {explanation(self.store, repository, command.workload)}"
             if not isinstance(command, Rerun):
                 override = to_override(command, login, datetime.now(UTC))
-                self.store.add_override(repository, override)
-                _, latest = self.store.latest_recommendations(repository.id)
+                self.store.overrides.add(repository, override)
+                _, latest = self.store.runs.latest_recommendations(repository.id)
                 unknown = bool(latest) and not any(_names(r, command.workload) for r in latest)
         except (CommandError, InputError) as exc:
             return f"@{login}, {exc}"
-        self.store.enqueue(repository, "rerun", 0.0)
+        self.store.queue.enqueue(repository, "rerun", 0.0)
         if isinstance(command, Rerun):
             return f"@{login}, rerunning now; the PRs update when it is done."
         warning = (
@@ -335,7 +337,7 @@ def recommendation_rows(report: RunReport) -> list[RecommendationRow]:
 
 def explanation(store: Store, repository: RepositoryRow, workload: WorkloadRef) -> str:
     """The latest run's values for a workload, each with the basis and rules that set it."""
-    _, latest = store.latest_recommendations(repository.id)
+    _, latest = store.runs.latest_recommendations(repository.id)
     rows = [r for r in latest if _names(r, workload)]
     shown = f"{workload.kind}/{workload.name}"
     if not rows:

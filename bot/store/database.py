@@ -11,12 +11,16 @@ server stops when the process that started it exits.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from recommenders.errors import InputError
 
@@ -72,3 +76,27 @@ def migrate(engine: Engine) -> None:
         connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database:
+    """One engine and its sessions, on a schema migrated to the code's before anything is
+    read: every part of the store shares it, so that one transaction can span them (a
+    delivery and the job it queues)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+        migrate(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def ready(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(text("select 1")).scalar() == 1
