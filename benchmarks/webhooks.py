@@ -3,13 +3,13 @@
 Why: GitHub waits 10 s for an answer and marks slower deliveries failed; the bot should answer
 in milliseconds (p99 under 50 ms) and turn a burst into exactly one queued job per (repository,
 reason). This starts uvicorn on 127.0.0.1 in a subprocess with an app made of just the webhook
-router over a temporary SQLite store, and sends signed deliveries built from the real payloads
-in fixtures/github-webhooks: an installation of a handful of repositories, pushes to them (most
-touching manifests, some only a README or another branch), `/rightsizer` comments (some by
-bots), check-run reruns, GitLab pushes and pings, and about one in seven re-sent with the same
-delivery id as a forge redelivers. It does so twice, each time on a fresh server and store:
-from one client, then from several concurrent clients, each with its own connection pool.
-Latency is measured by the client, request sent to answer read.
+router over a temporary store (an embedded PostgreSQL), and sends signed deliveries built from
+the real payloads in fixtures/github-webhooks: an installation of a handful of repositories,
+pushes to them (most touching manifests, some only a README or another branch), `/rightsizer`
+comments (some by bots), check-run reruns, GitLab pushes and pings, and about one in seven
+resent with the same delivery id as a forge redelivers. It does so twice, each time on a fresh
+server and store: from one client, then from several concurrent clients, each with its own
+connection pool. Latency is measured by the client, request sent to answer read.
 
     python benchmarks/webhooks.py [--deliveries 1000] [--clients 4] [--repos 5]
 """
