@@ -46,6 +46,9 @@ HOOKS = ROOT / "fixtures" / "github-webhooks"
 SECRET = "benchmark webhook secret"
 TOKEN = "benchmark gitlab token"
 INSTALLATION = 957387
+COMMENT = "issue_comment/created.with-installation.payload.json"
+GITLAB_PROJECTS = ("platform/infra-0", "platform/infra-1")
+"""GitLab sends no installation events: the service serves only the projects it is given."""
 
 
 @dataclass
@@ -74,16 +77,33 @@ def github(event: str, payload: dict[str, Any], delivery: str) -> tuple[dict[str
     }, body
 
 
+def repository_names(repos: int) -> list[str]:
+    return [f"acme/infra-{i}" for i in range(repos)]
+
+
+def seed_pulls(database: str, repos: int) -> None:
+    """Each repository known with a PR the bot opened, the one the comments are made on: the
+    service acts only on comments on its own PRs, as it recorded them."""
+    from bot.store import Store
+
+    store = Store(database)
+    number = int(load(COMMENT)["issue"]["number"])
+    for name in repository_names(repos):
+        repository = store.repositories.add("github", name, INSTALLATION)
+        store.runs.record_pull(repository, number, "rightsizer/prod", "open", "https://x/1")
+    store.engine.dispose()
+
+
 def deliveries(
     count: int, repos: int, seed: int
 ) -> tuple[list[Delivery], list[tuple[str, str, str]]]:
     """The mix, and the jobs its first delivery (the App installed on `repos` repositories)
     should queue."""
     rng = random.Random(seed)
-    names = [f"acme/infra-{i}" for i in range(repos)]
+    names = repository_names(repos)
     push, comment = (
         load("push/with-new-branch.payload.json"),
-        load("issue_comment/created.with-installation.payload.json"),
+        load(COMMENT),
     )
     check_run, ping = load("check_run/rerequested.payload.json"), load("ping/payload.json")
     installed, gitlab_push = load("installation/created.payload.json"), load("gitlab/push.json")
@@ -149,7 +169,7 @@ def deliveries(
             add("check_run", payload, 202, ("github", name, "rerun"))
         elif roll < 0.97:
             payload = copy.deepcopy(gitlab_push)
-            project = f"platform/infra-{rng.randrange(2)}"
+            project = rng.choice(GITLAB_PROJECTS)
             payload["project"]["path_with_namespace"] = project
             payload["commits"][0]["modified"] = ["clusters/prod/hpa.yaml"]
             body = json.dumps(payload).encode()
@@ -191,6 +211,7 @@ def serve(database: str, port: int, timings: str) -> None:
         database_url=database,
         github_webhook_secret=SECRET,
         gitlab_webhook_token=TOKEN,
+        gitlab_projects=",".join(GITLAB_PROJECTS),
         debounce_seconds=30.0,
     )
     handled: list[float] = []
@@ -332,8 +353,9 @@ def main() -> None:
     failed = False
     for clients in (1, args.clients):
         with tempfile.TemporaryDirectory(prefix="rs-bench-") as tmp:
-            # The embedded PostgreSQL `serve` starts without a URL, stopped with the directory.
+            # An embedded PostgreSQL, started here for the server process to use.
             database = database_url(None, Path(tmp) / "data")
+            seed_pulls(database, args.repos)
             timings = Path(tmp) / "timings.json"
             process, url = start_server(database, timings)
             try:
