@@ -47,10 +47,11 @@ def database(postgres_server: str) -> str:
     return new_database(postgres_server)
 
 
-def new_database(server: str) -> str:
-    """A new database, migrated already, on `server` (the `postgres_server` fixture's URL)."""
+def new_database(server: str, migrated: bool = True) -> str:
+    """A new database on `server` (the `postgres_server` fixture's URL): migrated already,
+    or empty, as a first start finds it."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    _create(server, name, template=TEMPLATE)
+    _create(server, name, template=TEMPLATE if migrated else "template0")
     return _on(server, name)
 
 

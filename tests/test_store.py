@@ -21,6 +21,7 @@ from bot.store.database import MIGRATIONS, sqlalchemy_url
 from bot.store.tables import Base
 from recommenders.errors import InputError
 from tests.conftest import ROOT
+from tests.postgres_server import new_database
 
 
 def test_the_migrations_make_exactly_the_tables_the_code_reads(database: str) -> None:
@@ -33,9 +34,11 @@ def test_the_migrations_make_exactly_the_tables_the_code_reads(database: str) ->
     assert version == head
 
 
-def test_processes_starting_together_migrate_once_and_all_start(database: str) -> None:
-    """The web process and the workers start at the same moment on an empty database: the
-    advisory lock lets one migrate while the others wait, then find nothing to do."""
+def test_processes_starting_together_migrate_once_and_all_start(postgres_server: str) -> None:
+    """The web process and the workers start at the same moment on an empty database (here
+    threads, each with its own engine and so its own PostgreSQL session, as processes have):
+    the advisory lock lets one migrate while the others wait, then find nothing to do."""
+    database = new_database(postgres_server, migrated=False)
     failures: list[BaseException] = []
 
     def start() -> None:
