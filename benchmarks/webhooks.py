@@ -308,18 +308,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def jobs_in(database: str) -> tuple[int, int, set[tuple[str, str, str]]]:
-    from sqlalchemy import func, select
+    from sqlalchemy import text
 
     from bot.store import Store
-    from bot.store.tables import QUEUED, Job, Repository
 
     store = Store(database)
     with store.session() as session:
         rows = session.execute(
-            select(Repository.forge, Repository.full_name, Job.reason, func.count())
-            .join(Repository, Repository.id == Job.repository_id)
-            .where(Job.state == QUEUED)
-            .group_by(Repository.forge, Repository.full_name, Job.reason)
+            text(
+                "select repository.forge, repository.full_name, job.args->>'reason', count(*) "
+                "from procrastinate_jobs job join repositories repository "
+                "on repository.id = (job.args->>'repository')::int "
+                "where job.status = 'todo' group by 1, 2, 3"
+            )
         ).all()
     store.engine.dispose()
     total = sum(int(count) for *_, count in rows)

@@ -637,8 +637,19 @@ def policy_check(
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="Run the jobs in this process too.")
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Jobs at once with --with-worker."),
+    ] = None,
 ) -> None:
-    """Run the service: webhooks, schedules, a worker and the dashboard, in one process.
+    """Run the service: webhooks, schedules and the dashboard; it queues the jobs.
+
+    The jobs run in `rightsizer worker` processes on the same database, or here with
+    --with-worker (one node). Without RIGHTSIZER_DATABASE_URL the service starts an
+    embedded PostgreSQL in RIGHTSIZER_DATA_DIR and runs its jobs itself.
 
     Settings come from RIGHTSIZER_* environment variables (or a YAML file named by
     RIGHTSIZER_SETTINGS_FILE) and are checked before it starts; see the README.
@@ -648,7 +659,26 @@ def serve(
     """
     from bot.service.app import run_service
 
-    run_service(host, port)
+    run_service(host, port, with_worker, concurrency)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, help="Jobs at once (default: the container's CPU quota)."
+        ),
+    ] = None,
+) -> None:
+    """Run jobs from the service's queue until stopped (SIGTERM lets running jobs finish).
+
+    Start as many as the load needs, beside `rightsizer serve`, with the same settings;
+    RIGHTSIZER_DATABASE_URL must name the PostgreSQL they share.
+    """
+    from bot.service.app import run_workers
+
+    run_workers(concurrency)
 
 
 @app.command(name="strategies")

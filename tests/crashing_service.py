@@ -23,4 +23,5 @@ def run_or_crash(options: ForgeOptions, *arguments: Any) -> RunSummary:
 if __name__ == "__main__":
     from bot.service.app import run_service
 
-    run_service("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1]), work=run_or_crash)
+    port = int(sys.argv[sys.argv.index("--port") + 1])
+    run_service("127.0.0.1", port, with_worker=True, work=run_or_crash)

@@ -31,6 +31,8 @@ from bot.service.dashboard import chart_svg, dashboard_router
 from bot.store import Store
 from bot.store.tables import RecommendationRecord, Run
 from recommenders.model import UsageChart
+from tests.job_engine import fetch as fetch_job
+from tests.job_engine import finish
 from tests.postgres_server import new_database
 from tests.prometheus_server import binary
 
@@ -79,9 +81,11 @@ def seed(store: Store) -> Seeded:
     runs = []
     for number, repository in enumerate([infra, infra, hostile]):
         job, _ = store.queue.enqueue(repository, f"schedule-{number}")
-        claimed = store.queue.claim(lease=60)
-        assert claimed is not None and claimed.id == job
-        store.queue.finish(job)
+        assert fetch_job(store) == (
+            job,
+            {"repository": repository.id, "reason": f"schedule-{number}", "details": {}},
+        )
+        finish(store, job)
         runs.append(job)
     store.queue.enqueue(infra, "push")  # the queue depth the page shows
     store.runs.record_pull(infra, 7, "rightsizer/prod", "open", PR_URL)

@@ -11,9 +11,10 @@ import pytest
 from bot.forges.connect import ForgeOptions
 from bot.service.isolated import run_isolated
 from bot.service.settings import ServiceSettings
-from bot.service.worker import RunSummary, Worker
+from bot.service.worker import RunSummary
 from bot.store import Store
 from recommenders.errors import InputError
+from tests.job_engine import drain
 
 pytestmark = pytest.mark.slow
 
@@ -64,25 +65,21 @@ def crashes_for_one_repository(options: ForgeOptions, *_: object) -> RunSummary:
 def test_a_job_that_keeps_crashing_is_poisoned_and_the_others_run(database: str):
     store = Store(database)
     settings = ServiceSettings(retry_seconds=0.0, job_timeout_seconds=60)
-    worker = Worker(store, settings, work=crashes_for_one_repository)
     bomb = store.repositories.add("github", "acme/bomb", None)
     fine = store.repositories.add("github", "acme/fine", None)
     store.queue.enqueue(bomb, "schedule")
-    for _ in range(3):
-        assert worker.run_pending()
     store.queue.enqueue(fine, "schedule")
-    assert worker.run_pending()
-    assert not worker.run_pending()  # the poisoned job is not queued again
+    drain(database, store, settings, work=crashes_for_one_repository)
     states = {reason_state[1:3] for reason_state in store.queue.jobs(bomb)}
     assert states == {("schedule", "failed")}
     assert store.queue.jobs(fine)[-1][1:3] == ("schedule", "done")
     outcomes = [outcome for _, outcome, _, _ in store.runs.of(bomb)]
     assert outcomes == ["failed", "failed", "failed"]
     with store.session() as session:
-        from bot.store.tables import Job
+        from bot.store.tables import Run
 
-        errors = [job.last_error for job in session.query(Job).filter_by(state="failed")]
-    assert errors == [
+        errors = [run.message for run in session.query(Run).filter_by(repository_id=bomb.id)]
+    assert errors[-1] == (
         "the run's process died of SIGSEGV; poisoned after 3 attempts, not tried again"
-    ]
+    )
     store.engine.dispose()

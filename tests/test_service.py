@@ -22,12 +22,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import text
 
+from bot.service.worker import POISON_AFTER
 from bot.store import Store
 from bot.store.database import database_url
-from bot.store.queue import POISON_AFTER
-from bot.store.tables import Job
 from tests.conftest import COST, EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
 from tests.crashing_service import BOMB
 from tests.forge_servers.github import GitHubServer
@@ -96,7 +95,7 @@ class Service:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", self.module, "serve", "--port", str(port)]
+        command = [sys.executable, "-m", self.module, "serve", "--with-worker", "--port", str(port)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
@@ -339,9 +338,14 @@ def test_jobs_queued_when_the_service_dies_run_after_a_restart(github, tmp_path,
 
 
 def _failed_error(store: Store) -> str | None:
+    """What the last run of a job that failed for good said."""
     with store.session() as session:
-        job = session.scalars(select(Job).where(Job.state == "failed")).first()
-        return job.last_error if job is not None else None
+        return session.scalar(
+            text(
+                "select runs.message from runs join procrastinate_jobs job "
+                "on job.id = runs.job_id where job.status = 'failed' order by runs.id desc"
+            )
+        )
 
 
 def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on(

@@ -7,6 +7,7 @@ import logging
 import time
 
 import pytest
+from sqlalchemy import text
 
 from bot.decisions.overrides import names_workload, pin_value
 from bot.service.logs import JsonFormatter
@@ -14,8 +15,18 @@ from bot.service.scheduler import Schedules
 from bot.service.settings import ServiceSettings, load_settings, settings_warnings
 from bot.service.worker import repository_cache
 from bot.store import Store
+from bot.store.rows import JobRow
 from recommenders.errors import InputError, redacted
 from recommenders.model import WorkloadKey
+from tests.job_engine import (
+    dead_worker,
+    drain,
+    fails_on_the_forge,
+    fetch,
+    finish,
+    rate_limited,
+    recover,
+)
 
 
 @pytest.fixture
@@ -85,37 +96,81 @@ def test_one_queued_job_per_repository_and_reason_debounced(store):
     first, created = store.queue.enqueue(repo, "push", delay=0.3)
     again, created_again = store.queue.enqueue(repo, "push", delay=0.3)
     assert created and not created_again and again == first
-    assert store.queue.claim(60) is None, "debounced: not due yet"
+    assert fetch(store) is None, "debounced: not due yet"
     time.sleep(0.35)
-    job = store.queue.claim(60)
-    assert job is not None and job.id == first and job.attempts == 1
-    # While it runs, a new push queues a new job, which waits for the running one.
+    job = fetch(store)
+    assert job is not None and job[0] == first
+    assert job[1] == {"repository": repo.id, "reason": "push", "details": {}}
+    # While it runs, a new push queues a new job, which waits for the running one, and so
+    # does a job of the same repository for another reason.
     second, created = store.queue.enqueue(repo, "push")
+    command, _ = store.queue.enqueue(repo, "command:9")
     assert created and second != first
-    assert store.queue.claim(60) is None, "one running job per repository"
-    store.queue.finish(first)
-    assert store.queue.claim(60).id == second
+    assert fetch(store) is None, "one running job per repository"
+    other = store.repositories.add("github", "acme/other", 7)
+    elsewhere, _ = store.queue.enqueue(other, "push")
+    assert fetch(store) == (elsewhere, {"repository": other.id, "reason": "push", "details": {}})
+    finish(store, first)
+    assert fetch(store)[0] == second
+    finish(store, second)
+    assert fetch(store)[0] == command
+    assert store.queue.depth() == 0
 
 
-def test_failed_jobs_are_retried_with_backoff_then_given_up(store):
+def test_a_debounced_job_moves_later_never_earlier(store):
+    repo = store.repositories.add("github", "acme/infra", 7)
+    job, _ = store.queue.enqueue(repo, "push", delay=60)
+    assert store.queue.enqueue(repo, "push", delay=0) == (job, False)
+    assert fetch(store) is None, "a later push does not make the waiting run due sooner"
+
+
+def test_failed_jobs_are_retried_with_backoff_then_given_up(database, store):
     repo = store.repositories.add("github", "acme/infra", 7)
     job_id, _ = store.queue.enqueue(repo, "schedule")
-    for attempt in range(1, 6):
-        job = store.queue.claim(60)
-        assert job is not None and job.attempts == attempt
-        store.queue.finish(job_id, "GitHub answered 502", retry_in=0)
-    assert store.queue.claim(60) is None
+    drain(database, store, ServiceSettings(retry_seconds=0.0), work=fails_on_the_forge)
     assert store.queue.jobs() == [(job_id, "schedule", "failed", 5)]
+    outcomes = [outcome for _, outcome, _, _ in store.runs.of(repo)]
+    assert outcomes == ["failed"] * 5
 
 
-def test_a_job_whose_worker_died_is_resumed(store):
+def test_a_run_the_forge_asks_to_wait_for_is_retried_no_sooner(database, store):
     repo = store.repositories.add("github", "acme/infra", 7)
-    store.queue.enqueue(repo, "push")
-    assert store.queue.claim(lease=0.01) is not None
-    time.sleep(0.05)
-    assert store.queue.claim(60) is None
-    assert store.queue.resume() == 1
-    assert store.queue.claim(60) is not None
+    job_id, _ = store.queue.enqueue(repo, "schedule")
+    drain(database, store, ServiceSettings(retry_seconds=0.0), work=rate_limited)
+    assert store.queue.jobs() == [(job_id, "schedule", "queued", 1)]
+    with store.session() as session:
+        wait = session.scalar(
+            text("select extract(epoch from scheduled_at - now()) from procrastinate_jobs")
+        )
+    assert 3500 < wait <= 3600, "Retry-After: 3600 is honoured over the 0 s backoff"
+
+
+def test_a_job_whose_worker_died_is_resumed_then_poisoned(database, store):
+    settings = ServiceSettings(worker_heartbeat_seconds=1.0)
+    repo = store.repositories.add("github", "acme/infra", 7)
+    job, _ = store.queue.enqueue(repo, "push")
+    for attempt in range(1, 4):
+        assert fetch(store, dead_worker(store))[0] == job
+        store.runs.start(JobRow(job, repo, "push", {}, attempt))
+        recover(database, store, settings)
+    assert store.queue.jobs() == [(job, "push", "failed", 3)]
+    with store.session() as session:
+        runs = session.execute(text("select outcome, message from runs order by id")).all()
+    assert [outcome for outcome, _ in runs] == ["failed"] * 3
+    assert runs[0].message == "its worker stopped during the run; tried again"
+    assert runs[-1].message.startswith("poisoned: its worker stopped during it 3 times")
+
+
+def test_a_job_of_a_living_worker_is_left_alone(database, store):
+    repo = store.repositories.add("github", "acme/infra", 7)
+    job, _ = store.queue.enqueue(repo, "push")
+    with store.session() as session:
+        alive = session.scalar(
+            text("insert into procrastinate_workers default values returning id")
+        )
+    assert fetch(store, alive)[0] == job
+    recover(database, store, ServiceSettings(worker_heartbeat_seconds=60.0))
+    assert store.queue.jobs() == [(job, "push", "running", 1)]
 
 
 def test_schedules_follow_the_repositories_and_their_own_cron(store):
@@ -137,26 +192,20 @@ def test_schedules_follow_the_repositories_and_their_own_cron(store):
     assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]
 
 
-def test_the_queue_keeps_one_waiting_job_per_reason_and_takes_back_a_lapsed_lease(store):
-    """The partial unique index, the claim and the lease."""
+def test_a_delivery_and_its_job_commit_together_and_once(store):
     repo = store.repositories.add("github", f"acme/infra-{time.time_ns()}", 7)
     first, created = store.queue.enqueue(repo, "push")
-    again, created_again = store.queue.enqueue(repo, "push")
-    assert created and not created_again and again == first
-    assert store.queue.deliver_and_enqueue(
+    queued = store.queue.deliver_and_enqueue(
         "d-1", "github", "push", repo.full_name, "push", 0, None
-    ) == (
-        first,
-        False,
     )
-    assert store.queue.deliver_and_enqueue(
+    assert created and queued == (first, False)
+    again = store.queue.deliver_and_enqueue(
         "d-1", "github", "push", repo.full_name, "push", 0, None
-    ) == ("duplicate")
-    job = store.queue.claim(lease=0.01)
-    assert job is not None and job.id == first
-    time.sleep(0.05)
-    assert store.queue.resume() >= 1
-    assert store.queue.claim(60).id == first
+    )
+    assert again == "duplicate"
+    unknown = store.queue.deliver_and_enqueue("d-2", "github", "push", "acme/gone", "push", 0, None)
+    assert unknown is None and store.deliveries.first("d-2", "github", "push")
+    assert [job for job, *_ in store.queue.jobs()] == [first]
 
 
 def test_a_command_names_a_workload_as_a_reviewer_types_it():

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.service import metrics
 from bot.service.commands import (
@@ -38,7 +37,8 @@ from bot.service.commands import (
 from bot.service.settings import ServiceSettings
 from bot.service.webhooks import signature, touches_inputs, webhook_router
 from bot.store import Store, queue, repositories
-from bot.store.tables import Delivery, Job, PullRequestRecord
+from bot.store.tables import Delivery, PullRequestRecord
+from tests.job_engine import fetch
 
 HOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
 SECRET = "It's a Secret to Everybody"
@@ -157,9 +157,10 @@ class Hooks:
 
     def details(self, job_id: int) -> dict[str, Any]:
         with self.store.session() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            return dict(json.loads(job.details))
+            arguments = session.scalar(
+                text("select args from procrastinate_jobs where id = :id"), {"id": job_id}
+            )
+            return dict(arguments["details"])
 
 
 @contextmanager
@@ -321,7 +322,7 @@ def test_two_pushes_are_debounced_into_one_queued_job(hooks: Hooks) -> None:
     assert (job1["repository"], job1["reason"]) == ("Codertocat/Hello-World", "push")
     assert job1["new"] is True and job2["new"] is False and job1["id"] == job2["id"]
     assert len(hooks.jobs()) == 1
-    assert hooks.store.queue.claim(60) is None  # not due before the debounce delay
+    assert fetch(hooks.store) is None  # not due before the debounce delay
     assert metrics.REGISTRY.get_sample_value("rightsizer_queue_depth") == 1
 
 
@@ -329,10 +330,11 @@ def test_a_push_is_queued_without_delay_when_debounce_is_zero(database: str) -> 
     with make_hooks(database, debounce_seconds=0.0) as hooks:
         hooks.store.repositories.add_installation("github", 1, "Codertocat")
         assert hooks.github("push", variant(PUSH, touching(".rightsizer.yaml"))).status_code == 202
-        job = hooks.store.queue.claim(60)
-        assert job is not None and job.reason == "push"
-        assert job.repository.full_name == "Codertocat/Hello-World"
-        assert job.repository.installation_id == 1
+        job = fetch(hooks.store)
+        assert job is not None and job[1]["reason"] == "push"
+        repository = hooks.store.repositories.served(job[1]["repository"])
+        assert repository is not None and repository.full_name == "Codertocat/Hello-World"
+        assert repository.installation_id == 1
 
 
 # Push ---------------------------------------------------------------------------------
@@ -417,8 +419,8 @@ def test_a_rerun_command_on_a_pr_makes_one_command_job(hooks: Hooks) -> None:
         "command": "/rightsizer rerun",
         "comment_id": comment_id,
     }
-    claimed = hooks.store.queue.claim(60)  # delay 0: due at once
-    assert claimed is not None and claimed.details["command"] == "/rightsizer rerun"
+    claimed = fetch(hooks.store)  # delay 0: due at once
+    assert claimed is not None and claimed[1]["details"]["command"] == "/rightsizer rerun"
     assert len(hooks.jobs()) == 1
 
 
@@ -593,17 +595,15 @@ def test_a_push_that_fails_midway_leaves_neither_delivery_nor_job(
     hooks.store.repositories.add_installation("github", 1, "Codertocat")
     hooks.store.repositories.add("github", "Codertocat/Hello-World", 1)
     body = variant(PUSH, touching("apps/web/deployment.yaml"))
-    calls = []
+    enqueue = queue.enqueue_in
 
-    def failing_clock() -> datetime:  # the delivery row is written, then the job fails
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("the database went away")
-        return datetime.now(UTC)
+    def broken(*args: Any, **kwargs: Any) -> Any:  # the delivery row is written, then this
+        raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(queue, "now", failing_clock)
+    monkeypatch.setattr(queue, "enqueue_in", broken)
     assert hooks.github("push", body, delivery="d-9").status_code == 500
     assert hooks.deliveries_seen() == 0 and hooks.jobs() == []
+    monkeypatch.setattr(queue, "enqueue_in", enqueue)
     assert hooks.github("push", body, delivery="d-9").status_code == 202  # the redelivery
     assert len(hooks.jobs()) == 1
 

@@ -138,7 +138,10 @@ class ForgeError(Exception):
     A run stops at the first one; whatever it pushed is finished by the next run.
     """
 
-    def __init__(self, action: str, problem: str) -> None:
+    def __init__(self, action: str, problem: str, retry_after: float | None = None) -> None:
         super().__init__(f"{action}: {problem}")
         self.action = action
         self.problem = problem
+        self.retry_after = retry_after
+        """Seconds the forge asked to wait (`Retry-After`, a rate limit's reset), if it did:
+        the job's retry waits at least this long."""

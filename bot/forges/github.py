@@ -8,6 +8,7 @@ Retries are PyGithub's `GithubRetry`: 5xx with backoff, and on a rate limit it s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -149,11 +150,26 @@ def _calling(action: str) -> Iterator[None]:
         yield
     except GithubException as exc:
         message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
-        raise ForgeError(action, f"GitHub answered {exc.status}: {message}") from exc
+        problem = f"GitHub answered {exc.status}: {message}"
+        raise ForgeError(action, problem, _wait_asked(exc.headers or {})) from exc
     except requests.RequestException as exc:
         # Retries used up on 5xx (RetryError), or GitHub unreachable: say which, not the URL
         # with its query, which is all requests' message would add.
         raise ForgeError(action, f"GitHub did not answer: {type(exc).__name__}") from exc
+
+
+def _wait_asked(headers: dict[str, str]) -> float | None:
+    """The wait GitHub asked for when it refused: `Retry-After` (secondary limits), or until
+    `X-RateLimit-Reset` once the hour's budget is spent; None when it asked for none."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    try:
+        if "retry-after" in lowered:
+            return max(0.0, float(lowered["retry-after"]))
+        if lowered.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in lowered:
+            return max(0.0, float(lowered["x-ratelimit-reset"]) - time.time())
+    except ValueError:
+        return None
+    return None
 
 
 class GitHubForge:

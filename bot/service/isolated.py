@@ -11,7 +11,10 @@ the values in it, never the objects' types.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import resource
 import signal
 import traceback
@@ -23,6 +26,7 @@ from bot.forges.base import ForgeError
 from recommenders.errors import InputError
 
 Kind = Literal["ok", "input", "forge", "error", "crashed", "timeout"]
+PR_SET_PDEATHSIG = 1
 MEMORY_LIMIT_BYTES = 8 * 1024**3
 """Address space for a run's process: the forecasts of a big monorepo fit; a bomb does not."""
 
@@ -32,6 +36,8 @@ class Ended:
     kind: Kind
     value: Any = None
     """What the work returned (`ok`), else the message that says why it ended."""
+    retry_after: float | None = None
+    """For `forge`: the wait the forge asked for, if it did."""
 
 
 def run_isolated(
@@ -52,12 +58,12 @@ def run_isolated(
             child.join()
             return Ended("timeout", f"the run took over {deadline:g} s and was stopped")
         try:
-            kind, value = receiving.recv()
+            kind, value, retry_after = receiving.recv()
         except (EOFError, OSError):
             child.join()
             return Ended("crashed", _death(child.exitcode))
         child.join(timeout=10)
-        return Ended(kind, value)
+        return Ended(kind, value, retry_after)
     finally:
         receiving.close()
         if child.is_alive():
@@ -65,19 +71,34 @@ def run_isolated(
 
 
 def _child(sending: Any, work: Callable[..., Any], args: tuple[Any, ...], memory: int) -> None:
+    _die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    answer: tuple[Kind, Any, float | None]
     try:
-        answer: tuple[Kind, Any] = ("ok", work(*args))
+        answer = ("ok", work(*args), None)
     except InputError as exc:
-        answer = ("input", str(exc))
+        answer = ("input", str(exc), None)
     except ForgeError as exc:
-        answer = ("forge", str(exc))
+        answer = ("forge", str(exc), exc.retry_after)
     except MemoryError:
-        answer = ("crashed", f"the run needed more than {memory / 2**30:g} GiB and was stopped")
+        gib = memory / 2**30
+        answer = ("crashed", f"the run needed more than {gib:g} GiB and was stopped", None)
     except Exception as exc:  # reported to the worker, which logs and retries
-        answer = ("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        answer = ("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", None)
     sending.send(answer)
     sending.close()
+
+
+def _die_with_parent() -> None:
+    """The run is killed with its worker (Linux's parent-death signal): a worker that is
+    SIGKILLed or OOM-killed has its job retried elsewhere, and an orphan still running it
+    would publish twice. (The signal follows the thread that started the child, which
+    waits for it until it ends.)"""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the signal was set
+        os._exit(1)
 
 
 def _death(exitcode: int | None) -> str:

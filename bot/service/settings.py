@@ -47,7 +47,12 @@ class ServiceSettings:
     schedule: str = "0 6 * * *"
     """The default cron (in UTC) for repos whose `.rightsizer.yaml` names none."""
     schedule_jitter_seconds: int = 3600
-    worker_lease_seconds: float = 1800.0
+    worker_heartbeat_seconds: float = 10.0
+    """Each worker process says it is alive this often; one silent for three times as long is
+    taken for dead, and its job is retried."""
+    worker_concurrency: int = 0
+    """Jobs a worker process runs at once; 0: one per CPU of the container's quota (its
+    cgroup limit and affinity, not the node's core count)."""
     job_timeout_seconds: float = 1800.0
     """A run's process is stopped after this long; the job is retried, then given up on."""
     retry_seconds: float = 60.0
@@ -77,7 +82,8 @@ _NAMES = {
     "debounce_seconds": "RIGHTSIZER_DEBOUNCE_SECONDS",
     "schedule": "RIGHTSIZER_SCHEDULE",
     "schedule_jitter_seconds": "RIGHTSIZER_SCHEDULE_JITTER_SECONDS",
-    "worker_lease_seconds": "RIGHTSIZER_WORKER_LEASE_SECONDS",
+    "worker_heartbeat_seconds": "RIGHTSIZER_WORKER_HEARTBEAT_SECONDS",
+    "worker_concurrency": "RIGHTSIZER_WORKER_CONCURRENCY",
     "job_timeout_seconds": "RIGHTSIZER_JOB_TIMEOUT_SECONDS",
     "retry_seconds": "RIGHTSIZER_RETRY_SECONDS",
     "org_policy": "RIGHTSIZER_ORG_POLICY",
@@ -194,6 +200,8 @@ def _check(settings: ServiceSettings) -> None:
     gitlab_projects(settings)
     if settings.job_timeout_seconds <= 0:
         raise InputError(_NAMES["job_timeout_seconds"], "must be positive")
-    for key in ("debounce_seconds", "worker_lease_seconds", "retry_seconds"):
+    if settings.worker_heartbeat_seconds <= 0:
+        raise InputError(_NAMES["worker_heartbeat_seconds"], "must be positive")
+    for key in ("debounce_seconds", "retry_seconds", "worker_concurrency"):
         if getattr(settings, key) < 0:
             raise InputError(_NAMES[key], "must not be negative")

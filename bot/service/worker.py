@@ -1,9 +1,9 @@
-"""The worker: claims jobs from the store one at a time and runs them.
+"""The worker: what a job does, once the engine (`engine.py`) hands it over.
 
-One thread is enough on the machines this runs on (a run is CPU-bound forecasting and
-kustomize), and the store already guarantees one running job per repository. A run that
-fails on the forge is retried with backoff; a mistake in the repo (its config, a policy) is
-not, since running again would fail the same way until someone fixes it.
+A run is carried out in a child process of its own (`isolated.py`). How it ends decides what
+the engine does next: a run that fails on the forge, crashes or hangs is retried with backoff
+(`RetryLater`), a mistake in the repo (its config, a policy) is not (`JobFailed`), since
+running again would fail the same way until someone fixes it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,15 +39,29 @@ from bot.service.commands import (
     may_command,
     parse_command,
 )
-from bot.service.isolated import run_isolated
+from bot.service.isolated import Ended, run_isolated
 from bot.service.settings import ServiceSettings
 from bot.store import Store
-from bot.store.queue import POISON_AFTER
 from bot.store.rows import JobRow, RecommendationRow, RepositoryRow
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 
 log = logging.getLogger("rightsizer.worker")
+POISON_AFTER = 3
+"""Attempts of a job whose run crashed or hung its process (or whose worker died during it),
+after which it is given up on (poisoned) instead of tried again."""
+
+
+class RetryLater(Exception):
+    """The job failed on something passing; the engine runs it again after `after` s."""
+
+    def __init__(self, message: str, after: float) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class JobFailed(Exception):
+    """The job failed and is not tried again; the message says why."""
 
 
 class Worker:
@@ -56,70 +69,39 @@ class Worker:
         self,
         store: Store,
         settings: ServiceSettings,
-        poll_seconds: float = 0.5,
         work: Callable[..., RunSummary] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
-        self.poll_seconds = poll_seconds
         self.work = work or planned_and_published
         """What a run's child process does (a test gives one that crashes)."""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        # One process runs jobs, so at its start no job can really be running: every job
-        # marked so was cut off by a crash or a kill, however long its lease.
-        resumed = self.store.queue.resume(every_running=True)
-        if resumed:
-            log.info("resumed jobs whose worker died", extra={"jobs": resumed})
-        self._thread = threading.Thread(target=self._loop, name="rightsizer-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_pending()
-                metrics.QUEUE_DEPTH.set(self.store.queue.depth())
-            except Exception:  # the loop outlives any one job's bug or a database blip
-                log.exception("worker loop failed")
-                worked = False
-            if not worked:
-                self._stop.wait(self.poll_seconds)
-
-    def run_pending(self) -> bool:
-        """Run the next due job, if any; True when one ran."""
-        job = self.store.queue.claim(self.settings.worker_lease_seconds)
-        if job is None:
-            return False
+    def handle(
+        self, job_id: int, repository_id: int, reason: str, details: dict, attempt: int
+    ) -> None:
+        """Carry out one job: returns when it is done, raises `RetryLater` or `JobFailed`."""
+        repository = self.store.repositories.served(repository_id)
+        if repository is None:  # removed since it was queued: the forge would refuse us
+            log.info("job skipped: repository no longer served", extra={"job": job_id})
+            return
+        job = JobRow(job_id, repository, reason, details, attempt)
         started = time.monotonic()
         try:
-            if job.reason.startswith("command:"):
+            if reason.startswith("command:"):
                 self._command(job)
             else:
                 self._run(job)
-        except Exception as exc:  # whatever broke, the job is not left marked running
-            log.exception("job failed", extra={"job": job.id, "reason": job.reason})
-            self.store.queue.finish(job.id, f"{type(exc).__name__}: {exc}", self._backoff(job))
-        metrics.RUN_SECONDS.observe(time.monotonic() - started)
-        return True
+        finally:
+            metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
-    def _backoff(self, job: JobRow) -> float:
-        return self.settings.retry_seconds * 2 ** (job.attempts - 1)
+    def _backoff(self, job: JobRow, asked: float | None = None) -> float:
+        """Exponential from `retry_seconds`, and never sooner than the forge asked."""
+        return max(self.settings.retry_seconds * 2 ** (job.attempts - 1), asked or 0.0)
 
     def _run(self, job: JobRow) -> None:
-        """The run in a child process of its own (`isolated`): a crash or a hang there fails
-        this job, and a job that has crashed or hung its process `POISON_AFTER` times is not
-        tried again, while the worker goes on with the others."""
+        """The run in a child process of its own: a crash or a hang there fails this job,
+        and one that has crashed or hung its process `POISON_AFTER` times is not tried
+        again, while the worker goes on with the others."""
         run_id = self.store.runs.start(job)
         context = {"repository": job.repository.full_name, "reason": job.reason, "job": job.id}
         arguments = (
@@ -130,33 +112,41 @@ class Worker:
             self.store.overrides.of(job.repository),
         )
         ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
-        if ended.kind == "input":
-            self._failed(job, run_id, f"the repository needs a fix: {ended.value}", retry=False)
-        elif ended.kind == "forge":
-            self._failed(job, run_id, f"forge error: {ended.value}", retry=True)
-        elif ended.kind == "error":
-            log.error("run failed: %s", ended.value, extra=context)
-            self._failed(job, run_id, str(ended.value).splitlines()[0], retry=True)
-        elif ended.kind in ("crashed", "timeout"):
-            poisoned = job.attempts >= POISON_AFTER
-            message = str(ended.value) + (
-                f"; poisoned after {job.attempts} attempts, not tried again" if poisoned else ""
-            )
-            self._failed(job, run_id, message, retry=not poisoned)
-        else:
+        if ended.kind == "ok":
             summary: RunSummary = ended.value
             for line in summary.said:
                 log.info(line, extra=context)
             self._record(job, run_id, summary)
-            self.store.queue.finish(job.id)
             metrics.RUNS.labels(job.reason, "ok").inc()
             log.info("run finished", extra=context)
+            return
+        if ended.kind == "error":
+            log.error("run failed: %s", ended.value, extra=context)
+        self._failed(job, run_id, ended)
 
-    def _failed(self, job: JobRow, run_id: int, message: str, *, retry: bool) -> None:
+    def _failed(self, job: JobRow, run_id: int, ended: Ended) -> None:
+        """The run recorded as failed, and the job ended as its kind of failure asks."""
+        message = str(ended.value).splitlines()[0]
+        retry = ended.kind != "input"
+        if ended.kind == "input":
+            message = f"the repository needs a fix: {message}"
+        elif ended.kind == "forge":
+            message = f"forge error: {message}"
+        elif ended.kind in ("crashed", "timeout") and job.attempts >= POISON_AFTER:
+            message += f"; poisoned after {job.attempts} attempts, not tried again"
+            retry = False
+        waiting = self.store.queue.waiting(
+            job.repository.forge, job.repository.full_name, job.reason, job.id
+        )
+        if retry and waiting is not None:
+            message += f"; job {waiting}, queued since, stands for this one"
+            retry = False
         self.store.runs.finish(run_id, "failed", message)
-        self.store.queue.finish(job.id, message, self._backoff(job) if retry else None)
         metrics.RUNS.labels(job.reason, "failed").inc()
         log.warning(message, extra={"repository": job.repository.full_name, "job": job.id})
+        if retry:
+            raise RetryLater(message, self._backoff(job, ended.retry_after))
+        raise JobFailed(message)
 
     def _record(self, job: JobRow, run_id: int, summary: RunSummary) -> None:
         repository = job.repository
@@ -186,8 +176,7 @@ class Worker:
             login, body = conversation.comment(number, comment_id)
             line = command_line(body)
             if line is None:
-                self.store.queue.finish(job.id)  # edited since: it no longer holds a command
-                return
+                return  # edited since: it no longer holds a command
             if not may_command(conversation.permission(login)):
                 conversation.reply(
                     number,
@@ -199,12 +188,9 @@ class Worker:
                 conversation.reply(number, self._act(job.repository, login, line))
                 metrics.RUNS.labels("command", "ok").inc()
         except ForgeError as exc:
-            self.store.queue.finish(job.id, str(exc), self._backoff(job))
-            return
+            raise RetryLater(str(exc), self._backoff(job, exc.retry_after)) from exc
         except InputError as exc:  # the service is not set up for this forge: no retry
-            self.store.queue.finish(job.id, str(exc))
-            return
-        self.store.queue.finish(job.id)
+            raise JobFailed(str(exc)) from exc
 
     def _act(self, repository: RepositoryRow, login: str, line: str) -> str:
         """Carry out one command; the reply says what was done, or why not."""

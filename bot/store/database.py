@@ -67,6 +67,11 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def libpq_url(url: str) -> str:
+    """The URL as libpq (and so procrastinate's connector) reads it: no driver named."""
+    return "postgresql://" + sqlalchemy_url(url).removeprefix(DRIVER)
+
+
 def migrate(engine: Engine) -> None:
     """Every Alembic migration not yet applied, in one transaction that holds an advisory
     lock: the web process and the workers may start together, and only one migrates."""

@@ -1,31 +1,47 @@
-"""The job queue: one queued job per (repository, reason), debounced, claimed with a lease,
-one running per repository, retried with backoff, poisoned after repeated crashes.
+"""Jobs put in procrastinate's queue from the service's own transactions.
 
-Jobs live in the database, not in memory, so nothing is lost when the process dies: a lease
-that runs out (the worker died mid-run) puts the job back in the queue. A partial unique
-index keeps one queued job per (repository, reason) even when two processes enqueue at once.
-This is the hand-written queue issue #18 replaces with procrastinate.
+The engine (procrastinate, `bot/service/engine.py`) runs the jobs; this module only puts them
+in its table and reads it back for the dashboard. It defers through procrastinate's own SQL
+function (`procrastinate_defer_jobs_v1`, the versioned interface its Python client calls)
+on the service's session, so that a webhook's delivery and the job it queues commit
+together or not at all: procrastinate's client opens connections of its own and could not.
+
+Two locks carry the queue's rules:
+- `queueing_lock` `<forge>:<repository>:<reason>`: one waiting job per window. A second
+  enqueue moves the waiting job's start later instead (debounce).
+- `lock` `<forge>:<repository>`: one running job per repository, whatever its reason.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.database import Database, now
+from bot.store.database import Database
 from bot.store.deliveries import DUPLICATE, insert_delivery
-from bot.store.rows import JobRow, RepositoryRow, repository_row
-from bot.store.tables import DONE, FAILED, QUEUED, RUNNING, Job, Repository
+from bot.store.rows import RepositoryRow
+from bot.store.tables import Repository
 
-MAX_ATTEMPTS = 5
-POISON_AFTER = 3
-"""Attempts of a job whose process crashed, hung or took its worker down, after which it is
-given up on (poisoned) instead of tried again."""
+TASK = "rightsizer.run"
+QUEUE = "runs"
+STATES = {
+    "todo": "queued",
+    "doing": "running",
+    "succeeded": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "aborted": "failed",
+}
+"""procrastinate's job states, in the words the dashboard and the logs use."""
+
+
+def locks(forge: str, full_name: str, reason: str) -> tuple[str, str]:
+    """(lock, queueing lock) of a repository's job for `reason`."""
+    return f"{forge}:{full_name}", f"{forge}:{full_name}:{reason}"
 
 
 class Queue:
@@ -59,124 +75,65 @@ class Queue:
     ) -> tuple[int, bool] | str | None:
         """In one transaction: the webhook delivery remembered (when given) and the job
         queued. DUPLICATE when the delivery was seen before; None, with nothing written, when
-        the repository is not an active one; else (job id, whether it is new).
-
-        Two processes queueing the same job at once meet the unique index: the loser's
-        transaction is rolled back and tried again, and then finds the winner's job."""
-        for attempt in range(3):
-            try:
-                with self.session() as session:
-                    if delivery and not insert_delivery(session, delivery, forge, event):
-                        return DUPLICATE
-                    repository = session.scalar(
-                        select(Repository.id).where(
-                            Repository.forge == forge,
-                            Repository.full_name == full_name,
-                            Repository.active.is_(True),
-                        )
-                    )
-                    if repository is None:
-                        raise _NoRepository
-                    return enqueue_in(session, repository, reason, delay, details)
-            except _NoRepository:
-                return None
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def claim(self, lease: float) -> JobRow | None:
-        """The oldest due job of a repository with no job running, marked running until the
-        lease ends; None when nothing is due."""
-        with self.session() as session:
-            busy = select(Job.repository_id).where(Job.state == RUNNING)
-            served = select(Repository.id).where(Repository.active.is_(True))
-            candidates = session.scalars(
-                select(Job)
-                .where(
-                    Job.state == QUEUED,
-                    Job.not_before <= now(),
-                    Job.repository_id.not_in(busy),
-                    Job.repository_id.in_(served),
-                )
-                .order_by(Job.not_before, Job.id)
-                .limit(5)
-            ).all()
-            for job in candidates:
-                attempts = job.attempts + 1
-                claimed = session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.state == QUEUED)
-                    .values(
-                        state=RUNNING,
-                        attempts=attempts,
-                        lease_until=now() + timedelta(seconds=lease),
-                    )
-                )
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                    repository = session.get(Repository, job.repository_id)
-                    assert repository is not None
-                    return JobRow(
-                        job.id,
-                        repository_row(repository),
-                        job.reason,
-                        json.loads(job.details),
-                        attempts,
-                    )
-        return None
-
-    def finish(self, job_id: int, error: str | None = None, retry_in: float | None = None) -> None:
-        """Done, or failed: queued again after `retry_in` seconds while attempts remain.
-        A retry that meets a newer job queued for the same reason folds into it."""
+        the repository is not an active one; else (job id, whether it is new)."""
         try:
             with self.session() as session:
-                job = session.get(Job, job_id)
-                assert job is not None
-                job.last_error, job.lease_until, job.finished_at = error, None, now()
-                if error is None:
-                    job.state = DONE
-                elif retry_in is None or job.attempts >= MAX_ATTEMPTS:
-                    job.state = FAILED
-                else:
-                    _requeue(session, job, now() + timedelta(seconds=retry_in))
-        except IntegrityError:  # a webhook queued the same job between our read and write
-            with self.session() as session:
-                session.execute(
-                    update(Job).where(Job.id == job_id).values(state=FAILED, lease_until=None)
-                )
-
-    def resume(self, every_running: bool = False) -> int:
-        """Jobs whose worker died go back in the queue, unless that happened `POISON_AFTER`
-        times (a job that takes its worker down would do it at every restart); how many were
-        found. Those whose lease ran out, or, at the start of the one process that runs jobs,
-        every job marked running: its worker cannot be alive, however long the lease it took."""
-        with self.session() as session:
-            stale = [Job.state == RUNNING]
-            if not every_running:
-                stale.append(Job.lease_until < now())
-            jobs = session.scalars(select(Job).where(*stale)).all()
-            for job in jobs:
-                if job.attempts >= POISON_AFTER:
-                    job.state, job.lease_until, job.finished_at = FAILED, None, now()
-                    job.last_error = (
-                        f"poisoned: its worker stopped during it {job.attempts} times; "
-                        "not tried again"
+                if delivery and not insert_delivery(session, delivery, forge, event):
+                    return DUPLICATE
+                repository = session.scalar(
+                    select(Repository).where(
+                        Repository.forge == forge,
+                        Repository.full_name == full_name,
+                        Repository.active.is_(True),
                     )
-                else:
-                    _requeue(session, job, now())
-            return len(jobs)
+                )
+                if repository is None:
+                    raise _NoRepository
+                return enqueue_in(session, repository, reason, delay, details)
+        except _NoRepository:
+            return None
+
+    def waiting(self, forge: str, full_name: str, reason: str, besides: int) -> int | None:
+        """The id of a job other than `besides` waiting for the same window, if any: a
+        failed run that meets one does not retry, the waiting one stands for both."""
+        _, queueing_lock = locks(forge, full_name, reason)
+        with self.session() as session:
+            return session.scalar(
+                text(
+                    "select id from procrastinate_jobs where queueing_lock = :lock "
+                    "and status = 'todo' and id <> :job"
+                ),
+                {"lock": queueing_lock, "job": besides},
+            )
 
     def depth(self) -> int:
+        """Jobs waiting to run, due or not."""
         with self.session() as session:
-            return int(session.scalar(select(func.count()).where(Job.state == QUEUED)) or 0)
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(text("procrastinate_jobs"))
+                    .where(text("task_name = :task and status = 'todo'"))
+                    .params(task=TASK)
+                )
+                or 0
+            )
 
     def jobs(self, repository: RepositoryRow | None = None) -> list[tuple[int, str, str, int]]:
-        """(id, reason, state, attempts) of every job, oldest first."""
+        """(id, reason, state, attempts) of every run job, oldest first; `attempts` counts
+        the times it was started."""
+        query = (
+            "select id, args->>'reason', status::text, "
+            "attempts + case when status = 'doing' then 1 else 0 end "
+            "from procrastinate_jobs where task_name = :task"
+        )
+        values: dict[str, Any] = {"task": TASK}
+        if repository is not None:
+            query += " and (args->>'repository')::int = :repository"
+            values["repository"] = repository.id
         with self.session() as session:
-            query = select(Job.id, Job.reason, Job.state, Job.attempts).order_by(Job.id)
-            if repository is not None:
-                query = query.where(Job.repository_id == repository.id)
-            return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+            rows = session.execute(text(query + " order by id"), values)
+            return [(id_, reason, STATES[state], tried) for id_, reason, state, tried in rows]
 
 
 class _NoRepository(Exception):
@@ -184,55 +141,63 @@ class _NoRepository(Exception):
 
 
 def enqueue_in(
-    session: Session, repository: int, reason: str, delay: float, details: dict[str, Any] | None
+    session: Session,
+    repository: Repository,
+    reason: str,
+    delay: float,
+    details: dict[str, Any] | None,
 ) -> tuple[int, bool]:
-    due = now() + timedelta(seconds=delay)
-    job = session.scalar(
-        select(Job).where(
-            Job.repository_id == repository, Job.reason == reason, Job.state == QUEUED
-        )
-    )
-    if job is not None:
-        job.not_before = max(job.not_before, due)
-        return job.id, False
-    job = Job(
-        repository_id=repository,
-        reason=reason,
-        state=QUEUED,
-        attempts=0,
-        details=json.dumps(details or {}, sort_keys=True),
-        not_before=due,
-        created_at=now(),
-    )
-    session.add(job)
-    session.flush()
-    return job.id, True
+    """The job for (repository, reason) queued inside `session`'s transaction: the waiting
+    one moved to start `delay` seconds from now (never earlier than it was due), or a new one.
 
-
-def _requeue(session: Session, job: Job, due: datetime) -> None:
-    """`job` back in the queue, unless one for the same reason already waits: then that one
-    stands for both and this one is closed."""
-    waiting = session.scalar(
-        select(Job.id).where(
-            Job.repository_id == job.repository_id,
-            Job.reason == job.reason,
-            Job.state == QUEUED,
-            Job.id != job.id,
+    Two processes queueing the same window at once meet procrastinate's unique index on
+    waiting queueing locks: the loser's insert is undone to its savepoint and it finds the
+    winner's job."""
+    lock, queueing_lock = locks(repository.forge, repository.full_name, reason)
+    due = "now() + make_interval(secs => :delay)"
+    for _ in range(3):
+        waiting = session.scalar(
+            text(
+                f"update procrastinate_jobs set scheduled_at = greatest(scheduled_at, {due}) "
+                "where queueing_lock = :lock and status = 'todo' returning id"
+            ),
+            {"lock": queueing_lock, "delay": delay},
         )
-    )
-    job.lease_until = None
-    if waiting is not None:
-        job.state, job.finished_at = FAILED, now()
-        job.last_error = (job.last_error or "interrupted") + f"; folded into job {waiting}"
-        return
-    job.state, job.finished_at, job.not_before = QUEUED, None, due
-    session.flush()
+        if waiting is not None:
+            return int(waiting), False
+        arguments = {"repository": repository.id, "reason": reason, "details": details or {}}
+        try:
+            with session.begin_nested():
+                created = session.scalar(
+                    text(
+                        "select unnest(procrastinate_defer_jobs_v1(array[row(:queue, :task, 0, "
+                        f":lock, :queueing_lock, cast(:args as jsonb), {due})"
+                        "::procrastinate_job_to_defer_v1]))"
+                    ),
+                    {
+                        "queue": QUEUE,
+                        "task": TASK,
+                        "lock": lock,
+                        "queueing_lock": queueing_lock,
+                        "args": json.dumps(arguments, sort_keys=True),
+                        "delay": delay,
+                    },
+                )
+            return int(created), True
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not queue {queueing_lock}: the queue kept changing under it")
 
 
 def cancel_waiting(session: Session, repositories: list[int]) -> None:
-    """The queued jobs of repositories no longer served, closed as failed."""
+    """The waiting jobs of repositories no longer served, cancelled."""
+    if not repositories:
+        return
     session.execute(
-        update(Job)
-        .where(Job.repository_id.in_(repositories), Job.state == QUEUED)
-        .values(state=FAILED, last_error="repository removed", finished_at=now())
+        text(
+            "select procrastinate_cancel_job_v1(id, false, false) from procrastinate_jobs "
+            "where task_name = :task and status = 'todo' "
+            "and (args->>'repository')::int = any(:ids)"
+        ),
+        {"task": TASK, "ids": repositories},
     )

@@ -69,7 +69,7 @@ class Repositories:
             jobs = []
             for name in added:
                 repository = _add_repository(session, forge, name, installation)
-                jobs.append((name, *enqueue_in(session, repository.id, "installation", 0.0, None)))
+                jobs.append((name, *enqueue_in(session, repository, "installation", 0.0, None)))
             return jobs
 
     def uninstall(self, delivery: str | None, forge: str, event: str, installation: int) -> bool:
@@ -91,6 +91,12 @@ class Repositories:
                 )
             )
             return repository_row(found) if found is not None else None
+
+    def served(self, repository_id: int) -> RepositoryRow | None:
+        """The repository a job names, while the bot still serves it."""
+        with self.session() as session:
+            found = session.get(Repository, repository_id)
+            return repository_row(found) if found is not None and found.active else None
 
     def active(self) -> list[RepositoryRow]:
         with self.session() as session:

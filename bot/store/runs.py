@@ -4,7 +4,7 @@ latest state."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.store.database import Database, now
 from bot.store.rows import JobRow, RecommendationRow, RepositoryRow
@@ -52,6 +52,15 @@ class Runs:
             session.add(run)
             session.flush()
             return run.id
+
+    def abandon(self, job_id: int, message: str) -> None:
+        """The runs a dead worker left unfinished for `job_id`, closed as failed."""
+        with self.session() as session:
+            session.execute(
+                update(Run)
+                .where(Run.job_id == job_id, Run.finished_at.is_(None))
+                .values(outcome="failed", message=message, finished_at=now())
+            )
 
     def finish(
         self,

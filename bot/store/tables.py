@@ -5,14 +5,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+RUNNING = "running"
 
 
 class Base(DeclarativeBase):
     pass
+
+
+def ours(name: str | None, kind: str, parents: object) -> bool:
+    """Alembic's filter: procrastinate's tables share the database and are its own."""
+    return not (name or "").startswith("procrastinate_")
 
 
 class Installation(Base):
@@ -37,34 +52,11 @@ class Repository(Base):
     __table_args__ = (Index("repository_name", "forge", "full_name", unique=True),)
 
 
-class Job(Base):
-    __tablename__ = "jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
-    reason: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default=QUEUED)
-    details: Mapped[str] = mapped_column(Text, default="{}")
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    __table_args__ = (
-        Index(
-            "one_queued_job_per_reason",
-            "repository_id",
-            "reason",
-            unique=True,
-            postgresql_where=text("state = 'queued'"),
-        ),
-    )
-
-
 class Run(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    """procrastinate's job id; no foreign key: the engine may delete jobs it finished."""
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
     reason: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

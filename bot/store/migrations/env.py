@@ -3,9 +3,9 @@ hands over (inside its transaction and advisory lock), never on a URL of their o
 
 from alembic import context
 
-from bot.store.tables import Base
+from bot.store.tables import Base, ours
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata)
+context.configure(connection=connection, target_metadata=Base.metadata, include_name=ours)
 with context.begin_transaction():
     context.run_migrations()

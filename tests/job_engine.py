@@ -1,0 +1,92 @@
+"""procrastinate as the tests drive it: its real worker run until nothing is due (`drain`),
+or one step of it at a time through the SQL functions its worker calls (`fetch`,
+`finish`), to look at the queue's rules between steps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+
+from bot.forges.base import ForgeError
+from bot.forges.connect import ForgeOptions
+from bot.service.engine import engine_app, recover_stalled, run_worker
+from bot.service.settings import ServiceSettings
+from bot.service.worker import RunSummary, Worker
+from bot.store import Store
+from bot.store.queue import QUEUE
+
+
+def drain(
+    database: str,
+    store: Store,
+    settings: ServiceSettings,
+    work: Callable[..., RunSummary] | None = None,
+    concurrency: int = 1,
+) -> None:
+    """The real worker, until no job is due (retries due at once included)."""
+    app = engine_app(database)
+    worker = Worker(store, settings, work)
+
+    async def working() -> None:
+        async with app.open_async():
+            await run_worker(app, worker, concurrency, wait=False, signals=False)
+
+    asyncio.run(working())
+
+
+def recover(database: str, store: Store, settings: ServiceSettings) -> None:
+    """One pass of the periodic task that takes back the jobs of dead workers."""
+    app = engine_app(database)
+
+    async def recovering() -> None:
+        async with app.open_async():
+            await recover_stalled(app.job_manager, Worker(store, settings))
+
+    asyncio.run(recovering())
+
+
+def fetch(store: Store, worker: int | None = None) -> tuple[int, dict[str, Any]] | None:
+    """(id, arguments) of the job a worker would take now, marked running; None if none."""
+    with store.session() as session:
+        row = session.execute(
+            text("select id, args from procrastinate_fetch_job_v2(array[:queue], :worker)"),
+            {"queue": QUEUE, "worker": worker},
+        ).one()
+    return None if row.id is None else (int(row.id), row.args)
+
+
+def finish(store: Store, job: int, status: str = "succeeded") -> None:
+    with store.session() as session:
+        session.execute(
+            text(
+                "select procrastinate_finish_job_v1(:job, "
+                "cast(:status as procrastinate_job_status), false)"
+            ),
+            {"job": job, "status": status},
+        )
+
+
+def dead_worker(store: Store) -> int:
+    """A worker process that last said it was alive an hour ago."""
+    with store.session() as session:
+        return int(
+            session.scalar(
+                text(
+                    "insert into procrastinate_workers (last_heartbeat) "
+                    "values (now() - interval '1 hour') returning id"
+                )
+            )
+        )
+
+
+def fails_on_the_forge(options: ForgeOptions, *_: object) -> RunSummary:
+    """A run's work (in its child process) that GitHub refuses with a 502."""
+    raise ForgeError(f"open a PR on {options.repository}", "GitHub answered 502: Bad Gateway")
+
+
+def rate_limited(options: ForgeOptions, *_: object) -> RunSummary:
+    """A run's work that meets a secondary rate limit asking to wait an hour."""
+    raise ForgeError("open a PR", "GitHub answered 403: secondary rate limit", retry_after=3600)
