@@ -4,7 +4,10 @@ than a failed job: `run_isolated`, and the worker that gives up on a job that ke
 from __future__ import annotations
 
 import ctypes
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,7 @@ from bot.service.settings import ServiceSettings
 from bot.service.worker import RunSummary
 from bot.store import Store
 from recommenders.errors import InputError
+from tests.conftest import ROOT
 from tests.job_engine import drain
 
 pytestmark = pytest.mark.slow
@@ -54,6 +58,32 @@ def test_whatever_ends_a_run_comes_back_as_one_answer(work, args, kind, said):
     # short deadline.
     ended = run_isolated(work, args, deadline=5.0 if work is _sleep else 60.0, memory=1024**3)
     assert (ended.kind, ended.value) == (kind, said)
+
+
+def outlives_its_worker(path: str) -> None:
+    Path(path).write_text("started\n")
+    time.sleep(4)
+    with open(path, "a") as journal:
+        journal.write("finished\n")  # where a run would publish
+
+
+def test_a_run_dies_with_its_worker_and_never_publishes_after_it(tmp_path):
+    """A SIGKILLed worker (an OOM kill, a node drained without grace) has its job retried
+    by another: the run it had started must not go on and publish too."""
+    journal = tmp_path / "journal"
+    script = (
+        "import sys; from bot.service.isolated import run_isolated; "
+        "from tests.test_isolation import outlives_its_worker; "
+        "run_isolated(outlives_its_worker, (sys.argv[1],), 60)"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script, str(journal)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not journal.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.kill()
+    worker.wait(timeout=10)
+    time.sleep(6)
+    assert journal.read_text() == "started\n"
 
 
 def crashes_for_one_repository(options: ForgeOptions, *_: object) -> RunSummary:

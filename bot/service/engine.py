@@ -19,6 +19,7 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job, Status
 from procrastinate.manager import JobManager
 
+from bot.service.isolated import start_fork_server
 from bot.service.worker import POISON_AFTER, JobFailed, RetryLater, Worker
 from bot.store.database import libpq_url
 from bot.store.queue import QUEUE, TASK
@@ -64,6 +65,7 @@ async def run_worker(
     `isolated.py`), until the process is stopped, or with `wait=False` until none is due.
     The app must be open."""
     logging.getLogger("procrastinate.worker").addFilter(_expected_failures)
+    start_fork_server()  # from this thread, which lives as long as the worker
     heartbeat = worker.settings.worker_heartbeat_seconds
     await app.run_worker_async(
         queues=[QUEUE],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import resource
 import signal
@@ -27,6 +28,12 @@ from recommenders.errors import InputError
 
 Kind = Literal["ok", "input", "forge", "error", "crashed", "timeout"]
 PR_SET_PDEATHSIG = 1
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["bot.service.fork_server", "bot.pipeline", "bot.service.worker"])
+"""Children are forked from a server process that imported the bot once: a spawned child
+imports it again for every run (about 2 s of CPU before any work); a child forked from the
+worker itself would inherit its threads' locks. The server is a fresh single-threaded
+process (`start_fork_server`)."""
 MEMORY_LIMIT_BYTES = 8 * 1024**3
 """Address space for a run's process: the forecasts of a big monorepo fit; a bomb does not."""
 
@@ -40,16 +47,21 @@ class Ended:
     """For `forge`: the wait the forge asked for, if it did."""
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, from the thread that lives as long as the process: the
+    server dies with the thread that started it (`fork_server.py`)."""
+    multiprocessing.forkserver.ensure_running()
+
+
 def run_isolated(
     work: Callable[..., Any],
     args: tuple[Any, ...],
     deadline: float,
     memory: int = MEMORY_LIMIT_BYTES,
 ) -> Ended:
-    """`work(*args)` in a spawned child; `work` must be importable (a module's function)."""
-    context = multiprocessing.get_context("spawn")
-    receiving, sending = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sending, work, args, memory), daemon=True)
+    """`work(*args)` in a child process; `work` must be importable (a module's function)."""
+    receiving, sending = _CONTEXT.Pipe(duplex=False)
+    child = _CONTEXT.Process(target=_child, args=(sending, work, args, memory), daemon=True)
     child.start()
     sending.close()
     try:
@@ -71,7 +83,7 @@ def run_isolated(
 
 
 def _child(sending: Any, work: Callable[..., Any], args: tuple[Any, ...], memory: int) -> None:
-    _die_with_parent()
+    die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     answer: tuple[Kind, Any, float | None]
     try:
@@ -89,15 +101,15 @@ def _child(sending: Any, work: Callable[..., Any], args: tuple[Any, ...], memory
     sending.close()
 
 
-def _die_with_parent() -> None:
-    """The run is killed with its worker (Linux's parent-death signal): a worker that is
-    SIGKILLed or OOM-killed has its job retried elsewhere, and an orphan still running it
-    would publish twice. (The signal follows the thread that started the child, which
-    waits for it until it ends.)"""
+def die_with_parent() -> None:
+    """This process is killed when its parent dies (Linux's parent-death signal): a worker
+    that is SIGKILLed or OOM-killed has its job retried elsewhere, and an orphan still
+    running it would publish twice. A run's parent is the fork server, and the fork
+    server's is the worker (`fork_server.py`)."""
+    parent = os.getppid()
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # it died before the signal was set
+    if os.getppid() != parent:  # it died before the signal was set
         os._exit(1)
 
 
