@@ -1,10 +1,12 @@
-# Rightsizer's service (`rightsizer serve`): webhooks, schedules, a worker and the dashboard
-# in one process on port 8080. docker-compose.yml runs it with PostgreSQL and Prometheus.
+# Rightsizer's service: `rightsizer serve` (webhooks, schedules, the dashboard on port 8080)
+# and `rightsizer worker` (the jobs), from one image. docker-compose.yml runs a web, two
+# workers, PostgreSQL and Prometheus; deploy/helm/rightsizer is the chart for a cluster.
 #
 #   docker build -t rightsizer .
 #   docker run --rm -p 8080:8080 --env-file .env -v rightsizer-data:/data rightsizer
 #
-# Without RIGHTSIZER_DATABASE_URL the state is an embedded PostgreSQL in /data (mount a volume).
+# Without RIGHTSIZER_DATABASE_URL the state is an embedded PostgreSQL in /data (mount a volume)
+# and `serve` runs the jobs itself.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
