@@ -173,6 +173,23 @@ def test_a_job_of_a_living_worker_is_left_alone(database, store):
     assert store.queue.jobs() == [(job, "push", "running", 1)]
 
 
+def test_two_web_replicas_firing_one_schedule_queue_one_run(database, store):
+    """Each replica's scheduler fires; the first takes the slot, the other finds it taken.
+    The queueing lock alone would not do: the first run may already have started."""
+    settings = ServiceSettings()
+    replicas = [Schedules(store, settings), Schedules(Store(database), settings)]
+    repo = store.repositories.add("github", "acme/infra", 7)
+    replicas[0].fire(repo, 30)
+    job = fetch(store)
+    assert job is not None  # the run started before the other replica fired
+    replicas[1].fire(repo, 30)
+    assert store.queue.depth() == 0 and len(store.queue.jobs()) == 1
+    with store.session() as session:  # the next slot, a day later
+        session.execute(text("update repositories set scheduled_at = now() - interval '1 day'"))
+    replicas[1].fire(repo, 30)
+    assert store.queue.depth() == 1
+
+
 def test_schedules_follow_the_repositories_and_their_own_cron(store):
     settings = ServiceSettings(schedule="0 6 * * *", schedule_jitter_seconds=900)
     schedules = Schedules(store, settings)

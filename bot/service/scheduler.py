@@ -3,7 +3,9 @@
 A repository's own `.rightsizer.yaml` `schedule:` (read at each run) wins over the service's
 default; the default carries jitter so that installations do not all run at the same minute.
 The scheduler only enqueues: the durable queue, not APScheduler's memory, is what survives
-a restart.
+a restart. Every web replica runs the same schedules; the first to fire takes the slot in the
+database (`take_schedule_slot`), so a repository runs once per slot however many replicas
+there are.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from bot.store.rows import RepositoryRow
 
 log = logging.getLogger("rightsizer.scheduler")
 SYNC_SECONDS = 60
+SLOT_SECONDS = 30
+"""Replicas fire the same schedule within this of each other (jitter aside)."""
 
 
 class Schedules:
@@ -61,9 +65,9 @@ class Schedules:
                 None if repository.schedule_cron else self.settings.schedule_jitter_seconds
             )
             self.scheduler.add_job(
-                self.store.queue.enqueue,
+                self.fire,
                 trigger,
-                args=(repository, "schedule"),
+                args=(repository, SLOT_SECONDS + (trigger.jitter or 0)),
                 id=f"repo-{repository.id}",
                 replace_existing=True,
                 misfire_grace_time=3600,
@@ -73,6 +77,12 @@ class Schedules:
             log.info(
                 "scheduled", extra={"repository": repository.full_name, "cron": cron, "tz": zone}
             )
+
+    def fire(self, repository: RepositoryRow, spread: float) -> None:
+        """The scheduled run queued, unless another replica queued it within `spread` s
+        (each replica draws its own jitter)."""
+        if self.store.repositories.take_schedule_slot(repository, spread):
+            self.store.queue.enqueue(repository, "schedule")
 
     def cron_of(self, repository: RepositoryRow) -> tuple[str, str]:
         if repository.schedule_cron:

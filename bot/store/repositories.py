@@ -4,9 +4,10 @@ repository's own schedule."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.database import Database, now
@@ -91,6 +92,24 @@ class Repositories:
                 )
             )
             return repository_row(found) if found is not None else None
+
+    def take_schedule_slot(self, repository: RepositoryRow, spread: float) -> bool:
+        """Whether this process queues the scheduled run that is due now: every web replica
+        fires the same schedule, and the first one within `spread` seconds of the others
+        takes the slot (an atomic update: the others find it taken)."""
+        with self.session() as session:
+            taken = session.execute(
+                update(Repository)
+                .where(
+                    Repository.id == repository.id,
+                    or_(
+                        Repository.scheduled_at.is_(None),
+                        Repository.scheduled_at < func.now() - timedelta(seconds=spread),
+                    ),
+                )
+                .values(scheduled_at=func.now())
+            )
+            return bool(taken.rowcount)  # type: ignore[attr-defined]
 
     def served(self, repository_id: int) -> RepositoryRow | None:
         """The repository a job names, while the bot still serves it."""

@@ -49,6 +49,8 @@ class Repository(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     schedule_cron: Mapped[str | None] = mapped_column(String(128), nullable=True)
     schedule_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When a scheduled run was last queued, by whichever web replica got there first."""
     __table_args__ = (Index("repository_name", "forge", "full_name", unique=True),)
 
 
