@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.decisions.overrides import Override
+from bot.forges.base import ApiBudget
 from bot.forges.connect import ForgeOptions, open_checkout
 from bot.inputs import (
     Inputs,
@@ -37,6 +38,8 @@ class RunReport:
     config: RepoConfig
     plan: Plan
     results: list[GroupResult]
+    api_budget: ApiBudget | None = None
+    """The forge's rate limit after the run, for the service's shared budget."""
 
 
 def run_moment(as_of: str | None, where: str) -> datetime:
@@ -84,7 +87,7 @@ def run_once(
         if renders is not None:
             renders.save()
         results = publish(plan, files, workspace, base, checkout.forge, config, now)
-    return RunReport(config, plan, results)
+    return RunReport(config, plan, results, checkout.forge.api_budget())
 
 
 def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:

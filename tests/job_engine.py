@@ -5,6 +5,7 @@ or one step of it at a time through the SQL functions its worker calls (`fetch`,
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -90,3 +91,8 @@ def fails_on_the_forge(options: ForgeOptions, *_: object) -> RunSummary:
 def rate_limited(options: ForgeOptions, *_: object) -> RunSummary:
     """A run's work that meets a secondary rate limit asking to wait an hour."""
     raise ForgeError("open a PR", "GitHub answered 403: secondary rate limit", retry_after=3600)
+
+
+def leaves_budget(options: ForgeOptions, *_: object) -> RunSummary:
+    """A run that succeeds, and saw 4,321 API requests left until half an hour from now."""
+    return RunSummary((None, "UTC"), [], 0, [], [], (4321, time.time() + 1800))

@@ -236,6 +236,12 @@ def test_signed_webhooks_drive_runs_whose_prs_appear_on_the_forge(github, tmp_pa
         )
         pulls = by_branch(github)
         assert all(len(found) == 1 for found in pulls.values()), "updated, not duplicated"
+        with store.session() as session:  # what GitHub's rate headers said, for all workers
+            remaining, reserved = session.execute(
+                text("select remaining, reserved from api_budgets where installation_id = :i"),
+                {"i": github.installation_id},
+            ).one()
+        assert 0 < remaining < 5000 and reserved == 0
         assert pulls["rightsizer/prod"][0]["head"]["sha"] != first["rightsizer/prod"]
         assert pulls["rightsizer/dev"][0]["head"]["sha"] == first["rightsizer/dev"]
 

@@ -16,6 +16,7 @@ from bot.service.settings import ServiceSettings, load_settings, settings_warnin
 from bot.service.worker import repository_cache
 from bot.store import Store
 from bot.store.rows import JobRow
+from bot.store.tables import ApiBudgetRecord
 from recommenders.errors import InputError, redacted
 from recommenders.model import WorkloadKey
 from tests.job_engine import (
@@ -24,6 +25,7 @@ from tests.job_engine import (
     fails_on_the_forge,
     fetch,
     finish,
+    leaves_budget,
     rate_limited,
     recover,
 )
@@ -207,6 +209,47 @@ def test_schedules_follow_the_repositories_and_their_own_cron(store):
     store.repositories.remove("github", "acme/infra")
     schedules.sync()
     assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]
+
+
+def test_an_installation_budget_is_reserved_by_one_run_at_a_time_until_it_resets(store):
+    reset = time.time() + 3600
+    assert store.budgets.reserve("github", 7, 100) is None, "nothing known yet: go"
+    store.budgets.settle("github", 7, 100, (150, reset))
+    assert store.budgets.reserve("github", 7, 100) is None, "150 left covers one run"
+    wait = store.budgets.reserve("github", 7, 100)
+    assert wait is not None and 3590 < wait <= 3600, "not two: the second waits for the reset"
+    assert store.budgets.reserve("github", 8, 100) is None, "another installation's own budget"
+    store.budgets.settle("github", 7, 100, (140, reset))
+    assert store.budgets.reserve("github", 7, 100) is None, "given back when the run ended"
+    assert store.budgets.reserve("github", 7, 100) is not None, "140 - 100 left this hour"
+    store.budgets.settle("github", 7, 100, (0, time.time() - 1))  # an older hour's answer
+    assert store.budgets.reserve("github", 7, 100) is None, "still 140 left this hour"
+    store.budgets.reserve("github", 9, 0)
+    store.budgets.settle("github", 9, 0, (30, time.time() + 1))
+    assert store.budgets.reserve("github", 9, 100) is not None
+    time.sleep(1.1)
+    assert store.budgets.reserve("github", 9, 100) is None, "a new hour, a full budget"
+
+
+def test_a_run_waits_for_its_installation_budget_instead_of_failing(database, store):
+    spent = store.repositories.add("github", "acme/infra", 7)
+    other = store.repositories.add("github", "other/infra", 8)
+    store.budgets.reserve("github", 7, 0)
+    store.budgets.settle("github", 7, 0, (60, time.time() + 3600))
+    waiting, _ = store.queue.enqueue(spent, "schedule")
+    ran, _ = store.queue.enqueue(other, "schedule")
+    drain(database, store, ServiceSettings(api_requests_per_run=100), work=leaves_budget)
+    states = {job: state for job, _, state, _ in store.queue.jobs()}
+    assert states == {waiting: "queued", ran: "done"}
+    assert store.runs.of(spent) == [], "not started, so not failed either"
+    with store.session() as session:
+        wait = session.scalar(
+            text("select extract(epoch from scheduled_at - now()) from procrastinate_jobs "
+                 "where id = :id"), {"id": waiting}
+        )  # fmt: skip
+        seen = session.get(ApiBudgetRecord, ("github", 8))
+    assert 3500 < wait <= 3600, "it starts again when the budget is full"
+    assert (seen.remaining, seen.reserved) == (4321, 0), "what the run saw, recorded"
 
 
 def test_a_delivery_and_its_job_commit_together_and_once(store):

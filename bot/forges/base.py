@@ -52,6 +52,15 @@ class PullRequest:
     labels: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class ApiBudget:
+    """What the forge said is left of this hour's API requests, as of the run's last call."""
+
+    remaining: int
+    resets_at: float
+    """Unix time the budget is full again."""
+
+
 class Forge(Protocol):
     """One implementation per forge (`github`, `gitlab`, `local`), chosen by `--forge`.
 
@@ -81,6 +90,11 @@ class Forge(Protocol):
 
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """The summary beside the PR's head commit (a GitHub check run, a GitLab status)."""
+        ...
+
+    def api_budget(self) -> ApiBudget | None:
+        """The rate limit's state after the run's calls, where the forge reports one per
+        credential the service shares between workers (a GitHub App installation)."""
         ...
 
 

@@ -23,6 +23,7 @@ from github.PullRequest import PullRequest as GithubPull
 from github.Repository import Repository
 
 from bot.forges.base import (
+    ApiBudget,
     ForgeError,
     Outcome,
     PullRequest,
@@ -193,6 +194,14 @@ class GitHubForge:
 
     def ensure_branch(self, branch: str, commit: str, previous: str | None) -> None:
         self.branches.push(branch, commit, previous)
+
+    def api_budget(self) -> ApiBudget | None:
+        """From the `X-RateLimit-*` headers of the last answer PyGithub read."""
+        requester = self.repository.requester
+        remaining, limit = requester.rate_limiting
+        if limit < 0 or not requester.rate_limiting_resettime:
+            return None
+        return ApiBudget(remaining, float(requester.rate_limiting_resettime))
 
     def pull_requests(self, prefix: str) -> list[PullRequest]:
         def mine(pull: GithubPull) -> bool:

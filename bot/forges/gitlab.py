@@ -20,6 +20,7 @@ import gitlab
 from gitlab.exceptions import GitlabError
 
 from bot.forges.base import (
+    ApiBudget,
     ForgeError,
     Outcome,
     PullRequest,
@@ -209,6 +210,11 @@ class GitLabForge:
         with _calling(f"read the notes of !{pull.number}"):
             notes = self.project.mergerequests.get(pull.number, lazy=True).notes
             return any(str(n.body).startswith(marker) for n in notes.list(iterator=True))
+
+    def api_budget(self) -> ApiBudget | None:
+        """None: GitLab limits per user and address, not per installation, and
+        python-gitlab waits out its 429s."""
+        return None
 
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """A commit status, GitLab's nearest thing to a check run: it holds one line, so the

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.files import write_atomically
-from bot.forges.base import Outcome, PullRequest, PullRequestDraft, comment_marker
+from bot.forges.base import ApiBudget, Outcome, PullRequest, PullRequestDraft, comment_marker
 from bot.workspace import Workspace
 
 BRANCH_LINE = "<!-- branch: {branch} -> {base} -->"
@@ -61,6 +61,10 @@ class LocalForge:
 
     def has_comment(self, pull: PullRequest, key: str) -> bool:
         return Path(pull.url).with_suffix(f".{key}.comment.md").is_file()
+
+    def api_budget(self) -> ApiBudget | None:
+        """None: No API."""
+        return None
 
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """Nothing to do: the PR file already is the summary, and there is no CI to show it."""

@@ -20,7 +20,7 @@ from procrastinate.jobs import Job, Status
 from procrastinate.manager import JobManager
 
 from bot.service.isolated import start_fork_server
-from bot.service.worker import POISON_AFTER, JobFailed, RetryLater, Worker
+from bot.service.worker import POISON_AFTER, BudgetWait, JobFailed, RetryLater, Worker
 from bot.store.database import libpq_url
 from bot.store.queue import QUEUE, TASK
 
@@ -34,9 +34,13 @@ MAX_ATTEMPTS = 5
 
 class Backoff(BaseRetryStrategy):
     """A run that failed on something passing (`RetryLater`: the forge, a crash) is tried
-    again after the delay the worker chose, until `MAX_ATTEMPTS`; any other failure is not."""
+    again after the delay the worker chose, until `MAX_ATTEMPTS`; any other failure is not.
+    A run waiting for its installation's API budget (`BudgetWait`) starts again when the
+    budget is full, however often (procrastinate counts it as an attempt all the same)."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, BudgetWait):
+            return RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=exception.after))
         if isinstance(exception, RetryLater) and job.attempts + 1 < MAX_ATTEMPTS:
             return RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=exception.after))
         return None
@@ -113,6 +117,6 @@ async def recover_stalled(manager: JobManager, worker: Worker) -> None:
 def _expected_failures(record: logging.LogRecord) -> bool:
     """A run that failed in the repository or on the forge was logged by the worker in one
     line; procrastinate's traceback of the exception that reports it would only bury that."""
-    if record.exc_info and isinstance(record.exc_info[1], JobFailed | RetryLater):
+    if record.exc_info and isinstance(record.exc_info[1], JobFailed | RetryLater | BudgetWait):
         record.exc_info = None
     return True

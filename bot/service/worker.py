@@ -64,6 +64,15 @@ class JobFailed(Exception):
     """The job failed and is not tried again; the message says why."""
 
 
+class BudgetWait(Exception):
+    """The installation's API budget cannot cover another run this hour: the engine starts
+    the job again after `after` s, when it is full, without counting a failure."""
+
+    def __init__(self, after: float) -> None:
+        super().__init__(f"the installation's API budget is spent; waiting {after:.0f} s")
+        self.after = after
+
+
 class Worker:
     def __init__(
         self,
@@ -102,6 +111,7 @@ class Worker:
         """The run in a child process of its own: a crash or a hang there fails this job,
         and one that has crashed or hung its process `POISON_AFTER` times is not tried
         again, while the worker goes on with the others."""
+        budget = self._reserve(job.repository)
         run_id = self.store.runs.start(job)
         context = {"repository": job.repository.full_name, "reason": job.reason, "job": job.id}
         arguments = (
@@ -111,7 +121,12 @@ class Worker:
             repository_cache(self.settings.forecast_cache, job.repository.full_name),
             self.store.overrides.of(job.repository),
         )
-        ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
+        try:
+            ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
+        finally:
+            observed = ended.value.api_budget if ended.kind == "ok" else None
+            if budget is not None:
+                self.store.budgets.settle(*budget, observed)
         if ended.kind == "ok":
             summary: RunSummary = ended.value
             for line in summary.said:
@@ -123,6 +138,21 @@ class Worker:
         if ended.kind == "error":
             log.error("run failed: %s", ended.value, extra=context)
         self._failed(job, run_id, ended)
+
+    def _reserve(self, repository: RepositoryRow) -> tuple[str, int, int] | None:
+        """The run's share of its installation's API budget, set aside; BudgetWait when
+        it does not fit. None for a repository without an installation (GitLab, a token)."""
+        if repository.installation_id is None:
+            return None
+        share = (repository.forge, repository.installation_id, self.settings.api_requests_per_run)
+        wait = self.store.budgets.reserve(*share)
+        if wait is not None:
+            log.info(
+                "waiting for the installation's API budget",
+                extra={"repository": repository.full_name, "seconds": round(wait)},
+            )
+            raise BudgetWait(wait)
+        return share
 
     def _failed(self, job: JobRow, run_id: int, ended: Ended) -> None:
         """The run recorded as failed, and the job ended as its kind of failure asks."""
@@ -260,6 +290,8 @@ class RunSummary:
     rows: list[RecommendationRow]
     said: list[str]
     """What the run said along the way (warnings about its inputs), for the worker's log."""
+    api_budget: tuple[int, float] | None = None
+    """What the forge said is left of the installation's requests, and when it resets."""
 
 
 def planned_and_published(
@@ -281,12 +313,14 @@ def planned_and_published(
         say=said.append,
     )
     schedule = report.config.schedule
+    budget = report.api_budget
     return RunSummary(
         (schedule.cron, schedule.timezone),
         report.results,
         len(report.plan.changes),
         recommendation_rows(report),
         said,
+        (budget.remaining, budget.resets_at) if budget is not None else None,
     )
 
 

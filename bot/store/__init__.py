@@ -4,6 +4,7 @@ class over the shared `Database`; storage knows nothing of planning (import-lint
 
 from __future__ import annotations
 
+from bot.store.budgets import Budgets
 from bot.store.database import Database
 from bot.store.deliveries import Deliveries
 from bot.store.overrides import Overrides
@@ -25,3 +26,4 @@ class Store:
         self.queue = Queue(self.database)
         self.runs = Runs(self.database)
         self.overrides = Overrides(self.database)
+        self.budgets = Budgets(self.database)

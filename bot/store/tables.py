@@ -39,6 +39,17 @@ class Installation(Base):
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class ApiBudgetRecord(Base):
+    """One installation's API budget as the workers share it (`budgets.py`)."""
+
+    __tablename__ = "api_budgets"
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    installation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    remaining: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resets_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Repository(Base):
     __tablename__ = "repositories"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
