@@ -4,9 +4,11 @@ than a failed job: `run_isolated`, and the worker that gives up on a job that ke
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,13 @@ def _allocate() -> int:
     return len(bytearray(2 * 1024**3))
 
 
+def _fans_out() -> int:
+    """As a big repository's run forecasts: on worker processes of its own."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        return sum(pool.map(abs, [-1, -2, -3]))
+
+
 def _answer(value: int) -> RunSummary:
     return RunSummary(("0 6 * * *", "UTC"), [], value, [], [f"said {value}"])
 
@@ -51,6 +60,7 @@ def _answer(value: int) -> RunSummary:
         (_refuse, (), "input", "apps/web/kustomization.yaml:3: unknown key 'resourcs'"),
         (_allocate, (), "crashed", "the run needed more than 1 GiB and was stopped"),
         (_answer, (3,), "ok", _answer(3)),
+        (_fans_out, (), "ok", 6),
     ],
 )
 def test_whatever_ends_a_run_comes_back_as_one_answer(work, args, kind, said):

@@ -61,7 +61,9 @@ def run_isolated(
 ) -> Ended:
     """`work(*args)` in a child process; `work` must be importable (a module's function)."""
     receiving, sending = _CONTEXT.Pipe(duplex=False)
-    child = _CONTEXT.Process(target=_child, args=(sending, work, args, memory), daemon=True)
+    # Not a daemon: a run forecasts on worker processes of its own, which a daemon may not
+    # start. It dies with the worker all the same (`die_with_parent`).
+    child = _CONTEXT.Process(target=_child, args=(sending, work, args, memory))
     child.start()
     sending.close()
     try:
