@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions
-from bot.service.engine import engine_app, recover_stalled, run_worker
+from bot.service.engine import engine_app, prune_finished, recover_stalled, run_worker
 from bot.service.settings import ServiceSettings
 from bot.service.worker import RunSummary, Worker
 from bot.store import Store
@@ -47,6 +47,17 @@ def recover(database: str, store: Store, settings: ServiceSettings) -> None:
             await recover_stalled(app.job_manager, Worker(store, settings))
 
     asyncio.run(recovering())
+
+
+def prune(database: str, store: Store, settings: ServiceSettings) -> None:
+    """One pass of the periodic task that deletes old finished jobs."""
+    app = engine_app(database)
+
+    async def pruning() -> None:
+        async with app.open_async():
+            await prune_finished(app.job_manager, Worker(store, settings))
+
+    asyncio.run(pruning())
 
 
 def fetch(store: Store, worker: int | None = None) -> tuple[int, dict[str, Any]] | None:

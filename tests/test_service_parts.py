@@ -26,6 +26,7 @@ from tests.job_engine import (
     fetch,
     finish,
     leaves_budget,
+    prune,
     rate_limited,
     recover,
 )
@@ -250,6 +251,23 @@ def test_a_run_waits_for_its_installation_budget_instead_of_failing(database, st
         seen = session.get(ApiBudgetRecord, ("github", 8))
     assert 3500 < wait <= 3600, "it starts again when the budget is full"
     assert (seen.remaining, seen.reserved) == (4321, 0), "what the run saw, recorded"
+
+
+def test_finished_jobs_are_pruned_after_the_history_days_and_runs_are_kept(database, store):
+    repo = store.repositories.add("github", "acme/infra", 7)
+    old, _ = store.queue.enqueue(repo, "schedule")
+    drain(database, store, ServiceSettings(), work=leaves_budget)
+    recent, _ = store.queue.enqueue(repo, "push")
+    drain(database, store, ServiceSettings(), work=leaves_budget)
+    waiting, _ = store.queue.enqueue(repo, "rerun", delay=3600)
+    with store.session() as session:
+        session.execute(
+            text("update procrastinate_events set at = at - interval '15 days' where job_id = :j"),
+            {"j": old},
+        )
+    prune(database, store, ServiceSettings(job_history_days=14))
+    assert [job for job, *_ in store.queue.jobs()] == [recent, waiting]
+    assert [reason for reason, *_ in store.runs.of(repo)] == ["schedule", "push"]
 
 
 def test_a_delivery_and_its_job_commit_together_and_once(store):

@@ -26,6 +26,7 @@ from bot.store.queue import QUEUE, TASK
 
 log = logging.getLogger("rightsizer.engine")
 RECOVER_TASK = "rightsizer.recover"
+PRUNE_TASK = "rightsizer.prune"
 RECOVER_CRON = "* * * * * */5"
 """Every five seconds (croniter's sixth field is the second): a dead worker's job waits for
 its heartbeat to go stale, then at most this long."""
@@ -54,6 +55,10 @@ def engine_app(url: str) -> App:
         name=RECOVER_TASK, queue=QUEUE, pass_context=True, queueing_lock=RECOVER_TASK
     )(_recover)
     app.periodic(cron=RECOVER_CRON, periodic_id="stalled")(recover)
+    prune = app.task(name=PRUNE_TASK, queue=QUEUE, pass_context=True, queueing_lock=PRUNE_TASK)(
+        _prune
+    )
+    app.periodic(cron="17 * * * *", periodic_id="prune")(prune)
     return app
 
 
@@ -112,6 +117,21 @@ async def recover_stalled(manager: JobManager, worker: Worker) -> None:
         except ConnectorException:  # the same window was queued again meanwhile: it stands
             await manager.finish_job(job, Status.FAILED, delete_job=False)
         log.info("resumed a job whose worker died", extra={"job": job.id})
+
+
+async def _prune(context: JobContext, timestamp: int) -> None:
+    await prune_finished(context.app.job_manager, context.additional_context["worker"])
+
+
+async def prune_finished(manager: JobManager, worker: Worker) -> None:
+    """Jobs that ended over `job_history_days` ago, deleted with their events: the queue's
+    table stays the size of its recent past. Each run's record is kept (`runs`)."""
+    await manager.delete_old_jobs(
+        nb_hours=int(worker.settings.job_history_days * 24),
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
 
 
 def _expected_failures(record: logging.LogRecord) -> bool:

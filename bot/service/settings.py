@@ -50,6 +50,8 @@ class ServiceSettings:
     worker_heartbeat_seconds: float = 10.0
     """Each worker process says it is alive this often; one silent for three times as long is
     taken for dead, and its job is retried."""
+    job_history_days: float = 14.0
+    """Finished jobs are deleted after this long (each run's record stays on the dashboard)."""
     api_requests_per_run: int = 100
     """GitHub API requests set aside from an installation's hourly budget for each run."""
     worker_concurrency: int = 0
@@ -87,6 +89,7 @@ _NAMES = {
     "worker_heartbeat_seconds": "RIGHTSIZER_WORKER_HEARTBEAT_SECONDS",
     "worker_concurrency": "RIGHTSIZER_WORKER_CONCURRENCY",
     "api_requests_per_run": "RIGHTSIZER_API_REQUESTS_PER_RUN",
+    "job_history_days": "RIGHTSIZER_JOB_HISTORY_DAYS",
     "job_timeout_seconds": "RIGHTSIZER_JOB_TIMEOUT_SECONDS",
     "retry_seconds": "RIGHTSIZER_RETRY_SECONDS",
     "org_policy": "RIGHTSIZER_ORG_POLICY",
@@ -205,6 +208,12 @@ def _check(settings: ServiceSettings) -> None:
         raise InputError(_NAMES["job_timeout_seconds"], "must be positive")
     if settings.worker_heartbeat_seconds <= 0:
         raise InputError(_NAMES["worker_heartbeat_seconds"], "must be positive")
-    for key in ("debounce_seconds", "retry_seconds", "worker_concurrency", "api_requests_per_run"):
+    for key in (
+        "debounce_seconds",
+        "retry_seconds",
+        "worker_concurrency",
+        "api_requests_per_run",
+        "job_history_days",
+    ):
         if getattr(settings, key) < 0:
             raise InputError(_NAMES[key], "must not be negative")
