@@ -4,6 +4,9 @@ schedules kept in step with the repositories."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -85,6 +88,35 @@ def test_bad_settings_name_the_variable(environ, where, problem):
     with pytest.raises(InputError) as caught:
         load_settings(environ)
     assert caught.value.where == where and problem in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "said"),
+    [
+        (
+            ["worker"],
+            {},
+            "error: RIGHTSIZER_DATABASE_URL: a worker of its own needs the PostgreSQL the web "
+            "process uses; on one node, run `rightsizer serve --with-worker` instead\n",
+        ),
+        (
+            ["worker", "--concurrency", "2"],
+            {"RIGHTSIZER_WORKER_HEARTBEAT_SECONDS": "0"},
+            "error: RIGHTSIZER_WORKER_HEARTBEAT_SECONDS: must be positive\n",
+        ),
+    ],
+)
+def test_a_worker_that_cannot_start_says_why_in_one_line(tmp_path, arguments, environment, said):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RIGHTSIZER_")}
+    finished = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *arguments],
+        env={**env, **environment},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (finished.returncode, finished.stderr) == (2, said)
 
 
 def test_an_app_without_a_webhook_secret_is_refused(tmp_path):
