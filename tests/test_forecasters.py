@@ -14,6 +14,7 @@ from recommenders.forecasters import (
     ForecastCache,
     Job,
     Within,
+    batch,
     find_anomalies,
     forecast,
     forecast_all,
@@ -317,6 +318,11 @@ def test_worker_processes_give_the_same_forecasts_as_one_process():
     # Two chunks go to the workers as the generator makes them; the rest is fitted here.
     jobs = [Job(_cycle(seed=seed), 48, f"s{seed}") for seed in range(2 * CHUNK + 5)]
     parallel = forecast_all((job for job in jobs), ForecastCache(), workers=2)
+    (pool,) = batch._pools
+    workers = list(pool._processes.values())
+    assert workers and all(worker.is_alive() for worker in workers)
+    batch.release_workers()  # as a service run's process does before it ends
+    assert not any(worker.is_alive() for worker in workers), "no worker outlives the run"
     serial = forecast_all(jobs, ForecastCache(), workers=1)
     assert [f.model for f in parallel] == [f.model for f in serial]
     for a, b in zip(parallel, serial, strict=True):

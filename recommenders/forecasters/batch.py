@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from loky import cpu_count, get_reusable_executor
@@ -34,6 +35,18 @@ WORKERS_IDLE = 60
 """Seconds the workers wait for the next batch before they exit: a plan fits its sizing
 forecasts and then its HPA demand forecasts, and each worker paid ~2 s importing statsmodels
 when every batch started its own."""
+
+
+_pools: list[Any] = []
+"""The worker pool this process started, if any (`release_workers`)."""
+
+
+def release_workers() -> None:
+    """Stop the forecast workers now instead of after `WORKERS_IDLE`. A process that ends
+    with `os._exit` (a service run's child) runs no exit hooks: its workers would linger,
+    each holding statsmodels in memory, for a minute after every run."""
+    while _pools:
+        _pools.pop().shutdown(wait=True, kill_workers=True)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,8 @@ def forecast_all(
             tasks.append((job, cache.warm(job.series_id)))
         if workers > 1 and len(tasks) == CHUNK:
             pool = get_reusable_executor(workers, timeout=WORKERS_IDLE, env=SINGLE_THREADED)
+            if pool not in _pools:
+                _pools.append(pool)
             sent.append((pending, pool.submit(_fit_chunk, tasks, settings)))
             pending, tasks = [], []
     # The last, partial chunk is fitted here while the workers finish theirs.
