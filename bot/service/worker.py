@@ -44,6 +44,7 @@ from bot.service.settings import ServiceSettings
 from bot.store import Store
 from bot.store.rows import JobRow, RecommendationRow, RepositoryRow
 from recommenders.errors import InputError
+from recommenders.forecasters.batch import release_workers
 from recommenders.model import WorkloadKey
 
 log = logging.getLogger("rightsizer.worker")
@@ -303,15 +304,18 @@ def planned_and_published(
 ) -> RunSummary:
     """One run, as the child process of `Worker._run` carries it out."""
     said: list[str] = []
-    report = run_once(
-        options,
-        None,
-        moment,
-        org_policy=org_policy,
-        forecast_cache=cache,
-        overrides=overrides,
-        say=said.append,
-    )
+    try:
+        report = run_once(
+            options,
+            None,
+            moment,
+            org_policy=org_policy,
+            forecast_cache=cache,
+            overrides=overrides,
+            say=said.append,
+        )
+    finally:
+        release_workers()
     schedule = report.config.schedule
     budget = report.api_budget
     return RunSummary(
