@@ -39,7 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.service.webhooks import signature  # noqa: E402
+from bot.forges.github.webhooks import signature  # noqa: E402
 from bot.store.database import database_url  # noqa: E402
 
 HOOKS = ROOT / "fixtures" / "github-webhooks"

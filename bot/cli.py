@@ -18,7 +18,8 @@ from rich.markdown import Markdown
 from bot.compose import compose
 from bot.config import RepoConfig, load_config
 from bot.forges import ForgeError
-from bot.forges.connect import FORGES, ForgeOptions
+from bot.forges.connect import ForgeOptions
+from bot.forges.registry import FORGES
 from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.pipeline import planning_inputs, run_moment, run_once

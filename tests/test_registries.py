@@ -3,7 +3,8 @@
 import inspect
 
 from bot.forges.base import Forge
-from bot.forges.connect import FORGES
+from bot.forges.hooks import Hooks
+from bot.forges.registry import FORGES
 from recommenders.strategies import STRATEGIES, Strategy
 
 
@@ -31,7 +32,10 @@ def test_every_strategy_is_registered_under_its_name_and_meets_the_contract():
 
 
 def test_every_forge_is_registered_under_its_name_and_meets_the_contract():
-    assert "local" in FORGES
-    for name, cls in FORGES.items():
-        assert cls.name == name
-        assert _meets(cls, Forge) == []
+    assert {"local", "github", "gitlab"} <= set(FORGES)
+    for name, kind in FORGES.items():
+        assert kind.name == kind.forge.name == name
+        assert _meets(kind.forge, Forge) == []
+        if kind.hooks is not None:
+            assert kind.hooks.name == name
+            assert _meets(kind.hooks, Hooks) == []

@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from bot.forges.github.webhooks import signature
+from bot.forges.hooks import touches_inputs
 from bot.service import metrics
 from bot.service.commands import (
     USAGE,
@@ -35,7 +37,7 @@ from bot.service.commands import (
     parse_command,
 )
 from bot.service.settings import ServiceSettings
-from bot.service.webhooks import signature, touches_inputs, webhook_router
+from bot.service.webhooks import webhook_router
 from bot.store import Store, queue, repositories
 from bot.store.tables import Delivery, PullRequestRecord
 from tests.job_engine import fetch

@@ -146,6 +146,21 @@ def bot_pulls(
     return sorted(found.values(), key=lambda p: p.number, reverse=True)
 
 
+class Conversation(Protocol):
+    """Where the service answers a command given in a PR comment."""
+
+    def permission(self, login: str) -> str:
+        """The user's role in GitHub's words: admin, maintain, write, triage, read, none."""
+        ...
+
+    def comment(self, number: int, comment_id: int) -> tuple[str, str]:
+        """The comment's author and text as the forge holds them now: a webhook's word for
+        either is not enough (GitLab's token is shared, and a comment can be edited)."""
+        ...
+
+    def reply(self, number: int, text: str) -> None: ...
+
+
 class ForgeError(Exception):
     """The forge refused or failed after retries: one line naming what was asked, no secret.
 

@@ -5,34 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from bot.config import RepoConfig, load_config
-from bot.forges import github, gitlab
-from bot.forges.base import Forge
-from bot.forges.github import GitHubForge
-from bot.forges.gitlab import GitLabForge
+from bot.forges.base import Conversation, Forge
 from bot.forges.local import LocalForge
+from bot.forges.options import ForgeOptions
+from bot.forges.registry import FORGES, Hosted
 from bot.forges.remote import RemoteBranches
 from bot.workspace import Workspace
 from recommenders.errors import InputError
 
-FORGES: dict[str, type] = {cls.name: cls for cls in (LocalForge, GitHubForge, GitLabForge)}
-
-
-@dataclass(frozen=True)
-class ForgeOptions:
-    forge: str
-    repo: Path | None = None
-    pr_dir: Path = Path("pull-requests")
-    repository: str | None = None
-    github_url: str = "https://api.github.com"
-    gitlab_url: str = "https://gitlab.com"
-    app_id: str | None = None
-    private_key: Path | None = None
-    installation_id: int | None = None
-    token: str | None = None
-    write_interval: float = 1.0
+__all__ = ["Checkout", "Conversation", "ForgeOptions", "open_checkout", "open_conversation"]
 
 
 @dataclass(frozen=True)
@@ -59,56 +43,27 @@ def open_checkout(options: ForgeOptions, scratch: Path) -> Checkout:
         local = LocalForge(workspace, options.pr_dir)
         files = workspace.export("HEAD", scratch / "files")
         return Checkout(local, workspace, load_config(files), files)
-    forge: GitHubForge | GitLabForge
-    settings = _hosted(options)
+    hosted, settings = _hosted(options)
     clone = scratch / "repo"
-    if isinstance(settings, github.GitHubSettings):
-        forge = github.connect(settings, clone)
-    else:
-        forge = gitlab.connect(settings, clone)
+    forge = hosted.connect(settings, clone)
     config = _on_base_branch(forge.branches)
     return Checkout(forge, forge.branches.workspace, config, clone)
 
 
-class Conversation(Protocol):
-    """Where the service answers a command given in a PR comment."""
-
-    def permission(self, login: str) -> str:
-        """The user's role in GitHub's words: admin, maintain, write, triage, read, none."""
-        ...
-
-    def comment(self, number: int, comment_id: int) -> tuple[str, str]:
-        """The comment's author and text as the forge holds them now: a webhook's word for
-        either is not enough (GitLab's token is shared, and a comment can be edited)."""
-        ...
-
-    def reply(self, number: int, text: str) -> None: ...
-
-
 def open_conversation(options: ForgeOptions) -> Conversation:
-    settings = _hosted(options)
-    if isinstance(settings, github.GitHubSettings):
-        return github.GitHubConversation(settings)
-    return gitlab.GitLabConversation(settings)
+    hosted, settings = _hosted(options)
+    return hosted.conversation(settings)
 
 
-def _hosted(options: ForgeOptions) -> github.GitHubSettings | gitlab.GitLabSettings:
-    if options.forge not in ("github", "gitlab"):
+def _hosted(options: ForgeOptions) -> tuple[Hosted, Any]:
+    """The hosted forge `options` name, and its settings from them."""
+    kind = FORGES.get(options.forge)
+    if kind is None or kind.hosted is None:
         raise InputError("--forge", f"{options.forge} is not a hosted forge")
     if not options.repository:
         raise InputError("--repository", f"name the {options.forge} repository: OWNER/NAME")
     token = options.token or _environment_token(options.forge)
-    if options.forge == "github":
-        return github.GitHubSettings(
-            options.repository,
-            options.github_url,
-            options.app_id,
-            options.private_key,
-            options.installation_id,
-            token,
-            options.write_interval,
-        )
-    return gitlab.GitLabSettings(options.repository, options.gitlab_url, token)
+    return kind.hosted, kind.hosted.settings(options, token)
 
 
 def _environment_token(forge: str) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.files import write_atomically
 from bot.forges.base import ApiBudget, Outcome, PullRequest, PullRequestDraft, comment_marker
+from bot.forges.kinds import ForgeKind
 from bot.workspace import Workspace
 
 BRANCH_LINE = "<!-- branch: {branch} -> {base} -->"
@@ -68,3 +69,7 @@ class LocalForge:
 
     def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
         """Nothing to do: the PR file already is the summary, and there is no CI to show it."""
+
+
+KIND = ForgeKind("local", LocalForge)
+"""Branches in the checkout itself and each PR as a Markdown file: no account needed."""

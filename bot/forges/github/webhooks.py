@@ -1,0 +1,172 @@
+"""GitHub's webhooks: `X-Hub-Signature-256` over the body with the App's webhook secret,
+and what each event calls for.
+
+- `ping` -> `pong`;
+- `installation` created -> the installation and its repositories, a first run each;
+  deleted -> forgotten;
+- `installation_repositories` added -> a first run each; removed -> forgotten;
+- `push` to the default branch touching manifests, policies, config or exports -> `push`,
+  debounced;
+- `issue_comment` created on a bot PR, with a `/rightsizer` line, not by a bot ->
+  `command:<comment id>`;
+- `check_run` rerequested (of this App) -> `rerun`;
+- `pull_request` closed, a bot PR -> its fate recorded;
+- anything else -> ignored, with why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bot.forges.events import parse
+from bot.forges.github import events
+from bot.forges.hooks import (
+    Decision,
+    Enqueue,
+    Install,
+    Outcome,
+    PullBranch,
+    RecordPull,
+    Refused,
+    ignored,
+    push_skipped,
+)
+from bot.service.commands import command_line
+
+if TYPE_CHECKING:  # the settings import the run's pipeline, which reads the registry
+    from bot.service.settings import ServiceSettings
+
+MAX_DELIVERY_ID = 128
+EVENTS = frozenset(
+    {
+        "ping",
+        "installation",
+        "installation_repositories",
+        "push",
+        "issue_comment",
+        "check_run",
+        "check_suite",
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "status",
+        "workflow_run",
+        "create",
+        "delete",
+    }
+)
+
+
+def signature(secret: str, body: bytes) -> str:
+    """`X-Hub-Signature-256` as GitHub computes it: `sha256=` and the hex HMAC of the body."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class GitHubHooks:
+    name: str = "github"
+    event_names: frozenset[str] = EVENTS
+    event_header: str = "x-github-event"
+    delivery_headers: tuple[str, ...] = ("x-github-delivery",)
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.secret = settings.github_webhook_secret
+        self.app_id = settings.github_app_id
+        self.debounce = settings.debounce_seconds
+
+    def check_before_body(self, headers: Mapping[str, str]) -> None:
+        if not self.secret:
+            raise Refused(401, "refused", "no GitHub webhook secret is configured")
+
+    def check_body(self, headers: Mapping[str, str], body: bytes) -> None:
+        header = headers.get("x-hub-signature-256")
+        if not header:
+            raise Refused(401, "refused", "X-Hub-Signature-256 is missing")
+        expected = signature(self.secret or "", body).encode("ascii")
+        if not hmac.compare_digest(expected, header.strip().encode("latin-1")):
+            raise Refused(401, "refused", "X-Hub-Signature-256 does not match the body")
+
+    def check_identity(self, event: str, delivery: str) -> None:
+        if not event or not delivery or len(delivery) > MAX_DELIVERY_ID:
+            raise Refused(400, "invalid", "X-GitHub-Event and X-GitHub-Delivery are required")
+
+    def decide(
+        self, event: str, payload: dict[str, Any], headers: Mapping[str, str], pulls: PullBranch
+    ) -> Decision:
+        action = payload.get("action")
+        if event == "ping":
+            return Outcome(200, "pong", {"status": "pong"})
+        if event == "installation" and action == "deleted":
+            deleted = parse(events.InstallationDeleted, payload)
+            return Install(deleted.installation.id, uninstall=True)
+        if event == "installation" and action == "created":
+            created = parse(events.InstallationCreated, payload)
+            names = tuple(r.full_name for r in created.repositories)
+            return Install(created.installation.id, created.installation.account.login, names)
+        if event == "installation_repositories" and action in ("added", "removed"):
+            changed = parse(events.InstallationRepositories, payload)
+            added = tuple(r.full_name for r in changed.repositories_added)
+            removed = tuple(r.full_name for r in changed.repositories_removed)
+            return Install(changed.installation.id, None, added, removed)
+        if event == "push":
+            return self._push(parse(events.GitHubPush, payload))
+        if event == "issue_comment":
+            return self._comment(parse(events.IssueComment, payload), pulls)
+        if event == "check_run" and action == "rerequested":
+            return self._check_run(parse(events.CheckRunRerequested, payload))
+        if event == "pull_request" and action == "closed":
+            return self._closed(parse(events.PullRequestClosed, payload), pulls)
+        shown = action if isinstance(action, str) else ""
+        return ignored(f"{event} {shown}".strip() + " is not an event the bot acts on")
+
+    def _push(self, push: events.GitHubPush) -> Decision:
+        name = push.repository.full_name
+        why = push_skipped(push, push.repository.default_branch)
+        if why is not None:
+            return ignored(why, name)
+        return Enqueue(name, "push", self.debounce, installation=_installation(push))
+
+    def _comment(self, event: events.IssueComment, pulls: PullBranch) -> Decision:
+        name = event.repository.full_name
+        if event.action != "created":
+            return ignored(f"a comment {event.action}, not created", name)
+        if not event.issue.pull_request:
+            return ignored("a comment on an issue, not on a pull request", name)
+        login = event.sender.login
+        if event.sender.type == "Bot" or login.endswith("[bot]"):
+            return ignored("a comment by a bot", name)
+        line = command_line(event.comment.body or "")
+        if line is None:
+            return ignored("no /rightsizer command in the comment", name)
+        number = event.issue.number
+        if pulls(name, number) is None:
+            return ignored("a command on a pull request Rightsizer did not open", name)
+        comment = event.comment.id
+        details = {"number": number, "login": login, "command": line, "comment_id": comment}
+        return Enqueue(name, f"command:{comment}", 0.0, details, _installation(event))
+
+    def _check_run(self, event: events.CheckRunRerequested) -> Decision:
+        name = event.repository.full_name
+        app = event.check_run.app.id if event.check_run.app else None
+        ours = self.app_id
+        if ours and ours.isdigit() and app not in (None, int(ours)):
+            return ignored("a check run of another app", name)
+        return Enqueue(name, "rerun", 0.0, installation=_installation(event))
+
+    def _closed(self, event: events.PullRequestClosed, pulls: PullBranch) -> Decision:
+        name, pull = event.repository.full_name, event.pull_request
+        if pull.head.repo is None or pull.head.repo.full_name != name:
+            return ignored("a pull request from a fork is never the bot's", name)
+        state = "merged" if pull.merged else "closed"
+        if pulls(name, pull.number) != pull.head.ref:
+            return ignored("not a pull request of the bot", name)
+        return RecordPull(name, pull.number, pull.head.ref, state, pull.html_url)
+
+
+def _installation(
+    event: events.GitHubPush | events.IssueComment | events.CheckRunRerequested,
+) -> int | None:
+    return event.installation.id if event.installation else None
