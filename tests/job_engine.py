@@ -60,12 +60,14 @@ def prune(database: str, store: Store, settings: ServiceSettings) -> None:
     asyncio.run(pruning())
 
 
-def fetch(store: Store, worker: int | None = None) -> tuple[int, dict[str, Any]] | None:
+def fetch(
+    store: Store, worker: int | None = None, queue: str = QUEUE
+) -> tuple[int, dict[str, Any]] | None:
     """(id, arguments) of the job a worker would take now, marked running; None if none."""
     with store.session() as session:
         row = session.execute(
             text("select id, args from procrastinate_fetch_job_v2(array[:queue], :worker)"),
-            {"queue": QUEUE, "worker": worker},
+            {"queue": queue, "worker": worker},
         ).one()
     return None if row.id is None else (int(row.id), row.args)
 

@@ -297,9 +297,29 @@ def test_finished_jobs_are_pruned_after_the_history_days_and_runs_are_kept(datab
             text("update procrastinate_events set at = at - interval '15 days' where job_id = :j"),
             {"j": old},
         )
+    with store.session() as session:  # a periodic task's job, finished two hours ago
+        session.execute(
+            text(
+                "select procrastinate_defer_jobs_v1(array[row('housekeeping', "
+                "'rightsizer.recover', 0, null, null, '{}'::jsonb, null)"
+                "::procrastinate_job_to_defer_v1])"
+            )
+        )
+    (housekeeping, _) = fetch(store, queue="housekeeping")
+    finish(store, housekeeping)
+    with store.session() as session:
+        session.execute(
+            text("update procrastinate_events set at = at - interval '2 hours' where job_id = :j"),
+            {"j": housekeeping},
+        )
     prune(database, store, ServiceSettings(job_history_days=14))
     assert [job for job, *_ in store.queue.jobs()] == [recent, waiting]
     assert [reason for reason, *_ in store.runs.of(repo)] == ["schedule", "push"]
+    with store.session() as session:
+        left = session.scalar(
+            text("select count(*) from procrastinate_jobs where id = :j"), {"j": housekeeping}
+        )
+    assert left == 0, "the periodic tasks' jobs are kept an hour"
 
 
 def test_a_delivery_and_its_job_commit_together_and_once(store):

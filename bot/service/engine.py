@@ -27,6 +27,8 @@ from bot.store.queue import QUEUE, TASK
 log = logging.getLogger("rightsizer.engine")
 RECOVER_TASK = "rightsizer.recover"
 PRUNE_TASK = "rightsizer.prune"
+HOUSEKEEPING = "housekeeping"
+"""The queue of the periodic tasks: a job every few seconds, kept an hour, not 14 days."""
 RECOVER_CRON = "* * * * * */5"
 """Every five seconds (croniter's sixth field is the second): a dead worker's job waits for
 its heartbeat to go stale, then at most this long."""
@@ -52,12 +54,12 @@ def engine_app(url: str) -> App:
     app = App(connector=PsycopgConnector(conninfo=libpq_url(url)))
     app.task(name=TASK, queue=QUEUE, pass_context=True, retry=Backoff())(_run)
     recover = app.task(
-        name=RECOVER_TASK, queue=QUEUE, pass_context=True, queueing_lock=RECOVER_TASK
+        name=RECOVER_TASK, queue=HOUSEKEEPING, pass_context=True, queueing_lock=RECOVER_TASK
     )(_recover)
     app.periodic(cron=RECOVER_CRON, periodic_id="stalled")(recover)
-    prune = app.task(name=PRUNE_TASK, queue=QUEUE, pass_context=True, queueing_lock=PRUNE_TASK)(
-        _prune
-    )
+    prune = app.task(
+        name=PRUNE_TASK, queue=HOUSEKEEPING, pass_context=True, queueing_lock=PRUNE_TASK
+    )(_prune)
     app.periodic(cron="17 * * * *", periodic_id="prune")(prune)
     return app
 
@@ -77,7 +79,7 @@ async def run_worker(
     start_fork_server()  # from this thread, which lives as long as the worker
     heartbeat = worker.settings.worker_heartbeat_seconds
     await app.run_worker_async(
-        queues=[QUEUE],
+        queues=[QUEUE, HOUSEKEEPING],
         concurrency=concurrency,
         wait=wait,
         install_signal_handlers=signals,
@@ -124,14 +126,17 @@ async def _prune(context: JobContext, timestamp: int) -> None:
 
 
 async def prune_finished(manager: JobManager, worker: Worker) -> None:
-    """Jobs that ended over `job_history_days` ago, deleted with their events: the queue's
-    table stays the size of its recent past. Each run's record is kept (`runs`)."""
-    await manager.delete_old_jobs(
-        nb_hours=int(worker.settings.job_history_days * 24),
-        include_failed=True,
-        include_cancelled=True,
-        include_aborted=True,
-    )
+    """Run jobs that ended over `job_history_days` ago, and the periodic tasks' own jobs
+    after an hour, deleted with their events: the queue's table stays the size of its recent
+    past. Each run's record is kept (`runs`)."""
+    for queue, hours in ((QUEUE, int(worker.settings.job_history_days * 24)), (HOUSEKEEPING, 1)):
+        await manager.delete_old_jobs(
+            nb_hours=hours,
+            queue=queue,
+            include_failed=True,
+            include_cancelled=True,
+            include_aborted=True,
+        )
 
 
 def _expected_failures(record: logging.LogRecord) -> bool:
