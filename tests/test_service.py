@@ -95,7 +95,10 @@ class Service:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", self.module, "serve", "--with-worker", "--port", str(port)]
+        # On the embedded database `serve` runs the jobs itself (no other process can reach
+        # it); on a configured one it is asked to.
+        worker = ["--with-worker"] if self.database else []
+        command = [sys.executable, "-m", self.module, "serve", *worker, "--port", str(port)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
