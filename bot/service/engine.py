@@ -10,6 +10,7 @@ jobs are deferred by `bot/store/queue.py`, in the service's own transactions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +51,8 @@ class Backoff(BaseRetryStrategy):
 
 
 def engine_app(url: str) -> App:
-    """procrastinate's app on the database at `url`, with the bot's two tasks."""
+    """procrastinate's app on the database at `url`, with the bot's tasks: the runs, and the
+    periodic recovery of dead workers' jobs and pruning of old ones."""
     app = App(connector=PsycopgConnector(conninfo=libpq_url(url)))
     app.task(name=TASK, queue=QUEUE, pass_context=True, retry=Backoff())(_run)
     recover = app.task(
@@ -110,10 +112,11 @@ async def recover_stalled(manager: JobManager, worker: Worker) -> None:
         if job.task_name == TASK and tried >= POISON_AFTER:
             message = f"poisoned: its worker stopped during it {tried} times; not tried again"
             await manager.finish_job(job, Status.FAILED, delete_job=False)
-            worker.store.runs.abandon(job.id, message)
+            await asyncio.to_thread(worker.store.runs.abandon, job.id, message)
             log.warning(message, extra={"job": job.id})
             continue
-        worker.store.runs.abandon(job.id, "its worker stopped during the run; tried again")
+        retried = "its worker stopped during the run; tried again"
+        await asyncio.to_thread(worker.store.runs.abandon, job.id, retried)
         try:
             await manager.retry_job(job)
         except ConnectorException:  # the same window was queued again meanwhile: it stands
