@@ -41,11 +41,12 @@ from bot.groups import Group
 from bot.markdown import code, inert
 from bot.planner import Plan, PlannedChange, workload_key
 from bot.pr_metadata import PullRequestMetadata, metadata_for
+from bot.resources import data_dir
 from bot.template_budget import BudgetedEnvironment
 from recommenders.errors import InputError
 from recommenders.model import FieldRecommendation, UsageChart
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = data_dir("templates")
 REPO_TEMPLATES = Path(".rightsizer") / "templates"
 BODY_LIMIT = 65_536
 """GitHub's limit on a PR body, in characters (GitLab's is 1,000,000)."""

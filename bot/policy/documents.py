@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -22,13 +21,14 @@ from ruamel.yaml.comments import CommentedMap
 
 from bot.manifests.quantities import parse_cpu, parse_memory
 from bot.manifests.yamlio import position
+from bot.resources import data_dir
 from bot.rules.conditions import Condition, parse_conditions
 from bot.rules.freeze import FreezeWindow, parse_freeze
 from recommenders.errors import InputError
 from recommenders.strategies import STRATEGIES
 from recommenders.strategies.settings import parse_settings
 
-POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
+POLICIES = data_dir("policies")
 SCHEMA = json.loads((POLICIES / "schema.json").read_text())
 SCALARS = (
     "min_history_days",

@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter
@@ -25,11 +24,12 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.manifests.quantities import readable
+from bot.resources import data_dir
 from bot.service import queries
 from bot.store import Store
 from recommenders.model import UsageChart
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "dashboard"
+TEMPLATES = data_dir("templates") / "dashboard"
 
 HEADERS = {
     "Content-Security-Policy": (
