@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable
@@ -59,6 +60,22 @@ app = typer.Typer(
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        print(f"rightsizer {importlib.metadata.version('rightsizer')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Rightsizer: right-size Kubernetes workloads from usage data, through pull requests."""
 
 
 def _json_text(data: object) -> str:

@@ -68,6 +68,16 @@ def test_a_moment_that_is_not_a_date_is_named(tmp_path):
     _assert_clean_failure(result, "--as-of: 'yesterday' is not an ISO 8601 date or time")
 
 
+def test_version_prints_the_installed_version():
+    import importlib.metadata
+
+    result = rightsizer("--version")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"rightsizer {importlib.metadata.version('rightsizer')}\n",
+    )
+
+
 @pytest.mark.parametrize("command", ["plan", "run"])
 def test_help_says_what_the_command_does_with_an_example(command):
     result = rightsizer(command, "--help")
