@@ -14,6 +14,7 @@ from bot.manifests.model import Inventory, Workload
 from bot.planner import Plan, unmatched_notes
 from bot.policy import Policy
 from bot.policy.check import PolicyReport
+from bot.policy.documents import shown
 from recommenders.backtest import Score
 from recommenders.model import UnitPrices
 from recommenders.sources.summary import SourceSummary
@@ -285,8 +286,7 @@ def print_policy_report(out: Console, policy: Policy, report: PolicyReport) -> N
         for column in ("rule", "value", "set by", "layer"):
             table.add_column(column)
         for key, setting in sorted(found.effective.provenance.items()):
-            value = setting.value if not isinstance(setting.value, tuple) else len(setting.value)
-            table.add_row(key, str(value), setting.where, setting.layer)
+            table.add_row(key, shown(key, setting.value), setting.where, setting.layer)
         out.print(table)
         if found.model is not None:
             model = found.model

@@ -50,7 +50,20 @@ def test_policy_check_reports_the_annotation_conflict_and_explains_a_workload(tm
     assert result.returncode == 0, result.stderr
     assert "conflict strategy.cpu_risk" in result.stdout
     assert "example.com/finops-strategy" in result.stdout
-    assert "0.05 kept, the more conservative" in " ".join(result.stdout.split())
+    said = " ".join(result.stdout.split())
+    assert "0.05 kept, the more conservative" in said
+    # numbers as their authors wrote them, not as they are held (14.0, 67108864.0 bytes)
+    assert "cooldown_days: 14 at rightsizer policies/default.yaml" in said
+    assert "14.0" not in said and ".0 " not in said
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    }
+    assert rows["bounds.requests.memory.min"] == "64Mi"
+    assert rows["bounds.requests.memory.max"] == "16Gi"
+    assert rows["bounds.requests.cpu.min"] == "25m"
+    assert rows["bounds.requests.cpu.max"] == "8"
     assert "policies/rightsizer.yaml:20" in result.stdout  # prod's hpa.minReplicas floor
     assert "prediction model: default {'memory_margin': 0.2}" in result.stdout
 

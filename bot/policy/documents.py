@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 from ruamel.yaml.comments import CommentedMap
 
-from bot.manifests.quantities import parse_cpu, parse_memory
+from bot.manifests.quantities import parse_cpu, parse_memory, readable
 from bot.manifests.yamlio import position
 from bot.resources import data_dir
 from bot.rules.conditions import Condition, parse_conditions
@@ -74,6 +74,24 @@ class Match:
         parts += [f"namespace={self.namespace}"] if self.namespace else []
         parts += [f"{key}={value}" for key, value in self.labels]
         return ", ".join(parts) or "everywhere"
+
+
+def shown(key: str, value: Any) -> str:
+    """A setting's value as its author wrote it: `14`, not the `14.0` it is held as; a
+    bound on memory or CPU in Mi or millicores, not 67108864.0 bytes; a list by its
+    length; text quoted."""
+    if isinstance(value, tuple | list):
+        return str(len(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return repr(value)
+    field = key.rsplit(".", 1)[0]
+    if field.endswith(".memory") and value and value % 2**30 == 0:
+        return f"{value / 2**30:g}Gi"
+    if field.endswith(".cpu") and value % 1 == 0:
+        return f"{value:g}"
+    if key.startswith("bounds."):
+        return readable(float(value), field)
+    return f"{value:.6f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value)}"
 
 
 @dataclass(frozen=True)

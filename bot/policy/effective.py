@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.policy.documents import Layer, Setting
+from bot.policy.documents import Layer, Setting, shown
 from bot.policy.rules import CONFIDENCE, Guardrails
 
 ADDITIVE = ("freeze", "conditions", "pinned")
@@ -45,10 +45,9 @@ class Conflict:
     scope: str
 
     def describe(self) -> str:
-        sides = "; ".join(f"{s.value!r} at {s.where}" for s in self.settings)
-        return (
-            f"{self.key}: {sides} ({self.scope}): {self.chosen.value!r} kept, the more conservative"
-        )
+        sides = "; ".join(f"{shown(self.key, s.value)} at {s.where}" for s in self.settings)
+        kept = shown(self.key, self.chosen.value)
+        return f"{self.key}: {sides} ({self.scope}): {kept} kept, the more conservative"
 
 
 @dataclass(frozen=True)
