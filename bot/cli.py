@@ -614,9 +614,12 @@ def backtest(
             str(input), f"no series has {train} of history followed by a full {horizon}"
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-    results.assign(origin=results["origin"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
-        output, index=False
-    )
+    # Nine significant digits, as a person writes them: a float's last bits of noise
+    # (0.022199999999999998) say nothing about a capacity.
+    results.assign(
+        origin=results["origin"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        capacity=[float(f"{c:.9g}") for c in results["capacity"]],
+    ).to_csv(output, index=False)
     print_backtest(out, score(results, series, plan.horizon), len(series))
 
 

@@ -117,6 +117,8 @@ def test_backtest_command_writes_one_row_per_series_origin_and_strategy(tmp_path
     assert rows.groupby("strategy").size().to_dict() == {"default": 5, "krr-simple": 5, "vpa": 5}
     assert rows["origin"].iloc[0] == "2026-01-08T00:00:00Z"
     assert (rows["capacity"] > 0).all()
+    written = [line.rsplit(",", 1)[1] for line in out.read_text().splitlines()[1:]]
+    assert max(len(c.replace(".", "").lstrip("0")) for c in written) <= 9, "no float noise"
     for strategy in ("oracle", "default", "vpa", "krr-simple"):
         assert strategy in result.stdout
     assert "pinball" in result.stdout and "violations" in result.stdout
