@@ -13,6 +13,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from git import InvalidGitRepositoryError, Repo
 from rich.console import Console
 from rich.markdown import Markdown
 
@@ -120,8 +121,26 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+def _top_level(path: Path | None) -> Path | None:
+    """`--repo` may name any directory inside the repository, as git commands allow: the
+    work tree's top is where `.rightsizer.yaml` and the policies are. A path in no
+    repository is kept, for the command to refuse by name."""
+    if path is None or not path.is_dir():
+        return path
+    try:
+        top = Repo(path, search_parent_directories=True).working_tree_dir
+    except InvalidGitRepositoryError:
+        return path
+    return Path(top) if top is not None else path
+
+
 RepoOption = Annotated[
-    Path, typer.Option("--repo", help="The infrastructure repository (a git checkout).")
+    Path,
+    typer.Option(
+        "--repo",
+        help="The infrastructure repository (a git checkout), or any directory in it.",
+        callback=_top_level,
+    ),
 ]
 UtilisationOption = Annotated[
     list[Path] | None,
@@ -345,7 +364,8 @@ def _plan_text(result: Plan, output: Format, config: RepoConfig, repo: Path) -> 
 @app.command()
 def run(
     repo: Annotated[
-        Path | None, typer.Option("--repo", help="local forge: the repository's checkout.")
+        Path | None,
+        typer.Option("--repo", help="local forge: the repository's checkout.", callback=_top_level),
     ] = None,
     utilisation: UtilisationOption = None,
     cost: CostOption = None,

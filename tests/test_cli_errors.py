@@ -32,6 +32,18 @@ def test_missing_repo_path(tmp_path):
     _assert_clean_failure(result, "nowhere", "no such directory")
 
 
+def test_repo_may_be_any_directory_inside_the_repository(monorepo):
+    from_top = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", UTILISATION, "--format", "json"
+    )
+    inside = rightsizer(
+        "plan", "--repo", monorepo / "applications" / "checkout", "--utilisation", UTILISATION,
+        "--format", "json",
+    )  # fmt: skip
+    assert from_top.returncode == inside.returncode == 0, inside.stderr
+    assert inside.stdout == from_top.stdout
+
+
 def test_repo_that_is_not_git(tmp_path):
     (tmp_path / "repo").mkdir()
     _assert_clean_failure(_run(tmp_path / "repo", tmp_path / "prs"), "not a git repository")
