@@ -135,6 +135,9 @@ def _top_level(path: Path | None) -> Path | None:
 
 
 RepoOption = Annotated[
+    Path, typer.Option("--repo", help="The infrastructure repository (a git checkout).")
+]
+CheckoutOption = Annotated[
     Path,
     typer.Option(
         "--repo",
@@ -142,6 +145,8 @@ RepoOption = Annotated[
         callback=_top_level,
     ),
 ]
+"""For the commands that read a git checkout; `inventory` and `set` also read a plain
+directory, which may lie inside some other repository and must stay what it is."""
 UtilisationOption = Annotated[
     list[Path] | None,
     typer.Option(
@@ -264,7 +269,7 @@ def _say(message: str) -> None:
 
 @app.command()
 def plan(
-    repo: RepoOption,
+    repo: CheckoutOption,
     utilisation: UtilisationOption = None,
     cost: CostOption = None,
     utilisation_format: UtilisationFormatOption = None,
@@ -649,7 +654,7 @@ app.add_typer(policy_app, name="policy")
 
 @policy_app.command("check")
 def policy_check(
-    repo: RepoOption,
+    repo: CheckoutOption,
     org_policy: OrgPolicyOption = None,
     workload: Annotated[
         str | None,

@@ -8,6 +8,8 @@ from tests.conftest import MONOREPO, rightsizer
 
 
 def test_inventory_json_is_the_documented_contract():
+    # fixtures/monorepo is a plain directory inside this project's repository: it is read as
+    # it is, not taken for the project (`plan` alone needs, and looks up, the checkout).
     result = rightsizer("inventory", "--repo", MONOREPO, "--format", "json")
     assert result.returncode == 0, result.stderr
     workloads = json.loads(result.stdout)
