@@ -32,6 +32,7 @@ from bot.policy.check import check_policy
 from bot.proof import ProofFailed, inspect
 from bot.report import (
     inventory_as_json,
+    inventory_markdown,
     plan_as_json,
     print_backtest,
     print_inventory,
@@ -503,6 +504,8 @@ def inventory(
         result = inspect(repo)
     if output is Format.json:
         _print_json(inventory_as_json(result))
+    elif output is Format.markdown:
+        sys.stdout.write(inventory_markdown(result))
     else:
         print_inventory(out, result)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.table import Table
 from bot.compose import money
 from bot.manifests.gitops import clusters_of
 from bot.manifests.model import Inventory, Workload
+from bot.markdown import inert
 from bot.planner import Plan, unmatched_notes
 from bot.policy import Policy
 from bot.policy.check import PolicyReport
@@ -150,38 +152,65 @@ def _bound(resources: dict[str, Any], bound: str) -> dict[str, Any]:
     }
 
 
-def print_inventory(out: Console, inventory: Inventory) -> None:
-    table = Table(title="Rightsizer inventory")
-    for column in (
-        "environment",
-        "workload",
-        "container",
-        "requests",
-        "limits",
-        "scaling",
-        "set in",
-    ):
-        table.add_column(column)
+INVENTORY_COLUMNS = (
+    "environment",
+    "workload",
+    "container",
+    "requests",
+    "limits",
+    "scaling",
+    "set in",
+)
+
+
+def _inventory_rows(inventory: Inventory) -> Iterator[tuple[Workload, tuple[str, ...]]]:
+    """One row per container; a workload's own cells on its first container's row only."""
     for workload in inventory.workloads:
         for index, container in enumerate(workload.containers):
             cpu = container.resources.get("requests.cpu")
-            table.add_row(
-                workload.environment if index == 0 else "",
-                _workload_label(workload) if index == 0 else "",
-                container.name,
-                _pair(container.resources, "requests"),
-                _pair(container.resources, "limits"),
-                _scaling(workload) if index == 0 else "",
-                str(cpu.origin) if cpu and cpu.origin else "",
+            first = index == 0
+            yield (
+                workload,
+                (
+                    workload.environment if first else "",
+                    f"{workload.namespace}/{workload.ref}" if first else "",
+                    container.name,
+                    _pair(container.resources, "requests"),
+                    _pair(container.resources, "limits"),
+                    _scaling(workload) if first else "",
+                    str(cpu.origin) if cpu and cpu.origin else "",
+                ),
             )
+
+
+def print_inventory(out: Console, inventory: Inventory) -> None:
+    table = Table(title="Rightsizer inventory")
+    for column in INVENTORY_COLUMNS:
+        table.add_column(column)
+    for workload, row in _inventory_rows(inventory):
+        label = row[1]
+        if label and workload.unverified is not None:
+            label = f"{label} [red](unverified)[/red]"
+        table.add_row(row[0], label, *row[2:])
     out.print(table)
     for problem in inventory.problems:
         out.print(f"[yellow]problem:[/yellow] {problem}", markup=True, highlight=False)
 
 
-def _workload_label(workload: Workload) -> str:
-    label = f"{workload.namespace}/{workload.ref}"
-    return label if workload.unverified is None else f"{label} [red](unverified)[/red]"
+def inventory_markdown(inventory: Inventory) -> str:
+    """The inventory as a Markdown table, every cell whole and inert (names come from the
+    repository), for an issue, a wiki page or a PR comment."""
+    lines = [
+        "| " + " | ".join(INVENTORY_COLUMNS) + " |",
+        "| " + " | ".join("---" for _ in INVENTORY_COLUMNS) + " |",
+    ]
+    for workload, row in _inventory_rows(inventory):
+        cells = list(row)
+        if cells[1] and workload.unverified is not None:
+            cells[1] += " (unverified)"
+        lines.append("| " + " | ".join(inert(cell) for cell in cells) + " |")
+    lines += ["", *(f"- problem: {inert(problem)}" for problem in inventory.problems)]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _pair(resources: dict[str, Any], bound: str) -> str:

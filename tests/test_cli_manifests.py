@@ -140,3 +140,19 @@ def test_set_writes_nothing_when_the_render_proof_fails(tmp_path):
     assert "not written: rendered difference is not what was intended" in result.stderr
     assert "ConfigMap//tuning data.cpu: '100m' -> '200m'" in result.stderr
     assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
+
+
+def test_inventory_markdown_is_a_table_with_every_container_and_whole_cells():
+    from markdown_it import MarkdownIt
+
+    result = rightsizer("inventory", "--repo", MONOREPO, "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    workloads = json.loads(rightsizer("inventory", "--repo", MONOREPO, "--format", "json").stdout)
+    tokens = MarkdownIt("commonmark").enable("table").parse(result.stdout)
+    rows = [t for t in tokens if t.type == "tr_open"]
+    assert len(rows) == 1 + sum(len(w["containers"]) for w in workloads)
+    cells = [t.content for t in tokens if t.type == "inline"]
+    assert cells[:7] == ["environment", "workload", "container", "requests", "limits",
+                         "scaling", "set in"]  # fmt: skip
+    assert "applications/checkout/base/deployment.yaml:39" in cells, "paths are never cut"
+    assert "…" not in result.stdout and "┃" not in result.stdout
