@@ -21,12 +21,9 @@ p50/p99 (client side, request to answer).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,20 +34,22 @@ import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scale import GIT, exports, monorepo  # noqa: E402
+from webhooks import SECRET, free_port, percentile  # noqa: E402
+from webhooks import github as signed  # noqa: E402
 
 from bot.store import Store  # noqa: E402
 from bot.store.database import embedded_server, sqlalchemy_url  # noqa: E402
 from tests.forge_servers.github import GitHubServer  # noqa: E402
+from tests.postgres_server import new_database  # noqa: E402
 
 OWNER = "acme"
-SECRET = "benchmark webhook secret"
 AS_OF = "2026-11-27T06:00:00Z"
 COST = ROOT / "fixtures" / "exports" / "cost.csv"
 PUSH = ROOT / "fixtures" / "github-webhooks" / "push" / "payload.json"
@@ -81,30 +80,7 @@ def push(installation: int, name: str) -> tuple[dict[str, str], bytes]:
     commit = {"id": "0" * 40, "message": "export", "added": [], "removed": [],
               "modified": ["exports/utilisation.csv"]}  # fmt: skip
     body["commits"], body["head_commit"] = [commit], commit
-    raw = json.dumps(body).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": "sha256="
-        + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest(),
-    }
-    return headers, raw
-
-
-def new_database(server: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'create database "{name}"'))
-    engine.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return signed("push", body, str(uuid.uuid4()))
 
 
 def finished(database: str) -> int:
@@ -129,7 +105,7 @@ def measure(
     logs: Path,
 ) -> tuple[float, list[float]]:
     """(jobs per minute, acknowledgement seconds) with `workers` worker processes."""
-    database = new_database(server)
+    database = new_database(server, migrated=False)
     store = Store(database)
     store.repositories.add_installation("github", github.installation_id, OWNER)
     for name in names:
@@ -206,11 +182,6 @@ def measure(
             except subprocess.TimeoutExpired:
                 process.kill()
     return done / (elapsed / 60), latencies
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from procrastinate import App
 from sqlalchemy import text
 
 from bot.forges.base import ForgeError
@@ -28,36 +29,33 @@ def drain(
     concurrency: int = 1,
 ) -> None:
     """The real worker, until no job is due (retries due at once included)."""
-    app = engine_app(database)
     worker = Worker(store, settings, work)
-
-    async def working() -> None:
-        async with app.open_async():
-            await run_worker(app, worker, concurrency, wait=False, signals=False)
-
-    asyncio.run(working())
+    _with_engine(
+        database, lambda app: run_worker(app, worker, concurrency, wait=False, signals=False)
+    )
 
 
 def recover(database: str, store: Store, settings: ServiceSettings) -> None:
     """One pass of the periodic task that takes back the jobs of dead workers."""
-    app = engine_app(database)
-
-    async def recovering() -> None:
-        async with app.open_async():
-            await recover_stalled(app.job_manager, Worker(store, settings))
-
-    asyncio.run(recovering())
+    worker = Worker(store, settings)
+    _with_engine(database, lambda app: recover_stalled(app.job_manager, worker))
 
 
 def prune(database: str, store: Store, settings: ServiceSettings) -> None:
     """One pass of the periodic task that deletes old finished jobs."""
+    worker = Worker(store, settings)
+    _with_engine(database, lambda app: prune_finished(app.job_manager, worker))
+
+
+def _with_engine(database: str, step: Callable[[App], Awaitable[None]]) -> None:
+    """`step` on procrastinate's app for `database`, opened for it and closed after."""
     app = engine_app(database)
 
-    async def pruning() -> None:
+    async def stepping() -> None:
         async with app.open_async():
-            await prune_finished(app.job_manager, Worker(store, settings))
+            await step(app)
 
-    asyncio.run(pruning())
+    asyncio.run(stepping())
 
 
 def fetch(

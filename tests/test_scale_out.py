@@ -5,13 +5,10 @@ which publish one PR per repository on the GitHub test server and journal what t
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,10 +21,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from bot.forges.github.webhooks import signature
 from bot.store import Store
 from tests.conftest import ROOT, make_repo
 from tests.forge_servers.github import GitHubServer
 from tests.postgres_server import new_database
+from tests.prometheus_server import free_port
 from tests.quick_service import BRANCH
 from tests.test_service import push_payload
 
@@ -67,7 +66,7 @@ def test_three_workers_run_every_window_once_through_a_worker_killed_mid_job(
             "RS_QUICK_JOURNAL": str(journal),
             "RS_QUICK_TOKEN": TOKEN,
         }
-        port = _free_port()
+        port = free_port()
         processes = [_start(["serve", "--port", str(port)], env, tmp_path / "serve.log")]
         workers = [
             _start(["worker", "--concurrency", "1"], env, tmp_path / f"worker-{n}.log")
@@ -131,12 +130,6 @@ def _start(arguments: list[str], env: dict[str, str], log: Path) -> subprocess.P
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
@@ -161,12 +154,11 @@ def _send(url: str, body: dict, names: list[str]) -> list[str]:
 
     def deliver(delivery: tuple[str, bytes]) -> str:
         identifier, raw = delivery
-        digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
         headers = {
             "Content-Type": "application/json",
             "X-GitHub-Event": "push",
             "X-GitHub-Delivery": identifier,
-            "X-Hub-Signature-256": f"sha256={digest}",
+            "X-Hub-Signature-256": signature(SECRET, raw),
         }
         answer = httpx.post(f"{url}/webhooks/github", content=raw, headers=headers, timeout=30)
         assert answer.status_code in (200, 202), answer.text

@@ -18,6 +18,8 @@ WATCHED_SUFFIXES = (".yaml", ".yml", ".csv", ".parquet", ".json")
 """Manifests, kustomizations, `.rightsizer.yaml`, policies and exports."""
 WATCHED_DIRS = ("policies/", ".rightsizer/")
 """Policies in any form, and the repo's own PR templates under `.rightsizer/templates`."""
+MAX_DELIVERY_ID = 128
+"""Longer delivery ids are refused: they are stored and logged."""
 LISTED_COMMITS = 20
 """GitLab's push hook lists at most this many commits, and counts all in total_commits_count."""
 

@@ -109,8 +109,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         schedules.start()
-        engine = engine_app(url)
-        if workers != 0:  # opened only to run jobs: the web process defers through the store
+        # Only to run jobs: the web process defers them through the store.
+        engine = engine_app(url) if workers != 0 else None
+        if engine is not None:
             await engine.open_async()
             worker = Worker(store, settings, work)
             concurrency = _concurrency(settings, workers)
@@ -124,7 +125,7 @@ def create_app(
             for task in running:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            if running:
+            if engine is not None:
                 await engine.close_async()
 
     app = FastAPI(title="Rightsizer", lifespan=lifespan, docs_url=None, redoc_url=None)

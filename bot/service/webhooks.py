@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.forges.events import Malformed
 from bot.forges.hooks import (
+    MAX_DELIVERY_ID,
     Decision,
     Enqueue,
     Hooks,
@@ -52,7 +53,6 @@ from bot.store import Store
 from bot.store.rows import RepositoryRow
 
 log = logging.getLogger("rightsizer.webhooks")
-MAX_DELIVERY_ID = 128
 
 
 def webhook_router(store: Store, settings: ServiceSettings) -> APIRouter:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,15 +109,14 @@ class Queue:
     def depth(self) -> int:
         """Jobs waiting to run, due or not."""
         with self.session() as session:
-            return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(text("procrastinate_jobs"))
-                    .where(text("task_name = :task and status = 'todo'"))
-                    .params(task=TASK)
-                )
-                or 0
+            waiting = session.scalar(
+                text(
+                    "select count(*) from procrastinate_jobs "
+                    "where task_name = :task and status = 'todo'"
+                ),
+                {"task": TASK},
             )
+            return int(waiting or 0)
 
     def jobs(self, repository: RepositoryRow | None = None) -> list[tuple[int, str, str, int]]:
         """(id, reason, state, attempts) of every run job, oldest first; `attempts` counts

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bot.forges.events import parse
 from bot.forges.github import events
 from bot.forges.hooks import (
+    MAX_DELIVERY_ID,
     Decision,
     Enqueue,
     Install,
@@ -39,7 +40,6 @@ from bot.service.commands import command_line
 if TYPE_CHECKING:  # the settings import the run's pipeline, which reads the registry
     from bot.service.settings import ServiceSettings
 
-MAX_DELIVERY_ID = 128
 EVENTS = frozenset(
     {
         "ping",

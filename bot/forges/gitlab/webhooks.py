@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bot.forges.events import Malformed, parse
 from bot.forges.gitlab import events
 from bot.forges.hooks import (
+    MAX_DELIVERY_ID,
     Decision,
     Enqueue,
     PullBranch,
@@ -35,7 +36,6 @@ from bot.service.commands import command_line
 if TYPE_CHECKING:  # the settings import the run's pipeline, which reads the registry
     from bot.service.settings import ServiceSettings
 
-MAX_DELIVERY_ID = 128
 EVENTS = frozenset(
     {
         "Push Hook",
