@@ -56,10 +56,26 @@ browser:
 	    apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "chromium is not installed and cannot be here (needs root and apt-get)"; fi
 
+# The real Mermaid the PR chart tests render with in that browser (tests/test_pr_charts.py):
+# one release's self-contained bundle from the npm registry, checked against its digest.
+MERMAID_VERSION := 11.17.2
+MERMAID_SHA256 := 581ed7d74bd9048d0e3a91363927d72ef22942d7722546b27f7cc29e35390eb8
+MERMAID_JS := .cache/mermaid-$(MERMAID_VERSION)/mermaid.min.js
+.PHONY: mermaid
+mermaid: $(MERMAID_JS)
+$(MERMAID_JS):
+	@if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(@D) && cd $(@D) && npm pack --silent mermaid@$(MERMAID_VERSION) >/dev/null \
+	  && tar -xzf mermaid-$(MERMAID_VERSION).tgz --strip-components=2 package/dist/mermaid.min.js \
+	  && rm mermaid-$(MERMAID_VERSION).tgz \
+	  && echo "$(MERMAID_SHA256)  mermaid.min.js" | sha256sum --check --quiet \
+	  || { rm -f mermaid.min.js; exit 1; }; \
+	else echo "npm is not installed: the PR chart tests will skip"; fi
+
 # Two workers (pytest-xdist): the suite's long tests are subprocesses and servers that wait
 # on each other, so two halve its time on two cores. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
-test: check prometheus-server browser
+test: check prometheus-server browser mermaid
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 format: $(STAMP)
@@ -71,7 +87,7 @@ exports: $(STAMP)
 	$(BIN)/python fixtures/generate_exports.py fixtures/exports
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO) .cache .pytest_cache .mypy_cache .ruff_cache
 
 # Forecasting benchmarks beside statsforecast, which pins pandas<3 and so cannot share .venv:
 # it gets its own venv, made once (the stamp inside it) and again when pyproject.toml changes.

@@ -41,7 +41,6 @@ from bot.report import (
     print_sources,
     print_strategies,
 )
-from bot.run import group_file_changes
 from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.stages import collecting, stage
 from bot.stages import shown as stages_shown
@@ -358,8 +357,7 @@ def _plan_text(result: Plan, output: Format, config: RepoConfig, repo: Path) -> 
     if output is Format.markdown:
         texts = []
         for group in group_changes(result, config, repo):
-            files = [change.path for change in group_file_changes(result, group, repo)]
-            text = compose(group, result, config.base_branch, files)
+            text = compose(group, result, config.base_branch)
             texts.append(f"# {text.title}\n\n{text.body}\n")
         return "".join(texts)
     with out.capture() as captured:

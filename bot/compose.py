@@ -8,17 +8,21 @@ templates (`*.md.j2`) autoescape: every value they show is made inert (`bot.mark
 a code span with the `code` filter, so a name or a reason from the repository or the data
 cannot add links, HTML, table cells or mentions. Filters that write markup return `Markup`.
 
-A forge limits a PR body's size, so a body that is too long loses, in this order, the
-rendered diff's content, the charts, then the workloads after the first N (named by count).
-The metadata block the bot reads back on its next run is the last line, and always kept.
+A body reads as Renovate's do: one summary table, a row per field (workload, field,
+current → proposed, $/month, action), then each workload's details collapsed: why each
+value, one chart (`bot.charts`) and its own rendered diff. A forge limits a body's size, so
+a body that is too long loses, in this order, the charts, the diffs, the details, then the
+rows of the workloads after the first N (named by count). The metadata block the bot reads
+back on its next run is the last line, and always kept.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -37,14 +41,17 @@ from jinja2 import (
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
+from bot.charts import PrChart, pr_chart
 from bot.groups import Group
-from bot.markdown import code, inert
+from bot.manifests.model import Workload
+from bot.markdown import code, html_text, inert
 from bot.planner import Plan, PlannedChange, workload_key
 from bot.pr_metadata import PullRequestMetadata, metadata_for
+from bot.proof import ObjectDiff
 from bot.resources import data_dir
 from bot.template_budget import BudgetedEnvironment
 from recommenders.errors import InputError
-from recommenders.model import FieldRecommendation, UsageChart
+from recommenders.model import FieldRecommendation, UsageChart, WorkloadRecommendation
 
 TEMPLATES = data_dir("templates")
 REPO_TEMPLATES = Path(".rightsizer") / "templates"
@@ -111,6 +118,9 @@ def environment(repo: Path | None = None) -> BudgetedEnvironment:
     env.filters["mermaid_labels"] = mermaid_labels
     env.filters["mermaid_text"] = mermaid_text
     env.filters["code"] = lambda value: code(str(value))
+    env.filters["days"] = lambda hours: _days(hours / 24)
+    env.filters["html"] = lambda value: html_text(str(value))
+    env.filters["mermaid_init"] = mermaid_init
     return env
 
 
@@ -131,7 +141,9 @@ def money(value: float) -> str:
 
 
 def field_label(change: PlannedChange) -> str:
-    return f"{change.container} {change.field}" if change.container else change.field
+    """The field, after its container's name where the workload has more than one."""
+    several = len(change.workload.containers) > 1
+    return f"{change.container} {change.field}" if change.container and several else change.field
 
 
 def risk_target(field: FieldRecommendation) -> str:
@@ -147,8 +159,10 @@ def risk_target(field: FieldRecommendation) -> str:
 
 
 def chart_number(value: float | None) -> str:
-    """One decimal at most, no trailing zeros: what Mermaid reads as a number."""
-    text = f"{value or 0.0:.1f}"
+    """What Mermaid reads as a number, as a person would read it off a chart: whole from
+    10 up, else one decimal at most; no trailing zeros."""
+    value = value or 0.0
+    text = f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -159,6 +173,12 @@ def mermaid_values(values: Sequence[float | None]) -> Markup:
 
 def mermaid_flat(value: float, count: int) -> Markup:
     return mermaid_values([value] * count)
+
+
+def mermaid_init(chart: PrChart) -> Markup:
+    """The directive that colours `chart`'s series as its caption names them."""
+    theme = {"themeVariables": {"xyChart": {"plotColorPalette": chart.palette}}}
+    return Markup(f"%%{{init: {json.dumps(theme)}}}%%")
 
 
 def mermaid_labels(labels: Sequence[str]) -> Markup:
@@ -175,21 +195,22 @@ def compose(
     group: Group,
     plan: Plan,
     base_branch: str,
-    files: list[str],
     *,
-    diff: str = "",
+    diff: Sequence[ObjectDiff] = (),
     waiting: Sequence[str] = (),
     limit: int = BODY_LIMIT,
     repo: Path | None = None,
 ) -> PullRequestText:
-    """The PR for `group`; `files` are the paths its commit changes, listed for reviewers.
+    """The PR for `group`.
 
-    `diff`: the rendered-manifest diff the proof returned; `waiting`: one line per other
-    group held back by the PR limits; `limit`: the forge's limit on a body, in characters;
-    `repo`: the target repository, whose `.rightsizer/templates/` override the built-in ones.
+    `diff`: the rendered difference the proof returned, object by object; `waiting`: one
+    line per other group held back by the PR limits; `limit`: the forge's limit on a body,
+    in characters; `repo`: the target repository, whose `.rightsizer/templates/` override
+    the built-in ones.
     """
     env = environment(repo)
     workloads, held_back = _workloads(group, plan)
+    others = _attach_diffs(workloads, diff)
     environments = sorted({c.workload.environment for c in group.changes})
     metadata = metadata_for(group)
     context = {
@@ -198,12 +219,11 @@ def compose(
         "workloads": workloads,
         "more": 0,
         "charts": True,
+        "diffs": True,
+        "details": True,
         "held_back": held_back,
         "waiting": list(waiting),
-        "diff": Markup(diff),  # in a fence longer than any backtick run in it
-        "diff_fence": Markup(_fence(diff)),
-        "diff_dropped": False,
-        "files": files,
+        "other_diff": _fenced(others),
         "prices": {name: plan.prices[name] for name in environments if name in plan.prices},
     }
     tail = f"\n\n{metadata.render()}\n"
@@ -217,9 +237,36 @@ def compose(
     )
 
 
-def _workloads(group: Group, plan: Plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per workload its changes and charts; workloads whose changes are all held back apart."""
-    workloads, held_back = [], []
+@dataclass
+class WorkloadSection:
+    """One workload as the PR shows it: a row per change in the summary, then its details
+    with the chart and its own rendered difference."""
+
+    workload: Workload
+    recommendation: WorkloadRecommendation
+    changes: list[PlannedChange]
+    chart: PrChart | None
+    name: str = ""
+    """The shortest name that no other workload of the PR has (`_NAMES`)."""
+    diffs: list[str] = field(default_factory=list)
+
+    @property
+    def applied(self) -> list[PlannedChange]:
+        return [change for change in self.changes if change.decision.action != "skip"]
+
+    @property
+    def monthly_cost_delta(self) -> float:
+        return sum(change.decision.monthly_cost_delta for change in self.applied)
+
+    @property
+    def diff(self) -> Markup:
+        return _fenced(self.diffs)
+
+
+def _workloads(group: Group, plan: Plan) -> tuple[list[WorkloadSection], list[dict[str, Any]]]:
+    """Per workload its changes and chart; workloads whose changes are all held back apart."""
+    workloads: list[WorkloadSection] = []
+    held_back: list[dict[str, Any]] = []
     for _, rows in groupby(group.changes, key=lambda c: (c.workload.overlay, c.workload.ref)):
         changes = list(rows)
         workload = changes[0].workload
@@ -227,58 +274,88 @@ def _workloads(group: Group, plan: Plan) -> tuple[list[dict[str, Any]], list[dic
             held_back.append({"workload": workload, "rule": changes[0].decision.rules[0]})
             continue
         recommendation = plan.recommendations[workload_key(workload)]
-        workloads.append(
-            {
-                "workload": workload,
-                "recommendation": recommendation,
-                "changes": changes,
-                "charts": _charts(recommendation.charts, changes),
-            }
-        )
+        chart = _chart(recommendation.charts, changes)
+        workloads.append(WorkloadSection(workload, recommendation, changes, chart))
+    for named in _NAMES:
+        names = [named(section.workload) for section in workloads]
+        if len(set(names)) == len(names):
+            break
+    for section, name in zip(workloads, names, strict=True):
+        section.name = name
     return workloads, held_back
 
 
-def _charts(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> list[dict[str, Any]]:
-    """CPU for each container this PR changes (every container, when it changes only the
-    autoscaler), memory where the PR changes it; the proposed line is the value the PR
-    writes (after every guardrail, as the manifest gets it), not the strategy's wish."""
-    applied = [c for c in changes if c.decision.action != "skip"]
-    containers = {c.container for c in applied if c.container is not None}
-    shown = []
-    for chart in charts:
-        if containers and chart.container not in containers:
-            continue
-        request = next(
-            (
-                c
-                for c in applied
-                if c.container == chart.container and c.field == f"requests.{chart.metric}"
-            ),
-            None,
-        )
-        if chart.metric != "cpu" and request is None:
-            continue
-        level = next((v for v in chart.forecast if v is not None), None)
-        proposed = chart.current if request is None else chart.display(request.decision.value)
-        shown.append(
-            {
-                "chart": chart,
-                "current": chart.current,
-                "proposed": proposed,
-                "forecast": level,
-                "horizon": _days(chart.horizon_hours / 24),
-            }
-        )
-    return shown
+_NAMES: tuple[Callable[[Workload], str], ...] = (
+    lambda w: w.name,
+    lambda w: f"{w.name} ({w.environment})",
+    lambda w: f"{w.ref} in {w.namespace} ({w.environment})",
+)
+"""How the PR names its workloads: the first of these that tells them apart."""
+
+
+def _attach_diffs(workloads: list[WorkloadSection], diffs: Sequence[ObjectDiff]) -> list[str]:
+    """Each workload's rendered difference (its own object's and its autoscaler's) into its
+    section; the texts of objects no workload of the PR owns are returned."""
+    owners: dict[tuple[str, str, str], WorkloadSection] = {}
+    for section in workloads:
+        workload = section.workload
+        owners[(workload.environment_id, workload.kind, workload.name)] = section
+        if workload.hpa is not None:
+            owners[(workload.environment_id, workload.hpa.kind, workload.hpa.name)] = section
+    others = []
+    for diff in diffs:
+        owner = owners.get((diff.environment, diff.kind, diff.name))
+        if owner is None:
+            others.append(diff.text)
+        else:
+            owner.diffs.append(diff.text)
+    return others
+
+
+def _fenced(texts: Sequence[str]) -> Markup:
+    """Diff texts as one `diff` code block, in a fence longer than any backtick run in them;
+    empty for none."""
+    text = "".join(texts)
+    if not text:
+        return Markup("")
+    fence = _fence(text)
+    return Markup(f"{fence}diff\n{text}{fence}")
+
+
+def _chart(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> PrChart | None:
+    """The one chart a workload's details show: the resource of the request change worth
+    the most dollars (CPU on a tie), or the first container's CPU when the PR changes only
+    the autoscaler. The proposed line is the value the PR writes (after every guardrail, as
+    the manifest gets it), not the strategy's wish."""
+    requests = [
+        c
+        for c in changes
+        if c.decision.action != "skip" and c.container and c.field.startswith("requests.")
+    ]
+    requests.sort(key=lambda c: (-abs(c.decision.monthly_cost_delta), c.field != "requests.cpu"))
+    for change in requests:
+        for chart in charts:
+            if (chart.container, f"requests.{chart.metric}") == (change.container, change.field):
+                return pr_chart(chart, round(chart.display(change.decision.value), 1))
+    first = next((chart for chart in charts if chart.metric == "cpu"), None)
+    if requests or first is None:
+        return None
+    return pr_chart(first, first.current)
 
 
 def _fitted(
     env: BudgetedEnvironment, name: str, context: dict[str, Any], limit: int, *, shrink: bool
 ) -> str:
     """The template rendered within `limit` characters: as it is if it fits; else (with
-    `shrink`) without the diff's content, then without charts; then with as many workloads
-    as fit and a count of the rest; at worst cut, with a note that it was."""
-    steps = [{}, {"diff_dropped": True}, {"diff_dropped": True, "charts": False}]
+    `shrink`) without charts, then without the rendered diffs, then without each workload's
+    details, keeping every row of the summary; then with as many workloads as fit and a
+    count of the rest; at worst cut, with a note that it was."""
+    steps = [
+        {},
+        {"charts": False},
+        {"charts": False, "diffs": False},
+        {"charts": False, "diffs": False, "details": False},
+    ]
     for step in steps if shrink else steps[:1]:
         text = _render(env, name, context | step)
         if len(text) <= limit:

@@ -56,6 +56,13 @@ def code(text: str) -> Markup:
     return Markup(f"{fence}{pad}{text}{pad}{fence}")
 
 
+def html_text(text: str) -> Markup:
+    """`text` inside an HTML block (a `<summary>`), where Markdown is not read: HTML's marks
+    escaped, mentions and references kept from linking, on one line."""
+    text = "".join(_ENTITIES.get(c, c) for c in _LINE_BREAKS.sub(" ", text))
+    return Markup(_REFERENCES.sub(lambda m: m.group(1) + _ZERO_WIDTH_SPACE, text))
+
+
 def _closing_run(text: str, opening: re.Match[str]) -> int | None:
     """Where the code span that `opening` starts ends: after the next backtick run of the
     same length (CommonMark), or None when there is none and the backticks are literal."""

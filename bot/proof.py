@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +102,12 @@ def _disagreement(inventory: Inventory, workload: Workload) -> str | None:
     return None
 
 
-def prove(repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]) -> str:
+def prove(
+    repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]
+) -> list[ObjectDiff]:
     """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment;
-    return the rendered difference, for reviewers (`rendered_diff`; "" when the inventory was
-    built without renders).
+    return the rendered difference, for reviewers (`rendered_diff`; none when the inventory
+    was built without renders).
 
     Only environments that read a changed file can change, so only they are rebuilt and
     rendered, in a scratch copy of just the directories they read, made of hard links.
@@ -138,7 +141,7 @@ def _prove_in_copy(
     edits: list[ValueEdit],
     affected: set[str],
     directories: set[str] | None,
-) -> str:
+) -> list[ObjectDiff]:
     deployments = [w.deployment for w in before.workloads if w.environment_id in affected]
     with tempfile.TemporaryDirectory(prefix="rightsizer-proof-") as scratch:
         copy = Path(scratch) / "repo"
@@ -165,7 +168,7 @@ def _prove_in_copy(
                 raise _CopyTooSmall()
             _compare_renders(old, new, edits)
             return rendered_diff(old, new)
-        return ""
+        return []
 
 
 def _outermost(directories: set[str]) -> list[str]:
@@ -264,22 +267,38 @@ def _compare_renders(
         raise ProofFailed("rendered difference is not what was intended: " + "; ".join(wrong))
 
 
-def rendered_diff(before: dict[str, Rendered], after: dict[str, Rendered]) -> str:
-    """A unified diff of each object that renders differently, environment by environment,
-    labelled `a/<environment> <Kind>/<name>`: what the cluster would get, not the files."""
-    parts: list[str] = []
+DIFF_CONTEXT = 1
+"""Lines of context around a changed one: enough to name the container and the field."""
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    """How one object renders differently: a unified diff labelled
+    `a/<environment> <Kind>/<name>`, what the cluster would get, not the files."""
+
+    environment: str
+    kind: str
+    name: str
+    text: str
+
+
+def rendered_diff(before: dict[str, Rendered], after: dict[str, Rendered]) -> list[ObjectDiff]:
+    """Each object that renders differently, environment by environment."""
+    found: list[ObjectDiff] = []
     for overlay in sorted(after):
         old, new = before.get(overlay, Rendered({})), after[overlay]
         for key in sorted({key for key, _ in differences(old, new)}):
             kind, _, name = key
             label = f"{overlay} {kind}/{name}"
-            parts += difflib.unified_diff(
+            lines = difflib.unified_diff(
                 _yaml_lines(old.objects.get(key)),
                 _yaml_lines(new.objects.get(key)),
                 f"a/{label}",
                 f"b/{label}",
+                n=DIFF_CONTEXT,
             )
-    return "".join(parts)
+            found.append(ObjectDiff(overlay, kind, name, "".join(lines)))
+    return found
 
 
 def _yaml_lines(document: Any) -> list[str]:

@@ -145,7 +145,6 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
         group,
         plan,
         config.base_branch,
-        [change.path for change in changes],
         diff=diff,
         waiting=[line for line in waiting if not line.startswith(f"{group.name}: ")],
         limit=forge.body_limit,

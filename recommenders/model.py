@@ -6,7 +6,7 @@ stage has to know how a manifest writes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -130,6 +130,34 @@ class UsageChart:
     def display(self, value: float) -> float:
         """A value in base units (cores, bytes) in this chart's unit."""
         return value * CHART_UNITS[self.metric][1]
+
+    def coarse(self, points: int) -> UsageChart:
+        """This chart in at most `points` points, for an axis with room for that many labels
+        (a PR's Mermaid chart): each run of `k` history points becomes its highest, counted
+        back from the newest so that it is whole; the horizon, one level, is cut in steps of
+        `k` too. A point keeps the label of its first member. Unchanged when it fits."""
+        count = len(self.labels)
+        if count <= points:
+            return self
+        history = max((i + 1 for i, v in enumerate(self.observed) if v is not None), default=0)
+        k = -(-count // points)
+        while -(-history // k) + -(-(count - history) // k) > points:
+            k += 1
+        starts = sorted({max(s, 0) for s in range(history - k, -k, -k)})
+        starts += range(history, count, k)
+        runs = [range(s, e) for s, e in zip(starts, [*starts[1:], count], strict=True)]
+
+        def highest(values: tuple[float | None, ...], run: range) -> float | None:
+            found = [value for i in run if (value := values[i]) is not None]
+            return max(found) if found else None
+
+        return replace(
+            self,
+            statistic=f"{self.statistic}, highest of every {k}",
+            labels=tuple(self.labels[run[0]] for run in runs),
+            observed=tuple(highest(self.observed, run) for run in runs),
+            forecast=tuple(highest(self.forecast, run) for run in runs),
+        )
 
 
 @dataclass(frozen=True)

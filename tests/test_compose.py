@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bot.charts import COLOURS, PR_POINTS, pr_chart
 from bot.compose import SUMMARY_LIMIT, compose
 from bot.config import load_config
 from bot.decisions.model import RuleHit
@@ -23,10 +24,10 @@ from bot.manifests.quantities import parse_cpu
 from bot.planner import Plan, make_plan, workload_key
 from bot.policy.load import load_policy
 from bot.pr_metadata import ProposedValue, PullRequestMetadata, metadata_for, read_metadata
-from bot.proof import prove
+from bot.proof import ObjectDiff, prove
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
-from recommenders.model import ContainerResources
+from recommenders.model import ContainerResources, UsageChart
 from recommenders.strategies.base import Sizing
 from recommenders.strategies.workload import CHART_POINTS, usage_chart
 from tests.conftest import COST, EXPORTS_AS_OF, MONOREPO, UTILISATION, make_repo
@@ -38,7 +39,7 @@ COMMANDS = [
     "/rightsizer pin <workload> <field>=<value>",
     "/rightsizer explain <workload>",
 ]
-MERMAID = re.compile(r"```mermaid\n(xychart-beta\n.*?)```", re.S)
+MERMAID = re.compile(r"```mermaid\n%%\{init: .*\}%%\n(xychart-beta\n.*?)```", re.S)
 
 
 @pytest.fixture(scope="module")
@@ -70,26 +71,37 @@ def _charts(body: str) -> dict[str, dict[str, list[str]]]:
     return found
 
 
-def test_a_chart_per_changed_resource_with_bounded_points_and_flat_request_lines(planned):
+def _details(body: str) -> dict[str, str]:
+    """Each workload's collapsed details by its `<summary>`'s first words (`Kind/name`)."""
+    return {
+        block.split("<summary>")[1].split(" ")[0]: block
+        for block in re.findall(r"<details><summary>\S+/.*?</details>", body, re.S)
+    }
+
+
+def test_each_workload_charts_its_costliest_request_in_at_most_14_labels(planned):
     _, plan = planned
-    body = compose(_group(plan, "prod"), plan, "main", []).body
-    charts = _charts(body)
-    payments = charts["payments cpu (millicores)"]
+    body = compose(_group(plan, "prod"), plan, "main").body
+    details = _details(body)
+    titles = {ref: list(_charts(block)) for ref, block in details.items()}
+    # One chart a workload, of the request change worth the most dollars, in its details.
+    assert titles == {
+        "Deployment/catalog": ["catalog cpu (millicores)"],  # -$23.07 against -$6.19
+        "Deployment/checkout": ["checkout memory (MiB)"],  # the only request it changes
+        "Deployment/payments": ["payments cpu (millicores)"],  # +$9.69 against +$0.77
+        "Deployment/search": ["search memory (MiB)"],
+        "Deployment/notifications": ["notifications cpu (millicores)"],
+    }
+    assert body.index("| workload | field |") < body.index("<details>")  # the summary first
+    payments = _charts(details["Deployment/payments"])["payments cpu (millicores)"]
     (labels,) = payments["x-axis"]
-    count = len(labels.split(", "))
-    assert 30 <= count <= CHART_POINTS  # 30 days of history, a week ahead, one point a day
-    observed, forecast = (items.split(", ") for items in payments["bar"])
-    assert len(observed) == len(forecast) == count
-    # History then horizon: the forecast is empty where usage was observed, and vice versa.
-    # The horizon runs to a week after the run, six hours after the data ends: eight days.
-    ahead = 8
-    assert labels.split(", ")[-1] == '"12-04"'
-    assert "needs over the next 7.25 days" in body  # as the basis says, not "7 days"
-    history = [i for i, value in enumerate(observed) if value != "0"]
-    assert history == list(range(count - ahead))
-    assert all(value == "0" for value in forecast[: count - ahead])
-    assert len(set(forecast[count - ahead :])) == 1 and forecast[-1] != "0"
-    proposed, current = (set(items.split(", ")) for items in payments["line"])
+    labels = labels.split(", ")
+    assert 10 <= len(labels) <= PR_POINTS
+    (observed,) = (items.split(", ") for items in payments["bar"])
+    assert len(observed) == len(labels) and "0" not in observed  # the history, no empty bars
+    assert labels[0] == '"10-28"' and labels[-1] == '"11-24"'  # every third day of the data
+    forecast, proposed, current = (set(items.split(", ")) for items in payments["line"])
+    assert len(forecast) == 1 and forecast != {"0"}  # the level the risk target needs, flat
     written = next(
         c.proposed
         for c in plan.changes
@@ -98,12 +110,61 @@ def test_a_chart_per_changed_resource_with_bounded_points_and_flat_request_lines
     )
     assert proposed == {f"{parse_cpu(written) * 1000:g}"}  # what the manifest gets, flat
     assert current == {"250"}
-    # Memory is charted only where the PR changes it; CPU for every container it changes.
-    assert "payments memory (MiB)" in charts and "catalog memory (MiB)" in charts
-    assert "checkout memory (MiB)" in charts  # the JVM heap raises it
-    assert "log-shipper memory (MiB)" not in charts  # checkout changes only its HPA
-    assert "search cpu (millicores)" in charts and "search memory (MiB)" in charts
-    assert not any(title.startswith("frontend") for title in charts)  # nothing to change
+    # Each series in the colour its caption names, the proposed line apart from today's.
+    block = details["Deployment/payments"]
+    palette = re.search(r'"plotColorPalette": "([^"]+)"', block).group(1).split(",")
+    assert palette == [COLOURS[role][0] for role in ("observed", "forecast", "proposed", "current")]
+    assert "Bars: p95 per day, highest of every 3 (sky-blue)." in block
+    level = next(iter(forecast))
+    assert (
+        f"Lines: what the risk target needs for the next 7.25 days, {level} (orange), "  # as
+        "proposed 460 (green), today's request 250 (pink)." in block  # the basis says
+    )
+    assert not any(ref.endswith("/frontend") for ref in details)  # nothing to change
+
+
+def test_a_pr_chart_keeps_only_series_with_something_and_cuts_a_spike_with_a_note():
+    labels = tuple(f"11-{day:02}" for day in range(1, 41))
+    quiet = [120.0] * 30
+    quiet[13] = 2400.0  # one day twenty times the rest, far above both requests
+    chart = UsageChart(
+        "cpu", "app", "millicores", "p95 per day", labels,
+        (*quiet, *[None] * 10), (*[None] * 30, *[150.0] * 10), 500.0, 300.0,
+    )  # fmt: skip
+    drawn = pr_chart(chart, 300.0)
+    assert drawn is not None and drawn.chart.labels[-1] == "11-28"  # the history, every third
+    assert len(drawn.chart.labels) == 10 and min(drawn.series[0].values) == 120
+    assert [(s.role, s.kind) for s in drawn.series] == [
+        ("observed", "bar"), ("forecast", "line"), ("proposed", "line"), ("current", "line")
+    ]  # fmt: skip
+    assert 500 < drawn.top < 1000  # set by the requests and the quiet days, not the spike
+    assert max(drawn.series[0].values) == drawn.top  # the spike is drawn at the top...
+    assert [(cut.label, cut.value) for cut in drawn.cuts] == [("11-13", 2400.0)]  # ...and named
+    # Unchanged, never observed, no forecast: one line, nothing else.
+    idle = replace(chart, observed=(0.0,) * 40, forecast=(None,) * 40, proposed=500.0)
+    drawn = pr_chart(idle, 500.0)
+    assert drawn is not None and [s.role for s in drawn.series] == ["proposed"]
+    assert drawn.palette == COLOURS["proposed"][0] and not drawn.cuts
+    assert pr_chart(replace(idle, current=0.0), 0.0) is None  # nothing at all to draw
+
+
+def test_a_chart_made_coarse_keeps_the_newest_days_whole_and_each_run_s_highest():
+    labels = tuple(f"d{i}" for i in range(38))
+    observed = (*[float(i) for i in range(30)], *[None] * 8)
+    chart = UsageChart(
+        "memory", "app", "MiB", "peak per day", labels, observed,
+        (*[None] * 30, *[7.0] * 8), 1.0, 1.0,
+    )  # fmt: skip
+    coarse = chart.coarse(14)
+    assert len(coarse.labels) == 13 and coarse.statistic == "peak per day, highest of every 3"
+    # 30 days in runs of three from the newest, then the 8 days ahead in runs of three.
+    assert coarse.labels == ("d0", "d3", "d6", "d9", "d12", "d15", "d18", "d21", "d24", "d27",
+                             "d30", "d33", "d36")  # fmt: skip
+    assert coarse.observed[:10] == tuple(float(i + 2) for i in range(0, 30, 3))
+    assert coarse.observed[10:] == (None,) * 3 and coarse.forecast[10:] == (7.0,) * 3
+    uneven = replace(chart, observed=(*[1.0] * 31, *[None] * 7)).coarse(14)
+    assert uneven.labels[:2] == ("d0", "d1")  # the oldest run is the short one
+    assert chart.coarse(40) is chart
 
 
 def test_the_chart_history_is_downsampled_to_fit_whatever_its_length():
@@ -150,13 +211,9 @@ def test_the_diff_section_shows_exactly_the_changed_lines(planned):
     edits = [c.edit for c in payments]
     changes = plan_file_changes(plan.inventory, edits, repo)
     diff = prove(repo, plan.inventory, changes, edits)
-    body = compose(group, plan, "main", [c.path for c in changes], diff=diff).body
-    section = re.search(
-        r"<details><summary>Rendered manifest diff</summary>\n\n```diff\n(.*?)```\n\n</details>",
-        body,
-        re.S,
-    )
-    assert section is not None
+    body = compose(group, plan, "main", diff=diff).body
+    section = re.search(r"```diff\n(.*?)```", _details(body)["Deployment/payments"], re.S)
+    assert section is not None and body.count("```diff") == 1  # in the workload's details
     lines = section.group(1).splitlines()
     label = "applications/payments/overlays/prod Deployment/payments"
     assert [line for line in lines if line.startswith(("---", "+++"))] == [
@@ -176,7 +233,7 @@ def test_the_diff_section_shows_exactly_the_changed_lines(planned):
 def test_metadata_is_the_last_line_and_reads_back_as_the_trailers_say(planned):
     _, plan = planned
     group = _group(plan, "prod")
-    text = compose(group, plan, "main", [])
+    text = compose(group, plan, "main")
     assert text.body.rstrip("\n").splitlines()[-1] == text.metadata.render()
     assert read_metadata(text.body) == text.metadata == metadata_for(group)
     trailers = re.findall(r"^Rightsizer-Change: (.+) (\S+) -> (\S+)$", text.commit_message, re.M)
@@ -232,57 +289,59 @@ def _many(plan: Plan, copies: int) -> tuple[Group, Plan]:
     return Group("all", "rightsizer/all", tuple(changes)), many
 
 
-def test_a_long_body_loses_the_diff_then_the_charts_then_workloads_but_never_the_metadata(
+def test_a_long_body_loses_charts_then_diffs_then_details_then_rows_never_the_metadata(
     planned,
 ):
     _, plan = planned
     group, plan = _many(plan, 2)
-    diff = (
-        "--- a/x\n+++ b/x\n@@ -1 +1 @@\n" + "-            cpu: 500m\n+            cpu: 400m\n" * 50
-    )
-    full = compose(group, plan, "main", ["x.yaml"], diff=diff, limit=10**9)
-    assert (
-        "```diff\n" in full.body and "```mermaid" in full.body and "more workload" not in full.body
-    )
+    workload = group.applied[0].workload
+    line = "-            cpu: 500m\n+            cpu: 400m\n"
+    diff = [ObjectDiff(workload.environment_id, workload.kind, workload.name, line * 50)]
+    full = compose(group, plan, "main", diff=diff, limit=10**9)
+    assert all(part in full.body for part in ("```diff\n", "```mermaid", "<details><summary>D"))
 
-    no_diff = compose(group, plan, "main", ["x.yaml"], diff=diff, limit=len(full.body) - 1)
-    assert "```diff" not in no_diff.body
-    assert "diff too large, see the Files changed tab" in no_diff.body
-    assert "```mermaid" in no_diff.body and "more workload" not in no_diff.body
+    no_charts = compose(group, plan, "main", diff=diff, limit=len(full.body) - 1)
+    assert "```mermaid" not in no_charts.body and "```diff" in no_charts.body
 
-    no_charts = compose(group, plan, "main", ["x.yaml"], diff=diff, limit=len(no_diff.body) - 1)
-    assert "```mermaid" not in no_charts.body and "more workload" not in no_charts.body
-    assert "diff too large" in no_charts.body
+    no_diffs = compose(group, plan, "main", diff=diff, limit=len(no_charts.body) - 1)
+    assert "```diff" not in no_diffs.body and "<details><summary>D" in no_diffs.body
 
-    cut = compose(group, plan, "main", ["x.yaml"], diff=diff, limit=len(no_charts.body) - 1)
+    rows = compose(group, plan, "main", diff=diff, limit=len(no_diffs.body) - 1)
+    assert "<details><summary>D" not in rows.body and "more workload" not in rows.body
+    summary = [line for line in full.body.splitlines() if line.startswith("| `")]
+    assert [line for line in rows.body.splitlines() if line.startswith("| `")] == summary
+
+    cut = compose(group, plan, "main", diff=diff, limit=len(rows.body) - 1)
     assert "…and 1 more workload (see the commit)" in cut.body
-    assert len(cut.body) <= len(no_charts.body) - 1
+    assert len(cut.body) <= len(rows.body) - 1
 
-    for text in (no_diff, no_charts, cut):
+    for text in (no_charts, no_diffs, rows, cut):
         assert text.body.rstrip("\n").splitlines()[-1] == full.metadata.render()
         assert read_metadata(text.body) == full.metadata
 
 
-def test_a_group_of_many_workloads_fits_github_and_a_tiny_limit_keeps_the_metadata(planned):
+def test_a_group_of_many_workloads_fits_github_with_every_row_and_a_tiny_limit_keeps_the_metadata(
+    planned,
+):
     _, plan = planned
     group, plan = _many(plan, 12)
-    active = len({(c.workload.overlay, c.workload.ref) for c in group.applied})
-    assert active > 100
-    text = compose(group, plan, "main", ["x.yaml"])
-    assert len(text.body) <= 65_536 < len(compose(group, plan, "main", [], limit=10**9).body)
+    active = {(c.workload.name, c.workload.environment) for c in group.applied}
+    assert len(active) > 100
+    text = compose(group, plan, "main")
+    assert len(text.body) <= 65_536 < len(compose(group, plan, "main", limit=10**9).body)
+    # Rows of whole workloads, as many as fit, the details gone; then a count of the rest.
+    rows = set(re.findall(r"^\| `([^`]+) \((\w+)\)` \|", text.body, re.M))
     more = re.search(r"…and (\d+) more workloads \(see the commit\)", text.body)
-    assert more is not None
-    shown = len(re.findall(r"^### \S+ in `", text.body, re.M))
-    assert shown > 0 and shown + int(more.group(1)) == active
+    assert more is not None and "<details><summary>D" not in text.body
+    assert rows < active and len(rows) + int(more.group(1)) == len(active)
     assert read_metadata(text.body) == text.metadata == metadata_for(group)
     assert len(text.metadata.values) == len(group.applied)
-    # The Check Run summary: the same tables, no charts, within its own limit.
+    # The Check Run summary: the same table, no charts, within its own limit.
     assert len(text.summary) <= SUMMARY_LIMIT and "```mermaid" not in text.summary
     assert text.summary.startswith("## Rightsizing `all`: ")
-    assert re.search(r"…and \d+ more workloads \(see the commit\)", text.summary)
 
     limit = len(text.metadata.render()) + 300
-    tiny = compose(group, plan, "main", ["x.yaml"], limit=limit)
+    tiny = compose(group, plan, "main", limit=limit)
     assert len(tiny.body) <= limit
     assert tiny.body.startswith("## Rightsizing `all`")
     assert read_metadata(tiny.body) == text.metadata
@@ -290,14 +349,14 @@ def test_a_group_of_many_workloads_fits_github_and_a_tiny_limit_keeps_the_metada
 
 def test_commands_and_groups_held_back_elsewhere_are_listed(planned):
     _, plan = planned
-    body = compose(_group(plan, "dev"), plan, "main", []).body
-    commands = body[body.index("### Commands") :]
-    assert all(f"- `{command}`" in commands for command in COMMANDS)
+    body = compose(_group(plan, "dev"), plan, "main").body
+    commands = body[body.index("Comment on this PR") :]
+    assert all(f"`{command}`" in commands for command in COMMANDS)
     assert "write access" in commands
     assert "Held back elsewhere" not in body
     waiting = ["prod: held, 3 open PRs is the limit", "staging: held, 10 PRs per hour"]
-    body = compose(_group(plan, "dev"), plan, "main", [], waiting=waiting).body
-    section = body[body.index("### Held back elsewhere") :].split("\n### ")[0]
+    body = compose(_group(plan, "dev"), plan, "main", waiting=waiting).body
+    section = body[body.index("**Held back elsewhere:**") :].split("\n\n")[0]
     assert [line for line in section.splitlines() if line.startswith("- ")] == [
         f"- {line}" for line in waiting
     ]
@@ -310,15 +369,17 @@ def test_a_repo_overrides_a_template_and_keeps_the_others(planned, tmp_path):
     templates.mkdir(parents=True)
     (templates / "pr_title.txt.j2").write_text("chore(resources): {{ group.name }} rightsized\n")
     (templates / "pr_parts.md.j2").write_text(
-        "{% macro workload_table(item) %}WORKLOAD {{ item.workload.ref }}\n{% endmacro %}\n"
-        "{% macro usage_chart(item) %}CHART {{ item.chart.container }}\n{% endmacro %}\n"
+        "{% macro summary_table(workloads) %}{% for item in workloads %}"
+        "WORKLOAD {{ item.workload.ref }}\n{% endfor %}{% endmacro %}\n"
+        "{% macro workload_details(item, charts, diffs) %}CHART {{ item.chart.chart.container }}"
+        "\n{% endmacro %}\n"
     )
-    built_in = compose(group, plan, "main", [])
-    text = compose(group, plan, "main", [], repo=tmp_path)
+    built_in = compose(group, plan, "main")
+    text = compose(group, plan, "main", repo=tmp_path)
     assert text.title == "chore(resources): dev rightsized" != built_in.title
     assert "WORKLOAD Deployment/" in text.body and "WORKLOAD Deployment/" in text.summary
     assert "CHART " in text.body and "| field |" not in text.body
-    assert "### How to roll back" in text.body  # pr_body.md.j2 is still the built-in one
+    assert "To roll back" in text.body  # pr_body.md.j2 is still the built-in one
     assert text.commit_message == built_in.commit_message
     assert read_metadata(text.body) == built_in.metadata
 
@@ -332,11 +393,11 @@ def test_a_repo_template_cannot_reach_outside_the_repo_or_the_sandbox(planned, t
     secret.write_text("TOKEN")
     os.symlink(secret, templates / "pr_title.txt.j2")
     with pytest.raises(InputError, match="symlink"):
-        compose(group, plan, "main", [], repo=tmp_path)
+        compose(group, plan, "main", repo=tmp_path)
     (templates / "pr_title.txt.j2").unlink()
     (templates / "pr_title.txt.j2").write_text("{{ group.__class__.__init__.__globals__ }}")
     with pytest.raises(InputError, match=r"template pr_title\.txt\.j2"):
-        compose(group, plan, "main", [], repo=tmp_path)
+        compose(group, plan, "main", repo=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -373,14 +434,15 @@ def test_a_repo_template_that_would_hang_or_flood_is_stopped_by_name(
     templates.mkdir(parents=True)
     (templates / "pr_title.txt.j2").write_text(title)
     with pytest.raises(InputError) as error:
-        compose(_group(plan, "dev"), plan, "main", [], repo=tmp_path)
+        compose(_group(plan, "dev"), plan, "main", repo=tmp_path)
     assert error.value.where.startswith("template pr_title.txt.j2")
     assert said in error.value.problem
 
 
-def test_reasons_and_paths_from_the_repository_add_no_markup(planned):
-    """A freeze reason, a policy's text or a file name is the repository's to write: in the
-    body it reads as written, and a real parser finds no link, image, HTML or extra cell."""
+def test_reasons_and_names_from_the_repository_add_no_markup(planned):
+    """A freeze reason, a policy's text, a workload's name or namespace is the repository's
+    to write: in the body, tables and `<summary>` lines alike, it reads as written, and a
+    real parser finds no link, image, HTML or extra cell."""
     from markdown_it import MarkdownIt
 
     _, plan = planned
@@ -390,17 +452,28 @@ def test_reasons_and_paths_from_the_repository_add_no_markup(planned):
     )
     at = next(i for i, c in enumerate(group.changes) if c.decision.action != "skip")
     hit = RuleHit("freeze", f"frozen: {hostile}")
-    changed = replace(group.changes[at], decision=replace(group.changes[at].decision, rules=(hit,)))
-    group = replace(group, changes=(*group.changes[:at], changed, *group.changes[at + 1 :]))
-    files = ["apps/`x`/[a](b).yaml", "apps/<b>bold</b>.yaml"]
-    text = compose(group, plan, "main", files, waiting=[f"prod: {hostile}"])
+    original = group.changes[at].workload
+    workload = replace(original, name="a<img src=x>@everyone", namespace="<b>x</b>#12")
+    recommendations = dict(plan.recommendations)
+    recommendations[workload_key(workload)] = plan.recommendations[workload_key(original)]
+    plan = replace(plan, recommendations=recommendations)
+    changes = [
+        replace(change, workload=workload) if change.workload == original else change
+        for change in group.changes
+    ]
+    changes[at] = replace(changes[at], decision=replace(changes[at].decision, rules=(hit,)))
+    group = replace(group, changes=tuple(changes))
+    text = compose(group, plan, "main", waiting=[f"prod: {hostile}"])
     for markdown in (text.body, text.summary):
         html = MarkdownIt("commonmark").enable("table").render(markdown)
-        assert "evil.example" in html  # the words are there...
+        html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # the metadata: JSON, never shown
+        assert "a&lt;img src=x&gt;" in html  # the words are there...
+        assert "evil.example" in html or markdown == text.summary  # (no reasons in a summary)
         for tag in ("<a ", "<img", "<b>", "<script"):
             assert tag not in html  # ...and none of them is markup
-        assert "@everyone" not in html.replace("\u200b", "_")
+        prose = re.sub(r"<code>.*?</code>", "", html)  # a forge links no mention in code
+        assert "@everyone" not in prose.replace("\u200b", "_") and "#12" not in prose
         for table in html.split("<table>")[1:]:
             rows = table.split("</table>")[0].split("<tr>")[1:]
-            assert {row.count("<td") + row.count("<th") for row in rows} == {8}
-    assert "<code>apps/`x`/[a](b).yaml</code>" in MarkdownIt().render(text.body)
+            assert len({row.count("<td") + row.count("<th") for row in rows}) == 1
+            assert rows[0].count("<th") in (5, 3)  # the summary's columns, or the details'

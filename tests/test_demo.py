@@ -61,16 +61,23 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     assert sorted(p.name for p in pr_dir.iterdir()) == ["dev.md", "prod.md", "staging.md"]
     prod = (pr_dir / "prod.md").read_text()
     assert prod.startswith("# Rightsize prod: ")
-    assert re.search(
-        r"\| payments requests\.cpu \| `250m` → `\d+m` \| observed p95 [\d.]+ cores, "
-        r"forecast mean [\d.]+ cores \| \d+m \| high \| \+\$[\d.]+ \| apply \|",
-        prod,
+    # The summary row first, then in the workload's details the evidence and the reason.
+    row = re.search(
+        r"^\| `payments` \| requests\.cpu \| `250m` → `\d+m` \| \+\$[\d.]+ \| apply \|$", prod, re.M
     )
-    assert "```mermaid\nxychart-beta\n" in prod
+    details = prod.index("<details><summary>Deployment/payments in payments: +$")
+    assert row is not None and row.start() < details
+    assert re.search(
+        r"^\| requests\.cpu \| observed p95 [\d.]+ cores, forecast mean [\d.]+ cores · \d+m \| "
+        r"exceeded in 5% of the next 7.25 days by forecast \|$",
+        prod[details:],
+        re.M,
+    )
+    assert "xychart-beta\n" in prod[details:]
     metadata = read_metadata(prod)
     assert metadata is not None and metadata.group == "prod"
     assert prod.rstrip("\n").splitlines()[-1] == metadata.render()
-    assert "### How to roll back" in prod
+    assert "To roll back, revert the merge commit" in prod
     # The fixture's checkout burst on 11-14 ran at 12 replicas: demand the autoscaler served,
     # so it is sized for, never left out, and its replicas stay available.
     assert "left out of sizing: checkout" not in prod

@@ -220,5 +220,5 @@ def test_run_opens_prs_whose_diffs_touch_only_each_environments_own_values(repo,
     ]
     assert lines[2].endswith("m") and lines[3].endswith("Mi")
     cron = (tmp_path / "prs" / "cron.md").read_text()
-    assert "| cleanup requests.cpu | `unset` → `" in cron
+    assert "| `cleanup` | requests.cpu | `unset` → `" in cron
     assert "requests.cpu is unset (nothing is reserved)" in cron

@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.charts import scale
 from bot.manifests.quantities import readable
 from bot.resources import data_dir
 from bot.service import queries
@@ -237,7 +238,7 @@ def chart_svg(chart: UsageChart, key: str = "chart") -> ChartSvg:
     count = max(len(chart.labels), 1)
     slot = (right - left) / count
     values = [v for v in (*chart.observed, *chart.forecast) if v is not None]
-    step, ceiling = _scale(max([*values, chart.current, chart.proposed, 0.0]))
+    step, ceiling = scale(max([*values, chart.current, chart.proposed, 0.0]))
 
     def y_of(value: float) -> float:
         return bottom - (bottom - top) * min(max(value, 0.0), ceiling) / ceiling
@@ -330,16 +331,6 @@ def _levels(chart: UsageChart, y_of: Callable[[float], float]) -> tuple[Level, .
             f"proposed {number(chart.proposed)}{same}",
         ),
     )
-
-
-def _scale(top: float) -> tuple[float, float]:
-    """A round tick step and the axis maximum (a multiple of it) a little above `top`."""
-    if top <= 0 or not math.isfinite(top):
-        return 1.0, 4.0
-    raw = top * 1.08 / 4
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    return step, step * math.ceil(top * 1.08 / step)
 
 
 def _short(label: str, limit: int = 14) -> str:

@@ -83,6 +83,7 @@ def recommend(
     anomalies: list[str] = []
     models: list[str] = []
     notes: list[str] = []
+    said: dict[str, list[str]] = {}  # a strategy's note and its series: said once for all
     charts: list[UsageChart] = []
     for container in spec.containers:
         kept = kept_hours(usage, container.name)
@@ -99,7 +100,8 @@ def recommend(
             sizings.append(sizing)
             label = f"{container.name} {metric}"
             models.append(f"{label}: {sizing.model}")
-            notes += [f"{label}: {note}" for note in sizing.notes]
+            for note in sizing.notes:
+                said.setdefault(note, []).append(label)
             anomalies += [f"{label}: {a.describe()}" for a in sizing.anomalies]
             per_unit = _per_unit(metric, prices) * replicas
             found = _fields(
@@ -109,6 +111,7 @@ def recommend(
             chart = usage_chart(container, metric, series, sizing, horizon)
             if chart is not None:
                 charts.append(chart)
+    notes += [f"{', '.join(labels)}: {note}" for note, labels in said.items()]
     hpa = spec.hpa
     if hpa is not None and hpa.cpu_utilization is not None:
         fields, note = _keep_scale_point(spec, fields)
