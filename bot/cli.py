@@ -16,6 +16,7 @@ import typer
 from git import InvalidGitRepositoryError, Repo
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 
 from bot.compose import compose
 from bot.config import RepoConfig, load_config
@@ -35,6 +36,7 @@ from bot.report import (
     inventory_markdown,
     plan_as_json,
     print_backtest,
+    print_findings,
     print_inventory,
     print_plan,
     print_policy_report,
@@ -437,8 +439,15 @@ def run(
         ),
     ] = 1.0,
     as_of: AsOfOption = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Print the whole plan and, with --forge local, each PR's text."
+        ),
+    ] = False,
 ) -> None:
     """Plan, then push one branch and open one PR per group; a rerun updates them in place.
+    Quiet by default: a line per PR, or one line when nothing changed.
 
     Without --utilisation or --prometheus, the exports `.rightsizer.yaml` names under
     `sources:` are read from the repository itself (as the service does).
@@ -468,15 +477,31 @@ def run(
             forecast_cache=forecast_cache,
             say=_say,
         )
-    print_plan(out, report.plan)
     results = report.results
-    for item in results:
-        out.rule(f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}")
+    if verbose:
+        print_plan(out, report.plan)
+    else:
+        print_findings(out, report.plan)
+    quiet = all((r.branch_outcome, r.pull_request) == ("unchanged", "unchanged") for r in results)
+    if results and quiet and not verbose:
+        branches = ", ".join(item.branch for item in results)
+        out.print(
+            f"Nothing changed: every branch and PR is up to date ({branches}).", soft_wrap=True
+        )
+    for item in results if verbose or not quiet else ():
+        said = f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}"
+        if not verbose:
+            title = f" ({item.text.title})" if item.text is not None else ""
+            out.print(escape(f"{said}{title}: {item.location}"), highlight=False, soft_wrap=True)
+            for note in item.notes:
+                out.print(f"  {escape(note)}", highlight=False, soft_wrap=True)
+            continue
+        out.rule(escape(said))
         if item.text is not None and forge == "local":
             out.print(Markdown(f"# {item.text.title}\n\n{item.text.body}"))
         for note in item.notes:
             out.print(note, highlight=False)
-        out.print(f"[bold]{item.location}[/bold]", highlight=False)
+        out.print(f"[bold]{escape(item.location)}[/bold]", highlight=False)
     if not results:
         out.print("Nothing to change: every workload is within its guardrails.")
     if any(item.branch_outcome == "failed" for item in results):

@@ -73,6 +73,12 @@ def print_plan(out: Console, result: Plan) -> None:
         )
     out.print(table)
     out.print(f"Total: {money(result.monthly_cost_delta)} per month.")
+    print_findings(out, result)
+
+
+def print_findings(out: Console, result: Plan) -> None:
+    """What the plan found wrong with its inputs: stale data, workloads without usage,
+    usage that matched nothing, manifests it skipped. Shown however quiet the output."""
     stale = {
         hit.text for c in result.changes for hit in c.decision.rules if hit.rule == "stale-data"
     }

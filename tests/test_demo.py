@@ -19,10 +19,11 @@ PLAN_KEYS = {
 }  # fmt: skip
 
 
-def _run(repo: Path, pr_dir: Path, utilisation: Path = UTILISATION):
+def _run(repo: Path, pr_dir: Path, utilisation: Path = UTILISATION, *more: str):
     result = rightsizer(
-        "run", "--repo", repo, "--utilisation", utilisation, "--cost", COST, "--pr-dir", pr_dir
-    )
+        "run", "--repo", repo, "--utilisation", utilisation, "--cost", COST, "--pr-dir", pr_dir,
+        *more,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result
 
@@ -53,7 +54,12 @@ def test_one_branch_per_environment_with_one_bot_commit_each(first_run):
         message = git(repo, "log", "-1", "--format=%B", branch)
         assert message.startswith(f"Rightsize {branch.split('/')[1]}: ")
         assert " -> " in message
-    assert "Rightsizer plan" in result.stdout and "Deployment/" in result.stdout
+    # Quiet by default: a line per PR, its title and where it is; no plan table, no PR text.
+    lines = result.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        f"{branch}: branch created, PR created" for branch in BRANCHES
+    ]
+    assert lines[0].endswith("pull-requests/dev.md") and "Rightsize dev: " in lines[0]
 
 
 def test_pr_text_is_written_and_explains_each_change(first_run):
@@ -133,7 +139,15 @@ def test_a_second_run_with_the_same_inputs_changes_nothing(first_run):
     result = _run(repo, pr_dir)
     assert _heads(repo) == heads
     assert {p.name: p.read_bytes() for p in pr_dir.iterdir()} == texts
-    assert result.stdout.count("branch unchanged, PR unchanged") == 3
+    assert result.stdout == (
+        "Nothing changed: every branch and PR is up to date "
+        "(rightsizer/dev, rightsizer/prod, rightsizer/staging).\n"
+    )
+    # -v tells the whole story again: the plan, then each PR as it stands.
+    verbose = _run(repo, pr_dir, UTILISATION, "-v").stdout
+    assert _heads(repo) == heads
+    assert "Rightsizer plan" in verbose and "Deployment/" in verbose
+    assert verbose.count("branch unchanged, PR unchanged") == 3 and "Rightsize prod: " in verbose
 
 
 def test_changed_inputs_update_the_same_branches_in_place(first_run, tmp_path):
