@@ -18,8 +18,10 @@ from typing import Literal
 
 from recommenders.model import UsageChart
 
-PR_POINTS = 14
-"""Points, and so x-axis labels, a PR's chart draws at most: each label stays readable."""
+PR_POINTS = 8
+"""Points, and so x-axis labels, a PR's chart draws at most: each label stays readable, and
+each of the few dozen characters a point costs in the body pays its way (a month of history
+is eight points of four days)."""
 SPIKE = 3.0
 """A point is a spike when it is over this multiple of the median observed point and over
 `ABOVE_LEVELS` times the highest level (a request, the forecast): it does not set the axis."""

@@ -168,7 +168,7 @@ def chart_number(value: float | None) -> str:
 
 def mermaid_values(values: Sequence[float | None]) -> Markup:
     """A bar series; a point without a value is a bar of height 0 (Mermaid has no gaps)."""
-    return Markup("[" + ", ".join(chart_number(v) for v in values) + "]")
+    return Markup("[" + ",".join(chart_number(v) for v in values) + "]")
 
 
 def mermaid_flat(value: float, count: int) -> Markup:
@@ -178,11 +178,11 @@ def mermaid_flat(value: float, count: int) -> Markup:
 def mermaid_init(chart: PrChart) -> Markup:
     """The directive that colours `chart`'s series as its caption names them."""
     theme = {"themeVariables": {"xyChart": {"plotColorPalette": chart.palette}}}
-    return Markup(f"%%{{init: {json.dumps(theme)}}}%%")
+    return Markup(f"%%{{init:{json.dumps(theme, separators=(',', ':'))}}}%%")
 
 
 def mermaid_labels(labels: Sequence[str]) -> Markup:
-    return Markup("[" + ", ".join(mermaid_text(label) for label in labels) + "]")
+    return Markup("[" + ",".join(mermaid_text(label) for label in labels) + "]")
 
 
 def mermaid_text(text: str) -> Markup:
@@ -237,6 +237,17 @@ def compose(
     )
 
 
+@dataclass(frozen=True)
+class DetailRow:
+    """A row of a workload's details: one change, and the limit that only follows it."""
+
+    change: PlannedChange
+    limit: PlannedChange | None = None
+    """The limit of the same container and resource when it keeps today's ratio to the
+    request and went through the same rules: said in this row, not in one of its own."""
+    ratio: float = 0.0
+
+
 @dataclass
 class WorkloadSection:
     """One workload as the PR shows it: a row per change in the summary, then its details
@@ -261,6 +272,42 @@ class WorkloadSection:
     @property
     def diff(self) -> Markup:
         return _fenced(self.diffs)
+
+    @property
+    def rows(self) -> list[DetailRow]:
+        rows, folded = [], set()
+        for change in self.changes:
+            if id(change) in folded:
+                continue
+            limit = _follower(change, self.changes)
+            if limit is None:
+                rows.append(DetailRow(change))
+                continue
+            folded.add(id(limit))
+            ratio = limit.decision.value / change.decision.value
+            rows.append(DetailRow(change, limit, ratio))
+        return rows
+
+
+def _follower(request: PlannedChange, changes: list[PlannedChange]) -> PlannedChange | None:
+    """The limit that only follows `request`: same container and resource, today's ratio to
+    it kept, the same action and the same rules."""
+    if not request.field.startswith("requests.") or request.decision.value <= 0:
+        return None
+    resource = request.field.removeprefix("requests.")
+    for limit in changes:
+        if (limit.container, limit.field) != (request.container, f"limits.{resource}"):
+            continue
+        if request.decision.recommendation.current <= 0:
+            return None
+        today = limit.decision.recommendation.current / request.decision.recommendation.current
+        ratio = limit.decision.value / request.decision.value
+        same = (limit.decision.action, [hit.rule for hit in limit.decision.rules]) == (
+            request.decision.action,
+            [hit.rule for hit in request.decision.rules],
+        )
+        return limit if same and math.isclose(ratio, today, rel_tol=0.01) else None
+    return None
 
 
 def _workloads(group: Group, plan: Plan) -> tuple[list[WorkloadSection], list[dict[str, Any]]]:
@@ -295,7 +342,8 @@ _NAMES: tuple[Callable[[Workload], str], ...] = (
 
 def _attach_diffs(workloads: list[WorkloadSection], diffs: Sequence[ObjectDiff]) -> list[str]:
     """Each workload's rendered difference (its own object's and its autoscaler's) into its
-    section; the texts of objects no workload of the PR owns are returned."""
+    section, each object headed by its `Kind/name`; the diffs of objects no workload of the
+    PR owns are returned, headed by their environment too."""
     owners: dict[tuple[str, str, str], WorkloadSection] = {}
     for section in workloads:
         workload = section.workload
@@ -306,9 +354,9 @@ def _attach_diffs(workloads: list[WorkloadSection], diffs: Sequence[ObjectDiff])
     for diff in diffs:
         owner = owners.get((diff.environment, diff.kind, diff.name))
         if owner is None:
-            others.append(diff.text)
+            others.append(diff.labelled(f"{diff.environment} {diff.kind}/{diff.name}"))
         else:
-            owner.diffs.append(diff.text)
+            owner.diffs.append(diff.labelled(f"{diff.kind}/{diff.name}"))
     return others
 
 

@@ -7,6 +7,11 @@ templates/commit_message.txt.j2), and a fingerprint of those values, so that a r
 tell whether its recommendation moved without parsing Markdown tables. Anyone can edit a PR
 body: a block that does not parse, or whose values no longer match its fingerprint, reads
 as no block at all.
+
+Version 2 writes the values grouped by workload, `[<container or -> <field>, current,
+proposed]` under each workload's key, and whole numbers without a fraction: a third of
+version 1's size, which spelt out every key and field name. Both are read: a PR opened
+before the change is still recognised.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ if TYPE_CHECKING:
     from bot.groups import Group
     from bot.planner import PlannedChange
 
-VERSION = 1
+VERSION = 2
+READ = (1, 2)
 MARKER = "rightsizer:metadata"
 _BLOCK = re.compile(r"<!-- rightsizer:metadata (\{.*?\}) -->")
 _ESCAPED_DASHES = "-\\u002d"
@@ -55,16 +61,17 @@ class PullRequestMetadata:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     def render(self) -> str:
+        workloads: dict[str, list[list[Any]]] = {}
+        for v in self.values:
+            key, _, rest = v.change.partition(" ")
+            workloads.setdefault(key, []).append([rest, _compact(v.current), _compact(v.proposed)])
         data = {
             "version": self.version,
             "group": self.group,
             "fingerprint": self.fingerprint,
-            "values": [
-                {"change": v.change, "current": v.current, "proposed": v.proposed}
-                for v in self.values
-            ],
+            "workloads": workloads,
         }
-        text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=True)  # in values order
         # `--` may appear only inside JSON strings, where an escape reads the same; outside a
         # comment's end it must not appear at all.
         return f"<!-- {MARKER} {text.replace('--', _ESCAPED_DASHES)} -->"
@@ -106,21 +113,45 @@ def read_metadata(body: str) -> PullRequestMetadata | None:
 
 
 def _parsed(data: Any) -> PullRequestMetadata | None:
-    if not isinstance(data, dict) or data.get("version") != VERSION:
+    if not isinstance(data, dict) or data.get("version") not in READ:
         return None
-    group, rows, fingerprint = data["group"], data["values"], data["fingerprint"]
-    if not isinstance(group, str) or not isinstance(rows, list):
+    group, fingerprint = data["group"], data["fingerprint"]
+    rows = _rows_v1(data["values"]) if data["version"] == 1 else _rows_v2(data["workloads"])
+    if not isinstance(group, str) or rows is None:
         return None
     values = []
-    for row in rows:
-        if not isinstance(row, dict) or not isinstance(row.get("change"), str):
+    for change, current, proposed in rows:
+        current, proposed = _number(current), _number(proposed)
+        if not isinstance(change, str) or current is None or proposed is None:
             return None
-        current, proposed = _number(row.get("current")), _number(row.get("proposed"))
-        if current is None or proposed is None:
-            return None
-        values.append(ProposedValue(row["change"], current, proposed))
+        values.append(ProposedValue(change, current, proposed))
     metadata = PullRequestMetadata(group, tuple(values))
     return metadata if metadata.fingerprint == fingerprint else None
+
+
+def _rows_v1(rows: Any) -> list[tuple[Any, Any, Any]] | None:
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return None
+    return [(row.get("change"), row.get("current"), row.get("proposed")) for row in rows]
+
+
+def _rows_v2(workloads: Any) -> list[tuple[Any, Any, Any]] | None:
+    if not isinstance(workloads, dict):
+        return None
+    rows = []
+    for key, fields in workloads.items():
+        if not isinstance(fields, list):
+            return None
+        for row in fields:
+            if not isinstance(row, list) or len(row) != 3 or not isinstance(row[0], str):
+                return None
+            rows.append((f"{key} {row[0]}", row[1], row[2]))
+    return rows
+
+
+def _compact(value: float) -> float | int:
+    """A whole number as an int (JSON writes `2`, not `2.0`); any other as it is."""
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
 def _number(value: object) -> float | None:

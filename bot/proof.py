@@ -268,18 +268,22 @@ def _compare_renders(
 
 
 DIFF_CONTEXT = 1
-"""Lines of context around a changed one: enough to name the container and the field."""
+"""Lines of context before a changed one: enough to name its parent key."""
 
 
 @dataclass(frozen=True)
 class ObjectDiff:
-    """How one object renders differently: a unified diff labelled
-    `a/<environment> <Kind>/<name>`, what the cluster would get, not the files."""
+    """How one object renders differently, what the cluster would get, not the files: the
+    hunks of a unified diff, which `labelled` names with what a reader needs."""
 
     environment: str
     kind: str
     name: str
-    text: str
+    hunks: str
+
+    def labelled(self, label: str) -> str:
+        """The hunks with `label` after each `@@ … @@`, where git puts a hunk's context."""
+        return re.sub(r"^(@@ .* @@)$", lambda m: f"{m.group(1)} {label}", self.hunks, flags=re.M)
 
 
 def rendered_diff(before: dict[str, Rendered], after: dict[str, Rendered]) -> list[ObjectDiff]:
@@ -289,16 +293,28 @@ def rendered_diff(before: dict[str, Rendered], after: dict[str, Rendered]) -> li
         old, new = before.get(overlay, Rendered({})), after[overlay]
         for key in sorted({key for key, _ in differences(old, new)}):
             kind, _, name = key
-            label = f"{overlay} {kind}/{name}"
-            lines = difflib.unified_diff(
-                _yaml_lines(old.objects.get(key)),
-                _yaml_lines(new.objects.get(key)),
-                f"a/{label}",
-                f"b/{label}",
-                n=DIFF_CONTEXT,
-            )
-            found.append(ObjectDiff(overlay, kind, name, "".join(lines)))
+            hunks = _hunks(_yaml_lines(old.objects.get(key)), _yaml_lines(new.objects.get(key)))
+            found.append(ObjectDiff(overlay, kind, name, hunks))
     return found
+
+
+def _hunks(old: list[str], new: list[str]) -> str:
+    """Unified-diff hunks with `DIFF_CONTEXT` lines before each change and none after: in
+    YAML the line before names the parent (`requests:`), the line after is the next key."""
+    out = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for group in matcher.get_grouped_opcodes(DIFF_CONTEXT):
+        while group[-1][0] == "equal":
+            group = group[:-1]
+        (_, a0, _, b0, _), (_, _, a1, _, b1) = group[0], group[-1]
+        out.append(f"@@ -{a0 + 1},{a1 - a0} +{b0 + 1},{b1 - b0} @@\n")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [f" {line}" for line in old[i1:i2]]
+                continue
+            out += [f"-{line}" for line in old[i1:i2]]
+            out += [f"+{line}" for line in new[j1:j2]]
+    return "".join(line if line.endswith("\n") else line + "\n" for line in out)
 
 
 def _yaml_lines(document: Any) -> list[str]:

@@ -13,6 +13,7 @@ from tests.conftest import COST, MONOREPO, UTILISATION, git, make_repo, rightsiz
 
 pytestmark = pytest.mark.slow
 BRANCHES = ["rightsizer/dev", "rightsizer/prod", "rightsizer/staging"]
+GROUPS = [branch.split("/")[1] for branch in BRANCHES]
 PLAN_KEYS = {
     "environment", "kind", "name", "namespace", "container", "field", "current", "proposed",
     "action", "reasons", "monthly_cost_delta", "file", "line",
@@ -74,8 +75,9 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     details = prod.index("<details><summary>Deployment/payments in payments: +$")
     assert row is not None and row.start() < details
     assert re.search(
-        r"^\| requests\.cpu \| observed p95 [\d.]+ cores, forecast mean [\d.]+ cores · \d+m \| "
-        r"exceeded in 5% of the next 7.25 days by forecast \|$",
+        r"^\| requests\.cpu, limits\.cpu \| observed p95 [\d.]+ cores, forecast mean [\d.]+ "
+        r"cores · \d+m \| exceeded in 5% of the next 7.25 days by forecast; the limit stays 2× "
+        r"it \|$",
         prod[details:],
         re.M,
     )
@@ -83,12 +85,15 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     metadata = read_metadata(prod)
     assert metadata is not None and metadata.group == "prod"
     assert prod.rstrip("\n").splitlines()[-1] == metadata.render()
-    assert "To roll back, revert the merge commit" in prod
+    assert "Roll back by reverting the merge commit" in prod
     # The fixture's checkout burst on 11-14 ran at 12 replicas: demand the autoscaler served,
     # so it is sized for, never left out, and its replicas stay available.
     assert "left out of sizing: checkout" not in prod
     assert "12 replicas served demand on 11-14" in prod
     assert "**bounds.hpa.minReplicas.min**" in prod  # the rule that bounded a change is named
+    # Read in a minute: the three bodies together (title and branch lines aside) under 25 KB.
+    bodies = [(pr_dir / f"{name}.md").read_text().split(" -->\n\n", 1)[1] for name in GROUPS]
+    assert sum(len(body.encode()) for body in bodies) < 25_000
     dev = (pr_dir / "dev.md").read_text()
     assert "**annotation.ignore**" in dev and "**min-history**" in dev
 

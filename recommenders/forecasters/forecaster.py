@@ -272,10 +272,10 @@ def _why(
     name: str, results: dict[str, _Backtest], periods: tuple[int, ...], folds: str, gain: float
 ) -> str:
     if not periods:
-        return "no daily or weekly cycle, so no seasonal model was tried"
+        return "no daily or weekly cycle"
     if name == next(iter(results)):
         return f"no other model beat it by {gain:.0%} in a backtest over the last {folds}"
-    return f"lowest error of {len(results)} models in a backtest over the last {folds}"
+    return f"best of {len(results)} models in a backtest over the last {folds}"
 
 
 def _drifted(history: tuple[float, ...], ratio: float) -> bool:

@@ -111,7 +111,11 @@ def recommend(
             chart = usage_chart(container, metric, series, sizing, horizon)
             if chart is not None:
                 charts.append(chart)
-    notes += [f"{', '.join(labels)}: {note}" for note, labels in said.items()]
+    series = len(models)
+    notes += [
+        f"{'every series' if len(labels) == series > 1 else ', '.join(labels)}: {note}"
+        for note, labels in said.items()
+    ]
     hpa = spec.hpa
     if hpa is not None and hpa.cpu_utilization is not None:
         fields, note = _keep_scale_point(spec, fields)
@@ -408,9 +412,9 @@ def _keep_scale_point(
     if not low <= adjusted <= high:
         kept = [f for f in fields if not f.field.endswith(".cpu")]
         return kept, (
-            f"CPU requests left as they are: the HPA scales at {target}% of the request "
-            f"({amount('cpu', point)} per pod), and keeping that point with the new request "
-            f"would need a {adjusted}% target, outside {low}–{high}%."
+            f"CPU request kept: the HPA scales at {target}% of it ({amount('cpu', point)} a "
+            f"pod), and keeping that point would need a {adjusted}% target, outside "
+            f"{low}–{high}%."
         )
     scale = FieldRecommendation(
         "hpa.cpuUtilization",
