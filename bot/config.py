@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.cron import crontab_trigger
+from bot.cron import checked
 from bot.inputs import SOURCE_NAME, SOURCES_ENV
 from bot.settings_files import check_keys, field_error, load_repo_mapping, typed
 from recommenders.errors import InputError
@@ -281,12 +281,12 @@ def _schedule(data: CommentedMap) -> ScheduleSettings:
     cron = typed(data, "cron", str, CONFIG_FILE) if "cron" in data else None
     zone = typed(data, "timezone", str, CONFIG_FILE) if "timezone" in data else "UTC"
     try:
-        ZoneInfo(zone)
+        where = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise field_error(data, "timezone", CONFIG_FILE, f"unknown time zone {zone!r}") from exc
     if cron is not None:
         try:
-            crontab_trigger(cron, zone)  # the parser the service runs it with
+            cron = checked(cron, where)  # as the service's scheduler will read it
         except ValueError as exc:
             raise field_error(data, "cron", CONFIG_FILE, str(exc)) from exc
     return ScheduleSettings(cron, zone)

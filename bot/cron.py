@@ -1,50 +1,60 @@
-"""Crontab expressions read the way cron reads them, into APScheduler triggers.
+"""Crontab expressions read the way cron reads them: one engine, croniter, for the service's
+schedules and the policy's freeze windows.
 
-APScheduler 3 counts weekdays from Monday = 0, so its `from_crontab("0 6 * * 1")` fires on
-Tuesdays, and it refuses `7` and the `@daily` shorthands cron accepts. Numeric weekdays are
-turned into names here (0 and 7 are Sunday), and the shorthands into their five fields, so
-a repository's schedule runs when its author meant; checking and running share this parser.
+APScheduler 3's own CronTrigger is not cron. Its weekdays count from Monday = 0, so `1-5`
+would be Tuesday to Saturday; it refuses `*/2` and `7` in the weekday field; and where both
+the day of the month and the weekday are restricted it fires when both match, where cron
+fires when either does (`0 6 1 * 1`: the 1st of the month, and every Monday). `CronSchedule`
+is an APScheduler trigger that asks croniter when to fire next, in the schedule's own zone,
+daylight-saving changes included.
 """
 
 from __future__ import annotations
 
-import re
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
+from croniter import CroniterBadDateError, CroniterError, croniter
 
-DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SHORTHANDS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
+FIELDS = "minute hour day-of-month month day-of-week"
+_NEVER = datetime(2000, 1, 1)
 
 
-def crontab_trigger(expression: str, timezone: str = "UTC") -> CronTrigger:
-    """A trigger for a five-field crontab expression; ValueError names what is wrong."""
-    fields = SHORTHANDS.get(expression.strip(), expression).split()
-    if len(fields) != 5:
-        raise ValueError(f"{expression!r} needs five fields: minute hour day month weekday")
-    minute, hour, day, month, weekday = fields
+def checked(expression: str, zone: ZoneInfo) -> str:
+    """`expression` with its spaces normalised, if cron can run it: five fields or an
+    @-name (croniter would read a sixth field as seconds, as Quartz does), matching at least
+    once. ValueError says what is wrong."""
+    text = " ".join(expression.split())
+    fields = len(text.split())
+    if not (fields == 5 or (fields == 1 and text.startswith("@"))):
+        raise ValueError(f"{text!r} needs five fields: {FIELDS}")
     try:
-        return CronTrigger(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=re.sub(r"\d+", lambda m: _day(m.group()), weekday),
-            timezone=ZoneInfo(timezone),
-        )
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{expression!r}: {exc}") from exc
+        croniter(text, _NEVER.replace(tzinfo=zone)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise ValueError(f"{text!r} never matches") from exc
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise ValueError(f"{text!r} is not a valid cron expression ({exc})") from exc
+    return text
 
 
-def _day(number: str) -> str:
-    if int(number) > 7:
-        raise ValueError(f"weekday {number} is not 0-7")
-    return DAYS[int(number)]
+class CronSchedule(BaseTrigger):
+    """An APScheduler trigger firing at each match of a crontab expression in `timezone`,
+    up to `jitter` seconds late."""
+
+    __slots__ = ("expression", "jitter", "timezone")
+
+    def __init__(self, expression: str, timezone: str = "UTC", jitter: int | None = None):
+        self.timezone = ZoneInfo(timezone)
+        self.expression = checked(expression, self.timezone)
+        self.jitter = jitter
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        start = (previous_fire_time or now).astimezone(self.timezone)
+        following: datetime = croniter(self.expression, start).get_next(datetime)
+        return self._apply_jitter(following, self.jitter, now)
+
+    def __str__(self) -> str:
+        return f"cron[{self.expression!r}, {self.timezone.key}]"

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -234,11 +236,13 @@ def test_schedules_follow_the_repositories_and_their_own_cron(store):
     schedules.sync()
     jobs = {job.id: job for job in schedules.scheduler.get_jobs()}
     assert set(jobs) == {f"repo-{repo.id}", f"repo-{other.id}"}
-    assert str(jobs[f"repo-{repo.id}"].trigger.jitter) == "900"
+    assert jobs[f"repo-{repo.id}"].trigger.jitter == 900
     berlin = jobs[f"repo-{other.id}"].trigger
-    assert berlin.jitter is None and str(berlin.timezone) == "Europe/Berlin"
+    assert berlin.jitter is None and str(berlin) == "cron['30 22 * * 1-5', Europe/Berlin]"
     # cron's 1-5 is Monday to Friday (APScheduler's own numbers start at Monday = 0)
-    assert "hour='22'" in str(berlin) and "day_of_week='mon-fri'" in str(berlin)
+    friday_night = datetime(2026, 12, 4, 23, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    monday = berlin.get_next_fire_time(None, friday_night)
+    assert monday == datetime(2026, 12, 7, 22, 30, tzinfo=ZoneInfo("Europe/Berlin"))
     store.repositories.remove("github", "acme/infra")
     schedules.sync()
     assert [job.id for job in schedules.scheduler.get_jobs()] == [f"repo-{other.id}"]

@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+from croniter import croniter
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from bot.cron import checked
 from bot.decisions.model import RuleHit
 from bot.inputs import parse_duration
 from bot.manifests.yamlio import position
@@ -204,21 +205,12 @@ def _recurring(item: CommentedMap, zone: ZoneInfo, shown_as: str) -> Recurring:
 
 
 def _cron(item: CommentedMap, zone: ZoneInfo, shown_as: str) -> str:
-    """Five fields or an @-name only: croniter reads a sixth field as seconds (Quartz puts
-    them first), and a schedule that never matches is refused now, not at the next run."""
-    text = " ".join(typed(item, "cron", str, shown_as).split())
-    fields = len(text.split())
-    if not (fields == 5 or (fields == 1 and text.startswith("@"))):
-        problem = f"{text!r} needs five fields: minute hour day-of-month month day-of-week"
-        raise field_error(item, "cron", shown_as, problem)
+    """Checked as the service's schedules are (`bot.cron`): a window that never opens is
+    refused now, not at the next run."""
     try:
-        croniter(text, datetime(2000, 1, 1, tzinfo=zone)).get_next(datetime)
-    except CroniterBadDateError as exc:
-        raise field_error(item, "cron", shown_as, f"{text!r} never matches") from exc
-    except (CroniterError, ValueError, KeyError) as exc:
-        problem = f"{text!r} is not a valid cron expression ({exc})"
-        raise field_error(item, "cron", shown_as, problem) from exc
-    return text
+        return checked(typed(item, "cron", str, shown_as), zone)
+    except ValueError as exc:
+        raise field_error(item, "cron", shown_as, str(exc)) from exc
 
 
 def _aware(now: datetime) -> datetime:

@@ -14,7 +14,7 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.cron import crontab_trigger
+from bot.cron import CronSchedule
 from bot.service.settings import ServiceSettings
 from bot.store import Store
 from bot.store.rows import RepositoryRow
@@ -52,18 +52,16 @@ class Schedules:
             if self._known.get(repository.id) == wanted:
                 continue
             cron, zone = wanted
+            # A repo's own schedule runs when it says; the default one is spread out.
+            jitter = None if repository.schedule_cron else self.settings.schedule_jitter_seconds
             try:
-                trigger = crontab_trigger(cron, zone)
+                trigger = CronSchedule(cron, zone, jitter)
             except ValueError as exc:  # checked when read; one bad row must not stop the rest
                 log.warning(
                     "schedule refused",
                     extra={"repository": repository.full_name, "error": str(exc)},
                 )
                 continue
-            # A repo's own schedule runs when it says; the default one is spread out.
-            trigger.jitter = (
-                None if repository.schedule_cron else self.settings.schedule_jitter_seconds
-            )
             self.scheduler.add_job(
                 self.fire,
                 trigger,

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.cron import crontab_trigger
+from bot.cron import CronSchedule
 from bot.pipeline import run_moment
 from bot.settings_files import load_mapping
 from bot.store.database import sqlalchemy_url
@@ -198,7 +198,7 @@ def _check(settings: ServiceSettings) -> None:
             "set it to the App's webhook secret: unsigned deliveries are never accepted",
         )
     try:
-        crontab_trigger(settings.schedule)
+        CronSchedule(settings.schedule)
     except ValueError as exc:
         raise InputError(_NAMES["schedule"], str(exc)) from exc
     if settings.max_body_bytes < 1024:
