@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +36,9 @@ from bot.report import (
     inventory_as_json,
     inventory_markdown,
     plan_as_json,
+    plan_csv,
+    plan_html,
+    plan_yaml,
     print_backtest,
     print_findings,
     print_inventory,
@@ -46,6 +50,7 @@ from bot.report import (
 from bot.setter import apply, edits_for, find_workload, parse_assignments
 from bot.stages import collecting, stage
 from bot.stages import shown as stages_shown
+from bot.views import FILE_WIDTH, Format, Only, View
 from bot.workspace import Workspace
 from recommenders.backtest import BacktestPlan, read_series, run_backtest, score
 from recommenders.errors import InputError
@@ -81,10 +86,10 @@ def _options(
     """Rightsizer: right-size Kubernetes workloads from usage data, through pull requests."""
 
 
-def _json_text(data: object) -> str:
-    """Highlighted for a terminal; for a pipe plain JSON, encoded once (rich parses and
-    highlights it again, which took 5 s for a 300-workload plan)."""
-    if not sys.stdout.isatty():
+def _json_text(data: object, highlight: bool = True) -> str:
+    """Highlighted for a terminal; for a pipe or a file plain JSON, encoded once (rich parses
+    and highlights it again, which took 5 s for a 300-workload plan)."""
+    if not (highlight and sys.stdout.isatty()):
         return json.dumps(data, indent=2) + "\n"
     with out.capture() as captured:
         out.print_json(json.dumps(data))
@@ -115,12 +120,6 @@ OrgPolicyOption = Annotated[
         "rightsizer.yaml, or a git URL.",
     ),
 ]
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
 
 
 def _top_level(path: Path | None) -> Path | None:
@@ -283,9 +282,33 @@ def plan(
     prometheus_query: QueryOption = None,
     forecast_cache: CacheOption = None,
     org_policy: OrgPolicyOption = None,
-    output: Annotated[Format, typer.Option("--format", help="table, json or markdown.")] = (
-        Format.table
-    ),
+    output: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            help="table; json, csv or yaml (every row, the JSON contract); markdown (the PRs' "
+            "text); html (one page).",
+        ),
+    ] = Format.table,
+    output_file: Annotated[
+        Path | None, typer.Option("--output", help="Write to FILE instead of standard output.")
+    ] = None,
+    namespaces: Annotated[
+        list[str] | None, typer.Option("--namespace", help="Only this namespace (repeatable).")
+    ] = None,
+    workloads: Annotated[
+        list[str] | None,
+        typer.Option("--workload", help="Only this workload, NAME or KIND/NAME (repeatable)."),
+    ] = None,
+    environments: Annotated[
+        list[str] | None, typer.Option("--environment", help="Only this environment (repeatable).")
+    ] = None,
+    show_skipped: Annotated[
+        bool,
+        typer.Option(
+            "--show-skipped", help="table and html: also the rows the plan leaves as they are."
+        ),
+    ] = False,
     as_of: AsOfOption = None,
     timings: Annotated[
         bool, typer.Option("--timings", help="Print each stage's wall time on stderr.")
@@ -308,8 +331,14 @@ def plan(
     Workspace(repo)
     config = load_config(repo)
     policy = load_policy(repo, org_policy, config.annotation_prefix)
+    view = View(
+        output,
+        output_file,
+        show_skipped,
+        Only(namespaces or [], workloads or [], environments or []),
+    )
     with collecting() as found:
-        _answer_plan(repo, config, policy, request, forecast_cache, output, now)
+        _answer_plan(repo, config, policy, request, forecast_cache, view, now)
     if timings:
         sys.stderr.write(stages_shown(found) + "\n")  # one line, unwrapped, for scripts
 
@@ -320,20 +349,19 @@ def _answer_plan(
     policy: Policy,
     request: SourceRequest,
     forecast_cache: Path | None,
-    output: Format,
+    view: View,
     now: datetime,
 ) -> None:
     """The plan's text from the last answer where it still holds, else made and kept."""
     answers = PlanAnswers.beside(forecast_cache)
-    view = f"{output}:{sys.stdout.isatty()}:{out.width}:{out.color_system}"
     key = None
     if answers.path is not None:
         with stage("answer key"):
-            key = plan_key(repo, config.base_branch, request, (config, policy), view)
+            key = plan_key(repo, config.base_branch, request, (config, policy), view.key(out))
     if key is not None and (answer := answers.find(key, now)) is not None:
         for note in answer.notes:
             _say(note)
-        sys.stdout.write(answer.output)
+        view.write(answer.output)
         return
     notes: list[str] = []
 
@@ -343,27 +371,37 @@ def _answer_plan(
 
     files = key.files if key is not None else None
     result = _plan(repo, config, request, forecast_cache, policy, now, say, files)
-    if output is not Format.table:  # the table says it below itself; JSON keeps its contract
+    if view.format is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             say(note)
+    if view.only:
+        result = replace(result, changes=[c for c in result.changes if view.only.keeps(c)])
     with stage("output"):
-        text = _plan_text(result, output, config, repo)
-        sys.stdout.write(text)
+        text = _plan_text(result, view, config, repo)
+        view.write(text)
     if key is not None:
         answers.keep(key, Answer(text, tuple(notes)), now, result.until)
 
 
-def _plan_text(result: Plan, output: Format, config: RepoConfig, repo: Path) -> str:
-    if output is Format.json:
-        return _json_text(plan_as_json(result))
-    if output is Format.markdown:
-        texts = []
-        for group in group_changes(result, config, repo):
-            text = compose(group, result, config.base_branch)
-            texts.append(f"# {text.title}\n\n{text.body}\n")
-        return "".join(texts)
-    with out.capture() as captured:
-        print_plan(out, result)
+def _plan_text(result: Plan, view: View, config: RepoConfig, repo: Path) -> str:
+    match view.format:
+        case Format.json:
+            return _json_text(plan_as_json(result), highlight=view.file is None)
+        case Format.csv:
+            return plan_csv(result)
+        case Format.yaml:
+            return plan_yaml(result)
+        case Format.html:
+            return plan_html(result, view.show_skipped)
+        case Format.markdown:
+            texts = []
+            for group in group_changes(result, config, repo):
+                text = compose(group, result, config.base_branch)
+                texts.append(f"# {text.title}\n\n{text.body}\n")
+            return "".join(texts)
+    console = out if view.file is None else Console(file=io.StringIO(), width=FILE_WIDTH)
+    with console.capture() as captured:
+        print_plan(console, result, view.show_skipped)
     return captured.get()
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from ruamel.yaml import YAML
 
 from bot.compose import money
 from bot.manifests.gitops import clusters_of
@@ -17,11 +21,18 @@ from bot.planner import Plan, unmatched_notes
 from bot.policy import Policy
 from bot.policy.check import PolicyReport
 from bot.policy.documents import shown
+from bot.resources import data_dir
 from recommenders.backtest import Score
 from recommenders.model import UnitPrices
 from recommenders.sources.summary import SourceSummary
 from recommenders.strategies import STRATEGIES
 from recommenders.strategies.settings import describe_settings
+
+PLAN_JSON_KEYS = [
+    "environment", "environment_name", "kind", "name", "namespace", "container", "field",
+    "current", "proposed", "wanted", "action", "reasons", "basis", "monthly_cost_delta",
+    "file", "line",
+]  # fmt: skip
 
 
 def plan_as_json(result: Plan) -> list[dict[str, Any]]:
@@ -29,67 +40,122 @@ def plan_as_json(result: Plan) -> list[dict[str, Any]]:
     rows = []
     for change in result.changes:
         workload, decision = change.workload, change.decision
-        rows.append(
-            {
-                "environment": workload.overlay,
-                "environment_name": workload.environment,
-                "kind": workload.kind,
-                "name": workload.name,
-                "namespace": workload.namespace,
-                "container": change.container,
-                "field": change.field,
-                "current": change.current,
-                "proposed": change.proposed,
-                "wanted": change.wanted,
-                "action": decision.action,
-                "reasons": [{"rule": hit.rule, "text": hit.text} for hit in decision.rules],
-                "basis": decision.recommendation.basis,
-                "monthly_cost_delta": round(decision.monthly_cost_delta, 2) + 0.0,
-                "file": change.origin.file if change.origin else None,
-                "line": change.origin.line if change.origin else None,
-            }
+        values = (
+            workload.overlay,
+            workload.environment,
+            workload.kind,
+            workload.name,
+            workload.namespace,
+            change.container,
+            change.field,
+            change.current,
+            change.proposed,
+            change.wanted,
+            decision.action,
+            [{"rule": hit.rule, "text": hit.text} for hit in decision.rules],
+            decision.recommendation.basis,
+            round(decision.monthly_cost_delta, 2) + 0.0,
+            change.origin.file if change.origin else None,
+            change.origin.line if change.origin else None,
         )
+        rows.append(dict(zip(PLAN_JSON_KEYS, values, strict=True)))
     return rows
 
 
-def print_plan(out: Console, result: Plan) -> None:
-    table = Table(title="Rightsizer plan", show_lines=False)
-    for column in ("environment", "workload", "container", "field", "current → proposed"):
-        table.add_column(column)
-    table.add_column("$/month", justify="right")
-    table.add_column("action")
-    table.add_column("rules")
-    for change in result.changes:
-        decision = change.decision
-        table.add_row(
-            change.workload.environment,
-            change.workload.name,
-            change.container or "",
-            change.field,
-            change.shown,
-            money(decision.monthly_cost_delta),
-            decision.action,
-            ", ".join(hit.rule for hit in decision.rules),
-        )
-    out.print(table)
+def print_plan(out: Console, result: Plan, show_skipped: bool = True) -> None:
+    """The plan as a table per environment that fits 100 columns by wrapping cells at spaces
+    (a field is `container field`), folding only a word longer than its column, never
+    cutting a name; rows the plan skips only with `show_skipped` (a count otherwise)."""
+    shown = [c for c in result.changes if show_skipped or c.decision.action != "skip"]
+    environments = sorted({c.workload.environment for c in shown})
+    for environment in environments:
+        table = Table(title=f"Rightsizer plan: {environment}", title_justify="left")
+        table.add_column("workload", overflow="fold")
+        table.add_column("field", overflow="fold", min_width=len("hpa.minReplicas") + 2)
+        table.add_column("current → proposed", overflow="fold")
+        table.add_column("$/month", justify="right", no_wrap=True)
+        table.add_column("action", no_wrap=True)
+        table.add_column("rules", overflow="fold")
+        for change in shown:
+            if change.workload.environment != environment:
+                continue
+            decision = change.decision
+            cells = (
+                change.workload.name,
+                f"{change.container} {change.field}" if change.container else change.field,
+                change.shown,
+                money(decision.monthly_cost_delta),
+                decision.action,
+                ", ".join(hit.rule for hit in decision.rules),
+            )
+            table.add_row(*(Text(cell) for cell in cells))  # names are text, never markup
+        out.print(table)
+    hidden = len(result.changes) - len(shown)
+    if hidden:
+        out.print(f"{hidden} skipped row{'s' if hidden != 1 else ''} not shown (--show-skipped).")
     out.print(f"Total: {money(result.monthly_cost_delta)} per month.")
     print_findings(out, result)
 
 
+def plan_csv(result: Plan) -> str:
+    """The JSON contract's rows as CSV, a reason per `rule: text` joined by `; `, for a
+    spreadsheet."""
+    rows = plan_as_json(result)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, PLAN_JSON_KEYS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        reasons = "; ".join(f"{r['rule']}: {r['text']}" for r in row["reasons"])
+        writer.writerow(row | {"reasons": reasons})
+    return text.getvalue()
+
+
+def plan_yaml(result: Plan) -> str:
+    """The JSON contract's rows as a YAML list."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    text = io.StringIO()
+    yaml.dump(plan_as_json(result), text)
+    return text.getvalue()
+
+
+def plan_html(result: Plan, show_skipped: bool) -> str:
+    """One self-contained page: the table, the total and the findings, every value escaped."""
+    env = Environment(
+        loader=FileSystemLoader(data_dir("templates")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    changes = [c for c in result.changes if show_skipped or c.decision.action != "skip"]
+    return env.get_template("plan.html.j2").render(
+        changes=changes,
+        hidden=len(result.changes) - len(changes),
+        total=money(result.monthly_cost_delta),
+        money=money,
+        findings=findings(result),
+    )
+
+
 def print_findings(out: Console, result: Plan) -> None:
-    """What the plan found wrong with its inputs: stale data, workloads without usage,
-    usage that matched nothing, manifests it skipped. Shown however quiet the output."""
+    """What the plan found wrong with its inputs. Shown however quiet the output."""
+    for kind, text in findings(result):
+        out.print(Text.assemble((f"{kind}:", "yellow"), " ", text), soft_wrap=True)
+
+
+def findings(result: Plan) -> list[tuple[str, str]]:
+    """What the plan found wrong with its inputs, as (kind, text): stale data, workloads
+    without usage, usage that matched nothing, manifests it skipped."""
     stale = {
         hit.text for c in result.changes for hit in c.decision.rules if hit.rule == "stale-data"
     }
-    for text in sorted(stale):
-        out.print(f"[yellow]stale data:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
-    for workload in result.without_usage:
-        out.print(f"[yellow]no usage data[/yellow] for {workload.environment} {workload.ref}")
-    for note in unmatched_notes(result):
-        out.print(f"[yellow]unmatched:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
-    for problem in result.inventory.problems:
-        out.print(f"[yellow]skipped:[/yellow] {problem}")
+    found = [("stale data", text) for text in sorted(stale)]
+    found += [("no usage data", f"for {w.environment} {w.ref}") for w in result.without_usage]
+    found += [("unmatched", note) for note in unmatched_notes(result)]
+    found += [("skipped", problem) for problem in result.inventory.problems]
+    return found
 
 
 def inventory_as_json(inventory: Inventory) -> list[dict[str, Any]]:

@@ -1,0 +1,142 @@
+"""`rightsizer plan`'s output: every format carries the same rows, a table fits 100 columns
+without cutting a name, filters keep the rows they name, and --output writes a whole file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from ruamel.yaml import YAML
+
+from bot.config import load_config
+from bot.inputs import SourceRequest, read_inputs
+from bot.planner import Plan, make_plan
+from bot.policy.load import load_policy
+from bot.report import plan_as_json, plan_csv, plan_html, plan_yaml, print_plan
+from recommenders.forecasters import ForecastCache
+from tests.conftest import COST, EXPORTS_AS_OF, MONOREPO, UTILISATION, make_repo, rightsizer
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory) -> tuple[Path, Plan]:
+    repo = make_repo(MONOREPO, tmp_path_factory.mktemp("output") / "monorepo")
+    config = load_config(repo)
+    policy = load_policy(repo, None, config.annotation_prefix)
+    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
+    now = datetime.fromisoformat(EXPORTS_AS_OF)
+    return repo, make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache(), now)
+
+
+def test_csv_and_yaml_carry_the_json_contract_row_for_row(planned):
+    _, plan = planned
+    rows = plan_as_json(plan)
+    assert len(rows) > 20
+    from_yaml = YAML(typ="safe").load(plan_yaml(plan))
+    assert from_yaml == rows
+    from_csv = list(csv.DictReader(io.StringIO(plan_csv(plan))))
+    assert [row["field"] for row in from_csv] == [row["field"] for row in rows]
+    assert [row["proposed"] for row in from_csv] == [str(row["proposed"]) for row in rows]
+    reasons = [row["reasons"] for row in from_csv]
+    assert reasons == [
+        "; ".join(f"{r['rule']}: {r['text']}" for r in row["reasons"]) for row in rows
+    ]
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.rows and self.rows[-1] and "td" in self.tags[-2:]:
+            self.rows[-1][-1] += data
+
+
+def test_html_is_one_page_with_a_row_per_shown_change_and_nothing_live(planned):
+    _, plan = planned
+    page = plan_html(plan, show_skipped=False)
+    parser = _Cells()
+    parser.feed(page)
+    applied = [c for c in plan.changes if c.decision.action != "skip"]
+    assert len(parser.rows) - 1 == len(applied)  # the header, then a row per change
+    assert [row[3] for row in parser.rows[1:]] == [c.field for c in applied]
+    skipped = len(plan.changes) - len(applied)
+    assert f"{skipped} skipped rows not shown" in page
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+    assert len(_cells(plan_html(plan, show_skipped=True))) - 1 == len(plan.changes)
+
+
+def _cells(page: str) -> list[list[str]]:
+    parser = _Cells()
+    parser.feed(page)
+    return parser.rows
+
+
+def test_the_table_fits_100_columns_and_every_name_is_whole(planned):
+    _, plan = planned
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    print_plan(console, plan, show_skipped=False)
+    text = console.file.getvalue()
+    tables = text.split("Total:")[0]
+    assert max(len(line) for line in tables.splitlines()) <= 100
+    assert "…" not in tables
+    flat = "".join(tables.split())  # a folded name reads whole again without the breaks
+    flat = flat.replace("│", "").replace("┃", "")
+    for change in plan.changes:
+        if change.decision.action != "skip":
+            assert change.workload.name in flat and change.field in flat
+    skipped = sum(c.decision.action == "skip" for c in plan.changes)
+    assert f"{skipped} skipped rows not shown (--show-skipped)." in text
+
+
+def test_filters_keep_the_rows_they_name_and_output_writes_the_file(planned, tmp_path):
+    repo, plan = planned
+    target = tmp_path / "prod-payments.json"
+    result = rightsizer(
+        "plan", "--repo", repo, "--utilisation", UTILISATION, "--cost", COST,
+        "--format", "json", "--environment", "prod", "--workload", "Deployment/payments",
+        "--workload", "search", "--output", target,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # the plan went to the file
+    rows = json.loads(target.read_text())
+    assert {(r["environment_name"], r["name"]) for r in rows} == {
+        ("prod", "payments"),
+        ("prod", "search"),
+    }
+    expected = [
+        r for r in plan_as_json(plan)
+        if r["environment_name"] == "prod" and r["name"] in {"payments", "search"}
+    ]  # fmt: skip
+    assert rows == expected
+    assert not list(tmp_path.glob(".*.partial"))  # written beside, then moved over
+    namespace = rightsizer(
+        "plan", "--repo", repo, "--utilisation", UTILISATION, "--cost", COST,
+        "--format", "csv", "--namespace", "checkout",
+    )  # fmt: skip
+    found = {row["namespace"] for row in csv.DictReader(io.StringIO(namespace.stdout))}
+    assert namespace.returncode == 0 and found == {"checkout"}
+
+
+def test_an_output_file_that_cannot_be_written_is_named(planned, tmp_path):
+    repo, _ = planned
+    result = rightsizer(
+        "plan", "--repo", repo, "--utilisation", UTILISATION, "--cost", COST,
+        "--output", tmp_path / "no-such-directory" / "plan.txt",
+    )  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "no-such-directory/plan.txt: cannot be written" in result.stderr
