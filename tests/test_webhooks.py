@@ -55,6 +55,7 @@ INSTALLED = "installation/created.payload.json"
 UNINSTALLED = "installation/deleted.payload.json"
 REPOS_ADDED = "installation_repositories/added.payload.json"
 RERUN = "check_run/rerequested.payload.json"
+RERUN_ALL = "check_suite/rerequested.payload.json"
 CLOSED = "pull_request/closed.payload.json"
 PING = "ping/payload.json"
 
@@ -505,6 +506,40 @@ def test_a_rerequested_check_run_queues_a_rerun(hooks: Hooks) -> None:
     assert [(j["repository"], j["reason"]) for j in answer.json()["jobs"]] == [
         ("github/hello-world", "rerun")
     ]
+
+
+def test_re_run_all_checks_queues_a_rerun_unless_another_app_s_suite(database: str) -> None:
+    for ours, queued in (("29310", True), ("12", False)):  # the payload's suite is App 29310's
+        with make_hooks(database, github_app_id=ours) as hooks:
+            hooks.store.repositories.add_installation("github", 957387, "Codertocat")
+            delivery = f"72d3162e-cc78-11e3-81ab-{ours:0>12}"  # one database, two deliveries
+            answer = hooks.github("check_suite", raw(RERUN_ALL), delivery=delivery).json()
+            jobs = [(j["repository"], j["reason"]) for j in answer.get("jobs", [])]
+            assert jobs == ([("Codertocat/Hello-World", "rerun")] if queued else [])
+            assert queued or answer["why"] == "a check suite of another app"
+
+
+def test_the_app_manifest_asks_for_the_events_acted_on_and_the_least_permissions(
+    hooks: Hooks,
+) -> None:
+    """deploy/github-app-manifest.json: each event it subscribes to is one the service acts
+    on, shown with a real delivery of it; no permission beyond what the forge's calls need
+    (a PR comment, its labels and reviewers need `pull_requests`, not `issues`)."""
+    manifest = json.loads((HOOKS.parents[1] / "deploy" / "github-app-manifest.json").read_text())
+    assert manifest["default_permissions"] == {
+        "contents": "write",
+        "pull_requests": "write",
+        "checks": "write",
+        "metadata": "read",
+    }
+    deliveries = {
+        "push": PUSH, "pull_request": CLOSED, "issue_comment": COMMENT,
+        "check_run": RERUN, "check_suite": RERUN_ALL,
+    }  # fmt: skip
+    assert sorted(manifest["default_events"]) == sorted(deliveries)
+    for event, name in deliveries.items():
+        answer = hooks.github(event, raw(name)).json()
+        assert "is not an event the bot acts on" not in answer.get("why", ""), (event, answer)
 
 
 def test_a_merged_bot_pr_is_recorded_and_others_are_not(hooks: Hooks) -> None:

@@ -89,6 +89,14 @@ class CheckRunRerequested(Event):
     installation: InstallationRef | None = None
 
 
+class CheckSuiteRerequested(Event):
+    """ "Re-run all checks" on a commit: the suite of every check run an App made there."""
+
+    repository: RepositoryRef
+    check_suite: CheckRun
+    installation: InstallationRef | None = None
+
+
 class Head(Event):
     ref: Name
     repo: RepositoryRef | None = None

@@ -9,7 +9,8 @@ and what each event calls for.
   debounced;
 - `issue_comment` created on a bot PR, with a `/rightsizer` line, not by a bot ->
   `command:<comment id>`;
-- `check_run` rerequested (of this App) -> `rerun`;
+- `check_run` rerequested ("Re-run") or `check_suite` rerequested ("Re-run all checks"),
+  of this App -> `rerun`;
 - `pull_request` closed, a bot PR -> its fate recorded;
 - anything else -> ignored, with why.
 """
@@ -116,7 +117,11 @@ class GitHubHooks:
         if event == "issue_comment":
             return self._comment(parse(events.IssueComment, payload), pulls)
         if event == "check_run" and action == "rerequested":
-            return self._check_run(parse(events.CheckRunRerequested, payload))
+            rerun = parse(events.CheckRunRerequested, payload)
+            return self._rerun(rerun, rerun.check_run.app, "check run")
+        if event == "check_suite" and action == "rerequested":
+            suite = parse(events.CheckSuiteRerequested, payload)
+            return self._rerun(suite, suite.check_suite.app, "check suite")
         if event == "pull_request" and action == "closed":
             return self._closed(parse(events.PullRequestClosed, payload), pulls)
         shown = action if isinstance(action, str) else ""
@@ -148,12 +153,16 @@ class GitHubHooks:
         details = {"number": number, "login": login, "command": line, "comment_id": comment}
         return Enqueue(name, f"command:{comment}", 0.0, details, _installation(event))
 
-    def _check_run(self, event: events.CheckRunRerequested) -> Decision:
+    def _rerun(
+        self,
+        event: events.CheckRunRerequested | events.CheckSuiteRerequested,
+        app: events.App | None,
+        what: str,
+    ) -> Decision:
         name = event.repository.full_name
-        app = event.check_run.app.id if event.check_run.app else None
         ours = self.app_id
-        if ours and ours.isdigit() and app not in (None, int(ours)):
-            return ignored("a check run of another app", name)
+        if ours and ours.isdigit() and app is not None and app.id not in (None, int(ours)):
+            return ignored(f"a {what} of another app", name)
         return Enqueue(name, "rerun", 0.0, installation=_installation(event))
 
     def _closed(self, event: events.PullRequestClosed, pulls: PullBranch) -> Decision:
@@ -167,6 +176,9 @@ class GitHubHooks:
 
 
 def _installation(
-    event: events.GitHubPush | events.IssueComment | events.CheckRunRerequested,
+    event: events.GitHubPush
+    | events.IssueComment
+    | events.CheckRunRerequested
+    | events.CheckSuiteRerequested,
 ) -> int | None:
     return event.installation.id if event.installation else None
