@@ -3,6 +3,8 @@ schedules kept in step with the repositories."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import logging
 import os
 import subprocess
@@ -412,6 +414,23 @@ def test_credentials_in_urls_never_reach_an_error_or_a_log_line():
     )
 
 
+def test_a_json_log_line_carries_no_terminal_colour_codes():
+    record = logging.LogRecord(
+        "rightsizer",
+        logging.WARNING,
+        "",
+        0,
+        "\x1b[33mwarning:\x1b[0m %s",
+        ("\x1b[1mbold\x1b[0m",),
+        None,
+    )
+    record.tool = "\x1b[31mkustomize said no\x1b[0m"
+    line = JsonFormatter([]).format(record)
+    assert "\x1b" not in line and "\\u001b" not in line
+    parsed = json.loads(line)
+    assert (parsed["message"], parsed["tool"]) == ("warning: bold", "kustomize said no")
+
+
 def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(database):
     from fastapi.testclient import TestClient
 
@@ -428,6 +447,48 @@ def test_the_dashboard_and_metrics_are_off_without_a_token_and_guarded_with_one(
         assert on.get("/metrics", headers=wrong).status_code == 401
     assert on.get("/", auth=("anyone", "t0k")).status_code == 200
     assert on.get("/metrics", headers={"Authorization": "Bearer t0k"}).status_code == 200
+
+
+def test_metrics_show_the_process_the_build_each_repos_last_good_run_and_the_rate_limit(
+    database, store
+):
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot.service.app import create_app
+
+    repo = store.repositories.add("github", "acme/infra", 7)
+    store.repositories.add("github", "acme/idle", 7)  # never ran: no sample
+    for outcome in ("ok", "failed"):  # the last good run counts, not the last run
+        job, _ = store.queue.enqueue(repo, f"push-{outcome}")
+        run = store.runs.start(JobRow(job, repo, "push", {}, 1))
+        store.runs.finish(run, outcome, "")
+    reset = time.time() + 1800
+    store.budgets.reserve("github", 7, 100)
+    store.budgets.settle("github", 7, 100, (4321, reset))
+    client = TestClient(create_app(ServiceSettings(database_url=database, dashboard_token="t")))
+    answer = client.get("/metrics", headers={"Authorization": "Bearer t"})
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+    names = {name for name, _ in samples}
+    assert {"process_resident_memory_bytes", "process_cpu_seconds_total"} <= names
+    build = next(labels for name, labels in samples if name == "rightsizer_build_info")
+    assert dict(build)["version"] == importlib.metadata.version("rightsizer")
+    with store.session() as session:
+        ended = session.scalar(text("select max(finished_at) from runs where outcome = 'ok'"))
+    last = samples[
+        ("rightsizer_last_success_timestamp_seconds",
+         (("forge", "github"), ("repository", "acme/infra")))
+    ]  # fmt: skip
+    assert last == pytest.approx(ended.timestamp())
+    assert not any("acme/idle" in str(labels) for _, labels in samples)
+    installation = (("forge", "github"), ("installation", "7"))
+    assert samples[("rightsizer_forge_rate_limit_remaining", installation)] == 4321
+    reset_at = samples[("rightsizer_forge_rate_limit_reset_timestamp_seconds", installation)]
+    assert reset_at == pytest.approx(reset, abs=1)
 
 
 @pytest.mark.parametrize("listed", ["infra", "group/app=", "group app/x", "/x"])

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from loky import cpu_count
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from bot.service import metrics
 from bot.service.dashboard import dashboard_router
@@ -174,9 +174,13 @@ def _safe(check: object) -> bool:
 
 
 def _metrics(store: Store) -> Callable[[], Response]:
+    shared = CollectorRegistry(auto_describe=False)
+    shared.register(metrics.StoreCollector(store))
+
     def prometheus_metrics() -> Response:
         metrics.QUEUE_DEPTH.set(store.queue.depth())
-        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        text = generate_latest(metrics.REGISTRY) + generate_latest(shared)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return prometheus_metrics
 

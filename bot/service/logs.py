@@ -1,14 +1,19 @@
 """Structured JSON log lines, one per event, with secrets masked wherever they appear: the
-configured ones by value, and any credentials written into a URL."""
+configured ones by value, and any credentials written into a URL. Terminal colour codes a
+message may carry (a tool's output, a library's coloured formatter) are taken out: a log
+store shows them as noise."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 from recommenders.errors import redacted
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+"""CSI sequences (colours, cursor moves) and the other two-byte escapes."""
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -27,7 +32,8 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        text = redacted(json.dumps(line, default=str))
+        plain = {k: _ANSI.sub("", v) if isinstance(v, str) else v for k, v in line.items()}
+        text = redacted(json.dumps(plain, default=str))
         for secret in self.secrets:
             # As written and as JSON escapes it (quotes, backslashes, non-ASCII).
             text = text.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")

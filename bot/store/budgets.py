@@ -67,3 +67,19 @@ class Budgets:
                 budget.remaining, budget.resets_at = remaining, resets_at
             elif resets_at == budget.resets_at:
                 budget.remaining = min(budget.remaining or remaining, remaining)
+
+    def known(self) -> list[tuple[str, int, int, datetime]]:
+        """(forge, installation, requests left, when they reset) as the forge last said,
+        for the hours not yet over."""
+        with self.session() as session:
+            query = (
+                select(
+                    ApiBudgetRecord.forge,
+                    ApiBudgetRecord.installation_id,
+                    ApiBudgetRecord.remaining,
+                    ApiBudgetRecord.resets_at,
+                )
+                .where(ApiBudgetRecord.remaining.is_not(None), ApiBudgetRecord.resets_at > now())
+                .order_by(ApiBudgetRecord.forge, ApiBudgetRecord.installation_id)
+            )
+            return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]

@@ -4,6 +4,8 @@ latest state."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select, update
 
 from bot.store.database import Database, now
@@ -124,5 +126,17 @@ class Runs:
                 select(Run.reason, Run.outcome, Run.opened, Run.updated)
                 .where(Run.repository_id == repository.id)
                 .order_by(Run.id)
+            )
+            return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+
+    def last_successes(self) -> list[tuple[str, str, datetime]]:
+        """(forge, repository, end) of each active repository's last run that ended well."""
+        with self.session() as session:
+            query = (
+                select(Repository.forge, Repository.full_name, func.max(Run.finished_at))
+                .join(Run, Run.repository_id == Repository.id)
+                .where(Repository.active.is_(True), Run.outcome == "ok")
+                .group_by(Repository.forge, Repository.full_name)
+                .order_by(Repository.forge, Repository.full_name)
             )
             return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
