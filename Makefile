@@ -1,18 +1,25 @@
-# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first.
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first:
+# the demo with what the bot runs on, the tests with the test tools and linters besides.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.installed-dev-stamp
 DEMO := .demo
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: install demo test check format clean exports prometheus-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(STAMP)
+	$(PIP) -e '.[dev]'
+	touch $(DEV_STAMP)
+
+install: $(DEV_STAMP)
 
 # The example repository is created only when absent, so a second `make demo` shows that
 # the bot converges: unchanged inputs leave every branch head and PR text as they were.
@@ -31,7 +38,7 @@ demo: $(STAMP) $(DEMO)/monorepo
 	  --utilisation fixtures/exports/utilisation.csv --cost fixtures/exports/cost.csv \
 	  --forge local --pr-dir $(DEMO)/pull-requests
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/ruff format --check bot recommenders tests benchmarks fixtures/generate_exports.py
 	$(BIN)/ruff check bot recommenders tests benchmarks fixtures/generate_exports.py
 	$(BIN)/mypy
@@ -78,7 +85,7 @@ TEST_WORKERS ?= 2
 test: check prometheus-server browser mermaid
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format bot recommenders tests benchmarks fixtures/generate_exports.py
 	$(BIN)/ruff check --fix bot recommenders tests benchmarks fixtures/generate_exports.py
 
