@@ -7,6 +7,19 @@
 #
 # Without RIGHTSIZER_DATABASE_URL the state is an embedded PostgreSQL in /data (mount a volume)
 # and `serve` runs the jobs itself.
+# Stage 1: the wheel, built from the source tree (templates and policies inside it).
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY bot bot
+COPY recommenders recommenders
+COPY templates templates
+COPY policies policies
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# Stage 2: what runs. The wheel and its dependencies, no source tree, no tests, no fixtures,
+# no build tools.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,20 +32,15 @@ RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /app
-
 # The dependencies first (read from pyproject.toml), so a change to the code alone does not
-# reinstall them.
-COPY pyproject.toml ./
-RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-print("\n".join(p["dependencies"]))' \
-    > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
-
-# Then the project itself, installed in place (editable): the built-in templates and policies
-# are read from the source tree beside the packages.
-COPY . .
-RUN pip install --no-deps -e . && rm -rf /tmp/requirements.txt
+# download them again; then the wheel.
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python -c 'import tomllib; p = tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]; \
+print("\n".join(p["dependencies"]))' > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt /tmp/pyproject.toml
+COPY --from=build /wheels /wheels
+RUN pip install --no-deps /wheels/*.whl && rm -rf /wheels
 
 # Run as a user without privileges; its state (the embedded PostgreSQL by default, the
 # forecast cache) in /data.

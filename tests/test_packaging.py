@@ -1,9 +1,11 @@
 """A plain `pip install` of the wheel works away from the source tree: the built-in
-templates and policies ship inside it (issue #19), and nothing of the tests does."""
+templates and policies ship inside it (issue #19), and nothing of the tests does. The wheel
+is built from what the Dockerfile's build stage copies, so the image's wheel is this one."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,11 +19,51 @@ from tests.conftest import COST, EXPORTS_AS_OF, GIT_ENV, MONOREPO, ROOT, UTILISA
 pytestmark = pytest.mark.slow
 
 
+def _stages() -> list[list[str]]:
+    """The Dockerfile's stages, each its instruction lines (continuations joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    stages: list[list[str]] = []
+    for line in lines:
+        if line.startswith("FROM "):
+            stages.append([])
+        if stages and line and not line.startswith("#"):
+            stages[-1].append(line)
+    return stages
+
+
+def test_the_image_runs_the_wheel_with_no_source_tree_tests_or_fixtures():
+    build, final = _stages()
+    assert build[0].endswith(" AS build") and "pip wheel --no-deps" in " ".join(build)
+    copied = [line for line in final if line.startswith("COPY")]
+    assert copied == [
+        "COPY pyproject.toml /tmp/pyproject.toml",  # its dependency list, then removed
+        "COPY --from=build /wheels /wheels",
+    ]
+    runs = " ".join(line for line in final if line.startswith("RUN"))
+    assert "pip install --no-deps /wheels/*.whl" in runs and " -e " not in runs
+    assert any(line.startswith("USER ") and line != "USER root" for line in final)
+
+
 def test_the_installed_wheel_plans_and_writes_prs_away_from_the_source_tree(tmp_path: Path):
+    source = tmp_path / "source"  # only what the Dockerfile's build stage copies
+    build, _ = _stages()
+    for line in build:
+        if line.startswith("COPY "):
+            *paths, target = line.split()[1:]
+            for path in paths:
+                into = (
+                    source
+                    / (target if target != "./" else "")
+                    / (Path(path).name if target in ("./", ".") else "")
+                )
+                copy = shutil.copytree if (ROOT / path).is_dir() else shutil.copy
+                into.parent.mkdir(parents=True, exist_ok=True)
+                copy(ROOT / path, into)
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), "."],
-        cwd=ROOT,
+        cwd=source,
         check=True,
         capture_output=True,
     )
