@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,41 +14,20 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.cron import checked
 from bot.inputs import SOURCE_NAME, SOURCES_ENV
-from bot.settings_files import check_keys, field_error, load_repo_mapping, typed
+from bot.resources import data_dir
+from bot.settings_files import check_keys, field_error, load_repo_mapping, typed, validate
 from recommenders.errors import InputError
 from recommenders.model import UnitPrices
 from recommenders.strategies import STRATEGIES
 from recommenders.strategies.settings import parse_settings, setting_names
 
 CONFIG_FILE = ".rightsizer.yaml"
-GROUPINGS = ("environment", "application", "team", "all")
-_KEYS = (
-    "base_branch",
-    "branch_prefix",
-    "group_by",
-    "strategy",
-    "strategy_settings",
-    "policy",
-    "annotation_prefix",
-    "prices",
-    "bot",
-    "pull_requests",
-    "sources",
-    "schedule",
-    "environments",
-)
+SCHEMA = json.loads((data_dir("policies") / "config.schema.json").read_text())
+"""The file's shape, which an editor checks too: keys, types, bounds and choices. What it
+cannot say (a branch name git accepts, a path inside the repository, a cron that runs, the
+chosen strategy's own settings) is checked below."""
+GROUPINGS = tuple(SCHEMA["properties"]["group_by"]["enum"])
 _ENVIRONMENT_KEYS = ("path", "name", "cluster", "namespace")
-_PR_KEYS = (
-    "labels",
-    "reviewers",
-    "team_reviewers",
-    "assignees",
-    "draft",
-    "max_open",
-    "max_per_hour",
-    "reopen_after_change",
-    "allow_deploy_branch",
-)
 
 
 DEFAULT_PRICES = UnitPrices(0.0316, 0.00424, "built-in price table (AWS on-demand m6i)")
@@ -156,7 +136,7 @@ def load_config(repo: Path) -> RepoConfig:
         return RepoConfig()
     shown = CONFIG_FILE
     data = load_repo_mapping(repo, shown)
-    check_keys(data, _KEYS, shown, "")
+    validate(data, SCHEMA, shown, "config")
     values: dict[str, object] = {}
     for key in ("base_branch", "branch_prefix", "strategy", "annotation_prefix", "group_by"):
         if key in data:
@@ -165,17 +145,12 @@ def load_config(repo: Path) -> RepoConfig:
         if key in data and not valid_branch(f"{values[key]}x"):
             problem = f"{values[key]!r} does not make a branch name git accepts"
             raise field_error(data, key, shown, problem)
-    if "group_by" in data and data["group_by"] not in GROUPINGS:
-        raise field_error(data, "group_by", shown, f"must be one of {', '.join(GROUPINGS)}")
-    if "strategy" in data and data["strategy"] not in STRATEGIES:
-        raise field_error(data, "strategy", shown, f"must be one of {', '.join(STRATEGIES)}")
     if "strategy_settings" in data:
         values["strategy_settings"] = _strategy_settings(
             data, str(values.get("strategy", "default"))
         )
     if "prices" in data:
         prices = typed(data, "prices", dict, shown)
-        check_keys(prices, ("cpu_core_hour", "memory_gib_hour"), shown, "prices")
         values["prices"] = UnitPrices(
             float(typed(prices, "cpu_core_hour", (int, float), shown)),
             float(typed(prices, "memory_gib_hour", (int, float), shown)),
@@ -183,7 +158,6 @@ def load_config(repo: Path) -> RepoConfig:
         )
     if "bot" in data:
         bot = typed(data, "bot", dict, shown)
-        check_keys(bot, ("name", "email"), shown, "bot")
         values["bot"] = BotIdentity(
             str(typed(bot, "name", str, shown)), str(typed(bot, "email", str, shown))
         )
@@ -199,14 +173,10 @@ def load_config(repo: Path) -> RepoConfig:
 
 
 def _sources(data: CommentedMap) -> SourceSettings:
-    check_keys(data, ("utilisation", "cost", "prometheus"), CONFIG_FILE, "sources")
     values: dict[str, object] = {}
     for key in ("utilisation", "cost"):
         if key in data:
-            paths = typed(data, key, list, CONFIG_FILE)
-            if not all(isinstance(p, str) and p.strip() for p in paths):
-                raise field_error(data, key, CONFIG_FILE, "expected a list of paths in the repo")
-            values[key] = tuple(paths)
+            values[key] = tuple(typed(data, key, list, CONFIG_FILE))
     if "prometheus" in data:
         name = typed(data, "prometheus", str, CONFIG_FILE)
         if not SOURCE_NAME.fullmatch(name):
@@ -224,21 +194,7 @@ def _environments(data: CommentedSeq, repo: Path) -> tuple[DeclaredEnvironment, 
     declared: dict[str, DeclaredEnvironment] = {}
     for index, entry in enumerate(data):
         line = data.lc.item(index)[0] + 1
-        if not isinstance(entry, CommentedMap):
-            raise InputError(
-                f"{CONFIG_FILE}:{line}",
-                f"environments: expected a mapping with {', '.join(_ENVIRONMENT_KEYS)}, "
-                f"got {entry!r}",
-            )
-        check_keys(entry, _ENVIRONMENT_KEYS, CONFIG_FILE, "environments")
-        if "path" not in entry:
-            raise InputError(f"{CONFIG_FILE}:{line}", "environments: an entry needs a path")
-        values = {
-            key: typed(entry, key, str, CONFIG_FILE) for key in _ENVIRONMENT_KEYS if key in entry
-        }
-        for key, value in values.items():
-            if not value.strip():
-                raise field_error(entry, key, CONFIG_FILE, "must not be empty")
+        values = {key: str(entry[key]) for key in _ENVIRONMENT_KEYS if key in entry}
         path = _directory_in(repo, values["path"], entry)
         if path in declared:
             raise field_error(
@@ -277,7 +233,6 @@ def _directory_in(repo: Path, text: str, entry: CommentedMap) -> str:
 
 
 def _schedule(data: CommentedMap) -> ScheduleSettings:
-    check_keys(data, ("cron", "timezone"), CONFIG_FILE, "schedule")
     cron = typed(data, "cron", str, CONFIG_FILE) if "cron" in data else None
     zone = typed(data, "timezone", str, CONFIG_FILE) if "timezone" in data else "UTC"
     try:
@@ -293,28 +248,15 @@ def _schedule(data: CommentedMap) -> ScheduleSettings:
 
 
 def _pull_requests(data: CommentedMap) -> PullRequestSettings:
-    check_keys(data, _PR_KEYS, CONFIG_FILE, "pull_requests")
     values: dict[str, object] = {}
     for key in ("labels", "reviewers", "team_reviewers", "assignees"):
         if key in data:
-            items = typed(data, key, list, CONFIG_FILE)
-            if not all(isinstance(item, str) and item.strip() for item in items):
-                raise field_error(data, key, CONFIG_FILE, "expected a list of names")
-            values[key] = tuple(items)
-    for key in ("draft", "allow_deploy_branch"):
+            values[key] = tuple(data[key])
+    for key in ("draft", "allow_deploy_branch", "max_open", "max_per_hour"):
         if key in data:
-            values[key] = typed(data, key, bool, CONFIG_FILE)
-    for key in ("max_open", "max_per_hour"):
-        if key in data:
-            number = typed(data, key, int, CONFIG_FILE)
-            if number < 1:
-                raise field_error(data, key, CONFIG_FILE, "must be at least 1")
-            values[key] = number
+            values[key] = data[key]
     if "reopen_after_change" in data:
-        share = float(typed(data, "reopen_after_change", (int, float), CONFIG_FILE))
-        if not 0 <= share <= 10:
-            raise field_error(data, "reopen_after_change", CONFIG_FILE, "must be within 0-10")
-        values["reopen_after_change"] = share
+        values["reopen_after_change"] = float(data["reopen_after_change"])
     return PullRequestSettings(**values)  # type: ignore[arg-type]
 
 

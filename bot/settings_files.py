@@ -1,10 +1,14 @@
-"""Reading the bot's own YAML files (repo config, policies) with errors that name file and line."""
+"""Reading the bot's own YAML files (repo config, policies) with errors that name file and line.
+
+Each file's shape is a JSON Schema (policies/schema.json, policies/config.schema.json): what
+checks it here is what an editor with the YAML language server checks as it is typed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from ruamel.yaml.comments import CommentedMap
 
 from bot.manifests.yamlio import parse_documents, position, read_text
@@ -63,3 +67,43 @@ def typed(mapping: CommentedMap, key: str, kind: type | tuple[type, ...], shown_
 def _key_position(mapping: CommentedMap, key: Any) -> tuple[int, int]:
     line, col = mapping.lc.key(key)
     return line + 1, col
+
+
+def validate(document: CommentedMap, schema: dict[str, Any], shown: str, root: str) -> None:
+    """The schema's first complaint, at the line of the value it is about; `root` names the
+    document in a complaint about the whole of it."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(_plain(document)))
+    if not errors:
+        return
+    # The deepest complaint is the precise one: a bad key inside `max_step` also makes the
+    # item around it fail, but the user must be sent to the key.
+    error = max(errors, key=lambda e: len(e.absolute_path))
+    path = [str(p) for p in error.absolute_path]
+    node: Any = document
+    line = 1
+    for step in error.absolute_path:
+        line, _ = position(node, step)
+        node = node[step]
+    extra = _unknown_key(node, error.message)
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and extra is not None:
+        line = node.lc.key(extra)[0] + 1
+        raise InputError(f"{shown}:{line}", f"unknown key {'.'.join([*path, str(extra)])!r}")
+    raise InputError(f"{shown}:{line}", f"{'.'.join(path) or root}: {error.message}")
+
+
+def _unknown_key(node: Any, message: str) -> Any:
+    """The key (as YAML wrote it: a number or a date is not a string) the message is about."""
+    if isinstance(node, CommentedMap):
+        for key in node:
+            if repr(str(key)) in message:
+                return key
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -2,11 +2,11 @@
 
 import pytest
 
-from bot.config import RepoConfig, load_config
+from bot.config import GROUPINGS, SCHEMA, RepoConfig, load_config
 from recommenders.errors import InputError
-from recommenders.strategies import get_strategy
+from recommenders.strategies import STRATEGIES, get_strategy
 from recommenders.strategies.krr_simple import KrrSimpleSettings
-from tests.conftest import MONOREPO
+from tests.conftest import MONOREPO, ROOT
 
 
 def test_fixture_config_is_read():
@@ -26,6 +26,18 @@ def test_strategy_settings_reach_the_strategy(tmp_path):
     assert strategy.settings == KrrSimpleSettings(cpu_percentile=99)
 
 
+def test_the_schema_names_what_the_code_knows_and_the_fixtures_point_editors_at_it():
+    """policies/config.schema.json is the file's shape; its choices are the code's, and the
+    fixture's `.rightsizer.yaml` names it for the YAML language server."""
+    assert SCHEMA["properties"]["strategy"]["enum"] == list(STRATEGIES)
+    assert tuple(SCHEMA["properties"]["group_by"]["enum"]) == GROUPINGS
+    first = (MONOREPO / ".rightsizer.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../policies/config.schema.json"
+    assert (MONOREPO / first.split("=", 1)[1]).resolve() == ROOT / "policies" / "config.schema.json"
+    policy = (MONOREPO / "policies" / "rightsizer.yaml").read_text().splitlines()[0]
+    assert policy == "# yaml-language-server: $schema=../../../policies/schema.json"
+
+
 def test_no_config_file_means_defaults(tmp_path):
     assert load_config(tmp_path) == RepoConfig()
 
@@ -38,14 +50,46 @@ def test_no_config_file_means_defaults(tmp_path):
             ".rightsizer.yaml:2",
             "unknown key 'group_bye'",
         ),
-        ("group_by: teams\n", ".rightsizer.yaml:1", "group_by: must be one of"),
-        ("pull_requests: {max_open: 0}\n", ".rightsizer.yaml:1", "max_open: must be at least 1"),
-        ("pull_requests: {labels: [ok, 3]}\n", ".rightsizer.yaml:1", "expected a list of names"),
-        ("pull_requests:\n  draft: yes please\n", ".rightsizer.yaml:2", "draft: expected bool"),
-        ("pull_requests: {reviewer: [a]}\n", ".rightsizer.yaml:1", "unknown key 'reviewer'"),
-        ("strategy: magic\n", ".rightsizer.yaml:1", "strategy: must be one of default"),
-        ("prices:\n  cpu_core_hour: cheap\n", ".rightsizer.yaml:2", "expected int or float"),
-        ("prices:\n  cpu_core_hour: 1\n  gpu_hour: 3\n", ".rightsizer.yaml:3", "in prices"),
+        (
+            "group_by: teams\n",
+            ".rightsizer.yaml:1",
+            "group_by: 'teams' is not one of ['environment'",
+        ),
+        (
+            "pull_requests: {max_open: 0}\n",
+            ".rightsizer.yaml:1",
+            "pull_requests.max_open: 0 is less than the minimum of 1",
+        ),
+        (
+            "pull_requests: {labels: [ok, 3]}\n",
+            ".rightsizer.yaml:1",
+            "pull_requests.labels.1: 3 is not of type 'string'",
+        ),
+        (
+            "pull_requests:\n  draft: yes please\n",
+            ".rightsizer.yaml:2",
+            "pull_requests.draft: 'yes please' is not of type 'boolean'",
+        ),
+        (
+            "pull_requests: {reviewer: [a]}\n",
+            ".rightsizer.yaml:1",
+            "unknown key 'pull_requests.reviewer'",
+        ),
+        (
+            "strategy: magic\n",
+            ".rightsizer.yaml:1",
+            "strategy: 'magic' is not one of ['default', 'vpa', 'krr-simple']",
+        ),
+        (
+            "prices:\n  cpu_core_hour: cheap\n",
+            ".rightsizer.yaml:2",
+            "'cheap' is not of type 'number'",
+        ),
+        (
+            "prices:\n  cpu_core_hour: 1\n  gpu_hour: 3\n",
+            ".rightsizer.yaml:3",
+            "unknown key 'prices.gpu_hour'",
+        ),
         ("a: [\n", ".rightsizer.yaml", "invalid YAML"),
         (
             "strategy: vpa\nstrategy_settings:\n  cpu_risk: 0.1\n",
@@ -57,7 +101,11 @@ def test_no_config_file_means_defaults(tmp_path):
             ".rightsizer.yaml:3",
             "cpu_risk: 2 is outside [0.001, 0.5]",
         ),
-        ("strategy_settings:\n  cpu_risk: low\n", ".rightsizer.yaml:2", "expected int or float"),
+        (
+            "strategy_settings:\n  cpu_risk: low\n",
+            ".rightsizer.yaml:2",
+            "'low' is not of type 'number'",
+        ),
     ],
 )
 def test_bad_config_names_file_and_line(tmp_path, text, where, problem):

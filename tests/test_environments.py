@@ -161,13 +161,13 @@ def test_declared_environments_override_names_clusters_and_namespaces(tmp_path):
 @pytest.mark.parametrize(
     ("entries", "where", "problem"),
     [
-        ("  - path: apps\n    clusters: eks\n", ":3", "unknown key 'clusters' in environments"),
-        ("  - name: prod\n", ":2", "an entry needs a path"),
-        ("  - apps\n", ":2", "expected a mapping with path, name, cluster, namespace"),
+        ("  - path: apps\n    clusters: eks\n", ":3", "unknown key 'environments.0.clusters'"),
+        ("  - name: prod\n", ":2", "environments.0: 'path' is a required property"),
+        ("  - apps\n", ":2", "environments.0: 'apps' is not of type 'object'"),
         ("  - path: apps/nowhere\n", ":2", "apps/nowhere is not a directory in the repository"),
         ("  - path: ../outside\n", ":2", "../outside leaves the repository"),
         ("  - path: apps\n    cluster: eks-(prod\n", ":3", "cluster: not a cluster name or"),
-        ("  - path: apps\n    cluster: 7\n", ":3", "cluster: expected str"),
+        ("  - path: apps\n    cluster: 7\n", ":3", "environments.0.cluster: 7 is not of type 'string'"),
         ("  - path: apps\n  - path: ./apps\n", ":3", "apps is declared twice (first at line 2)"),
     ],
 )

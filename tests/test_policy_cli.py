@@ -64,7 +64,7 @@ def test_policy_check_reports_the_annotation_conflict_and_explains_a_workload(tm
     assert rows["bounds.requests.memory.max"] == "16Gi"
     assert rows["bounds.requests.cpu.min"] == "25m"
     assert rows["bounds.requests.cpu.max"] == "8"
-    assert "policies/rightsizer.yaml:20" in result.stdout  # prod's hpa.minReplicas floor
+    assert "policies/rightsizer.yaml:21" in result.stdout  # prod's hpa.minReplicas floor
     assert "prediction model: default {'memory_margin': 0.2}" in result.stdout
 
 

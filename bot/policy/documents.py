@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 from ruamel.yaml.comments import CommentedMap
 
 from bot.manifests.quantities import parse_cpu, parse_memory, readable
@@ -24,6 +23,7 @@ from bot.manifests.yamlio import position
 from bot.resources import data_dir
 from bot.rules.conditions import Condition, parse_conditions
 from bot.rules.freeze import FreezeWindow, parse_freeze
+from bot.settings_files import validate
 from recommenders.errors import InputError
 from recommenders.strategies import STRATEGIES
 from recommenders.strategies.settings import parse_settings
@@ -126,7 +126,7 @@ class Layer:
 
 def read_layer(document: CommentedMap, shown: str, name: str) -> Layer:
     """One policy document as a layer; anything the schema refuses names its line."""
-    _validate(document, shown)
+    validate(document, SCHEMA, shown, "policy")
     layer = Layer(name)
     layer.scoped.append(Scoped(Match(), _settings(document, shown, name)))
     for environment, rules in (document.get("environments") or {}).items():
@@ -223,45 +223,6 @@ def _quantity(raw: Any, name: str, where: str) -> float:
     except (InputError, ValueError, TypeError) as exc:
         raise InputError(where, f"bounds.{name}: {raw!r} is not a valid {name} bound") from exc
     return float(_finite(value, f"bounds.{name}", where))
-
-
-def _validate(document: CommentedMap, shown: str) -> None:
-    """The schema's first complaint, at the line of the value it is about."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = list(validator.iter_errors(_plain(document)))
-    if not errors:
-        return
-    # The deepest complaint is the precise one: a bad key inside `max_step` also makes the
-    # item around it fail, but the user must be sent to the key.
-    error = max(errors, key=lambda e: len(e.absolute_path))
-    path = [str(p) for p in error.absolute_path]
-    node: Any = document
-    line = 1
-    for step in error.absolute_path:
-        line, _ = position(node, step)
-        node = node[step]
-    extra = _unknown_key(node, error.message)
-    if error.validator in ("additionalProperties", "unevaluatedProperties") and extra is not None:
-        line = node.lc.key(extra)[0] + 1
-        raise InputError(f"{shown}:{line}", f"unknown key {'.'.join([*path, str(extra)])!r}")
-    raise InputError(f"{shown}:{line}", f"{'.'.join(path) or 'policy'}: {error.message}")
-
-
-def _unknown_key(node: Any, message: str) -> Any:
-    """The key (as YAML wrote it: a number or a date is not a string) the message is about."""
-    if isinstance(node, CommentedMap):
-        for key in node:
-            if repr(str(key)) in message:
-                return key
-    return None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _line(mapping: CommentedMap, key: str, shown: str) -> str:
