@@ -167,7 +167,11 @@ def test_declared_environments_override_names_clusters_and_namespaces(tmp_path):
         ("  - path: apps/nowhere\n", ":2", "apps/nowhere is not a directory in the repository"),
         ("  - path: ../outside\n", ":2", "../outside leaves the repository"),
         ("  - path: apps\n    cluster: eks-(prod\n", ":3", "cluster: not a cluster name or"),
-        ("  - path: apps\n    cluster: 7\n", ":3", "environments.0.cluster: 7 is not of type 'string'"),
+        (
+            "  - path: apps\n    cluster: 7\n",
+            ":3",
+            "environments.0.cluster: 7 is not of type 'string'",
+        ),
         ("  - path: apps\n  - path: ./apps\n", ":3", "apps is declared twice (first at line 2)"),
     ],
 )
