@@ -6,7 +6,8 @@ import importlib.metadata
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,14 @@ from git import InvalidGitRepositoryError, Repo
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from bot.compose import compose
 from bot.config import RepoConfig, load_config
@@ -55,6 +64,7 @@ from bot.workspace import Workspace
 from recommenders.backtest import BacktestPlan, read_series, run_backtest, score
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
+from recommenders.progress import reporting
 from recommenders.sources.registry import COST_FORMATS, UTILISATION_FORMATS
 from recommenders.sources.summary import summarise_cost, summarise_usage
 from recommenders.strategies import STRATEGIES
@@ -254,7 +264,7 @@ def _plan(
         _say(f"warning: {cache.problem}")
     with stage("render cache"):
         renders = kept_renders(forecast_cache, repo, files)
-    with err.status("Forecasting"):
+    with _progress():
         plan = make_plan(repo, config, policy, table, prices, cache, now, renders=renders)
     with stage("forecast cache"):
         cache.save()
@@ -262,6 +272,26 @@ def _plan(
         if renders is not None:
             renders.save()
     return plan
+
+
+@contextmanager
+def _progress() -> Iterator[None]:
+    """Bars with counts on a terminal ("Forecasting series 1,234/5,000"), gone when done;
+    nothing where standard error is a file or a pipe."""
+    if not err.is_terminal:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def show(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bars.add_task(what, total=total)
+            bars.update(tasks[what], completed=done, total=total)
+
+        with reporting(show):
+            yield
 
 
 def _say(message: str) -> None:

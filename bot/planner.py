@@ -45,6 +45,7 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
+from recommenders.progress import part, told
 from recommenders.sources.usage import UsageTable, WorkloadUsage
 from recommenders.strategies import STRATEGIES, Strategy, get_strategy
 from recommenders.strategies.settings import parse_settings, setting_names
@@ -189,14 +190,24 @@ def make_plan(
     horizon = _horizon(now, newest)
     cache = cache or ForecastCache()
     with stage("forecasts"):
+        series = {
+            id(strategy): [
+                p for _, h, _, s in found if s is strategy for p in prepared_histories(h)
+            ]
+            for strategy in strategies.values()
+        }
+        everything, before = sum(map(len, series.values())), 0
         for strategy in strategies.values():
-            series = [p for _, h, _, s in found if s is strategy for p in prepared_histories(h)]
-            strategy.prepare(series, horizon, cache)
+            with part(before, everything):  # one count over every strategy's series
+                strategy.prepare(series[id(strategy)], horizon, cache)
+            before += len(series[id(strategy)])
+            told("Forecasting series", before, everything)  # strategies that fit nothing too
         forecast_all(demand_jobs([(workload_spec(w), h) for w, h, _, _ in found], horizon), cache)
     since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
     with stage("bot history"):
         past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
-    for workload, history, rules, strategy in found:
+    for done, (workload, history, rules, strategy) in enumerate(found):
+        told("Sizing workloads", done, len(found))
         key = workload_key(workload)
         unit_prices = _prices_for(workload, prices, config)
         plan.prices[workload.environment] = unit_prices
@@ -215,6 +226,7 @@ def make_plan(
                 change = planned_change(workload, decision)
                 if change is not None:
                     plan.changes.append(change)
+    told("Sizing workloads", len(found), len(found))
     ordered = in_environment_order(plan.changes, policy.environment_order)
     plan.changes = _overridden(ordered, overrides, now)
     plan.until = _until(now, newest, plan, past, overrides)

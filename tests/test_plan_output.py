@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +24,16 @@ from bot.planner import Plan, make_plan
 from bot.policy.load import load_policy
 from bot.report import plan_as_json, plan_csv, plan_html, plan_yaml, print_plan
 from recommenders.forecasters import ForecastCache
-from tests.conftest import COST, EXPORTS_AS_OF, MONOREPO, UTILISATION, make_repo, rightsizer
+from recommenders.progress import reporting
+from tests.conftest import (
+    COST,
+    EXPORTS_AS_OF,
+    MONOREPO,
+    ROOT,
+    UTILISATION,
+    make_repo,
+    rightsizer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +153,44 @@ def test_an_output_file_that_cannot_be_written_is_named(planned, tmp_path):
     )  # fmt: skip
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "no-such-directory/plan.txt: cannot be written" in result.stderr
+
+
+def test_long_work_tells_its_counts_up_to_each_total(tmp_path):
+    """What a terminal's bars are drawn from: every series forecast and every workload
+    sized, counted up to the number there are; nothing is told with nobody listening."""
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    config = load_config(repo)
+    policy = load_policy(repo, None, config.annotation_prefix)
+    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
+    now = datetime.fromisoformat(EXPORTS_AS_OF)
+    told: dict[str, list[tuple[int, int]]] = {}
+    with reporting(lambda what, done, total: told.setdefault(what, []).append((done, total))):
+        plan = make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache(), now)
+    assert set(told) == {"Forecasting series", "Sizing workloads"}
+    for counts in told.values():
+        dones = [done for done, _ in counts]
+        (total,) = {total for _, total in counts}
+        assert dones == sorted(dones) and dones[-1] == total  # up to the end, never back
+    assert told["Sizing workloads"][-1][1] == len(plan.recommendations)
+    series = sum(len(r.charts) for r in plan.recommendations.values())  # a chart per series
+    assert told["Forecasting series"][-1][1] == series
+
+
+def test_a_terminal_sees_the_bars_and_a_pipe_does_not(planned, tmp_path):
+    repo, _ = planned
+    command = (
+        f"{sys.executable} -m bot.cli plan --repo {repo} --utilisation {UTILISATION} "
+        f"--cost {COST} --format json --output {tmp_path / 'plan.json'}"
+    )
+    env = {**os.environ, "RIGHTSIZER_AS_OF": EXPORTS_AS_OF, "COLUMNS": "100", "TERM": "xterm"}
+    on_a_terminal = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert on_a_terminal.returncode == 0, on_a_terminal.stdout[-2000:]
+    assert re.search(r"Forecasting series .*\d+/\d+", on_a_terminal.stdout)
+    piped = rightsizer(
+        "plan", "--repo", repo, "--utilisation", UTILISATION, "--cost", COST,
+        "--format", "json", "--output", tmp_path / "again.json",
+    )  # fmt: skip
+    assert piped.returncode == 0 and "Forecasting" not in piped.stderr

@@ -25,6 +25,7 @@ from recommenders.forecasters.forecaster import (
     Within,
     forecast,
 )
+from recommenders.progress import listening, told
 
 CHUNK = 64
 """Misses sent to a worker at a time, as soon as that many are prepared, so that fitting
@@ -35,6 +36,8 @@ WORKERS_IDLE = 60
 """Seconds the workers wait for the next batch before they exit: a plan fits its sizing
 forecasts and then its HPA demand forecasts, and each worker paid ~2 s importing statsmodels
 when every batch started its own."""
+PROGRESS_EVERY = 16
+"""Series between two counts told to `recommenders.progress` (a count looks at every chunk)."""
 
 
 _pools: list[Any] = []
@@ -67,11 +70,13 @@ def forecast_all(
     cache: ForecastCache | None = None,
     settings: ForecastSettings | None = None,
     workers: int | None = None,
+    total: int | None = None,
 ) -> list[Forecast]:
     """Forecasts in the order of `jobs`. `jobs` may be a generator: its misses go to the
     workers a chunk at a time while it makes the next, so that a caller's per-series work
     (anomalies, hourly resampling: a third of the stage at 5,000 workloads) and the fits run
-    at the same time instead of one after the other."""
+    at the same time instead of one after the other. With `total` (how many jobs there are)
+    it tells `recommenders.progress` how many series are done: found in the cache or fitted."""
     settings = settings or ForecastSettings()
     cache = cache if cache is not None else ForecastCache()
     workers = workers or cpu_count()  # the container's quota, not a 64-core node's count
@@ -81,6 +86,13 @@ def forecast_all(
     pending: list[int] = []
     tasks: list[Task] = []
     sent: list[tuple[list[int], Future[list[Forecast]]]] = []
+
+    def tell() -> None:
+        """Series done: read from the cache, or fitted by a chunk that came back."""
+        if total is not None and listening():
+            waiting = len(tasks) + sum(len(p) for p, future in sent if not future.done())
+            told("Forecasting series", len(results) - waiting, total)
+
     for job in jobs:
         keys.append(cache_key(job.values, job.steps, job.within, settings))
         ids.append(job.series_id)
@@ -94,9 +106,15 @@ def forecast_all(
                 _pools.append(pool)
             sent.append((pending, pool.submit(_fit_chunk, tasks, settings)))
             pending, tasks = [], []
+        if len(results) % PROGRESS_EVERY == 0:
+            tell()
     # The last, partial chunk is fitted here while the workers finish theirs.
     done = [(pending, _fit_chunk(tasks, settings))]
-    done += [(positions, future.result()) for positions, future in sent]
+    tasks = []
+    tell()
+    for positions, future in sent:
+        done.append((positions, future.result()))
+        tell()
     for positions, fitted in done:
         for i, found in zip(positions, fitted, strict=True):
             cache.store(keys[i], ids[i], found)

@@ -118,7 +118,7 @@ class DefaultStrategy:
                 self._ready[id(history)] = (history, horizon, served, prepared)
                 yield prepared.job
 
-        forecast_all(jobs(), cache)
+        forecast_all(jobs(), cache, total=len(histories))
 
     def size(
         self,
