@@ -18,6 +18,7 @@ back on its next run is the last line, and always kept.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -42,7 +43,9 @@ from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from bot.charts import PrChart, pr_chart
+from bot.forges.base import Annotation
 from bot.groups import Group
+from bot.manifests.edit import FileChange
 from bot.manifests.model import Workload
 from bot.markdown import code, html_text, inert
 from bot.planner import Plan, PlannedChange, workload_key
@@ -389,6 +392,39 @@ def _chart(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> PrChar
     if requests or first is None:
         return None
     return pr_chart(first, first.current)
+
+
+def diff_annotations(files: Sequence[FileChange], group: Group) -> list[Annotation]:
+    """A notice on each line the group's commit adds that writes a value it proposes, saying
+    which change it is: where a reviewer reads the diff, the change explains itself."""
+    applied = [change for change in group.applied if change.proposed is not None]
+    found = []
+    for file in files:
+        old, new = (file.before or "").splitlines(), file.after.splitlines()
+        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        for tag, _, _, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            for number in range(j1, j2):
+                value = _written_value(new[number])
+                said = [
+                    f"{c.workload.ref} {field_label(c)}: {c.current_text} → {c.proposed} "
+                    f"({money(c.decision.monthly_cost_delta)}/month, {c.decision.action})"
+                    for c in applied
+                    if str(c.proposed) == value
+                ]
+                if said:
+                    found.append(Annotation(file.path, number + 1, number + 1, "; ".join(said)))
+    return found
+
+
+def _written_value(line: str) -> str | None:
+    """The scalar a YAML `key: value` line writes, unquoted, without a comment."""
+    _, colon, rest = line.partition(":")
+    if not colon:
+        return None
+    value = rest.split(" #", 1)[0].strip()
+    return value.strip("'\"") or None
 
 
 def _fitted(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from git import Commit
 
-from bot.compose import PullRequestText, compose
+from bot.compose import PullRequestText, compose, diff_annotations
 from bot.config import RepoConfig
 from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
 from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
@@ -174,7 +174,7 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
     )
     outcome, pull = forge.ensure_pull_request(draft)
     if head is not None and (branch_outcome != "unchanged" or outcome != "unchanged"):
-        forge.report_check(pull, head, text.title, text.summary)
+        forge.report_check(pull, head, text.title, text.summary, diff_annotations(changes, group))
     return GroupResult(
         group.name, group.branch, branch_outcome, outcome, pull.url, text, number=pull.number
     )

@@ -77,6 +77,16 @@ def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github,
         (check,) = github.check_runs(OWNER, NAME, first[branch])
         assert check["name"] == "Rightsizer" and check["conclusion"] == "neutral"
         assert check["app"]["slug"] == github.app_slug
+        # A notice on each changed line that writes a proposed value, naming its change.
+        notes = github.check_annotations(OWNER, NAME, first[branch])
+        assert notes and check["output"]["annotations_count"] == len(notes)
+        bare = github.root / OWNER / f"{NAME}.git"
+        changed = git(bare, "diff", "--name-only", f"main...{first[branch]}").split()
+        for note in notes:
+            assert note["path"] in changed and note["annotation_level"] == "notice"
+            line = git(bare, "show", f"{first[branch]}:{note['path']}").splitlines()
+            written = line[note["start_line"] - 1].split(":", 1)[1].split(" #")[0].strip()
+            assert f" → {written.strip(chr(39))} (" in note["message"]  # the value it proposes
     assert github.tokens_issued == 1
 
     # Same inputs: nothing pushed, nothing written, not even a label.

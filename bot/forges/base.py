@@ -6,7 +6,7 @@ run that crashed half way (branch pushed, PR not opened) is finished by the next
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -53,6 +53,16 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """A note on lines of a file the PR changes, shown beside them in a forge's diff."""
+
+    path: str
+    start_line: int
+    end_line: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ApiBudget:
     """What the forge said is left of this hour's API requests, as of the run's last call."""
 
@@ -88,8 +98,16 @@ class Forge(Protocol):
 
     def has_comment(self, pull: PullRequest, key: str) -> bool: ...
 
-    def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
-        """The summary beside the PR's head commit (a GitHub check run, a GitLab status)."""
+    def report_check(
+        self,
+        pull: PullRequest,
+        commit: str,
+        title: str,
+        summary: str,
+        annotations: Sequence[Annotation] = (),
+    ) -> None:
+        """The summary beside the PR's head commit (a GitHub check run, a GitLab status),
+        with `annotations` on the changed lines where the forge shows them."""
         ...
 
     def api_budget(self) -> ApiBudget | None:

@@ -6,11 +6,19 @@ A PR file is open while it exists; comments are files beside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.files import write_atomically
-from bot.forges.base import ApiBudget, Outcome, PullRequest, PullRequestDraft, comment_marker
+from bot.forges.base import (
+    Annotation,
+    ApiBudget,
+    Outcome,
+    PullRequest,
+    PullRequestDraft,
+    comment_marker,
+)
 from bot.forges.kinds import ForgeKind
 from bot.workspace import Workspace
 
@@ -67,7 +75,14 @@ class LocalForge:
         """None: No API."""
         return None
 
-    def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
+    def report_check(
+        self,
+        pull: PullRequest,
+        commit: str,
+        title: str,
+        summary: str,
+        annotations: Sequence[Annotation] = (),
+    ) -> None:
         """Nothing to do: the PR file already is the summary, and there is no CI to show it."""
 
 

@@ -61,6 +61,10 @@ MAX_BODY = 65536
 """GitHub refuses issue, pull request and comment bodies longer than this (characters)."""
 MAX_CHECK_TEXT = 65535
 """...and check-run output summaries and texts longer than this."""
+MAX_ANNOTATIONS = 50
+"""Annotations a check run takes per request ("update the check run to add more")."""
+ANNOTATION_KEYS = ("path", "start_line", "end_line", "annotation_level", "message")
+ANNOTATION_LEVELS = ("notice", "warning", "failure")
 JWT_MAX_LIFETIME = 600
 """GitHub: a JWT's `exp` may be at most ten minutes in the future."""
 HUMAN_ENV = {"GIT_COMMITTER_NAME": "GitHub", "GIT_COMMITTER_EMAIL": "noreply@github.com"}
@@ -266,6 +270,7 @@ class CheckRun:
     output: dict[str, Any]
     details_url: str | None
     external_id: str | None
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -624,6 +629,13 @@ class GitHubServer:
                 for run in repo.check_runs.values()
                 if head_sha is None or run.head_sha == head_sha
             ]
+
+    def check_annotations(self, owner: str, name: str, head_sha: str) -> list[dict[str, Any]]:
+        """Every annotation the check runs on a commit were given."""
+        with self._lock:
+            repo = self._repo(owner, name)
+            runs = [run for run in repo.check_runs.values() if run.head_sha == head_sha]
+            return [note for run in runs for note in run.annotations]
 
     def branch_sha(self, owner: str, name: str, branch: str) -> str | None:
         with self._lock:
@@ -1704,7 +1716,7 @@ class GitHubServer:
                 "title": run.output.get("title"),
                 "summary": run.output.get("summary"),
                 "text": run.output.get("text"),
-                "annotations_count": 0,
+                "annotations_count": len(run.annotations),
                 "annotations_url": f"{api}/check-runs/{run.id}/annotations",
             },
             "check_suite": {"id": run.suite_id},
@@ -2346,6 +2358,19 @@ class GitHubServer:
                         doc,
                     )
             run.output = {k: output.get(k) for k in ("title", "summary", "text")}
+            notes = output.get("annotations") or []
+            if len(notes) > MAX_ANNOTATIONS:
+                raise GitHubError(422, "Only 50 annotations are allowed per request.", doc)
+            for note in notes:
+                missing = [k for k in ANNOTATION_KEYS if note.get(k) in (None, "")]
+                if missing or note["annotation_level"] not in ANNOTATION_LEVELS:
+                    raise invalid(
+                        "CheckRun",
+                        doc,
+                        field=f"annotations.{(missing or ['annotation_level'])[0]}",
+                        code="invalid",
+                    )
+            run.annotations += [dict(note) for note in notes]  # a later request adds more
         status, conclusion = data.get("status"), data.get("conclusion")
         if status is not None and status not in CHECK_STATUSES:
             raise invalid("CheckRun", doc, field="status", code="invalid")

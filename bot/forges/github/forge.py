@@ -9,10 +9,11 @@ Retries are PyGithub's `GithubRetry`: 5xx with backoff, and on a rate limit it s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +24,7 @@ from github.PullRequest import PullRequest as GithubPull
 from github.Repository import Repository
 
 from bot.forges.base import (
+    Annotation,
     ApiBudget,
     ForgeError,
     Outcome,
@@ -38,6 +40,10 @@ from bot.markdown import inert
 from recommenders.errors import InputError
 
 CHECK_NAME = "Rightsizer"
+MAX_ANNOTATIONS = 50
+"""Annotations GitHub takes in one request for a check run."""
+MAX_ANNOTATION = 64_000
+"""Characters of one annotation's message."""
 
 
 @dataclass(frozen=True)
@@ -266,15 +272,33 @@ class GitHubForge:
             comments = self.repository.get_issue(pull.number).get_comments()
             return any(comment.body.startswith(marker) for comment in comments)
 
-    def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
-        """A neutral check run: informative, never blocking a merge. Only an App may write
-        check runs; with a plain token the PR text alone carries the summary."""
+    def report_check(
+        self,
+        pull: PullRequest,
+        commit: str,
+        title: str,
+        summary: str,
+        annotations: Sequence[Annotation] = (),
+    ) -> None:
+        """A neutral check run: informative, never blocking a merge, with a notice on each
+        changed line (GitHub takes 50 a request). Only an App may write check runs; with a
+        plain token the PR text alone carries the summary."""
         if not self.check_runs:
             return
-        output: dict[str, str | list[dict[str, str | int]]] = {
-            "title": title[:255],
-            "summary": summary[:65_535],
-        }
+        notes = [
+            {
+                "path": note.path,
+                "start_line": note.start_line,
+                "end_line": note.end_line,
+                "annotation_level": "notice",
+                "title": CHECK_NAME,
+                "message": note.message[:MAX_ANNOTATION],
+            }
+            for note in annotations[:MAX_ANNOTATIONS]
+        ]
+        output: dict[str, Any] = {"title": title[:255], "summary": summary[:65_535]}
+        if notes:
+            output["annotations"] = notes
         with _calling(f"report the check run on {commit[:12]}"):
             runs = self.repository.get_commit(commit).get_check_runs(check_name=CHECK_NAME)
             if any(run.output.summary == output["summary"] for run in runs):

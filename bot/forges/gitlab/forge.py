@@ -9,7 +9,7 @@ python-gitlab retries 429s after `Retry-After` by itself; `retry_transient_error
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +20,7 @@ import gitlab
 from gitlab.exceptions import GitlabError
 
 from bot.forges.base import (
+    Annotation,
     ApiBudget,
     ForgeError,
     Outcome,
@@ -216,9 +217,16 @@ class GitLabForge:
         python-gitlab waits out its 429s."""
         return None
 
-    def report_check(self, pull: PullRequest, commit: str, title: str, summary: str) -> None:
+    def report_check(
+        self,
+        pull: PullRequest,
+        commit: str,
+        title: str,
+        summary: str,
+        annotations: Sequence[Annotation] = (),
+    ) -> None:
         """A commit status, GitLab's nearest thing to a check run: it holds one line, so the
-        summary stays in the merge request's description."""
+        summary stays in the merge request's description, and a status has no annotations."""
         description = title[:255]
         with _calling(f"set the commit status on {commit[:12]}"):
             statuses = self.project.commits.get(commit, lazy=True).statuses
