@@ -6,11 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.postgres_server import database, postgres_server  # noqa: F401  (fixtures for every module)
+
+if TYPE_CHECKING:
+    from bot.planner import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -81,6 +86,28 @@ spec:
 @pytest.fixture
 def monorepo(tmp_path: Path) -> Path:
     return make_repo(MONOREPO, tmp_path / "monorepo")
+
+
+def demo_plan(repo: Path) -> Plan:
+    """The plan `make demo` makes of a copy of the fixture repository, as of the export."""
+    from bot.config import load_config
+    from bot.inputs import SourceRequest, read_inputs
+    from bot.planner import make_plan
+    from bot.policy.load import load_policy
+    from recommenders.forecasters import ForecastCache
+
+    config = load_config(repo)
+    policy = load_policy(repo, None, config.annotation_prefix)
+    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
+    now = datetime.fromisoformat(EXPORTS_AS_OF)
+    return make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache(), now)
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Plan]:
+    """A copy of the fixture repository and its demo plan, shared by a module's tests."""
+    repo = make_repo(MONOREPO, tmp_path_factory.mktemp("planned") / "monorepo")
+    return repo, demo_plan(repo)
 
 
 def rightsizer(

@@ -6,8 +6,6 @@ import json
 import os
 import re
 from dataclasses import replace
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,22 +13,17 @@ import pytest
 
 from bot.charts import COLOURS, PR_POINTS, pr_chart
 from bot.compose import SUMMARY_LIMIT, compose
-from bot.config import load_config
 from bot.decisions.model import RuleHit
 from bot.groups import Group
-from bot.inputs import SourceRequest, read_inputs
 from bot.manifests.edit import plan_file_changes
 from bot.manifests.quantities import parse_cpu
-from bot.planner import Plan, make_plan, workload_key
-from bot.policy.load import load_policy
+from bot.planner import Plan, workload_key
 from bot.pr_metadata import ProposedValue, PullRequestMetadata, metadata_for, read_metadata
 from bot.proof import ObjectDiff, prove
 from recommenders.errors import InputError
-from recommenders.forecasters import ForecastCache
 from recommenders.model import ContainerResources, UsageChart
 from recommenders.strategies.base import Sizing
 from recommenders.strategies.workload import CHART_POINTS, usage_chart
-from tests.conftest import COST, EXPORTS_AS_OF, MONOREPO, UTILISATION, make_repo
 
 COMMANDS = [
     "/rightsizer rerun",
@@ -40,17 +33,6 @@ COMMANDS = [
     "/rightsizer explain <workload>",
 ]
 MERMAID = re.compile(r"```mermaid\n%%\{init:.*\}%%\n(xychart-beta\n.*?)```", re.S)
-
-
-@pytest.fixture(scope="module")
-def planned(tmp_path_factory) -> tuple[Path, Plan]:
-    repo = make_repo(MONOREPO, tmp_path_factory.mktemp("compose") / "monorepo")
-    config = load_config(repo)
-    policy = load_policy(repo, None, config.annotation_prefix)
-    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
-    now = datetime.fromisoformat(EXPORTS_AS_OF)
-    cache = ForecastCache()
-    return repo, make_plan(repo, config, policy, inputs.table, inputs.prices, cache, now)
 
 
 def _group(plan: Plan, environment: str | None = None, name: str = "") -> Group:

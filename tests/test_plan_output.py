@@ -10,20 +10,12 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
 from html.parser import HTMLParser
-from pathlib import Path
 
-import pytest
 from rich.console import Console
 from ruamel.yaml import YAML
 
-from bot.config import load_config
-from bot.inputs import SourceRequest, read_inputs
-from bot.planner import Plan, make_plan
-from bot.policy.load import load_policy
 from bot.report import plan_as_json, plan_csv, plan_html, plan_yaml, print_plan
-from recommenders.forecasters import ForecastCache
 from recommenders.progress import reporting
 from tests.conftest import (
     COST,
@@ -31,19 +23,10 @@ from tests.conftest import (
     MONOREPO,
     ROOT,
     UTILISATION,
+    demo_plan,
     make_repo,
     rightsizer,
 )
-
-
-@pytest.fixture(scope="module")
-def planned(tmp_path_factory) -> tuple[Path, Plan]:
-    repo = make_repo(MONOREPO, tmp_path_factory.mktemp("output") / "monorepo")
-    config = load_config(repo)
-    policy = load_policy(repo, None, config.annotation_prefix)
-    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
-    now = datetime.fromisoformat(EXPORTS_AS_OF)
-    return repo, make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache(), now)
 
 
 def test_csv_and_yaml_carry_the_json_contract_row_for_row(planned):
@@ -159,13 +142,9 @@ def test_long_work_tells_its_counts_up_to_each_total(tmp_path):
     """What a terminal's bars are drawn from: every series forecast and every workload
     sized, counted up to the number there are; nothing is told with nobody listening."""
     repo = make_repo(MONOREPO, tmp_path / "monorepo")
-    config = load_config(repo)
-    policy = load_policy(repo, None, config.annotation_prefix)
-    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
-    now = datetime.fromisoformat(EXPORTS_AS_OF)
     told: dict[str, list[tuple[int, int]]] = {}
     with reporting(lambda what, done, total: told.setdefault(what, []).append((done, total))):
-        plan = make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache(), now)
+        plan = demo_plan(repo)
     assert set(told) == {"Forecasting series", "Sizing workloads"}
     for counts in told.values():
         dones = [done for done, _ in counts]

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,6 @@ from bot.charts import COLOURS, PR_POINTS
 from bot.compose import compose
 from bot.config import load_config
 from bot.groups import group_changes
-from bot.inputs import SourceRequest, read_inputs
-from bot.planner import make_plan
-from bot.policy.load import load_policy
-from recommenders.forecasters import ForecastCache
-from tests.conftest import COST, EXPORTS_AS_OF, MONOREPO, UTILISATION, make_repo
 from tests.test_dashboard import chromium
 
 pytestmark = pytest.mark.server
@@ -100,16 +94,13 @@ def rendered(charts: list[str], tmp_path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def demo_bodies(tmp_path_factory) -> list[str]:
+def demo_bodies(planned) -> list[str]:
     """The PR bodies of the demo's run: one per environment."""
-    repo = make_repo(MONOREPO, tmp_path_factory.mktemp("charts") / "monorepo")
+    repo, plan = planned
     config = load_config(repo)
-    policy = load_policy(repo, None, config.annotation_prefix)
-    inputs = read_inputs(SourceRequest((UTILISATION,), (COST,), None, None, None))
-    now = datetime.fromisoformat(EXPORTS_AS_OF)
-    plan = make_plan(repo, config, policy, inputs.table, inputs.prices, ForecastCache(), now)
-    groups = group_changes(plan, config, repo)
-    return [compose(group, plan, config.base_branch).body for group in groups]
+    return [
+        compose(group, plan, config.base_branch).body for group in group_changes(plan, config, repo)
+    ]
 
 
 def test_every_chart_of_the_demo_renders_with_its_series_in_the_named_colours(
