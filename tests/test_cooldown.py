@@ -304,7 +304,7 @@ def test_the_commit_message_template_writes_trailers_that_read_back(monorepo, tm
     group = SimpleNamespace(name="prod", applied=changes, monthly_cost_delta=-12.3)
     message = environment().get_template("commit_message.txt.j2").render(group=group)
     assert message == (
-        "Rightsize prod: 3 changes, -$12.30/month\n\n"
+        "Rightsize prod: 3 changes\n\n"
         "Rightsizer sized these from observed usage and its forecast; each line names\n"
         "the rule that bounded it, if any. The pull request explains each one.\n\n"
         "- payments/Deployment/payments payments requests.cpu: 250m -> 175m (max-step.decrease)\n"

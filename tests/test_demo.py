@@ -155,6 +155,26 @@ def test_a_second_run_with_the_same_inputs_changes_nothing(first_run):
     assert verbose.count("branch unchanged, PR unchanged") == 3 and "Rightsize prod: " in verbose
 
 
+def test_a_rerun_whose_values_stand_keeps_title_and_commit_in_agreement(first_run, tmp_path):
+    """Prices 2 % up: every value stands, so no branch moves; the PR title and the commit
+    subject still say the same (neither carries the estimate, which moved)."""
+    repo, pr_dir, _, _ = first_run
+    heads = _heads(repo)
+    cost = pd.read_csv(COST, dtype=str, keep_default_na=False)
+    for column in ("cpu_cost", "memory_cost", "total_cost"):
+        cost[column] = (cost[column].astype(float) * 1.02).round(6)
+    dearer = tmp_path / "cost.csv"
+    cost.to_csv(dearer, index=False)
+    rightsizer(
+        "run", "--repo", repo, "--utilisation", UTILISATION, "--cost", dearer, "--pr-dir", pr_dir
+    )  # fmt: skip
+    assert _heads(repo) == heads
+    for branch in BRANCHES:
+        title = (pr_dir / f"{branch.split('/')[1]}.md").read_text().splitlines()[0]
+        subject = git(repo, "log", "-1", "--format=%s", branch)
+        assert title == f"# {subject}" and "$" not in subject
+
+
 def test_changed_inputs_update_the_same_branches_in_place(first_run, tmp_path):
     repo, pr_dir, _, _ = first_run
     heads = _heads(repo)
