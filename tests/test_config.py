@@ -91,6 +91,7 @@ def test_no_config_file_means_defaults(tmp_path):
             "unknown key 'prices.gpu_hour'",
         ),
         ("a: [\n", ".rightsizer.yaml", "invalid YAML"),
+        ("policy:\nschedule:\n", ".rightsizer.yaml:1", "policy: None is not of type 'object'"),
         (
             "strategy: vpa\nstrategy_settings:\n  cpu_risk: 0.1\n",
             ".rightsizer.yaml:3",
