@@ -84,7 +84,7 @@ def validate(document: CommentedMap, schema: dict[str, Any], shown: str, root: s
     line = 1
     for step in error.absolute_path:
         line, _ = position(node, step)
-        if isinstance(node, dict) and node[step] is None:  # an empty value: its key's line
+        if isinstance(node, CommentedMap) and node[step] is None:  # empty: its key's line
             line = node.lc.key(step)[0] + 1
         node = node[step]
     extra = _unknown_key(node, error.message)
