@@ -62,6 +62,20 @@ def plan_as_json(result: Plan) -> list[dict[str, Any]]:
     return rows
 
 
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A table whose cells wrap at spaces and fold only a word longer than their column:
+    whatever the terminal's width (100 columns and less), no name is ever cut."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold", justify="right" if column in right else "left")
+    return table
+
+
+def _cells(*values: str) -> list[Text]:
+    """Cells as plain text: a name from a repository or an export is never rich markup."""
+    return [Text(value) for value in values]
+
+
 def print_plan(out: Console, result: Plan, show_skipped: bool = True) -> None:
     """The plan as a table per environment that fits 100 columns by wrapping cells at spaces
     (a field is `container field`), folding only a word longer than its column, never
@@ -88,7 +102,7 @@ def print_plan(out: Console, result: Plan, show_skipped: bool = True) -> None:
                 decision.action,
                 ", ".join(hit.rule for hit in decision.rules),
             )
-            table.add_row(*(Text(cell) for cell in cells))  # names are text, never markup
+            table.add_row(*_cells(*cells))
         out.print(table)
     hidden = len(result.changes) - len(shown)
     if hidden:
@@ -256,14 +270,12 @@ def _inventory_rows(inventory: Inventory) -> Iterator[tuple[Workload, tuple[str,
 
 
 def print_inventory(out: Console, inventory: Inventory) -> None:
-    table = Table(title="Rightsizer inventory")
-    for column in INVENTORY_COLUMNS:
-        table.add_column(column)
+    table = _table("Rightsizer inventory", *INVENTORY_COLUMNS)
     for workload, row in _inventory_rows(inventory):
-        label = row[1]
-        if label and workload.unverified is not None:
-            label = f"{label} [red](unverified)[/red]"
-        table.add_row(row[0], label, *row[2:])
+        cells = _cells(*row)
+        if row[1] and workload.unverified is not None:
+            cells[1].append(" (unverified)", style="red")
+        table.add_row(*cells)
     out.print(table)
     for problem in inventory.problems:
         out.print(f"[yellow]problem:[/yellow] {problem}", markup=True, highlight=False)
@@ -304,9 +316,8 @@ def _scaling(workload: Workload) -> str:
 def print_sources(
     out: Console, summaries: list[SourceSummary], prices: dict[str, UnitPrices], notes: list[str]
 ) -> None:
-    table = Table(title="Sources")
-    for column in ("source", "format", "rows", "workloads", "from", "to", "gaps", "total cost"):
-        table.add_column(column, justify="right" if column in {"rows", "gaps"} else "left")
+    columns = ("source", "format", "rows", "workloads", "from", "to", "gaps", "total cost")
+    table = _table("Sources", *columns, right=("rows", "gaps"))
     for summary in summaries:
         cost = (
             f"{summary.total_cost:,.2f} {summary.currency or ''}".strip()
@@ -314,14 +325,16 @@ def print_sources(
             else ""
         )
         table.add_row(
-            summary.source,
-            summary.format,
-            f"{summary.rows:,}",
-            f"{summary.workloads:,}",
-            summary.start or "",
-            summary.end or "",
-            "" if summary.gaps is None else f"{summary.gaps:,}",
-            cost,
+            *_cells(
+                summary.source,
+                summary.format,
+                f"{summary.rows:,}",
+                f"{summary.workloads:,}",
+                summary.start or "",
+                summary.end or "",
+                "" if summary.gaps is None else f"{summary.gaps:,}",
+                cost,
+            )
         )
     out.print(table)
     for summary in summaries:
@@ -340,10 +353,8 @@ def print_sources(
 
 def print_backtest(out: Console, scores: list[Score], series: int) -> None:
     title = f"Backtest: {series} series, p95 pinball loss over the series' mean (lower is better)"
-    table = Table(title=title)
-    for column in ("strategy", "windows", "pinball", "violations", "bad windows", "vs vpa"):
-        table.add_column(column, justify="left" if column == "strategy" else "right")
-    table.add_column("vs oracle", justify="right")
+    numbers = ("windows", "pinball", "violations", "bad windows", "vs vpa", "vs oracle")
+    table = _table(title, "strategy", *numbers, right=numbers)
     for row in sorted(scores, key=lambda s: s.pinball):
         table.add_row(
             row.strategy,
@@ -383,11 +394,10 @@ def print_policy_report(out: Console, policy: Policy, report: PolicyReport) -> N
     if not report.problems and not report.conflicts:
         out.print("every document and annotation is valid; no conflicts", highlight=False)
     for workload, found in report.explained:
-        table = Table(title=f"{workload.ref} in {workload.namespace} ({workload.environment})")
-        for column in ("rule", "value", "set by", "layer"):
-            table.add_column(column)
+        where = f"{workload.ref} in {workload.namespace} ({workload.environment})"
+        table = _table(where, "rule", "value", "set by", "layer")
         for key, setting in sorted(found.effective.provenance.items()):
-            table.add_row(key, shown(key, setting.value), setting.where, setting.layer)
+            table.add_row(*_cells(key, shown(key, setting.value), setting.where, setting.layer))
         out.print(table)
         if found.model is not None:
             model = found.model

@@ -15,7 +15,14 @@ from html.parser import HTMLParser
 from rich.console import Console
 from ruamel.yaml import YAML
 
-from bot.report import plan_as_json, plan_csv, plan_html, plan_yaml, print_plan
+from bot.report import (
+    plan_as_json,
+    plan_csv,
+    plan_html,
+    plan_yaml,
+    print_inventory,
+    print_plan,
+)
 from recommenders.progress import reporting
 from tests.conftest import (
     COST,
@@ -90,13 +97,29 @@ def test_the_table_fits_100_columns_and_every_name_is_whole(planned):
     tables = text.split("Total:")[0]
     assert max(len(line) for line in tables.splitlines()) <= 100
     assert "…" not in tables
-    flat = "".join(tables.split())  # a folded name reads whole again without the breaks
-    flat = flat.replace("│", "").replace("┃", "")
+    names, fields = _column(tables, 0), _column(tables, 1)
     for change in plan.changes:
         if change.decision.action != "skip":
-            assert change.workload.name in flat and change.field in flat
+            assert change.workload.name in names and change.field in fields
     skipped = sum(c.decision.action == "skip" for c in plan.changes)
     assert f"{skipped} skipped rows not shown (--show-skipped)." in text
+
+
+def test_the_inventory_table_fits_100_columns_without_cutting_a_name(planned):
+    repo, plan = planned
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    print_inventory(console, plan.inventory)
+    text = console.file.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 100 and "…" not in text
+    workloads = _column(text, 1)
+    for workload in plan.inventory.workloads:
+        assert f"{workload.namespace}/{workload.ref}" in workloads  # folded, read whole again
+
+
+def _column(table: str, index: int) -> str:
+    """Column `index` of a drawn table, its cells' lines joined: a folded name reads whole."""
+    rows = [line.split("│") for line in table.splitlines() if line.startswith("│")]
+    return "".join(row[index + 1].strip() for row in rows)
 
 
 def test_filters_keep_the_rows_they_name_and_output_writes_the_file(planned, tmp_path):
