@@ -106,7 +106,7 @@ def test_the_table_fits_100_columns_and_every_name_is_whole(planned):
 
 
 def test_the_inventory_table_fits_100_columns_without_cutting_a_name(planned):
-    repo, plan = planned
+    _, plan = planned
     console = Console(file=io.StringIO(), width=100, color_system=None)
     print_inventory(console, plan.inventory)
     text = console.file.getvalue()
