@@ -24,17 +24,18 @@ install: $(DEV_STAMP)
 # The example repository is created only when absent, so a second `make demo` shows that
 # the bot converges: unchanged inputs leave every branch head and PR text as they were.
 $(DEMO)/monorepo:
-	mkdir -p $(DEMO)
-	cp -R fixtures/monorepo $(DEMO)/monorepo
-	cd $(DEMO)/monorepo && git init --quiet --initial-branch=main \
+	@mkdir -p $(DEMO)
+	@cp -R fixtures/monorepo $(DEMO)/monorepo
+	@cd $(DEMO)/monorepo && git init --quiet --initial-branch=main \
 	  && git add --all \
 	  && git -c user.name="Acme Platform Team" -c user.email=platform@acme.example \
 	     -c commit.gpgsign=false commit --quiet -m "Initial infrastructure"
 
 # The bundled export ends on 2026-11-26: the demo replays the morning after it (--as-of),
-# since usage older than max_data_age_days changes nothing.
+# since usage older than max_data_age_days changes nothing. Quiet: the bot says what it did,
+# make does not repeat the command (`rightsizer run -v` prints the plan and the PR texts).
 demo: $(STAMP) $(DEMO)/monorepo
-	$(BIN)/rightsizer run --as-of 2026-11-27T06:00:00Z --repo $(DEMO)/monorepo \
+	@$(BIN)/rightsizer run --as-of 2026-11-27T06:00:00Z --repo $(DEMO)/monorepo \
 	  --utilisation fixtures/exports/utilisation.csv --cost fixtures/exports/cost.csv \
 	  --forge local --pr-dir $(DEMO)/pull-requests
 
