@@ -8,12 +8,17 @@ installed bot reads them there. One lookup serves both, so nothing else needs to
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = files("bot")
+"""The installed package as importlib.resources finds it: a wheel's files, unpacked."""
 
 
 def data_dir(name: str) -> Path:
-    """`templates` or `policies`: the installed copy when there is one, else the source's."""
+    """`templates` or `policies`: the installed copy when there is one, else the source's.
+    A directory on disk either way, which jinja2's loaders and the schema reader open."""
     installed = PACKAGE / "_data" / name
-    return installed if installed.is_dir() else PACKAGE.parent / name
+    if installed.is_dir():
+        return Path(str(installed))
+    return Path(str(PACKAGE)).parent / name
