@@ -113,15 +113,25 @@ def print_plan(out: Console, result: Plan, show_skipped: bool = True) -> None:
 
 def plan_csv(result: Plan) -> str:
     """The JSON contract's rows as CSV, a reason per `rule: text` joined by `; `, for a
-    spreadsheet."""
+    spreadsheet. Text a spreadsheet would run as a formula (a workload or file name from the
+    repository that starts with `=`, `+`, `-`, `@`) starts with `'` instead, as OWASP
+    advises against CSV injection; numbers stay numbers."""
     rows = plan_as_json(result)
     text = io.StringIO()
     writer = csv.DictWriter(text, PLAN_JSON_KEYS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         reasons = "; ".join(f"{r['rule']}: {r['text']}" for r in row["reasons"])
-        writer.writerow(row | {"reasons": reasons})
+        writer.writerow(
+            {key: _inert_cell(value) for key, value in (row | {"reasons": reasons}).items()}
+        )
     return text.getvalue()
+
+
+def _inert_cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def plan_yaml(result: Plan) -> str:

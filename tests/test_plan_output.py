@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from html.parser import HTMLParser
 
 from rich.console import Console
@@ -49,6 +50,21 @@ def test_csv_and_yaml_carry_the_json_contract_row_for_row(planned):
     assert reasons == [
         "; ".join(f"{r['rule']}: {r['text']}" for r in row["reasons"]) for row in rows
     ]
+
+
+def test_names_from_the_repository_are_inert_in_csv_and_html(planned):
+    """A workload named like a spreadsheet formula or like HTML stays text: CSV cells that a
+    spreadsheet would run start with `'`, and the page escapes everything."""
+    _, plan = planned
+    change = plan.changes[0]
+    hostile = '=HYPERLINK("http://evil.example")<img src=x>'
+    workload = replace(change.workload, name=hostile)
+    plan = replace(plan, changes=[replace(change, workload=workload), *plan.changes[1:]])
+    (row, *_) = csv.DictReader(io.StringIO(plan_csv(plan)))
+    assert row["name"] == "'" + hostile
+    assert row["monthly_cost_delta"] == str(plan_as_json(plan)[0]["monthly_cost_delta"])
+    page = plan_html(plan, show_skipped=True)
+    assert "<img" not in page and "&lt;img src=x&gt;" in page
 
 
 class _Cells(HTMLParser):
