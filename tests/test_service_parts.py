@@ -168,8 +168,28 @@ def test_failed_jobs_are_retried_with_backoff_then_given_up(database, store):
     job_id, _ = store.queue.enqueue(repo, "schedule")
     drain(database, store, ServiceSettings(retry_seconds=0.0), work=fails_on_the_forge)
     assert store.queue.jobs() == [(job_id, "schedule", "failed", 5)]
-    outcomes = [outcome for _, outcome, _, _ in store.runs.of(repo)]
-    assert outcomes == ["failed"] * 5
+    assert outcomes_of(store, repo) == ["failed"] * 5
+
+
+def outcomes_of(store, repo) -> list[str]:
+    return [outcome for _, outcome, _, _ in store.runs.of(repo)]
+
+
+def test_a_run_s_log_lines_carry_the_delivery_that_queued_it(database, store, caplog):
+    repo = store.repositories.add("github", "acme/infra", 7)
+    found = store.queue.deliver_and_enqueue(
+        "d3f1c9e0-0000-4000-8000-000000000001", "github", "push", "acme/infra", "push", 0.0, None
+    )
+    assert isinstance(found, tuple)
+    settings = ServiceSettings(retry_seconds=0.0)
+    with caplog.at_level(logging.WARNING, logger="rightsizer.worker"):
+        drain(database, store, settings, work=fails_on_the_forge)
+    lines = [r for r in caplog.records if r.name == "rightsizer.worker"]
+    assert lines and all(
+        (r.job, r.delivery) == (found[0], "d3f1c9e0-0000-4000-8000-000000000001")  # type: ignore[attr-defined]
+        for r in lines
+    )
+    assert outcomes_of(store, repo) == ["failed"] * 5
 
 
 def test_a_run_the_forge_asks_to_wait_for_is_retried_no_sooner(database, store):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.forges.base import ForgeError
@@ -114,7 +115,7 @@ class Worker:
         again, while the worker goes on with the others."""
         budget = self._reserve(job.repository)
         run_id = self.store.runs.start(job)
-        context = {"repository": job.repository.full_name, "reason": job.reason, "job": job.id}
+        context = _context(job)
         arguments = (
             self._options(job.repository),
             run_moment(self.settings.as_of, "RIGHTSIZER_AS_OF"),
@@ -174,7 +175,7 @@ class Worker:
             retry = False
         self.store.runs.finish(run_id, "failed", message)
         metrics.RUNS.labels(job.reason, "failed").inc()
-        log.warning(message, extra={"repository": job.repository.full_name, "job": job.id})
+        log.warning(message, extra=_context(job))
         if retry:
             raise RetryLater(message, self._backoff(job, ended.retry_after))
         raise JobFailed(message)
@@ -388,3 +389,12 @@ def repository_cache(directory: Path | None, repository: str) -> Path | None:
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", repository)[:80]
     digest = hashlib.blake2b(repository.encode(), digest_size=6).hexdigest()
     return directory / f"{safe}-{digest}.sqlite"
+
+
+def _context(job: JobRow) -> dict[str, Any]:
+    """What a run's log lines carry: its repository, reason and job, and the webhook
+    delivery that queued the job, when one did (a debounced burst: the first one)."""
+    found = {"repository": job.repository.full_name, "reason": job.reason, "job": job.id}
+    if job.details.get("delivery"):
+        found["delivery"] = job.details["delivery"]
+    return found

@@ -89,6 +89,8 @@ class Queue:
                 )
                 if repository is None:
                     raise _NoRepository
+                if delivery:  # a new job remembers what asked for it, for its log lines
+                    details = {**(details or {}), "delivery": delivery}
                 return enqueue_in(session, repository, reason, delay, details)
         except _NoRepository:
             return None
