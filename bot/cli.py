@@ -28,7 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bot.compose import compose
+from bot.compose import compose, money
 from bot.config import RepoConfig, load_config
 from bot.forges import ForgeError
 from bot.forges.connect import ForgeOptions
@@ -559,7 +559,8 @@ def run(
     for item in results if verbose or not quiet else ():
         said = f"{item.branch}: branch {item.branch_outcome}, PR {item.pull_request}"
         if not verbose:
-            title = f" ({item.text.title})" if item.text is not None else ""
+            text = item.text
+            title = f" ({text.title}, {money(text.monthly_cost_delta)}/month)" if text else ""
             out.print(escape(f"{said}{title}: {item.location}"), highlight=False, soft_wrap=True)
             for note in item.notes:
                 out.print(f"  {escape(note)}", highlight=False, soft_wrap=True)

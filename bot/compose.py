@@ -73,6 +73,8 @@ class PullRequestText:
     metadata: PullRequestMetadata
     summary: str
     """The summary line and the per-workload tables, for a Check Run's output."""
+    monthly_cost_delta: float = 0.0
+    """The estimate the body leads with, which the title and the commit do not carry."""
 
 
 class _RepoLoader(FileSystemLoader):
@@ -236,6 +238,7 @@ def compose(
         commit_message=_render(env, "commit_message.txt.j2", context),
         metadata=metadata,
         summary=_fitted(env, "pr_summary.md.j2", context, SUMMARY_LIMIT, shrink=False),
+        monthly_cost_delta=group.monthly_cost_delta,
     )
 
 

@@ -61,6 +61,10 @@ def test_one_branch_per_environment_with_one_bot_commit_each(first_run):
         f"{branch}: branch created, PR created" for branch in BRANCHES
     ]
     assert lines[0].endswith("pull-requests/dev.md") and "Rightsize dev: " in lines[0]
+    # The estimate the title leaves out, as the body leads with it.
+    body = (first_run[1] / "dev.md").read_text()
+    estimate = re.search(r"^## Rightsizing `dev`: (\S+) per month$", body, re.M).group(1)
+    assert f", {estimate}/month): " in lines[0]
 
 
 def test_pr_text_is_written_and_explains_each_change(first_run):
