@@ -72,7 +72,7 @@ class PullRequestText:
     commit_message: str
     metadata: PullRequestMetadata
     summary: str
-    """The summary line and the per-workload tables, for a Check Run's output."""
+    """The summary line and the summary table, for a Check Run's output."""
     monthly_cost_delta: float = 0.0
     """The estimate the body leads with, which the title and the commit do not carry."""
 
@@ -118,7 +118,6 @@ def environment(repo: Path | None = None) -> BudgetedEnvironment:
     env.filters["risk_target"] = risk_target
     env.filters["chart_number"] = chart_number
     env.filters["mermaid_values"] = mermaid_values
-    env.filters["mermaid_flat"] = mermaid_flat
     env.filters["mermaid_labels"] = mermaid_labels
     env.filters["mermaid_text"] = mermaid_text
     env.filters["code"] = lambda value: code(str(value))
@@ -173,10 +172,6 @@ def chart_number(value: float | None) -> str:
 def mermaid_values(values: Sequence[float | None]) -> Markup:
     """A bar series; a point without a value is a bar of height 0 (Mermaid has no gaps)."""
     return Markup("[" + ",".join(chart_number(v) for v in values) + "]")
-
-
-def mermaid_flat(value: float, count: int) -> Markup:
-    return mermaid_values([value] * count)
 
 
 def mermaid_init(chart: PrChart) -> Markup:

@@ -29,7 +29,11 @@ class DetailRow:
     limit: PlannedChange | None = None
     """The limit of the same container and resource when it keeps today's ratio to the
     request and went through the same rules: said in this row, not in one of its own."""
-    ratio: float = 0.0
+
+    @property
+    def ratio(self) -> float:
+        """The limit's multiple of the request, as both are written."""
+        return self.limit.decision.value / self.change.decision.value if self.limit else 0.0
 
 
 @dataclass
@@ -68,8 +72,7 @@ class WorkloadSection:
                 rows.append(DetailRow(change))
                 continue
             folded.add(id(limit))
-            ratio = limit.decision.value / change.decision.value
-            rows.append(DetailRow(change, limit, ratio))
+            rows.append(DetailRow(change, limit))
         return rows
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bot.files import write_atomically
 from bot.planner import PlannedChange
 from recommenders.errors import InputError
 
@@ -75,10 +76,9 @@ class View:
         if self.file is None:
             sys.stdout.write(text)
             return
-        partial = self.file.with_name(f".{self.file.name}.partial")
+        if not self.file.parent.is_dir():  # a mistyped directory is not made up
+            raise InputError(str(self.file), "cannot be written (no such directory)")
         try:
-            partial.write_text(text, encoding="utf-8")
-            partial.replace(self.file)
+            write_atomically(self.file, text.encode("utf-8"))
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             raise InputError(str(self.file), f"cannot be written ({exc.strerror})") from exc

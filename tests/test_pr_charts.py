@@ -9,6 +9,7 @@ they fail instead.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -89,8 +90,7 @@ def rendered(charts: list[str], tmp_path: Path) -> list[dict]:
     ).stdout
     found = re.search(r'<pre id="result">(.*?)</pre>', dumped, re.S)
     assert found is not None and found.group(1) != "not rendered", dumped[-2000:]
-    text = found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-    return json.loads(text.replace("&amp;", "&"))
+    return json.loads(html.unescape(found.group(1)))
 
 
 @pytest.fixture(scope="module")
