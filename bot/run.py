@@ -7,6 +7,7 @@ and say why. Only then are branches pushed and PRs opened or updated, as decided
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from git import Commit
 from bot.compose import PullRequestText, compose, diff_annotations
 from bot.config import RepoConfig
 from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
+from bot.decisions.model import RuleHit
+from bot.decisions.releases import Release
 from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
@@ -39,6 +42,8 @@ class GroupResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     number: int | None = None
     """The PR's number on the forge, when one was opened or updated."""
+    hold: RuleHit | None = None
+    """Why the group was held, when it was (the dashboard issue lists it)."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,12 @@ def publish(
     forge: Forge,
     config: RepoConfig,
     now: datetime,
+    releases: Sequence[Release] = (),
 ) -> list[GroupResult]:
     """Converge every group's branch and PR; a group whose proof fails is reported, not written.
 
     `base` is the commit the plan was read from, and `files` what it commits; every branch
-    is built on it.
+    is built on it. `releases` are the groups reviewers let through their holds.
     """
     job = Publishing(plan, files, workspace, base, forge, config, now)
     groups = group_changes(plan, config, files)
@@ -76,7 +82,7 @@ def publish(
     found = forge.pull_requests(config.branch_prefix)
     pulls = newest_by_branch(found)
     facts = {g.branch: _branch_facts(job, g, pulls.get(g.branch)) for g in groups}
-    holds = decide_holds(groups, facts, found, plan, config.pull_requests, now)
+    holds = decide_holds(groups, facts, found, plan, config.pull_requests, now, releases)
     waiting = [f"{g.name}: {h.hit.text}" for g in groups if (h := holds.get(g.name)) and h.limit]
     results = []
     for group in groups:
@@ -91,7 +97,9 @@ def publish(
         if hold.hit.rule == HUMAN_PUSH and hold.pull is not None:
             forge.ensure_comment(hold.pull, HUMAN_PUSH, inert(hold.hit.text))
         why = f"{hold.hit.rule}: {hold.hit.text}"
-        results.append(GroupResult(group.name, group.branch, "held", "not opened", why))
+        results.append(
+            GroupResult(group.name, group.branch, "held", "not opened", why, hold=hold.hit)
+        )
     return results
 
 

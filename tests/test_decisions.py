@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from bot.config import PullRequestSettings
 from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
+from bot.decisions.releases import Release
 from bot.forges.base import PullRequest
 from bot.groups import Group
 from bot.manifests.model import Inventory
@@ -27,8 +28,10 @@ def _pull(number: int, group: str, state: str, hours_ago: float = 48) -> PullReq
     return PullRequest(number, f"rightsizer/{group}", state, f"pr/{number}", "", created, closed)
 
 
-def _holds(groups, facts, found=(), **settings):
-    return decide_holds(groups, facts, list(found), PLAN, PullRequestSettings(**settings), NOW)
+def _holds(groups, facts, found=(), releases=(), **settings):
+    return decide_holds(
+        groups, facts, list(found), PLAN, PullRequestSettings(**settings), NOW, releases
+    )
 
 
 def test_a_pr_closed_without_merging_is_a_no_until_the_human_handed_it_back():
@@ -67,3 +70,36 @@ def test_the_pr_limits_fall_on_the_later_groups_and_never_on_an_open_pr():
     held = _holds(groups, facts, [open_a, *recent], max_per_hour=1)
     assert set(held) == {"b", "c"}
     assert held["b"].hit.text.startswith("1 PRs opened in the last hour")
+
+
+def test_a_released_group_opens_past_the_limits_and_a_reviewers_close():
+    """A box ticked in the dashboard issue lets the group through what is the bot's own
+    caution; the limits count it, so the groups after it still wait."""
+    groups = [_group("a"), _group("b"), _group("c")]
+    open_x = _pull(1, "x", "open")
+    facts = {f"rightsizer/{n}": BranchFacts(None, False, None) for n in "abc"}
+    assert set(_holds(groups, facts, [open_x], max_open=1)) == {"a", "b", "c"}
+    released = [Release("b", "ada", NOW - timedelta(minutes=5))]
+    held = _holds(groups, facts, [open_x], released, max_open=1)
+    assert set(held) == {"a", "c"}
+    assert held["c"].hit.text == "2 open PRs is the limit (pull_requests.max_open)"
+
+    closed = _pull(7, "prod", "closed")  # closed two days ago, before the release
+    prod = {"rightsizer/prod": BranchFacts(closed, False, None)}
+    assert _holds([_group("prod")], prod)["prod"].hit.rule == "closed-pr"
+    assert _holds([_group("prod")], prod, releases=[Release("prod", "ada", NOW)]) == {}
+
+
+def test_a_release_ends_when_its_pr_is_closed_and_never_lifts_a_human_push():
+    given = NOW - timedelta(days=3)
+    closed_after = _pull(8, "prod", "closed")  # closed a day after the release was given
+    prod = {"rightsizer/prod": BranchFacts(closed_after, False, None)}
+    held = _holds([_group("prod")], prod, releases=[Release("prod", "ada", given)])
+    assert held["prod"].hit.rule == "closed-pr"
+
+    commit = SimpleNamespace(committer=SimpleNamespace(name="Ada"), hexsha="f" * 40)
+    taken = {"rightsizer/prod": BranchFacts(_pull(7, "prod", "closed"), False, commit)}
+    held = _holds([_group("prod")], taken, releases=[Release("prod", "ada", NOW)])
+    assert held["prod"].hit.rule == HUMAN_PUSH
+    other = _holds([_group("prod")], prod, releases=[Release("dev", "ada", NOW)])
+    assert other["prod"].hit.rule == "closed-pr"

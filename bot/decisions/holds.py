@@ -8,12 +8,14 @@ and only carries these decisions out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import PullRequestSettings
 from bot.decisions.model import RuleHit
+from bot.decisions.releases import RELEASABLE, Release, releasing
 from bot.forges.base import PullRequest
 from bot.groups import Group
 from bot.planner import Plan, workload_key
@@ -57,19 +59,28 @@ def decide_holds(
     plan: Plan,
     settings: PullRequestSettings,
     now: datetime,
+    releases: Sequence[Release] = (),
 ) -> dict[str, Hold]:
     """Which groups wait, in group order, so the PR limits fall on the same groups every run.
-    `found` is every bot PR the forge listed (what the limits count); `facts` is per branch."""
+    `found` is every bot PR the forge listed (what the limits count); `facts` is per branch.
+    A group a reviewer released opens despite the holds it may lift, the limits included:
+    they asked for it now."""
     open_count = sum(pull.state == "open" for pull in found)
     last_hour = sum(pull.created_at > now - timedelta(hours=1) for pull in found)
     holds: dict[str, Hold] = {}
     for group in groups:
         branch = facts[group.branch]
-        hold = _hold(group, branch, plan, settings, now)
+        previous = branch.previous
+        ended = previous.closed_at if previous and previous.state != "open" else None
+        released = releasing(group.name, ended, releases) is not None
+        hold = _hold(group, branch, plan, settings, now, released)
         if hold is not None:
             holds[group.name] = hold
-        elif branch.previous is not None and branch.previous.state == "open":
+        elif previous is not None and previous.state == "open":
             continue
+        elif released:
+            open_count += 1
+            last_hour += 1
         elif open_count >= settings.max_open:
             text = f"{open_count} open PRs is the limit (pull_requests.max_open)"
             holds[group.name] = Hold(RuleHit("pr-limit", text), limit=True)
@@ -120,11 +131,16 @@ def moved(old: PullRequestMetadata | None, new: PullRequestMetadata, share: floa
 
 
 def _hold(
-    group: Group, branch: BranchFacts, plan: Plan, settings: PullRequestSettings, now: datetime
+    group: Group,
+    branch: BranchFacts,
+    plan: Plan,
+    settings: PullRequestSettings,
+    now: datetime,
+    released: bool,
 ) -> Hold | None:
-    hit = held_back(group, plan, now) or _closed_by_reviewer(group, branch, settings)
-    if hit is not None:
-        return Hold(hit)
+    for hit in (held_back(group, plan, now), _closed_by_reviewer(group, branch, settings)):
+        if hit is not None and not (released and hit.rule in RELEASABLE):
+            return Hold(hit)
     previous = branch.previous
     if previous is not None and previous.state == "merged":
         return None  # the branch's history is merged; what is on it now is the bot's to redo
