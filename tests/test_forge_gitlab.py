@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.dashboard_ticks import Tick
+from bot.forges.base import DASHBOARD_MARKER, ForgeError
+from bot.forges.gitlab.forge import GitLabSettings, connect
 from tests.conftest import COST, rightsizer
 from tests.forge_servers.gitlab import GitLabServer
 from tests.forge_story import small_monorepo, succeeded, usage
@@ -148,3 +151,106 @@ def test_a_command_note_is_read_back_from_gitlab_with_its_real_author(gitlab, tm
         "/rightsizer ignore prod:Deployment/checkout",
     )
     assert conversation.permission("mallory") == "read"
+
+
+# The dashboard issue ---------------------------------------------------------------------
+
+DASHBOARD_TITLE = "Rightsizer dashboard"
+
+
+def dashboard_body(*ticked: str) -> str:
+    """A dashboard body as the bot writes it: the marker first, then its boxes."""
+    boxes = [Tick("rerun"), Tick("release", "prod")]
+    lines = [
+        f"- [{'x' if (b.group or b.action) in ticked else ' '}] {b.marker()} {b.action}"
+        for b in boxes
+    ]
+    return "\n".join([DASHBOARD_MARKER, "", *lines, ""])
+
+
+def forge_of(server: GitLabServer, tmp_path: Path, token: str = TOKEN):
+    return connect(GitLabSettings(PROJECT, server.url, token), tmp_path / "clone")
+
+
+def test_the_dashboard_issue_is_opened_once_left_alone_and_edited_in_place(gitlab, tmp_path):
+    forge = forge_of(gitlab, tmp_path)
+    outcome, issue = forge.ensure_dashboard(DASHBOARD_TITLE, dashboard_body())
+    (opened,) = gitlab.issues(PROJECT)
+    assert outcome == "created"
+    assert (issue.number, issue.url, issue.body) == (
+        opened["iid"],
+        opened["web_url"],
+        dashboard_body(),
+    )
+    assert opened["author"]["username"].startswith("project_")  # the token's bot user
+    assert (opened["title"], opened["state"]) == (DASHBOARD_TITLE, "opened")
+
+    seen = len(gitlab.requests)
+    assert forge.ensure_dashboard(DASHBOARD_TITLE, dashboard_body()) == ("unchanged", issue)
+    assert api_writes(gitlab, seen) == []
+
+    seen = len(gitlab.requests)
+    changed = dashboard_body() + "\nprod is held: its PR waits for a release.\n"
+    outcome, edited = forge.ensure_dashboard("Rightsizer dashboard (1 held)", changed)
+    assert (outcome, edited.number, edited.body) == ("updated", issue.number, changed)
+    path = f"/api/v4/projects/{gitlab.project_id(PROJECT)}/issues/{issue.number}"
+    assert api_writes(gitlab, seen) == [f"PUT {path}"]
+    (after,) = gitlab.issues(PROJECT)
+    assert (after["iid"], after["title"], after["description"]) == (
+        issue.number,
+        "Rightsizer dashboard (1 held)",
+        changed,
+    )
+
+
+def test_a_stranger_s_issue_carrying_the_marker_is_never_adopted(gitlab, tmp_path):
+    """Anyone who may open an issue can paste the marker: the bot writes only its own."""
+    gitlab.set_access(PROJECT, gitlab.add_user("mallory")["username"], 10)  # a Guest
+    forged = gitlab.add_issue(
+        PROJECT, DASHBOARD_TITLE, dashboard_body("rerun", "prod"), author="mallory"
+    )
+    forge = forge_of(gitlab, tmp_path)
+
+    outcome, issue = forge.ensure_dashboard(DASHBOARD_TITLE, dashboard_body())
+    assert outcome == "created" and issue.number != forged["iid"]
+    theirs, mine = gitlab.issues(PROJECT)
+    assert theirs == forged, "the stranger's issue is untouched"
+    assert mine["iid"] == issue.number and mine["author"]["username"].startswith("project_")
+    assert forge.ensure_dashboard(DASHBOARD_TITLE, dashboard_body())[0] == "unchanged"
+
+    gitlab.close_issue(PROJECT, issue.number)  # a closed dashboard is not brought back
+    outcome, reopened = forge.ensure_dashboard(DASHBOARD_TITLE, dashboard_body())
+    assert outcome == "created" and reopened.number not in (forged["iid"], issue.number)
+    assert [i["state"] for i in gitlab.issues(PROJECT)] == ["opened", "closed", "opened"]
+
+
+def test_a_token_that_may_only_read_gets_a_forge_error_and_writes_nothing(gitlab, tmp_path):
+    gitlab.add_token("glpat-read-only", kind="project", project=PROJECT, scopes=("read_api",))
+    forge = forge_of(gitlab, tmp_path, "glpat-read-only")
+    with pytest.raises(ForgeError, match="GitLab answered 403") as raised:
+        forge.ensure_dashboard(DASHBOARD_TITLE, dashboard_body())
+    assert raised.value.action == "open or update the dashboard issue"
+    assert gitlab.issues(PROJECT) == []
+
+
+def test_issue_body_is_read_back_from_gitlab_as_it_is_now(gitlab, tmp_path):
+    """The webhook's copy of the text may be stale or forged: the worker reads the issue."""
+    import httpx
+
+    from bot.forges.gitlab import GitLabConversation
+
+    _, issue = forge_of(gitlab, tmp_path).ensure_dashboard(DASHBOARD_TITLE, dashboard_body())
+    conversation = GitLabConversation(GitLabSettings(PROJECT, gitlab.url, TOKEN))
+    assert conversation.issue_body(issue.number) == dashboard_body()
+
+    gitlab.add_token("glpat-reviewer", "reviewer", project=PROJECT, access_level=20)
+    ticked = dashboard_body("prod")
+    answer = httpx.put(
+        f"{gitlab.api_url}/projects/{PROJECT.replace('/', '%2F')}/issues/{issue.number}",
+        json={"description": ticked},
+        headers={"PRIVATE-TOKEN": "glpat-reviewer"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert conversation.issue_body(issue.number) == ticked
+    with pytest.raises(ForgeError, match="GitLab answered 404"):
+        conversation.issue_body(issue.number + 1)

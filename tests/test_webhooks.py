@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from bot.dashboard_ticks import Tick
+from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.github.webhooks import signature
 from bot.forges.hooks import touches_inputs
 from bot.service import metrics
@@ -56,6 +58,7 @@ UNINSTALLED = "installation/deleted.payload.json"
 REPOS_ADDED = "installation_repositories/added.payload.json"
 RERUN = "check_run/rerequested.payload.json"
 RERUN_ALL = "check_suite/rerequested.payload.json"
+ISSUE_EDITED = "issues/edited.payload.json"
 CLOSED = "pull_request/closed.payload.json"
 PING = "ping/payload.json"
 
@@ -525,17 +528,19 @@ def test_the_app_manifest_asks_for_the_events_acted_on_and_the_least_permissions
 ) -> None:
     """deploy/github-app-manifest.json: each event it subscribes to is one the service acts
     on, shown with a real delivery of it; no permission beyond what the forge's calls need
-    (a PR comment, its labels and reviewers need `pull_requests`, not `issues`)."""
+    (a PR comment, its labels and reviewers need `pull_requests`; `issues` is for the
+    dashboard issue alone)."""
     manifest = json.loads((HOOKS.parents[1] / "deploy" / "github-app-manifest.json").read_text())
     assert manifest["default_permissions"] == {
         "contents": "write",
         "pull_requests": "write",
         "checks": "write",
+        "issues": "write",
         "metadata": "read",
     }
     deliveries = {
         "push": PUSH, "pull_request": CLOSED, "issue_comment": COMMENT,
-        "check_run": RERUN, "check_suite": RERUN_ALL,
+        "check_run": RERUN, "check_suite": RERUN_ALL, "issues": ISSUE_EDITED,
     }  # fmt: skip
     assert sorted(manifest["default_events"]) == sorted(deliveries)
     for event, name in deliveries.items():
@@ -810,6 +815,162 @@ def test_gitlab_merge_of_a_bot_mr_is_recorded(hooks: Hooks) -> None:
     with hooks.store.session() as session:
         record = session.get(PullRequestRecord, (repository.id, 1))
         assert record is not None and (record.branch, record.state) == ("ms-viewport", "merged")
+
+
+# GitLab: the dashboard issue -----------------------------------------------------------
+
+
+def dashboard_text(*ticked: str) -> str:
+    """The dashboard's text with the named boxes ticked: `rerun`, or a group to release."""
+    boxes = (Tick("rerun"), Tick("release", "prod"), Tick("release", "staging"))
+    lines = [
+        f"- [{'x' if (box.group or box.action) in ticked else ' '}] {box.marker()}" for box in boxes
+    ]
+    return "\n".join([DASHBOARD_MARKER, "## Rightsizer", *lines])
+
+
+def issue_edit(before: str, after: str, username: str = "root", bot: bool | None = None) -> bytes:
+    """The real issue event as an edit of the description from `before` to `after`."""
+
+    def change(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(action="update", description=after)
+        payload["changes"]["description"] = {"previous": before, "current": after}
+        payload["user"]["username"] = username
+        if bot is not None:
+            payload["user"]["bot"] = bot
+
+    return gitlab_variant("issue.json", change)
+
+
+def test_gitlab_ticking_a_dashboard_box_queues_a_dashboard_job(hooks: Hooks) -> None:
+    before = counted("gitlab", "Issue Hook", "queued")
+    answer = hooks.gitlab("Issue Hook", issue_edit(dashboard_text(), dashboard_text("prod")))
+    assert answer.status_code == 202
+    [job] = answer.json()["jobs"]
+    assert (job["repository"], job["reason"]) == ("gitlabhq/gitlab-test", "dashboard:23:root")
+    details = hooks.details(job["id"])
+    assert details.pop("delivery")
+    assert details == {"number": 23, "login": "root"}
+    assert counted("gitlab", "Issue Hook", "queued") == before + 1
+
+    # Another person ticking a box is another job; the same person again joins the waiting one.
+    by_alice = issue_edit(dashboard_text("prod"), dashboard_text("prod", "rerun"), "alice")
+    assert hooks.gitlab("Issue Hook", by_alice).json()["jobs"][0]["reason"] == (
+        "dashboard:23:alice"
+    )
+    again = issue_edit(dashboard_text("prod", "rerun"), dashboard_text("prod", "staging"))
+    [joined] = hooks.gitlab("Issue Hook", again).json()["jobs"]
+    assert (joined["id"], joined["new"]) == (job["id"], False)
+    assert [reason for _, reason, _, _ in hooks.jobs()] == [
+        "dashboard:23:root",
+        "dashboard:23:alice",
+    ]
+
+
+def test_gitlab_issue_events_that_tick_no_dashboard_box_are_ignored(hooks: Hooks) -> None:
+    def title_only(payload: dict[str, Any]) -> None:
+        payload["object_attributes"].update(action="update")
+        del payload["changes"]["description"]  # the real event's other changes stay
+
+    cases = {
+        "issue open, not an edit": raw("gitlab/issue.json"),  # the real event, unchanged
+        "an issue edit that leaves the description as it was": gitlab_variant(
+            "issue.json", title_only
+        ),
+        # the bot's own rewrite after acting: every box clear again
+        "an issue edit that ticks no dashboard box": issue_edit(
+            dashboard_text("prod"), dashboard_text()
+        ),
+        "an edit of an issue that is not the dashboard": issue_edit(
+            "Tasks:\n- [ ] <!-- rightsizer:rerun -->",
+            "Tasks:\n- [x] <!-- rightsizer:rerun -->",
+        ),
+        "an issue edit by a bot": issue_edit(
+            dashboard_text(), dashboard_text("rerun"), "project_42_bot_0123abcd"
+        ),
+    }
+    for why, body in cases.items():
+        answer = hooks.gitlab("Issue Hook", body)
+        assert (answer.status_code, answer.json()) == (200, {"status": "ignored", "why": why})
+    # text edited around a box ticked before, and a user GitLab flags as a bot
+    around = issue_edit(dashboard_text("rerun"), dashboard_text("rerun") + "\nThanks!")
+    flagged = issue_edit(dashboard_text(), dashboard_text("rerun"), "renovate", bot=True)
+    assert hooks.gitlab("Issue Hook", around).json()["why"] == (
+        "an issue edit that ticks no dashboard box"
+    )
+    assert hooks.gitlab("Issue Hook", flagged).json()["why"] == "an issue edit by a bot"
+    assert hooks.jobs() == []
+
+
+def test_gitlab_issue_events_with_a_wrong_token_or_shape_are_refused(hooks: Hooks) -> None:
+    ticking = issue_edit(dashboard_text(), dashboard_text("rerun"))
+    assert hooks.gitlab("Issue Hook", ticking, token=PROJECT_TOKEN).status_code == 401
+
+    def iid_as_text(payload: dict[str, Any]) -> None:
+        payload["object_attributes"]["iid"] = "23"
+
+    answer = hooks.gitlab("Issue Hook", gitlab_variant("issue.json", iid_as_text))
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"detail": "payload has no valid object_attributes.iid"},
+    )
+    assert hooks.jobs() == []
+
+
+# GitHub: the dashboard issue -----------------------------------------------------------
+
+
+def dashboard_edit(
+    before: str | None, after: str, *, sender: str = "Codertocat", author: str = "Bot"
+) -> bytes:
+    """The real `issues` edited delivery, as an edit of the bot's dashboard text."""
+
+    def change(payload: dict[str, Any]) -> None:
+        payload["issue"].update(body=after, number=5)
+        payload["issue"]["user"].update(login="rightsizer[bot]", type=author)
+        payload["changes"] = {} if before is None else {"body": {"from": before}}
+        payload["sender"].update(login=sender, type="Bot" if sender.endswith("[bot]") else "User")
+        payload["installation"] = {"id": 1}
+
+    return variant(ISSUE_EDITED, change)
+
+
+def test_ticking_a_dashboard_box_on_github_queues_a_dashboard_job(hooks: Hooks) -> None:
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
+    answer = hooks.github("issues", dashboard_edit(dashboard_text(), dashboard_text("staging")))
+    assert answer.status_code == 202
+    [job] = answer.json()["jobs"]
+    assert (job["repository"], job["reason"]) == (
+        "Codertocat/Hello-World",
+        "dashboard:5:Codertocat",
+    )
+    details = hooks.details(job["id"])
+    assert details.pop("delivery")
+    assert details == {"number": 5, "login": "Codertocat"}
+
+
+def test_github_issue_edits_that_tick_no_dashboard_box_are_ignored(hooks: Hooks) -> None:
+    hooks.store.repositories.add_installation("github", 1, "Codertocat")
+    plain = hooks.github("issues", raw(ISSUE_EDITED)).json()  # a person's issue, as delivered
+    assert plain["why"] == "an issue edited that is not the dashboard issue"
+    cases = {
+        "an issue carrying the dashboard marker, not written by a bot": dashboard_edit(
+            dashboard_text(), dashboard_text("rerun"), author="User"
+        ),
+        "the dashboard issue edited by a bot": dashboard_edit(
+            dashboard_text("prod"), dashboard_text(), sender="rightsizer[bot]"
+        ),
+        "a dashboard edit that ticks no box": dashboard_edit(
+            dashboard_text("prod"), dashboard_text("prod") + "\nthanks!"
+        ),
+    }
+    for why, body in cases.items():
+        assert hooks.github("issues", body).json() == {"status": "ignored", "why": why}, why
+    unticked = hooks.github("issues", dashboard_edit(dashboard_text("prod"), dashboard_text()))
+    assert unticked.json()["why"] == "a dashboard edit that ticks no box"
+    title_only = hooks.github("issues", dashboard_edit(None, dashboard_text("prod")))
+    assert title_only.json()["why"] == "a dashboard edit that ticks no box"
+    assert hooks.jobs() == []
 
 
 # Commands -----------------------------------------------------------------------------

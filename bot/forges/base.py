@@ -19,6 +19,9 @@ CLOSED_PULLS_READ = 200
 closed or merged lately and for the last hour's count, without paging through a monorepo's
 whole history on every run."""
 PullState = Literal["open", "closed", "merged"]
+DASHBOARD_MARKER = "<!-- rightsizer:dashboard -->"
+"""The first line of the dashboard issue's body: with its author being the bot, what tells
+the bot's one dashboard from every other issue."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ class PullRequest:
     created_at: datetime
     closed_at: datetime | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """The dashboard issue as the forge reports it."""
+
+    number: int
+    url: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,13 @@ class Forge(Protocol):
         credential the service shares between workers (a GitHub App installation)."""
         ...
 
+    def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
+        """The bot's one dashboard issue, converged: the open issue the bot itself wrote
+        whose body starts with `DASHBOARD_MARKER` (a stranger's issue carrying the marker is
+        never adopted) is edited when its title or body differ, and one is opened when there
+        is none. `body` starts with the marker."""
+        ...
+
 
 def comment_marker(key: str) -> str:
     """The hidden line that tells the bot's own comment for `key` from everyone else's."""
@@ -177,6 +196,11 @@ class Conversation(Protocol):
         ...
 
     def reply(self, number: int, text: str) -> None: ...
+
+    def issue_body(self, number: int) -> str:
+        """The issue's text as the forge holds it now (the dashboard's ticked boxes): the
+        webhook's copy may be stale or, with a shared token, not the project's."""
+        ...
 
 
 class ForgeError(Exception):

@@ -1,7 +1,8 @@
 """The `local` forge: the branch lives in the target repo itself and the PR is a Markdown file.
 
 It is what `make demo` uses, and what a user runs to see a bot PR before installing the App.
-A PR file is open while it exists; comments are files beside it.
+A PR file is open while it exists; comments are files beside it, and the dashboard issue is
+`dashboard.issue.md`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bot.files import write_atomically
 from bot.forges.base import (
     Annotation,
     ApiBudget,
+    Issue,
     Outcome,
     PullRequest,
     PullRequestDraft,
@@ -23,6 +25,8 @@ from bot.forges.kinds import ForgeKind
 from bot.workspace import Workspace
 
 BRANCH_LINE = "<!-- branch: {branch} -> {base} -->"
+DASHBOARD_FILE = "dashboard.issue.md"
+NOT_PULLS = (".comment.md", ".issue.md")
 
 
 class LocalForge:
@@ -39,7 +43,7 @@ class LocalForge:
 
     def pull_requests(self, prefix: str) -> list[PullRequest]:
         found = []
-        files = [p for p in sorted(self.pr_dir.glob("*.md")) if not p.name.endswith(".comment.md")]
+        files = [p for p in sorted(self.pr_dir.glob("*.md")) if not p.name.endswith(NOT_PULLS)]
         for number, path in enumerate(files, start=1):
             text = path.read_text(encoding="utf-8")
             branch = text.partition("<!-- branch: ")[2].partition(" -> ")[0]
@@ -52,21 +56,16 @@ class LocalForge:
         path = self.pr_dir / f"{draft.group}.md"
         header = BRANCH_LINE.format(branch=draft.branch, base=draft.base)
         text = f"# {draft.title}\n\n{header}\n\n{draft.body}"
-        outcome: Outcome = "unchanged"
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            outcome = "updated" if path.exists() else "created"
-            write_atomically(path, text.encode("utf-8"))
-        pull = PullRequest(0, draft.branch, "open", str(path), text, datetime.now(UTC))
-        return outcome, pull
+        outcome = _converge(path, text)
+        return outcome, PullRequest(0, draft.branch, "open", str(path), text, datetime.now(UTC))
 
     def ensure_comment(self, pull: PullRequest, key: str, text: str) -> Outcome:
         path = Path(pull.url).with_suffix(f".{key}.comment.md")
-        body = f"{comment_marker(key)}\n{text}"
-        if path.is_file() and path.read_text(encoding="utf-8") == body:
-            return "unchanged"
-        outcome: Outcome = "updated" if path.exists() else "created"
-        write_atomically(path, body.encode("utf-8"))
-        return outcome
+        return _converge(path, f"{comment_marker(key)}\n{text}")
+
+    def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
+        path = self.pr_dir / DASHBOARD_FILE
+        return _converge(path, f"# {title}\n\n{body}"), Issue(0, str(path), body)
 
     def has_comment(self, pull: PullRequest, key: str) -> bool:
         return Path(pull.url).with_suffix(f".{key}.comment.md").is_file()
@@ -84,6 +83,16 @@ class LocalForge:
         annotations: Sequence[Annotation] = (),
     ) -> None:
         """Nothing to do: the PR file already is the summary, and there is no CI to show it."""
+
+
+def _converge(path: Path, text: str) -> Outcome:
+    """A PR, comment or issue file written when its text differs: a rerun that changed
+    nothing touches no file."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return "unchanged"
+    outcome: Outcome = "updated" if path.exists() else "created"
+    write_atomically(path, text.encode("utf-8"))
+    return outcome
 
 
 KIND = ForgeKind("local", LocalForge)

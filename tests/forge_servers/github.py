@@ -19,6 +19,8 @@ over GitHub's length limits; a token without the permission an endpoint needs.
 
 State lives in memory, except branches: they are the refs of the real bare repositories, read
 with git at each request, so a pull request's head sha is whatever was last pushed.
+Issues share the pull requests' numbers, as on GitHub, and the issues listing holds both
+(a pull request as an issue with a `pull_request` key).
 Not modelled: forks, reviews, GraphQL, webhooks, the web UI.
 """
 
@@ -109,10 +111,17 @@ APP_NEEDS = {
     "read": (("metadata", "read"),),
     "pull": (("pull_requests", "write"),),
     "issue": (("issues", "write"), ("pull_requests", "write")),
+    "open-issue": (("issues", "write"),),
     "check": (("checks", "write"),),
     "push": (("contents", "write"),),
 }
-USER_NEEDS = {"read": "read", "pull": "read", "issue": "triage", "push": "write"}
+USER_NEEDS = {
+    "read": "read",
+    "pull": "read",
+    "issue": "triage",
+    "open-issue": "read",
+    "push": "write",
+}
 
 REPO_URLS = (
     ("forks_url", "/forks"),
@@ -248,6 +257,24 @@ class Pull:
 
 
 @dataclass
+class Issue:
+    """A plain issue; pull requests are issues too, kept as `Pull`."""
+
+    number: int
+    id: int
+    title: str
+    body: str | None
+    user: tuple[str, str]
+    created_at: float
+    updated_at: float
+    state: str = "open"
+    closed_at: float | None = None
+    closed_by: tuple[str, str] | None = None
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Comment:
     id: int
     number: int
@@ -287,6 +314,7 @@ class Repo:
     roles: dict[str, str] = field(default_factory=dict)
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     pulls: dict[int, Pull] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
     comments: dict[int, Comment] = field(default_factory=dict)
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
     pushes: int = 0
@@ -615,6 +643,12 @@ class GitHubServer:
                 self._comment_json(repo, c) for c in repo.comments.values() if c.number == number
             ]
 
+    def issues(self, owner: str, name: str) -> list[dict[str, Any]]:
+        """Every plain issue, as `GET /issues/{n}` answers it, oldest first."""
+        with self._lock:
+            repo = self._repo(owner, name)
+            return [self._issue_json(repo, i) for i in repo.issues.values()]
+
     def labels(self, owner: str, name: str, number: int) -> list[str]:
         with self._lock:
             return list(self._repo(owner, name).pulls[number].labels)
@@ -692,6 +726,22 @@ class GitHubServer:
             pull.closed_by = (by, "User")
             if delete_branch:
                 self._git(repo.path, "update-ref", "-d", f"refs/heads/{pull.head}")
+
+    def open_issue(self, owner: str, name: str, title: str, body: str, by: str) -> int:
+        """A person opens an issue; returns its number."""
+        with self._lock:
+            repo = self._repo(owner, name)
+            now = time.time()
+            issue = Issue(repo.next_number, self._next_id(), title, body, (by, "User"), now, now)
+            repo.next_number += 1
+            repo.issues[issue.number] = issue
+            return issue.number
+
+    def edit_issue(self, owner: str, name: str, number: int, body: str) -> None:
+        """A person edits an issue's text (ticks a box, say)."""
+        with self._lock:
+            issue = self._repo(owner, name).issues[number]
+            issue.body, issue.updated_at = body, time.time()
 
     def reopen_pull(self, owner: str, name: str, number: int) -> None:
         with self._lock:
@@ -1069,7 +1119,10 @@ class GitHubServer:
                 self._unrequest_reviewers,
                 "token",
             ),
+            ("GET", repo + "/issues", self._list_issues, "token"),
+            ("POST", repo + "/issues", self._create_issue, "token"),
             ("GET", repo + r"/issues/(\d+)", self._get_issue, "token"),
+            ("PATCH", repo + r"/issues/(\d+)", self._edit_issue, "token"),
             ("GET", repo + r"/issues/(\d+)/comments", self._list_comments, "token"),
             ("POST", repo + r"/issues/(\d+)/comments", self._create_comment, "token"),
             ("GET", repo + r"/issues/comments/(\d+)", self._get_comment, "token"),
@@ -1615,22 +1668,24 @@ class GitHubServer:
         )
         return shape
 
-    def _issue_json(self, repo: Repo, pull: Pull) -> dict[str, Any]:
+    def _issue_json(self, repo: Repo, pull: Pull | Issue) -> dict[str, Any]:
+        """An issue's shape; a pull request's adds `pull_request` and `draft`."""
         api = f"{self.api_url}/repos/{repo.owner}/{repo.name}"
+        kind = "pull" if isinstance(pull, Pull) else "issues"
         url, html = (
             f"{api}/issues/{pull.number}",
-            f"{self.url}/{repo.owner}/{repo.name}/pull/{pull.number}",
+            f"{self.url}/{repo.owner}/{repo.name}/{kind}/{pull.number}",
         )
         assignees = [self._user_json(login) for login in pull.assignees]
-        return {
+        shape: dict[str, Any] = {
             "url": url,
             "repository_url": api,
             "labels_url": f"{url}/labels{{/name}}",
             "comments_url": f"{url}/comments",
             "events_url": f"{url}/events",
             "html_url": html,
-            "id": pull.issue_id,
-            "node_id": node_id("PullRequest", pull.id),
+            "id": pull.issue_id if isinstance(pull, Pull) else pull.id,
+            "node_id": node_id("PullRequest" if isinstance(pull, Pull) else "Issue", pull.id),
             "number": pull.number,
             "title": pull.title,
             "user": self._user_json(*pull.user),
@@ -1646,20 +1701,22 @@ class GitHubServer:
             "closed_at": iso(pull.closed_at) if pull.closed_at else None,
             "author_association": self._association(repo, *pull.user),
             "active_lock_reason": None,
-            "draft": pull.draft,
-            "pull_request": {
-                "url": f"{api}/pulls/{pull.number}",
-                "html_url": html,
-                "diff_url": f"{html}.diff",
-                "patch_url": f"{html}.patch",
-                "merged_at": iso(pull.merged_at) if pull.merged_at else None,
-            },
             "body": pull.body,
             "closed_by": self._user_json(*pull.closed_by) if pull.closed_by else None,
             "timeline_url": f"{url}/timeline",
             "performed_via_github_app": None,
             "state_reason": None if pull.state == "open" else "completed",
         }
+        if isinstance(pull, Pull):
+            shape["draft"] = pull.draft
+            shape["pull_request"] = {
+                "url": f"{api}/pulls/{pull.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": iso(pull.merged_at) if pull.merged_at else None,
+            }
+        return shape
 
     def _comment_json(self, repo: Repo, comment: Comment) -> dict[str, Any]:
         api = f"{self.api_url}/repos/{repo.owner}/{repo.name}"
@@ -2162,11 +2219,97 @@ class GitHubServer:
 
     # ================================================================= endpoints: issues
 
-    def _issue(self, repo: Repo, number: str) -> Pull:
-        pull = repo.pulls.get(int(number))
-        if pull is None:
+    def _issue(self, repo: Repo, number: str) -> Pull | Issue:
+        found = repo.pulls.get(int(number)) or repo.issues.get(int(number))
+        if found is None:
             raise not_found(f"{DOCS}/issues/issues#get-an-issue")
-        return pull
+        return found
+
+    def _list_issues(self, call: Call, owner: str, name: str) -> Reply:
+        """Issues and pull requests alike, filtered and sorted as GitHub does."""
+        repo = self._access(call, owner, name)
+        self._refresh(repo)
+        q = call.query
+        state = q.get("state", "open")
+        items: list[Pull | Issue] = [*repo.pulls.values(), *repo.issues.values()]
+        items = [i for i in items if state == "all" or i.state == state]
+        if q.get("creator"):
+            items = [i for i in items if i.user[0].lower() == q["creator"].lower()]
+        if q.get("labels"):
+            wanted = {label.strip().lower() for label in q["labels"].split(",")}
+            items = [i for i in items if wanted <= {n.lower() for n in i.labels}]
+        sort = q.get("sort", "created")
+        updated = sort == "updated"
+        descending = q.get("direction", "desc") == "desc"
+        items.sort(
+            key=lambda i: (i.updated_at if updated else i.created_at, i.number), reverse=descending
+        )
+        page, headers = self._page(call, items)
+        return Reply(200, [self._issue_json(repo, i) for i in page], headers)
+
+    def _check_issue_fields(self, data: Any, doc: str, *, creating: bool) -> None:
+        if not isinstance(data, dict):
+            raise GitHubError(400, "Problems parsing JSON", doc)
+        if creating and not data.get("title"):
+            raise invalid("Issue", doc, field="title", code="missing_field")
+        body = data.get("body")
+        if body is not None and len(body) > MAX_BODY:
+            raise invalid(
+                "Issue",
+                doc,
+                field="body",
+                code="custom",
+                message=f"body is too long (maximum is {MAX_BODY} characters)",
+            )
+
+    def _create_issue(self, call: Call, owner: str, name: str) -> Reply:
+        doc = f"{DOCS}/issues/issues#create-an-issue"
+        repo = self._access(call, owner, name, "open-issue")
+        data = call.json()
+        self._check_issue_fields(data, doc, creating=True)
+        assert call.identity is not None
+        now = time.time()
+        issue = Issue(
+            number=repo.next_number,
+            id=self._next_id(),
+            title=str(data["title"]),
+            body=data.get("body"),
+            user=(call.identity.login, call.identity.kind),
+            created_at=now,
+            updated_at=now,
+        )
+        for label in data.get("labels") or []:
+            issue.labels.append(self._label(repo, str(label))["name"])
+        repo.next_number += 1
+        repo.issues[issue.number] = issue
+        shape = self._issue_json(repo, issue)
+        return Reply(201, shape, {"Location": shape["url"]})
+
+    def _edit_issue(self, call: Call, owner: str, name: str, number: str) -> Reply:
+        """title, body and state of a plain issue: by its author or one who may triage."""
+        doc = f"{DOCS}/issues/issues#update-an-issue"
+        repo = self._access(call, owner, name)
+        issue = repo.issues.get(int(number))
+        if issue is None:
+            raise not_found(doc)
+        who = call.identity
+        assert who is not None
+        if (who.login, who.kind) != issue.user and not self._may(who, repo, "issue"):
+            kind = "integration" if who.installation else "personal access token"
+            raise GitHubError(403, f"Resource not accessible by {kind}")
+        data = call.json()
+        self._check_issue_fields(data, doc, creating=False)
+        if data.get("title"):
+            issue.title = str(data["title"])
+        if "body" in data:
+            issue.body = data["body"]
+        state = data.get("state")
+        if state in ("open", "closed") and state != issue.state:
+            issue.state = state
+            issue.closed_at = time.time() if state == "closed" else None
+            issue.closed_by = (who.login, who.kind) if state == "closed" else None
+        issue.updated_at = time.time()
+        return Reply(200, self._issue_json(repo, issue))
 
     def _get_issue(self, call: Call, owner: str, name: str, number: str) -> Reply:
         repo = self._access(call, owner, name)

@@ -18,14 +18,21 @@ this server, with GitLab's status and message, so the adapter's tests can fail:
   and GitLab Free (`premium=False`) keeps only the first of each;
 - the default branch is protected (Maintainers push, nobody force-pushes), enforced by a real
   pre-receive hook, so a bot that pushes to the branch Argo CD deploys from is rejected;
-- posting a commit status in the state it is already in is GitLab's 400 "Cannot transition".
+- posting a commit status in the state it is already in is GitLab's 400 "Cannot transition";
+- issues have their own iids, apart from merge requests' (`#1` and `!1` both exist): any
+  member (Guest too) reads and opens them; only their author or a Reporter or more edits,
+  closes or reopens one, else 403; a missing title is 400 `title is missing`, a blank one
+  `can't be blank`;
+- a token without the `api` scope (`read_api` only) may read but not write: 403
+  `insufficient_scope`, as GitLab answers.
 
 Mergeability is computed as GitLab does, from the repository: `git merge-tree --write-tree`
 exits 1 on a conflict. As on GitLab, it is asynchronous: the create response says `checking`;
 a later GET has the answer.
 
 Not modelled: pipelines (commit statuses exist, but `head_pipeline` stays null), approvals,
-quick actions in notes, webhooks, groups, forks, scopes of tokens.
+quick actions in notes, webhooks, groups, forks, notes on issues, confidential issues, and
+scopes for git over HTTP (`read_repository`, `write_repository`).
 """
 
 from __future__ import annotations
@@ -164,6 +171,10 @@ class Project:
     notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     next_iid: int = 1
+    """The next merge request's iid."""
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_issue_iid: int = 1
+    """Issues count on their own: GitLab numbers them apart from merge requests."""
 
 
 def now() -> str:
@@ -221,6 +232,7 @@ class GitLabServer:
         self._mr_ids = itertools.count(50001)
         self._note_ids = itertools.count(900001)
         self._status_ids = itertools.count(7001)
+        self._issue_ids = itertools.count(80001)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
@@ -310,8 +322,10 @@ class GitLabServer:
         project: str | int | None = None,
         access_level: int | None = None,
         name: str | None = None,
+        scopes: tuple[str, ...] = ("api",),
     ) -> dict[str, Any]:
-        """A token; returns its user.
+        """A token; returns its user. `scopes` as GitLab's: `api` reads and writes,
+        `read_api` only reads.
 
         `kind="personal"`: the user `username` (made when new); with `project`, also made a
         member at `access_level` (Developer by default). Without it, use `set_access`.
@@ -339,7 +353,12 @@ class GitLabServer:
         else:
             raise ValueError(f"kind is 'personal' or 'project', not {kind!r}")
         with self._lock:
-            self._tokens[token] = {"user_id": user["id"], "kind": kind, "revoked": False}
+            self._tokens[token] = {
+                "user_id": user["id"],
+                "kind": kind,
+                "revoked": False,
+                "scopes": tuple(scopes),
+            }
         return user
 
     def revoke_token(self, token: str) -> None:
@@ -501,6 +520,25 @@ class GitLabServer:
             )
             return merged
 
+    def add_issue(
+        self, project: str | int, title: str, description: str = "", author: str | None = None
+    ) -> dict[str, Any]:
+        """An issue opened by `author` (a username, made when new; the human by default), as
+        someone other than the bot opens one; returns it as the API shows it."""
+        with self._lock:
+            target = self._project(project)
+            user = self.add_user(author) if author else self.human
+            issue = self._new_issue(target, user, title, description)
+            return self._issue_json(target, issue)
+
+    def close_issue(self, project: str | int, iid: int) -> None:
+        """The human closes the issue, as from GitLab's page."""
+        with self._lock:
+            issue = self._issue(self._project(project), iid)
+            if issue["state"] == "opened":
+                issue.update(state="closed", closed_at=now(), closed_by=self.human["id"])
+                issue["updated_at"] = issue["closed_at"]
+
     # --- inspection -------------------------------------------------------------------------
 
     def pushes(self, project: str | int) -> int:
@@ -530,6 +568,12 @@ class GitLabServer:
         with self._lock:
             target = self._project(project)
             return [self._status_json(s) for s in target.statuses if s["sha"] == sha]
+
+    def issues(self, project: str | int) -> list[dict[str, Any]]:
+        """Every issue as the API shows it, oldest first."""
+        with self._lock:
+            target = self._project(project)
+            return [self._issue_json(target, issue) for issue in target.issues.values()]
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -740,6 +784,10 @@ class GitLabServer:
         ("POST", r"projects/([^/]+)/merge_requests/(\d+)/notes", "create_note"),
         ("GET", r"projects/([^/]+)/merge_requests/(\d+)/notes/(\d+)", "get_note"),
         ("PUT", r"projects/([^/]+)/merge_requests/(\d+)/notes/(\d+)", "update_note"),
+        ("GET", r"projects/([^/]+)/issues", "list_issues"),
+        ("POST", r"projects/([^/]+)/issues", "create_issue"),
+        ("GET", r"projects/([^/]+)/issues/(\d+)", "get_issue"),
+        ("PUT", r"projects/([^/]+)/issues/(\d+)", "update_issue"),
     )
 
     def _api(
@@ -766,7 +814,7 @@ class GitLabServer:
             if handler.command in ("POST", "PUT") and body:
                 params.update(self._body_params(handler, body))
             with self._lock:
-                user = self._authenticate(handler)
+                user = self._authenticate(handler, write=handler.command != "GET")
                 answer = getattr(self, f"_api_{name}")(user, params, *map(unquote, match.groups()))
             if isinstance(answer, Page):
                 answer, headers = self._paginate(answer.items, params, raw_path, query)
@@ -829,8 +877,11 @@ class GitLabServer:
         }
         return items[(page - 1) * per_page : page * per_page], headers
 
-    def _authenticate(self, handler: BaseHTTPRequestHandler) -> dict[str, Any] | None:
-        """The token's user, None without a token; 401 for a token GitLab would refuse."""
+    def _authenticate(
+        self, handler: BaseHTTPRequestHandler, write: bool = False
+    ) -> dict[str, Any] | None:
+        """The token's user, None without a token; 401 for a token GitLab would refuse, 403
+        for a write with a token that lacks the `api` scope."""
         token = handler.headers.get("PRIVATE-TOKEN")
         authorization = handler.headers.get("Authorization", "")
         if token is None and authorization.lower().startswith("bearer "):
@@ -847,6 +898,17 @@ class GitLabServer:
                     "error": "invalid_token",
                     "error_description": "Token was revoked. "
                     "You have to re-authorize from the user.",
+                },
+            )
+        scopes = entry["scopes"]
+        if "api" not in scopes and (write or "read_api" not in scopes):
+            raise ApiError(
+                403,
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than "
+                    "provided by the access token.",
+                    "scope": "api",
                 },
             )
         return self._users[entry["user_id"]]
@@ -1264,6 +1326,116 @@ class GitLabServer:
             note.update(body=body, updated_at=now())
         return self._note_json(project, note)
 
+    def _api_list_issues(
+        self, user: dict[str, Any] | None, params: dict[str, Any], ref: str
+    ) -> Page:
+        """Every state unless `state` says which, newest first, as GitLab lists them."""
+        project = self._visible(user, ref)
+        state = params.get("state", "all")
+        if state not in ("opened", "closed", "all"):
+            raise ApiError(400, {"error": "state does not have a valid value"})
+        found = [i for i in project.issues.values() if state in ("all", i["state"])]
+        if params.get("author_id"):
+            try:
+                author_id = int(params["author_id"])
+            except ValueError as error:
+                raise ApiError(400, {"error": "author_id is invalid"}) from error
+            found = [i for i in found if i["author_id"] == author_id]
+        if params.get("author_username"):
+            author = self._find_user(params["author_username"])
+            found = [i for i in found if author and i["author_id"] == author["id"]]
+        wanted = params.get("labels")
+        if wanted in ("None", "none"):
+            found = [i for i in found if not i["labels"]]
+        elif wanted in ("Any", "any"):
+            found = [i for i in found if i["labels"]]
+        elif wanted:
+            found = [i for i in found if set(_labels(wanted)) <= set(i["labels"])]
+        if params.get("iids"):
+            iids = {int(i) for i in _labels(params["iids"])}
+            found = [i for i in found if i["iid"] in iids]
+        order = params.get("order_by", "created_at")
+        if order not in ("created_at", "updated_at", "title"):
+            raise ApiError(400, {"error": "order_by does not have a valid value"})
+        found.sort(key=lambda i: (i[order], i["id"]), reverse=params.get("sort", "desc") != "asc")
+        return Page([self._issue_json(project, issue) for issue in found])
+
+    def _api_get_issue(
+        self, user: dict[str, Any] | None, params: dict[str, Any], ref: str, iid: str
+    ) -> dict[str, Any]:
+        project = self._visible(user, ref)
+        return {**self._issue_json(project, self._issue(project, int(iid))), "subscribed": False}
+
+    def _api_create_issue(
+        self, user: dict[str, Any] | None, params: dict[str, Any], ref: str
+    ) -> dict[str, Any]:
+        """Any member may open an issue on GitLab, a Guest too."""
+        project = self._visible(user, ref)
+        me = self._signed_in(user)
+        if "title" not in params:
+            raise ApiError(400, {"error": "title is missing"})
+        errors = self._text_errors(params)
+        if errors:
+            raise ApiError(400, {"message": errors})
+        issue = self._new_issue(
+            project, me, str(params["title"]), str(params.get("description") or "")
+        )
+        issue["labels"] = sorted(_labels(params.get("labels")))
+        return {**self._issue_json(project, issue), "subscribed": True}
+
+    def _api_update_issue(
+        self, user: dict[str, Any] | None, params: dict[str, Any], ref: str, iid: str
+    ) -> dict[str, Any]:
+        """The author edits their own issue; anyone else needs Reporter, else 403."""
+        project = self._visible(user, ref)
+        me = self._signed_in(user)
+        issue = self._issue(project, int(iid))
+        if issue["author_id"] != me["id"] and project.members.get(me["id"], 0) < REPORTER:
+            raise ApiError(403, {"message": "403 Forbidden"})
+        editable = (
+            "title",
+            "description",
+            "labels",
+            "add_labels",
+            "remove_labels",
+            "state_event",
+            "assignee_ids",
+            "confidential",
+            "discussion_locked",
+            "due_date",
+            "milestone_id",
+        )
+        if not any(key in params for key in editable):
+            raise ApiError(
+                400,
+                {
+                    "error": ", ".join(editable) + " are missing, at least one "
+                    "parameter must be provided"
+                },
+            )
+        errors = self._text_errors(params)
+        if errors:
+            raise ApiError(400, {"message": errors})
+        event = params.get("state_event")
+        if event is not None and event not in ("close", "reopen"):
+            raise ApiError(400, {"error": "state_event does not have a valid value"})
+        before = dict(issue)
+        if "title" in params:
+            issue["title"] = str(params["title"])
+        if "description" in params:
+            issue["description"] = str(params["description"] or "")
+        labels = _labels(params["labels"]) if "labels" in params else list(issue["labels"])
+        labels += _labels(params.get("add_labels"))
+        dropped = set(_labels(params.get("remove_labels")))
+        issue["labels"] = sorted({label for label in labels if label not in dropped})
+        if event == "close" and issue["state"] == "opened":
+            issue.update(state="closed", closed_at=now(), closed_by=me["id"])
+        elif event == "reopen" and issue["state"] == "closed":
+            issue.update(state="opened", closed_at=None, closed_by=None)
+        if issue != before:
+            issue["updated_at"] = now()
+        return {**self._issue_json(project, issue), "subscribed": True}
+
     # --- rules ------------------------------------------------------------------------------
 
     @staticmethod
@@ -1414,6 +1586,32 @@ class GitLabServer:
         if iid not in project.merge_requests:
             raise ApiError(404, {"message": "404 Not found"})
         return project.merge_requests[iid]
+
+    def _issue(self, project: Project, iid: int) -> dict[str, Any]:
+        if iid not in project.issues:
+            raise ApiError(404, {"message": "404 Not found"})
+        return project.issues[iid]
+
+    def _new_issue(
+        self, project: Project, author: dict[str, Any], title: str, description: str
+    ) -> dict[str, Any]:
+        stamp = now()
+        issue = {
+            "id": next(self._issue_ids),
+            "iid": project.next_issue_iid,
+            "title": title,
+            "description": description,
+            "state": "opened",
+            "author_id": author["id"],
+            "labels": [],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "closed_at": None,
+            "closed_by": None,
+        }
+        project.next_issue_iid += 1
+        project.issues[issue["iid"]] = issue
+        return issue
 
     def _note(self, project: Project, iid: int, note_id: int) -> dict[str, Any]:
         self._mr(project, iid)
@@ -1590,7 +1788,7 @@ class GitLabServer:
             "merge_requests_enabled": True,
             "issues_enabled": True,
             "jobs_enabled": True,
-            "open_issues_count": 0,
+            "open_issues_count": sum(i["state"] == "opened" for i in project.issues.values()),
             "creator_id": self.human["id"],
             "_links": {
                 "self": f"{self.api_url}/projects/{project.id}",
@@ -1806,6 +2004,65 @@ class GitLabServer:
             "imported_from": "none",
             "noteable_iid": note["iid"],
             "commands_changes": {},
+        }
+
+    def _issue_json(self, project: Project, issue: dict[str, Any]) -> dict[str, Any]:
+        """An issue as GitLab's API shows it (the single view adds `subscribed`)."""
+        iid, closed_by = issue["iid"], issue["closed_by"]
+        api = f"{self.api_url}/projects/{project.id}"
+        return {
+            "id": issue["id"],
+            "iid": iid,
+            "project_id": project.id,
+            "title": issue["title"],
+            "description": issue["description"],
+            "state": issue["state"],
+            "created_at": issue["created_at"],
+            "updated_at": issue["updated_at"],
+            "closed_at": issue["closed_at"],
+            "closed_by": self._user_json(self._users[closed_by]) if closed_by else None,
+            "labels": list(issue["labels"]),
+            "milestone": None,
+            "assignees": [],
+            "author": self._user_json(self._users[issue["author_id"]]),
+            "type": "ISSUE",
+            "assignee": None,
+            "user_notes_count": 0,
+            "merge_requests_count": 0,
+            "upvotes": 0,
+            "downvotes": 0,
+            "due_date": None,
+            "confidential": False,
+            "discussion_locked": None,
+            "issue_type": "issue",
+            "web_url": f"{self.url}/{project.path}/-/issues/{iid}",
+            "time_stats": {
+                "time_estimate": 0,
+                "total_time_spent": 0,
+                "human_time_estimate": None,
+                "human_total_time_spent": None,
+            },
+            "task_completion_status": {"count": 0, "completed_count": 0},
+            "weight": None,
+            "blocking_issues_count": 0,
+            "has_tasks": False,
+            "_links": {
+                "self": f"{api}/issues/{iid}",
+                "notes": f"{api}/issues/{iid}/notes",
+                "award_emoji": f"{api}/issues/{iid}/award_emoji",
+                "project": api,
+                "closed_as_duplicate_of": None,
+            },
+            "references": {
+                "short": f"#{iid}",
+                "relative": f"#{iid}",
+                "full": f"{project.path}#{iid}",
+            },
+            "severity": "UNKNOWN",
+            "moved_to_id": None,
+            "imported": False,
+            "imported_from": "none",
+            "service_desk_reply_to": None,
         }
 
     def _status_json(self, status: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,37 @@ class Issue(Event):
     """Present, with links, only when the issue is a pull request."""
 
 
+class Author(Event):
+    login: Name
+    type: str | None = None
+
+
+class EditedIssue(Event):
+    number: int
+    body: str | None = None
+    user: Author
+    pull_request: dict[str, Any] | None = None
+
+
+class BodyChange(Event):
+    from_: str | None = Field(default=None, alias="from")
+
+
+class IssueChanges(Event):
+    body: BodyChange | None = None
+
+
+class IssuesEdited(Event):
+    """An issue's title or text edited: the dashboard's boxes are ticked this way."""
+
+    action: str
+    repository: RepositoryRef
+    issue: EditedIssue
+    changes: IssueChanges = IssueChanges()
+    sender: Sender
+    installation: InstallationRef | None = None
+
+
 class Comment(Event):
     id: int
     body: str | None = None

@@ -20,13 +20,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github, GithubException, GithubIntegration
 from github.GithubRetry import GithubRetry
+from github.Issue import Issue as GithubIssue
 from github.PullRequest import PullRequest as GithubPull
 from github.Repository import Repository
 
 from bot.forges.base import (
+    DASHBOARD_MARKER,
     Annotation,
     ApiBudget,
     ForgeError,
+    Issue,
     Outcome,
     PullRequest,
     PullRequestDraft,
@@ -60,18 +63,22 @@ class GitHubSettings:
 
 def connect(settings: GitHubSettings, destination: Path) -> GitHubForge:
     """Authenticate, read the repository and clone it to `destination`."""
-    repository, auth, app = open_repository(settings)
+    client, repository, auth, app = open_repository(settings)
 
     def credentials() -> GitCredentials:
         token = auth.token if isinstance(auth, Auth.AppInstallationAuth) else settings.token
         return GitCredentials("x-access-token", str(token))
 
     branches = RemoteBranches.clone(repository.clone_url, destination, credentials)
-    return GitHubForge(repository, branches, credentials, check_runs=app)
+    if app:
+        return GitHubForge(repository, branches, credentials, check_runs=True)
+    with _calling("read the token's user"):
+        login = client.get_user().login
+    return GitHubForge(repository, branches, credentials, check_runs=False, login=login)
 
 
-def open_repository(settings: GitHubSettings) -> tuple[Repository, Auth.Auth, bool]:
-    """The repository through the API, its auth, and whether that is an App's."""
+def open_repository(settings: GitHubSettings) -> tuple[Github, Repository, Auth.Auth, bool]:
+    """The client, the repository through it, its auth, and whether that is an App's."""
     auth, app = _auth(settings)
     client = Github(
         base_url=settings.api_url.rstrip("/"),
@@ -83,7 +90,7 @@ def open_repository(settings: GitHubSettings) -> tuple[Repository, Auth.Auth, bo
     )
     with _calling(f"read repository {settings.repository}"):
         repository = client.get_repo(settings.repository)
-    return repository, auth, app
+    return client, repository, auth, app
 
 
 class GitHubConversation:
@@ -91,7 +98,7 @@ class GitHubConversation:
     payload, which anyone can forge a comment into) and the reply."""
 
     def __init__(self, settings: GitHubSettings) -> None:
-        self.repository, _, _ = open_repository(settings)
+        _, self.repository, _, _ = open_repository(settings)
 
     def permission(self, login: str) -> str:
         """GitHub's role for `login` here: admin, maintain, write, triage, read or none."""
@@ -111,6 +118,10 @@ class GitHubConversation:
     def reply(self, number: int, text: str) -> None:
         with _calling(f"answer on #{number}"):
             self.repository.get_issue(number).create_comment(text)
+
+    def issue_body(self, number: int) -> str:
+        with _calling(f"read issue #{number}"):
+            return str(self.repository.get_issue(number).body or "")
 
 
 def _auth(settings: GitHubSettings) -> tuple[Auth.Auth, bool]:
@@ -190,11 +201,14 @@ class GitHubForge:
         credentials: Credentials,
         *,
         check_runs: bool,
+        login: str | None = None,
     ) -> None:
         self.repository = repository
         self.branches = branches
         self.credentials = credentials
         self.check_runs = check_runs
+        self.login = login
+        """The token's user; None for an App, whose writes are its `[bot]` user's."""
         self.owner = repository.owner.login
         self.default_branch = repository.default_branch
 
@@ -265,6 +279,36 @@ class GitHubForge:
                 lambda comment, body: comment.edit(body),
                 issue.create_comment,
             )
+
+    def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
+        with _calling("write the dashboard issue"):
+            found = self._dashboard()
+            if found is None:
+                created = self.repository.create_issue(title=title, body=body)
+                return "created", _issue(created)
+            if found.title == title and (found.body or "") == body:
+                return "unchanged", _issue(found)
+            found.edit(title=title, body=body)
+            return "updated", _issue(found)
+
+    def _dashboard(self) -> GithubIssue | None:
+        """The open dashboard issue the bot wrote: listed by its author where the token
+        names one, else among the App's `Bot` user's issues. The issues listing holds pull
+        requests too."""
+        if self.login is not None:
+            # PyGithub sends a login as it is; its annotation names NamedUser only.
+            listed = self.repository.get_issues(state="open", creator=self.login)  # type: ignore[arg-type]
+        else:
+            listed = self.repository.get_issues(state="open")
+        for issue in listed:
+            mine = self.login is not None or issue.user.type == "Bot"
+            if (
+                issue.pull_request is None
+                and mine
+                and (issue.body or "").startswith(DASHBOARD_MARKER)
+            ):
+                return issue
+        return None
 
     def has_comment(self, pull: PullRequest, key: str) -> bool:
         marker = comment_marker(key)
@@ -350,3 +394,7 @@ def _pull(pull: GithubPull) -> PullRequest:
         closed_at=pull.closed_at,
         labels=tuple(label.name for label in pull.labels),
     )
+
+
+def _issue(issue: GithubIssue) -> Issue:
+    return Issue(issue.number, issue.html_url, issue.body or "")

@@ -9,6 +9,8 @@ and what each event calls for.
   debounced;
 - `issue_comment` created on a bot PR, with a `/rightsizer` line, not by a bot ->
   `command:<comment id>`;
+- `issues` edited, the bot's dashboard issue, ticking a box, not by a bot ->
+  `dashboard:<number>:<login>`;
 - `check_run` rerequested ("Re-run") or `check_suite` rerequested ("Re-run all checks"),
   of this App -> `rerun`;
 - `pull_request` closed, a bot PR -> its fate recorded;
@@ -22,6 +24,8 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from bot.dashboard_ticks import newly_ticked
+from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.events import parse
 from bot.forges.github import events
 from bot.forges.hooks import (
@@ -48,6 +52,7 @@ EVENTS = frozenset(
         "installation_repositories",
         "push",
         "issue_comment",
+        "issues",
         "check_run",
         "check_suite",
         "pull_request",
@@ -116,6 +121,8 @@ class GitHubHooks:
             return self._push(parse(events.GitHubPush, payload))
         if event == "issue_comment":
             return self._comment(parse(events.IssueComment, payload), pulls)
+        if event == "issues" and action == "edited":
+            return self._dashboard(parse(events.IssuesEdited, payload))
         if event == "check_run" and action == "rerequested":
             rerun = parse(events.CheckRunRerequested, payload)
             return self._rerun(rerun, rerun.check_run.app, "check run")
@@ -153,6 +160,25 @@ class GitHubHooks:
         details = {"number": number, "login": login, "command": line, "comment_id": comment}
         return Enqueue(name, f"command:{comment}", 0.0, details, _installation(event))
 
+    def _dashboard(self, event: events.IssuesEdited) -> Decision:
+        """A person ticking a box in the bot's dashboard issue (written by the App's `Bot`
+        user): the boxes this edit ticked, not those already ticked, ask for something."""
+        name, issue = event.repository.full_name, event.issue
+        body = issue.body or ""
+        if issue.pull_request is not None or not body.startswith(DASHBOARD_MARKER):
+            return ignored("an issue edited that is not the dashboard issue", name)
+        if issue.user.type != "Bot":
+            return ignored("an issue carrying the dashboard marker, not written by a bot", name)
+        login = event.sender.login
+        if event.sender.type == "Bot" or login.endswith("[bot]"):
+            return ignored("the dashboard issue edited by a bot", name)
+        before = event.changes.body.from_ if event.changes.body else None
+        if before is None or not newly_ticked(before, body):
+            return ignored("a dashboard edit that ticks no box", name)
+        details = {"number": issue.number, "login": login}
+        reason = f"dashboard:{issue.number}:{login}"
+        return Enqueue(name, reason, 0.0, details, _installation(event))
+
     def _rerun(
         self,
         event: events.CheckRunRerequested | events.CheckSuiteRerequested,
@@ -178,6 +204,7 @@ class GitHubHooks:
 def _installation(
     event: events.GitHubPush
     | events.IssueComment
+    | events.IssuesEdited
     | events.CheckRunRerequested
     | events.CheckSuiteRerequested,
 ) -> int | None:

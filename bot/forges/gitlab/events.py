@@ -58,3 +58,27 @@ class MergeRequest(Event):
 class MergeRequestHook(Event):
     project: Project
     object_attributes: MergeRequest
+
+
+class Issue(Event):
+    iid: int
+    action: str | None = None
+    description: str | None = None
+
+
+class DescriptionChange(Event):
+    """An edit's before and after: which boxes the edit itself ticked."""
+
+    previous: str | None = None
+    current: str | None = None
+
+
+class IssueChanges(Event):
+    description: DescriptionChange | None = None
+
+
+class IssueHook(Event):
+    project: Project
+    user: GitLabUser
+    object_attributes: Issue
+    changes: IssueChanges | None = None

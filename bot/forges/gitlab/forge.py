@@ -20,9 +20,11 @@ import gitlab
 from gitlab.exceptions import GitlabError
 
 from bot.forges.base import (
+    DASHBOARD_MARKER,
     Annotation,
     ApiBudget,
     ForgeError,
+    Issue,
     Outcome,
     PullRequest,
     PullRequestDraft,
@@ -112,6 +114,11 @@ class GitLabConversation:
     def reply(self, number: int, text: str) -> None:
         with _calling(f"answer on !{number}"):
             self.project.mergerequests.get(number, lazy=True).notes.create({"body": text})
+
+    def issue_body(self, number: int) -> str:
+        """Read from the API: the shared webhook token lets anyone post an edit "of" it."""
+        with _calling(f"read issue #{number}"):
+            return str(self.project.issues.get(number).description or "")
 
 
 @contextmanager
@@ -212,6 +219,29 @@ class GitLabForge:
             notes = self.project.mergerequests.get(pull.number, lazy=True).notes
             return any(str(n.body).startswith(marker) for n in notes.list(iterator=True))
 
+    def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
+        """The dashboard is the token user's own open issue carrying the marker: anyone may
+        write the marker into an issue, and adopting theirs would let them steer the bot."""
+        with _calling("open or update the dashboard issue"):
+            me = self._token_user_id()
+            found = self.project.issues.list(state="opened", author_id=me, iterator=True)
+            issue = next((i for i in found if _is_dashboard(i, me)), None)
+            if issue is None:
+                created = self.project.issues.create({"title": title, "description": body})
+                return "created", _issue(created)
+            if issue.title == title and issue.description == body:
+                return "unchanged", _issue(issue)
+            issue.title, issue.description = title, body
+            issue.save()
+            return "updated", _issue(issue)
+
+    def _token_user_id(self) -> int:
+        """`open_project` authenticated, so python-gitlab holds the token's user already."""
+        if self.client.user is None:
+            self.client.auth()
+        assert self.client.user is not None  # auth() sets it or raises
+        return int(self.client.user.id)
+
     def api_budget(self) -> ApiBudget | None:
         """None: GitLab limits per user and address, not per installation, and
         python-gitlab waits out its 429s."""
@@ -258,6 +288,18 @@ class GitLabForge:
                 raise ForgeError(f"find user {name}", "GitLab has no such user")
             ids.append(users[0].id)
         return ids
+
+
+def _is_dashboard(issue: Any, author_id: int) -> bool:
+    """Checked here too, not only by the listing's `author_id` filter: a stranger's issue
+    carrying the marker must never be taken for the bot's."""
+    author = issue.author or {}
+    mine = author.get("id") == author_id
+    return mine and str(issue.description or "").startswith(DASHBOARD_MARKER)
+
+
+def _issue(issue: Any) -> Issue:
+    return Issue(int(issue.iid), str(issue.web_url), str(issue.description or ""))
 
 
 def _pull(request: Any) -> PullRequest:

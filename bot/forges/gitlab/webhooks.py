@@ -9,6 +9,8 @@ GitLab sends no installation events: the projects served are the ones
 - `Note Hook` on a bot merge request, with a `/rightsizer` line, not by a bot ->
   `command:<note id>`;
 - `Merge Request Hook` merge or close, a bot merge request -> its fate recorded;
+- `Issue Hook` update by a person that ticks a box of the dashboard issue ->
+  `dashboard:<iid>:<username>` (the worker reads the issue back: the payload may lie);
 - anything else -> ignored, with why.
 """
 
@@ -19,6 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from bot.dashboard_ticks import newly_ticked
+from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.events import Malformed, parse
 from bot.forges.gitlab import events
 from bot.forges.hooks import (
@@ -90,7 +94,7 @@ class GitLabHooks:
     ) -> Decision:
         """Events of the projects served, each sent with that project's own token where it
         has one: the shared token speaks for no such project."""
-        if event not in ("Push Hook", "Note Hook", "Merge Request Hook"):
+        if event not in ("Push Hook", "Note Hook", "Merge Request Hook", "Issue Hook"):
             return ignored(f"{event} is not an event the bot acts on")
         name = parse(events.ProjectEvent, payload).project.path_with_namespace
         if name not in self.projects:
@@ -107,6 +111,8 @@ class GitLabHooks:
             return Enqueue(name, "push", self.debounce, served=True)
         if event == "Note Hook":
             return self._note(parse(events.NoteHook, payload), pulls)
+        if event == "Issue Hook":
+            return self._issue(parse(events.IssueHook, payload))
         return self._merge_request(parse(events.MergeRequestHook, payload), pulls)
 
     def _note(self, event: events.NoteHook, pulls: PullBranch) -> Decision:
@@ -128,6 +134,26 @@ class GitLabHooks:
             return ignored("a command on a merge request Rightsizer did not open", name)
         details = {"number": number, "login": login, "command": line, "comment_id": note.id}
         return Enqueue(name, f"command:{note.id}", 0.0, details, served=True)
+
+    def _issue(self, event: events.IssueHook) -> Decision:
+        """A person's edit of the dashboard that ticks a box. Only boxes this edit ticked
+        count, so the bot's own rewrite, or text edited around a ticked box, asks nothing."""
+        name, issue = event.project.path_with_namespace, event.object_attributes
+        if issue.action != "update":
+            return ignored(f"issue {issue.action}, not an edit", name)
+        change = event.changes.description if event.changes else None
+        if change is None:
+            return ignored("an issue edit that leaves the description as it was", name)
+        before, after = change.previous or "", change.current or ""
+        if not after.startswith(DASHBOARD_MARKER):
+            return ignored("an edit of an issue that is not the dashboard", name)
+        login = event.user.username
+        if _BOT.match(login) or event.user.bot:
+            return ignored("an issue edit by a bot", name)
+        if not newly_ticked(before, after):
+            return ignored("an issue edit that ticks no dashboard box", name)
+        details = {"number": issue.iid, "login": login}
+        return Enqueue(name, f"dashboard:{issue.iid}:{login}", 0.0, details, served=True)
 
     def _merge_request(self, event: events.MergeRequestHook, pulls: PullBranch) -> Decision:
         name, merge_request = event.project.path_with_namespace, event.object_attributes

@@ -1,0 +1,59 @@
+"""The dashboard issue's checkboxes, read back: what a reviewer asked for by ticking one.
+
+Each box the bot writes carries a hidden marker after it, `<!-- rightsizer:rerun -->` or
+`<!-- rightsizer:release GROUP -->` (the group's name percent-encoded, so no name can close
+the comment or add markup), and the bot rewrites the issue with every box clear after acting.
+A webhook acts only on boxes ticked by that edit (`newly_ticked`): the bot's own rewrite, or
+a person editing the text around a ticked box, asks for nothing. This module reads text only,
+so the webhooks can use it before anything is queued.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote, unquote
+
+TickAction = Literal["rerun", "release"]
+_BOX = re.compile(
+    r"^[ \t]*[-*+][ \t]+\[(?P<mark>[ xX])\][ \t]*"
+    r"<!-- rightsizer:(?P<action>rerun|release)(?: (?P<group>[A-Za-z0-9%._~-]{1,512}))? -->",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One box the dashboard offers: rerun the repository, or release a held group."""
+
+    action: TickAction
+    group: str | None = None
+
+    def marker(self) -> str:
+        """The hidden comment written after the box, which `ticked` reads back."""
+        if self.group is None:
+            return f"<!-- rightsizer:{self.action} -->"
+        return f"<!-- rightsizer:{self.action} {quote(self.group, safe='')} -->"
+
+
+def ticked(body: str) -> list[Tick]:
+    """The boxes ticked in `body`, in order, each once."""
+    found: list[Tick] = []
+    for match in _BOX.finditer(body):
+        if match["mark"] == " ":
+            continue
+        action: TickAction = "rerun" if match["action"] == "rerun" else "release"
+        group = match["group"]
+        if (action == "release") != (group is not None):
+            continue  # a release names its group, a rerun none
+        tick = Tick(action, unquote(group) if group else None)
+        if tick not in found:
+            found.append(tick)
+    return found
+
+
+def newly_ticked(before: str, after: str) -> list[Tick]:
+    """The boxes ticked in `after` that were not in `before`: what one edit asks for."""
+    old = set(ticked(before))
+    return [tick for tick in ticked(after) if tick not in old]
