@@ -573,6 +573,8 @@ def run(
         out.print(f"[bold]{escape(item.location)}[/bold]", highlight=False)
     if not results:
         out.print("Nothing to change: every workload is within its guardrails.")
+    if report.dashboard not in (None, "unchanged"):
+        out.print(f"Dashboard issue {report.dashboard}.")
     if any(item.branch_outcome == "failed" for item in results):
         raise typer.Exit(1)
 

@@ -228,9 +228,9 @@ def compose(
     tail = f"\n\n{metadata.render()}\n"
     body = _fitted(env, "pr_body.md.j2", context, limit - len(tail), shrink=True)
     return PullRequestText(
-        title=_render(env, "pr_title.txt.j2", context).strip(),
+        title=render(env, "pr_title.txt.j2", context).strip(),
         body=body.rstrip("\n") + tail,
-        commit_message=_render(env, "commit_message.txt.j2", context),
+        commit_message=render(env, "commit_message.txt.j2", context),
         metadata=metadata,
         summary=_fitted(env, "pr_summary.md.j2", context, SUMMARY_LIMIT, shrink=False),
         monthly_cost_delta=group.monthly_cost_delta,
@@ -284,14 +284,14 @@ def _fitted(
         {"charts": False, "diffs": False, "details": False},
     ]
     for step in steps if shrink else steps[:1]:
-        text = _render(env, name, context | step)
+        text = render(env, name, context | step)
         if len(text) <= limit:
             return text
     smaller = context | steps[-1]
     workloads = context["workloads"]
 
     def with_first(count: int) -> str:
-        return _render(
+        return render(
             env, name, smaller | {"workloads": workloads[:count], "more": len(workloads) - count}
         )
 
@@ -310,7 +310,7 @@ def _fitted(
     return best
 
 
-def _render(env: BudgetedEnvironment, name: str, context: dict[str, Any]) -> str:
+def render(env: BudgetedEnvironment, name: str, context: dict[str, Any]) -> str:
     try:
         return env.render(name, context)
     except InputError:

@@ -115,6 +115,8 @@ class RepoConfig:
     sources: SourceSettings = field(default_factory=SourceSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     environments: tuple[DeclaredEnvironment, ...] = ()
+    dashboard: bool = True
+    """Keep the dashboard issue (open PRs, holds, standing commands, boxes to act on)."""
 
 
 def valid_branch(name: str) -> bool:
@@ -169,6 +171,8 @@ def load_config(repo: Path) -> RepoConfig:
         values["schedule"] = _schedule(typed(data, "schedule", dict, shown))
     if "environments" in data:
         values["environments"] = _environments(typed(data, "environments", list, shown), repo)
+    if "dashboard" in data:
+        values["dashboard"] = typed(data, "dashboard", bool, shown)
     return RepoConfig(**values)  # type: ignore[arg-type]
 
 

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import RepoConfig
+from bot.dashboard_issue import update_dashboard
 from bot.decisions.overrides import Override
-from bot.forges.base import ApiBudget
+from bot.decisions.releases import Release
+from bot.forges.base import ApiBudget, Forge, ForgeError, Outcome
 from bot.forges.connect import ForgeOptions, open_checkout
 from bot.inputs import (
     Inputs,
@@ -40,6 +42,8 @@ class RunReport:
     results: list[GroupResult]
     api_budget: ApiBudget | None = None
     """The forge's rate limit after the run, for the service's shared budget."""
+    dashboard: Outcome | None = None
+    """What became of the dashboard issue; None when the repo turned it off."""
 
 
 def run_moment(as_of: str | None, where: str) -> datetime:
@@ -63,11 +67,13 @@ def run_once(
     org_policy: str | None = None,
     forecast_cache: Path | None = None,
     overrides: Sequence[Override] = (),
+    releases: Sequence[Release] = (),
     say: Say = lambda _: None,
 ) -> RunReport:
     """Plan and publish one repository. Without a `request`, the sources come from the
     repo's `.rightsizer.yaml` (`sources:`), which is how the service runs; `overrides` are
-    the reviewers' standing commands the service keeps."""
+    the reviewers' standing commands the service keeps, `releases` the held groups they let
+    through. The dashboard issue is written last, from what was published."""
     with tempfile.TemporaryDirectory(prefix="rightsizer-") as scratch:
         checkout = open_checkout(options, Path(scratch))
         workspace, config, files = checkout.workspace, checkout.config, checkout.files
@@ -86,8 +92,28 @@ def run_once(
         cache.save()
         if renders is not None:
             renders.save()
-        results = publish(plan, files, workspace, base, checkout.forge, config, now)
-    return RunReport(config, plan, results, checkout.forge.api_budget())
+        forge = checkout.forge
+        results = publish(plan, files, workspace, base, forge, config, now, releases)
+        board = _dashboard(forge, results, overrides, now, files, say) if config.dashboard else None
+    return RunReport(config, plan, results, forge.api_budget(), board)
+
+
+def _dashboard(
+    forge: Forge,
+    results: list[GroupResult],
+    overrides: Sequence[Override],
+    now: datetime,
+    files: Path,
+    say: Say,
+) -> Outcome | None:
+    """The dashboard issue, written after the PRs: a forge refusing it (an App without the
+    `issues` permission, an outage) costs the issue, not the published PRs or a retry of
+    the whole run, and the run says why."""
+    try:
+        return update_dashboard(forge, results, overrides, now, files)
+    except ForgeError as exc:
+        say(f"warning: the dashboard issue was not written: {exc}")
+        return None
 
 
 def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:

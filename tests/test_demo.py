@@ -58,7 +58,8 @@ def test_one_branch_per_environment_with_one_bot_commit_each(first_run):
     # Quiet by default: a line per PR, its title and where it is; no plan table, no PR text.
     lines = result.stdout.splitlines()
     assert [line.split(" (")[0] for line in lines] == [
-        f"{branch}: branch created, PR created" for branch in BRANCHES
+        *(f"{branch}: branch created, PR created" for branch in BRANCHES),
+        "Dashboard issue created.",
     ]
     assert lines[0].endswith("pull-requests/dev.md") and "Rightsize dev: " in lines[0]
     # The estimate the title leaves out, as the body leads with it.
@@ -69,7 +70,12 @@ def test_one_branch_per_environment_with_one_bot_commit_each(first_run):
 
 def test_pr_text_is_written_and_explains_each_change(first_run):
     _, pr_dir, _, _ = first_run
-    assert sorted(p.name for p in pr_dir.iterdir()) == ["dev.md", "prod.md", "staging.md"]
+    assert sorted(p.name for p in pr_dir.iterdir()) == [
+        "dashboard.issue.md",
+        "dev.md",
+        "prod.md",
+        "staging.md",
+    ]
     prod = (pr_dir / "prod.md").read_text()
     assert prod.startswith("# Rightsize prod: ")
     # The summary row first, then in the workload's details the evidence and the reason.

@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.forges.base import DASHBOARD_MARKER
 from tests.conftest import COST, git, rightsizer
-from tests.forge_servers.github import GitHubServer
+from tests.forge_servers.github import DEFAULT_APP_PERMISSIONS, GitHubServer
 from tests.forge_story import pulls_by_branch, small_monorepo, succeeded, usage
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -88,8 +89,14 @@ def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github,
             written = line[note["start_line"] - 1].split(":", 1)[1].split(" #")[0].strip()
             assert f" → {written.strip(chr(39))} (" in note["message"]  # the value it proposes
     assert github.tokens_issued == 1
+    # The dashboard issue, the App's own, lists each PR by its number.
+    [issue] = github.issues(OWNER, NAME)
+    assert issue["user"]["type"] == "Bot" and issue["title"] == "Rightsizer Dashboard"
+    assert issue["body"].startswith(DASHBOARD_MARKER)
+    for (pull,) in pulls.values():
+        assert f"- #{pull['number']} {pull['title']}, " in issue["body"]
 
-    # Same inputs: nothing pushed, nothing written, not even a label.
+    # Same inputs: nothing pushed, nothing written, not even a label or the issue.
     pushes, seen = github.pushes(OWNER, NAME), len(github.requests)
     succeeded(run(github, tmp_path, exports))
     assert github.pushes(OWNER, NAME) == pushes
@@ -240,3 +247,37 @@ def test_a_wrong_key_is_refused_clearly_and_nothing_is_written(github, tmp_path)
     assert "GitHub answered 401" in result.stderr and "Traceback" not in result.stderr
     assert github.pushes(OWNER, NAME) == 0 and github.pulls(OWNER, NAME) == []
     assert "PRIVATE KEY" not in result.stderr + result.stdout
+
+
+def test_the_dashboard_is_the_bots_own_issue_rewritten_in_place(github, tmp_path):
+    """A person's issue carrying the marker is never adopted; the bot's own is edited in
+    place, its ticked boxes cleared by the run."""
+    claimed = github.open_issue(OWNER, NAME, "Rightsizer Dashboard", DASHBOARD_MARKER, "mallory")
+    exports = usage(tmp_path / "usage.csv")
+    succeeded(run(github, tmp_path, exports))
+    theirs, ours = github.issues(OWNER, NAME)
+    assert theirs["number"] == claimed and theirs["body"] == DASHBOARD_MARKER
+    assert ours["user"]["login"] == f"{github.app_slug}[bot]"
+    ticked = ours["body"].replace("- [ ] <!-- rightsizer:rerun", "- [x] <!-- rightsizer:rerun")
+    github.edit_issue(OWNER, NAME, ours["number"], ticked)
+    seen = len(github.requests)
+    out = succeeded(run(github, tmp_path, exports))
+    assert writes(github, seen)[1:] == [
+        ("PATCH", f"/api/v3/repos/{OWNER}/{NAME}/issues/{ours['number']}")
+    ]
+    assert github.issues(OWNER, NAME)[1]["body"] == ours["body"]
+    assert "Dashboard issue updated." in out
+
+
+def test_an_app_without_the_issues_permission_publishes_its_prs_and_says_why(tmp_path):
+    permissions = {k: v for k, v in DEFAULT_APP_PERMISSIONS.items() if k != "issues"}
+    with GitHubServer(tmp_path / "github", permissions=permissions) as server:
+        server.add_repository(OWNER, NAME, small_monorepo(tmp_path / "infra"))
+        result = run(server, tmp_path, usage(tmp_path / "usage.csv"))
+        assert result.returncode == 0, result.stderr
+        assert sorted(pulls_by_branch(server, OWNER, NAME)) == list(BRANCHES)
+        assert server.issues(OWNER, NAME) == []
+    assert (
+        "warning: the dashboard issue was not written: write the dashboard issue: GitHub "
+        "answered 403: Resource not accessible by integration"
+    ) in result.stderr
