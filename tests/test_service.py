@@ -393,3 +393,67 @@ def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on
         assert BOMB in page.text
     finally:
         service.stop()
+
+
+def test_a_box_ticked_in_the_dashboard_releases_a_held_group(github, tmp_path):
+    """One PR at a time: the first run opens dev and holds prod and staging, each with a
+    box. A tick by someone without write access runs nothing; alice's releases staging,
+    whose PR opens while prod stays held, and the run clears the box."""
+    config = git_show(github, ".rightsizer.yaml")
+    github.commit(
+        OWNER, NAME, "main", {".rightsizer.yaml": config + "pull_requests: {max_open: 1}\n"}
+    )
+    service = Service(tmp_path, github, None).start()
+    try:
+        installed = payload("installation_repositories/added.payload.json", github)
+        installed["repositories_added"] = [
+            {"id": 1, "name": NAME, "full_name": f"{OWNER}/{NAME}", "private": True}
+        ]
+        assert service.deliver("installation_repositories", installed).status_code == 202
+        [issue] = wait_for(lambda: github.issues(OWNER, NAME), "the dashboard issue", service)
+        assert sorted(by_branch(github)) == ["rightsizer/dev"]
+        box = "- [ ] <!-- rightsizer:release staging -->"
+        assert box in issue["body"] and "<!-- rightsizer:release prod -->" in issue["body"]
+        store = service.store()
+        repository = store.repositories.get("github", f"{OWNER}/{NAME}")
+        assert repository is not None
+
+        ticked = issue["body"].replace(box, box.replace("[ ]", "[x]"))
+        github.edit_issue(OWNER, NAME, issue["number"], ticked)
+        edited = payload("issues/edited.payload.json", github)
+        edited["issue"].update(number=issue["number"], body=ticked, user=issue["user"])
+        edited["changes"] = {"body": {"from": issue["body"]}}
+
+        def ticked_by(login: str) -> None:
+            edited["sender"].update(login=login, type="User")
+            assert service.deliver("issues", edited).status_code == 202
+
+        ticked_by("mallory")  # read access only: asked of GitHub, refused
+        wait_for(
+            lambda: "dashboard box refused: mallory may not write" in service.log.read_text(),
+            "the refusal",
+            service,
+        )
+        assert [job[1:3] for job in store.queue.jobs()][-1] == ("dashboard:2:mallory", "done")
+        assert len(store.runs.of(repository)) == 1 and store.releases.of(repository) == []
+
+        github.set_permission(OWNER, NAME, "alice", "write")
+        ticked_by("alice")
+        wait_for(lambda: "rightsizer/staging" in by_branch(github), "staging's PR", service)
+        wait_for(lambda: store.runs.of(repository)[-1][1] == "ok", "the rerun", service)
+        assert sorted(by_branch(github)) == ["rightsizer/dev", "rightsizer/staging"]
+        [release] = store.releases.of(repository)
+        assert (release.group, release.by) == ("staging", "alice")
+        [rewritten] = github.issues(OWNER, NAME)
+        assert rewritten["number"] == issue["number"] and "[x]" not in rewritten["body"]
+        assert "<!-- rightsizer:release staging -->" not in rewritten["body"]
+        assert "- [ ] <!-- rightsizer:release prod -->" in rewritten["body"]
+    finally:
+        service.stop()
+
+
+def git_show(server: GitHubServer, path: str) -> str:
+    bare = server.root / OWNER / f"{NAME}.git"
+    return subprocess.run(
+        ["git", "show", f"main:{path}"], cwd=bare, capture_output=True, text=True, check=True
+    ).stdout

@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.dashboard_ticks import ticked
 from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
+from bot.decisions.releases import Release
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions, open_conversation
 from bot.markdown import inert
@@ -100,6 +102,8 @@ class Worker:
         try:
             if reason.startswith("command:"):
                 self._command(job)
+            elif reason.startswith("dashboard:"):
+                self._dashboard(job)
             else:
                 self._run(job)
         finally:
@@ -122,6 +126,7 @@ class Worker:
             self.settings.org_policy,
             repository_cache(self.settings.forecast_cache, job.repository.full_name),
             self.store.overrides.of(job.repository),
+            self.store.releases.of(job.repository),
         )
         try:
             ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
@@ -224,6 +229,33 @@ class Worker:
         except InputError as exc:  # the service is not set up for this forge: no retry
             raise JobFailed(str(exc)) from exc
 
+    def _dashboard(self, job: JobRow) -> None:
+        """Boxes ticked in the dashboard issue. The issue is read back from the forge (its
+        boxes as they are now, not as a payload says), the person who ticked is asked about
+        as for a command, then each release is kept and one run carries them out and
+        rewrites the issue with its boxes clear. A refusal is logged, not answered: the
+        next run clears the box."""
+        number, login = int(job.details["number"]), str(job.details["login"])
+        try:
+            conversation = open_conversation(self._options(job.repository))
+            ticks = ticked(conversation.issue_body(number))
+            if not ticks:
+                return  # cleared since, by a run or by hand
+            if not may_command(conversation.permission(login)):
+                log.info("dashboard box refused: %s may not write", login, extra=_context(job))
+                metrics.RUNS.labels("dashboard", "refused").inc()
+                return
+        except ForgeError as exc:
+            raise RetryLater(str(exc), self._backoff(job, exc.retry_after)) from exc
+        except InputError as exc:
+            raise JobFailed(str(exc)) from exc
+        now = datetime.now(UTC)
+        for tick in ticks:
+            if tick.group is not None:
+                self.store.releases.add(job.repository, Release(tick.group, login, now))
+        self.store.queue.enqueue(job.repository, "rerun", 0.0)
+        metrics.RUNS.labels("dashboard", "ok").inc()
+
     def _act(self, repository: RepositoryRow, login: str, line: str) -> str:
         """Carry out one command; the reply says what was done, or why not."""
         unknown = False
@@ -302,6 +334,7 @@ def planned_and_published(
     org_policy: str | None,
     cache: Path | None,
     overrides: list[Override],
+    releases: list[Release],
 ) -> RunSummary:
     """One run, as the child process of `Worker._run` carries it out."""
     said: list[str] = []
@@ -313,6 +346,7 @@ def planned_and_published(
             org_policy=org_policy,
             forecast_cache=cache,
             overrides=overrides,
+            releases=releases,
             say=said.append,
         )
     finally:

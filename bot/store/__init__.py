@@ -9,6 +9,7 @@ from bot.store.database import Database
 from bot.store.deliveries import Deliveries
 from bot.store.overrides import Overrides
 from bot.store.queue import Queue
+from bot.store.releases import Releases
 from bot.store.repositories import Repositories
 from bot.store.runs import Runs
 
@@ -27,3 +28,4 @@ class Store:
         self.runs = Runs(self.database)
         self.overrides = Overrides(self.database)
         self.budgets = Budgets(self.database)
+        self.releases = Releases(self.database)

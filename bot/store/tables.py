@@ -127,3 +127,12 @@ class OverrideRecord(Base):
     by: Mapped[str] = mapped_column(String(255))
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReleaseRecord(Base):
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
+    group: Mapped[str] = mapped_column(String(512))
+    by: Mapped[str] = mapped_column(String(255))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
