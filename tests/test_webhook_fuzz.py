@@ -27,6 +27,7 @@ GITLAB = {
     "gitlab/push.json": "Push Hook",
     "gitlab/merge_request.json": "Merge Request Hook",
     "gitlab/note_merge_request.json": "Note Hook",
+    "gitlab/issue.json": "Issue Hook",
 }
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
