@@ -16,6 +16,9 @@ from typing import Literal
 from urllib.parse import quote, unquote
 
 TickAction = Literal["rerun", "release"]
+MAX_TICKS = 100
+"""Boxes read from one issue at most: a person ticks a few at a time, and an issue edited by
+hand to hold thousands must not become thousands of releases."""
 _BOX = re.compile(
     r"^[ \t]*[-*+][ \t]+\[(?P<mark>[ xX])\][ \t]*"
     r"<!-- rightsizer:(?P<action>rerun|release)(?: (?P<group>[A-Za-z0-9%._~-]{1,512}))? -->",
@@ -38,7 +41,7 @@ class Tick:
 
 
 def ticked(body: str) -> list[Tick]:
-    """The boxes ticked in `body`, in order, each once."""
+    """The boxes ticked in `body`, in order, each once, the first `MAX_TICKS`."""
     found: list[Tick] = []
     for match in _BOX.finditer(body):
         if match["mark"] == " ":
@@ -50,6 +53,8 @@ def ticked(body: str) -> list[Tick]:
         tick = Tick(action, unquote(group) if group else None)
         if tick not in found:
             found.append(tick)
+        if len(found) == MAX_TICKS:
+            break
     return found
 
 

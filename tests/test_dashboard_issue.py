@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.compose import PullRequestText
 from bot.dashboard_issue import dashboard, dashboard_body
-from bot.dashboard_ticks import Tick, newly_ticked, ticked
+from bot.dashboard_ticks import MAX_TICKS, Tick, newly_ticked, ticked
 from bot.decisions.model import RuleHit
 from bot.decisions.overrides import Override
 from bot.forges.base import DASHBOARD_MARKER
@@ -56,6 +56,9 @@ def test_boxes_are_read_back_for_any_group_name_and_only_when_newly_ticked():
     assert ticked("I ticked <!-- rightsizer:rerun --> here [x]") == []
     assert ticked("- [x] <!-- rightsizer:release -->") == []
     assert ticked("- [x] <!-- rightsizer:rerun prod -->") == []
+    # An issue edited to hold thousands of boxes asks for a bounded number of releases.
+    many = "\n".join(f"- [x] {Tick('release', f'app-{n}').marker()}" for n in range(5000))
+    assert len(ticked(many)) == MAX_TICKS
 
 
 def test_the_issue_lists_open_held_closed_failed_and_the_commands_in_force():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
+from bot.decisions.releases import Release
 from bot.service.settings import load_settings
 from bot.store import Store
 from bot.store.database import MIGRATIONS, sqlalchemy_url
@@ -120,3 +122,20 @@ def test_without_a_url_an_embedded_postgresql_keeps_state_in_the_data_directory(
         assert done.stdout.strip() == "['acme/infra']"
         assert (Path(data) / "postgres" / "PG_VERSION").is_file()
         assert not (Path(data) / "postgres" / "postmaster.pid").exists()  # stopped at exit
+
+
+def test_a_group_keeps_its_newest_release_only(database: str) -> None:
+    """Ticking a group's box again replaces its release: one row per group, the newest."""
+    store = Store(database)
+    repository = store.repositories.add("github", "acme/infra", 1)
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    store.releases.add(repository, Release("prod", "ada", first))
+    store.releases.add(repository, Release("dev", "ada", first))
+    store.releases.add(repository, Release("prod", "bob", first + timedelta(days=2)))
+    other = store.repositories.add("github", "acme/other", 1)
+    store.releases.add(other, Release("prod", "eve", first))
+    assert store.releases.of(repository) == [
+        Release("dev", "ada", first),
+        Release("prod", "bob", first + timedelta(days=2)),
+    ]
+    assert [r.by for r in store.releases.of(other)] == ["eve"]

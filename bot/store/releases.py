@@ -3,7 +3,7 @@ lets them through the holds that may be lifted (`bot.decisions.releases`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.decisions.releases import Release
 from bot.store.database import Database
@@ -16,7 +16,15 @@ class Releases:
         self.session = database.session
 
     def add(self, repository: RepositoryRow, release: Release) -> None:
+        """The group's release, replacing any earlier one: only the newest counts, and a
+        repository's table stays one row per group however often its box is ticked."""
         with self.session() as session:
+            session.execute(
+                delete(ReleaseRecord).where(
+                    ReleaseRecord.repository_id == repository.id,
+                    ReleaseRecord.group == release.group,
+                )
+            )
             session.add(
                 ReleaseRecord(
                     repository_id=repository.id,
@@ -27,7 +35,7 @@ class Releases:
             )
 
     def of(self, repository: RepositoryRow) -> list[Release]:
-        """Every release given for the repository, oldest first (the newest per group counts)."""
+        """The newest release of each group of the repository, oldest first."""
         with self.session() as session:
             rows = session.scalars(
                 select(ReleaseRecord)
