@@ -203,17 +203,17 @@ def serve(database: str, port: int, timings: str) -> None:
     import uvicorn
     from fastapi import FastAPI
 
+    from bot.forges.github.service import GitHubService
+    from bot.forges.gitlab.service import GitLabService
     from bot.service.settings import ServiceSettings
     from bot.service.webhooks import webhook_router
     from bot.store import Store
 
-    settings = ServiceSettings(
-        database_url=database,
-        github_webhook_secret=SECRET,
-        gitlab_webhook_token=TOKEN,
-        gitlab_projects=",".join(GITLAB_PROJECTS),
-        debounce_seconds=30.0,
-    )
+    forges = {
+        "github": GitHubService(webhook_secret=SECRET),
+        "gitlab": GitLabService(webhook_token=TOKEN, projects=",".join(GITLAB_PROJECTS)),
+    }
+    settings = ServiceSettings(database_url=database, debounce_seconds=30.0, forges=forges)
     handled: list[float] = []
 
     class Timings(logging.Handler):

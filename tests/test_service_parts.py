@@ -58,11 +58,40 @@ def test_settings_come_from_the_environment_and_a_file_and_are_checked(tmp_path)
         "RIGHTSIZER_GITHUB_WEBHOOK_SECRET_FILE": str(secret),
         "RIGHTSIZER_DEBOUNCE_SECONDS": "2.5",
     })  # fmt: skip
-    assert settings.github_webhook_secret == "from a mounted file"
+    assert settings.forge("github").webhook_secret == "from a mounted file"
     assert settings.debounce_seconds == 2.5, "the environment wins over the file"
     assert settings.schedule == "30 4 * * *"
     assert "from a mounted file" not in repr(settings)
     assert load_settings({}) == ServiceSettings()
+
+
+def test_each_forge_reads_its_own_settings_from_its_variables_and_the_file(tmp_path):
+    """A forge's settings are its folder's (`bot/forges/<name>/service.py`): read as
+    `RIGHTSIZER_<FORGE>_<FIELD>` or `<forge>_<field>` in the file, secrets from files too,
+    each forge's defaults where none was given; an unknown key is refused with the known."""
+    token = tmp_path / "token"
+    token.write_text("glpat-secret\n")
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("gitlab_url: https://gitlab.acme.example\ngithub_write_interval: 2\n")
+    settings = load_settings({
+        "RIGHTSIZER_SETTINGS_FILE": str(settings_file),
+        "RIGHTSIZER_GITLAB_TOKEN_FILE": str(token),
+        "RIGHTSIZER_GITLAB_PROJECTS": "platform/infra",
+    })  # fmt: skip
+    gitlab, github = settings.forge("gitlab"), settings.forge("github")
+    assert (gitlab.url, gitlab.token) == ("https://gitlab.acme.example", "glpat-secret")
+    assert gitlab.served() == {"platform/infra": None}
+    assert (github.write_interval, github.url) == (2.0, "https://api.github.com")
+    assert "glpat-secret" not in repr(settings) and "glpat-secret" in settings.secrets()
+    options = gitlab.run_options("platform/infra", None)
+    assert (options.forge, options.gitlab_url, options.token) == (
+        "gitlab",
+        "https://gitlab.acme.example",
+        "glpat-secret",
+    )
+    settings_file.write_text("github_nope: 1\n")
+    with pytest.raises(InputError, match=r"unknown setting 'github_nope'; known: .*github_app_id"):
+        load_settings({"RIGHTSIZER_SETTINGS_FILE": str(settings_file)})
 
 
 @pytest.mark.parametrize(
@@ -78,6 +107,16 @@ def test_settings_come_from_the_environment_and_a_file_and_are_checked(tmp_path)
             {"RIGHTSIZER_GITHUB_PRIVATE_KEY": "/nowhere.pem"},
             "RIGHTSIZER_GITHUB_PRIVATE_KEY",
             "not a file",
+        ),
+        (
+            {"RIGHTSIZER_GITHUB_WRITE_INTERVAL": "-1"},
+            "RIGHTSIZER_GITHUB_WRITE_INTERVAL",
+            "must not be negative",
+        ),
+        (
+            {"RIGHTSIZER_GITLAB_URL": "x", "RIGHTSIZER_GITHUB_WRITE_INTERVAL": "often"},
+            "RIGHTSIZER_GITHUB_WRITE_INTERVAL",
+            "expected a number",
         ),
         ({"RIGHTSIZER_MAX_BODY_BYTES": "10"}, "RIGHTSIZER_MAX_BODY_BYTES", "at least 1024"),
         ({"RIGHTSIZER_SCHEDULE": "0 6 * *"}, "RIGHTSIZER_SCHEDULE", "needs five fields"),

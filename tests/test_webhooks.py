@@ -22,7 +22,9 @@ from sqlalchemy import func, select, text
 
 from bot.dashboard_ticks import Tick
 from bot.forges.base import DASHBOARD_MARKER
+from bot.forges.github.service import GitHubService
 from bot.forges.github.webhooks import signature
+from bot.forges.gitlab.service import GitLabService
 from bot.forges.hooks import touches_inputs
 from bot.service import metrics
 from bot.service.commands import (
@@ -170,17 +172,25 @@ class Hooks:
 
 
 @contextmanager
-def make_hooks(database: str, **settings: Any) -> Iterator[Hooks]:
+def make_hooks(
+    database: str,
+    *,
+    github: dict[str, Any] | None = None,
+    gitlab: dict[str, Any] | None = None,
+    **settings: Any,
+) -> Iterator[Hooks]:
+    """The webhook routes on `database`, each forge's settings as the tests' deliveries
+    need them, changed by `github` and `gitlab`, the service's by `settings`."""
     store = Store(database)
-    base = ServiceSettings(
-        github_webhook_secret=SECRET,
-        gitlab_webhook_token=TOKEN,
-        gitlab_projects=(
-            "mike/diaspora, gitlab-org/gitlab-test, gitlabhq/gitlab-test, "
-            f"platform/infra={PROJECT_TOKEN}"
-        ),
-        debounce_seconds=30.0,
+    projects = (
+        "mike/diaspora, gitlab-org/gitlab-test, gitlabhq/gitlab-test, "
+        f"platform/infra={PROJECT_TOKEN}"
     )
+    forges = {
+        "github": replace(GitHubService(webhook_secret=SECRET), **(github or {})),
+        "gitlab": replace(GitLabService(webhook_token=TOKEN, projects=projects), **(gitlab or {})),
+    }
+    base = ServiceSettings(debounce_seconds=30.0, forges=forges)
     app = FastAPI()
     app.include_router(webhook_router(store, replace(base, **settings)))
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -248,7 +258,7 @@ def test_missing_signature_is_refused(hooks: Hooks) -> None:
 
 
 def test_without_a_configured_secret_every_delivery_is_refused(database: str) -> None:
-    with make_hooks(database, github_webhook_secret=None) as hooks:
+    with make_hooks(database, github={"webhook_secret": None}) as hooks:
         for secret in (SECRET, ""):
             answer = hooks.github("ping", raw(PING), secret=secret)
             assert answer.status_code == 401
@@ -514,7 +524,7 @@ def test_a_rerequested_check_run_queues_a_rerun(hooks: Hooks) -> None:
 
 def test_re_run_all_checks_queues_a_rerun_unless_another_app_s_suite(database: str) -> None:
     for ours, queued in (("29310", True), ("12", False)):  # the payload's suite is App 29310's
-        with make_hooks(database, github_app_id=ours) as hooks:
+        with make_hooks(database, github={"app_id": ours}) as hooks:
             hooks.store.repositories.add_installation("github", 957387, "Codertocat")
             delivery = f"72d3162e-cc78-11e3-81ab-{ours:0>12}"  # one database, two deliveries
             answer = hooks.github("check_suite", raw(RERUN_ALL), delivery=delivery).json()
@@ -712,7 +722,7 @@ def test_gitlab_token_is_checked(hooks: Hooks) -> None:
 
 
 def test_gitlab_without_a_configured_token_refuses(database: str) -> None:
-    with make_hooks(database, gitlab_webhook_token=None, gitlab_projects=None) as hooks:
+    with make_hooks(database, gitlab={"webhook_token": None, "projects": None}) as hooks:
         assert hooks.gitlab("Push Hook", raw("gitlab/push.json"), token="").status_code == 401
 
 

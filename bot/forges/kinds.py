@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from bot.forges.base import Conversation, Forge
 from bot.forges.options import ForgeOptions
@@ -19,6 +19,25 @@ if TYPE_CHECKING:
 class HostedForge(Forge, Protocol):
     branches: RemoteBranches
     """The clone the run reads and pushes from."""
+
+
+class ServiceOptions(Protocol):
+    """A forge's own service settings (`<forge>/service.py`): a frozen dataclass whose
+    fields are read from `RIGHTSIZER_<FORGE>_<FIELD>` (secrets also from `..._FILE`)."""
+
+    SECRETS: ClassVar[frozenset[str]]
+    """Fields that may come from a file and never reach a log line."""
+    PATHS: ClassVar[frozenset[str]]
+
+    def check(self, name: Callable[[str], str]) -> None:
+        """Refuse, at start, settings that cannot work; `name(field)` is its variable."""
+        ...
+
+    def warnings(self, name: Callable[[str], str]) -> list[str]: ...
+
+    def run_options(self, repository: str, installation_id: int | None) -> ForgeOptions:
+        """What a run of `repository` is told about this forge."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -40,3 +59,5 @@ class ForgeKind:
     """None for the local forge, which writes branches and PR files in the checkout."""
     hooks: Callable[[ServiceSettings], Hooks] | None = None
     """Its webhooks, when the service receives any."""
+    service: type | None = None
+    """Its service settings (a `ServiceOptions` dataclass), when the service serves it."""

@@ -75,14 +75,7 @@ def run_workers(concurrency: int | None, work: Callable[..., RunSummary] | None 
 def _started() -> ServiceSettings:
     """The settings, checked, and logs that mask every secret in them."""
     settings = load_settings()
-    secrets = [
-        settings.github_webhook_secret or "",
-        settings.gitlab_token or "",
-        settings.gitlab_webhook_token or "",
-        settings.dashboard_token or "",
-        settings.database_url or "",
-    ]
-    configure(secrets)
+    configure(settings.secrets())
     for warning in settings_warnings(settings):
         logging.getLogger("rightsizer").warning(warning)
     return settings

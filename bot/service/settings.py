@@ -1,17 +1,21 @@
 """The service's settings: environment variables over an optional YAML file, checked at start.
 
 A secret may be given as its value or, better, as a file (`..._FILE`, a mounted secret), and
-is kept out of `repr` so it can never reach a log line.
+is kept out of `repr` so it can never reach a log line. Each forge's own settings are its
+folder's (`bot/forges/<name>/service.py`, `RIGHTSIZER_<NAME>_<FIELD>`), read here for every
+forge the registry lists: adding a forge adds no field here.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from bot.cron import CronSchedule
+from bot.forges.registry import FORGES
 from bot.pipeline import run_moment
 from bot.settings_files import load_mapping
 from bot.store.database import sqlalchemy_url
@@ -27,18 +31,9 @@ class ServiceSettings:
     `data_dir`, for a trial or a single node."""
     data_dir: Path = Path("rightsizer-data")
     """Where the embedded PostgreSQL keeps its cluster (`postgres/`); a volume in a container."""
-    github_url: str = "https://api.github.com"
-    github_app_id: str | None = None
-    github_private_key: Path | None = None
-    github_webhook_secret: str | None = field(default=None, repr=False)
-    github_write_interval: float = 1.0
-    gitlab_url: str = "https://gitlab.com"
-    gitlab_token: str | None = field(default=None, repr=False)
-    gitlab_webhook_token: str | None = field(default=None, repr=False)
-    gitlab_projects: str | None = field(default=None, repr=False)
-    """The GitLab projects served, comma-separated paths, each optionally with a webhook token
-    of its own (`group/app=token`). GitLab sends no installation events: a project is served
-    only when listed, and one with its own token answers to that token only."""
+    forges: Mapping[str, Any] = field(default_factory=dict)
+    """Each forge's own settings by its name, where any were given (`forge` gives the rest
+    their defaults)."""
     max_body_bytes: int = 5 * 1024 * 1024
     """Larger deliveries are refused before they are read; GitHub caps payloads at 25 MB, but
     the events the bot acts on are far smaller."""
@@ -69,19 +64,27 @@ class ServiceSettings:
     as_of: str | None = None
     """Plan as of this fixed moment instead of now: a replay of bundled exports (a demo)."""
 
+    def forge(self, name: str) -> Any:
+        """The settings of forge `name` (its `service.py` dataclass)."""
+        found = self.forges.get(name)
+        if found is not None:
+            return found
+        service = FORGES[name].service
+        assert service is not None, f"{name} is not a forge the service serves"
+        return service()
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, the forges' included: what the logs mask."""
+        found = [self.database_url, self.dashboard_token]
+        for name in _SERVED:
+            settings = self.forge(name)
+            found += [getattr(settings, key) for key in sorted(settings.SECRETS)]
+        return [value for value in found if value]
+
 
 _NAMES = {
     "database_url": "RIGHTSIZER_DATABASE_URL",
     "data_dir": "RIGHTSIZER_DATA_DIR",
-    "github_url": "RIGHTSIZER_GITHUB_URL",
-    "github_app_id": "RIGHTSIZER_GITHUB_APP_ID",
-    "github_private_key": "RIGHTSIZER_GITHUB_PRIVATE_KEY",
-    "github_webhook_secret": "RIGHTSIZER_GITHUB_WEBHOOK_SECRET",
-    "github_write_interval": "RIGHTSIZER_GITHUB_WRITE_INTERVAL",
-    "gitlab_url": "RIGHTSIZER_GITLAB_URL",
-    "gitlab_token": "RIGHTSIZER_GITLAB_TOKEN",
-    "gitlab_webhook_token": "RIGHTSIZER_GITLAB_WEBHOOK_TOKEN",
-    "gitlab_projects": "RIGHTSIZER_GITLAB_PROJECTS",
     "max_body_bytes": "RIGHTSIZER_MAX_BODY_BYTES",
     "debounce_seconds": "RIGHTSIZER_DEBOUNCE_SECONDS",
     "schedule": "RIGHTSIZER_SCHEDULE",
@@ -97,39 +100,65 @@ _NAMES = {
     "as_of": "RIGHTSIZER_AS_OF",
     "dashboard_token": "RIGHTSIZER_DASHBOARD_TOKEN",
 }
-_SECRETS = {
-    "database_url",
-    "github_webhook_secret",
-    "gitlab_token",
-    "gitlab_webhook_token",
-    "gitlab_projects",
-    "dashboard_token",
-}
-_PROJECT = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+")
+_SECRETS = {"database_url", "dashboard_token"}
+_SERVED = [name for name, kind in FORGES.items() if kind.service is not None]
+"""The forges with service settings, read as `<forge>_<field>` beside the keys above."""
+
+
+def forge_variable(forge: str, key: str) -> str:
+    """`RIGHTSIZER_GITHUB_APP_ID` for the `github` forge's `app_id`."""
+    return f"RIGHTSIZER_{forge.upper()}_{key.upper()}"
 
 
 def load_settings(environ: dict[str, str] | None = None) -> ServiceSettings:
     """Settings from the file `RIGHTSIZER_SETTINGS_FILE` names (keys as the field names),
     then the environment; every value is checked, naming the variable or key at fault."""
     env = dict(os.environ if environ is None else environ)
+    names = dict(_NAMES)
+    secrets, paths = set(_SECRETS), {"forecast_cache", "data_dir"}
+    for forge in _SERVED:
+        service = FORGES[forge].service
+        for item in fields(service):  # type: ignore[arg-type]
+            names[f"{forge}_{item.name}"] = forge_variable(forge, item.name)
+        secrets |= {f"{forge}_{key}" for key in service.SECRETS}  # type: ignore[union-attr]
+        paths |= {f"{forge}_{key}" for key in service.PATHS}  # type: ignore[union-attr]
     raw: dict[str, tuple[object, str]] = {}
     if env.get(SETTINGS_FILE):
         path = Path(env[SETTINGS_FILE])
         if not path.is_file():
             raise InputError(SETTINGS_FILE, f"{path} does not exist")
         for key, value in load_mapping(path, str(path)).items():
-            if key not in _NAMES:
-                raise InputError(str(path), f"unknown setting {key!r}; known: {', '.join(_NAMES)}")
+            if key not in names:
+                raise InputError(str(path), f"unknown setting {key!r}; known: {', '.join(names)}")
             raw[key] = (value, f"{path}: {key}")
-    for key, name in _NAMES.items():
+    for key, name in names.items():
         if env.get(name):
             raw[key] = (env[name], name)
-        elif key in _SECRETS and env.get(f"{name}_FILE"):
+        elif key in secrets and env.get(f"{name}_FILE"):
             raw[key] = (_read_secret(env[f"{name}_FILE"], f"{name}_FILE"), f"{name}_FILE")
-    values = {key: _typed(key, value, where) for key, (value, where) in raw.items()}
-    settings = ServiceSettings(**values)  # type: ignore[arg-type]
+    values = {
+        key: _typed(_default(key), value, where, key in paths)
+        for key, (value, where) in raw.items()
+    }
+    by_forge: dict[str, dict[str, object]] = {}
+    for forge in _SERVED:
+        prefix = f"{forge}_"
+        given = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+        if given:
+            by_forge[forge] = given
+    own = {k: v for k, v in values.items() if k in _NAMES}
+    forges = {forge: FORGES[forge].service(**given) for forge, given in by_forge.items()}  # type: ignore[misc]
+    settings = ServiceSettings(**own, forges=forges)  # type: ignore[arg-type]
     _check(settings)
     return settings
+
+
+def _default(key: str) -> object:
+    """The default of a setting, a forge's (`github_app_id`) included."""
+    if key in _NAMES:
+        return getattr(ServiceSettings(), key)
+    forge, _, name = key.partition("_")
+    return getattr(FORGES[forge].service(), name)  # type: ignore[misc]
 
 
 def _read_secret(path: str, where: str) -> str:
@@ -139,8 +168,7 @@ def _read_secret(path: str, where: str) -> str:
         raise InputError(where, f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _typed(key: str, value: object, where: str) -> object:
-    default = getattr(ServiceSettings(), key)
+def _typed(default: object, value: object, where: str, path: bool) -> object:
     try:
         if isinstance(default, bool):
             raise TypeError
@@ -150,60 +178,32 @@ def _typed(key: str, value: object, where: str) -> object:
             return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
         raise InputError(where, f"expected a number, got {value!r}") from exc
-    if key in ("github_private_key", "forecast_cache", "data_dir"):
-        return Path(str(value))
-    return str(value)
-
-
-def gitlab_projects(settings: ServiceSettings) -> dict[str, str | None]:
-    """`RIGHTSIZER_GITLAB_PROJECTS` as project path -> its own webhook token, or None."""
-    projects: dict[str, str | None] = {}
-    for item in (settings.gitlab_projects or "").split(","):
-        if not item.strip():
-            continue
-        path, has_token, token = (part.strip() for part in item.partition("="))
-        if not _PROJECT.fullmatch(path) or (has_token and not token):
-            shown = path if _PROJECT.fullmatch(path) else "an item"
-            raise InputError(
-                _NAMES["gitlab_projects"], f"{shown} is not group/project or group/project=token"
-            )
-        projects[path] = token or None
-    return projects
+    return Path(str(value)) if path else str(value)
 
 
 def settings_warnings(settings: ServiceSettings) -> list[str]:
-    """What is allowed but unsafe, said once at start: a private key that other users of the
-    machine can read (as ssh refuses such a key, but the service has no second copy)."""
-    key = settings.github_private_key
-    if key is not None and key.is_file() and key.stat().st_mode & 0o077:
-        mode = f"{key.stat().st_mode & 0o777:o}"
-        name = _NAMES["github_private_key"]
-        return [f"{name}: {key} is readable by others (mode {mode}); chmod 600 it"]
-    return []
+    """What is allowed but unsafe, said once at start (each forge says what is, for it)."""
+    return [
+        warning for forge in _SERVED for warning in settings.forge(forge).warnings(_namer(forge))
+    ]
+
+
+def _namer(forge: str) -> Callable[[str], str]:
+    return lambda key: forge_variable(forge, key)
 
 
 def _check(settings: ServiceSettings) -> None:
     run_moment(settings.as_of, _NAMES["as_of"])
     if settings.database_url:
         sqlalchemy_url(settings.database_url)
-    if settings.github_app_id and settings.github_private_key is None:
-        raise InputError(_NAMES["github_private_key"], "the App's private key file is needed")
-    if settings.github_private_key is not None and not settings.github_private_key.is_file():
-        raise InputError(
-            _NAMES["github_private_key"], f"{settings.github_private_key} is not a file"
-        )
-    if settings.github_app_id and not settings.github_webhook_secret:
-        raise InputError(
-            _NAMES["github_webhook_secret"],
-            "set it to the App's webhook secret: unsigned deliveries are never accepted",
-        )
+    for forge in _SERVED:
+        settings.forge(forge).check(_namer(forge))
     try:
         CronSchedule(settings.schedule)
     except ValueError as exc:
         raise InputError(_NAMES["schedule"], str(exc)) from exc
     if settings.max_body_bytes < 1024:
         raise InputError(_NAMES["max_body_bytes"], "must be at least 1024")
-    gitlab_projects(settings)
     if settings.job_timeout_seconds <= 0:
         raise InputError(_NAMES["job_timeout_seconds"], "must be positive")
     if settings.worker_heartbeat_seconds <= 0:

@@ -284,18 +284,9 @@ class Worker:
         )
 
     def _options(self, repository: RepositoryRow) -> ForgeOptions:
-        settings = self.settings
-        return ForgeOptions(
-            forge=repository.forge,
-            repository=repository.full_name,
-            github_url=settings.github_url,
-            gitlab_url=settings.gitlab_url,
-            app_id=settings.github_app_id,
-            private_key=settings.github_private_key,
-            installation_id=repository.installation_id,
-            token=settings.gitlab_token if repository.forge == "gitlab" else None,
-            write_interval=settings.github_write_interval,
-        )
+        """The run's options, as the repository's forge makes them from its settings."""
+        forge = self.settings.forge(repository.forge)
+        return forge.run_options(repository.full_name, repository.installation_id)
 
 
 def to_override(command: Ignore | Snooze | Pin, login: str, now: datetime) -> Override:

@@ -7,6 +7,7 @@ from bot.forges.github.forge import (
     GitHubSettings,
     connect,
 )
+from bot.forges.github.service import GitHubService
 from bot.forges.github.webhooks import GitHubHooks
 from bot.forges.kinds import ForgeKind, Hosted
 from bot.forges.options import ForgeOptions
@@ -24,6 +25,8 @@ def settings(options: ForgeOptions, token: str | None) -> GitHubSettings:
     )
 
 
-KIND = ForgeKind("github", GitHubForge, Hosted(settings, connect, GitHubConversation), GitHubHooks)
+KIND = ForgeKind(
+    "github", GitHubForge, Hosted(settings, connect, GitHubConversation), GitHubHooks, GitHubService
+)
 
 __all__ = ["KIND", "GitHubConversation", "GitHubForge", "GitHubHooks", "GitHubSettings"]

@@ -79,8 +79,9 @@ class GitHubHooks:
     delivery_headers: tuple[str, ...] = ("x-github-delivery",)
 
     def __init__(self, settings: ServiceSettings) -> None:
-        self.secret = settings.github_webhook_secret
-        self.app_id = settings.github_app_id
+        github = settings.forge(self.name)
+        self.secret = github.webhook_secret
+        self.app_id = github.app_id
         self.debounce = settings.debounce_seconds
 
     def check_before_body(self, headers: Mapping[str, str]) -> None:

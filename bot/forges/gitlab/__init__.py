@@ -7,6 +7,7 @@ from bot.forges.gitlab.forge import (
     GitLabSettings,
     connect,
 )
+from bot.forges.gitlab.service import GitLabService
 from bot.forges.gitlab.webhooks import GitLabHooks
 from bot.forges.kinds import ForgeKind, Hosted
 from bot.forges.options import ForgeOptions
@@ -16,6 +17,8 @@ def settings(options: ForgeOptions, token: str | None) -> GitLabSettings:
     return GitLabSettings(options.repository or "", options.gitlab_url, token)
 
 
-KIND = ForgeKind("gitlab", GitLabForge, Hosted(settings, connect, GitLabConversation), GitLabHooks)
+KIND = ForgeKind(
+    "gitlab", GitLabForge, Hosted(settings, connect, GitLabConversation), GitLabHooks, GitLabService
+)
 
 __all__ = ["KIND", "GitLabConversation", "GitLabForge", "GitLabHooks", "GitLabSettings"]

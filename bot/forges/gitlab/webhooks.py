@@ -63,11 +63,10 @@ class GitLabHooks:
     delivery_headers: tuple[str, ...] = ("x-gitlab-event-uuid", "x-gitlab-webhook-uuid")
 
     def __init__(self, settings: ServiceSettings) -> None:
-        from bot.service.settings import gitlab_projects  # see TYPE_CHECKING above
-
-        self.projects = gitlab_projects(settings)
+        gitlab = settings.forge(self.name)
+        self.projects = gitlab.served()
         """GitLab projects served, each with its own webhook token or None (the shared one)."""
-        self.shared_token = settings.gitlab_webhook_token
+        self.shared_token = gitlab.webhook_token
         self.debounce = settings.debounce_seconds
 
     def check_before_body(self, headers: Mapping[str, str]) -> None:
