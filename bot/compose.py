@@ -298,8 +298,7 @@ def _fitted(
     low, high = 0, len(workloads) - 1  # the largest count that fits is in [low, high]
     best = with_first(0)
     if len(best) > limit:
-        keep = max(0, limit - len(CUT))
-        return best[: best.rfind("\n", 0, keep) + 1 or keep].rstrip("\n") + CUT
+        return cut_at_a_line(best, limit, CUT)
     while low < high:
         middle = (low + high + 1) // 2
         text = with_first(middle)
@@ -308,6 +307,15 @@ def _fitted(
         else:
             high = middle - 1
     return best
+
+
+def cut_at_a_line(text: str, limit: int, note: str) -> str:
+    """`text` cut at the last line break that leaves room for `note` within `limit`
+    characters, then `note`: a forge refuses a longer body, and a cut line reads as broken."""
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - len(note))
+    return text[: text.rfind("\n", 0, keep) + 1 or keep].rstrip("\n") + note
 
 
 def render(env: BudgetedEnvironment, name: str, context: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ by the service and cleared by the run it starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,16 +18,18 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from bot.compose import environment, render
+from bot.compose import cut_at_a_line, environment, render
 from bot.dashboard_ticks import Tick
 from bot.decisions.overrides import Override
 from bot.decisions.releases import RELEASABLE
 from bot.forges.base import DASHBOARD_MARKER, Forge, Outcome
-from bot.run import GroupResult
+from bot.run import Publication
 
 DASHBOARD_TITLE = "Rightsizer Dashboard"
 TEMPLATE = "dashboard_issue.md.j2"
 CUT = "\n…(cut to fit the forge's size limit)\n"
+_LINKABLE = re.compile(r"https?://[^\s()<>\[\]]+")
+"""A forge's web address for a PR, as a Markdown link destination takes it unescaped."""
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,18 @@ class HeldGroup:
     group: str
     why: str
     box: Markup | None
+    pull_open: bool = False
+    """Its PR is open, and stays as it was: a release lets the run update it."""
 
 
 @dataclass(frozen=True)
-class OpenGroup:
-    group: str
+class OpenPull:
     title: str
-    url: str
-    number: int | None
-    monthly_cost_delta: float
+    link: Markup | None
+    """The PR's web address, when the forge gave one (the local forge gives a file)."""
+    where: str
+    """What names it otherwise: its file, or its branch."""
+    monthly_cost_delta: float | None
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class StandingCommand:
 class Dashboard:
     """What the issue lists, in the order it lists them."""
 
-    open: tuple[OpenGroup, ...]
+    open: tuple[OpenPull, ...]
     held: tuple[HeldGroup, ...]
     closed: tuple[HeldGroup, ...]
     failed: tuple[HeldGroup, ...]
@@ -67,33 +73,28 @@ class Dashboard:
     rerun: Markup
 
 
-def dashboard(
-    results: Sequence[GroupResult], overrides: Sequence[Override], now: datetime
-) -> Dashboard:
+def dashboard(published: Publication, overrides: Sequence[Override], now: datetime) -> Dashboard:
     """The run's groups sorted into what is open, held, closed by a reviewer or failed, and
-    the commands still in force (a snooze that ended is gone)."""
-    opened: list[OpenGroup] = []
+    the commands still in force (a snooze that ended is gone). Open is every open bot PR the
+    forge listed, those of groups this run did not plan included."""
+    opened: list[OpenPull] = []
     held: list[HeldGroup] = []
     closed: list[HeldGroup] = []
     failed: list[HeldGroup] = []
-    for result in results:
+    listed = {pull.branch: pull for pull in published.pulls if pull.state == "open"}
+    for result in published.results:
         if result.hold is not None:
             box = Tick("release", result.group) if result.hold.rule in RELEASABLE else None
-            entry = HeldGroup(result.group, result.hold.text, _box(box))
+            open_pull = result.branch in listed
+            entry = HeldGroup(result.group, _said(result.hold.text), _box(box), open_pull)
             (closed if result.hold.rule == "closed-pr" else held).append(entry)
         elif result.branch_outcome == "failed":
-            failed.append(HeldGroup(result.group, result.location, None))
+            failed.append(HeldGroup(result.group, _said(result.location), None))
         elif result.text is not None:
+            listed.pop(result.branch, None)
             text = result.text
-            opened.append(
-                OpenGroup(
-                    result.group,
-                    text.title,
-                    result.location,
-                    result.number,
-                    text.monthly_cost_delta,
-                )
-            )
+            opened.append(_pull(text.title, result.location, text.monthly_cost_delta))
+    opened += [_pull(p.title or p.branch, p.url, None) for p in listed.values()]
     standing = [o for o in overrides if o.until is None or o.until > now]
     ignored = [_command(o) for o in standing if o.kind == "ignore"]
     pinned = [_command(o) for o in standing if o.kind != "ignore"]
@@ -110,22 +111,29 @@ def dashboard_body(board: Dashboard, repo: Path | None, limit: int) -> str:
     `.rightsizer/templates/` first), led by the marker that finds it again, and cut at a line
     to the forge's limit."""
     text = f"{DASHBOARD_MARKER}\n{render(environment(repo), TEMPLATE, {'board': board})}"
-    if len(text) <= limit:
-        return text
-    keep = max(0, limit - len(CUT))
-    return text[: text.rfind("\n", 0, keep) + 1 or keep] + CUT
+    return cut_at_a_line(text, limit, CUT)
 
 
 def update_dashboard(
     forge: Forge,
-    results: Sequence[GroupResult],
+    published: Publication,
     overrides: Sequence[Override],
     now: datetime,
     repo: Path | None,
 ) -> Outcome:
-    body = dashboard_body(dashboard(results, overrides, now), repo, forge.body_limit)
+    body = dashboard_body(dashboard(published, overrides, now), repo, forge.body_limit)
     outcome, _ = forge.ensure_dashboard(DASHBOARD_TITLE, body)
     return outcome
+
+
+def _pull(title: str, url: str, monthly_cost_delta: float | None) -> OpenPull:
+    link = Markup(url) if _LINKABLE.fullmatch(url) else None
+    return OpenPull(title, link, url, monthly_cost_delta)
+
+
+def _said(text: str) -> str:
+    """A reason as a sentence's clause: the template ends each line itself."""
+    return text.rstrip().rstrip(".")
 
 
 def _box(tick: Tick | None) -> Markup | None:

@@ -58,6 +58,11 @@ def ticked(body: str) -> list[Tick]:
     return found
 
 
+def ticked_details(ticks: list[Tick]) -> list[list[str | None]]:
+    """The ticks as a job's details hold them (JSON), for the worker to act on."""
+    return [[tick.action, tick.group] for tick in ticks]
+
+
 def newly_ticked(before: str, after: str) -> list[Tick]:
     """The boxes ticked in `after` that were not in `before`: what one edit asks for."""
     old = set(ticked(before))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import RepoConfig
 from bot.dashboard_issue import update_dashboard
+from bot.dashboard_ticks import ticked
 from bot.decisions.overrides import Override
 from bot.decisions.releases import Release
 from bot.forges.base import ApiBudget, Forge, ForgeError, Outcome
@@ -26,7 +27,7 @@ from bot.inputs import (
 from bot.manifests.yamlio import resolve_inside
 from bot.planner import Plan, kept_renders, make_plan
 from bot.policy import load_policy
-from bot.run import GroupResult, publish
+from bot.run import GroupResult, Publication, publish
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
 from recommenders.model import UnitPrices
@@ -67,13 +68,16 @@ def run_once(
     org_policy: str | None = None,
     forecast_cache: Path | None = None,
     overrides: Sequence[Override] = (),
-    releases: Sequence[Release] = (),
+    releases: Sequence[Release] | None = None,
     say: Say = lambda _: None,
 ) -> RunReport:
     """Plan and publish one repository. Without a `request`, the sources come from the
     repo's `.rightsizer.yaml` (`sources:`), which is how the service runs; `overrides` are
     the reviewers' standing commands the service keeps, `releases` the held groups they let
-    through. The dashboard issue is written last, from what was published."""
+    through from the dashboard issue: the service's (it asked the forge who ticked each
+    box), or, None, the boxes ticked in the issue now, trusted as the forge trusts whoever
+    may edit the bot's issue (GitHub's triage role, GitLab's reporter), as Renovate does. The
+    dashboard issue is written last, from what was published."""
     with tempfile.TemporaryDirectory(prefix="rightsizer-") as scratch:
         checkout = open_checkout(options, Path(scratch))
         workspace, config, files = checkout.workspace, checkout.config, checkout.files
@@ -93,14 +97,30 @@ def run_once(
         if renders is not None:
             renders.save()
         forge = checkout.forge
-        results = publish(plan, files, workspace, base, forge, config, now, releases)
-        board = _dashboard(forge, results, overrides, now, files, say) if config.dashboard else None
-    return RunReport(config, plan, results, forge.api_budget(), board)
+        if releases is None:
+            releases = _ticked_releases(forge, now, say) if config.dashboard else ()
+        published = publish(plan, files, workspace, base, forge, config, now, releases)
+        board = None
+        if config.dashboard:
+            board = _write_dashboard_issue(forge, published, overrides, now, files, say)
+    return RunReport(config, plan, published.results, forge.api_budget(), board)
 
 
-def _dashboard(
+def _ticked_releases(forge: Forge, now: datetime, say: Say) -> list[Release]:
+    """The held groups whose box is ticked in the dashboard issue now; none when the forge
+    will not show the issue (the run goes on, as when it will not write it)."""
+    try:
+        text = forge.dashboard_text()
+    except ForgeError as exc:
+        say(f"warning: the dashboard issue was not read: {exc}")
+        return []
+    ticks = ticked(text or "")
+    return [Release(t.group, "the dashboard issue", now) for t in ticks if t.group is not None]
+
+
+def _write_dashboard_issue(
     forge: Forge,
-    results: list[GroupResult],
+    published: Publication,
     overrides: Sequence[Override],
     now: datetime,
     files: Path,
@@ -110,7 +130,7 @@ def _dashboard(
     `issues` permission, an outage) costs the issue, not the published PRs or a retry of
     the whole run, and the run says why."""
     try:
-        return update_dashboard(forge, results, overrides, now, files)
+        return update_dashboard(forge, published, overrides, now, files)
     except ForgeError as exc:
         say(f"warning: the dashboard issue was not written: {exc}")
         return None

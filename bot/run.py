@@ -47,6 +47,15 @@ class GroupResult:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """What a run published, group by group, and the bot's PRs as the forge listed them
+    before it did (the dashboard issue lists the open ones this run's groups do not hold)."""
+
+    results: list[GroupResult]
+    pulls: list[PullRequest]
+
+
+@dataclass(frozen=True)
 class Publishing:
     """What every step of one publication reads: the plan, the files and the commit it was
     read from (`base`, on which every branch is built), the checkout that commits, the
@@ -70,7 +79,7 @@ def publish(
     config: RepoConfig,
     now: datetime,
     releases: Sequence[Release] = (),
-) -> list[GroupResult]:
+) -> Publication:
     """Converge every group's branch and PR; a group whose proof fails is reported, not written.
 
     `base` is the commit the plan was read from, and `files` what it commits; every branch
@@ -100,7 +109,7 @@ def publish(
         results.append(
             GroupResult(group.name, group.branch, "held", "not opened", why, hold=hold.hit)
         )
-    return results
+    return Publication(results, found)
 
 
 def _branch_facts(job: Publishing, group: Group, previous: PullRequest | None) -> BranchFacts:

@@ -12,9 +12,9 @@ from bot.dashboard_issue import dashboard, dashboard_body
 from bot.dashboard_ticks import MAX_TICKS, Tick, newly_ticked, ticked
 from bot.decisions.model import RuleHit
 from bot.decisions.overrides import Override
-from bot.forges.base import DASHBOARD_MARKER
+from bot.forges.base import DASHBOARD_MARKER, PullRequest
 from bot.pr_metadata import PullRequestMetadata
-from bot.run import GroupResult
+from bot.run import GroupResult, Publication
 from tests.conftest import COST, MONOREPO, UTILISATION, git, make_repo, rightsizer
 
 NOW = datetime(2026, 11, 27, 6, tzinfo=UTC)
@@ -61,6 +61,11 @@ def test_boxes_are_read_back_for_any_group_name_and_only_when_newly_ticked():
     assert len(ticked(many)) == MAX_TICKS
 
 
+def _listed(number: int, group: str, title: str) -> PullRequest:
+    url = f"https://github.com/acme/infra/pull/{number}"
+    return PullRequest(number, f"rightsizer/{group}", "open", url, "", NOW, title=title)
+
+
 def test_the_issue_lists_open_held_closed_failed_and_the_commands_in_force():
     results = [
         _opened("dev", 12, 4.5),
@@ -76,39 +81,50 @@ def test_the_issue_lists_open_held_closed_failed_and_the_commands_in_force():
         _override("snooze", until=NOW + timedelta(days=3)),
         _override("snooze", name="old", until=NOW - timedelta(days=1)),  # over
     ]
-    board = dashboard(results, overrides, NOW)
+    # Open on the forge: dev's (published again this run), and a group this run did not plan.
+    pulls = [
+        _listed(12, "dev", "Rightsize dev: 3 changes"),
+        _listed(9, "batch", "Rightsize batch: 1 change"),
+        _listed(8, "prod", "Rightsize prod: 5 changes"),
+    ]
+    board = dashboard(Publication(results, pulls), overrides, NOW)
     body = dashboard_body(board, None, 65_536)
     assert body.startswith(DASHBOARD_MARKER + "\n")
-    assert "- #12 Rightsize dev: 3 changes, +$4.50/month (`dev`)" in body
+    opened = body.split("## Open")[1].split("##")[0]
+    dev = "- [Rightsize dev: 3 changes](https://github.com/acme/infra/pull/12): +$4.50/month"
+    assert dev in opened
+    assert "- [Rightsize batch: 1 change](https://github.com/acme/infra/pull/9)\n" in opened
     held = body.split("## Held back")[1].split("##")[0]
     # Only the bot's own caution has a box; a freeze and a human's branch do not.
-    assert "- **prod**: in a freeze window" in held and "- **qa**: Ada pushed" in held
-    assert "- [ ] <!-- rightsizer:release staging --> **staging**: 10 open PRs" in held
+    assert "- **prod**: in a freeze window" in held
+    assert "- **qa**: Ada pushed 0123456789ab to `rightsizer/qa`.\n" in held
+    assert (
+        "- [ ] <!-- rightsizer:release staging --> **staging**: 10 open PRs is the limit "
+        "(pull\\_requests.max\\_open). Tick to open it now."
+    ) in held
     closed = body.split("## Closed and ignored")[1].split("##")[0]
     assert closed.count("- [ ] <!-- rightsizer:release prod%20--%3E") == 1
     assert "`prod:shop/Deployment/web`: ignored by @&#8203;ada since 2026-11-27" in closed
     pinned = body.split("## Pinned and snoozed")[1].split("##")[0]
     assert "`prod:shop/Deployment/web`: requests.cpu pinned at 500m by @&#8203;ada" in pinned
     assert "snoozed by @&#8203;ada until 2026-11-30" in pinned and "old" not in pinned
-    assert "- **ops**: proof failed: kustomize" in body
+    assert "- **ops**: proof failed: kustomize.\n" in body
     rerun = "- [ ] <!-- rightsizer:rerun --> Tick to rerun Rightsizer on this repository now."
     assert body.splitlines()[3] == rerun
     # A group's name is text: no tag, link or mention survives, and its box reads it back.
     assert "<img" not in body and "[x](http" not in body and "@team" not in body
     assert [t.group for t in ticked(body.replace("[ ]", "[x]"))] == [None, "staging", HOSTILE]
     # Nothing in it moves by itself: the same run writes the same text (no edit, no mail).
-    assert (
-        dashboard_body(dashboard(results, overrides, NOW + timedelta(hours=5)), None, 65_536)
-        == body
-    )
+    later = dashboard(Publication(results, pulls), overrides, NOW + timedelta(hours=5))
+    assert dashboard_body(later, None, 65_536) == body
 
 
 def test_a_long_issue_is_cut_at_a_line_to_the_forges_limit_and_keeps_its_marker():
     results = [_held(f"app-{n:04}", "pr-limit", "10 open PRs is the limit") for n in range(3000)]
-    body = dashboard_body(dashboard(results, [], NOW), None, 20_000)
+    body = dashboard_body(dashboard(Publication(results, []), [], NOW), None, 20_000)
     assert len(body) <= 20_000 and body.startswith(DASHBOARD_MARKER)
     assert body.endswith("…(cut to fit the forge's size limit)\n")
-    assert body.split("\n…(cut")[0].endswith("Tick to open it now.\n")
+    assert body.split("\n…(cut")[0].endswith("Tick to open it now.")
     assert ticked(body.replace("[ ]", "[x]"))[0] == Tick("rerun")  # the box that matters most
 
 
@@ -132,7 +148,8 @@ def test_run_writes_the_dashboard_once_and_the_config_turns_it_off(tmp_path: Pat
     issue = pr_dir / "dashboard.issue.md"
     text = issue.read_text()
     assert text.startswith(f"# Rightsizer Dashboard\n\n{DASHBOARD_MARKER}\n")
-    assert "pull-requests/dev.md` Rightsize dev: " in text
+    assert "- Rightsize dev: 4 changes (`" in text
+    assert "pull-requests/dev.md`): +$0.04/month" in text
     for group in ("prod", "staging"):
         assert (
             f"- [ ] <!-- rightsizer:release {group} --> **{group}**: 1 open PRs is the limit"
@@ -141,6 +158,18 @@ def test_run_writes_the_dashboard_once_and_the_config_turns_it_off(tmp_path: Pat
 
     assert "Dashboard" not in run()  # nothing changed: the issue is left as it was
     assert issue.read_text() == text
+
+    # A box ticked in the file is read by the next run: staging opens past the limit, and
+    # the issue is written again with its boxes clear.
+    box = "- [ ] <!-- rightsizer:release staging -->"
+    issue.write_text(text.replace(box, box.replace("[ ]", "[x]")))
+    assert "rightsizer/staging: branch created, PR created" in run()
+    assert sorted(p.name for p in pr_dir.iterdir()) == [
+        "dashboard.issue.md", "dev.md", "staging.md"
+    ]  # fmt: skip
+    text = issue.read_text()
+    assert "[x]" not in text and "<!-- rightsizer:release staging -->" not in text
+    assert "- [ ] <!-- rightsizer:release prod -->" in text
 
     config.write_text(config.read_text() + "dashboard: false\n")
     git(repo, "commit", "-qam", "no dashboard")

@@ -103,3 +103,14 @@ def test_a_release_ends_when_its_pr_is_closed_and_never_lifts_a_human_push():
     assert held["prod"].hit.rule == HUMAN_PUSH
     other = _holds([_group("prod")], prod, releases=[Release("dev", "ada", NOW)])
     assert other["prod"].hit.rule == "closed-pr"
+
+
+def test_a_release_that_let_nothing_through_lapses_after_a_week():
+    """Released while frozen (nothing opened): a group back a month later is asked again."""
+    groups = [_group("a"), _group("b")]
+    open_x = _pull(1, "x", "open")
+    facts = {f"rightsizer/{n}": BranchFacts(None, False, None) for n in "ab"}
+    fresh = [Release("b", "ada", NOW - timedelta(days=6))]
+    stale = [Release("b", "ada", NOW - timedelta(days=8))]
+    assert set(_holds(groups, facts, [open_x], fresh, max_open=1)) == {"a"}
+    assert set(_holds(groups, facts, [open_x], stale, max_open=1)) == {"a", "b"}

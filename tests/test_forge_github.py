@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.forges.base import DASHBOARD_MARKER
+from bot.forges.github.forge import GitHubConversation, GitHubSettings
 from tests.conftest import COST, git, rightsizer
 from tests.forge_servers.github import DEFAULT_APP_PERMISSIONS, GitHubServer
 from tests.forge_story import pulls_by_branch, small_monorepo, succeeded, usage
@@ -89,12 +90,12 @@ def test_opens_one_pr_per_group_then_reruns_quietly_and_updates_in_place(github,
             written = line[note["start_line"] - 1].split(":", 1)[1].split(" #")[0].strip()
             assert f" → {written.strip(chr(39))} (" in note["message"]  # the value it proposes
     assert github.tokens_issued == 1
-    # The dashboard issue, the App's own, lists each PR by its number.
+    # The dashboard issue, the App's own, links each PR.
     [issue] = github.issues(OWNER, NAME)
-    assert issue["user"]["type"] == "Bot" and issue["title"] == "Rightsizer Dashboard"
-    assert issue["body"].startswith(DASHBOARD_MARKER)
+    assert issue["user"]["login"] == f"{github.app_slug}[bot]"
+    assert issue["title"] == "Rightsizer Dashboard" and issue["body"].startswith(DASHBOARD_MARKER)
     for (pull,) in pulls.values():
-        assert f"- #{pull['number']} {pull['title']}, " in issue["body"]
+        assert f"- [{pull['title']}]({pull['html_url']}): " in issue["body"]
 
     # Same inputs: nothing pushed, nothing written, not even a label or the issue.
     pushes, seen = github.pushes(OWNER, NAME), len(github.requests)
@@ -250,13 +251,15 @@ def test_a_wrong_key_is_refused_clearly_and_nothing_is_written(github, tmp_path)
 
 
 def test_the_dashboard_is_the_bots_own_issue_rewritten_in_place(github, tmp_path):
-    """A person's issue carrying the marker is never adopted; the bot's own is edited in
-    place, its ticked boxes cleared by the run."""
+    """A person's or another App's issue carrying the marker is never adopted; the bot's own
+    is edited in place, its ticked boxes cleared by the run."""
     claimed = github.open_issue(OWNER, NAME, "Rightsizer Dashboard", DASHBOARD_MARKER, "mallory")
+    other = github.open_issue(OWNER, NAME, "Dashboard", DASHBOARD_MARKER, "renovate[bot]")
     exports = usage(tmp_path / "usage.csv")
     succeeded(run(github, tmp_path, exports))
-    theirs, ours = github.issues(OWNER, NAME)
+    theirs, others, ours = github.issues(OWNER, NAME)
     assert theirs["number"] == claimed and theirs["body"] == DASHBOARD_MARKER
+    assert others["number"] == other and others["body"] == DASHBOARD_MARKER
     assert ours["user"]["login"] == f"{github.app_slug}[bot]"
     ticked = ours["body"].replace("- [ ] <!-- rightsizer:rerun", "- [x] <!-- rightsizer:rerun")
     github.edit_issue(OWNER, NAME, ours["number"], ticked)
@@ -265,8 +268,18 @@ def test_the_dashboard_is_the_bots_own_issue_rewritten_in_place(github, tmp_path
     assert writes(github, seen)[1:] == [
         ("PATCH", f"/api/v3/repos/{OWNER}/{NAME}/issues/{ours['number']}")
     ]
-    assert github.issues(OWNER, NAME)[1]["body"] == ours["body"]
+    assert github.issues(OWNER, NAME)[2]["body"] == ours["body"]
     assert "Dashboard issue updated." in out
+    # The worker's question before it acts on a box: is that issue the bot's own, open?
+    pem = tmp_path / "app.pem"
+    settings = GitHubSettings(
+        f"{OWNER}/{NAME}", github.api_url, str(github.app_id), pem, write_interval=0
+    )
+    conversation = GitHubConversation(settings)
+    assert conversation.is_dashboard(ours["number"])
+    assert not conversation.is_dashboard(claimed) and not conversation.is_dashboard(other)
+    pull = by_branch(github)["rightsizer/dev"][0]["number"]
+    assert not conversation.is_dashboard(pull)
 
 
 def test_an_app_without_the_issues_permission_publishes_its_prs_and_says_why(tmp_path):
@@ -281,3 +294,27 @@ def test_an_app_without_the_issues_permission_publishes_its_prs_and_says_why(tmp
         "warning: the dashboard issue was not written: write the dashboard issue: GitHub "
         "answered 403: Resource not accessible by integration"
     ) in result.stderr
+
+
+def test_an_installation_token_given_as_a_token_keeps_one_dashboard(github, tmp_path):
+    """Actions' GITHUB_TOKEN is an installation's: GitHub will not say whose it is (GET /user
+    answers 403), so the bot knows its issue by its `Bot` author, and finds it again."""
+    from github import Auth, GithubIntegration
+
+    auth = Auth.AppAuth(str(github.app_id), github.private_key_pem.decode())
+    integration = GithubIntegration(auth=auth, base_url=github.api_url)
+    token = integration.get_access_token(github.installation_id).token
+    exports = usage(tmp_path / "usage.csv")
+
+    def run_with_token():
+        return rightsizer(
+            "run", "--forge", "github", "--repository", f"{OWNER}/{NAME}",
+            "--utilisation", exports, "--cost", COST,
+            env={"RIGHTSIZER_GITHUB_URL": github.api_url, "RIGHTSIZER_GITHUB_TOKEN": token,
+                 "RIGHTSIZER_GITHUB_WRITE_INTERVAL": "0"},
+        )  # fmt: skip
+
+    assert "Dashboard issue created." in succeeded(run_with_token())
+    assert "Dashboard" not in succeeded(run_with_token())
+    [issue] = github.issues(OWNER, NAME)
+    assert issue["user"]["type"] == "Bot"

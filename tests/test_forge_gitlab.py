@@ -10,6 +10,7 @@ import pytest
 
 from bot.dashboard_ticks import Tick
 from bot.forges.base import DASHBOARD_MARKER, ForgeError
+from bot.forges.gitlab import GitLabConversation
 from bot.forges.gitlab.forge import GitLabSettings, connect
 from tests.conftest import COST, rightsizer
 from tests.forge_servers.gitlab import GitLabServer
@@ -135,8 +136,6 @@ def test_a_command_note_is_read_back_from_gitlab_with_its_real_author(gitlab, tm
     "by" a maintainer. The worker reads the note from the API instead."""
     import httpx
 
-    from bot.forges.gitlab import GitLabConversation, GitLabSettings
-
     succeeded(run(gitlab, usage(tmp_path / "usage.csv")))
     iid = by_branch(gitlab)["rightsizer/prod"][0]["iid"]
     gitlab.add_token("glpat-mallory", "mallory", project=PROJECT, access_level=20)
@@ -233,24 +232,17 @@ def test_a_token_that_may_only_read_gets_a_forge_error_and_writes_nothing(gitlab
     assert gitlab.issues(PROJECT) == []
 
 
-def test_issue_body_is_read_back_from_gitlab_as_it_is_now(gitlab, tmp_path):
-    """The webhook's copy of the text may be stale or forged: the worker reads the issue."""
-    import httpx
-
-    from bot.forges.gitlab import GitLabConversation
-
+def test_only_the_bots_own_open_dashboard_is_taken_for_it(gitlab, tmp_path):
+    """Boxes ticked in a stranger's issue carrying the marker, or in a dashboard closed
+    since, ask for nothing: the worker asks GitLab which issue it is."""
     _, issue = forge_of(gitlab, tmp_path).ensure_dashboard(DASHBOARD_TITLE, dashboard_body())
     conversation = GitLabConversation(GitLabSettings(PROJECT, gitlab.url, TOKEN))
-    assert conversation.issue_body(issue.number) == dashboard_body()
+    assert conversation.is_dashboard(issue.number)
 
-    gitlab.add_token("glpat-reviewer", "reviewer", project=PROJECT, access_level=20)
-    ticked = dashboard_body("prod")
-    answer = httpx.put(
-        f"{gitlab.api_url}/projects/{PROJECT.replace('/', '%2F')}/issues/{issue.number}",
-        json={"description": ticked},
-        headers={"PRIVATE-TOKEN": "glpat-reviewer"},
-    )
-    assert answer.status_code == 200, answer.text
-    assert conversation.issue_body(issue.number) == ticked
+    gitlab.set_access(PROJECT, gitlab.add_user("mallory")["username"], 10)  # a Guest
+    forged = gitlab.add_issue(PROJECT, DASHBOARD_TITLE, dashboard_body("prod"), author="mallory")
+    assert not conversation.is_dashboard(forged["iid"])
+    gitlab.close_issue(PROJECT, issue.number)
+    assert not conversation.is_dashboard(issue.number)
     with pytest.raises(ForgeError, match="GitLab answered 404"):
-        conversation.issue_body(issue.number + 1)
+        conversation.is_dashboard(issue.number + 10)

@@ -397,8 +397,9 @@ def test_a_segfaulting_repository_is_poisoned_while_the_service_and_others_go_on
 
 def test_a_box_ticked_in_the_dashboard_releases_a_held_group(github, tmp_path):
     """One PR at a time: the first run opens dev and holds prod and staging, each with a
-    box. A tick by someone without write access runs nothing; alice's releases staging,
-    whose PR opens while prod stays held, and the run clears the box."""
+    box. Mallory, who may only read, ticks staging: refused, nothing runs. Alice ticks prod
+    beside it: her box alone is acted on, prod's PR opens, staging stays held, and the run
+    rewrites the issue with its boxes clear."""
     config = git_show(github, ".rightsizer.yaml")
     github.commit(
         OWNER, NAME, "main", {".rightsizer.yaml": config + "pull_requests: {max_open: 1}\n"}
@@ -412,23 +413,24 @@ def test_a_box_ticked_in_the_dashboard_releases_a_held_group(github, tmp_path):
         assert service.deliver("installation_repositories", installed).status_code == 202
         [issue] = wait_for(lambda: github.issues(OWNER, NAME), "the dashboard issue", service)
         assert sorted(by_branch(github)) == ["rightsizer/dev"]
-        box = "- [ ] <!-- rightsizer:release staging -->"
-        assert box in issue["body"] and "<!-- rightsizer:release prod -->" in issue["body"]
+        boxes = {g: f"- [ ] <!-- rightsizer:release {g} -->" for g in ("prod", "staging")}
+        assert all(box in issue["body"] for box in boxes.values())
         store = service.store()
         repository = store.repositories.get("github", f"{OWNER}/{NAME}")
         assert repository is not None
 
-        ticked = issue["body"].replace(box, box.replace("[ ]", "[x]"))
-        github.edit_issue(OWNER, NAME, issue["number"], ticked)
-        edited = payload("issues/edited.payload.json", github)
-        edited["issue"].update(number=issue["number"], body=ticked, user=issue["user"])
-        edited["changes"] = {"body": {"from": issue["body"]}}
-
-        def ticked_by(login: str) -> None:
+        def tick(body: str, group: str, login: str) -> str:
+            """`login` ticks `group`'s box on GitHub, which sends the edit."""
+            ticked = body.replace(boxes[group], boxes[group].replace("[ ]", "[x]"))
+            github.edit_issue(OWNER, NAME, issue["number"], ticked)
+            edited = payload("issues/edited.payload.json", github)
+            edited["issue"].update(number=issue["number"], body=ticked, user=issue["user"])
+            edited["changes"] = {"body": {"from": body}}
             edited["sender"].update(login=login, type="User")
             assert service.deliver("issues", edited).status_code == 202
+            return ticked
 
-        ticked_by("mallory")  # read access only: asked of GitHub, refused
+        by_mallory = tick(issue["body"], "staging", "mallory")  # read access only: refused
         wait_for(
             lambda: "dashboard box refused: mallory may not write" in service.log.read_text(),
             "the refusal",
@@ -438,16 +440,16 @@ def test_a_box_ticked_in_the_dashboard_releases_a_held_group(github, tmp_path):
         assert len(store.runs.of(repository)) == 1 and store.releases.of(repository) == []
 
         github.set_permission(OWNER, NAME, "alice", "write")
-        ticked_by("alice")
-        wait_for(lambda: "rightsizer/staging" in by_branch(github), "staging's PR", service)
+        tick(by_mallory, "prod", "alice")
+        wait_for(lambda: "rightsizer/prod" in by_branch(github), "prod's PR", service)
         wait_for(lambda: store.runs.of(repository)[-1][1] == "ok", "the rerun", service)
-        assert sorted(by_branch(github)) == ["rightsizer/dev", "rightsizer/staging"]
+        assert sorted(by_branch(github)) == ["rightsizer/dev", "rightsizer/prod"]
         [release] = store.releases.of(repository)
-        assert (release.group, release.by) == ("staging", "alice")
+        assert (release.group, release.by) == ("prod", "alice")
         [rewritten] = github.issues(OWNER, NAME)
         assert rewritten["number"] == issue["number"] and "[x]" not in rewritten["body"]
-        assert "<!-- rightsizer:release staging -->" not in rewritten["body"]
-        assert "- [ ] <!-- rightsizer:release prod -->" in rewritten["body"]
+        assert "<!-- rightsizer:release prod -->" not in rewritten["body"]
+        assert boxes["staging"] in rewritten["body"]
     finally:
         service.stop()
 

@@ -839,6 +839,19 @@ def dashboard_text(*ticked: str) -> str:
     return "\n".join([DASHBOARD_MARKER, "## Rightsizer", *lines])
 
 
+GITLAB_TEST_TOKEN = "gitlab-test-own-hook-token"
+"""gitlabhq/gitlab-test's own webhook token: GitLab's issue events act only with one."""
+
+
+@pytest.fixture
+def own_token(database: str) -> Iterator[Hooks]:
+    """The hooks with gitlabhq/gitlab-test (the recorded issue event's project) listed with
+    a webhook token of its own."""
+    projects = f"gitlabhq/gitlab-test={GITLAB_TEST_TOKEN}, platform/infra={PROJECT_TOKEN}"
+    with make_hooks(database, gitlab={"projects": projects}) as made:
+        yield made
+
+
 def issue_edit(before: str, after: str, username: str = "root", bot: bool | None = None) -> bytes:
     """The real issue event as an edit of the description from `before` to `after`."""
 
@@ -852,24 +865,26 @@ def issue_edit(before: str, after: str, username: str = "root", bot: bool | None
     return gitlab_variant("issue.json", change)
 
 
-def test_gitlab_ticking_a_dashboard_box_queues_a_dashboard_job(hooks: Hooks) -> None:
+def test_gitlab_ticking_a_dashboard_box_queues_a_dashboard_job(own_token: Hooks) -> None:
+    hooks = own_token
     before = counted("gitlab", "Issue Hook", "queued")
-    answer = hooks.gitlab("Issue Hook", issue_edit(dashboard_text(), dashboard_text("prod")))
+    ticking = issue_edit(dashboard_text(), dashboard_text("prod"))
+    answer = hooks.gitlab("Issue Hook", ticking, token=GITLAB_TEST_TOKEN)
     assert answer.status_code == 202
     [job] = answer.json()["jobs"]
     assert (job["repository"], job["reason"]) == ("gitlabhq/gitlab-test", "dashboard:23:root")
     details = hooks.details(job["id"])
     assert details.pop("delivery")
-    assert details == {"number": 23, "login": "root"}
+    assert details == {"number": 23, "login": "root", "ticks": [["release", "prod"]]}
     assert counted("gitlab", "Issue Hook", "queued") == before + 1
 
     # Another person ticking a box is another job; the same person again joins the waiting one.
     by_alice = issue_edit(dashboard_text("prod"), dashboard_text("prod", "rerun"), "alice")
-    assert hooks.gitlab("Issue Hook", by_alice).json()["jobs"][0]["reason"] == (
-        "dashboard:23:alice"
-    )
+    assert hooks.gitlab("Issue Hook", by_alice, token=GITLAB_TEST_TOKEN).json()["jobs"][0][
+        "reason"
+    ] == ("dashboard:23:alice")
     again = issue_edit(dashboard_text("prod", "rerun"), dashboard_text("prod", "staging"))
-    [joined] = hooks.gitlab("Issue Hook", again).json()["jobs"]
+    [joined] = hooks.gitlab("Issue Hook", again, token=GITLAB_TEST_TOKEN).json()["jobs"]
     assert (joined["id"], joined["new"]) == (job["id"], False)
     assert [reason for _, reason, _, _ in hooks.jobs()] == [
         "dashboard:23:root",
@@ -877,7 +892,9 @@ def test_gitlab_ticking_a_dashboard_box_queues_a_dashboard_job(hooks: Hooks) -> 
     ]
 
 
-def test_gitlab_issue_events_that_tick_no_dashboard_box_are_ignored(hooks: Hooks) -> None:
+def test_gitlab_issue_events_that_tick_no_dashboard_box_are_ignored(own_token: Hooks) -> None:
+    hooks = own_token
+
     def title_only(payload: dict[str, Any]) -> None:
         payload["object_attributes"].update(action="update")
         del payload["changes"]["description"]  # the real event's other changes stay
@@ -900,26 +917,41 @@ def test_gitlab_issue_events_that_tick_no_dashboard_box_are_ignored(hooks: Hooks
         ),
     }
     for why, body in cases.items():
-        answer = hooks.gitlab("Issue Hook", body)
+        answer = hooks.gitlab("Issue Hook", body, token=GITLAB_TEST_TOKEN)
         assert (answer.status_code, answer.json()) == (200, {"status": "ignored", "why": why})
     # text edited around a box ticked before, and a user GitLab flags as a bot
     around = issue_edit(dashboard_text("rerun"), dashboard_text("rerun") + "\nThanks!")
     flagged = issue_edit(dashboard_text(), dashboard_text("rerun"), "renovate", bot=True)
-    assert hooks.gitlab("Issue Hook", around).json()["why"] == (
+    assert hooks.gitlab("Issue Hook", around, token=GITLAB_TEST_TOKEN).json()["why"] == (
         "an issue edit that ticks no dashboard box"
     )
-    assert hooks.gitlab("Issue Hook", flagged).json()["why"] == "an issue edit by a bot"
+    assert hooks.gitlab("Issue Hook", flagged, token=GITLAB_TEST_TOKEN).json()["why"] == (
+        "an issue edit by a bot"
+    )
     assert hooks.jobs() == []
 
 
-def test_gitlab_issue_events_with_a_wrong_token_or_shape_are_refused(hooks: Hooks) -> None:
+def test_gitlab_dashboard_boxes_need_the_projects_own_webhook_token(hooks: Hooks) -> None:
+    """GitLab names who edited an issue only in the payload; with the token every project
+    shares, one project's maintainers could write that payload for another project."""
+    ticking = issue_edit(dashboard_text(), dashboard_text("prod"))
+    answer = hooks.gitlab("Issue Hook", ticking)  # gitlabhq/gitlab-test on the shared token
+    assert answer.json()["why"].startswith("dashboard boxes need the project's own webhook token")
+    assert hooks.jobs() == []
+
+
+def test_gitlab_issue_events_with_a_wrong_token_or_shape_are_refused(own_token: Hooks) -> None:
+    hooks = own_token
     ticking = issue_edit(dashboard_text(), dashboard_text("rerun"))
     assert hooks.gitlab("Issue Hook", ticking, token=PROJECT_TOKEN).status_code == 401
+    assert hooks.gitlab("Issue Hook", ticking, token=TOKEN).status_code == 401
 
     def iid_as_text(payload: dict[str, Any]) -> None:
         payload["object_attributes"]["iid"] = "23"
 
-    answer = hooks.gitlab("Issue Hook", gitlab_variant("issue.json", iid_as_text))
+    answer = hooks.gitlab(
+        "Issue Hook", gitlab_variant("issue.json", iid_as_text), token=GITLAB_TEST_TOKEN
+    )
     assert (answer.status_code, answer.json()) == (
         400,
         {"detail": "payload has no valid object_attributes.iid"},
@@ -956,7 +988,7 @@ def test_ticking_a_dashboard_box_on_github_queues_a_dashboard_job(hooks: Hooks) 
     )
     details = hooks.details(job["id"])
     assert details.pop("delivery")
-    assert details == {"number": 5, "login": "Codertocat"}
+    assert details == {"number": 5, "login": "Codertocat", "ticks": [["release", "staging"]]}
 
 
 def test_github_issue_edits_that_tick_no_dashboard_box_are_ignored(hooks: Hooks) -> None:

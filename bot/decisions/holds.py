@@ -71,8 +71,9 @@ def decide_holds(
     for group in groups:
         branch = facts[group.branch]
         previous = branch.previous
+        opened = previous.created_at if previous else None
         ended = previous.closed_at if previous and previous.state != "open" else None
-        released = releasing(group.name, ended, releases) is not None
+        released = releasing(group.name, opened, ended, releases, now) is not None
         hold = _hold(group, branch, plan, settings, now, released)
         if hold is not None:
             holds[group.name] = hold

@@ -53,6 +53,7 @@ class PullRequest:
     created_at: datetime
     closed_at: datetime | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,11 @@ class Forge(Protocol):
         credential the service shares between workers (a GitHub App installation)."""
         ...
 
+    def dashboard_text(self) -> str | None:
+        """The bot's dashboard issue's text as it is now (None without one): a run the
+        service did not start reads its ticked boxes here."""
+        ...
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         """The bot's one dashboard issue, converged: the open issue the bot itself wrote
         whose body starts with `DASHBOARD_MARKER` (a stranger's issue carrying the marker is
@@ -197,9 +203,10 @@ class Conversation(Protocol):
 
     def reply(self, number: int, text: str) -> None: ...
 
-    def issue_body(self, number: int) -> str:
-        """The issue's text as the forge holds it now (the dashboard's ticked boxes): the
-        webhook's copy may be stale or, with a shared token, not the project's."""
+    def is_dashboard(self, number: int) -> bool:
+        """Whether issue `number` is the bot's own open dashboard, as the forge says now: a
+        box ticked in a stranger's issue carrying the marker, or in a closed dashboard,
+        asks for nothing."""
         ...
 
 

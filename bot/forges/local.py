@@ -49,7 +49,9 @@ class LocalForge:
             branch = text.partition("<!-- branch: ")[2].partition(" -> ")[0]
             if branch.startswith(prefix):
                 created = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-                found.append(PullRequest(number, branch, "open", str(path), text, created))
+                title = text.partition("\n")[0].removeprefix("# ")
+                pull = PullRequest(number, branch, "open", str(path), text, created, title=title)
+                found.append(pull)
         return found
 
     def ensure_pull_request(self, draft: PullRequestDraft) -> tuple[Outcome, PullRequest]:
@@ -57,11 +59,18 @@ class LocalForge:
         header = BRANCH_LINE.format(branch=draft.branch, base=draft.base)
         text = f"# {draft.title}\n\n{header}\n\n{draft.body}"
         outcome = _converge(path, text)
-        return outcome, PullRequest(0, draft.branch, "open", str(path), text, datetime.now(UTC))
+        created = datetime.now(UTC)
+        pull = PullRequest(0, draft.branch, "open", str(path), text, created, title=draft.title)
+        return outcome, pull
 
     def ensure_comment(self, pull: PullRequest, key: str, text: str) -> Outcome:
         path = Path(pull.url).with_suffix(f".{key}.comment.md")
         return _converge(path, f"{comment_marker(key)}\n{text}")
+
+    def dashboard_text(self) -> str | None:
+        """The file as it stands: a box ticked in it is read by the next `run`."""
+        path = self.pr_dir / DASHBOARD_FILE
+        return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         path = self.pr_dir / DASHBOARD_FILE

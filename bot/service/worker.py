@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.dashboard_ticks import ticked
+from bot.dashboard_ticks import Tick
 from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.decisions.releases import Release
 from bot.forges.base import ForgeError
@@ -103,7 +103,7 @@ class Worker:
             if reason.startswith("command:"):
                 self._command(job)
             elif reason.startswith("dashboard:"):
-                self._dashboard(job)
+                self._ticked(job)
             else:
                 self._run(job)
         finally:
@@ -229,18 +229,22 @@ class Worker:
         except InputError as exc:  # the service is not set up for this forge: no retry
             raise JobFailed(str(exc)) from exc
 
-    def _dashboard(self, job: JobRow) -> None:
-        """Boxes ticked in the dashboard issue. The issue is read back from the forge (its
-        boxes as they are now, not as a payload says), the person who ticked is asked about
-        as for a command, then each release is kept and one run carries them out and
-        rewrites the issue with its boxes clear. A refusal is logged, not answered: the
-        next run clears the box."""
-        number, login = int(job.details["number"]), str(job.details["login"])
+    def _ticked(self, job: JobRow) -> None:
+        """Boxes one person ticked in one edit of the dashboard issue (the webhook read which
+        from the edit itself). The forge is asked whether the issue is the bot's own open
+        dashboard and whether the person may write; then each release is kept and one run
+        carries them out and rewrites the issue with its boxes clear. A refusal is logged,
+        not answered: the next run clears the box."""
+        details = job.details
+        number, login = int(details["number"]), str(details["login"])
+        ticks = [Tick(action, group) for action, group in details.get("ticks", [])]
         try:
             conversation = open_conversation(self._options(job.repository))
-            ticks = ticked(conversation.issue_body(number))
-            if not ticks:
-                return  # cleared since, by a run or by hand
+            if not conversation.is_dashboard(number):
+                log.info(
+                    "boxes ticked in #%s, not the bot's dashboard", number, extra=_context(job)
+                )
+                return
             if not may_command(conversation.permission(login)):
                 log.info("dashboard box refused: %s may not write", login, extra=_context(job))
                 metrics.RUNS.labels("dashboard", "refused").inc()

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -131,6 +132,7 @@ class OverrideRecord(Base):
 
 class ReleaseRecord(Base):
     __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("repository_id", "group", name="releases_one_per_group"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
     group: Mapped[str] = mapped_column(String(512))

@@ -728,11 +728,13 @@ class GitHubServer:
                 self._git(repo.path, "update-ref", "-d", f"refs/heads/{pull.head}")
 
     def open_issue(self, owner: str, name: str, title: str, body: str, by: str) -> int:
-        """A person opens an issue; returns its number."""
+        """A person (or, for a `...[bot]` login, another App) opens an issue; returns its
+        number."""
         with self._lock:
             repo = self._repo(owner, name)
             now = time.time()
-            issue = Issue(repo.next_number, self._next_id(), title, body, (by, "User"), now, now)
+            user = (by, "Bot" if by.endswith("[bot]") else "User")
+            issue = Issue(repo.next_number, self._next_id(), title, body, user, now, now)
             repo.next_number += 1
             repo.issues[issue.number] = issue
             return issue.number

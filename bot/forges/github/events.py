@@ -87,7 +87,7 @@ class IssuesEdited(Event):
     action: str
     repository: RepositoryRef
     issue: EditedIssue
-    changes: IssueChanges = IssueChanges()
+    changes: IssueChanges = Field(default_factory=IssueChanges)
     sender: Sender
     installation: InstallationRef | None = None
 

@@ -8,8 +8,9 @@ Retries are PyGithub's `GithubRetry`: 5xx with backoff, and on a rate limit it s
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +71,8 @@ def connect(settings: GitHubSettings, destination: Path) -> GitHubForge:
         return GitCredentials("x-access-token", str(token))
 
     branches = RemoteBranches.clone(repository.clone_url, destination, credentials)
-    if app:
-        return GitHubForge(repository, branches, credentials, check_runs=True)
-    with _calling("read the token's user"):
-        login = client.get_user().login
-    return GitHubForge(repository, branches, credentials, check_runs=False, login=login)
+    author = functools.cache(lambda: bot_login(settings, client, app))
+    return GitHubForge(repository, branches, credentials, check_runs=app, author=author)
 
 
 def open_repository(settings: GitHubSettings) -> tuple[Github, Repository, Auth.Auth, bool]:
@@ -93,12 +91,44 @@ def open_repository(settings: GitHubSettings) -> tuple[Github, Repository, Auth.
     return client, repository, auth, app
 
 
+def bot_login(settings: GitHubSettings, client: Github, app: bool) -> str | None:
+    """Whose issues are the bot's: the App's `<slug>[bot]` user, or the token's user. None
+    for a token GitHub will not name (an installation's, as Actions' GITHUB_TOKEN): its
+    issues are then known by their `Bot` author alone. Asked only when an issue is
+    looked for, so a run that keeps no dashboard spends no request on it."""
+    if app:
+        assert settings.app_id and settings.private_key
+        auth = Auth.AppAuth(settings.app_id, _private_key(settings.private_key))
+        integration = GithubIntegration(auth=auth, base_url=settings.api_url.rstrip("/"))
+        with _calling("read the App's name"):
+            return f"{integration.get_app().slug}[bot]"
+    try:
+        with _calling("read the token's user"):
+            return str(client.get_user().login)
+    except ForgeError as exc:
+        if isinstance(exc.__cause__, GithubException) and exc.__cause__.status == 403:
+            return None
+        raise
+
+
+def is_bot_issue(issue: GithubIssue, author: str | None) -> bool:
+    """An open issue (not a PR) the bot wrote that carries the dashboard marker."""
+    written = issue.user.login == author if author else issue.user.type == "Bot"
+    return (
+        issue.pull_request is None
+        and issue.state == "open"
+        and written
+        and (issue.body or "").startswith(DASHBOARD_MARKER)
+    )
+
+
 class GitHubConversation:
     """Answering a command on a PR: who may give it (asked of GitHub, never read from the
     payload, which anyone can forge a comment into) and the reply."""
 
     def __init__(self, settings: GitHubSettings) -> None:
-        _, self.repository, _, _ = open_repository(settings)
+        client, self.repository, _, app = open_repository(settings)
+        self.author = functools.cache(lambda: bot_login(settings, client, app))
 
     def permission(self, login: str) -> str:
         """GitHub's role for `login` here: admin, maintain, write, triage, read or none."""
@@ -119,9 +149,9 @@ class GitHubConversation:
         with _calling(f"answer on #{number}"):
             self.repository.get_issue(number).create_comment(text)
 
-    def issue_body(self, number: int) -> str:
+    def is_dashboard(self, number: int) -> bool:
         with _calling(f"read issue #{number}"):
-            return str(self.repository.get_issue(number).body or "")
+            return is_bot_issue(self.repository.get_issue(number), self.author())
 
 
 def _auth(settings: GitHubSettings) -> tuple[Auth.Auth, bool]:
@@ -201,14 +231,14 @@ class GitHubForge:
         credentials: Credentials,
         *,
         check_runs: bool,
-        login: str | None = None,
+        author: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.repository = repository
         self.branches = branches
         self.credentials = credentials
         self.check_runs = check_runs
-        self.login = login
-        """The token's user; None for an App, whose writes are its `[bot]` user's."""
+        self.author = author
+        """Whose issues are the bot's (`bot_login`), asked the first time it is needed."""
         self.owner = repository.owner.login
         self.default_branch = repository.default_branch
 
@@ -280,9 +310,14 @@ class GitHubForge:
                 issue.create_comment,
             )
 
+    def dashboard_text(self) -> str | None:
+        with _calling("read the dashboard issue"):
+            found = self._dashboard_issue()
+            return None if found is None else str(found.body or "")
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         with _calling("write the dashboard issue"):
-            found = self._dashboard()
+            found = self._dashboard_issue()
             if found is None:
                 created = self.repository.create_issue(title=title, body=body)
                 return "created", _issue(created)
@@ -291,24 +326,16 @@ class GitHubForge:
             found.edit(title=title, body=body)
             return "updated", _issue(found)
 
-    def _dashboard(self) -> GithubIssue | None:
-        """The open dashboard issue the bot wrote: listed by its author where the token
-        names one, else among the App's `Bot` user's issues. The issues listing holds pull
-        requests too."""
-        if self.login is not None:
+    def _dashboard_issue(self) -> GithubIssue | None:
+        """The bot's open dashboard, the oldest if there are two: listed by its author
+        where GitHub names one (the issues listing holds pull requests too)."""
+        author = self.author()
+        if author is not None:
             # PyGithub sends a login as it is; its annotation names NamedUser only.
-            listed = self.repository.get_issues(state="open", creator=self.login)  # type: ignore[arg-type]
+            listed = self.repository.get_issues(state="open", creator=author, direction="asc")  # type: ignore[arg-type]
         else:
-            listed = self.repository.get_issues(state="open")
-        for issue in listed:
-            mine = self.login is not None or issue.user.type == "Bot"
-            if (
-                issue.pull_request is None
-                and mine
-                and (issue.body or "").startswith(DASHBOARD_MARKER)
-            ):
-                return issue
-        return None
+            listed = self.repository.get_issues(state="open", direction="asc")
+        return next((issue for issue in listed if is_bot_issue(issue, author)), None)
 
     def has_comment(self, pull: PullRequest, key: str) -> bool:
         marker = comment_marker(key)
@@ -393,6 +420,7 @@ def _pull(pull: GithubPull) -> PullRequest:
         created_at=pull.created_at,
         closed_at=pull.closed_at,
         labels=tuple(label.name for label in pull.labels),
+        title=pull.title or "",
     )
 
 

@@ -24,7 +24,7 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.dashboard_ticks import newly_ticked
+from bot.dashboard_ticks import newly_ticked, ticked_details
 from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.events import parse
 from bot.forges.github import events
@@ -123,7 +123,7 @@ class GitHubHooks:
         if event == "issue_comment":
             return self._comment(parse(events.IssueComment, payload), pulls)
         if event == "issues" and action == "edited":
-            return self._dashboard(parse(events.IssuesEdited, payload))
+            return self._dashboard_edit(parse(events.IssuesEdited, payload))
         if event == "check_run" and action == "rerequested":
             rerun = parse(events.CheckRunRerequested, payload)
             return self._rerun(rerun, rerun.check_run.app, "check run")
@@ -161,7 +161,7 @@ class GitHubHooks:
         details = {"number": number, "login": login, "command": line, "comment_id": comment}
         return Enqueue(name, f"command:{comment}", 0.0, details, _installation(event))
 
-    def _dashboard(self, event: events.IssuesEdited) -> Decision:
+    def _dashboard_edit(self, event: events.IssuesEdited) -> Decision:
         """A person ticking a box in the bot's dashboard issue (written by the App's `Bot`
         user): the boxes this edit ticked, not those already ticked, ask for something."""
         name, issue = event.repository.full_name, event.issue
@@ -174,9 +174,10 @@ class GitHubHooks:
         if event.sender.type == "Bot" or login.endswith("[bot]"):
             return ignored("the dashboard issue edited by a bot", name)
         before = event.changes.body.from_ if event.changes.body else None
-        if before is None or not newly_ticked(before, body):
+        ticks = newly_ticked(before, body) if before is not None else []
+        if not ticks:
             return ignored("a dashboard edit that ticks no box", name)
-        details = {"number": issue.number, "login": login}
+        details = {"number": issue.number, "login": login, "ticks": ticked_details(ticks)}
         reason = f"dashboard:{issue.number}:{login}"
         return Enqueue(name, reason, 0.0, details, _installation(event))
 

@@ -115,10 +115,10 @@ class GitLabConversation:
         with _calling(f"answer on !{number}"):
             self.project.mergerequests.get(number, lazy=True).notes.create({"body": text})
 
-    def issue_body(self, number: int) -> str:
-        """Read from the API: the shared webhook token lets anyone post an edit "of" it."""
+    def is_dashboard(self, number: int) -> bool:
         with _calling(f"read issue #{number}"):
-            return str(self.project.issues.get(number).description or "")
+            issue = self.project.issues.get(number)
+            return issue.state == "opened" and _is_dashboard(issue, token_user_id(self.client))
 
 
 @contextmanager
@@ -219,13 +219,14 @@ class GitLabForge:
             notes = self.project.mergerequests.get(pull.number, lazy=True).notes
             return any(str(n.body).startswith(marker) for n in notes.list(iterator=True))
 
+    def dashboard_text(self) -> str | None:
+        with _calling("read the dashboard issue"):
+            issue = self._dashboard_issue()
+            return None if issue is None else str(issue.description or "")
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
-        """The dashboard is the token user's own open issue carrying the marker: anyone may
-        write the marker into an issue, and adopting theirs would let them steer the bot."""
         with _calling("open or update the dashboard issue"):
-            me = self._token_user_id()
-            found = self.project.issues.list(state="opened", author_id=me, iterator=True)
-            issue = next((i for i in found if _is_dashboard(i, me)), None)
+            issue = self._dashboard_issue()
             if issue is None:
                 created = self.project.issues.create({"title": title, "description": body})
                 return "created", _issue(created)
@@ -235,12 +236,15 @@ class GitLabForge:
             issue.save()
             return "updated", _issue(issue)
 
-    def _token_user_id(self) -> int:
-        """`open_project` authenticated, so python-gitlab holds the token's user already."""
-        if self.client.user is None:
-            self.client.auth()
-        assert self.client.user is not None  # auth() sets it or raises
-        return int(self.client.user.id)
+    def _dashboard_issue(self) -> Any:
+        """The token user's own open issue carrying the marker, the oldest if there are
+        two: anyone may write the marker into an issue, and adopting theirs would let them
+        steer the bot."""
+        me = token_user_id(self.client)
+        found = self.project.issues.list(
+            state="opened", author_id=me, order_by="created_at", sort="asc", iterator=True
+        )
+        return next((i for i in found if _is_dashboard(i, me)), None)
 
     def api_budget(self) -> ApiBudget | None:
         """None: GitLab limits per user and address, not per installation, and
@@ -290,6 +294,15 @@ class GitLabForge:
         return ids
 
 
+def token_user_id(client: gitlab.Gitlab) -> int:
+    """The token's user, whose issues are the bot's: `open_project` authenticated, so
+    python-gitlab holds it already."""
+    if client.user is None:
+        client.auth()
+    assert client.user is not None  # auth() sets it or raises
+    return int(client.user.id)
+
+
 def _is_dashboard(issue: Any, author_id: int) -> bool:
     """Checked here too, not only by the listing's `author_id` filter: a stranger's issue
     carrying the marker must never be taken for the bot's."""
@@ -313,4 +326,5 @@ def _pull(request: Any) -> PullRequest:
         created_at=datetime.fromisoformat(request.created_at),
         closed_at=datetime.fromisoformat(closed) if closed else None,
         labels=tuple(request.labels),
+        title=str(request.title or "").removeprefix(DRAFT),
     )

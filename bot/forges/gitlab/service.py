@@ -29,8 +29,9 @@ class GitLabService:
     SECRETS: ClassVar[frozenset[str]] = frozenset({"token", "webhook_token", "projects"})
     PATHS: ClassVar[frozenset[str]] = frozenset()
 
-    def served(self) -> dict[str, str | None]:
-        """The projects listed, each with its own webhook token or None (the shared one)."""
+    def served(self, where: str = PROJECTS_VARIABLE) -> dict[str, str | None]:
+        """The projects listed, each with its own webhook token or None (the shared one);
+        `where` names the setting in an error."""
         projects: dict[str, str | None] = {}
         for item in (self.projects or "").split(","):
             if not item.strip():
@@ -38,14 +39,12 @@ class GitLabService:
             path, has_token, token = (part.strip() for part in item.partition("="))
             if not _PROJECT.fullmatch(path) or (has_token and not token):
                 shown = path if _PROJECT.fullmatch(path) else "an item"
-                raise InputError(
-                    PROJECTS_VARIABLE, f"{shown} is not group/project or group/project=token"
-                )
+                raise InputError(where, f"{shown} is not group/project or group/project=token")
             projects[path] = token or None
         return projects
 
     def check(self, name: Callable[[str], str]) -> None:
-        self.served()
+        self.served(name("projects"))
 
     def warnings(self, name: Callable[[str], str]) -> list[str]:
         return []

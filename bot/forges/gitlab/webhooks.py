@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.dashboard_ticks import newly_ticked
+from bot.dashboard_ticks import newly_ticked, ticked_details
 from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.events import Malformed, parse
 from bot.forges.gitlab import events
@@ -149,9 +149,16 @@ class GitLabHooks:
         login = event.user.username
         if _BOT.match(login) or event.user.bot:
             return ignored("an issue edit by a bot", name)
-        if not newly_ticked(before, after):
+        ticks = newly_ticked(before, after)
+        if not ticks:
             return ignored("an issue edit that ticks no dashboard box", name)
-        details = {"number": issue.iid, "login": login}
+        if self.projects.get(name) is None:
+            return ignored(
+                "dashboard boxes need the project's own webhook token: GitLab does not say who "
+                "edited an issue, and the shared token can speak for any project's users",
+                name,
+            )
+        details = {"number": issue.iid, "login": login, "ticks": ticked_details(ticks)}
         return Enqueue(name, f"dashboard:{issue.iid}:{login}", 0.0, details, served=True)
 
     def _merge_request(self, event: events.MergeRequestHook, pulls: PullBranch) -> Decision:

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("since", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["repository_id"], ["repositories.id"]),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("repository_id", "group", name="releases_one_per_group"),
     )
 
 
