@@ -10,6 +10,8 @@ so the webhooks can use it before anything is queued.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -61,6 +63,14 @@ def ticked(body: str) -> list[Tick]:
 def ticked_details(ticks: list[Tick]) -> list[list[str | None]]:
     """The ticks as a job's details hold them (JSON), for the worker to act on."""
     return [[tick.action, tick.group] for tick in ticks]
+
+
+def ticks_key(ticks: list[Tick]) -> str:
+    """A short name for one set of ticks, in a job's reason: a job waiting for the same
+    person's same ticks takes a repeat delivery in, one for other ticks is a job of its
+    own (a waiting job keeps its own details)."""
+    text = json.dumps(ticked_details(ticks))
+    return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
 
 def newly_ticked(before: str, after: str) -> list[Tick]:

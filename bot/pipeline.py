@@ -97,25 +97,30 @@ def run_once(
         if renders is not None:
             renders.save()
         forge = checkout.forge
-        if releases is None:
-            releases = _ticked_releases(forge, now, say) if config.dashboard else ()
-        published = publish(plan, files, workspace, base, forge, config, now, releases)
+        readable = True
+        if releases is None and config.dashboard:
+            releases, readable = _ticked_releases(forge, say)
+        published = publish(plan, files, workspace, base, forge, config, now, releases or ())
         board = None
-        if config.dashboard:
+        if config.dashboard and readable:  # never clear boxes that were not read
             board = _write_dashboard_issue(forge, published, overrides, now, files, say)
     return RunReport(config, plan, published.results, forge.api_budget(), board)
 
 
-def _ticked_releases(forge: Forge, now: datetime, say: Say) -> list[Release]:
-    """The held groups whose box is ticked in the dashboard issue now; none when the forge
-    will not show the issue (the run goes on, as when it will not write it)."""
+def _ticked_releases(forge: Forge, say: Say) -> tuple[list[Release], bool]:
+    """The held groups whose box is ticked in the dashboard issue now, given at the wall
+    clock's time (as the service gives them, whatever moment the run plans as of), and
+    whether the issue could be read: when the forge will not show it, the run goes on
+    without, and leaves its boxes as they are."""
     try:
         text = forge.dashboard_text()
-    except ForgeError as exc:
+    except (ForgeError, OSError, UnicodeDecodeError) as exc:
         say(f"warning: the dashboard issue was not read: {exc}")
-        return []
+        return [], False
+    given = datetime.now(UTC)
     ticks = ticked(text or "")
-    return [Release(t.group, "the dashboard issue", now) for t in ticks if t.group is not None]
+    releases = [Release(t.group, "the dashboard issue", given) for t in ticks if t.group]
+    return releases, True
 
 
 def _write_dashboard_issue(

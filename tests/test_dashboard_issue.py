@@ -92,7 +92,7 @@ def test_the_issue_lists_open_held_closed_failed_and_the_commands_in_force():
     assert body.startswith(DASHBOARD_MARKER + "\n")
     opened = body.split("## Open")[1].split("##")[0]
     dev = "- [Rightsize dev: 3 changes](https://github.com/acme/infra/pull/12): +$4.50/month"
-    assert dev in opened
+    assert dev in opened and opened.count("/pull/12)") == 1  # published and listed: once
     assert "- [Rightsize batch: 1 change](https://github.com/acme/infra/pull/9)\n" in opened
     held = body.split("## Held back")[1].split("##")[0]
     # Only the bot's own caution has a box; a freeze and a human's branch do not.

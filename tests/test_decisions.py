@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from bot.config import PullRequestSettings
 from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
-from bot.decisions.releases import Release
+from bot.decisions.releases import Release, releasing
 from bot.forges.base import PullRequest
 from bot.groups import Group
 from bot.manifests.model import Inventory
@@ -114,3 +114,19 @@ def test_a_release_that_let_nothing_through_lapses_after_a_week():
     stale = [Release("b", "ada", NOW - timedelta(days=8))]
     assert set(_holds(groups, facts, [open_x], fresh, max_open=1)) == {"a"}
     assert set(_holds(groups, facts, [open_x], stale, max_open=1)) == {"a", "b"}
+
+
+def test_a_release_lasts_while_the_pr_it_let_through_is_open_and_ends_with_it():
+    given = NOW - timedelta(days=20)
+    release = [Release("prod", "ada", given)]
+    day = timedelta(days=1)
+    # The PR it let through, open for twenty days: still in force.
+    assert releasing("prod", given + day, None, release, NOW) == release[0]
+    # Merged or closed since: judged afresh, though the PR predates the release (it was
+    # open when the box was ticked, to update it despite too small a saving).
+    assert releasing("prod", given - day, given + day, release, NOW) is None
+    assert releasing("prod", given + day, given + 2 * day, release, NOW) is None
+    # A PR closed before the release (the reviewer's "no" it overrides): a week to use it.
+    assert releasing("prod", given - 2 * day, given - day, release, given + 6 * day)
+    assert releasing("prod", given - 2 * day, given - day, release, given + 8 * day) is None
+    assert releasing("dev", None, None, release, given) is None

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from bot.dashboard_ticks import Tick
+from bot.dashboard_ticks import Tick, ticks_key
 from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.github.service import GitHubService
 from bot.forges.github.webhooks import signature
@@ -872,24 +872,24 @@ def test_gitlab_ticking_a_dashboard_box_queues_a_dashboard_job(own_token: Hooks)
     answer = hooks.gitlab("Issue Hook", ticking, token=GITLAB_TEST_TOKEN)
     assert answer.status_code == 202
     [job] = answer.json()["jobs"]
-    assert (job["repository"], job["reason"]) == ("gitlabhq/gitlab-test", "dashboard:23:root")
+    prod = f"dashboard:23:root:{ticks_key([Tick('release', 'prod')])}"
+    assert (job["repository"], job["reason"]) == ("gitlabhq/gitlab-test", prod)
     details = hooks.details(job["id"])
     assert details.pop("delivery")
     assert details == {"number": 23, "login": "root", "ticks": [["release", "prod"]]}
     assert counted("gitlab", "Issue Hook", "queued") == before + 1
 
-    # Another person ticking a box is another job; the same person again joins the waiting one.
+    # Another person's ticks are another job; the same ticks delivered again join the waiting
+    # job; other ticks by the same person make a job of their own, which keeps them.
     by_alice = issue_edit(dashboard_text("prod"), dashboard_text("prod", "rerun"), "alice")
-    assert hooks.gitlab("Issue Hook", by_alice, token=GITLAB_TEST_TOKEN).json()["jobs"][0][
-        "reason"
-    ] == ("dashboard:23:alice")
-    again = issue_edit(dashboard_text("prod", "rerun"), dashboard_text("prod", "staging"))
-    [joined] = hooks.gitlab("Issue Hook", again, token=GITLAB_TEST_TOKEN).json()["jobs"]
+    [alices] = hooks.gitlab("Issue Hook", by_alice, token=GITLAB_TEST_TOKEN).json()["jobs"]
+    assert alices["reason"] == f"dashboard:23:alice:{ticks_key([Tick('rerun')])}"
+    [joined] = hooks.gitlab("Issue Hook", ticking, token=GITLAB_TEST_TOKEN).json()["jobs"]
     assert (joined["id"], joined["new"]) == (job["id"], False)
-    assert [reason for _, reason, _, _ in hooks.jobs()] == [
-        "dashboard:23:root",
-        "dashboard:23:alice",
-    ]
+    again = issue_edit(dashboard_text("prod", "rerun"), dashboard_text("prod", "staging"))
+    [staging] = hooks.gitlab("Issue Hook", again, token=GITLAB_TEST_TOKEN).json()["jobs"]
+    assert staging["new"] and hooks.details(staging["id"])["ticks"] == [["release", "staging"]]
+    assert len(hooks.jobs()) == 3
 
 
 def test_gitlab_issue_events_that_tick_no_dashboard_box_are_ignored(own_token: Hooks) -> None:
@@ -984,7 +984,7 @@ def test_ticking_a_dashboard_box_on_github_queues_a_dashboard_job(hooks: Hooks) 
     [job] = answer.json()["jobs"]
     assert (job["repository"], job["reason"]) == (
         "Codertocat/Hello-World",
-        "dashboard:5:Codertocat",
+        f"dashboard:5:Codertocat:{ticks_key([Tick('release', 'staging')])}",
     )
     details = hooks.details(job["id"])
     assert details.pop("delivery")

@@ -40,7 +40,9 @@ def releasing(
     for release in reversed(releases):
         if release.group != group:
             continue
+        if ended_at is not None and ended_at > release.since:
+            return None  # its PR was merged or closed since: judged afresh
         if opened_at is not None and opened_at >= release.since:
-            return None if ended_at is not None else release
+            return release  # the PR it let through, still open
         return release if now - release.since <= timedelta(days=UNUSED_DAYS) else None
     return None

@@ -237,7 +237,10 @@ class Worker:
         not answered: the next run clears the box."""
         details = job.details
         number, login = int(details["number"]), str(details["login"])
-        ticks = [Tick(action, group) for action, group in details.get("ticks", [])]
+        if "ticks" not in details:  # queued before jobs carried them: nothing to act on
+            log.info("dashboard job without its ticks: skipped", extra=_context(job))
+            return
+        ticks = [Tick(action, group) for action, group in details["ticks"]]
         try:
             conversation = open_conversation(self._options(job.repository))
             if not conversation.is_dashboard(number):

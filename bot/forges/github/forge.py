@@ -46,6 +46,8 @@ from recommenders.errors import InputError
 CHECK_NAME = "Rightsizer"
 MAX_ANNOTATIONS = 50
 """Annotations GitHub takes in one request for a check run."""
+INSTALLATION_REFUSAL = "Resource not accessible by integration"
+"""GitHub's 403 to an installation's token where only a user's is accepted (GET /user)."""
 MAX_ANNOTATION = 64_000
 """Characters of one annotation's message."""
 
@@ -106,7 +108,7 @@ def bot_login(settings: GitHubSettings, client: Github, app: bool) -> str | None
         with _calling("read the token's user"):
             return str(client.get_user().login)
     except ForgeError as exc:
-        if isinstance(exc.__cause__, GithubException) and exc.__cause__.status == 403:
+        if INSTALLATION_REFUSAL in exc.problem:
             return None
         raise
 
@@ -333,8 +335,8 @@ class GitHubForge:
         if author is not None:
             # PyGithub sends a login as it is; its annotation names NamedUser only.
             listed = self.repository.get_issues(state="open", creator=author, direction="asc")  # type: ignore[arg-type]
-        else:
-            listed = self.repository.get_issues(state="open", direction="asc")
+        else:  # every open issue and PR: newest first, where the issue usually is
+            listed = self.repository.get_issues(state="open")
         return next((issue for issue in listed if is_bot_issue(issue, author)), None)
 
     def has_comment(self, pull: PullRequest, key: str) -> bool:

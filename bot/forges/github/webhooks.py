@@ -10,7 +10,7 @@ and what each event calls for.
 - `issue_comment` created on a bot PR, with a `/rightsizer` line, not by a bot ->
   `command:<comment id>`;
 - `issues` edited, the bot's dashboard issue, ticking a box, not by a bot ->
-  `dashboard:<number>:<login>`;
+  `dashboard:<number>:<login>:<ticks>`;
 - `check_run` rerequested ("Re-run") or `check_suite` rerequested ("Re-run all checks"),
   of this App -> `rerun`;
 - `pull_request` closed, a bot PR -> its fate recorded;
@@ -24,7 +24,7 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.dashboard_ticks import newly_ticked, ticked_details
+from bot.dashboard_ticks import newly_ticked, ticked_details, ticks_key
 from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.events import parse
 from bot.forges.github import events
@@ -178,7 +178,7 @@ class GitHubHooks:
         if not ticks:
             return ignored("a dashboard edit that ticks no box", name)
         details = {"number": issue.number, "login": login, "ticks": ticked_details(ticks)}
-        reason = f"dashboard:{issue.number}:{login}"
+        reason = f"dashboard:{issue.number}:{login}:{ticks_key(ticks)}"
         return Enqueue(name, reason, 0.0, details, _installation(event))
 
     def _rerun(

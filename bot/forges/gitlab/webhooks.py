@@ -10,7 +10,8 @@ GitLab sends no installation events: the projects served are the ones
   `command:<note id>`;
 - `Merge Request Hook` merge or close, a bot merge request -> its fate recorded;
 - `Issue Hook` update by a person that ticks a box of the dashboard issue ->
-  `dashboard:<iid>:<username>` (the worker reads the issue back: the payload may lie);
+  `dashboard:<iid>:<username>:<ticks>`, for projects with a webhook token of their own
+  (the worker asks GitLab whether the issue is the bot's dashboard);
 - anything else -> ignored, with why.
 """
 
@@ -21,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.dashboard_ticks import newly_ticked, ticked_details
+from bot.dashboard_ticks import newly_ticked, ticked_details, ticks_key
 from bot.forges.base import DASHBOARD_MARKER
 from bot.forges.events import Malformed, parse
 from bot.forges.gitlab import events
@@ -159,7 +160,8 @@ class GitLabHooks:
                 name,
             )
         details = {"number": issue.iid, "login": login, "ticks": ticked_details(ticks)}
-        return Enqueue(name, f"dashboard:{issue.iid}:{login}", 0.0, details, served=True)
+        reason = f"dashboard:{issue.iid}:{login}:{ticks_key(ticks)}"
+        return Enqueue(name, reason, 0.0, details, served=True)
 
     def _merge_request(self, event: events.MergeRequestHook, pulls: PullBranch) -> Decision:
         name, merge_request = event.project.path_with_namespace, event.object_attributes
