@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from bot.config import RepoConfig
 from bot.dashboard_issue import update_dashboard
@@ -43,8 +44,9 @@ class RunReport:
     results: list[GroupResult]
     api_budget: ApiBudget | None = None
     """The forge's rate limit after the run, for the service's shared budget."""
-    dashboard: Outcome | None = None
-    """What became of the dashboard issue; None when the repo turned it off."""
+    dashboard: Outcome | Literal["closed"] | None = None
+    """What became of the dashboard issue: "closed" when the repo turned it off and one was
+    open; None when nothing was written."""
 
 
 def run_moment(as_of: str | None, where: str) -> datetime:
@@ -101,9 +103,11 @@ def run_once(
         if releases is None and config.dashboard:
             releases, readable = _ticked_releases(forge, say)
         published = publish(plan, files, workspace, base, forge, config, now, releases or ())
-        board = None
+        board: Outcome | Literal["closed"] | None = None
         if config.dashboard and readable:  # never clear boxes that were not read
             board = _write_dashboard_issue(forge, published, overrides, now, files, say)
+        elif not config.dashboard and _close_dashboard_issue(forge):
+            board = "closed"
     return RunReport(config, plan, published.results, forge.api_budget(), board)
 
 
@@ -139,6 +143,17 @@ def _write_dashboard_issue(
     except ForgeError as exc:
         say(f"warning: the dashboard issue was not written: {exc}")
         return None
+
+
+def _close_dashboard_issue(forge: Forge) -> bool:
+    """A dashboard the repo turned off is closed, once, as Renovate closes its own, so that
+    no box is left that nothing reads. A forge that will not show issues (an App without
+    the `issues` permission, which is why many turn it off) has none of the bot's to close:
+    nothing is said, run after run."""
+    try:
+        return forge.close_dashboard()
+    except ForgeError:
+        return False
 
 
 def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:

@@ -171,8 +171,10 @@ def test_run_writes_the_dashboard_once_and_the_config_turns_it_off(tmp_path: Pat
     assert "[x]" not in text and "<!-- rightsizer:release staging -->" not in text
     assert "- [ ] <!-- rightsizer:release prod -->" in text
 
+    # Turned off: the issue is closed (its file gone), once; nothing is written again.
     config.write_text(config.read_text() + "dashboard: false\n")
     git(repo, "commit", "-qam", "no dashboard")
-    issue.unlink()
+    assert run().splitlines()[-1] == "Dashboard issue closed."
+    assert not issue.exists()
     assert "Dashboard" not in run()
     assert not issue.exists()

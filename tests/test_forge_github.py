@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.forges.base import DASHBOARD_MARKER
-from bot.forges.github.forge import GitHubConversation, GitHubSettings
+from bot.forges.github.forge import GitHubConversation, GitHubSettings, connect
 from tests.conftest import COST, git, rightsizer
 from tests.forge_servers.github import DEFAULT_APP_PERMISSIONS, GitHubServer
 from tests.forge_story import pulls_by_branch, small_monorepo, succeeded, usage
@@ -280,6 +280,13 @@ def test_the_dashboard_is_the_bots_own_issue_rewritten_in_place(github, tmp_path
     assert not conversation.is_dashboard(claimed) and not conversation.is_dashboard(other)
     pull = by_branch(github)["rightsizer/dev"][0]["number"]
     assert not conversation.is_dashboard(pull)
+
+    # Turned off: the bot closes its own dashboard, once, and nobody else's.
+    forge = connect(settings, tmp_path / "clone")
+    assert forge.close_dashboard() and not forge.close_dashboard()
+    states = {i["number"]: i["state"] for i in github.issues(OWNER, NAME)}
+    assert states == {claimed: "open", other: "open", ours["number"]: "closed"}
+    assert not conversation.is_dashboard(ours["number"])
 
 
 def test_an_app_without_the_issues_permission_publishes_its_prs_and_says_why(tmp_path):

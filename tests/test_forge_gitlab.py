@@ -201,6 +201,10 @@ def test_the_dashboard_issue_is_opened_once_left_alone_and_edited_in_place(gitla
         changed,
     )
 
+    # Turned off: closed, once.
+    assert forge.close_dashboard() and not forge.close_dashboard()
+    assert [i["state"] for i in gitlab.issues(PROJECT)] == ["closed"]
+
 
 def test_a_stranger_s_issue_carrying_the_marker_is_never_adopted(gitlab, tmp_path):
     """Anyone who may open an issue can paste the marker: the bot writes only its own."""

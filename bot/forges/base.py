@@ -133,6 +133,11 @@ class Forge(Protocol):
         service did not start reads its ticked boxes here."""
         ...
 
+    def close_dashboard(self) -> bool:
+        """Close the bot's open dashboard issue, if there is one (the repo turned it off):
+        whether one was closed."""
+        ...
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         """The bot's one dashboard issue, converged: the open issue the bot itself wrote
         whose body starts with `DASHBOARD_MARKER` (a stranger's issue carrying the marker is

@@ -72,6 +72,13 @@ class LocalForge:
         path = self.pr_dir / DASHBOARD_FILE
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
+    def close_dashboard(self) -> bool:
+        """A closed issue is a file no more, as a closed PR is."""
+        path = self.pr_dir / DASHBOARD_FILE
+        found = path.is_file()
+        path.unlink(missing_ok=True)
+        return found
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         path = self.pr_dir / DASHBOARD_FILE
         return _converge(path, f"# {title}\n\n{body}"), Issue(0, str(path), body)

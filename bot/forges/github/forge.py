@@ -317,6 +317,13 @@ class GitHubForge:
             found = self._dashboard_issue()
             return None if found is None else str(found.body or "")
 
+    def close_dashboard(self) -> bool:
+        with _calling("close the dashboard issue"):
+            found = self._dashboard_issue()
+            if found is not None:
+                found.edit(state="closed")
+            return found is not None
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         with _calling("write the dashboard issue"):
             found = self._dashboard_issue()

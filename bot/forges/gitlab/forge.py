@@ -224,6 +224,14 @@ class GitLabForge:
             issue = self._dashboard_issue()
             return None if issue is None else str(issue.description or "")
 
+    def close_dashboard(self) -> bool:
+        with _calling("close the dashboard issue"):
+            issue = self._dashboard_issue()
+            if issue is not None:
+                issue.state_event = "close"
+                issue.save()
+            return issue is not None
+
     def ensure_dashboard(self, title: str, body: str) -> tuple[Outcome, Issue]:
         with _calling("open or update the dashboard issue"):
             issue = self._dashboard_issue()
