@@ -188,6 +188,18 @@ def _bool(value: object) -> bool:
     return bool(value)
 
 
+def _labelled(found: list[dict[str, Any]], wanted: Any) -> list[dict[str, Any]]:
+    """Merge requests or issues as GitLab's `labels` filter keeps them: `None` for the
+    unlabelled, `Any` for the labelled, else those with every label named."""
+    if wanted in ("None", "none"):
+        return [item for item in found if not item["labels"]]
+    if wanted in ("Any", "any"):
+        return [item for item in found if item["labels"]]
+    if wanted:
+        return [item for item in found if set(_labels(wanted)) <= set(item["labels"])]
+    return found
+
+
 def _labels(value: object) -> list[str]:
     """Labels as GitLab takes them: a comma-separated string or a list."""
     items = value if isinstance(value, list) else str(value or "").split(",")
@@ -1105,13 +1117,7 @@ class GitLabServer:
         for key in ("source_branch", "target_branch"):
             if params.get(key):
                 found = [mr for mr in found if mr[key] == params[key]]
-        wanted = params.get("labels")
-        if wanted in ("None", "none"):
-            found = [mr for mr in found if not mr["labels"]]
-        elif wanted in ("Any", "any"):
-            found = [mr for mr in found if mr["labels"]]
-        elif wanted:
-            found = [mr for mr in found if set(_labels(wanted)) <= set(mr["labels"])]
+        found = _labelled(found, params.get("labels"))
         if params.get("author_id"):
             found = [mr for mr in found if mr["author_id"] == int(params["author_id"])]
         if params.get("author_username"):
@@ -1216,20 +1222,7 @@ class GitLabServer:
             "allow_collaboration",
             "allow_maintainer_to_push",
         )
-        if not any(key in params for key in editable):
-            raise ApiError(
-                400,
-                {
-                    "error": ", ".join(editable) + " are missing, at least one "
-                    "parameter must be provided"
-                },
-            )
-        errors = self._text_errors(params)
-        if errors:
-            raise ApiError(400, {"message": errors})
-        event = params.get("state_event")
-        if event is not None and event not in ("close", "reopen"):
-            raise ApiError(400, {"error": "state_event does not have a valid value"})
+        event = self._check_update(params, editable)
         heads = self._heads(project)
         into = str(params.get("target_branch") or mr["target_branch"])
         if into != mr["target_branch"]:
@@ -1344,13 +1337,7 @@ class GitLabServer:
         if params.get("author_username"):
             author = self._find_user(params["author_username"])
             found = [i for i in found if author and i["author_id"] == author["id"]]
-        wanted = params.get("labels")
-        if wanted in ("None", "none"):
-            found = [i for i in found if not i["labels"]]
-        elif wanted in ("Any", "any"):
-            found = [i for i in found if i["labels"]]
-        elif wanted:
-            found = [i for i in found if set(_labels(wanted)) <= set(i["labels"])]
+        found = _labelled(found, params.get("labels"))
         if params.get("iids"):
             iids = {int(i) for i in _labels(params["iids"])}
             found = [i for i in found if i["iid"] in iids]
@@ -1405,20 +1392,7 @@ class GitLabServer:
             "due_date",
             "milestone_id",
         )
-        if not any(key in params for key in editable):
-            raise ApiError(
-                400,
-                {
-                    "error": ", ".join(editable) + " are missing, at least one "
-                    "parameter must be provided"
-                },
-            )
-        errors = self._text_errors(params)
-        if errors:
-            raise ApiError(400, {"message": errors})
-        event = params.get("state_event")
-        if event is not None and event not in ("close", "reopen"):
-            raise ApiError(400, {"error": "state_event does not have a valid value"})
+        event = self._check_update(params, editable)
         before = dict(issue)
         if "title" in params:
             issue["title"] = str(params["title"])
@@ -1456,6 +1430,25 @@ class GitLabServer:
         if have < level:
             raise ApiError(403, {"message": "403 Forbidden"})
         return project
+
+    def _check_update(self, params: dict[str, Any], editable: tuple[str, ...]) -> str | None:
+        """What GitLab refuses in any update (a merge request's, an issue's): no field it
+        may change, a text too long, a state event it does not know. The event, if any."""
+        if not any(key in params for key in editable):
+            raise ApiError(
+                400,
+                {
+                    "error": ", ".join(editable) + " are missing, at least one "
+                    "parameter must be provided"
+                },
+            )
+        errors = self._text_errors(params)
+        if errors:
+            raise ApiError(400, {"message": errors})
+        event = params.get("state_event")
+        if event is not None and event not in ("close", "reopen"):
+            raise ApiError(400, {"error": "state_event does not have a valid value"})
+        return event
 
     @staticmethod
     def _text_errors(params: dict[str, Any]) -> dict[str, list[str]]:
