@@ -431,13 +431,14 @@ def test_a_box_ticked_in_the_dashboard_releases_a_held_group(github, tmp_path):
             return ticked
 
         by_mallory = tick(issue["body"], "staging", "mallory")  # read access only: refused
-        wait_for(
-            lambda: "dashboard box refused: mallory may not write" in service.log.read_text(),
-            "the refusal",
-            service,
-        )
-        reason, state = [job[1:3] for job in store.queue.jobs()][-1]
-        assert reason.startswith("dashboard:2:mallory:") and state == "done"
+
+        def refused() -> bool:
+            """The refusal logged, and its job ended (the log line comes first)."""
+            reason, state = [job[1:3] for job in store.queue.jobs()][-1]
+            logged = "dashboard box refused: mallory may not write" in service.log.read_text()
+            return logged and reason.startswith("dashboard:2:mallory:") and state == "done"
+
+        wait_for(refused, "the refusal", service)
         assert len(store.runs.of(repository)) == 1 and store.releases.of(repository) == []
 
         github.set_permission(OWNER, NAME, "alice", "write")
