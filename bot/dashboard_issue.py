@@ -5,7 +5,8 @@ in the manner of Renovate's Dependency Dashboard.
 It is written from the run's results and the standing commands only, with no time of day in
 it, so a run that changed nothing leaves the issue as it was (no edit, no notification).
 Its boxes (`bot.dashboard_ticks`) are always written clear: a tick is a request, carried out
-by the service and cleared by the run it starts.
+by the run that reads it (the service's, once the forge says who ticked; any other run at its
+start) and cleared when that run writes the issue again.
 """
 
 from __future__ import annotations
