@@ -14,7 +14,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from bot.dashboard_ticks import Tick
 from bot.decisions.overrides import Override, OverrideKind, names_workload, pin_value
 from bot.decisions.releases import Release
 from bot.forges.base import ForgeError
-from bot.forges.connect import ForgeOptions, open_conversation
+from bot.forges.connect import Conversation, ForgeOptions, open_conversation
 from bot.markdown import inert
 from bot.pipeline import RunReport, run_moment, run_once
 from bot.planner import workload_key
@@ -208,8 +209,7 @@ class Worker:
         can be edited), ask whether its author may command the bot, then act and answer."""
         details = job.details
         number, comment_id = int(details["number"]), int(details["comment_id"])
-        try:
-            conversation = open_conversation(self._options(job.repository))
+        with self._conversation(job) as conversation:
             login, body = conversation.comment(number, comment_id)
             line = command_line(body)
             if line is None:
@@ -224,9 +224,16 @@ class Worker:
             else:
                 conversation.reply(number, self._act(job.repository, login, line))
                 metrics.RUNS.labels("command", "ok").inc()
+
+    @contextmanager
+    def _conversation(self, job: JobRow) -> Iterator[Conversation]:
+        """The job's forge to talk to, and how its failures end the job: retried later when
+        the forge failed, never when the service is not set up for this forge."""
+        try:
+            yield open_conversation(self._options(job.repository))
         except ForgeError as exc:
             raise RetryLater(str(exc), self._backoff(job, exc.retry_after)) from exc
-        except InputError as exc:  # the service is not set up for this forge: no retry
+        except InputError as exc:
             raise JobFailed(str(exc)) from exc
 
     def _ticked(self, job: JobRow) -> None:
@@ -241,8 +248,7 @@ class Worker:
             log.info("dashboard job without its ticks: skipped", extra=_context(job))
             return
         ticks = [Tick(action, group) for action, group in details["ticks"]]
-        try:
-            conversation = open_conversation(self._options(job.repository))
+        with self._conversation(job) as conversation:
             if not conversation.is_dashboard(number):
                 log.info(
                     "boxes ticked in #%s, not the bot's dashboard", number, extra=_context(job)
@@ -252,10 +258,6 @@ class Worker:
                 log.info("dashboard box refused: %s may not write", login, extra=_context(job))
                 metrics.RUNS.labels("dashboard", "refused").inc()
                 return
-        except ForgeError as exc:
-            raise RetryLater(str(exc), self._backoff(job, exc.retry_after)) from exc
-        except InputError as exc:
-            raise JobFailed(str(exc)) from exc
         now = datetime.now(UTC)
         for tick in ticks:
             if tick.group is not None:

@@ -1117,24 +1117,10 @@ class GitLabServer:
         for key in ("source_branch", "target_branch"):
             if params.get(key):
                 found = [mr for mr in found if mr[key] == params[key]]
-        found = _labelled(found, params.get("labels"))
-        if params.get("author_id"):
-            found = [mr for mr in found if mr["author_id"] == int(params["author_id"])]
-        if params.get("author_username"):
-            author = self._find_user(params["author_username"])
-            found = [mr for mr in found if author and mr["author_id"] == author["id"]]
         if params.get("reviewer_username"):
             reviewer = self._find_user(params["reviewer_username"])
             found = [mr for mr in found if reviewer and reviewer["id"] in mr["reviewer_ids"]]
-        if params.get("iids"):
-            iids = {int(i) for i in _labels(params["iids"])}
-            found = [mr for mr in found if mr["iid"] in iids]
-        order = params.get("order_by", "created_at")
-        if order not in ("created_at", "updated_at", "title"):
-            raise ApiError(400, {"error": "order_by does not have a valid value"})
-        found.sort(
-            key=lambda mr: (mr[order], mr["id"]), reverse=params.get("sort", "desc") != "asc"
-        )
+        found = self._listed(found, params)
         heads = self._heads(project)
         return Page([self._mr_json(project, mr, user, heads, full=False) for mr in found])
 
@@ -1328,23 +1314,7 @@ class GitLabServer:
         if state not in ("opened", "closed", "all"):
             raise ApiError(400, {"error": "state does not have a valid value"})
         found = [i for i in project.issues.values() if state in ("all", i["state"])]
-        if params.get("author_id"):
-            try:
-                author_id = int(params["author_id"])
-            except ValueError as error:
-                raise ApiError(400, {"error": "author_id is invalid"}) from error
-            found = [i for i in found if i["author_id"] == author_id]
-        if params.get("author_username"):
-            author = self._find_user(params["author_username"])
-            found = [i for i in found if author and i["author_id"] == author["id"]]
-        found = _labelled(found, params.get("labels"))
-        if params.get("iids"):
-            iids = {int(i) for i in _labels(params["iids"])}
-            found = [i for i in found if i["iid"] in iids]
-        order = params.get("order_by", "created_at")
-        if order not in ("created_at", "updated_at", "title"):
-            raise ApiError(400, {"error": "order_by does not have a valid value"})
-        found.sort(key=lambda i: (i[order], i["id"]), reverse=params.get("sort", "desc") != "asc")
+        found = self._listed(found, params)
         return Page([self._issue_json(project, issue) for issue in found])
 
     def _api_get_issue(
@@ -1430,6 +1400,28 @@ class GitLabServer:
         if have < level:
             raise ApiError(403, {"message": "403 Forbidden"})
         return project
+
+    def _listed(self, found: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Merge requests or issues as a listing's shared filters keep them (author, labels,
+        iids), in the order it asks for."""
+        if params.get("author_id"):
+            try:
+                author_id = int(params["author_id"])
+            except ValueError as error:
+                raise ApiError(400, {"error": "author_id is invalid"}) from error
+            found = [item for item in found if item["author_id"] == author_id]
+        if params.get("author_username"):
+            author = self._find_user(params["author_username"])
+            found = [item for item in found if author and item["author_id"] == author["id"]]
+        found = _labelled(found, params.get("labels"))
+        if params.get("iids"):
+            iids = {int(i) for i in _labels(params["iids"])}
+            found = [item for item in found if item["iid"] in iids]
+        order = params.get("order_by", "created_at")
+        if order not in ("created_at", "updated_at", "title"):
+            raise ApiError(400, {"error": "order_by does not have a valid value"})
+        descending = params.get("sort", "desc") != "asc"
+        return sorted(found, key=lambda item: (item[order], item["id"]), reverse=descending)
 
     def _check_update(self, params: dict[str, Any], editable: tuple[str, ...]) -> str | None:
         """What GitLab refuses in any update (a merge request's, an issue's): no field it
