@@ -184,9 +184,10 @@ def _settings(rules: CommentedMap, shown: str, layer: str) -> dict[str, Setting]
         if key in rules:
             where = _line(rules, key, shown)
             found[key] = Setting(_finite(rules[key], key, where), where, layer)
-    for key, value in (rules.get("max_step") or {}).items():
-        where = _line(rules["max_step"], key, shown)
-        found[f"max_step.{key}"] = Setting(_finite(value, f"max_step.{key}", where), where, layer)
+    for block in ("max_step", "verify"):
+        for key, value in (rules.get(block) or {}).items():
+            where = _line(rules[block], key, shown)
+            found[f"{block}.{key}"] = Setting(_finite(value, f"{block}.{key}", where), where, layer)
     for name, limits in (rules.get("bounds") or {}).items():
         for end, raw in limits.items():
             where = _line(limits, end, shown)

@@ -13,11 +13,11 @@ a freeze declared anywhere holds.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from bot.policy.documents import Layer, Setting, shown
-from bot.policy.rules import CONFIDENCE, Guardrails
+from bot.policy.rules import CONFIDENCE, Guardrails, VerifyRules
 
 ADDITIVE = ("freeze", "conditions", "pinned")
 GUARDS = ("off", "high", "medium", "low")
@@ -32,6 +32,12 @@ _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "max_step.decrease_percent": min,
     "max_step.increase_percent": max,
     "cooldown_days": max,
+    "verify.days": max,
+    "verify.sync_delay_minutes": max,
+    "verify.max_oom_kills": min,
+    "verify.max_restarts_increase": min,
+    "verify.max_throttling_increase_percent": min,
+    "verify.max_over_request_percent": min,
     "performance_guard": lambda values: max(values, key=GUARDS.index),
     "cost_ceiling_hourly": min,
 }
@@ -140,6 +146,13 @@ def _guardrails(merged: dict[str, Setting], added: dict[str, list[Setting]]) -> 
         max_increase_percent=float(value("max_step.increase_percent", 100)),
         cooldown_days=float(value("cooldown_days", 0)),
         performance_guard=str(value("performance_guard", "off")),
+        verify=VerifyRules(
+            **{
+                name: float(merged[f"verify.{name}"].value)
+                for name in (f.name for f in fields(VerifyRules))
+                if f"verify.{name}" in merged
+            }
+        ),
         bounds=tuple((name, low, high) for name, (low, high) in bounds.items()),
         freeze=tuple(w for s in added["freeze"] for w in s.value),
         conditions=tuple(c for s in added["conditions"] for c in s.value),

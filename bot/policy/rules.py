@@ -14,6 +14,21 @@ performance impact: `low` impact keeps all of it, `medium` 90 %, `high` (or off)
 
 
 @dataclass(frozen=True)
+class VerifyRules:
+    """What verification after merge watches, and the thresholds past which a merged change
+    counts as having hurt (policy key `verify:`). The defaults are the built-in policy's."""
+
+    days: float = 3
+    """How long a change is watched after it reached the cluster; 0 turns it off."""
+    sync_delay_minutes: float = 10
+    """When the data shows no request changing: the merge plus this is when it reached."""
+    max_oom_kills: float = 0
+    max_restarts_increase: float = 2
+    max_throttling_increase_percent: float = 5
+    max_over_request_percent: float = 25
+
+
+@dataclass(frozen=True)
 class Guardrails:
     """The rules in force for one workload, after every layer and selector."""
 
@@ -27,6 +42,7 @@ class Guardrails:
     max_increase_percent: float = 100
     cooldown_days: float = 0
     performance_guard: str = "off"
+    verify: VerifyRules = VerifyRules()
     bounds: tuple[tuple[str, float | None, float | None], ...] = ()
     freeze: tuple[FreezeWindow, ...] = ()
     conditions: tuple[Condition, ...] = ()

@@ -24,16 +24,15 @@ SIGNALS: tuple[str, ...] = ("oom_kills", "restarts", "cpu_throttled_ratio")
 """Optional failure signals per container: `oom_kills` and `restarts` count events in the
 step over all pods, `cpu_throttled_ratio` is the share of CFS periods throttled (0 to 1)."""
 
-METRICS: tuple[str, ...] = (
-    "cpu_cores",
-    "memory_bytes",
-    "replicas",
+RUNNING: tuple[str, ...] = (
     "cpu_request_cores",
     "memory_request_bytes",
     "cpu_limit_cores",
     "memory_limit_bytes",
-    *SIGNALS,
 )
+"""What the cluster ran each container with, per step: the manifests' values once deployed."""
+
+METRICS: tuple[str, ...] = ("cpu_cores", "memory_bytes", "replicas", *RUNNING, *SIGNALS)
 """Per-pod means of each container over the step (the SIGNALS as they say); `replicas` is
 per workload, container ""."""
 

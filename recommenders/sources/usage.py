@@ -16,7 +16,13 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from recommenders.model import WorkloadKey
-from recommenders.sources.frames import SIGNALS, USAGE_COLUMNS, Usage, series_numbers
+from recommenders.sources.frames import (
+    RUNNING,
+    SIGNALS,
+    USAGE_COLUMNS,
+    Usage,
+    series_numbers,
+)
 
 KEY_COLUMNS = ["environment", "namespace", "kind", "workload"]
 HOUR = pd.Timedelta(hours=1)
@@ -32,6 +38,10 @@ class WorkloadUsage:
     replicas: pd.Series | None
     signals: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
     """Failure signals by (metric, container): `oom_kills`, `restarts`, `cpu_throttled_ratio`."""
+    running: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    """The requests and limits the cluster ran with, by (metric, container), where the
+    source reports them (`cpu_request_cores`, `memory_limit_bytes`, ...): they show when a
+    merged change reached the cluster."""
 
     @property
     def hours(self) -> int:
@@ -107,7 +117,7 @@ class UsageTable:
         if not found:
             return None
         series: dict[str, dict[str, list[pd.Series]]] = {
-            metric: {} for metric in ("cpu_cores", "memory_bytes", "replicas", *SIGNALS)
+            metric: {} for metric in ("cpu_cores", "memory_bytes", "replicas", *SIGNALS, *RUNNING)
         }
         for usage_key in found:
             for metric, container, start, stop, hourly in self._series[usage_key]:
@@ -129,7 +139,14 @@ class UsageTable:
             for metric in SIGNALS
             for container, values in combined[metric].items()
         }
-        return WorkloadUsage(combined["cpu_cores"], combined["memory_bytes"], replicas, signals)
+        running = {
+            (metric, container): values
+            for metric in RUNNING
+            for container, values in combined[metric].items()
+        }
+        return WorkloadUsage(
+            combined["cpu_cores"], combined["memory_bytes"], replicas, signals, running
+        )
 
     def unmatched(self, known: Iterable[WorkloadKey]) -> list[WorkloadKey]:
         """Usage keys that no workload in the repo claims, so the report can list them."""

@@ -1,0 +1,136 @@
+"""Verification after merge, judged from facts: the trailers' changes, the usage, the
+manifests' values now (bot/decisions/verification.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from bot.decisions.verification import verify
+from bot.policy.rules import VerifyRules
+from bot.rules.cooldown import PastChange
+from recommenders.sources.usage import WorkloadUsage
+
+KEY = "prod/shop/Deployment/checkout"
+GI = 2.0**30
+MERGED = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+HOURS = pd.date_range("2026-10-31T00:00Z", "2026-11-29T23:00Z", freq="h")
+
+
+def cut(field: str = "requests.memory", old: float = 2 * GI, new: float = GI) -> PastChange:
+    return PastChange(KEY, "app", field, old, new, MERGED, "a1b2c3d4e5f6")
+
+
+def usage(
+    oom_after: int = 0,
+    throttled: tuple[float, float] = (0.003, 0.004),
+    running: float | None = None,
+    end: pd.Timestamp | None = None,
+) -> WorkloadUsage:
+    """A month of a container's usage: 0.6 GiB, 0.2 cores; `oom_after` OOM kills spread
+    over the day after the merge; throttling before and after; optionally the running
+    memory request, which changes to 1 GiB at 13:00 on the merge day (a sync)."""
+    hours = HOURS if end is None else HOURS[end > HOURS]
+    memory = pd.Series(0.6 * GI, hours)
+    cpu = pd.Series(0.2, hours)
+    oom = pd.Series(0.0, hours)
+    for i in range(oom_after):
+        oom[pd.Timestamp(MERGED).ceil("h") + pd.Timedelta(hours=4 + 5 * i)] = 1.0
+    throttling = pd.Series(throttled[0], hours)
+    throttling[throttling.index >= MERGED] = throttled[1]
+    signals = {("oom_kills", "app"): oom, ("cpu_throttled_ratio", "app"): throttling}
+    runs = {}
+    if running is not None:
+        request = pd.Series(2 * GI, hours)
+        request[request.index >= pd.Timestamp("2026-11-20T13:00Z")] = running
+        runs[("memory_request_bytes", "app")] = request
+    return WorkloadUsage({"app": cpu}, {"app": memory}, None, signals, runs)
+
+
+NOW = datetime(2026, 11, 30, 6, tzinfo=UTC)
+
+
+def test_healthy_usage_after_a_cut_is_verified_with_the_signals_it_read() -> None:
+    (verdict,) = verify(KEY, [cut()], usage(), {("app", "requests.memory"): GI}, VerifyRules(), NOW)
+    assert verdict.state == "healthy" and verdict.reverting == ()
+    assert verdict.deployed == MERGED + timedelta(minutes=10)  # no running request reported
+    assert verdict.summary == (
+        "verified after 3 days: no OOM kills, throttling 0.4 % (was 0.3 %), "
+        "memory above the new request 0 % of hours"
+    )
+
+
+def test_oom_kills_after_a_memory_cut_condemn_the_cut_while_the_manifest_holds_it() -> None:
+    current = {("app", "requests.memory"): GI}
+    (verdict,) = verify(KEY, [cut()], usage(oom_after=3), current, VerifyRules(), NOW)
+    assert verdict.state == "regressed"
+    assert verdict.reverting == (cut(),)
+    oom = next(f for f in verdict.findings if f.signal == "oom_kills")
+    assert (oom.before, oom.after, oom.text) == (0, 3, "OOM killed 3 times (was 0)")
+    assert oom.times[0] == datetime(2026, 11, 20, 15, tzinfo=UTC)
+    labels, values = oom.chart
+    assert len(labels) <= 14 and sum(values) == 3  # three days before and after, 12 h steps
+    # Reverted: the manifest holds the old value again; changed by someone: superseded.
+    restored = {("app", "requests.memory"): 2 * GI}
+    assert verify(KEY, [cut()], usage(oom_after=3), restored, VerifyRules(), NOW)[0].state == (
+        "reverted"
+    )
+    moved = {("app", "requests.memory"): 1.5 * GI}
+    assert verify(KEY, [cut()], usage(oom_after=3), moved, VerifyRules(), NOW)[0].state == (
+        "superseded"
+    )
+
+
+def test_a_signal_condemns_only_the_cuts_it_is_about() -> None:
+    raised = cut(old=GI, new=2 * GI)  # OOM kills after a raise: reverting would not help
+    current = {("app", "requests.memory"): 2 * GI, ("app", "requests.cpu"): 0.1}
+    (verdict,) = verify(KEY, [raised], usage(oom_after=3), current, VerifyRules(), NOW)
+    assert verdict.state == "healthy"
+    cpu = cut("requests.cpu", 0.4, 0.1)
+    throttled = usage(throttled=(0.003, 0.2))
+    (verdict,) = verify(KEY, [raised, cpu], throttled, current, VerifyRules(), NOW)
+    assert verdict.state == "regressed" and verdict.reverting == (cpu,)
+    assert "throttling 19.7 % (was 0.3 %)" in verdict.summary
+    # Usage above a cut request in more hours than the policy allows condemns it too.
+    tight = cut("requests.cpu", 0.4, 0.15)
+    current[("app", "requests.cpu")] = 0.15
+    (verdict,) = verify(KEY, [tight], usage(), current, VerifyRules(), NOW)
+    assert verdict.state == "regressed" and "cpu above the new request 100 % of hours" in (
+        verdict.summary
+    )
+
+
+@pytest.mark.parametrize(
+    ("running", "end", "now", "state", "line"),
+    [
+        (GI, None, NOW, "healthy", "verified after 3 days"),
+        # Seen running at 13:00: watched until three days later, past the data's end.
+        (GI, pd.Timestamp("2026-11-23T12:00Z"), NOW, "pending", "watching until 2026-11-23 13:00"),
+        # The cluster still runs the old request: not reached yet, whatever the clock says.
+        (2 * GI, None, NOW, "pending", "merged; not yet seen running"),
+        (
+            None,
+            None,
+            datetime(2026, 11, 22, tzinfo=UTC),
+            "pending",
+            "watching until 2026-11-23 10:40",
+        ),
+    ],
+)
+def test_the_watch_starts_when_the_change_runs_and_waits_for_the_data(
+    running: float | None, end: pd.Timestamp | None, now: datetime, state: str, line: str
+) -> None:
+    current = {("app", "requests.memory"): GI}
+    (verdict,) = verify(KEY, [cut()], usage(running=running, end=end), current, VerifyRules(), now)
+    assert verdict.state == state and verdict.summary.startswith(line)
+    if running == GI and state == "healthy":
+        assert verdict.deployed == datetime(2026, 11, 20, 13, tzinfo=UTC)
+
+
+def test_old_merges_and_a_policy_that_turns_it_off_give_no_verdict() -> None:
+    current = {("app", "requests.memory"): GI}
+    assert verify(KEY, [cut()], usage(), current, VerifyRules(days=0), NOW) == []
+    late = NOW + timedelta(days=31)
+    assert verify(KEY, [cut()], usage(), current, VerifyRules(), late) == []
