@@ -118,3 +118,25 @@ def test_proof_catches_an_edit_that_leaks_into_other_environments():
     edits = [ValueEdit(staging, "requests.cpu", "payments", "190m")]
     with pytest.raises(ProofFailed, match="overlays/prod Deployment/payments payments"):
         prove(MONOREPO, inventory, [FileChange(origin.file, text, leaked)], edits)
+
+
+def test_values_sharing_a_flow_mapping_line_are_all_written_whatever_their_order(tmp_path):
+    """`1` -> `0.7` lengthens the line before `memory`: an edit list in manifest order used
+    to write `memory768Mi`, which the proof then refused."""
+    (tmp_path / "api.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: api\n          resources:\n"
+        "            requests: {cpu: 500m, memory: 512Mi}\n"
+        '            limits: {cpu: "1", memory: 1Gi}\n'
+    )
+    inventory = build_inventory(tmp_path)
+    (workload,) = inventory.workloads
+    wanted = {"requests.cpu": "350m", "limits.cpu": "0.7", "requests.memory": "384Mi",
+              "limits.memory": "768Mi"}  # fmt: skip
+    edits = [ValueEdit(workload, field, "api", new) for field, new in wanted.items()]
+    changes = plan_file_changes(inventory, edits, tmp_path)
+    assert changes[0].after.endswith(
+        "            requests: {cpu: 350m, memory: 384Mi}\n"
+        '            limits: {cpu: "0.7", memory: 768Mi}\n'
+    )
+    prove(tmp_path, inventory, changes, edits)

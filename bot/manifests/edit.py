@@ -88,7 +88,7 @@ def plan_file_changes(inventory: Inventory, edits: list[ValueEdit], repo: Path) 
             originals[path] = read_if_present(repo, path)
         return texts.get(path, originals[path])
 
-    overrides, additions = [], []
+    overrides, additions, in_place = [], [], []
     for edit in edits:
         if edit.workload.helm is not None:
             _set_value(inventory, edit, current, texts)
@@ -101,10 +101,15 @@ def plan_file_changes(inventory: Inventory, edits: list[ValueEdit], repo: Path) 
         if origin is None or inventory.file_users.get(origin.file) != {edit.workload.overlay}:
             overrides.append(edit)
             continue
+        in_place.append((origin, edit.new))
+    # Right to left, bottom to top: a value written longer or shorter than the one it
+    # replaces (`1` -> `0.7`) moves what follows it on its line, as in a flow mapping
+    # `limits: {cpu: "1", memory: 1Gi}`, and only the positions before it stay true.
+    for origin, new in sorted(in_place, key=lambda e: (e[0].line, e[0].col), reverse=True):
         text = current(origin.file)
         if text is None:
             raise InputError(origin.file, "disappeared while planning edits")
-        texts[origin.file] = replace_scalar(text, origin, edit.new)
+        texts[origin.file] = replace_scalar(text, origin, new)
     # Additions and overrides insert lines; in-place edits, done first, used the original line
     # numbers, and additions find their object by kind and name, not by line.
     for edit in additions:
