@@ -23,6 +23,7 @@ from bot.compose import cut_at_a_line, environment, render
 from bot.dashboard_ticks import Tick
 from bot.decisions.overrides import Override
 from bot.decisions.releases import RELEASABLE
+from bot.decisions.verification import Verdict
 from bot.forges.base import DASHBOARD_MARKER, Forge, Outcome
 from bot.run import Publication
 
@@ -72,6 +73,8 @@ class Dashboard:
     ignored: tuple[StandingCommand, ...]
     pinned: tuple[StandingCommand, ...]
     rerun: Markup
+    watched: tuple[Verdict, ...] = ()
+    """The bot's merged changes verified, regressed or still watched, by workload."""
 
 
 def dashboard(published: Publication, overrides: Sequence[Override], now: datetime) -> Dashboard:
@@ -101,9 +104,10 @@ def dashboard(published: Publication, overrides: Sequence[Override], now: dateti
     pinned = [_command(o) for o in standing if o.kind != "ignore"]
     rerun = _box(Tick("rerun"))
     assert rerun is not None
+    watched = tuple(sorted(published.verdicts, key=lambda v: (v.merged, v.key), reverse=True))
     return Dashboard(
         tuple(opened), tuple(held), tuple(closed), tuple(failed), tuple(ignored), tuple(pinned),
-        rerun,
+        rerun, watched,
     )  # fmt: skip
 
 

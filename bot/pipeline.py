@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -28,7 +28,8 @@ from bot.inputs import (
 from bot.manifests.yamlio import resolve_inside
 from bot.planner import Plan, kept_renders, make_plan
 from bot.policy import load_policy
-from bot.run import GroupResult, Publication, publish
+from bot.reverts import close_the_loop
+from bot.run import GroupResult, Publication, Publishing, publish
 from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
 from recommenders.model import UnitPrices
@@ -103,6 +104,10 @@ def run_once(
         if releases is None and config.dashboard:
             releases, readable = _ticked_releases(forge, say)
         published = publish(plan, files, workspace, base, forge, config, now, releases or ())
+        job = Publishing(plan, files, workspace, base, forge, config, now)
+        published = replace(
+            published, results=[*published.results, *close_the_loop(job, published.pulls)]
+        )
         board: Outcome | Literal["closed"] | None = None
         if config.dashboard and readable:  # never clear boxes that were not read
             board = _write_dashboard_issue(forge, published, overrides, now, files, say)

@@ -17,6 +17,7 @@ from bot.decisions.model import Decision
 from bot.decisions.order import in_environment_order
 from bot.decisions.overrides import Override, overridden, overriding
 from bot.decisions.values import Context, decide, held_workload
+from bot.decisions.verification import Verdict, reverting, verify
 from bot.digests import render_context, repository_digest
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
@@ -118,6 +119,8 @@ class Plan:
     until: datetime | None = None
     """The first moment at which a rule that reads the clock could decide otherwise; the
     plan made at any moment from its own until then is this plan (None: never)."""
+    verdicts: list[Verdict] = field(default_factory=list)
+    """What became of the bot's merged changes (verification after merge), per workload."""
 
     @property
     def monthly_cost_delta(self) -> float:
@@ -206,6 +209,9 @@ def make_plan(
     since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
     with stage("bot history"):
         past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
+        landed: dict[str, list[PastChange]] = {}
+        for change_made in past:
+            landed.setdefault(change_made.key, []).append(change_made)
     for done, (workload, history, rules, strategy) in enumerate(found):
         told("Sizing workloads", done, len(found))
         key = workload_key(workload)
@@ -217,7 +223,12 @@ def make_plan(
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
         with stage("decisions"):
-            held = held_workload(workload, rules.held_back)
+            verdicts = verify(
+                str(key), landed.get(str(key), ()), history, current_values(spec),
+                rules.guardrails.verify, now,
+            )  # fmt: skip
+            plan.verdicts += verdicts
+            held = held_workload(workload, rules.held_back) or reverting(verdicts)
             written: dict[tuple[str | None, str], Raw] = {
                 (c.name, f): t.raw for c in workload.containers for f, t in c.resources.items()
             }
@@ -305,6 +316,7 @@ def _until(
             age = (now - ends).total_seconds() / 86400
             shown = limit if age <= limit else (math.floor(age * 20) + 1) / 20
             moments.append(ends + timedelta(days=shown) + tick)
+    moments += [moment for verdict in plan.verdicts for moment in verdict.moments]
     cooldowns = {rules.cooldown_days for rules in plan.rules.values() if rules.cooldown_days > 0}
     for change in past:
         days = (*cooldowns, COOLDOWN_HISTORY_DAYS)
@@ -454,6 +466,20 @@ def workload_spec(workload: Workload) -> WorkloadSpec:
         )
     replicas = int(workload.replicas.raw) if workload.replicas is not None else None
     return WorkloadSpec(workload_key(workload), containers, replicas, hpa)
+
+
+def current_values(spec: WorkloadSpec) -> dict[tuple[str | None, str], float]:
+    """Each field the manifests set, in base units, by (container, field) as the bot's
+    trailers name them."""
+    found: dict[tuple[str | None, str], float] = {}
+    for container in spec.containers:
+        for bound, values in (("requests", container.requests), ("limits", container.limits)):
+            for resource, value in values.items():
+                found[(container.name, f"{bound}.{resource}")] = value
+    if spec.hpa is not None:
+        found[(None, "hpa.minReplicas")] = spec.hpa.min_replicas
+        found[(None, "hpa.maxReplicas")] = spec.hpa.max_replicas
+    return found
 
 
 def _parsed(resources: dict[str, Tracked], bound: str) -> dict[str, float]:

@@ -19,7 +19,8 @@ from bot.config import RepoConfig
 from bot.decisions.holds import HUMAN_PUSH, BranchFacts, decide_holds
 from bot.decisions.model import RuleHit
 from bot.decisions.releases import Release
-from bot.forges.base import Forge, Outcome, PullRequest, PullRequestDraft
+from bot.decisions.verification import Verdict
+from bot.forges.base import Annotation, Forge, Outcome, PullRequest, PullRequestDraft
 from bot.groups import Group, group_changes
 from bot.manifests.edit import FileChange, plan_file_changes
 from bot.manifests.gitops import deploy_branches
@@ -53,6 +54,8 @@ class Publication:
 
     results: list[GroupResult]
     pulls: list[PullRequest]
+    verdicts: tuple[Verdict, ...] = ()
+    """What became of the bot's merged changes, for the dashboard issue."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def publish(
         results.append(
             GroupResult(group.name, group.branch, "held", "not opened", why, hold=hold.hit)
         )
-    return Publication(results, found)
+    return Publication(results, found, tuple(plan.verdicts))
 
 
 def _branch_facts(job: Publishing, group: Group, previous: PullRequest | None) -> BranchFacts:
@@ -151,7 +154,7 @@ def refuse_protected_branches(
 
 
 def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupResult:
-    plan, workspace, forge, config = job.plan, job.workspace, job.forge, job.config
+    plan, forge, config = job.plan, job.forge, job.config
     try:
         changes = group_file_changes(plan, group, job.files)
         edits = [change.edit for change in group.applied]
@@ -167,19 +170,35 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
         limit=forge.body_limit,
         repo=job.files,
     )
-    prepared = workspace.prepare_commit(
-        job.base, group.branch, changes, text.commit_message, config.bot
+    return converge_pull(
+        job, group.name, group.branch, changes, text, diff_annotations(changes, group)
+    )
+
+
+def converge_pull(
+    job: Publishing,
+    name: str,
+    branch: str,
+    changes: list[FileChange],
+    text: PullRequestText,
+    annotations: Sequence[Annotation] = (),
+) -> GroupResult:
+    """Commit proven `changes` on the base as `branch` (unless it already holds exactly
+    them) and converge its PR: every bot PR, a group's or a revert, is written this way."""
+    config, forge = job.config, job.forge
+    prepared = job.workspace.prepare_commit(
+        job.base, branch, changes, text.commit_message, config.bot
     )
     branch_outcome: Outcome = "unchanged"
     head = prepared.previous
     if prepared.sha is not None:
-        forge.ensure_branch(group.branch, prepared.sha, prepared.previous)
+        forge.ensure_branch(branch, prepared.sha, prepared.previous)
         branch_outcome = "updated" if prepared.previous else "created"
         head = prepared.sha
     settings = config.pull_requests
     draft = PullRequestDraft(
-        group.name,
-        group.branch,
+        name,
+        branch,
         config.base_branch,
         text.title,
         text.body,
@@ -191,10 +210,8 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
     )
     outcome, pull = forge.ensure_pull_request(draft)
     if head is not None and (branch_outcome != "unchanged" or outcome != "unchanged"):
-        forge.report_check(pull, head, text.title, text.summary, diff_annotations(changes, group))
-    return GroupResult(
-        group.name, group.branch, branch_outcome, outcome, pull.url, text, number=pull.number
-    )
+        forge.report_check(pull, head, text.title, text.summary, annotations)
+    return GroupResult(name, branch, branch_outcome, outcome, pull.url, text, number=pull.number)
 
 
 def group_file_changes(plan: Plan, group: Group, repo: Path) -> list[FileChange]:

@@ -130,7 +130,11 @@ def planner(tmp_path_factory):
             repo = make_repo(MONOREPO, tmp_path_factory.mktemp(name) / "monorepo")
             if history:
                 (repo / "NOTES.md").write_text("rightsized\n")
-                git(repo, "add", "NOTES.md")
+                # The usage shows payments' CPU far above the 250m this change wrote: left
+                # on, verification would (rightly) hold it for a revert, not the cooldown.
+                with (repo / "policies" / "rightsizer.yaml").open("a") as policy:
+                    policy.write("verify:\n  days: 0\n")
+                git(repo, "add", "NOTES.md", "policies/rightsizer.yaml")
                 message = (
                     "Rightsize prod: 1 change\n\nRightsizer-Change: prod/payments/Deployment/"
                     "payments payments requests.cpu 0.5 -> 0.25\n"

@@ -26,8 +26,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bot.decisions.model import RuleHit
 from bot.policy.rules import VerifyRules
 from bot.rules.cooldown import PastChange
+from recommenders.model import CHART_UNITS
 from recommenders.sources.usage import WorkloadUsage
 
 HISTORY_DAYS = 30
@@ -67,6 +69,23 @@ class Finding:
     chart: tuple[tuple[str, ...], tuple[float, ...]] = ((), ())
     """The signal in `BUCKET` steps over the days before and after: labels and values."""
 
+    @property
+    def when(self) -> str:
+        """The first hours it fired, as the evidence lists them."""
+        shown = ", ".join(f"{moment:%m-%d %H}h" for moment in self.times[:6])
+        more = len(self.times) - 6
+        return f"{shown} and {more} more" if more > 0 else shown
+
+    @property
+    def label(self) -> str:
+        """What the evidence chart's bars are."""
+        return {
+            "oom_kills": "OOM kills",
+            "restarts": "restarts",
+            "cpu_throttled_ratio": "CPU throttled (%)",
+            "over_request": f"{self.resource} peak ({CHART_UNITS[self.resource or 'cpu'][0]})",
+        }[self.signal]
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -93,14 +112,23 @@ class Verdict:
         return None if self.deployed is None else self.deployed + timedelta(days=self.days)
 
     @property
+    def moments(self) -> list[datetime]:
+        """When the clock alone could change this verdict: the watch ending, the merge
+        growing too old to judge."""
+        ends = [] if self.verified_at is None else [self.verified_at]
+        return [*ends, self.merged + timedelta(days=HISTORY_DAYS)]
+
+    @property
     def summary(self) -> str:
         """One line: `verified after 3 days: no OOM kills, throttling 0.4 % (was 0.3 %)`."""
         if self.state == "pending":
             return self.reached
         shown = [f.text for f in self.findings if f.regressed] or [f.text for f in self.findings]
         facts = ", ".join(dict.fromkeys(shown)) or "no signal reported"
-        verb = "regressed" if self.state == "regressed" else "verified"
-        return f"{verb} after {self.days:g} days: {facts}"
+        if self.state == "healthy":
+            return f"verified after {self.days:g} days: {facts}"
+        since = {"reverted": "; reverted since", "superseded": "; changed since"}
+        return f"regressed after {self.days:g} days: {facts}{since.get(self.state, '')}"
 
 
 def verify(
@@ -123,6 +151,17 @@ def verify(
     return [
         _verdict(key, tuple(merged), usage, current, rules, now) for merged in by_commit.values()
     ]
+
+
+def reverting(verdicts: Sequence[Verdict]) -> RuleHit | None:
+    """Why a workload's values stay while a revert of its merged change is proposed: the
+    revert PR restores them, and a second PR moving them would race it."""
+    for verdict in verdicts:
+        if verdict.state == "regressed":
+            return RuleHit(
+                "verify", f"{verdict.summary}; a revert of {verdict.sha[:7]} restores it"
+            )
+    return None
 
 
 def _verdict(
@@ -243,7 +282,8 @@ def _findings(
                 "cpu" if change.field == "requests.cpu" else "memory"
             )
             text = f"{resource} above the new request {share:.0%} of hours".replace("%", " %")
-            times, chart = _fired(over, after), _chart(series, before, after, "max")
+            unit = CHART_UNITS[resource][1]
+            times, chart = _fired(over, after), _chart(series * unit, before, after, "max")
             found.append(
                 Finding("over_request", container, 0.0, share, bad, text, resource, times, chart)
             )

@@ -54,6 +54,8 @@ class PullRequest:
     closed_at: datetime | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)
     title: str = ""
+    head: str = ""
+    """The commit its branch pointed at (at the merge, for a merged PR)."""
 
 
 @dataclass(frozen=True)

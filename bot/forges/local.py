@@ -50,7 +50,10 @@ class LocalForge:
             if branch.startswith(prefix):
                 created = datetime.fromtimestamp(path.stat().st_mtime, UTC)
                 title = text.partition("\n")[0].removeprefix("# ")
-                pull = PullRequest(number, branch, "open", str(path), text, created, title=title)
+                head = self.workspace.branch_head(branch) or ""
+                pull = PullRequest(
+                    number, branch, "open", str(path), text, created, title=title, head=head
+                )
                 found.append(pull)
         return found
 

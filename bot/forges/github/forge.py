@@ -430,6 +430,7 @@ def _pull(pull: GithubPull) -> PullRequest:
         closed_at=pull.closed_at,
         labels=tuple(label.name for label in pull.labels),
         title=pull.title or "",
+        head=pull.head.sha or "",
     )
 
 

@@ -335,4 +335,5 @@ def _pull(request: Any) -> PullRequest:
         closed_at=datetime.fromisoformat(closed) if closed else None,
         labels=tuple(request.labels),
         title=str(request.title or "").removeprefix(DRAFT),
+        head=str(request.sha or ""),
     )
