@@ -17,7 +17,7 @@ from bot.decisions.model import Decision
 from bot.decisions.order import in_environment_order
 from bot.decisions.overrides import Override, overridden, overriding
 from bot.decisions.values import Context, decide, held_workload
-from bot.decisions.verification import Verdict, reverting, verify
+from bot.decisions.verification import Verdict, reverted, reverting, verify
 from bot.digests import render_context, repository_digest
 from bot.manifests.edit import Raw, ValueEdit
 from bot.manifests.gitops import clusters_of
@@ -49,7 +49,7 @@ from recommenders.model import (
 from recommenders.progress import part, told
 from recommenders.sources.usage import UsageTable, WorkloadUsage
 from recommenders.strategies import STRATEGIES, Strategy, get_strategy
-from recommenders.strategies.settings import parse_settings, setting_names
+from recommenders.strategies.settings import cautious, parse_settings, setting_names
 from recommenders.strategies.workload import (
     HORIZON,
     demand_jobs,
@@ -174,6 +174,13 @@ def make_plan(
     strategies: dict[str, Strategy] = {}
     found = []
     claimed: set[WorkloadKey] = set()
+    since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
+    with stage("bot history"):
+        past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
+        landed: dict[str, list[PastChange]] = {}
+        for change_made in past:
+            landed.setdefault(change_made.key, []).append(change_made)
+    verdicts: dict[WorkloadKey, list[Verdict]] = {}
     with stage("usage lookup"):
         for workload in inventory.workloads:
             names = usage_names(workload, config)
@@ -185,7 +192,13 @@ def make_plan(
                 continue
             claimed.update(matched)
             rules = policy.for_workload(workload)
-            found.append((workload, history, rules, _strategy(config, rules, strategies)))
+            changes = landed.get(str(key), ())
+            verdicts[key] = verify(
+                str(key), changes, history, current_values(workload_spec(workload)),
+                rules.guardrails.verify, now,
+            ) if changes else []  # fmt: skip
+            careful = reverted(verdicts[key]) is not None
+            found.append((workload, history, rules, _strategy(config, rules, strategies, careful)))
     plan.unmatched_usage = [key for key in usage.workloads() if key not in claimed]
     if not found:
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
@@ -206,12 +219,6 @@ def make_plan(
             before += len(series[id(strategy)])
             told("Forecasting series", before, everything)  # strategies that fit nothing too
         forecast_all(demand_jobs([(workload_spec(w), h) for w, h, _, _ in found], horizon), cache)
-    since = now - timedelta(days=COOLDOWN_HISTORY_DAYS)
-    with stage("bot history"):
-        past = tuple(bot_changes(git_checkout or repo, config.base_branch, since))
-        landed: dict[str, list[PastChange]] = {}
-        for change_made in past:
-            landed.setdefault(change_made.key, []).append(change_made)
     for done, (workload, history, rules, strategy) in enumerate(found):
         told("Sizing workloads", done, len(found))
         key = workload_key(workload)
@@ -220,15 +227,13 @@ def make_plan(
         with stage("sizing"):
             spec = workload_spec(workload)
             recommendation = recommend(strategy, spec, history, unit_prices, horizon, cache)
+        if (lesson := reverted(verdicts[key])) is not None:
+            recommendation = replace(recommendation, notes=(*recommendation.notes, lesson))
         plan.recommendations[key] = recommendation
         plan.rules[key] = rules.guardrails
+        plan.verdicts += verdicts[key]
         with stage("decisions"):
-            verdicts = verify(
-                str(key), landed.get(str(key), ()), history, current_values(spec),
-                rules.guardrails.verify, now,
-            )  # fmt: skip
-            plan.verdicts += verdicts
-            held = held_workload(workload, rules.held_back) or reverting(verdicts)
+            held = held_workload(workload, rules.held_back) or reverting(verdicts[key])
             written: dict[tuple[str | None, str], Raw] = {
                 (c.name, f): t.raw for c in workload.containers for f, t in c.resources.items()
             }
@@ -406,10 +411,13 @@ def _listed(items: list[str], limit: int = 5) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _strategy(config: RepoConfig, rules: WorkloadPolicy, made: dict[str, Strategy]) -> Strategy:
+def _strategy(
+    config: RepoConfig, rules: WorkloadPolicy, made: dict[str, Strategy], careful: bool = False
+) -> Strategy:
     """The workload's strategy: its annotation's prediction model, or the repo's; settings
     from the repo's config, the model, then the policy layers (a profile's risk target),
-    each kept only where the strategy has such a setting."""
+    each kept only where the strategy has such a setting; `careful`: taking half the risk
+    those settings take (a change to the workload was reverted after it hurt)."""
     model = rules.model
     name = model.strategy if model else config.strategy
     if name not in STRATEGIES:
@@ -425,6 +433,8 @@ def _strategy(config: RepoConfig, rules: WorkloadPolicy, made: dict[str, Strateg
     settings: object = parse_settings(
         settings_type, {k: v for k, v in values.items() if k in known}, f"strategy.{name}"
     )
+    if careful:
+        settings = cautious(settings)
     made_key = f"{name} {settings!r}"
     if made_key not in made:
         made[made_key] = get_strategy(name, settings)

@@ -48,10 +48,12 @@ def _repo(tmp_path: Path) -> Path:
     return repo
 
 
-def _usage(path: Path, days: float, oom_after_merge: bool = False) -> Path:
+def _usage(
+    path: Path, days: float, oom_after_merge: bool = False, healed: datetime | None = None
+) -> Path:
     """Quiet usage (0.1 core, 200 MiB) from 11-01 for `days`, in the wide format with an
     OOM kill column; with `oom_after_merge`, the container is OOM-killed every six hours
-    from four hours after the merge."""
+    from four hours after the merge until `healed`, if given."""
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(["timestamp", "namespace", "kind", "workload", "container",
@@ -60,6 +62,7 @@ def _usage(path: Path, days: float, oom_after_merge: bool = False) -> Path:
             moment = START + timedelta(hours=hour)
             since = (moment - MERGED) / timedelta(hours=1)
             killed = oom_after_merge and since >= 4 and since % 6 == 4
+            killed = killed and (healed is None or moment < healed)
             stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
             out.writerow([stamp, "shop", "Deployment", "api", "api", 0.1, 200 * 2**20, int(killed)])
     return path
@@ -150,13 +153,18 @@ def test_oom_kills_after_the_merge_give_one_revert_pr_with_evidence_and_a_cooldo
 
     # Once the revert is merged, the next run neither reverts again nor cuts memory again.
     _merge(repo, f"rightsizer/revert-{sha[:7]}", MERGED + timedelta(days=4))
-    quiet = _usage(tmp_path / "later.csv", 19.5)
+    quiet = _usage(tmp_path / "later.csv", 19.5, True, healed=MERGED + timedelta(days=4))
     _run(repo, quiet, pr_dir, MERGED + timedelta(days=4, hours=20))
     assert [p.name for p in pr_dir.glob("revert-*.md")] == [f"revert-{sha[:7]}.md"]
     assert "memory: 512Mi" in (repo / "deploy/api.yaml").read_text()
     rows = {row["field"]: row for row in _plan(repo, quiet, MERGED + timedelta(days=4, hours=20))}
     memory = rows["requests.memory"]
     assert memory["action"] == "skip" and "cooldown" in [r["rule"] for r in memory["reasons"]]
+    # And the workload is sized more carefully for a while, which its next PR says.
+    assert (
+        f"{sha[:7]}, merged 2026-11-15, was reverted after it regressed"
+        in (pr_dir / "deploy.md").read_text()
+    )
 
 
 def test_healthy_usage_after_the_merge_gives_one_verified_comment_and_no_pr(merged, tmp_path):

@@ -12,6 +12,9 @@ from bot.decisions.verification import verify
 from bot.policy.rules import VerifyRules
 from bot.rules.cooldown import PastChange
 from recommenders.sources.usage import WorkloadUsage
+from recommenders.strategies.default import DefaultSettings
+from recommenders.strategies.krr_simple import KrrSimpleSettings
+from recommenders.strategies.settings import cautious
 
 KEY = "prod/shop/Deployment/checkout"
 GI = 2.0**30
@@ -134,3 +137,11 @@ def test_old_merges_and_a_policy_that_turns_it_off_give_no_verdict() -> None:
     assert verify(KEY, [cut()], usage(), current, VerifyRules(days=0), NOW) == []
     late = NOW + timedelta(days=31)
     assert verify(KEY, [cut()], usage(), current, VerifyRules(), late) == []
+
+
+def test_a_reverted_workload_is_sized_taking_half_the_risk_within_each_bound() -> None:
+    careful = cautious(DefaultSettings(memory_margin=0.8))
+    assert (careful.cpu_risk, careful.memory_margin) == (0.025, 1.0)  # 1.6 is past the bound
+    assert careful.memory_quantile == pytest.approx(0.9995)
+    assert careful.exclude_anomalies == 1  # not a risk: left as it is
+    assert cautious(KrrSimpleSettings()).cpu_percentile == 97.5

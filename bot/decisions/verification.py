@@ -164,6 +164,18 @@ def reverting(verdicts: Sequence[Verdict]) -> RuleHit | None:
     return None
 
 
+def reverted(verdicts: Sequence[Verdict]) -> str | None:
+    """The note a workload's sizing carries while a revert of one of its changes is recent
+    (`HISTORY_DAYS`): it is sized taking half the risk its settings take; None otherwise."""
+    for verdict in verdicts:
+        if verdict.state == "reverted":
+            return (
+                f"{verdict.sha[:7]}, merged {verdict.merged:%Y-%m-%d}, was reverted after it "
+                "regressed: sized with half the risk its strategy settings take"
+            )
+    return None
+
+
 def _verdict(
     key: str,
     changes: tuple[PastChange, ...],

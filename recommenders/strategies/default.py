@@ -37,13 +37,25 @@ HOUR = pd.Timedelta(hours=1)
 @dataclass(frozen=True)
 class DefaultSettings:
     cpu_risk: float = setting(
-        0.05, 0.001, 0.5, "share of the horizon's samples in which CPU usage may exceed the request"
+        0.05,
+        0.001,
+        0.5,
+        "share of the horizon's samples in which CPU usage may exceed the request",
+        "halve",
     )
     memory_quantile: float = setting(
-        0.999, 0.9, 1.0, "forecast quantile the memory request covers, if above the peak"
+        0.999,
+        0.9,
+        1.0,
+        "forecast quantile the memory request covers, if above the peak",
+        "halve-tail",
     )
     memory_margin: float = setting(
-        0.15, 0.0, 1.0, "head-room above the memory peak: caches and the next release grow"
+        0.15,
+        0.0,
+        1.0,
+        "head-room above the memory peak: caches and the next release grow",
+        "double",
     )
     exclude_anomalies: float = setting(
         1, 0, 1, "1 keeps one-off spikes and incidents out of sizing (and lists them), 0 keeps them"

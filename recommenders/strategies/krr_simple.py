@@ -31,10 +31,14 @@ class KrrSimpleSettings:
         336.0, 1.0, 8760.0, "How much of the newest history to size from (KRR: 14 days)."
     )
     cpu_percentile: float = setting(
-        95.0, 50.0, 100.0, "Percentile of CPU samples the request covers, in percent."
+        95.0,
+        50.0,
+        100.0,
+        "Percentile of CPU samples the request covers, in percent.",
+        "halve-tail-percent",
     )
     memory_buffer: float = setting(
-        0.15, 0.0, 2.0, "Fraction added to the memory peak for request and limit."
+        0.15, 0.0, 2.0, "Fraction added to the memory peak for request and limit.", "double"
     )
 
     def __post_init__(self) -> None:

@@ -7,19 +7,44 @@ The bounds are checked when settings are built, from code or from a repo's confi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 from recommenders.errors import InputError
 
 T = TypeVar("T")
 
 
-def setting(default: float, low: float, high: float, description: str) -> Any:
-    """A settings field with inclusive bounds; `Any` so it can stand in for a float field."""
-    return dataclasses.field(
-        default=default, metadata={"low": low, "high": high, "description": description}
-    )
+Caution = Literal["halve", "halve-tail", "halve-tail-percent", "double"]
+"""How a setting takes half the risk: a share exceeded (`cpu_risk` 5 % -> 2.5 %), the tail
+a quantile leaves (0.999 -> 0.9995; 95th percentile -> 97.5th) or a margin (15 % -> 30 %)."""
+_CAUTIONS: dict[str, Callable[[float], float]] = {
+    "halve": lambda value: value / 2,
+    "halve-tail": lambda value: 1 - (1 - value) / 2,
+    "halve-tail-percent": lambda value: 100 - (100 - value) / 2,
+    "double": lambda value: value * 2,
+}
+
+
+def setting(
+    default: float, low: float, high: float, description: str, caution: Caution | None = None
+) -> Any:
+    """A settings field with inclusive bounds; `Any` so it can stand in for a float field.
+    `caution` says how the setting halves its risk, for `cautious`; None: it is no risk."""
+    metadata = {"low": low, "high": high, "description": description, "caution": caution}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def cautious(settings: T) -> T:
+    """The same settings taking half the risk, each within its bounds: how a workload whose
+    last change was reverted after it hurt is sized until it has earned trust back."""
+    changed = {}
+    for spec in dataclasses.fields(settings):  # type: ignore[arg-type]
+        caution = spec.metadata["caution"]
+        if caution is not None:
+            value = _CAUTIONS[caution](getattr(settings, spec.name))
+            changed[spec.name] = min(spec.metadata["high"], max(spec.metadata["low"], value))
+    return dataclasses.replace(settings, **changed)  # type: ignore[type-var]
 
 
 def check_bounds(settings: object, where: str = "strategy settings") -> None:

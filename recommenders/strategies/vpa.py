@@ -40,9 +40,11 @@ class VpaSettings:
         24.0, 1.0, 720.0, "Age at which a sample counts half as much as a fresh one."
     )
     target_percentile: float = setting(
-        0.9, 0.5, 1.0, "Share of the (weighted) samples the target must cover."
+        0.9, 0.5, 1.0, "Share of the (weighted) samples the target must cover.", "halve-tail"
     )
-    safety_margin: float = setting(0.15, 0.0, 1.0, "Fraction added on top of the percentile.")
+    safety_margin: float = setting(
+        0.15, 0.0, 1.0, "Fraction added on top of the percentile.", "double"
+    )
     min_cpu_cores: float = setting(
         0.025, 0.0, 64.0, "Smallest CPU request VPA recommends (podMinCPUMillicores)."
     )
