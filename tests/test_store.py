@@ -17,9 +17,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from bot.decisions.releases import Release
+from bot.service.metrics import StoreCollector
 from bot.service.settings import load_settings
 from bot.store import Store
 from bot.store.database import MIGRATIONS, sqlalchemy_url
+from bot.store.rows import VerdictRow
 from bot.store.tables import Base, ours
 from recommenders.errors import InputError
 from tests.conftest import ROOT
@@ -139,3 +141,32 @@ def test_a_group_keeps_its_newest_release_only(database: str) -> None:
         Release("prod", "bob", first + timedelta(days=2)),
     ]
     assert [r.by for r in store.releases.of(other)] == ["eve"]
+
+
+def test_a_verdict_replaces_the_last_one_for_its_commit_and_workload_and_is_counted(
+    database: str,
+) -> None:
+    """A watch goes from pending to healthy or regressed in place; /metrics counts states."""
+    store = Store(database)
+    repository = store.repositories.add("github", "acme/infra", 1)
+    merged = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+    api = VerdictRow("prod/shop/Deployment/api", "a1b2c3d", "pending", "watching", merged)
+    web = VerdictRow("prod/shop/Deployment/web", "a1b2c3d", "healthy", "verified", merged)
+    store.verifications.record(repository, [api, web])
+    regressed = VerdictRow(api.workload, api.sha, "regressed", "OOM killed twice", merged)
+    store.verifications.record(repository, [regressed])
+    assert store.verifications.of(repository) == [regressed, web]
+    assert store.verifications.counts() == [
+        ("github", "acme/infra", "healthy", 1),
+        ("github", "acme/infra", "regressed", 1),
+    ]
+    scraped = {
+        tuple(sample.labels.values()): sample.value
+        for family in StoreCollector(store).collect()
+        if family.name == "rightsizer_verified_changes"
+        for sample in family.samples
+    }
+    assert scraped == {
+        ("github", "acme/infra", "healthy"): 1,
+        ("github", "acme/infra", "regressed"): 1,
+    }

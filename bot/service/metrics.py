@@ -84,4 +84,12 @@ class StoreCollector(Collector):
         for forge, installation, left, reset in self.store.budgets.known():
             remaining.add_metric([forge, str(installation)], left)
             resets.add_metric([forge, str(installation)], reset.timestamp())
-        yield from (last, remaining, resets)
+        verified = GaugeMetricFamily(
+            "rightsizer_verified_changes",
+            "Workloads' merged bot changes by what verification after merge found: pending, "
+            "healthy, regressed, reverted or superseded.",
+            labels=["forge", "repository", "state"],
+        )
+        for forge, repository, state, count in self.store.verifications.counts():
+            verified.add_metric([forge, repository, state], count)
+        yield from (last, remaining, resets, verified)

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from bot.service.commands import (
 from bot.service.isolated import Ended, run_isolated
 from bot.service.settings import ServiceSettings
 from bot.store import Store
-from bot.store.rows import JobRow, RecommendationRow, RepositoryRow
+from bot.store.rows import JobRow, RecommendationRow, RepositoryRow, VerdictRow
 from recommenders.errors import InputError
 from recommenders.forecasters.batch import release_workers
 from recommenders.model import WorkloadKey
@@ -198,6 +198,7 @@ class Worker:
                 self.store.runs.record_pull(
                     repository, result.number, result.branch, "open", result.location
                 )
+        self.store.verifications.record(repository, summary.verdicts)
         held = [f"{r.group}: {r.location}" for r in summary.results if r.branch_outcome == "held"]
         self.store.runs.finish(
             run_id, "ok", "; ".join(held), (summary.changes, opened, updated), summary.rows
@@ -326,6 +327,8 @@ class RunSummary:
     """What the run said along the way (warnings about its inputs), for the worker's log."""
     api_budget: tuple[int, float] | None = None
     """What the forge said is left of the installation's requests, and when it resets."""
+    verdicts: list[VerdictRow] = field(default_factory=list)
+    """What became of the bot's merged changes, as this run judged them."""
 
 
 def planned_and_published(
@@ -360,6 +363,7 @@ def planned_and_published(
         recommendation_rows(report),
         said,
         (budget.remaining, budget.resets_at) if budget is not None else None,
+        [VerdictRow(v.key, v.sha, v.state, v.summary, v.merged) for v in report.plan.verdicts],
     )
 
 

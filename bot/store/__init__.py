@@ -12,6 +12,7 @@ from bot.store.queue import Queue
 from bot.store.releases import Releases
 from bot.store.repositories import Repositories
 from bot.store.runs import Runs
+from bot.store.verifications import Verifications
 
 
 class Store:
@@ -29,3 +30,4 @@ class Store:
         self.overrides = Overrides(self.database)
         self.budgets = Budgets(self.database)
         self.releases = Releases(self.database)
+        self.verifications = Verifications(self.database)

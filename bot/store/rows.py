@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.store.tables import Repository
@@ -40,6 +41,17 @@ class RecommendationRow:
     explanation: str
     chart: str
     """JSON of the container's `UsageChart` for this field's resource, or ""."""
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """One verification verdict, as the service keeps it."""
+
+    workload: str
+    sha: str
+    state: str
+    summary: str
+    merged_at: datetime
 
 
 def repository_row(row: Repository) -> RepositoryRow:

@@ -138,3 +138,17 @@ class ReleaseRecord(Base):
     group: Mapped[str] = mapped_column(String(512))
     by: Mapped[str] = mapped_column(String(255))
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VerificationRecord(Base):
+    """What became of one workload's change in one merged bot commit, as the last run that
+    judged it said (bot.decisions.verification)."""
+
+    __tablename__ = "verifications"
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), primary_key=True)
+    sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workload: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
