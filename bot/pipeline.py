@@ -28,6 +28,7 @@ from bot.inputs import (
 from bot.manifests.yamlio import resolve_inside
 from bot.planner import Plan, kept_renders, make_plan
 from bot.policy import load_policy
+from bot.prescaling import publish_schedules
 from bot.reverts import close_the_loop
 from bot.run import GroupResult, Publication, Publishing, publish
 from recommenders.errors import InputError
@@ -105,9 +106,8 @@ def run_once(
             releases, readable = _ticked_releases(forge, say)
         published = publish(plan, files, workspace, base, forge, config, now, releases or ())
         job = Publishing(plan, files, workspace, base, forge, config, now)
-        published = replace(
-            published, results=[*published.results, *close_the_loop(job, published.pulls)]
-        )
+        own = [*close_the_loop(job, published.pulls), *publish_schedules(job, published.pulls)]
+        published = replace(published, results=[*published.results, *own])
         board: Outcome | Literal["closed"] | None = None
         if config.dashboard and readable:  # never clear boxes that were not read
             board = _write_dashboard_issue(forge, published, overrides, now, files, say)

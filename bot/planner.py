@@ -46,6 +46,7 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
+from recommenders.prescale import Prescale, prescale, workload_needs
 from recommenders.progress import part, told
 from recommenders.sources.usage import UsageTable, WorkloadUsage
 from recommenders.strategies import STRATEGIES, Strategy, get_strategy
@@ -121,6 +122,8 @@ class Plan:
     plan made at any moment from its own until then is this plan (None: never)."""
     verdicts: list[Verdict] = field(default_factory=list)
     """What became of the bot's merged changes (verification after merge), per workload."""
+    schedules: dict[WorkloadKey, Prescale] = field(default_factory=dict)
+    """Pre-scaling schedules, where the policy enables it and the backtest confirms one."""
 
     @property
     def monthly_cost_delta(self) -> float:
@@ -227,6 +230,9 @@ def make_plan(
         with stage("sizing"):
             spec = workload_spec(workload)
             recommendation = recommend(strategy, spec, history, unit_prices, horizon, cache)
+        schedule = _prescale(spec, history, rules.guardrails)
+        if schedule is not None:
+            plan.schedules[key] = schedule
         if (lesson := reverted(verdicts[key])) is not None:
             recommendation = replace(recommendation, notes=(*recommendation.notes, lesson))
         plan.recommendations[key] = recommendation
@@ -476,6 +482,24 @@ def workload_spec(workload: Workload) -> WorkloadSpec:
         )
     replicas = int(workload.replicas.raw) if workload.replicas is not None else None
     return WorkloadSpec(workload_key(workload), containers, replicas, hpa)
+
+
+def _prescale(spec: WorkloadSpec, usage: WorkloadUsage, rules: Guardrails) -> Prescale | None:
+    """The workload's pre-scaling schedule, when its policy enables it; never below the
+    policy's floor for minReplicas."""
+    settings = rules.prescale
+    needs = workload_needs(spec, usage) if settings.enabled else None
+    if needs is None or not len(needs):
+        return None
+    floor = max([1.0, *(low for name, low, _ in rules.bounds if name == "hpa.minReplicas" and low)])
+    return prescale(
+        needs,
+        settings.timezone,
+        risk=settings.risk_percent / 100,
+        lead=timedelta(minutes=settings.lead_minutes),
+        floor=math.ceil(floor),
+        min_weeks=int(settings.min_weeks),
+    )
 
 
 def current_values(spec: WorkloadSpec) -> dict[tuple[str | None, str], float]:

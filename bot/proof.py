@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,13 @@ from bot.manifests.render import (
     ObjectId,
     differences,
     field_path,
+    flatten,
     object_ids,
     render_all,
     value_at,
 )
 from bot.manifests.render_cache import RenderCache
+from bot.manifests.schedules import PREFIX, TRIGGERS, ScheduleEdit
 from bot.stages import stage
 
 
@@ -103,31 +106,36 @@ def _disagreement(inventory: Inventory, workload: Workload) -> str | None:
 
 
 def prove(
-    repo: Path, before: Inventory, changes: list[FileChange], edits: list[ValueEdit]
+    repo: Path,
+    before: Inventory,
+    changes: list[FileChange],
+    edits: list[ValueEdit],
+    schedules: Sequence[ScheduleEdit] = (),
 ) -> list[ObjectDiff]:
-    """Raise ProofFailed unless `changes` set exactly `edits` and touch no other environment;
-    return the rendered difference, for reviewers (`rendered_diff`; none when the inventory
-    was built without renders).
+    """Raise ProofFailed unless `changes` set exactly `edits` (and the cron triggers of
+    `schedules`) and touch no other environment; return the rendered difference, for
+    reviewers (`rendered_diff`; none when the inventory was built without renders).
 
     Only environments that read a changed file can change, so only they are rebuilt and
     rendered, in a scratch copy of just the directories they read, made of hard links.
     """
     affected = {e.workload.environment_id for e in edits}
+    affected |= {s.workload.environment_id for s in schedules}
     for change in changes:
         affected |= before.file_users.get(change.path, set())
     if any(identity in before.helm_renders for identity in affected):
         # A release is found again from the whole repo (its chart, its values files).
-        return _prove_in_copy(repo, before, changes, edits, affected, None)
+        return _prove_in_copy(repo, before, changes, edits, schedules, affected, None)
     directories = set(affected)
     for file, users in before.file_users.items():
         if users & affected:
             directories.add(os.path.dirname(file) or ".")
     try:
-        return _prove_in_copy(repo, before, changes, edits, affected, directories)
+        return _prove_in_copy(repo, before, changes, edits, schedules, affected, directories)
     except _CopyTooSmall:
         # Something kustomize reads lies outside those directories (a generator's file in
         # a sibling folder, say): prove again on a copy of the whole repo.
-        return _prove_in_copy(repo, before, changes, edits, affected, None)
+        return _prove_in_copy(repo, before, changes, edits, schedules, affected, None)
 
 
 class _CopyTooSmall(Exception):
@@ -139,6 +147,7 @@ def _prove_in_copy(
     before: Inventory,
     changes: list[FileChange],
     edits: list[ValueEdit],
+    schedules: Sequence[ScheduleEdit],
     affected: set[str],
     directories: set[str] | None,
 ) -> list[ObjectDiff]:
@@ -166,7 +175,7 @@ def _prove_in_copy(
             new = render_environments(copy, after, affected)
             if directories is not None and any(new[d].error and not old[d].error for d in affected):
                 raise _CopyTooSmall()
-            _compare_renders(old, new, edits)
+            _compare_renders(old, new, edits, schedules)
             return rendered_diff(old, new)
         return []
 
@@ -231,7 +240,10 @@ def _carries_values(key: ObjectId, path: FieldPath, carriers: set[tuple[str, str
 
 
 def _compare_renders(
-    before: dict[str, Rendered], after: dict[str, Rendered], edits: list[ValueEdit]
+    before: dict[str, Rendered],
+    after: dict[str, Rendered],
+    edits: list[ValueEdit],
+    schedules: Sequence[ScheduleEdit] = (),
 ) -> None:
     """Both sides rendered in full, the same way, so that any other difference shows."""
     wrong = []
@@ -240,7 +252,8 @@ def _compare_renders(
         if rendered.error is not None:
             wrong.append(f"{overlay} no longer builds: {rendered.error}")
             continue
-        intended = {}
+        intended = _scheduled(old, overlay, schedules)
+        replaced = {key for key, _ in intended}
         means: set[FieldPath] = set()
         carriers: set[tuple[str, str]] = set()
         for edit in edits:
@@ -258,6 +271,8 @@ def _compare_renders(
                 continue  # the HelmRelease's values are how its workload changes
             if _carries_values(key, path, carriers):
                 continue
+            if key in replaced and path[:2] == TRIGGERS and path[2].startswith(PREFIX):
+                continue  # a cron trigger an earlier run wrote, replaced or gone
             if (key, path) not in intended:
                 wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)}: {was!r} -> {now!r}")
         for (key, path), value in intended.items():
@@ -265,6 +280,24 @@ def _compare_renders(
                 wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)} did not become {value}")
     if wrong:
         raise ProofFailed("rendered difference is not what was intended: " + "; ".join(wrong))
+
+
+def _scheduled(
+    rendered: Rendered, overlay: str, schedules: Sequence[ScheduleEdit]
+) -> dict[tuple[ObjectId, FieldPath], str]:
+    """Each leaf of the cron triggers `schedules` write into this environment's objects."""
+    intended: dict[tuple[ObjectId, FieldPath], str] = {}
+    for schedule in schedules:
+        if schedule.workload.environment_id != overlay:
+            continue
+        found = field_path(rendered, schedule.workload, "hpa.minReplicas", None)
+        if found is None:
+            continue
+        for trigger in schedule.triggers:
+            prefix = (*TRIGGERS, str(trigger["name"]))
+            for path, value in flatten(trigger, prefix).items():
+                intended[(found[0], path)] = str(value)
+    return intended
 
 
 DIFF_CONTEXT = 1

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.compose import PullRequestText, cut_at_a_line, environment, render
-from bot.decisions.holds import HUMAN_PUSH
-from bot.decisions.model import RuleHit
 from bot.decisions.verification import Verdict
 from bot.forges.base import PullRequest
 from bot.manifests.edit import Raw, ValueEdit, plan_file_changes
@@ -28,7 +26,7 @@ from bot.pr_metadata import ProposedValue, PullRequestMetadata
 from bot.pr_sections import fenced
 from bot.proof import ProofFailed, prove
 from bot.rules.cooldown import PastChange
-from bot.run import GroupResult, Publishing, converge_pull, newest_by_branch
+from bot.run import GroupResult, Publishing, converge_pull, standing_hold
 from recommenders.errors import InputError
 
 MERGE_MATCH = timedelta(minutes=15)
@@ -107,16 +105,9 @@ def _revert(
 ) -> GroupResult:
     name = f"revert-{sha[:7]}"
     branch = revert_branch(job.config.branch_prefix, sha)
-    previous = newest_by_branch(list(pulls)).get(branch)
-    if previous is not None and previous.state == "closed":
-        hit = RuleHit("revert-closed", f"#{previous.number} was closed without merging")
-        return GroupResult(name, branch, "held", "not opened", hit.text, hold=hit)
-    head = job.workspace.branch_head(branch)
-    foreign = job.workspace.foreign_commits(head, job.base, job.config.bot) if head else []
-    if foreign:
-        pushed = f"{foreign[0].committer.name} pushed {foreign[0].hexsha[:12]} to `{branch}`"
-        hit = RuleHit(HUMAN_PUSH, f"{pushed}: the revert is theirs")
-        return GroupResult(name, branch, "held", "not opened", hit.text, hold=hit)
+    held = standing_hold(job, name, branch, pulls)
+    if held is not None:
+        return held
     restores = _restores(job, verdicts)
     edits = [ValueEdit(r.workload, r.field, r.container, r.restored) for r in restores]
     try:

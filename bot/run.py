@@ -175,6 +175,25 @@ def _publish_group(job: Publishing, group: Group, waiting: list[str]) -> GroupRe
     )
 
 
+def standing_hold(
+    job: Publishing, name: str, branch: str, pulls: Sequence[PullRequest]
+) -> GroupResult | None:
+    """Why a PR the bot proposes on its own account (a revert, a schedule) is not written:
+    a reviewer closed it without merging (not asked again), or a person pushed to its
+    branch (theirs from then on). None when neither."""
+    previous = newest_by_branch(list(pulls)).get(branch)
+    if previous is not None and previous.state == "closed":
+        hit = RuleHit("reviewer-closed", f"#{previous.number} was closed without merging")
+        return GroupResult(name, branch, "held", "not opened", hit.text, hold=hit)
+    head = job.workspace.branch_head(branch)
+    foreign = job.workspace.foreign_commits(head, job.base, job.config.bot) if head else []
+    if foreign:
+        pushed = f"{foreign[0].committer.name} pushed {foreign[0].hexsha[:12]} to `{branch}`"
+        hit = RuleHit(HUMAN_PUSH, f"{pushed}: the PR is theirs")
+        return GroupResult(name, branch, "held", "not opened", hit.text, hold=hit)
+    return None
+
+
 def converge_pull(
     job: Publishing,
     name: str,

@@ -28,6 +28,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from recommenders.model import WorkloadSpec
+from recommenders.sources.usage import WorkloadUsage
+
 WEEK_HOURS = 168
 Period = Literal["week", "day"]
 PERIODS: dict[Period, int] = {"week": WEEK_HOURS, "day": 24}
@@ -99,6 +102,20 @@ class Prescale:
 def needed_replicas(demand: pd.Series, capacity: float) -> pd.Series:
     """Replicas each hour's demand (cores, all pods together) needs at `capacity` cores a pod."""
     return np.ceil(demand.dropna() / capacity - 1e-9).clip(lower=1)
+
+
+def workload_needs(spec: WorkloadSpec, usage: WorkloadUsage) -> pd.Series | None:
+    """The replicas a workload needed each hour: its pods' CPU together over what a pod
+    serves at the autoscaler's CPU target; for an autoscaler on another signal (a KEDA
+    queue, a request rate), the replicas it ran. None without an autoscaler or replicas."""
+    if spec.hpa is None or usage.replicas is None:
+        return None
+    pod = sum(container.requests.get("cpu", 0.0) for container in spec.containers)
+    target = spec.hpa.cpu_utilization
+    if target and pod > 0 and usage.cpu:
+        demand = sum(usage.cpu.values()) * usage.replicas
+        return needed_replicas(demand, pod * target / 100)
+    return np.ceil(usage.replicas.dropna() - 1e-9).clip(lower=1)
 
 
 def prescale(

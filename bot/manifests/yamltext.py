@@ -271,3 +271,69 @@ def _at(where: str, node: Node) -> str:
 
 def _dotted(path: tuple[Step, ...]) -> str:
     return ".".join(step.name if isinstance(step, Item) else str(step) for step in path)
+
+
+def replace_items(
+    text: str,
+    where: str,
+    object_ref: tuple[str, tuple[str, ...]],
+    path: tuple[str, ...],
+    prefix: str,
+    items: list[dict[str, Any]],
+) -> str:
+    """`text` with the block sequence at `path` of the object `object_ref` holding `items`
+    in place of the items it has whose `name` starts with `prefix` (the bot's own, from an
+    earlier run), after the others, which stay as they are, comments and all. Each item is
+    a mapping of scalars and mappings of scalars, written as block YAML, strings quoted
+    where YAML would read them as anything else."""
+    root = _document(_compose(text, where), where, None, object_ref)
+    sequence: Node | None = root
+    for key in path:
+        sequence = _child(sequence, key)
+    if not isinstance(sequence, SequenceNode) or sequence.flow_style or not sequence.value:
+        raise InputError(_at(where, root), f"{'.'.join(path)} is not a block list of items")
+    ours = [i for i in sequence.value if str(_scalar(_child(i, "name")) or "").startswith(prefix)]
+    theirs = [item for item in sequence.value if item not in ours]
+    if not theirs:
+        raise InputError(_at(where, sequence), f"{'.'.join(path)} has no item but the bot's")
+    first = sequence.value[0]
+    line = text.splitlines()[first.start_mark.line]
+    dash = line.rindex("-", 0, first.start_mark.column)
+    step = _indent_step(text)
+    lines: list[str] = []
+    for item in items:
+        lines += _item_lines(item, dash, first.start_mark.column, step)
+    insert_at = _line_after(theirs[-1])
+    for item in sorted(ours, key=lambda i: i.start_mark.line, reverse=True):
+        start, end = item.start_mark.line, _line_after(item)
+        if start < insert_at:
+            insert_at -= end - start
+        kept = text.splitlines(keepends=True)
+        text = "".join(kept[:start] + kept[end:])
+    return _insert_lines(text, insert_at, lines) if lines else text
+
+
+def _item_lines(item: dict[str, Any], dash: int, column: int, step: int) -> list[str]:
+    lines = []
+    for key, value in item.items():
+        indent = " " * column
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines += [f"{indent}{' ' * step}{k}: {_string(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{indent}{key}: {_string(value)}")
+    lines[0] = f"{' ' * dash}-{' ' * (column - dash - 1)}{lines[0].lstrip()}"
+    return lines
+
+
+def _string(value: object) -> str:
+    """A string as YAML reads it back as that string: plain when it is a word YAML takes
+    for nothing else (`cron`, `Europe/Berlin`), else quoted (`"8"`, `"45 8 * * 1-5"`)."""
+    text = str(value)
+    if _WORD.fullmatch(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}

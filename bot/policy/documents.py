@@ -15,6 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -184,10 +185,13 @@ def _settings(rules: CommentedMap, shown: str, layer: str) -> dict[str, Setting]
         if key in rules:
             where = _line(rules, key, shown)
             found[key] = Setting(_finite(rules[key], key, where), where, layer)
-    for block in ("max_step", "verify"):
+    for block in ("max_step", "verify", "prescale"):
         for key, value in (rules.get(block) or {}).items():
             where = _line(rules[block], key, shown)
             found[f"{block}.{key}"] = Setting(_finite(value, f"{block}.{key}", where), where, layer)
+    zone = found.get("prescale.timezone")
+    if zone is not None and not _known_zone(str(zone.value)):
+        raise InputError(zone.where, f"prescale.timezone: {zone.value!r} is not an IANA time zone")
     for name, limits in (rules.get("bounds") or {}).items():
         for end, raw in limits.items():
             where = _line(limits, end, shown)
@@ -199,6 +203,14 @@ def _settings(rules: CommentedMap, shown: str, layer: str) -> dict[str, Setting]
         conditions: tuple[Condition, ...] = parse_conditions(rules["conditions"], shown)
         found["conditions"] = Setting(conditions, _line(rules, "conditions", shown), layer)
     return found
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _finite(value: Any, key: str, where: str) -> Any:

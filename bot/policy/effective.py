@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from bot.policy.documents import Layer, Setting, shown
-from bot.policy.rules import CONFIDENCE, Guardrails, VerifyRules
+from bot.policy.rules import CONFIDENCE, Guardrails, PrescaleRules, VerifyRules
 
 ADDITIVE = ("freeze", "conditions", "pinned")
 GUARDS = ("off", "high", "medium", "low")
@@ -38,6 +38,11 @@ _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "verify.max_restarts_increase": min,
     "verify.max_throttling_increase_percent": min,
     "verify.max_over_request_percent": min,
+    "prescale.enabled": min,
+    "prescale.timezone": min,
+    "prescale.lead_minutes": max,
+    "prescale.risk_percent": min,
+    "prescale.min_weeks": max,
     "performance_guard": lambda values: max(values, key=GUARDS.index),
     "cost_ceiling_hourly": min,
 }
@@ -146,16 +151,20 @@ def _guardrails(merged: dict[str, Setting], added: dict[str, list[Setting]]) -> 
         max_increase_percent=float(value("max_step.increase_percent", 100)),
         cooldown_days=float(value("cooldown_days", 0)),
         performance_guard=str(value("performance_guard", "off")),
-        verify=VerifyRules(
-            **{
-                name: float(merged[f"verify.{name}"].value)
-                for name in (f.name for f in fields(VerifyRules))
-                if f"verify.{name}" in merged
-            }
-        ),
+        verify=VerifyRules(**_block(merged, "verify", VerifyRules)),
+        prescale=PrescaleRules(**_block(merged, "prescale", PrescaleRules)),
         bounds=tuple((name, low, high) for name, (low, high) in bounds.items()),
         freeze=tuple(w for s in added["freeze"] for w in s.value),
         conditions=tuple(c for s in added["conditions"] for c in s.value),
         pinned=tuple(f for s in added["pinned"] for f in s.value),
         cost_ceiling_hourly=value("cost_ceiling_hourly", None),
     )
+
+
+def _block(merged: dict[str, Setting], block: str, rules: type) -> dict[str, Any]:
+    """A block's settings (`verify.days`, ...) as its dataclass's keyword arguments."""
+    return {
+        name: merged[f"{block}.{name}"].value
+        for name in (f.name for f in fields(rules))
+        if f"{block}.{name}" in merged
+    }

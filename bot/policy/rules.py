@@ -29,6 +29,17 @@ class VerifyRules:
 
 
 @dataclass(frozen=True)
+class PrescaleRules:
+    """Predictive pre-scaling (policy key `prescale:`), off unless a policy enables it."""
+
+    enabled: bool = False
+    timezone: str = "UTC"
+    lead_minutes: float = 15
+    risk_percent: float = 5
+    min_weeks: float = 3
+
+
+@dataclass(frozen=True)
 class Guardrails:
     """The rules in force for one workload, after every layer and selector."""
 
@@ -43,6 +54,7 @@ class Guardrails:
     cooldown_days: float = 0
     performance_guard: str = "off"
     verify: VerifyRules = VerifyRules()
+    prescale: PrescaleRules = PrescaleRules()
     bounds: tuple[tuple[str, float | None, float | None], ...] = ()
     freeze: tuple[FreezeWindow, ...] = ()
     conditions: tuple[Condition, ...] = ()

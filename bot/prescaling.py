@@ -1,0 +1,118 @@
+"""Pre-scaling PRs: one per environment, writing the KEDA cron triggers of the schedules the
+plan found (`recommenders.prescale`) into the workloads' ScaledObjects.
+
+A PR of its own, beside the environment's rightsizing PR: a schedule is a new behaviour to
+review on its own evidence (the pattern, its backtest), and merging or closing one never
+holds the other back. The triggers are written by `bot.manifests.schedules` and proven like
+every edit; a reviewer who closes the PR is not asked again, and a person who pushes to its
+branch owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.compose import PullRequestText, cut_at_a_line, environment, render
+from bot.forges.base import PullRequest
+from bot.manifests.model import Workload
+from bot.manifests.schedules import ScheduleEdit, keda_triggers, schedule_file_changes
+from bot.planner import workload_key
+from bot.pr_metadata import PullRequestMetadata
+from bot.pr_sections import fenced
+from bot.proof import ProofFailed, prove
+from bot.run import GroupResult, Publishing, converge_pull, standing_hold
+from recommenders.errors import InputError
+from recommenders.prescale import CronTrigger, Prescale
+
+CUT = "\n\n…(cut to fit the size limit)\n"
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """One workload's schedule, as the PR shows it."""
+
+    workload: Workload
+    schedule: Prescale
+    hours: tuple[str, ...]
+    """The chart's x labels: every other hour of the local day."""
+    peak: tuple[int, ...]
+    """The scheduled minimum of the busiest weekday, two hours a point."""
+
+
+def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupResult]:
+    """A pre-scaling PR per environment with a schedule for a KEDA-scaled workload."""
+    by_environment: dict[str, list[Scheduled]] = {}
+    for workload in job.plan.inventory.workloads:
+        schedule = job.plan.schedules.get(workload_key(workload))
+        if schedule is None or workload.hpa is None or workload.hpa.kind != "ScaledObject":
+            continue
+        by_environment.setdefault(workload.environment, []).append(_scheduled(workload, schedule))
+    return [
+        _publish(job, environment_name, found, pulls)
+        for environment_name, found in sorted(by_environment.items())
+    ]
+
+
+def _publish(
+    job: Publishing, name: str, found: list[Scheduled], pulls: Sequence[PullRequest]
+) -> GroupResult:
+    group = f"prescale-{name}"
+    branch = f"{job.config.branch_prefix}{group}"
+    held = standing_hold(job, group, branch, pulls)
+    if held is not None:
+        return held
+    edits = [ScheduleEdit(s.workload, keda_triggers(s.schedule)) for s in found]
+    try:
+        changes = schedule_file_changes(job.plan.inventory, edits, job.files)
+        changes = [change for change in changes if change.after != change.before]
+        if not changes:
+            return GroupResult(group, branch, "unchanged", "not opened", "already scheduled")
+        diff = prove(job.files, job.plan.inventory, changes, [], edits)
+    except (ProofFailed, InputError) as exc:
+        return GroupResult(group, branch, "failed", "not opened", str(exc))
+    context = {
+        "environment": name,
+        "scheduled": found,
+        "when": when,
+        "diff": fenced([d.labelled(f"{d.kind}/{d.name}") for d in diff]),
+    }
+    env = environment(job.files)
+    metadata = PullRequestMetadata(group, ())
+    tail = f"\n\n{metadata.render()}\n"
+    body = render(env, "prescale_body.md.j2", context).rstrip("\n")
+    title = render(env, "prescale_title.txt.j2", context).strip()
+    text = PullRequestText(
+        title=title,
+        body=cut_at_a_line(body, job.forge.body_limit - len(tail), CUT) + tail,
+        commit_message=render(env, "prescale_commit_message.txt.j2", context),
+        metadata=metadata,
+        summary=title,
+    )
+    return converge_pull(job, group, branch, changes, text)
+
+
+def _scheduled(workload: Workload, schedule: Prescale) -> Scheduled:
+    busiest = max(schedule.levels, key=sum)
+    pairs = range(0, 24, 2)
+    return Scheduled(
+        workload,
+        schedule,
+        tuple(f"{hour:02d}h" for hour in pairs),
+        tuple(max(busiest[hour : hour + 2]) for hour in pairs),
+    )
+
+
+def when(trigger: CronTrigger) -> str:
+    """`Mon-Fri 08:45-12:00`, local time."""
+    days = trigger.start_days
+    shown = (
+        f"{DAYS[days[0]]}–{DAYS[days[-1]]}"
+        if len(days) > 2 and days == tuple(range(days[0], days[-1] + 1))
+        else ", ".join(DAYS[day] for day in days)
+    )
+    if len(days) == 7:
+        shown = "every day"
+    start, end = trigger.start_minute, trigger.end_minute
+    return f"{shown} {start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}"

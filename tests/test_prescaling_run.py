@@ -1,0 +1,130 @@
+"""Pre-scaling end to end through `rightsizer run --forge local`: a KEDA-scaled workload
+whose demand peaks on weekday mornings in Berlin gets a PR of its own with cron triggers at
+Berlin times across the change from summer time; a rerun changes nothing, and the policy
+keeps it off elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import git, rightsizer, write_tree
+
+pytestmark = pytest.mark.slow
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          resources:
+            requests:
+              cpu: 500m
+              memory: 256Mi
+"""
+SCALED_OBJECT = """\
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: web
+  namespace: shop
+spec:
+  scaleTargetRef:
+    name: web
+  minReplicaCount: 2
+  maxReplicaCount: 12
+  triggers:
+    # Scale on CPU: 60 % of the request.
+    - type: cpu
+      metricType: Utilization
+      metadata:
+        value: "60"
+"""
+POLICY = """\
+prescale:
+  enabled: true
+  timezone: Europe/Berlin
+  lead_minutes: 15
+"""
+AS_OF = "2026-11-09T06:00:00Z"
+
+
+def _repo(tmp_path: Path, policy: str = POLICY) -> Path:
+    files = {"deploy/web.yaml": DEPLOYMENT, "deploy/scaledobject.yaml": SCALED_OBJECT}
+    repo = write_tree(tmp_path / "repo", {**files, "policies/rightsizer.yaml": policy})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Initial")
+    return repo
+
+
+def _usage(path: Path) -> Path:
+    """Five weeks to the morning of 2026-11-09 across 25 October: 0.5 cores in all (2 pods
+    at 0.3 cores each, 60 % of 500m), 2.3 cores (8 pods) on weekdays 09:00-12:00 Berlin."""
+    hours = pd.date_range("2026-10-05", "2026-11-09T05:00", freq="h", tz="Europe/Berlin")
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["timestamp", "namespace", "kind", "workload", "container", "metric",
+                      "value"])  # fmt: skip
+        for local in hours:
+            peak = local.day_of_week < 5 and 9 <= local.hour < 12
+            demand = 2.3 if peak else 0.5
+            replicas = math.ceil(demand / 0.3)
+            stamp = local.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+            row = [stamp, "shop", "Deployment", "web"]
+            out.writerow([*row, "web", "cpu_cores", demand / replicas])
+            out.writerow([*row, "web", "memory_bytes", 200 * 2**20])
+            out.writerow([*row, "", "replicas", replicas])
+    return path
+
+
+def _run(repo: Path, usage: Path, pr_dir: Path) -> str:
+    result = rightsizer(
+        "run", "--repo", repo, "--utilisation", usage, "--forge", "local", "--pr-dir", pr_dir,
+        "--as-of", AS_OF,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_weekday_peak_gets_keda_cron_triggers_at_berlin_times_in_a_pr_of_its_own(tmp_path):
+    repo, pr_dir = _repo(tmp_path), tmp_path / "pull-requests"
+    usage = _usage(tmp_path / "usage.csv")
+    _run(repo, usage, pr_dir)
+    body = (pr_dir / "prescale-deploy.md").read_text()
+    assert "| `Deployment/web` in `shop` | Mon–Fri 08:45–12:00 (Europe/Berlin) | 8 |" in body
+    assert "a weekly pattern" in body and "```mermaid\nxychart-beta" in body
+    written = git(repo, "show", "rightsizer/prescale-deploy:deploy/scaledobject.yaml")
+    assert written.startswith(SCALED_OBJECT.rstrip("\n"))  # the team's trigger, comment kept
+    triggers = yaml.safe_load(written)["spec"]["triggers"]
+    assert triggers[1] == {
+        "type": "cron",
+        "name": "rightsizer-prescale-1",
+        "metadata": {"timezone": "Europe/Berlin", "start": "45 8 * * 1-5",
+                     "end": "0 12 * * 1-5", "desiredReplicas": "8"},
+    }  # fmt: skip
+    head = git(repo, "rev-parse", "rightsizer/prescale-deploy")
+    _run(repo, usage, pr_dir)
+    assert git(repo, "rev-parse", "rightsizer/prescale-deploy") == head
+    assert (pr_dir / "prescale-deploy.md").read_text() == body
+
+    # Merged, the triggers are in place: the next run has nothing more to propose.
+    git(repo, "merge", "--quiet", "--ff-only", "rightsizer/prescale-deploy")
+    _run(repo, usage, pr_dir)
+    assert git(repo, "rev-parse", "rightsizer/prescale-deploy") == head
+
+
+def test_without_the_policy_no_schedule_is_proposed(tmp_path):
+    repo, pr_dir = _repo(tmp_path, policy="min_history_days: 7\n"), tmp_path / "pull-requests"
+    _run(repo, _usage(tmp_path / "usage.csv"), pr_dir)
+    assert not (pr_dir / "prescale-deploy.md").exists()
