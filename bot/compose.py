@@ -318,6 +318,26 @@ def cut_at_a_line(text: str, limit: int, note: str) -> str:
     return text[: text.rfind("\n", 0, keep) + 1 or keep].rstrip("\n") + note
 
 
+def own_pull_text(
+    repo: Path, kind: str, context: dict[str, Any], metadata: PullRequestMetadata, limit: int
+) -> PullRequestText:
+    """The text of a PR the bot proposes on its own account (`kind`: `revert`, `prescale`)
+    from `templates/<kind>_title.txt.j2`, `_body.md.j2` and `_commit_message.txt.j2`: the
+    body cut at a line to the forge's `limit` before its metadata, the title as the check's
+    summary."""
+    env = environment(repo)
+    tail = f"\n\n{metadata.render()}\n"
+    body = render(env, f"{kind}_body.md.j2", context).rstrip("\n")
+    title = render(env, f"{kind}_title.txt.j2", context).strip()
+    return PullRequestText(
+        title=title,
+        body=cut_at_a_line(body, limit - len(tail), CUT) + tail,
+        commit_message=render(env, f"{kind}_commit_message.txt.j2", context),
+        metadata=metadata,
+        summary=str(inert(title)),
+    )
+
+
 def render(env: BudgetedEnvironment, name: str, context: dict[str, Any]) -> str:
     try:
         return env.render(name, context)

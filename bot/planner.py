@@ -504,7 +504,8 @@ def _prescale(spec: WorkloadSpec, usage: WorkloadUsage, rules: Guardrails) -> Pr
 
 def current_values(spec: WorkloadSpec) -> dict[tuple[str | None, str], float]:
     """Each field the manifests set, in base units, by (container, field) as the bot's
-    trailers name them."""
+    trailers name them: what verification compares a merged change's numbers with, to tell
+    a change still in place from one reverted or changed since."""
     found: dict[tuple[str | None, str], float] = {}
     for container in spec.containers:
         for bound, values in (("requests", container.requests), ("limits", container.limits)):
@@ -513,6 +514,10 @@ def current_values(spec: WorkloadSpec) -> dict[tuple[str | None, str], float]:
     if spec.hpa is not None:
         found[(None, "hpa.minReplicas")] = spec.hpa.min_replicas
         found[(None, "hpa.maxReplicas")] = spec.hpa.max_replicas
+        if spec.hpa.cpu_utilization is not None:
+            found[(None, "hpa.cpuUtilization")] = spec.hpa.cpu_utilization
+    if spec.replicas is not None:
+        found[(None, "replicas")] = spec.replicas
     return found
 
 

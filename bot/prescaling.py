@@ -3,9 +3,10 @@ plan found (`recommenders.prescale`) into the workloads' ScaledObjects.
 
 A PR of its own, beside the environment's rightsizing PR: a schedule is a new behaviour to
 review on its own evidence (the pattern, its backtest), and merging or closing one never
-holds the other back. The triggers are written by `bot.manifests.schedules` and proven like
-every edit; a reviewer who closes the PR is not asked again, and a person who pushes to its
-branch owns it.
+holds the other back. A freeze window holds it as it holds that PR; the PR limits do not,
+as it saves nothing to count against them. The triggers are written by
+`bot.manifests.schedules` and proven like every edit; a reviewer who closes the PR is not
+asked again, and a person who pushes to its branch owns it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.compose import PullRequestText, cut_at_a_line, environment, render
+from bot.compose import own_pull_text
 from bot.forges.base import PullRequest
 from bot.manifests.model import Workload
-from bot.manifests.schedules import ScheduleEdit, keda_triggers, schedule_file_changes
+from bot.manifests.schedules import PREFIX, ScheduleEdit, keda_triggers, schedule_file_changes
+from bot.manifests.yamlio import read_if_present
 from bot.planner import workload_key
 from bot.pr_metadata import PullRequestMetadata
 from bot.pr_sections import fenced
 from bot.proof import ProofFailed, prove
+from bot.rules.freeze import freeze_hit
 from bot.run import GroupResult, Publishing, converge_pull, standing_hold
 from recommenders.errors import InputError
 from recommenders.prescale import CronTrigger, Prescale
 
-CUT = "\n\n…(cut to fit the size limit)\n"
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @dataclass(frozen=True)
 class Scheduled:
-    """One workload's schedule, as the PR shows it."""
+    """One workload's schedule, as the PR shows it; None: the schedule the bot wrote before
+    is removed, since the policy turned pre-scaling off for it."""
 
     workload: Workload
-    schedule: Prescale
+    schedule: Prescale | None
     hours: tuple[str, ...]
     """The chart's x labels: every other hour of the local day."""
     peak: tuple[int, ...]
@@ -42,13 +45,24 @@ class Scheduled:
 
 
 def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupResult]:
-    """A pre-scaling PR per environment with a schedule for a KEDA-scaled workload."""
+    """A pre-scaling PR per environment with a schedule for a KEDA-scaled workload, or with
+    the bot's triggers to remove where the policy turned pre-scaling off. A schedule the
+    backtest no longer confirms this week stays: taking it away and putting it back as the
+    weeks come would be a PR each time."""
     by_environment: dict[str, list[Scheduled]] = {}
     for workload in job.plan.inventory.workloads:
-        schedule = job.plan.schedules.get(workload_key(workload))
-        if schedule is None or workload.hpa is None or workload.hpa.kind != "ScaledObject":
+        if workload.hpa is None or workload.hpa.kind != "ScaledObject":
             continue
-        by_environment.setdefault(workload.environment, []).append(_scheduled(workload, schedule))
+        key = workload_key(workload)
+        schedule = job.plan.schedules.get(key)
+        rules = job.plan.rules.get(key)
+        if schedule is not None:
+            found = _scheduled(workload, schedule)
+        elif rules is not None and not rules.prescale.enabled and _has_ours(job, workload):
+            found = Scheduled(workload, None, (), ())
+        else:
+            continue
+        by_environment.setdefault(workload.environment, []).append(found)
     return [
         _publish(job, environment_name, found, pulls)
         for environment_name, found in sorted(by_environment.items())
@@ -63,7 +77,14 @@ def _publish(
     held = standing_hold(job, group, branch, pulls)
     if held is not None:
         return held
-    edits = [ScheduleEdit(s.workload, keda_triggers(s.schedule)) for s in found]
+    for item in found:
+        rules = job.plan.rules.get(workload_key(item.workload))
+        frozen = freeze_hit(rules.freeze, job.now) if rules is not None else None
+        if frozen is not None:
+            return GroupResult(group, branch, "held", "not opened", frozen.text, hold=frozen)
+    edits = [
+        ScheduleEdit(s.workload, keda_triggers(s.schedule) if s.schedule else ()) for s in found
+    ]
     try:
         changes = schedule_file_changes(job.plan.inventory, edits, job.files)
         changes = [change for change in changes if change.after != change.before]
@@ -78,19 +99,15 @@ def _publish(
         "when": when,
         "diff": fenced([d.labelled(f"{d.kind}/{d.name}") for d in diff]),
     }
-    env = environment(job.files)
     metadata = PullRequestMetadata(group, ())
-    tail = f"\n\n{metadata.render()}\n"
-    body = render(env, "prescale_body.md.j2", context).rstrip("\n")
-    title = render(env, "prescale_title.txt.j2", context).strip()
-    text = PullRequestText(
-        title=title,
-        body=cut_at_a_line(body, job.forge.body_limit - len(tail), CUT) + tail,
-        commit_message=render(env, "prescale_commit_message.txt.j2", context),
-        metadata=metadata,
-        summary=title,
-    )
+    text = own_pull_text(job.files, "prescale", context, metadata, job.forge.body_limit)
     return converge_pull(job, group, branch, changes, text)
+
+
+def _has_ours(job: Publishing, workload: Workload) -> bool:
+    assert workload.hpa is not None
+    text = read_if_present(job.files, workload.hpa.origin_file)
+    return text is not None and PREFIX in text
 
 
 def _scheduled(workload: Workload, schedule: Prescale) -> Scheduled:

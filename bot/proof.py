@@ -252,8 +252,7 @@ def _compare_renders(
         if rendered.error is not None:
             wrong.append(f"{overlay} no longer builds: {rendered.error}")
             continue
-        intended = _scheduled(old, overlay, schedules)
-        replaced = {key for key, _ in intended}
+        replaced, intended = _scheduled(old, overlay, schedules)
         means: set[FieldPath] = set()
         carriers: set[tuple[str, str]] = set()
         for edit in edits:
@@ -284,8 +283,10 @@ def _compare_renders(
 
 def _scheduled(
     rendered: Rendered, overlay: str, schedules: Sequence[ScheduleEdit]
-) -> dict[tuple[ObjectId, FieldPath], str]:
-    """Each leaf of the cron triggers `schedules` write into this environment's objects."""
+) -> tuple[set[ObjectId], dict[tuple[ObjectId, FieldPath], str]]:
+    """The ScaledObjects whose cron triggers `schedules` rewrite in this environment (the
+    bot's earlier ones may go), and each leaf of the triggers they write."""
+    replaced: set[ObjectId] = set()
     intended: dict[tuple[ObjectId, FieldPath], str] = {}
     for schedule in schedules:
         if schedule.workload.environment_id != overlay:
@@ -293,11 +294,12 @@ def _scheduled(
         found = field_path(rendered, schedule.workload, "hpa.minReplicas", None)
         if found is None:
             continue
+        replaced.add(found[0])
         for trigger in schedule.triggers:
             prefix = (*TRIGGERS, str(trigger["name"]))
             for path, value in flatten(trigger, prefix).items():
                 intended[(found[0], path)] = str(value)
-    return intended
+    return replaced, intended
 
 
 DIFF_CONTEXT = 1

@@ -6,23 +6,24 @@ trailers (each restoring change is a `Rightsizer-Change:` from the cut value bac
 cooldown keeps the next runs from cutting it again), and it never reaches the cluster but by
 a person's merge. One revert PR per merged commit, restoring only the condemned fields of the
 workloads that regressed; a reviewer who closes it is not asked again, and a person who
-pushes to its branch owns it.
+pushes to its branch owns it. Neither a freeze window nor the PR limits hold it back: it
+undoes harm the bot did, and it still reaches the cluster only when a person merges it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.compose import PullRequestText, cut_at_a_line, environment, render
+from bot.compose import environment, own_pull_text, render
 from bot.decisions.verification import Verdict
 from bot.forges.base import PullRequest
 from bot.manifests.edit import Raw, ValueEdit, plan_file_changes
 from bot.manifests.model import Workload
 from bot.manifests.quantities import format_field
 from bot.planner import workload_key
-from bot.pr_metadata import ProposedValue, PullRequestMetadata
+from bot.pr_metadata import ProposedValue, PullRequestMetadata, read_metadata
 from bot.pr_sections import fenced
 from bot.proof import ProofFailed, prove
 from bot.rules.cooldown import PastChange
@@ -32,7 +33,6 @@ from recommenders.errors import InputError
 MERGE_MATCH = timedelta(minutes=15)
 """A merged PR closed this close to when a change landed is the PR that landed it (a
 squash merge leaves the PR's head commit behind, so the head cannot say)."""
-CUT = "\n\n…(cut to fit the size limit)\n"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def close_the_loop(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupR
         regressed = [v for v in verdicts if v.state == "regressed"]
         if regressed:
             results.append(_revert(job, sha, regressed, pulls))
-        elif all(v.state != "pending" for v in verdicts):
+        elif all(v.state == "healthy" for v in verdicts):
             _verified_comment(job, sha, verdicts, pulls)
     return results
 
@@ -72,7 +72,9 @@ def revert_branch(prefix: str, sha: str) -> str:
 
 def merged_pull(pulls: Sequence[PullRequest], verdict: Verdict) -> PullRequest | None:
     """The bot PR that landed the verdict's commit: the one whose head is that commit, else
-    a merged one closed within `MERGE_MATCH` of the landing."""
+    (a squash merge) the merged one closed nearest the landing, within `MERGE_MATCH`, whose
+    metadata proposed a value of the verdict's workload: reviewers merge several bot PRs
+    in one sitting."""
     for pull in pulls:
         if pull.head == verdict.sha:
             return pull
@@ -82,8 +84,18 @@ def merged_pull(pulls: Sequence[PullRequest], verdict: Verdict) -> PullRequest |
         if pull.state == "merged"
         and pull.closed_at is not None
         and abs(pull.closed_at - verdict.merged) <= MERGE_MATCH
+        and _proposed(pull, verdict.key)
     ]
-    return landed[0] if landed else None
+    return min(
+        landed, key=lambda p: abs((p.closed_at or verdict.merged) - verdict.merged), default=None
+    )
+
+
+def _proposed(pull: PullRequest, key: str) -> bool:
+    metadata = read_metadata(pull.body)
+    return metadata is not None and any(
+        value.change.startswith(f"{key} ") for value in metadata.values
+    )
 
 
 def _verified_comment(
@@ -109,6 +121,8 @@ def _revert(
     if held is not None:
         return held
     restores = _restores(job, verdicts)
+    if not restores:
+        return GroupResult(name, branch, "failed", "not opened", "no field left to restore")
     edits = [ValueEdit(r.workload, r.field, r.container, r.restored) for r in restores]
     try:
         changes = plan_file_changes(job.plan.inventory, edits, job.files)
@@ -126,7 +140,6 @@ def _revert(
         "cooldown_days": cooldown,
         "evidence": [(v, f) for v in verdicts for f in v.findings if f.regressed and f.chart[0]],
     }
-    env = environment(job.files)
     metadata = PullRequestMetadata(
         name,
         tuple(
@@ -134,18 +147,8 @@ def _revert(
             for r in restores
         ),
     )
-    tail = f"\n\n{metadata.render()}\n"
-    body = render(env, "revert_body.md.j2", context).rstrip("\n")
-    body = cut_at_a_line(body, job.forge.body_limit - len(tail), CUT) + tail
-    title = render(env, "revert_title.txt.j2", context).strip()
-    text = PullRequestText(
-        title=title,
-        body=body,
-        commit_message=render(env, "revert_commit_message.txt.j2", context),
-        metadata=metadata,
-        summary=f"{title}\n\n" + "\n".join(f"- {v.key}: {v.summary}" for v in verdicts),
-        monthly_cost_delta=sum(r.monthly_cost_delta for r in restores),
-    )
+    text = own_pull_text(job.files, "revert", context, metadata, job.forge.body_limit)
+    text = replace(text, monthly_cost_delta=sum(r.monthly_cost_delta for r in restores))
     return converge_pull(job, name, branch, changes, text)
 
 

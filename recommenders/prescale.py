@@ -129,10 +129,9 @@ def prescale(
 ) -> Prescale | None:
     """The schedule for `needed` (replicas by hour, a UTC index), or None when the data is
     shorter than `min_weeks`, or the backtest does not confirm a weekly pattern."""
-    _, slots, values = _weeks(needed, timezone)
-    tests = [
-        backtest(needed, timezone, p, risk=risk, floor=floor, min_weeks=min_weeks) for p in PERIODS
-    ]
+    hours = _weeks(needed, timezone)
+    _, slots, values = hours
+    tests = [_backtest(hours, period, risk, floor, min_weeks) for period in PERIODS]
     passed = [
         t
         for t in tests
@@ -168,8 +167,19 @@ def backtest(
 ) -> Backtest | None:
     """Leave one week out, for each of the last three whole weeks: the schedule of `period`
     built from the others against the flat minimum short of the held-out week as rarely.
-    None with fewer than `min_weeks` whole weeks."""
-    week, slots, values = _weeks(needed, timezone)
+    None with fewer than `min_weeks` whole weeks. Why three: a month of hourly usage, what
+    a plan reads, holds four."""
+    return _backtest(_weeks(needed, timezone), period, risk, floor, min_weeks)
+
+
+def _backtest(
+    hours: tuple[np.ndarray, np.ndarray, np.ndarray],
+    period: Period,
+    risk: float,
+    floor: int,
+    min_weeks: int,
+) -> Backtest | None:
+    week, slots, values = hours
     counts = np.bincount(week) if len(week) else np.array([], dtype=int)
     complete = [w for w, count in enumerate(counts) if count >= WEEK_HOURS - 1]
     if len(complete) < min_weeks:
@@ -188,13 +198,14 @@ def backtest(
 
 
 def _weeks(needed: pd.Series, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each hour's week (counted from the first local midnight), its slot of the local week
-    (Monday 00:00 first) and its value."""
+    """Each hour's week (counted in UTC days from the first: a local midnight may not exist
+    on the day clocks go forward), its slot of the local week (Monday 00:00 first) and its
+    value."""
     local = needed.tz_convert(timezone)
     if not len(local):
         return np.array([], dtype=int), np.array([], dtype=int), np.array([])
-    start = local.index[0].normalize()
-    week = ((local.index - start) // pd.Timedelta(days=7)).to_numpy()
+    start = needed.index[0].floor("D")
+    week = ((needed.index - start) // pd.Timedelta(days=7)).to_numpy()
     slots = (local.index.day_of_week * 24 + local.index.hour).to_numpy()
     return week, slots, local.to_numpy(float)
 

@@ -187,3 +187,22 @@ def test_before_the_watch_ends_nothing_is_said(merged, tmp_path):
     _run(repo, usage, pr_dir, MERGED + timedelta(days=1, hours=20))
     assert not list(pr_dir.glob("revert-*.md"))
     assert not list(pr_dir.glob("*.comment.md"))
+
+
+def test_after_a_squash_the_merged_pr_is_the_nearest_one_that_proposed_the_workload():
+    """Reviewers merge several bot PRs in one sitting: a squash leaves no head to match."""
+    from bot.decisions.verification import Verdict
+    from bot.forges.base import PullRequest
+    from bot.pr_metadata import ProposedValue, PullRequestMetadata
+    from bot.reverts import merged_pull
+
+    def pull(number: int, minutes: int, workload: str) -> PullRequest:
+        proposed = ProposedValue(f"{workload} api requests.cpu", 1, 0.5)
+        metadata = PullRequestMetadata("prod", (proposed,)).render()
+        closed = MERGED + timedelta(minutes=minutes)
+        return PullRequest(number, f"b{number}", "merged", "u", metadata, MERGED, closed)
+
+    verdict = Verdict("prod/shop/Deployment/api", "squashed", MERGED, None, "", "healthy", (), ())
+    others = [pull(1, 1, "prod/shop/Deployment/web"), pull(2, 9, "prod/shop/Deployment/api")]
+    assert merged_pull([*others, pull(3, 30, "prod/shop/Deployment/api")], verdict) == others[1]
+    assert merged_pull(others[:1], verdict) is None

@@ -1,6 +1,7 @@
 """Edits change only the scalar they mean to, and inherited values get an overlay patch."""
 
 import pytest
+import yaml
 
 from bot.manifests.edit import (
     FileChange,
@@ -11,6 +12,7 @@ from bot.manifests.edit import (
 )
 from bot.manifests.inventory import build_inventory
 from bot.manifests.model import Origin
+from bot.manifests.yamltext import replace_items
 from bot.proof import ProofFailed, prove
 from recommenders.errors import InputError
 from tests.conftest import MONOREPO
@@ -140,3 +142,28 @@ def test_values_sharing_a_flow_mapping_line_are_all_written_whatever_their_order
         '            limits: {cpu: "0.7", memory: 768Mi}\n'
     )
     prove(tmp_path, inventory, changes, edits)
+
+
+@pytest.mark.parametrize(
+    "triggers",
+    [
+        "  - type: cpu\n    metadata:\n      value: '60'\n",
+        "  -\n    type: cpu\n    metadata:\n      value: '60'\n",  # the dash on its own line
+        "    - # the team's own\n      type: cpu\n      metadata: {value: '60'}\n",
+    ],
+)
+def test_the_bots_cron_triggers_go_after_the_teams_in_any_list_layout(triggers):
+    text = f"kind: ScaledObject\nmetadata:\n  name: web\nspec:\n  triggers:\n{triggers}"
+    cron = {"type": "cron", "name": "rightsizer-prescale-1",
+            "metadata": {"start": "45 8 * * 1-5", "desiredReplicas": "8"}}  # fmt: skip
+    ref = ("ScaledObject", ("web",))
+    once = replace_items(text, "so.yaml", ref, ("spec", "triggers"), "rightsizer-prescale-", [cron])
+    assert once.startswith(text)  # the team's trigger as it was, comments and all
+    assert yaml.safe_load(once)["spec"]["triggers"][1] == cron
+    assert 'start: "45 8 * * 1-5"' in once and "type: cron" in once
+    again = replace_items(
+        once, "so.yaml", ref, ("spec", "triggers"), "rightsizer-prescale-", [cron]
+    )
+    assert again == once
+    gone = replace_items(once, "so.yaml", ref, ("spec", "triggers"), "rightsizer-prescale-", [])
+    assert gone == text

@@ -69,3 +69,15 @@ def test_flat_demand_or_too_few_weeks_give_no_schedule():
     assert prescale(flat, BERLIN) is None
     two_weeks = needed_replicas(_demand().iloc[: 14 * 24], CAPACITY)
     assert prescale(two_weeks, BERLIN) is None
+
+
+def test_data_starting_on_a_day_without_a_local_midnight_is_counted_in_weeks():
+    """Santiago moved its clocks from 00:00 to 01:00 on 8 September 2024: that day has no
+    local midnight to count weeks from."""
+    hours = pd.date_range("2024-09-08T04:00Z", periods=24 * 35, freq="h")
+    local = hours.tz_convert("America/Santiago")
+    peaks = (local.day_of_week < 5) & (local.hour >= 9) & (local.hour < 12)
+    needed = pd.Series(np.where(peaks, 8.0, 2.0), hours)
+    schedule = prescale(needed, "America/Santiago", lead=timedelta(0))
+    assert schedule is not None
+    assert [(t.start, t.end) for t in schedule.triggers] == [("0 9 * * 1-5", "0 12 * * 1-5")]

@@ -123,6 +123,16 @@ def test_a_weekday_peak_gets_keda_cron_triggers_at_berlin_times_in_a_pr_of_its_o
     _run(repo, usage, pr_dir)
     assert git(repo, "rev-parse", "rightsizer/prescale-deploy") == head
 
+    # The policy turns it off: the bot proposes taking its own triggers away, the team's stay.
+    (repo / "policies/rightsizer.yaml").write_text("prescale:\n  enabled: false\n")
+    git(repo, "commit", "--quiet", "-am", "No pre-scaling")
+    _run(repo, usage, pr_dir)
+    body = (pr_dir / "prescale-deploy.md").read_text()
+    assert body.startswith("# Pre-scale deploy: schedules removed")
+    assert "pre-scaling is off in the policy" in body
+    removed = git(repo, "show", "rightsizer/prescale-deploy:deploy/scaledobject.yaml")
+    assert removed == SCALED_OBJECT.rstrip("\n")
+
 
 def test_without_the_policy_no_schedule_is_proposed(tmp_path):
     repo, pr_dir = _repo(tmp_path, policy="min_history_days: 7\n"), tmp_path / "pull-requests"

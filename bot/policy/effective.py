@@ -39,7 +39,7 @@ _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "verify.max_throttling_increase_percent": min,
     "verify.max_over_request_percent": min,
     "prescale.enabled": min,
-    "prescale.timezone": min,
+    "prescale.timezone": min,  # no zone is safer: one kept, and the conflict reported
     "prescale.lead_minutes": max,
     "prescale.risk_percent": min,
     "prescale.min_weeks": max,

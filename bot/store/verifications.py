@@ -17,8 +17,19 @@ class Verifications:
 
     def record(self, repository: RepositoryRow, verdicts: list[VerdictRow]) -> None:
         """Each verdict replaces the one before for the same commit and workload: a pending
-        watch becomes healthy or regressed, a regressed one reverted."""
+        watch becomes healthy or regressed, a regressed one reverted. A watch this run no
+        longer reports (its merge aged out before it could be judged) is dropped, so that
+        nothing stays pending on `/metrics` for ever; a judged one is kept as history."""
         with self.session() as session:
+            judged = {(v.sha, v.workload) for v in verdicts}
+            for stale in session.scalars(
+                select(VerificationRecord).where(
+                    VerificationRecord.repository_id == repository.id,
+                    VerificationRecord.state == "pending",
+                )
+            ):
+                if (stale.sha, stale.workload) not in judged:
+                    session.delete(stale)
             for verdict in verdicts:
                 key = (repository.id, verdict.sha, verdict.workload)
                 found = session.get(VerificationRecord, key)
@@ -29,19 +40,6 @@ class Verifications:
                     session.add(found)
                 found.state, found.summary = verdict.state, verdict.summary
                 found.merged_at, found.updated_at = verdict.merged_at, now()
-
-    def of(self, repository: RepositoryRow) -> list[VerdictRow]:
-        """The repository's verdicts, the newest merge first."""
-        with self.session() as session:
-            rows = session.scalars(
-                select(VerificationRecord)
-                .where(VerificationRecord.repository_id == repository.id)
-                .order_by(VerificationRecord.merged_at.desc(), VerificationRecord.workload)
-            )
-            return [
-                VerdictRow(row.workload, row.sha, row.state, row.summary, row.merged_at)
-                for row in rows
-            ]
 
     def counts(self) -> list[tuple[str, str, str, int]]:
         """(forge, repository, state, verdicts) of every active repository."""
