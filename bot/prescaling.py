@@ -42,6 +42,8 @@ class Scheduled:
     """The chart's x labels: every other hour of the local day."""
     peak: tuple[int, ...]
     """The scheduled minimum of the busiest weekday, two hours a point."""
+    week: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
+    """A weekly pattern's profile: the scheduled minimum of each half day, and its labels."""
 
 
 def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupResult]:
@@ -111,13 +113,23 @@ def _has_ours(job: Publishing, workload: Workload) -> bool:
 
 
 def _scheduled(workload: Workload, schedule: Prescale) -> Scheduled:
+    """The charts' points: twelve for the busiest day, fourteen for a week's half days, so
+    that every x label stays readable."""
     busiest = max(schedule.levels, key=sum)
     pairs = range(0, 24, 2)
+    week: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
+    if schedule.backtest.period == "week":
+        halves = [(day, half) for day in range(7) for half in (0, 12)]
+        week = (
+            tuple(f"{DAYS[day]} {half:02d}h" for day, half in halves),
+            tuple(max(schedule.levels[day][half : half + 12]) for day, half in halves),
+        )
     return Scheduled(
         workload,
         schedule,
         tuple(f"{hour:02d}h" for hour in pairs),
         tuple(max(busiest[hour : hour + 2]) for hour in pairs),
+        week,
     )
 
 

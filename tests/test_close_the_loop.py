@@ -103,7 +103,12 @@ def _state(repo: Path, pr_dir: Path) -> tuple[dict[str, str], str]:
 
 @pytest.fixture
 def merged(tmp_path: Path) -> tuple[Path, Path, str]:
-    """The bot's first PR (cuts from 14 quiet days), merged by a person at MERGED."""
+    return merged_first_pr(tmp_path)
+
+
+def merged_first_pr(tmp_path: Path) -> tuple[Path, Path, str]:
+    """The bot's first PR (cuts from 14 quiet days), merged by a person at MERGED: the
+    repository, the PR directory and the bot's commit."""
     repo, pr_dir = _repo(tmp_path), tmp_path / "pull-requests"
     _run(repo, _usage(tmp_path / "before.csv", 14), pr_dir, MERGED - timedelta(hours=2))
     (pull,) = [p for p in pr_dir.glob("*.md") if not p.name.endswith(".issue.md")]

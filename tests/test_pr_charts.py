@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,27 @@ def test_a_chart_mermaid_cannot_read_fails_by_its_error(tmp_path):
     broken = 'xychart-beta\n    x-axis ["a", "b"]\n    bar [1, 2\n'
     (result,) = rendered([broken], tmp_path)
     assert not result["ok"] and "Parse error" in result["error"]
+
+
+def test_the_charts_of_a_revert_and_a_pre_scaling_pr_render(tmp_path):
+    """The bot's own PRs draw their evidence too: the regressed signal around a merge, and
+    the busiest day's schedule against the flat minimum."""
+    from tests import test_close_the_loop as loop
+    from tests import test_prescaling_run as prescaling
+
+    repo = prescaling._repo(tmp_path / "prescale")
+    prescaling._run(repo, prescaling._usage(tmp_path / "demand.csv"), tmp_path / "prs")
+    bodies = [(tmp_path / "prs" / "prescale-deploy.md").read_text()]
+    reverted = tmp_path / "revert"
+    reverted.mkdir()
+    repo, pr_dir, sha = loop.merged_first_pr(reverted)
+    usage = loop._usage(reverted / "after.csv", 18.5, oom_after_merge=True)
+    loop._run(repo, usage, pr_dir, loop.MERGED + timedelta(days=3, hours=20))
+    bodies.append((pr_dir / f"revert-{sha[:7]}.md").read_text())
+    charts = [chart for body in bodies for chart in FENCED.findall(body)]
+    assert len(charts) == 3  # the busiest day, the week, the OOM kills around the merge
+    for chart, result in zip(charts, rendered(charts, tmp_path), strict=True):
+        assert result["ok"], f"{result['error']}\n{chart}"
+        labels = re.search(r"x-axis \[(.*)\]", chart).group(1).count('"') // 2
+        assert labels <= 14 and len(result["xLabels"]) == labels
+        assert result["plots"][0]["kind"] == "bar" and result["plots"][0]["marks"] == labels

@@ -103,7 +103,12 @@ def test_a_weekday_peak_gets_keda_cron_triggers_at_berlin_times_in_a_pr_of_its_o
     _run(repo, usage, pr_dir)
     body = (pr_dir / "prescale-deploy.md").read_text()
     assert "| `Deployment/web` in `shop` | Mon–Fri 08:45–12:00 (Europe/Berlin) | 8 |" in body
-    assert "a weekly pattern" in body and "```mermaid\nxychart-beta" in body
+    assert "a weekly pattern" in body and body.count("```mermaid\nxychart-beta") == 2
+    assert "bar [2,2,2,2,8,8,2,2,2,2,2,2]" in body  # the busiest day: 08h-12h at 8
+    assert (
+        'x-axis ["Mon 00h","Mon 12h","Tue 00h"' in body
+        and "bar [8,2,8,2,8,2,8,2,8,2,2,2,2,2]" in body
+    )
     written = git(repo, "show", "rightsizer/prescale-deploy:deploy/scaledobject.yaml")
     assert written.startswith(SCALED_OBJECT.rstrip("\n"))  # the team's trigger, comment kept
     triggers = yaml.safe_load(written)["spec"]["triggers"]
