@@ -4,12 +4,15 @@ open the forge and the checkout, read the sources, plan, publish.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+import pandas as pd
 
 from bot.config import RepoConfig
 from bot.dashboard_issue import update_dashboard
@@ -35,6 +38,7 @@ from recommenders.errors import InputError
 from recommenders.forecasters import ForecastCache
 from recommenders.model import UnitPrices
 from recommenders.sources.usage import UsageTable
+from recommenders.sources.utilisation.prometheus import load_slo
 
 Say = Callable[[str], None]
 
@@ -95,7 +99,7 @@ def run_once(
         renders = kept_renders(forecast_cache, files)
         plan = make_plan(
             files, config, policy, table, prices, cache, now, overrides,
-            git_checkout=workspace.path, renders=renders,
+            git_checkout=workspace.path, renders=renders, slo=slo_reader(sources, say),
         )  # fmt: skip
         cache.save()
         if renders is not None:
@@ -159,6 +163,25 @@ def _close_dashboard_issue(forge: Forge) -> bool:
         return forge.close_dashboard()
     except ForgeError:
         return False
+
+
+def slo_reader(sources: SourceRequest, say: Say) -> Callable[[str], pd.Series | None] | None:
+    """What answers the workloads' SLO queries: the Prometheus the usage is read from, each
+    query read once. None without one. A query that fails is a warning, not a failed run:
+    the change is judged on the other signals."""
+    server = sources.prometheus
+    if server is None:
+        return None
+
+    @functools.cache
+    def read(query: str) -> pd.Series | None:
+        try:
+            return load_slo(server, query)
+        except InputError as exc:
+            say(f"warning: {exc}")
+            return None
+
+    return read
 
 
 def configured_sources(config: RepoConfig, repo: Path) -> SourceRequest:

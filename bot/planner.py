@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,11 +166,14 @@ def make_plan(
     overrides: Sequence[Override] = (),
     git_checkout: Path | None = None,
     renders: RenderCache | None = None,
+    slo: Callable[[str], pd.Series | None] | None = None,
 ) -> Plan:
     """`now` dates the cooldown (and tests); the bot's past changes come from the base
     branch's history, in `git_checkout` (`repo` itself when it is one; a run
     reads an export of the committed files). `overrides` are the reviewers' standing
-    commands the service keeps; `renders` the kustomize output of earlier runs."""
+    commands the service keeps; `renders` the kustomize output of earlier runs; `slo`
+    answers a workload's SLO query (`<prefix>slo-query`), read only for a workload with a
+    merged change to judge."""
     now = now or datetime.now(UTC)
     inventory = inspect(repo, renders)
     plan = Plan(inventory, [], {}, {})
@@ -196,9 +199,11 @@ def make_plan(
             claimed.update(matched)
             rules = policy.for_workload(workload)
             changes = landed.get(str(key), ())
+            query = rules.annotated.slo_query
+            answer = slo(str(query.value)) if changes and query and slo else None
             verdicts[key] = verify(
                 str(key), changes, history, current_values(workload_spec(workload)),
-                rules.guardrails.verify, now,
+                rules.guardrails.verify, now, answer,
             ) if changes else []  # fmt: skip
             careful = reverted(verdicts[key]) is not None
             found.append((workload, history, rules, _strategy(config, rules, strategies, careful)))

@@ -10,6 +10,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import git, rightsizer, write_tree
@@ -211,3 +212,39 @@ def test_after_a_squash_the_merged_pr_is_the_nearest_one_that_proposed_the_workl
     others = [pull(1, 1, "prod/shop/Deployment/web"), pull(2, 9, "prod/shop/Deployment/api")]
     assert merged_pull([*others, pull(3, 30, "prod/shop/Deployment/api")], verdict) == others[1]
     assert merged_pull(others[:1], verdict) is None
+
+
+def test_the_workloads_slo_query_is_read_for_a_merge_to_judge_and_can_condemn_it(tmp_path):
+    """`rightsizer.dev/slo-query` on the Deployment: the plan asks the reader for it (the
+    pipeline's reads the source's Prometheus) and judges the merge on it too."""
+    from bot.config import load_config
+    from bot.inputs import SourceRequest, read_inputs
+    from bot.planner import make_plan
+    from bot.policy import load_policy
+
+    repo, _, sha = merged_first_pr(tmp_path)
+    manifest = repo / "deploy/api.yaml"
+    query = "histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket[5m])))"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "  namespace: shop\n",
+            f"  namespace: shop\n  annotations:\n    rightsizer.dev/slo-query: '{query}'\n",
+        )
+    )
+    git(repo, "commit", "--quiet", "-am", "Watch p99 latency")
+    now = MERGED + timedelta(days=3, hours=20)
+    hours = pd.date_range(START, now, freq="h")
+    latency = pd.Series([0.5 if t >= MERGED + timedelta(hours=1) else 0.2 for t in hours], hours)
+    asked = []
+
+    def slo(text: str) -> pd.Series:
+        asked.append(text)
+        return latency
+
+    inputs = read_inputs(SourceRequest((_usage(tmp_path / "after.csv", 18.5),), ()))
+    config = load_config(repo)
+    policy = load_policy(repo, None, config.annotation_prefix)
+    plan = make_plan(repo, config, policy, inputs.table, inputs.prices, now=now, slo=slo)
+    (verdict,) = plan.verdicts
+    assert asked == [query] and verdict.sha == sha
+    assert verdict.state == "regressed" and "SLO query 0.5 (was 0.2, +150 %)" in verdict.summary

@@ -195,6 +195,7 @@ def test_annotations_set_profiles_guards_ceilings_pins_and_report_their_own_conf
         ({"ex.com/ignore": "please"}, '\'please\' is not "true" or "false"'),
         ({"ex.com/max-step": "150%"}, "'150%' is over 100 %"),
         ({"ex.com/cost-threshold-usd-hr": "inf"}, "must be a finite number"),
+        ({"ex.com/slo-query": " "}, "is empty: give the PromQL of the SLO to watch"),
     ],
 )
 def test_an_annotation_value_rightsizer_does_not_know_names_file_and_annotation(

@@ -31,7 +31,11 @@ from recommenders.sources.owners import (
     map_pods,
 )
 from recommenders.sources.utilisation import prometheus as prometheus_module
-from recommenders.sources.utilisation.prometheus import PrometheusSource, load_prometheus
+from recommenders.sources.utilisation.prometheus import (
+    PrometheusSource,
+    load_prometheus,
+    load_slo,
+)
 from tests.conftest import rightsizer
 from tests.prometheus_server import (
     BASIC_PASSWORD,
@@ -568,3 +572,14 @@ def test_oom_kills_come_from_kube_state_metrics_where_cadvisor_has_none(start_pr
     frame = load_prometheus(source(start_prometheus(written))).frame.set_index("metric")
     assert frame.loc["restarts", "value"].sum() == pytest.approx(2, rel=0.05)
     assert frame.loc["oom_kills", "value"].sum() == pytest.approx(1, rel=0.05)
+
+
+def test_an_slo_query_answers_one_hourly_series_or_says_why_not(prometheus):
+    """Verification after merge compares a workload's SLO query before and after: one
+    number an hour, read from the real server."""
+    slo = load_slo(source(prometheus), "sum(container_memory_working_set_bytes)")
+    assert slo.index.tz is not None and (slo.index.to_series().diff().dropna() == "1h").all()
+    assert len(slo) >= HOURS and (slo > 0).all()
+    with pytest.raises(InputError) as error:
+        load_slo(source(prometheus), "container_memory_working_set_bytes")
+    assert "an SLO query must answer one" in error.value.problem

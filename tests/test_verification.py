@@ -172,3 +172,15 @@ def test_raising_the_autoscalers_cpu_target_is_the_cut_throttling_condemns() -> 
         KEY, [lowered], throttled, {(None, "hpa.cpuUtilization"): 60}, VerifyRules(), NOW
     )
     assert verdict.state == "healthy"  # more pods per load: reverting it would not help
+
+
+def test_an_slo_query_that_rose_past_the_policy_condemns_every_cut_of_the_workload() -> None:
+    latency = pd.Series(0.2, HOURS)
+    latency[latency.index >= pd.Timestamp(MERGED).ceil("h")] = 0.35
+    current = {("app", "requests.memory"): GI}
+    (verdict,) = verify(KEY, [cut()], usage(), current, VerifyRules(), NOW, latency)
+    assert verdict.state == "regressed" and verdict.reverting == (cut(),)
+    assert "SLO query 0.35 (was 0.2, +75 %)" in verdict.summary
+    latency[latency.index >= pd.Timestamp(MERGED).ceil("h")] = 0.21
+    (verdict,) = verify(KEY, [cut()], usage(), current, VerifyRules(), NOW, latency)
+    assert verdict.state == "healthy" and "SLO query 0.21 (was 0.2, +5 %)" in verdict.summary

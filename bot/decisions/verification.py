@@ -49,7 +49,7 @@ RUNNING_METRIC = {
 """The usage metric that shows a field's value as the cluster runs it."""
 
 State = Literal["pending", "healthy", "regressed", "reverted", "superseded"]
-Signal = Literal["oom_kills", "restarts", "cpu_throttled_ratio", "over_request"]
+Signal = Literal["oom_kills", "restarts", "cpu_throttled_ratio", "over_request", "slo"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ class Finding:
             "restarts": "restarts",
             "cpu_throttled_ratio": "CPU throttled (%)",
             "over_request": f"{self.resource} peak ({CHART_UNITS[self.resource or 'cpu'][0]})",
+            "slo": "SLO query",
         }[self.signal]
 
 
@@ -139,10 +140,12 @@ def verify(
     current: dict[tuple[str | None, str], float],
     rules: VerifyRules,
     now: datetime,
+    slo: pd.Series | None = None,
 ) -> list[Verdict]:
     """A verdict per merged commit of `changes` (one workload's, from the trailers) that is
     younger than `HISTORY_DAYS`; `current` holds the workload's values in the manifests now
-    (base units) by (container, field)."""
+    (base units) by (container, field); `slo` the answer of the workload's SLO query, where
+    it has one."""
     if rules.days <= 0 or usage is None:
         return []
     by_commit: dict[str, list[PastChange]] = {}
@@ -150,7 +153,8 @@ def verify(
         if change.key == key and now - change.when < timedelta(days=HISTORY_DAYS):
             by_commit.setdefault(change.sha, []).append(change)
     found = [
-        _verdict(key, tuple(merged), usage, current, rules, now) for merged in by_commit.values()
+        _verdict(key, tuple(merged), usage, current, rules, now, slo)
+        for merged in by_commit.values()
     ]
     return [verdict for verdict in found if verdict is not None]
 
@@ -185,6 +189,7 @@ def _verdict(
     current: dict[tuple[str | None, str], float],
     rules: VerifyRules,
     now: datetime,
+    slo: pd.Series | None,
 ) -> Verdict | None:
     merged = changes[0].when
     days = timedelta(days=rules.days)
@@ -202,6 +207,8 @@ def _verdict(
     before = (merged - days, hour)  # the merge's own hour belongs to neither side
     after = (max(deployed, hour + timedelta(hours=1)), deployed + days)
     findings = _findings(changes, usage, rules, before, after)
+    if slo is not None and len(slo):
+        findings = (*findings, *_slo(slo, rules, before, after))
     condemned = _condemned(changes, findings)
     still = tuple(c for c in condemned if _holds(current, c, c.new))
     state: State = "healthy"
@@ -307,6 +314,24 @@ def _findings(
     return tuple(found)
 
 
+def _slo(
+    slo: pd.Series,
+    rules: VerifyRules,
+    before: tuple[datetime, datetime],
+    after: tuple[datetime, datetime],
+) -> tuple[Finding, ...]:
+    """The SLO query's mean after the change against its mean before: higher is worse, as
+    latency and error ratios are. No finding without a value on both sides."""
+    if not len(_window(slo, before).dropna()) or not len(_window(slo, after).dropna()):
+        return ()
+    was, now = _mean(slo, before), _mean(slo, after)
+    limit = was * (1 + rules.max_slo_increase_percent / 100)
+    rise = f", {(now - was) / was:+.0%}".replace("%", " %") if was > 0 else ""
+    text = f"SLO query {now:.3g} (was {was:.3g}{rise})"
+    times, chart = _fired(slo > limit, after), _chart(slo, before, after, "mean")
+    return (Finding("slo", "", was, now, now > limit, text, "", times, chart),)
+
+
 def _condemned(
     changes: tuple[PastChange, ...], findings: tuple[Finding, ...]
 ) -> tuple[PastChange, ...]:
@@ -333,6 +358,8 @@ def _cut(change: PastChange) -> bool:
 
 
 def _about(finding: Finding, change: PastChange) -> bool:
+    if finding.signal == "slo":
+        return True  # a service level says which workload, not which of its values
     if change.field.startswith("hpa.") or change.field == "replicas":
         return finding.signal in ("cpu_throttled_ratio", "over_request")
     if change.container != finding.container:

@@ -16,7 +16,10 @@ its HPA:
 - `min-replicas`, `max-replicas`: a floor for the HPA's minReplicas, a ceiling for its
   maxReplicas;
 - `pin.<field>`: `"true"` keeps that field (e.g. `pin.requests.memory`) as it is;
-- `ignore`: `"true"` leaves the workload alone.
+- `ignore`: `"true"` leaves the workload alone;
+- `slo-query`: PromQL answering one series (p99 latency, an error ratio) that verification
+  after merge compares before and after each of the bot's changes (policy
+  `verify.max_slo_increase_percent`).
 
 Several annotations may set the same rule (a profile and a sensitivity both set the risk
 target): they are equals, so the more conservative value wins and `policy check` reports
@@ -62,6 +65,8 @@ class Annotated:
     model: Setting | None
     ignored: Setting | None
     unknown: tuple[str, ...] = ()
+    slo_query: Setting | None = None
+    """The PromQL verification after merge reads for this workload, if any."""
     """Annotations under the prefix that Rightsizer does not read (a typo, or another
     tool's): `policy check` lists them rather than failing, the prefix may be shared."""
 
@@ -70,7 +75,7 @@ def read_annotations(workload: Workload, prefix: str) -> Annotated:
     """Every setting and error names the file and line that set the annotation last: an
     overlay's patch, not the base it patches."""
     layer = Layer(LAYER, tightens_only=True)
-    model = ignored = None
+    model = ignored = slo_query = None
     unknown = []
     for (path, owner), marks, sources in _owners(workload):
         ours = sorted((k, v) for k, v in marks.items() if k.startswith(prefix))
@@ -81,13 +86,17 @@ def read_annotations(workload: Workload, prefix: str) -> Annotated:
                 model = Setting(value, where, LAYER)
             elif name == "ignore":
                 ignored = Setting(value, where, LAYER) if _flag(value, where, name) else ignored
+            elif name == "slo-query":
+                if not value:
+                    raise InputError(where, "is empty: give the PromQL of the SLO to watch")
+                slo_query = Setting(value, where, LAYER)
             else:
                 found = _settings(name, value, where)
                 if found is None:
                     unknown.append(where)
                 else:
                     layer.scoped.append(Scoped(Match(), found))
-    return Annotated(layer, model, ignored, tuple(unknown))
+    return Annotated(layer, model, ignored, tuple(unknown), slo_query)
 
 
 def _settings(name: str, value: str, where: str) -> dict[str, Setting] | None:

@@ -38,6 +38,7 @@ _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "verify.max_restarts_increase": min,
     "verify.max_throttling_increase_percent": min,
     "verify.max_over_request_percent": min,
+    "verify.max_slo_increase_percent": min,
     "prescale.enabled": min,
     "prescale.timezone": min,  # no zone is safer: one kept, and the conflict reported
     "prescale.lead_minutes": max,

@@ -26,6 +26,7 @@ class VerifyRules:
     max_restarts_increase: float = 2
     max_throttling_increase_percent: float = 5
     max_over_request_percent: float = 25
+    max_slo_increase_percent: float = 20
 
 
 @dataclass(frozen=True)

@@ -339,9 +339,27 @@ def _mapping_warnings(mapping: PodMapping, *, owners_read: bool) -> Iterator[str
         )
 
 
-def _read_range(source: PrometheusSource, name: str, reading: _Reading) -> list[_Series]:
-    """Every series of one query over the whole range, chunk by chunk, stitched by labels."""
-    query = source.query(name)
+def load_slo(source: PrometheusSource, query: str) -> pd.Series:
+    """A workload's SLO query (`<prefix>slo-query`: p99 latency, an error ratio) over the
+    source's range, as hourly means on a UTC index. It must answer one series: verification
+    compares one number before a merge with one after, and an unaggregated query's many
+    series say nothing a reviewer could check."""
+    found = _read_range(source, "slo", _Reading(), query)
+    if len(found) != 1:
+        raise _error(
+            source, "slo", query, f"answered {len(found)} series; an SLO query must answer one"
+        )
+    stamps = pd.to_datetime(found[0].timestamps, unit="ms", utc=True)
+    series = pd.Series(found[0].values, stamps).sort_index()
+    return series.resample("1h").mean().dropna()
+
+
+def _read_range(
+    source: PrometheusSource, name: str, reading: _Reading, query: str | None = None
+) -> list[_Series]:
+    """Every series of one query (the metric `name`'s, unless given) over the whole range,
+    chunk by chunk, stitched by labels."""
+    query = query or source.query(name)
     stitched: dict[tuple[tuple[str, str], ...], list[tuple[np.ndarray, np.ndarray]]] = {}
     for start_ms, end_ms in _windows(source):
         data = _request(source, name, query, start_ms, end_ms, reading)
