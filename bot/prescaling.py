@@ -44,22 +44,28 @@ class Scheduled:
     """The scheduled minimum of the busiest weekday, two hours a point."""
     week: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
     """A weekly pattern's profile: the scheduled minimum of each half day, and its labels."""
+    takeover: bool = False
+    """A ScaledObject is created to take the workload's HPA over."""
 
 
 def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupResult]:
-    """A pre-scaling PR per environment with a schedule for a KEDA-scaled workload, or with
-    the bot's triggers to remove where the policy turned pre-scaling off. A schedule the
-    backtest no longer confirms this week stays: taking it away and putting it back as the
-    weeks come would be a PR each time."""
+    """A pre-scaling PR per environment with a schedule for a KEDA-scaled workload (or an
+    HPA one the policy lets KEDA take over), or with the bot's triggers to remove where the
+    policy turned pre-scaling off. A schedule the backtest no longer confirms this week
+    stays: taking it away and putting it back as the weeks come would be a PR each time."""
     by_environment: dict[str, list[Scheduled]] = {}
     for workload in job.plan.inventory.workloads:
-        if workload.hpa is None or workload.hpa.kind != "ScaledObject":
+        if workload.hpa is None:
             continue
         key = workload_key(workload)
         schedule = job.plan.schedules.get(key)
         rules = job.plan.rules.get(key)
-        if schedule is not None:
-            found = _scheduled(workload, schedule)
+        scaled = workload.hpa.kind == "ScaledObject"
+        takeover = not scaled and rules is not None and rules.prescale.create_keda
+        if schedule is not None and (scaled or takeover):
+            found = _scheduled(workload, schedule, takeover)
+        elif not scaled:
+            continue
         elif rules is not None and not rules.prescale.enabled and _has_ours(job, workload):
             found = Scheduled(workload, None, (), ())
         else:
@@ -85,7 +91,8 @@ def _publish(
         if frozen is not None:
             return GroupResult(group, branch, "held", "not opened", frozen.text, hold=frozen)
     edits = [
-        ScheduleEdit(s.workload, keda_triggers(s.schedule) if s.schedule else ()) for s in found
+        ScheduleEdit(s.workload, keda_triggers(s.schedule) if s.schedule else (), s.takeover)
+        for s in found
     ]
     try:
         changes = schedule_file_changes(job.plan.inventory, edits, job.files)
@@ -112,7 +119,7 @@ def _has_ours(job: Publishing, workload: Workload) -> bool:
     return text is not None and PREFIX in text
 
 
-def _scheduled(workload: Workload, schedule: Prescale) -> Scheduled:
+def _scheduled(workload: Workload, schedule: Prescale, takeover: bool) -> Scheduled:
     """The charts' points: twelve for the busiest day, fourteen for a week's half days, so
     that every x label stays readable."""
     busiest = max(schedule.levels, key=sum)
@@ -130,6 +137,7 @@ def _scheduled(workload: Workload, schedule: Prescale) -> Scheduled:
         tuple(f"{hour:02d}h" for hour in pairs),
         tuple(max(busiest[hour : hour + 2]) for hour in pairs),
         week,
+        takeover,
     )
 
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +252,13 @@ def _compare_renders(
         if rendered.error is not None:
             wrong.append(f"{overlay} no longer builds: {rendered.error}")
             continue
-        replaced, intended = _scheduled(old, overlay, schedules)
+        scheduled = _scheduled(old, overlay, schedules)
+        intended = scheduled.intended
+        wrong += [
+            f"{overlay} {'/'.join(key)} is still there beside the ScaledObject taking it over"
+            for key in scheduled.gone
+            if key in rendered.objects
+        ]
         means: set[FieldPath] = set()
         carriers: set[tuple[str, str]] = set()
         for edit in edits:
@@ -270,8 +276,10 @@ def _compare_renders(
                 continue  # the HelmRelease's values are how its workload changes
             if _carries_values(key, path, carriers):
                 continue
-            if key in replaced and path[:2] == TRIGGERS and path[2].startswith(PREFIX):
+            if key in scheduled.replaced and path[:2] == TRIGGERS and path[2].startswith(PREFIX):
                 continue  # a cron trigger an earlier run wrote, replaced or gone
+            if (key in scheduled.gone and now is None) or (key in scheduled.born and was is None):
+                continue  # an HPA taken over, and the ScaledObject taking it over
             if (key, path) not in intended:
                 wrong.append(f"{overlay} {'/'.join(key)} {'.'.join(path)}: {was!r} -> {now!r}")
         for (key, path), value in intended.items():
@@ -281,25 +289,40 @@ def _compare_renders(
         raise ProofFailed("rendered difference is not what was intended: " + "; ".join(wrong))
 
 
-def _scheduled(
-    rendered: Rendered, overlay: str, schedules: Sequence[ScheduleEdit]
-) -> tuple[set[ObjectId], dict[tuple[ObjectId, FieldPath], str]]:
-    """The ScaledObjects whose cron triggers `schedules` rewrite in this environment (the
-    bot's earlier ones may go), and each leaf of the triggers they write."""
-    replaced: set[ObjectId] = set()
-    intended: dict[tuple[ObjectId, FieldPath], str] = {}
+@dataclass
+class _Scheduled:
+    """What `schedules` may change in one environment's render."""
+
+    replaced: set[ObjectId] = field(default_factory=set)
+    """ScaledObjects whose cron triggers are rewritten: the bot's earlier ones may go."""
+    intended: dict[tuple[ObjectId, FieldPath], str] = field(default_factory=dict)
+    """Each leaf of the triggers written."""
+    gone: set[ObjectId] = field(default_factory=set)
+    """HPAs a ScaledObject takes over: they must be gone, whole."""
+    born: set[ObjectId] = field(default_factory=set)
+    """The ScaledObjects taking them over, new, whole."""
+
+
+def _scheduled(rendered: Rendered, overlay: str, schedules: Sequence[ScheduleEdit]) -> _Scheduled:
+    found = _Scheduled()
     for schedule in schedules:
-        if schedule.workload.environment_id != overlay:
+        workload = schedule.workload
+        if workload.environment_id != overlay or workload.hpa is None:
             continue
-        found = field_path(rendered, schedule.workload, "hpa.minReplicas", None)
-        if found is None:
+        at = field_path(rendered, workload, "hpa.minReplicas", None)
+        if at is None:
             continue
-        replaced.add(found[0])
+        key = at[0]
+        if schedule.takeover:
+            found.gone.add(key)
+            key = ("ScaledObject", key[1], workload.hpa.name)
+            found.born.add(key)
+        found.replaced.add(key)
         for trigger in schedule.triggers:
             prefix = (*TRIGGERS, str(trigger["name"]))
             for path, value in flatten(trigger, prefix).items():
-                intended[(found[0], path)] = str(value)
-    return replaced, intended
+                found.intended[(key, path)] = str(value)
+    return found
 
 
 DIFF_CONTEXT = 1

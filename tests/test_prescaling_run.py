@@ -68,20 +68,20 @@ def _repo(tmp_path: Path, policy: str = POLICY) -> Path:
     return repo
 
 
-def _usage(path: Path) -> Path:
+def _usage(path: Path, environment: str = "") -> Path:
     """Five weeks to the morning of 2026-11-09 across 25 October: 0.5 cores in all (2 pods
     at 0.3 cores each, 60 % of 500m), 2.3 cores (8 pods) on weekdays 09:00-12:00 Berlin."""
     hours = pd.date_range("2026-10-05", "2026-11-09T05:00", freq="h", tz="Europe/Berlin")
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
-        out.writerow(["timestamp", "namespace", "kind", "workload", "container", "metric",
-                      "value"])  # fmt: skip
+        out.writerow(["timestamp", "environment", "namespace", "kind", "workload", "container",
+                      "metric", "value"])  # fmt: skip
         for local in hours:
             peak = local.day_of_week < 5 and 9 <= local.hour < 12
             demand = 2.3 if peak else 0.5
             replicas = math.ceil(demand / 0.3)
             stamp = local.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-            row = [stamp, "shop", "Deployment", "web"]
+            row = [stamp, environment, "shop", "Deployment", "web"]
             out.writerow([*row, "web", "cpu_cores", demand / replicas])
             out.writerow([*row, "web", "memory_bytes", 200 * 2**20])
             out.writerow([*row, "", "replicas", replicas])
@@ -143,3 +143,59 @@ def test_without_the_policy_no_schedule_is_proposed(tmp_path):
     repo, pr_dir = _repo(tmp_path, policy="min_history_days: 7\n"), tmp_path / "pull-requests"
     _run(repo, _usage(tmp_path / "usage.csv"), pr_dir)
     assert not (pr_dir / "prescale-deploy.md").exists()
+
+
+HPA = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+  namespace: shop
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: web
+  minReplicas: 2
+  maxReplicas: 12
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: 60
+"""
+
+
+def test_an_hpa_workload_gets_a_scaledobject_taking_it_over_where_the_policy_allows(tmp_path):
+    files = {
+        "base/web.yaml": DEPLOYMENT,
+        "base/hpa.yaml": HPA,
+        "base/kustomization.yaml": "resources:\n  - web.yaml\n  - hpa.yaml\n",
+        "overlays/prod/kustomization.yaml": "resources:\n  - ../../base\n",
+        "policies/rightsizer.yaml": POLICY + "  create_keda: true\n",
+    }
+    repo = write_tree(tmp_path / "repo", files)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Initial")
+    usage, pr_dir = _usage(tmp_path / "usage.csv", environment="prod"), tmp_path / "prs"
+    _run(repo, usage, pr_dir)
+    body = (pr_dir / "prescale-prod.md").read_text()
+    assert "a KEDA ScaledObject created in its overlay takes it over" in body
+    branch = "rightsizer/prescale-prod"
+    kustomization = git(repo, "show", f"{branch}:overlays/prod/kustomization.yaml")
+    assert "- rightsizer-keda-web.yaml" in kustomization
+    assert "- path: rightsizer-keda-web-delete-hpa.yaml" in kustomization
+    scaler = yaml.safe_load(git(repo, "show", f"{branch}:overlays/prod/rightsizer-keda-web.yaml"))
+    assert scaler["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == "web"
+    assert (scaler["spec"]["minReplicaCount"], scaler["spec"]["maxReplicaCount"]) == (2, 12)
+    cpu, cron = scaler["spec"]["triggers"]
+    assert cpu == {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "60"}}
+    assert (
+        cron["metadata"]["start"] == "45 8 * * 1-5" and cron["metadata"]["desiredReplicas"] == "8"
+    )
+    head = git(repo, "rev-parse", branch)
+    _run(repo, usage, pr_dir)
+    assert git(repo, "rev-parse", branch) == head

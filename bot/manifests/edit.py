@@ -448,26 +448,39 @@ def add_patch_entry(
     The entry goes first in an existing list: the values it overrides come from the base (no
     overlay patch set them), so putting it first cannot override a human's patch.
     """
+    return _add_entry(
+        text, "patches", where, lambda indent, nl: _patch_entry(indent, patch_file, target, nl)
+    )
+
+
+def add_resource_entry(text: str, resource: str, where: str) -> str:
+    """List `resource` (a file beside the kustomization) under its `resources:`."""
+    return _add_entry(text, "resources", where, lambda indent, nl: f"{indent}- {resource}{nl}")
+
+
+def _add_entry(text: str, key: str, where: str, entry: Callable[[str, str], str]) -> str:
+    """`entry(indent, newline)` as the first item of the kustomization's list `key`, or as
+    the list, in the file's style."""
     document = parse_documents(text, where)[0]
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = text.splitlines(keepends=True)
-    patches = dig(document, "patches")
-    if isinstance(patches, CommentedSeq) and len(patches) > 0:
-        if patches.fa.flow_style():
-            raise InputError(where, "a flow-style `patches: [...]` list cannot be extended yet")
-        line, _ = position(patches, 0)
+    items = dig(document, key)
+    if isinstance(items, CommentedSeq) and len(items) > 0:
+        if items.fa.flow_style():
+            raise InputError(where, f"a flow-style `{key}: [...]` list cannot be extended yet")
+        line, _ = position(items, 0)
         dash_line = lines[line - 1]
         indent = dash_line[: len(dash_line) - len(dash_line.lstrip(" "))]
-        key_line, _ = document.lc.key("patches")
+        key_line, _ = document.lc.key(key)
         while line - 2 > key_line and lines[line - 2].strip().startswith("#"):
             line -= 1  # a comment above the first item belongs to it: go above the comment
-        lines.insert(line - 1, _patch_entry(indent, patch_file, target, newline))
+        lines.insert(line - 1, entry(indent, newline))
         return "".join(lines)
-    if patches is not None:
-        raise InputError(where, "`patches` is present but not a non-empty list")
+    if items is not None:
+        raise InputError(where, f"`{key}` is present but not a non-empty list")
     indent = _sequence_indent(document, lines)
     ending = "" if not text or text.endswith(("\n", "\r")) else newline
-    return f"{text}{ending}patches:{newline}{_patch_entry(indent, patch_file, target, newline)}"
+    return f"{text}{ending}{key}:{newline}{entry(indent, newline)}"
 
 
 def _patch_entry(indent: str, patch_file: str, target: tuple[str, str] | None, newline: str) -> str:

@@ -7,10 +7,18 @@ the ScaledObject's file is the environment's own: KEDA's `triggers` is a list a 
 patch would have to replace whole, so a shared base is not patched behind its other users.
 Each edit is checked by parsing the result: the file must hold exactly the triggers asked
 for, the others unchanged, whether or not the environment renders with kustomize.
+
+A workload scaled by an HorizontalPodAutoscaler, where the policy allows it, gets a
+ScaledObject of its own in its kustomize overlay instead, which takes the HPA over: KEDA
+adopts the HPA by name (`transfer-hpa-ownership`), the overlay deletes the HPA's manifest
+(a `$patch: delete`; two autoscalers on one target fight), and the HPA's CPU target and
+bounds become the ScaledObject's, so only the cron triggers change how it scales.
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +26,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.manifests.edit import FileChange
+from bot.manifests.edit import FileChange, add_patch_entry, add_resource_entry
+from bot.manifests.kustomization import KUSTOMIZATION_NAMES
 from bot.manifests.model import Inventory, Workload
 from bot.manifests.yamlio import read_if_present
 from bot.manifests.yamltext import replace_items
@@ -35,6 +44,16 @@ class ScheduleEdit:
 
     workload: Workload
     triggers: tuple[dict[str, Any], ...]
+    takeover: bool = False
+    """The workload has an HPA: a ScaledObject created in its overlay takes it over."""
+
+
+def takeover_files(workload: Workload) -> tuple[str, str]:
+    """The ScaledObject a takeover creates, and the patch that deletes the HPA."""
+    assert workload.hpa is not None
+    name = workload.hpa.original_name or workload.hpa.name
+    base = f"{workload.overlay}/rightsizer-keda-{name}"
+    return f"{base}.yaml", f"{base}-delete-hpa.yaml"
 
 
 def keda_triggers(schedule: Prescale) -> tuple[dict[str, Any], ...]:
@@ -59,7 +78,16 @@ def schedule_file_changes(
 ) -> list[FileChange]:
     texts: dict[str, str] = {}
     originals: dict[str, str | None] = {}
+
+    def current(path: str) -> str | None:
+        if path not in originals:
+            originals[path] = read_if_present(repo, path)
+        return texts.get(path, originals[path])
+
     for edit in edits:
+        if edit.takeover:
+            _take_over(edit, current, texts)
+            continue
         workload, scaler = edit.workload, edit.workload.hpa
         if scaler is None or scaler.kind != "ScaledObject":
             raise InputError(workload.ref, "pre-scaling triggers need a KEDA ScaledObject")
@@ -68,9 +96,7 @@ def schedule_file_changes(
             raise InputError(
                 path, "is shared with other environments: its triggers are not rewritten"
             )
-        if path not in originals:
-            originals[path] = read_if_present(repo, path)
-        text = texts.get(path, originals[path])
+        text = current(path)
         if text is None:
             raise InputError(path, "disappeared while planning edits")
         names = tuple(dict.fromkeys((scaler.original_name or scaler.name, scaler.name)))
@@ -80,6 +106,84 @@ def schedule_file_changes(
         _check(text, after, path, names, edit.triggers)
         texts[path] = after
     return [FileChange(path, originals[path], text) for path, text in texts.items()]
+
+
+def _take_over(
+    edit: ScheduleEdit, current: Callable[[str], str | None], texts: dict[str, str]
+) -> None:
+    workload, hpa = edit.workload, edit.workload.hpa
+    assert hpa is not None
+    kustomization = next(
+        (
+            f"{workload.overlay}/{name}"
+            for name in KUSTOMIZATION_NAMES
+            if current(f"{workload.overlay}/{name}") is not None
+        ),
+        None,
+    )
+    if kustomization is None:
+        raise InputError(
+            workload.overlay, "has no kustomization: a ScaledObject is created only in an overlay"
+        )
+    target = hpa.fields.get("hpa.cpuUtilization")
+    if target is None or "hpa.maxReplicas" not in hpa.fields:
+        raise InputError(
+            hpa.origin_file, "the HPA scales on no CPU target: KEDA cannot take it over as it is"
+        )
+    low = hpa.fields.get("hpa.minReplicas")
+    scaler_file, delete_file = takeover_files(workload)
+    if current(scaler_file) is not None or current(delete_file) is not None:
+        raise InputError(scaler_file, "exists already: a takeover is not written over it")
+    cpu = {"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(target.raw)}}
+    document = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {
+            "name": hpa.original_name or hpa.name,
+            "namespace": workload.namespace,
+            "annotations": {"scaledobject.keda.sh/transfer-hpa-ownership": "true"},
+        },
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": workload.api_version,
+                "kind": workload.kind,
+                "name": workload.name,
+            },
+            "minReplicaCount": int(low.raw) if low is not None else 1,
+            "maxReplicaCount": int(hpa.fields["hpa.maxReplicas"].raw),
+            "advanced": {"horizontalPodAutoscalerConfig": {"name": hpa.name}},
+            "triggers": [cpu, *edit.triggers],
+        },
+    }
+    header = (
+        f"# Created by Rightsizer for pre-scaling: takes over the HorizontalPodAutoscaler "
+        f"{hpa.name},\n# which {delete_file.rsplit('/', 1)[1]} deletes from this overlay.\n"
+    )
+    texts[scaler_file] = header + dump_yaml(document)
+    metadata = {"name": hpa.original_name or hpa.name}
+    if workload.patch_namespace:  # the HPA's, as a patch in this overlay must name it
+        metadata["namespace"] = workload.patch_namespace
+    texts[delete_file] = dump_yaml(
+        {
+            "apiVersion": hpa.api_version,
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": metadata,
+            "$patch": "delete",
+        }
+    )
+    text = current(kustomization)
+    assert text is not None
+    text = add_resource_entry(text, scaler_file.rsplit("/", 1)[1], kustomization)
+    texts[kustomization] = add_patch_entry(text, delete_file.rsplit("/", 1)[1], kustomization)
+
+
+def dump_yaml(document: dict[str, Any]) -> str:
+    """Block YAML in the manifests' usual style (two spaces, lists indented under keys)."""
+    out = io.StringIO()
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.dump(document, out)
+    return out.getvalue()
 
 
 def _check(

@@ -40,6 +40,7 @@ _CONSERVATIVE: dict[str, Callable[[Iterable[Any]], Any]] = {
     "verify.max_over_request_percent": min,
     "verify.max_slo_increase_percent": min,
     "prescale.enabled": min,
+    "prescale.create_keda": min,
     "prescale.timezone": min,  # no zone is safer: one kept, and the conflict reported
     "prescale.lead_minutes": max,
     "prescale.risk_percent": min,

@@ -34,6 +34,8 @@ class PrescaleRules:
     """Predictive pre-scaling (policy key `prescale:`), off unless a policy enables it."""
 
     enabled: bool = False
+    create_keda: bool = False
+    """An HPA workload may get a KEDA ScaledObject that takes its HPA over."""
     timezone: str = "UTC"
     lead_minutes: float = 15
     risk_percent: float = 5
