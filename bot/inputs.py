@@ -24,6 +24,8 @@ from recommenders.sources.utilisation.prometheus import PrometheusSource, load_p
 TOKEN_ENV, TOKEN_FILE_ENV = "RIGHTSIZER_PROMETHEUS_TOKEN", "RIGHTSIZER_PROMETHEUS_TOKEN_FILE"
 USER_ENV, PASSWORD_ENV = "RIGHTSIZER_PROMETHEUS_USER", "RIGHTSIZER_PROMETHEUS_PASSWORD"
 URL_ENV, SOURCES_ENV = "RIGHTSIZER_PROMETHEUS_URL", "RIGHTSIZER_PROMETHEUS_SOURCES"
+SLO_ENV = "RIGHTSIZER_SLO_QUERIES"
+"""`true` lets repositories' `slo-query` annotations run on the operator's Prometheus."""
 DEFAULT_PROMETHEUS = "default"
 SOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 """How a repository names one of the operator's Prometheus servers (a DNS label)."""
@@ -116,6 +118,14 @@ def operator_prometheus(environ: Mapping[str, str] = os.environ) -> dict[str, st
             raise InputError(SOURCES_ENV, f"expected name=http(s)://URL items, got {item!r}")
         named[name] = url
     return named
+
+
+def operator_runs_slo_queries(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a repository's own PromQL (its workloads' `slo-query`) may run with the
+    operator's Prometheus credentials. Off unless the operator says so: a query reads
+    whatever the credentials can, other tenants' series included, and its numbers reach
+    PR text. A user running the CLI against their own `--prometheus` needs no leave."""
+    return environ.get(SLO_ENV, "").strip().lower() == "true"
 
 
 def configured_prometheus(name: str, environ: Mapping[str, str] = os.environ) -> str:

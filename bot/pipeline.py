@@ -22,9 +22,11 @@ from bot.decisions.releases import Release
 from bot.forges.base import ApiBudget, Forge, ForgeError, Outcome
 from bot.forges.connect import ForgeOptions, open_checkout
 from bot.inputs import (
+    SLO_ENV,
     Inputs,
     SourceRequest,
     configured_prometheus,
+    operator_runs_slo_queries,
     prometheus_source,
     read_inputs,
 )
@@ -97,9 +99,11 @@ def run_once(
         if cache.problem:
             say(f"warning: {cache.problem}")
         renders = kept_renders(forecast_cache, files)
+        trusted = request is not None or operator_runs_slo_queries()
         plan = make_plan(
             files, config, policy, table, prices, cache, now, overrides,
-            git_checkout=workspace.path, renders=renders, slo=slo_reader(sources, say),
+            git_checkout=workspace.path, renders=renders,
+            slo=slo_reader(sources, say, trusted),
         )  # fmt: skip
         cache.save()
         if renders is not None:
@@ -165,16 +169,23 @@ def _close_dashboard_issue(forge: Forge) -> bool:
         return False
 
 
-def slo_reader(sources: SourceRequest, say: Say) -> Callable[[str], pd.Series | None] | None:
+def slo_reader(
+    sources: SourceRequest, say: Say, trusted: bool
+) -> Callable[[str], pd.Series | None] | None:
     """What answers the workloads' SLO queries: the Prometheus the usage is read from, each
-    query read once. None without one. A query that fails is a warning, not a failed run:
-    the change is judged on the other signals."""
+    query read once, when the query may run there (`trusted`: the user's own server, or
+    the operator's leave, `operator_runs_slo_queries`). None without one. A query that
+    fails or may not run is a warning, not a failed run: the change is judged on the other
+    signals."""
     server = sources.prometheus
     if server is None:
         return None
 
     @functools.cache
     def read(query: str) -> pd.Series | None:
+        if not trusted:
+            say(f"warning: slo-query not run: the operator has not set {SLO_ENV}=true")
+            return None
         try:
             return load_slo(server, query)
         except InputError as exc:

@@ -200,7 +200,9 @@ def make_plan(
             rules = policy.for_workload(workload)
             changes = landed.get(str(key), ())
             query = rules.annotated.slo_query
-            answer = slo(str(query.value)) if changes and query and slo else None
+            answer = (
+                slo(slo_text(str(query.value), workload)) if changes and query and slo else None
+            )
             verdicts[key] = verify(
                 str(key), changes, history, current_values(workload_spec(workload)),
                 rules.guardrails.verify, now, answer,
@@ -505,6 +507,19 @@ def _prescale(spec: WorkloadSpec, usage: WorkloadUsage, rules: Guardrails) -> Pr
         floor=math.ceil(floor),
         min_weeks=int(settings.min_weeks),
     )
+
+
+def slo_text(query: str, workload: Workload) -> str:
+    """A workload's SLO query for its own environment: `$environment`, `$namespace` and
+    `$workload` stand for its own, so one annotation in a base that every environment
+    shares asks each for its own series, not one for all."""
+    for name, value in (
+        ("$environment", workload.environment),
+        ("$namespace", workload.namespace),
+        ("$workload", workload.name),
+    ):
+        query = query.replace(name, value)
+    return query
 
 
 def current_values(spec: WorkloadSpec) -> dict[tuple[str | None, str], float]:

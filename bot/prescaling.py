@@ -12,12 +12,19 @@ asked again, and a person who pushes to its branch owns it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.compose import own_pull_text
+from bot.decisions.model import RuleHit
 from bot.forges.base import PullRequest
 from bot.manifests.model import Workload
-from bot.manifests.schedules import PREFIX, ScheduleEdit, keda_triggers, schedule_file_changes
+from bot.manifests.schedules import (
+    PREFIX,
+    ScheduleEdit,
+    keda_triggers,
+    schedule_file_changes,
+    takeover_problem,
+)
 from bot.manifests.yamlio import read_if_present
 from bot.planner import workload_key
 from bot.pr_metadata import PullRequestMetadata
@@ -46,6 +53,8 @@ class Scheduled:
     """A weekly pattern's profile: the scheduled minimum of each half day, and its labels."""
     takeover: bool = False
     """A ScaledObject is created to take the workload's HPA over."""
+    problem: str | None = None
+    """Why the takeover is not written (the PR says so, and writes the others)."""
 
 
 def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupResult]:
@@ -64,6 +73,9 @@ def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[Gro
         takeover = not scaled and rules is not None and rules.prescale.create_keda
         if schedule is not None and (scaled or takeover):
             found = _scheduled(workload, schedule, takeover)
+            if takeover:
+                problem = takeover_problem(job.plan.inventory, workload, job.files)
+                found = replace(found, problem=problem)
         elif not scaled:
             continue
         elif rules is not None and not rules.prescale.enabled and _has_ours(job, workload):
@@ -93,7 +105,12 @@ def _publish(
     edits = [
         ScheduleEdit(s.workload, keda_triggers(s.schedule) if s.schedule else (), s.takeover)
         for s in found
+        if s.problem is None
     ]
+    if not edits:  # not a failure: a decision, which the dashboard lists as a hold
+        why = "; ".join(f"{s.workload.ref} {s.problem}" for s in found if s.problem)
+        hit = RuleHit("keda-takeover", why)
+        return GroupResult(group, branch, "held", "not opened", why, hold=hit)
     try:
         changes = schedule_file_changes(job.plan.inventory, edits, job.files)
         changes = [change for change in changes if change.after != change.before]

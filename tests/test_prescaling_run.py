@@ -168,18 +168,39 @@ spec:
 """
 
 
-def test_an_hpa_workload_gets_a_scaledobject_taking_it_over_where_the_policy_allows(tmp_path):
+HPA_PATCH = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+  namespace: shop
+spec:
+  minReplicas: 3
+"""
+
+
+def _kustomize_repo(tmp_path: Path, hpa: str = HPA) -> Path:
+    """A base with the Deployment and its HPA, and a prod overlay that patches the HPA's
+    minimum (as the bot's own rightsizing does)."""
     files = {
         "base/web.yaml": DEPLOYMENT,
-        "base/hpa.yaml": HPA,
+        "base/hpa.yaml": hpa,
         "base/kustomization.yaml": "resources:\n  - web.yaml\n  - hpa.yaml\n",
-        "overlays/prod/kustomization.yaml": "resources:\n  - ../../base\n",
+        "overlays/prod/kustomization.yaml": (
+            "resources:\n  - ../../base\npatches:\n  - path: hpa-min.yaml\n"
+        ),
+        "overlays/prod/hpa-min.yaml": HPA_PATCH,
         "policies/rightsizer.yaml": POLICY + "  create_keda: true\n",
     }
     repo = write_tree(tmp_path / "repo", files)
     git(repo, "init", "--quiet", "--initial-branch=main")
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "-m", "Initial")
+    return repo
+
+
+def test_an_hpa_workload_gets_a_scaledobject_taking_it_over_where_the_policy_allows(tmp_path):
+    repo = _kustomize_repo(tmp_path)
     usage, pr_dir = _usage(tmp_path / "usage.csv", environment="prod"), tmp_path / "prs"
     _run(repo, usage, pr_dir)
     body = (pr_dir / "prescale-prod.md").read_text()
@@ -187,10 +208,13 @@ def test_an_hpa_workload_gets_a_scaledobject_taking_it_over_where_the_policy_all
     branch = "rightsizer/prescale-prod"
     kustomization = git(repo, "show", f"{branch}:overlays/prod/kustomization.yaml")
     assert "- rightsizer-keda-web.yaml" in kustomization
-    assert "- path: rightsizer-keda-web-delete-hpa.yaml" in kustomization
+    # The delete comes after the overlay's own patch of the HPA, which must find it first.
+    assert kustomization.endswith(
+        "  - path: hpa-min.yaml\n  - path: rightsizer-keda-web-delete-hpa.yaml"
+    )
     scaler = yaml.safe_load(git(repo, "show", f"{branch}:overlays/prod/rightsizer-keda-web.yaml"))
     assert scaler["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == "web"
-    assert (scaler["spec"]["minReplicaCount"], scaler["spec"]["maxReplicaCount"]) == (2, 12)
+    assert (scaler["spec"]["minReplicaCount"], scaler["spec"]["maxReplicaCount"]) == (3, 12)
     cpu, cron = scaler["spec"]["triggers"]
     assert cpu == {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "60"}}
     assert (
@@ -199,3 +223,18 @@ def test_an_hpa_workload_gets_a_scaledobject_taking_it_over_where_the_policy_all
     head = git(repo, "rev-parse", branch)
     _run(repo, usage, pr_dir)
     assert git(repo, "rev-parse", branch) == head
+    # Merged, the ScaledObject is the workload's: the next run finds its triggers as wanted.
+    git(repo, "merge", "--quiet", "--ff-only", branch)
+    _run(repo, usage, pr_dir)
+    assert git(repo, "rev-parse", branch) == head
+
+
+def test_an_hpa_with_more_than_a_cpu_target_is_not_taken_over(tmp_path):
+    """What the ScaledObject carries over is the CPU target and the bounds: an HPA that
+    also scales on memory would lose it, so it is left as it is, and the run says why."""
+    memory = "    - type: Resource\n      resource:\n        name: memory\n"
+    memory += "        target:\n          type: Utilization\n          averageUtilization: 80\n"
+    repo = _kustomize_repo(tmp_path, HPA + memory)
+    said = _run(repo, _usage(tmp_path / "usage.csv", environment="prod"), tmp_path / "prs")
+    assert not (tmp_path / "prs" / "prescale-prod.md").exists()
+    assert "has an HPA with more than a CPU target" in said

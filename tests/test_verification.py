@@ -184,3 +184,36 @@ def test_an_slo_query_that_rose_past_the_policy_condemns_every_cut_of_the_worklo
     latency[latency.index >= pd.Timestamp(MERGED).ceil("h")] = 0.21
     (verdict,) = verify(KEY, [cut()], usage(), current, VerifyRules(), NOW, latency)
     assert verdict.state == "healthy" and "SLO query 0.21 (was 0.2, +5 %)" in verdict.summary
+
+
+def test_a_repositorys_slo_query_runs_on_the_operators_prometheus_only_with_leave() -> None:
+    """The query is the repository's own PromQL, run with the operator's credentials."""
+    from bot.inputs import SourceRequest, operator_runs_slo_queries
+    from bot.pipeline import slo_reader
+    from recommenders.sources.utilisation.prometheus import PrometheusSource
+
+    server = PrometheusSource("http://127.0.0.1:9", MERGED - timedelta(days=30), MERGED)
+    said: list[str] = []
+    read = slo_reader(SourceRequest(prometheus=server), said.append, trusted=False)
+    assert read is not None and read("up") is None and read("up") is None
+    assert said == [
+        "warning: slo-query not run: the operator has not set RIGHTSIZER_SLO_QUERIES=true"
+    ]
+    assert operator_runs_slo_queries({"RIGHTSIZER_SLO_QUERIES": "true"})
+    assert not operator_runs_slo_queries({})
+    assert slo_reader(SourceRequest(), said.append, trusted=True) is None  # no Prometheus
+
+
+def test_an_slo_query_in_a_shared_base_asks_each_environment_for_its_own_series() -> None:
+    from bot.manifests.model import Workload
+    from bot.planner import slo_text
+
+    workload = Workload(
+        "prod", "overlays/prod", "Deployment", "api", "shop", [], None, None, {}, ""
+    )
+    query = (
+        'histogram_quantile(0.99, rate(x{env="$environment",ns="$namespace",app="$workload"}[5m]))'
+    )
+    assert slo_text(query, workload) == (
+        'histogram_quantile(0.99, rate(x{env="prod",ns="shop",app="api"}[5m]))'
+    )

@@ -321,13 +321,17 @@ def _slo(
     after: tuple[datetime, datetime],
 ) -> tuple[Finding, ...]:
     """The SLO query's mean after the change against its mean before: higher is worse, as
-    latency and error ratios are. No finding without a value on both sides."""
+    latency and error ratios are. No finding without a value on both sides, nor from a
+    baseline of zero: no rise over nothing is a share, and one error after a clean week
+    must not revert a change."""
     if not len(_window(slo, before).dropna()) or not len(_window(slo, after).dropna()):
         return ()
     was, now = _mean(slo, before), _mean(slo, after)
+    if was <= 0:
+        return ()
     limit = was * (1 + rules.max_slo_increase_percent / 100)
-    rise = f", {(now - was) / was:+.0%}".replace("%", " %") if was > 0 else ""
-    text = f"SLO query {now:.3g} (was {was:.3g}{rise})"
+    rise = f"{(now - was) / was:+.0%}".replace("%", " %")
+    text = f"SLO query {now:.3g} (was {was:.3g}, {rise})"
     times, chart = _fired(slo > limit, after), _chart(slo, before, after, "mean")
     return (Finding("slo", "", was, now, now > limit, text, "", times, chart),)
 

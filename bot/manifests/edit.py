@@ -29,7 +29,15 @@ from bot.manifests.yamlio import (
     position,
     read_if_present,
 )
-from bot.manifests.yamltext import Item, Raw, Step, replace_scalar, set_path
+from bot.manifests.yamltext import (
+    Item,
+    Raw,
+    Step,
+    insert_lines,
+    line_after,
+    replace_scalar,
+    set_path,
+)
 from recommenders.errors import InputError
 
 
@@ -440,16 +448,25 @@ def _dump(document: CommentedMap | CommentedSeq, indented_sequences: bool) -> st
 
 
 def add_patch_entry(
-    text: str, patch_file: str, where: str, target: tuple[str, str] | None = None
+    text: str,
+    patch_file: str,
+    where: str,
+    target: tuple[str, str] | None = None,
+    last: bool = False,
 ) -> str:
     """List `patch_file` under `patches:` of a kustomization, as text, in the file's list style;
     with `target` (kind and name) for a JSON 6902 patch, which names no object itself.
 
     The entry goes first in an existing list: the values it overrides come from the base (no
-    overlay patch set them), so putting it first cannot override a human's patch.
+    overlay patch set them), so putting it first cannot override a human's patch. `last`
+    puts it after every other (a patch that deletes what earlier ones patch).
     """
     return _add_entry(
-        text, "patches", where, lambda indent, nl: _patch_entry(indent, patch_file, target, nl)
+        text,
+        "patches",
+        where,
+        lambda indent, nl: _patch_entry(indent, patch_file, target, nl),
+        last,
     )
 
 
@@ -458,9 +475,11 @@ def add_resource_entry(text: str, resource: str, where: str) -> str:
     return _add_entry(text, "resources", where, lambda indent, nl: f"{indent}- {resource}{nl}")
 
 
-def _add_entry(text: str, key: str, where: str, entry: Callable[[str, str], str]) -> str:
-    """`entry(indent, newline)` as the first item of the kustomization's list `key`, or as
-    the list, in the file's style."""
+def _add_entry(
+    text: str, key: str, where: str, entry: Callable[[str, str], str], last: bool = False
+) -> str:
+    """`entry(indent, newline)` as the first (or `last`) item of the kustomization's list
+    `key`, or as the list, in the file's style."""
     document = parse_documents(text, where)[0]
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = text.splitlines(keepends=True)
@@ -471,6 +490,9 @@ def _add_entry(text: str, key: str, where: str, entry: Callable[[str, str], str]
         line, _ = position(items, 0)
         dash_line = lines[line - 1]
         indent = dash_line[: len(dash_line) - len(dash_line.lstrip(" "))]
+        if last:
+            added = entry(indent, newline).splitlines()
+            return insert_lines(text, line_after(text, where, (key,)), added)
         key_line, _ = document.lc.key(key)
         while line - 2 > key_line and lines[line - 2].strip().startswith("#"):
             line -= 1  # a comment above the first item belongs to it: go above the comment

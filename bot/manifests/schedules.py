@@ -29,6 +29,7 @@ from ruamel.yaml.error import YAMLError
 from bot.manifests.edit import FileChange, add_patch_entry, add_resource_entry
 from bot.manifests.kustomization import KUSTOMIZATION_NAMES
 from bot.manifests.model import Inventory, Workload
+from bot.manifests.render import field_path
 from bot.manifests.yamlio import read_if_present
 from bot.manifests.yamltext import replace_items
 from recommenders.errors import InputError
@@ -54,6 +55,36 @@ def takeover_files(workload: Workload) -> tuple[str, str]:
     name = workload.hpa.original_name or workload.hpa.name
     base = f"{workload.overlay}/rightsizer-keda-{name}"
     return f"{base}.yaml", f"{base}-delete-hpa.yaml"
+
+
+def takeover_problem(inventory: Inventory, workload: Workload, repo: Path) -> str | None:
+    """Why KEDA cannot take this workload's HPA over as it is; None when it can. What the
+    ScaledObject carries over is the HPA's CPU target and bounds only, so an HPA with more
+    (other metrics, a `behavior`) is left as it is rather than changed behind a reviewer's
+    back; kustomize does not rename a ScaledObject's `scaleTargetRef`, so neither is an
+    overlay with a name prefix or suffix; KEDA's default minimum is 0, so an HPA must say
+    its own."""
+    hpa = workload.hpa
+    if hpa is None or hpa.kind != "HorizontalPodAutoscaler":
+        return "has no HorizontalPodAutoscaler to take over"
+    if not any(read_if_present(repo, f"{workload.overlay}/{n}") for n in KUSTOMIZATION_NAMES):
+        return "is in no kustomize overlay to create a ScaledObject in"
+    if workload.name != (workload.original_name or workload.name) or hpa.name != (
+        hpa.original_name or hpa.name
+    ):
+        return "is renamed by its overlay (a name prefix or suffix)"
+    if "hpa.minReplicas" not in hpa.fields or "hpa.cpuUtilization" not in hpa.fields:
+        return "has an HPA without minReplicas or a CPU utilisation target"
+    rendered = inventory.renders.get(workload.environment_id)
+    at = field_path(rendered, workload, "hpa.minReplicas", None) if rendered else None
+    if rendered is None or at is None:
+        return "has no render to read its HPA from"
+    spec = (rendered.objects.get(at[0]) or {}).get("spec") or {}
+    if spec.get("behavior") or len(spec.get("metrics") or []) > 1:
+        return "has an HPA with more than a CPU target (other metrics or a behavior)"
+    if any(read_if_present(repo, path) is not None for path in takeover_files(workload)):
+        return f"has {takeover_files(workload)[0]} already"
+    return None
 
 
 def keda_triggers(schedule: Prescale) -> tuple[dict[str, Any], ...]:
@@ -100,6 +131,9 @@ def schedule_file_changes(
         if text is None:
             raise InputError(path, "disappeared while planning edits")
         names = tuple(dict.fromkeys((scaler.original_name or scaler.name, scaler.name)))
+        ours = [t for t in _triggers(text, path, names) if _bot_item(t)]
+        if ours == list(map(dict, edit.triggers)):
+            continue  # already as wanted, however its strings are quoted
         after = replace_items(
             text, path, ("ScaledObject", names), TRIGGERS, PREFIX, list(edit.triggers)
         )
@@ -130,7 +164,7 @@ def _take_over(
         raise InputError(
             hpa.origin_file, "the HPA scales on no CPU target: KEDA cannot take it over as it is"
         )
-    low = hpa.fields.get("hpa.minReplicas")
+    low = hpa.fields["hpa.minReplicas"]
     scaler_file, delete_file = takeover_files(workload)
     if current(scaler_file) is not None or current(delete_file) is not None:
         raise InputError(scaler_file, "exists already: a takeover is not written over it")
@@ -140,7 +174,7 @@ def _take_over(
         "kind": "ScaledObject",
         "metadata": {
             "name": hpa.original_name or hpa.name,
-            "namespace": workload.namespace,
+            **({"namespace": workload.patch_namespace} if workload.patch_namespace else {}),
             "annotations": {"scaledobject.keda.sh/transfer-hpa-ownership": "true"},
         },
         "spec": {
@@ -149,7 +183,7 @@ def _take_over(
                 "kind": workload.kind,
                 "name": workload.name,
             },
-            "minReplicaCount": int(low.raw) if low is not None else 1,
+            "minReplicaCount": int(low.raw),
             "maxReplicaCount": int(hpa.fields["hpa.maxReplicas"].raw),
             "advanced": {"horizontalPodAutoscalerConfig": {"name": hpa.name}},
             "triggers": [cpu, *edit.triggers],
@@ -174,7 +208,11 @@ def _take_over(
     text = current(kustomization)
     assert text is not None
     text = add_resource_entry(text, scaler_file.rsplit("/", 1)[1], kustomization)
-    texts[kustomization] = add_patch_entry(text, delete_file.rsplit("/", 1)[1], kustomization)
+    # Last: a patch of the HPA the overlay already has (the bot's own rightsizing, say)
+    # must find it before this one deletes it.
+    texts[kustomization] = add_patch_entry(
+        text, delete_file.rsplit("/", 1)[1], kustomization, last=True
+    )
 
 
 def dump_yaml(document: dict[str, Any]) -> str:
@@ -190,11 +228,13 @@ def _check(
     before: str, after: str, path: str, names: tuple[str, ...], wanted: tuple[dict, ...]
 ) -> None:
     old, new = _triggers(before, path, names), _triggers(after, path, names)
-    theirs = [
-        t for t in old if not (isinstance(t, dict) and str(t.get("name", "")).startswith(PREFIX))
-    ]
+    theirs = [t for t in old if not _bot_item(t)]
     if new != [*theirs, *map(dict, wanted)]:
         raise InputError(path, "the edited triggers do not read back as written")
+
+
+def _bot_item(trigger: object) -> bool:
+    return isinstance(trigger, dict) and str(trigger.get("name", "")).startswith(PREFIX)
 
 
 def _triggers(text: str, path: str, names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -273,6 +273,22 @@ def _dotted(path: tuple[Step, ...]) -> str:
     return ".".join(step.name if isinstance(step, Item) else str(step) for step in path)
 
 
+def line_after(text: str, where: str, path: tuple[str, ...]) -> int:
+    """The 0-based line after the value at `path` of the first document: where an item
+    goes to be a block list's last."""
+    node: Node | None = _document(_compose(text, where), where, None, None)
+    for key in path:
+        node = _child(node, key)
+    if node is None:
+        raise InputError(where, f"has no {'.'.join(path)}")
+    return _line_after(node)
+
+
+def insert_lines(text: str, line_index: int, lines: list[str]) -> str:
+    """Whole lines inserted before 0-based `line_index`, in the file's line endings."""
+    return _insert_lines(text, line_index, lines)
+
+
 def replace_items(
     text: str,
     where: str,
