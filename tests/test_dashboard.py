@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from bot.service import queries
 from bot.service.dashboard import chart_svg, dashboard_router
 from bot.store import Store
+from bot.store.rows import VerdictRow
 from bot.store.tables import RecommendationRecord, Run
 from recommenders.model import UsageChart
 from tests.job_engine import fetch as fetch_job
@@ -91,6 +92,13 @@ def seed(store: Store) -> Seeded:
     store.runs.record_pull(infra, 7, "rightsizer/prod", "open", PR_URL)
     store.runs.record_pull(infra, 3, "rightsizer/dev", "merged", PR_URL.replace("/7", "/3"))
     store.runs.record_pull(hostile, 9, "rightsizer/x", "open", "javascript:alert(1)")
+    store.verifications.record(
+        infra,
+        [
+            VerdictRow(WORKLOAD, "a1b2c3d4", "regressed", "OOM killed <b>twice</b>", START),
+            VerdictRow("prod/shop/Deployment/web", "a1b2c3d4", "healthy", "verified", START),
+        ],
+    )
     with store.session() as session:
         old = Run(
             job_id=runs[0],
@@ -226,6 +234,10 @@ def test_queries_read_what_was_stored(store: Store) -> None:
     assert api.recommendations[0].chart == CPU_CHART
     assert api.charts == (dataclasses.replace(CPU_CHART, proposed=355.0),)
     assert other.charts == () and other.recommendations[0].chart is None
+    assert [(v.workload, v.state) for v in detail.verifications] == [
+        (WORKLOAD, "regressed"),
+        ("prod/shop/Deployment/web", "healthy"),
+    ]
     assert queries.repository_detail(store, 999) is None
 
 
@@ -302,6 +314,10 @@ def test_pages_escape_everything_without_a_browser(served: tuple[str, Seeded]) -
     assert status == 200
     assert HOSTILE_WORKLOAD not in page and "<b>frozen</b>" not in page
     assert "&lt;b&gt;frozen&lt;/b&gt;" in page
+    assert (
+        "OOM killed &lt;b&gt;twice&lt;/b&gt;" in page
+        and '<span class="badge bad">regressed' in page
+    )
     status, _, missing = fetch(base + "/repositories/999")
     assert status == 404 and "There is no repository 999" in missing
 

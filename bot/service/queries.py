@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.store import Store
+from bot.store.rows import VerdictRow
 from bot.store.tables import Installation, PullRequestRecord, Repository, Run
 from recommenders.model import METRICS, UsageChart
 
@@ -112,6 +113,8 @@ class RepositoryDetail:
     workloads: tuple[WorkloadView, ...]
     runs: tuple[RunView, ...]
     """The repository's recent runs, newest first."""
+    verifications: tuple[VerdictRow, ...] = ()
+    """What became of the bot's merged changes, the newest merge first."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ def repository_detail(store: Store, repository_id: int, runs: int = 10) -> Repos
         recommendations_run=run,
         workloads=tuple(group_by_workload(recommendations)),
         runs=tuple(recent_runs(store, runs, repository_id)),
+        verifications=tuple(store.verifications.of(repository_id)),
     )
 
 

@@ -41,6 +41,19 @@ class Verifications:
                 found.state, found.summary = verdict.state, verdict.summary
                 found.merged_at, found.updated_at = verdict.merged_at, now()
 
+    def of(self, repository_id: int) -> list[VerdictRow]:
+        """The repository's verdicts, the newest merge first, for its dashboard page."""
+        with self.session() as session:
+            rows = session.scalars(
+                select(VerificationRecord)
+                .where(VerificationRecord.repository_id == repository_id)
+                .order_by(VerificationRecord.merged_at.desc(), VerificationRecord.workload)
+            )
+            return [
+                VerdictRow(row.workload, row.sha, row.state, row.summary, row.merged_at)
+                for row in rows
+            ]
+
     def counts(self) -> list[tuple[str, str, str, int]]:
         """(forge, repository, state, verdicts) of every active repository."""
         with self.session() as session:
