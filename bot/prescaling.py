@@ -113,7 +113,6 @@ def _publish(
         return GroupResult(group, branch, "held", "not opened", why, hold=hit)
     try:
         changes = schedule_file_changes(job.plan.inventory, edits, job.files)
-        changes = [change for change in changes if change.after != change.before]
         if not changes:
             return GroupResult(group, branch, "unchanged", "not opened", "already scheduled")
         diff = prove(job.files, job.plan.inventory, changes, [], edits)

@@ -14,26 +14,11 @@ import pandas as pd
 import pytest
 
 from tests.conftest import git, rightsizer, write_tree
+from tests.test_failure_signals import DEPLOYMENT
 
 pytestmark = pytest.mark.slow
 START = datetime(2026, 11, 1, tzinfo=UTC)
 MERGED = datetime(2026, 11, 15, 8, tzinfo=UTC)
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: api
-  namespace: shop
-spec:
-  replicas: 2
-  template:
-    spec:
-      containers:
-        - name: api
-          resources:
-            requests: {cpu: 500m, memory: 512Mi}
-            limits: {cpu: "1", memory: 1Gi}
-"""
 POLICY = "min_monthly_saving: 0\n"
 """Every cut is worth a PR here: the test is about what follows the merge."""
 

@@ -12,7 +12,7 @@ import io
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -88,14 +88,8 @@ def plan_file_changes(inventory: Inventory, edits: list[ValueEdit], repo: Path) 
     inherited from a file shared with other environments is overridden by a patch in the
     overlay, so that no other environment changes.
     """
-    texts: dict[str, str] = {}
-    originals: dict[str, str | None] = {}
-
-    def current(path: str) -> str | None:
-        if path not in originals:
-            originals[path] = read_if_present(repo, path)
-        return texts.get(path, originals[path])
-
+    drafts = Drafts(repo)
+    current, texts = drafts.current, drafts.texts
     overrides, additions, in_place = [], [], []
     for edit in edits:
         if edit.workload.helm is not None:
@@ -125,14 +119,33 @@ def plan_file_changes(inventory: Inventory, edits: list[ValueEdit], repo: Path) 
             overrides.append(edit)
     for edit in overrides:
         _override_in_overlay(edit, current, texts)
-    for path in texts:  # every path came from repository content: none may leave it
-        if os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == "..":
-            raise InputError(path, "would be written outside the repository")
-    return [
-        FileChange(path, originals[path], text)
-        for path, text in sorted(texts.items())
-        if text != originals[path]
-    ]
+    return drafts.changes()
+
+
+@dataclass
+class Drafts:
+    """The files a set of edits writes, each read once from the repository and then seen as
+    the edits before left it, so that two edits of one file both land."""
+
+    repo: Path
+    texts: dict[str, str] = field(default_factory=dict)
+    originals: dict[str, str | None] = field(default_factory=dict)
+
+    def current(self, path: str) -> str | None:
+        if path not in self.originals:
+            self.originals[path] = read_if_present(self.repo, path)
+        return self.texts.get(path, self.originals[path])
+
+    def changes(self) -> list[FileChange]:
+        """Every file whose text changed, by path."""
+        for path in self.texts:  # every path came from repository content: none may leave it
+            if os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == "..":
+                raise InputError(path, "would be written outside the repository")
+        return [
+            FileChange(path, self.originals[path], text)
+            for path, text in sorted(self.texts.items())
+            if text != self.originals[path]
+        ]
 
 
 def _set_value(

@@ -26,7 +26,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.manifests.edit import FileChange, add_patch_entry, add_resource_entry
+from bot.manifests.edit import Drafts, FileChange, add_patch_entry, add_resource_entry
 from bot.manifests.kustomization import KUSTOMIZATION_NAMES
 from bot.manifests.model import Inventory, Workload
 from bot.manifests.render import field_path
@@ -107,14 +107,8 @@ def keda_triggers(schedule: Prescale) -> tuple[dict[str, Any], ...]:
 def schedule_file_changes(
     inventory: Inventory, edits: list[ScheduleEdit], repo: Path
 ) -> list[FileChange]:
-    texts: dict[str, str] = {}
-    originals: dict[str, str | None] = {}
-
-    def current(path: str) -> str | None:
-        if path not in originals:
-            originals[path] = read_if_present(repo, path)
-        return texts.get(path, originals[path])
-
+    drafts = Drafts(repo)
+    current, texts = drafts.current, drafts.texts
     for edit in edits:
         if edit.takeover:
             _take_over(edit, current, texts)
@@ -139,7 +133,7 @@ def schedule_file_changes(
         )
         _check(text, after, path, names, edit.triggers)
         texts[path] = after
-    return [FileChange(path, originals[path], text) for path, text in texts.items()]
+    return drafts.changes()
 
 
 def _take_over(
