@@ -37,7 +37,7 @@ from bot.groups import group_changes
 from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
 from bot.pipeline import planning_inputs, run_moment, run_once
 from bot.plan_cache import Answer, PlanAnswers, plan_key
-from bot.planner import Plan, kept_renders, make_plan, unmatched_notes
+from bot.planner import Plan, kept_renders, loop_notes, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
 from bot.proof import ProofFailed, inspect
@@ -404,6 +404,8 @@ def _answer_plan(
     if view.format is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             say(note)
+    for note in loop_notes(result):
+        say(note)
     if view.only:
         result = replace(result, changes=[c for c in result.changes if view.only.keeps(c)])
     with stage("output"):

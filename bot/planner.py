@@ -380,6 +380,26 @@ def unmatched_notes(plan: Plan) -> list[str]:
     return notes
 
 
+def loop_notes(plan: Plan) -> list[str]:
+    """One line per merged change verification judged and per pre-scaling schedule: what
+    `run` would comment, revert or propose about them, for `plan` to say beside its rows."""
+    notes = [
+        f"verify: {v.key} ({v.sha[:7]}): {v.summary}"
+        + ("; `run` opens a revert PR" if v.state == "regressed" else "")
+        for v in plan.verdicts
+    ]
+    for key, schedule in plan.schedules.items():
+        times = "; ".join(
+            f"{t.desired} replicas {t.shown}" for t in schedule.triggers
+        )  # fmt: skip
+        notes.append(
+            f"pre-scaling: {key}: {times} ({schedule.timezone}); in the backtest short "
+            f"{schedule.backtest.violation:.1%} of hours, {schedule.backtest.saving:.0%} fewer "
+            "replica-hours than a flat minimum"
+        )
+    return notes
+
+
 def nothing_matched(inventory: Inventory, usage: list[WorkloadKey]) -> str:
     """Why a plan has nothing to size, in one line: what each side has, and how near the
     nearest names are."""

@@ -33,9 +33,7 @@ from bot.proof import ProofFailed, prove
 from bot.rules.freeze import freeze_hit
 from bot.run import GroupResult, Publishing, converge_pull, standing_hold
 from recommenders.errors import InputError
-from recommenders.prescale import CronTrigger, Prescale
-
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+from recommenders.prescale import DAYS, Prescale
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,6 @@ def _publish(
     context = {
         "environment": name,
         "scheduled": found,
-        "when": when,
         "diff": fenced([d.labelled(f"{d.kind}/{d.name}") for d in diff]),
     }
     metadata = PullRequestMetadata(group, ())
@@ -155,17 +152,3 @@ def _scheduled(workload: Workload, schedule: Prescale, takeover: bool) -> Schedu
         week,
         takeover,
     )
-
-
-def when(trigger: CronTrigger) -> str:
-    """`Mon-Fri 08:45-12:00`, local time."""
-    days = trigger.start_days
-    shown = (
-        f"{DAYS[days[0]]}–{DAYS[days[-1]]}"
-        if len(days) > 2 and days == tuple(range(days[0], days[-1] + 1))
-        else ", ".join(DAYS[day] for day in days)
-    )
-    if len(days) == 7:
-        shown = "every day"
-    start, end = trigger.start_minute, trigger.end_minute
-    return f"{shown} {start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}"

@@ -32,6 +32,7 @@ from recommenders.model import WorkloadSpec
 from recommenders.sources.usage import WorkloadUsage
 
 WEEK_HOURS = 168
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 Period = Literal["week", "day"]
 PERIODS: dict[Period, int] = {"week": WEEK_HOURS, "day": 24}
 """The patterns tried: each hour of the week, or each hour of the day with every weekday
@@ -61,6 +62,19 @@ class CronTrigger:
     @property
     def start(self) -> str:
         return _cron(self.start_minute, self.start_days)
+
+    @property
+    def shown(self) -> str:
+        """`Mon–Fri 08:45–12:00`, local time, as a reviewer reads it."""
+        days = self.start_days
+        if len(days) == 7:
+            named = "every day"
+        elif len(days) > 2 and days == tuple(range(days[0], days[-1] + 1)):
+            named = f"{DAYS[days[0]]}–{DAYS[days[-1]]}"
+        else:
+            named = ", ".join(DAYS[day] for day in days)
+        start, end = self.start_minute, self.end_minute
+        return f"{named} {start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}"
 
     @property
     def end(self) -> str:

@@ -63,12 +63,14 @@ def _run(repo: Path, usage: Path, pr_dir: Path, as_of: datetime) -> str:
     return result.stdout + result.stderr
 
 
-def _plan(repo: Path, usage: Path, as_of: datetime) -> list[dict]:
+def _plan(repo: Path, usage: Path, as_of: datetime, said: list[str] | None = None) -> list[dict]:
     result = rightsizer(
         "plan", "--repo", repo, "--utilisation", usage, "--format", "json",
         "--as-of", as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    if said is not None:
+        said.extend(result.stderr.splitlines())
     return json.loads(result.stdout)
 
 
@@ -135,8 +137,14 @@ def test_oom_kills_after_the_merge_give_one_revert_pr_with_evidence_and_a_cooldo
         in board
     )
     # The regular PR leaves the workload to the revert instead of racing it.
-    plan = _plan(repo, usage, MERGED + timedelta(days=3, hours=20))
+    said: list[str] = []
+    plan = _plan(repo, usage, MERGED + timedelta(days=3, hours=20), said)
     assert {row["action"] for row in plan} == {"skip"}
+    # `plan` previews what `run` does about it, beside its rows.
+    assert (
+        f"verify: deploy/shop/Deployment/api ({sha[:7]}): regressed after 3 days: OOM killed 12 "
+        "times (was 0); `run` opens a revert PR"
+    ) in said
     assert plan[0]["reasons"][0]["rule"] == "verify"
     before = _state(repo, pr_dir)
     _run(repo, usage, pr_dir, MERGED + timedelta(days=3, hours=20))

@@ -139,6 +139,17 @@ def test_a_weekday_peak_gets_keda_cron_triggers_at_berlin_times_in_a_pr_of_its_o
     assert removed == SCALED_OBJECT.rstrip("\n")
 
 
+def test_plan_says_which_schedule_run_would_propose(tmp_path):
+    result = rightsizer(
+        "plan", "--repo", _repo(tmp_path), "--utilisation", _usage(tmp_path / "usage.csv"),
+        "--as-of", AS_OF,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        "pre-scaling: deploy/shop/Deployment/web: 8 replicas Mon–Fri 08:45–12:00 (Europe/Berlin)"
+    ) in result.stderr
+
+
 def test_without_the_policy_no_schedule_is_proposed(tmp_path):
     repo, pr_dir = _repo(tmp_path, policy="min_history_days: 7\n"), tmp_path / "pull-requests"
     _run(repo, _usage(tmp_path / "usage.csv"), pr_dir)
