@@ -23,7 +23,7 @@ from bot.manifests.schedules import (
     ScheduleEdit,
     keda_triggers,
     schedule_file_changes,
-    takeover_problem,
+    schedule_problem,
 )
 from bot.manifests.yamlio import read_if_present
 from bot.planner import workload_key
@@ -52,7 +52,7 @@ class Scheduled:
     takeover: bool = False
     """A ScaledObject is created to take the workload's HPA over."""
     problem: str | None = None
-    """Why the takeover is not written (the PR says so, and writes the others)."""
+    """Why the schedule is not written (the PR says so, and writes the others)."""
 
 
 def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupResult]:
@@ -70,10 +70,8 @@ def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[Gro
         scaled = workload.hpa.kind == "ScaledObject"
         takeover = not scaled and rules is not None and rules.prescale.create_keda
         if schedule is not None and (scaled or takeover):
-            found = _scheduled(workload, schedule, takeover)
-            if takeover:
-                problem = takeover_problem(job.plan.inventory, workload, job.files)
-                found = replace(found, problem=problem)
+            problem = schedule_problem(job.plan.inventory, workload, job.files, takeover)
+            found = replace(_scheduled(workload, schedule, takeover), problem=problem)
         elif not scaled:
             continue
         elif rules is not None and not rules.prescale.enabled and _has_ours(job, workload):
@@ -107,7 +105,7 @@ def _publish(
     ]
     if not edits:  # not a failure: a decision, which the dashboard lists as a hold
         why = "; ".join(f"{s.workload.ref} {s.problem}" for s in found if s.problem)
-        hit = RuleHit("keda-takeover", why)
+        hit = RuleHit("prescale-not-written", why)
         return GroupResult(group, branch, "held", "not opened", why, hold=hit)
     try:
         changes = schedule_file_changes(job.plan.inventory, edits, job.files)

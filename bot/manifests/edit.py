@@ -141,6 +141,8 @@ class Drafts:
         for path in self.texts:  # every path came from repository content: none may leave it
             if os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == "..":
                 raise InputError(path, "would be written outside the repository")
+            if path not in self.originals:  # written without being read: a new file, or not
+                self.originals[path] = read_if_present(self.repo, path)
         return [
             FileChange(path, self.originals[path], text)
             for path, text in sorted(self.texts.items())

@@ -57,6 +57,21 @@ def takeover_files(workload: Workload) -> tuple[str, str]:
     return f"{base}.yaml", f"{base}-delete-hpa.yaml"
 
 
+def schedule_problem(
+    inventory: Inventory, workload: Workload, repo: Path, takeover: bool
+) -> str | None:
+    """Why the workload's schedule cannot be written, as a clause ("has ..."); None when it
+    can. A ScaledObject's file must be the environment's own (see the module's notes)."""
+    if takeover:
+        return takeover_problem(inventory, workload, repo)
+    scaler = workload.hpa
+    if scaler is None or scaler.kind != "ScaledObject":
+        return "has no KEDA ScaledObject"
+    if inventory.file_users.get(scaler.origin_file) != {workload.overlay}:
+        return f"has its ScaledObject in {scaler.origin_file}, which other environments share"
+    return None
+
+
 def takeover_problem(inventory: Inventory, workload: Workload, repo: Path) -> str | None:
     """Why KEDA cannot take this workload's HPA over as it is; None when it can. What the
     ScaledObject carries over is the HPA's CPU target and bounds only, so an HPA with more
@@ -73,8 +88,10 @@ def takeover_problem(inventory: Inventory, workload: Workload, repo: Path) -> st
         hpa.original_name or hpa.name
     ):
         return "is renamed by its overlay (a name prefix or suffix)"
-    if "hpa.minReplicas" not in hpa.fields or "hpa.cpuUtilization" not in hpa.fields:
-        return "has an HPA without minReplicas or a CPU utilisation target"
+    if any(
+        f not in hpa.fields for f in ("hpa.minReplicas", "hpa.maxReplicas", "hpa.cpuUtilization")
+    ):
+        return "has an HPA without minReplicas, maxReplicas or a CPU utilisation target"
     rendered = inventory.renders.get(workload.environment_id)
     at = field_path(rendered, workload, "hpa.minReplicas", None) if rendered else None
     if rendered is None or at is None:
@@ -110,17 +127,14 @@ def schedule_file_changes(
     drafts = Drafts(repo)
     current, texts = drafts.current, drafts.texts
     for edit in edits:
+        workload, scaler = edit.workload, edit.workload.hpa
+        problem = schedule_problem(inventory, workload, repo, edit.takeover)
+        if problem is not None or scaler is None:
+            raise InputError(workload.ref, problem or "has no autoscaler")
         if edit.takeover:
             _take_over(edit, current, texts)
             continue
-        workload, scaler = edit.workload, edit.workload.hpa
-        if scaler is None or scaler.kind != "ScaledObject":
-            raise InputError(workload.ref, "pre-scaling triggers need a KEDA ScaledObject")
         path = scaler.origin_file
-        if inventory.file_users.get(path) != {workload.overlay}:
-            raise InputError(
-                path, "is shared with other environments: its triggers are not rewritten"
-            )
         text = current(path)
         if text is None:
             raise InputError(path, "disappeared while planning edits")
@@ -141,27 +155,14 @@ def _take_over(
 ) -> None:
     workload, hpa = edit.workload, edit.workload.hpa
     assert hpa is not None
+    # `schedule_problem` found the overlay's kustomization, the HPA's bounds and CPU target.
     kustomization = next(
-        (
-            f"{workload.overlay}/{name}"
-            for name in KUSTOMIZATION_NAMES
-            if current(f"{workload.overlay}/{name}") is not None
-        ),
-        None,
+        f"{workload.overlay}/{name}"
+        for name in KUSTOMIZATION_NAMES
+        if current(f"{workload.overlay}/{name}") is not None
     )
-    if kustomization is None:
-        raise InputError(
-            workload.overlay, "has no kustomization: a ScaledObject is created only in an overlay"
-        )
-    target = hpa.fields.get("hpa.cpuUtilization")
-    if target is None or "hpa.maxReplicas" not in hpa.fields:
-        raise InputError(
-            hpa.origin_file, "the HPA scales on no CPU target: KEDA cannot take it over as it is"
-        )
-    low = hpa.fields["hpa.minReplicas"]
+    target, low = hpa.fields["hpa.cpuUtilization"], hpa.fields["hpa.minReplicas"]
     scaler_file, delete_file = takeover_files(workload)
-    if current(scaler_file) is not None or current(delete_file) is not None:
-        raise InputError(scaler_file, "exists already: a takeover is not written over it")
     cpu = {"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(target.raw)}}
     document = {
         "apiVersion": "keda.sh/v1alpha1",
