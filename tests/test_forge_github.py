@@ -325,3 +325,19 @@ def test_an_installation_token_given_as_a_token_keeps_one_dashboard(github, tmp_
     assert "Dashboard" not in succeeded(run_with_token())
     [issue] = github.issues(OWNER, NAME)
     assert issue["user"]["type"] == "Bot"
+
+
+def test_a_merged_bot_pr_reads_back_with_its_head_and_merge_time(github, tmp_path):
+    """What verification after merge finds the merged PR by, to comment on it once."""
+    succeeded(run(github, tmp_path, usage(tmp_path / "usage.csv")))
+    prod = by_branch(github)["rightsizer/prod"][0]
+    head = github.branch_sha(OWNER, NAME, "rightsizer/prod")
+    github.close_pull(OWNER, NAME, prod["number"], merged=True)
+    settings = GitHubSettings(
+        f"{OWNER}/{NAME}", github.api_url, str(github.app_id), tmp_path / "app.pem",
+        write_interval=0,
+    )  # fmt: skip
+    forge = connect(settings, tmp_path / "clone")
+    (pull,) = [p for p in forge.pull_requests("rightsizer/") if p.branch == "rightsizer/prod"]
+    assert (pull.number, pull.state, pull.head) == (prod["number"], "merged", head)
+    assert pull.closed_at is not None
