@@ -404,7 +404,7 @@ def _answer_plan(
     if view.format is not Format.table:  # the table says it below itself; JSON keeps its contract
         for note in unmatched_notes(result):
             say(note)
-    for note in loop_notes(result):
+    for note in loop_notes(result, repo, view.only.keeps_workload if view.only else lambda _: True):
         say(note)
     if view.only:
         result = replace(result, changes=[c for c in result.changes if view.only.keeps(c)])

@@ -31,6 +31,7 @@ from bot.manifests.quantities import (
 )
 from bot.manifests.render_cache import RenderCache
 from bot.manifests.runtimes import runtime_memory
+from bot.manifests.schedules import schedule_problem
 from bot.policy import Guardrails, Policy, WorkloadPolicy
 from bot.proof import inspect
 from bot.rules.cooldown import PastChange, bot_changes
@@ -238,7 +239,10 @@ def make_plan(
             spec = workload_spec(workload)
             recommendation = recommend(strategy, spec, history, unit_prices, horizon, cache)
         schedule = _prescale(spec, history, rules.guardrails)
-        if schedule is not None:
+        writable = workload.hpa is not None and (
+            workload.hpa.kind == "ScaledObject" or rules.guardrails.prescale.create_keda
+        )  # an HPA workload's schedule needs KEDA to take the HPA over, which the policy allows
+        if schedule is not None and writable:
             plan.schedules[key] = schedule
         if (lesson := reverted(verdicts[key])) is not None:
             recommendation = replace(recommendation, notes=(*recommendation.notes, lesson))
@@ -380,22 +384,31 @@ def unmatched_notes(plan: Plan) -> list[str]:
     return notes
 
 
-def loop_notes(plan: Plan) -> list[str]:
-    """One line per merged change verification judged and per pre-scaling schedule: what
-    `run` would comment, revert or propose about them, for `plan` to say beside its rows."""
+def loop_notes(
+    plan: Plan, repo: Path, keeps: Callable[[Workload], bool] = lambda _: True
+) -> list[str]:
+    """One line per merged change verification judged and per pre-scaling schedule of the
+    workloads `keeps` keeps: what `run` would say, revert or propose about them (a schedule
+    it cannot write, and why), for `plan` to say beside its rows."""
+    workloads = {str(workload_key(w)): w for w in plan.inventory.workloads if keeps(w)}
     notes = [
         f"verify: {v.key} ({v.sha[:7]}): {v.summary}"
-        + ("; `run` opens a revert PR" if v.state == "regressed" else "")
+        + ("; a revert is due (unless a reviewer closed one)" if v.state == "regressed" else "")
         for v in plan.verdicts
+        if v.key in workloads
     ]
     for key, schedule in plan.schedules.items():
-        times = "; ".join(
-            f"{t.desired} replicas {t.shown}" for t in schedule.triggers
-        )  # fmt: skip
+        workload = workloads.get(str(key))
+        if workload is None or workload.hpa is None:
+            continue
+        takeover = workload.hpa.kind != "ScaledObject"
+        problem = schedule_problem(plan.inventory, workload, repo, takeover)
+        times = "; ".join(f"{t.desired} replicas {t.shown}" for t in schedule.triggers)
         notes.append(
             f"pre-scaling: {key}: {times} ({schedule.timezone}); in the backtest short "
             f"{schedule.backtest.violation:.1%} of hours, {schedule.backtest.saving:.0%} fewer "
             "replica-hours than a flat minimum"
+            + (f"; not written: the workload {problem}" if problem else "")
         )
     return notes
 

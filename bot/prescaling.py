@@ -75,7 +75,8 @@ def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[Gro
         elif not scaled:
             continue
         elif rules is not None and not rules.prescale.enabled and _has_ours(job, workload):
-            found = Scheduled(workload, None, (), ())
+            problem = schedule_problem(job.plan.inventory, workload, job.files, False)
+            found = Scheduled(workload, None, (), (), problem=problem)
         else:
             continue
         by_environment.setdefault(workload.environment, []).append(found)

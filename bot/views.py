@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.files import write_atomically
+from bot.manifests.model import Workload
 from bot.planner import PlannedChange
 from recommenders.errors import InputError
 
@@ -42,7 +43,9 @@ class Only:
     environments: list[str]
 
     def keeps(self, change: PlannedChange) -> bool:
-        workload = change.workload
+        return self.keeps_workload(change.workload)
+
+    def keeps_workload(self, workload: Workload) -> bool:
         return (
             (not self.namespaces or workload.namespace in self.namespaces)
             and (not self.workloads or bool({workload.name, workload.ref} & set(self.workloads)))

@@ -143,7 +143,7 @@ def test_oom_kills_after_the_merge_give_one_revert_pr_with_evidence_and_a_cooldo
     # `plan` previews what `run` does about it, beside its rows.
     assert (
         f"verify: deploy/shop/Deployment/api ({sha[:7]}): regressed after 3 days: OOM killed 12 "
-        "times (was 0); `run` opens a revert PR"
+        "times (was 0); a revert is due (unless a reviewer closed one)"
     ) in said
     assert plan[0]["reasons"][0]["rule"] == "verify"
     before = _state(repo, pr_dir)

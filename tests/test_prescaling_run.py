@@ -246,6 +246,19 @@ def test_an_hpa_with_more_than_a_cpu_target_is_not_taken_over(tmp_path):
     memory = "    - type: Resource\n      resource:\n        name: memory\n"
     memory += "        target:\n          type: Utilization\n          averageUtilization: 80\n"
     repo = _kustomize_repo(tmp_path, HPA + memory)
-    said = _run(repo, _usage(tmp_path / "usage.csv", environment="prod"), tmp_path / "prs")
+    usage = _usage(tmp_path / "usage.csv", environment="prod")
+    said = _run(repo, usage, tmp_path / "prs")
     assert not (tmp_path / "prs" / "prescale-prod.md").exists()
     assert "has an HPA with more than a CPU target" in said
+    planned = rightsizer("plan", "--repo", repo, "--utilisation", usage, "--as-of", AS_OF)
+    said = " ".join(planned.stderr.split())  # the terminal's width wraps the line
+    assert "not written: the workload has an HPA with more than a CPU target" in said
+
+
+def test_an_hpa_workload_without_leave_for_keda_gets_no_schedule_even_in_plan(tmp_path):
+    repo = _kustomize_repo(tmp_path)
+    (repo / "policies/rightsizer.yaml").write_text(POLICY)  # enabled, no create_keda
+    git(repo, "commit", "--quiet", "-am", "Pre-scaling, but no KEDA takeover")
+    usage = _usage(tmp_path / "usage.csv", environment="prod")
+    planned = rightsizer("plan", "--repo", repo, "--utilisation", usage, "--as-of", AS_OF)
+    assert planned.returncode == 0 and "pre-scaling:" not in planned.stderr
