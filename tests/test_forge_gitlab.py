@@ -250,3 +250,15 @@ def test_only_the_bots_own_open_dashboard_is_taken_for_it(gitlab, tmp_path):
     assert not conversation.is_dashboard(issue.number)
     with pytest.raises(ForgeError, match="GitLab answered 404"):
         conversation.is_dashboard(issue.number + 10)
+
+
+def test_a_merged_bot_merge_request_reads_back_with_its_head_and_merge_time(gitlab, tmp_path):
+    """What verification after merge finds the merged request by, to comment on it once."""
+    succeeded(run(gitlab, usage(tmp_path / "usage.csv")))
+    prod = by_branch(gitlab)["rightsizer/prod"][0]
+    head = gitlab.branch_head(PROJECT, "rightsizer/prod")
+    gitlab.merge_merge_request(PROJECT, prod["iid"])
+    forge = forge_of(gitlab, tmp_path)
+    (pull,) = [p for p in forge.pull_requests("rightsizer/") if p.branch == "rightsizer/prod"]
+    assert (pull.number, pull.state, pull.head) == (prod["iid"], "merged", head)
+    assert pull.closed_at is not None
