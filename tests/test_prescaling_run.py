@@ -262,3 +262,20 @@ def test_an_hpa_workload_without_leave_for_keda_gets_no_schedule_even_in_plan(tm
     usage = _usage(tmp_path / "usage.csv", environment="prod")
     planned = rightsizer("plan", "--repo", repo, "--utilisation", usage, "--as-of", AS_OF)
     assert planned.returncode == 0 and "pre-scaling:" not in planned.stderr
+
+
+def test_a_workload_helm_renders_is_named_not_written(tmp_path):
+    """Its ScaledObject comes from a chart's template, which the bot does not edit."""
+    import dataclasses
+
+    from bot.manifests.inventory import build_inventory
+    from bot.manifests.schedules import schedule_problem
+
+    repo = _repo(tmp_path)
+    inventory = build_inventory(repo)
+    (workload,) = inventory.workloads
+    assert schedule_problem(inventory, workload, repo, takeover=False) is None
+    charted = dataclasses.replace(workload, helm=object())
+    assert schedule_problem(inventory, charted, repo, takeover=False) == (
+        "is rendered by Helm: its autoscaler comes from a chart's template"
+    )

@@ -62,6 +62,8 @@ def schedule_problem(
 ) -> str | None:
     """Why the workload's schedule cannot be written, as a clause ("has ..."); None when it
     can. A ScaledObject's file must be the environment's own (see the module's notes)."""
+    if workload.helm is not None:
+        return "is rendered by Helm: its autoscaler comes from a chart's template"
     if takeover:
         return takeover_problem(inventory, workload, repo)
     scaler = workload.hpa
