@@ -31,7 +31,7 @@ from bot.manifests.quantities import (
 )
 from bot.manifests.render_cache import RenderCache
 from bot.manifests.runtimes import runtime_memory
-from bot.manifests.schedules import schedule_problem
+from bot.manifests.schedules import schedule_problem, takes_over
 from bot.policy import Guardrails, Policy, WorkloadPolicy
 from bot.proof import inspect
 from bot.rules.cooldown import PastChange, bot_changes
@@ -238,11 +238,8 @@ def make_plan(
         with stage("sizing"):
             spec = workload_spec(workload)
             recommendation = recommend(strategy, spec, history, unit_prices, horizon, cache)
-        schedule = _prescale(spec, history, rules.guardrails)
-        writable = workload.hpa is not None and (
-            workload.hpa.kind == "ScaledObject" or rules.guardrails.prescale.create_keda
-        )  # an HPA workload's schedule needs KEDA to take the HPA over, which the policy allows
-        if schedule is not None and writable:
+        schedule = _prescale(workload, spec, history, rules.guardrails)
+        if schedule is not None:
             plan.schedules[key] = schedule
         if (lesson := reverted(verdicts[key])) is not None:
             recommendation = replace(recommendation, notes=(*recommendation.notes, lesson))
@@ -401,8 +398,7 @@ def loop_notes(
         workload = workloads.get(str(key))
         if workload is None or workload.hpa is None:
             continue
-        takeover = workload.hpa.kind != "ScaledObject"
-        problem = schedule_problem(plan.inventory, workload, repo, takeover)
+        problem = schedule_problem(plan.inventory, workload, repo, takes_over(workload))
         times = "; ".join(f"{t.desired} replicas {t.shown}" for t in schedule.triggers)
         notes.append(
             f"pre-scaling: {key}: {times} ({schedule.timezone}); in the backtest short "
@@ -524,11 +520,15 @@ def workload_spec(workload: Workload) -> WorkloadSpec:
     return WorkloadSpec(workload_key(workload), containers, replicas, hpa)
 
 
-def _prescale(spec: WorkloadSpec, usage: WorkloadUsage, rules: Guardrails) -> Prescale | None:
-    """The workload's pre-scaling schedule, when its policy enables it; never below the
-    policy's floor for minReplicas."""
+def _prescale(
+    workload: Workload, spec: WorkloadSpec, usage: WorkloadUsage, rules: Guardrails
+) -> Prescale | None:
+    """The workload's pre-scaling schedule, when its policy enables it and the schedule can
+    be written (an HPA workload's needs KEDA to take the HPA over, which the policy must
+    allow); never below the policy's floor for minReplicas."""
     settings = rules.prescale
-    needs = workload_needs(spec, usage) if settings.enabled else None
+    writable = workload.hpa is not None and (not takes_over(workload) or settings.create_keda)
+    needs = workload_needs(spec, usage) if settings.enabled and writable else None
     if needs is None or not len(needs):
         return None
     floor = max([1.0, *(low for name, low, _ in rules.bounds if name == "hpa.minReplicas" and low)])

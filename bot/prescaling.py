@@ -24,6 +24,7 @@ from bot.manifests.schedules import (
     keda_triggers,
     schedule_file_changes,
     schedule_problem,
+    takes_over,
 )
 from bot.manifests.yamlio import read_if_present
 from bot.planner import workload_key
@@ -65,14 +66,13 @@ def publish_schedules(job: Publishing, pulls: Sequence[PullRequest]) -> list[Gro
         if workload.hpa is None:
             continue
         key = workload_key(workload)
-        schedule = job.plan.schedules.get(key)
+        schedule = job.plan.schedules.get(key)  # the planner keeps only writable ones
         rules = job.plan.rules.get(key)
-        scaled = workload.hpa.kind == "ScaledObject"
-        takeover = not scaled and rules is not None and rules.prescale.create_keda
-        if schedule is not None and (scaled or takeover):
+        takeover = takes_over(workload)
+        if schedule is not None:
             problem = schedule_problem(job.plan.inventory, workload, job.files, takeover)
             found = replace(_scheduled(workload, schedule, takeover), problem=problem)
-        elif not scaled:
+        elif takeover:
             continue
         elif rules is not None and not rules.prescale.enabled and _has_ours(job, workload):
             problem = schedule_problem(job.plan.inventory, workload, job.files, False)

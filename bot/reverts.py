@@ -66,10 +66,6 @@ def close_the_loop(job: Publishing, pulls: Sequence[PullRequest]) -> list[GroupR
     return results
 
 
-def revert_branch(prefix: str, sha: str) -> str:
-    return f"{prefix}revert-{sha[:7]}"
-
-
 def merged_pull(pulls: Sequence[PullRequest], verdict: Verdict) -> PullRequest | None:
     """The bot PR that landed the verdict's commit: the one whose head is that commit, else
     (a squash merge) the merged one closed nearest the landing, within `MERGE_MATCH`, whose
@@ -116,7 +112,7 @@ def _revert(
     job: Publishing, sha: str, verdicts: list[Verdict], pulls: Sequence[PullRequest]
 ) -> GroupResult:
     name = f"revert-{sha[:7]}"
-    branch = revert_branch(job.config.branch_prefix, sha)
+    branch = f"{job.config.branch_prefix}{name}"
     held = standing_hold(job, name, branch, pulls)
     if held is not None:
         return held

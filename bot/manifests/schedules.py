@@ -57,6 +57,11 @@ def takeover_files(workload: Workload) -> tuple[str, str]:
     return f"{base}.yaml", f"{base}-delete-hpa.yaml"
 
 
+def takes_over(workload: Workload) -> bool:
+    """Whether a schedule for this workload means a ScaledObject taking its HPA over."""
+    return workload.hpa is not None and workload.hpa.kind != "ScaledObject"
+
+
 def schedule_problem(
     inventory: Inventory, workload: Workload, repo: Path, takeover: bool
 ) -> str | None:
