@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import zlib
 from dataclasses import replace
 
 import numpy as np
@@ -204,12 +206,14 @@ def test_the_diff_section_shows_exactly_the_changed_lines(planned):
     assert lines[0].startswith("@@") and not any(line.startswith(("---", "+++")) for line in lines)
     changed = sorted(line for line in lines if line[0] in "+-")
     expected = sorted(
-        f"{sign}            {c.field.split('.')[1]}: {value}"
+        f"{sign}  {c.field.split('.')[1]}: {value}"
         for c in payments
         for sign, value in (("-", c.current), ("+", c.proposed))
     )
     assert changed == expected
-    assert "-            cpu: 250m" in changed and "-            cpu: 500m" in changed
+    assert "-  cpu: 250m" in changed and "-  cpu: 500m" in changed
+    # Shifted left by what the hunk's lines share: the parent at the margin, its keys under it.
+    assert {line for line in lines if line[0] == " "} == {" limits:", " requests:"}
 
 
 def test_metadata_is_the_last_line_and_reads_back_as_the_trailers_say(planned):
@@ -227,6 +231,17 @@ def test_metadata_is_the_last_line_and_reads_back_as_the_trailers_say(planned):
     assert reordered.fingerprint == text.metadata.fingerprint
 
 
+def _block(payload: dict) -> str:
+    """A version 3 block around `payload`, packed as the bot packs it."""
+    packed = base64.b64encode(zlib.compress(json.dumps(payload).encode())).decode()
+    return f"<!-- rightsizer:metadata v3:{packed} -->"
+
+
+def _payload(block: str) -> dict:
+    packed = block.removeprefix("<!-- rightsizer:metadata v3:").removesuffix(" -->")
+    return json.loads(zlib.decompress(base64.b64decode(packed)))
+
+
 def test_read_metadata_refuses_garbage_and_edited_blocks():
     metadata = PullRequestMetadata(
         "prod",
@@ -238,35 +253,42 @@ def test_read_metadata_refuses_garbage_and_edited_blocks():
     block = metadata.render()
     assert "--" not in block[4:-3]  # nothing inside may close the comment early
     assert read_metadata(f"body\n\n{block}\n") == metadata
-    payload = json.loads(block.removeprefix("<!-- rightsizer:metadata ").removesuffix(" -->"))
-    assert payload["workloads"] == {
+    payload = _payload(block)
+    assert payload["version"] == 3 and payload["workloads"] == {
         "prod/payments/Deployment/payments": [["payments requests.cpu", 0.25, 0.455]],
         "prod/a--b/Deployment/x": [["- hpa.minReplicas", 2, 3]],  # whole numbers stay whole
     }
-    # A block version 1 wrote (a PR opened before version 2) still reads back.
+    # Blocks versions 1 and 2 wrote (PRs opened before version 3) still read back.
     version_1 = {
         "version": 1, "group": "prod", "fingerprint": metadata.fingerprint,
         "values": [{"change": v.change, "current": v.current, "proposed": v.proposed}
                    for v in metadata.values],
     }  # fmt: skip
+    version_2 = dict(payload, version=2)
     assert read_metadata(f"<!-- rightsizer:metadata {json.dumps(version_1)} -->") == metadata
+    assert read_metadata(replace(metadata, version=2).render()) == metadata
     workloads = payload["workloads"]
     edited = dict(
         payload,
-        workloads=dict(workloads, **{"prod/a-\u002db/Deployment/x": [["- hpa.minReplicas", 2, 4]]}),
+        workloads=dict(workloads, **{"prod/a--b/Deployment/x": [["- hpa.minReplicas", 2, 4]]}),
     )
+    bomb = zlib.compress(b'{"version":3,"group":"' + b"x" * (2 << 20) + b'"}')
     garbage = [
         "",
         "no block here",
         "<!-- rightsizer:metadata {not json} -->",
         "<!-- rightsizer:metadata {} -->",
-        block.replace("0.455", "0.5"),  # edited by hand: the fingerprint no longer matches
-        block.replace('"version":2', '"version":3'),
-        block.replace(",2,3]", ',"2",3]'),
-        block.replace(",2,3]", ",true,3]"),
-        block.replace(",2,3]", ",2]"),
-        f"<!-- rightsizer:metadata {json.dumps(edited)} -->",
-        f"<!-- rightsizer:metadata {json.dumps(dict(payload, workloads=[]))} -->",
+        "<!-- rightsizer:metadata v3:not-base64! -->",
+        "<!-- rightsizer:metadata v3:bm90IGRlZmxhdGVk -->",  # base64, not deflate
+        block[:40] + " -->",  # cut short
+        _block(edited),  # edited by hand: the fingerprint no longer matches
+        _block(version_2),  # a plain version's payload in version 3's form
+        f"<!-- rightsizer:metadata {json.dumps(payload)} -->",  # and the other way round
+        f"<!-- rightsizer:metadata v3:{base64.b64encode(bomb).decode()} -->",  # inflates to 2 MiB
+        _block(dict(payload, workloads={"k": [["- f", "2", 3]]})),
+        _block(dict(payload, workloads={"k": [["- f", True, 3]]})),
+        _block(dict(payload, workloads={"k": [["- f", 2]]})),
+        _block(dict(payload, workloads=[])),
         f"<!-- rightsizer:metadata {json.dumps(dict(version_1, values={}))} -->",
         "<!-- rightsizer:metadata {" + '"a":[' * 100_000 + " -->",
     ]
