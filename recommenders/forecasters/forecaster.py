@@ -166,7 +166,9 @@ def forecast(
     name = _choose(results, settings.min_gain)
     model = next(m for m in models if m.name == name)
     history = (*(warm.fold_errors if warm else ()), *_scaled(results[name].fold_errors, values))
-    reason = _why(name, results, shape.periods, f"{len(origins)} × {fold} h", settings.min_gain)
+    reason = _why(
+        name, results, shape.periods, f"{len(origins)} backtests of {fold} h", settings.min_gain
+    )
     scores = {n: float(np.mean(_scaled(r.fold_errors, values))) for n, r in results.items()}
     return _result(model, results[name], values, within, history, reason, scores, 0, settings)
 
@@ -274,8 +276,8 @@ def _why(
     if not periods:
         return "no daily or weekly cycle"
     if name == next(iter(results)):
-        return f"no other model beat it by {gain:.0%} in a backtest over the last {folds}"
-    return f"best of {len(results)} models in a backtest over the last {folds}"
+        return f"no other model beat it by {gain:.0%} in {folds}"
+    return f"best of {len(results)} models in {folds}"
 
 
 def _drifted(history: tuple[float, ...], ratio: float) -> bool:

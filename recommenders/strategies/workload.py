@@ -113,7 +113,7 @@ def recommend(
                 charts.append(chart)
     series = len(models)
     notes += [
-        f"{'every series' if len(labels) == series > 1 else ', '.join(labels)}: {note}"
+        note if len(labels) == series else f"{', '.join(labels)}: {note}"
         for note, labels in said.items()
     ]
     hpa = spec.hpa
@@ -485,7 +485,7 @@ def _hpa_bounds(
             spec.hpa.min_replicas,
             minimum,
             pod_month * HOURS_PER_MONTH * at_floor,
-            f"p5 of demand (history and forecast) at {target:g}% of the pod's CPU request",
+            "p5 of demand (history and forecast) / what a pod serves",
             evidence,
         ),
         FieldRecommendation(
