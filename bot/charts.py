@@ -6,7 +6,8 @@ x-axis, and scales its y-axis to the largest value. So the PR's chart is built t
 without them: at most `PR_POINTS` points, only series that hold something, each in a colour
 the caption names (Okabe–Ito's, which colour-blind readers tell apart, on light and dark
 themes), and an axis that a lone spike does not flatten: a point far above everything else
-is drawn cut at the top and named, with its value, below the chart.
+is drawn cut at the top and named, with its value, below the chart. A chart whose bars would
+draw one flat band is not drawn: its range is said in a line (`PrChart.flat`).
 """
 
 from __future__ import annotations
@@ -22,19 +23,23 @@ PR_POINTS = 8
 """Points, and so x-axis labels, a PR's chart draws at most: each label stays readable, and
 each of the few dozen characters a point costs in the body pays its way (a month of history
 is eight points of four days)."""
+FLAT = 0.1
+"""Bars whose range is under this share of the axis draw a flat band: a chart costs about
+400 bytes of a PR body (a twentieth of what a five-workload PR should take) to say what
+"between 147 and 154 millicores" says."""
 SPIKE = 3.0
 """A point is a spike when it is over this multiple of the median observed point and over
-`ABOVE_LEVELS` times the highest level (a request, the forecast): it does not set the axis."""
+`ABOVE_LEVELS` times the highest request drawn: it does not set the axis."""
 ABOVE_LEVELS = 1.5
 COLOURS = {
     "observed": ("#56B4E9", "sky-blue"),
-    "forecast": ("#E69F00", "orange"),
     "proposed": ("#009E73", "green"),
     "current": ("#CC79A7", "pink"),
 }
-"""Each series' colour, and the name the caption gives it."""
+"""Each series' colour, and the name the caption gives it. The level the risk target needs
+is not drawn: it sits on the bars it is forecast from, and the details say it in words."""
 
-Role = Literal["observed", "forecast", "proposed", "current"]
+Role = Literal["observed", "proposed", "current"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,11 @@ class PrChart:
     cuts: tuple[Cut, ...]
     proposed: float
     """The request the PR writes (after every guardrail), in the chart's unit."""
-    forecast: float | None
-    """The level the risk target needs over the horizon; None without a forecast."""
+    title: str
+    """The series it draws: `cpu`, or `<container> cpu` in a workload of several."""
+    flat: tuple[str, float, float] | None = None
+    """When the history would draw one flat band (`FLAT`): its statistic before the chart
+    was made coarse (`p95 per day`), and its lowest and highest value."""
 
     @property
     def palette(self) -> str:
@@ -78,15 +86,15 @@ class PrChart:
         return any(series.role == role for series in self.series)
 
 
-def pr_chart(chart: UsageChart, proposed: float) -> PrChart | None:
-    """What the PR draws of `chart` with `proposed` as the request it writes; None when
-    nothing would show (no usage, no forecast and no request).
+def pr_chart(chart: UsageChart, proposed: float, title: str) -> PrChart | None:
+    """What the PR draws of `chart`, titled `title`, with `proposed` as the request it
+    writes; None when nothing would show (no usage and no request).
 
     The history only, as bars: Mermaid draws a bar of 0 as a strip below the axis, so a
-    series that is empty over half the chart (the history over the horizon) is not drawn.
-    The forecast's level is a line, like the requests it is compared with."""
+    series that is empty over half the chart (the history over the horizon) is not drawn."""
     history = max((i + 1 for i, v in enumerate(chart.observed) if v is not None), default=0)
-    forecast = next((value for value in chart.forecast if value), None)
+    finest = [value for value in chart.observed[:history] if value is not None]
+    statistic = chart.statistic
     chart = replace(
         chart,
         labels=chart.labels[:history],
@@ -94,7 +102,7 @@ def pr_chart(chart: UsageChart, proposed: float) -> PrChart | None:
         forecast=(None,) * history,
     ).coarse(PR_POINTS)
     observed = [value or 0.0 for value in chart.observed]
-    levels = [level for level in (chart.current, proposed, forecast or 0.0) if level > 0]
+    levels = [level for level in (chart.current, proposed) if level > 0]
     seen = [value for value in observed if value > 0]
     if (not seen and not levels) or not chart.labels:
         return None
@@ -108,14 +116,14 @@ def pr_chart(chart: UsageChart, proposed: float) -> PrChart | None:
     series = []
     if seen:
         series.append(Series("observed", "bar", tuple(min(v, top) for v in observed)))
-    if forecast is not None:
-        series.append(Series("forecast", "line", (forecast,) * count))
     if proposed > 0:
         series.append(Series("proposed", "line", (proposed,) * count))
     if chart.current > 0 and chart.current != proposed:
         series.append(Series("current", "line", (chart.current,) * count))
     cuts = tuple(Cut(chart.labels[i], observed[i]) for i in sorted(spikes))
-    return PrChart(chart, tuple(series), top, cuts, proposed, forecast)
+    low, high = min(finest, default=0.0), max(finest, default=0.0)
+    flat = (statistic, low, high) if finest and high - low < FLAT * top else None
+    return PrChart(chart, tuple(series), top, cuts, proposed, title, flat)
 
 
 def scale(top: float) -> tuple[float, float]:

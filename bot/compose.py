@@ -46,9 +46,9 @@ from bot.forges.base import Annotation
 from bot.groups import Group
 from bot.manifests.edit import FileChange
 from bot.markdown import code, html_text, inert
-from bot.planner import Plan, PlannedChange
+from bot.planner import Plan
 from bot.pr_metadata import PullRequestMetadata, metadata_for
-from bot.pr_sections import attach_diffs, fenced, workload_sections
+from bot.pr_sections import attach_diffs, fenced, field_label, workload_sections
 from bot.proof import ObjectDiff
 from bot.resources import data_dir
 from bot.template_budget import BudgetedEnvironment
@@ -121,7 +121,6 @@ def environment(repo: Path | None = None) -> BudgetedEnvironment:
     env.filters["mermaid_labels"] = mermaid_labels
     env.filters["mermaid_text"] = mermaid_text
     env.filters["code"] = lambda value: code(str(value))
-    env.filters["days"] = lambda hours: _days(hours / 24)
     env.filters["html"] = lambda value: html_text(str(value))
     env.filters["mermaid_init"] = mermaid_init
     return env
@@ -141,12 +140,6 @@ def money(value: float) -> str:
     """Signed dollars per month: `-$12.30`, `+$4.00`, `$0.00`."""
     sign = "-" if value < -0.005 else "+" if value > 0.005 else ""
     return f"{sign}${abs(value):,.2f}"
-
-
-def field_label(change: PlannedChange) -> str:
-    """The field, after its container's name where the workload has more than one."""
-    several = len(change.workload.containers) > 1
-    return f"{change.container} {change.field}" if change.container and several else change.field
 
 
 def risk_target(field: FieldRecommendation) -> str:
@@ -223,6 +216,8 @@ def compose(
         "held_back": held_back,
         "waiting": list(waiting),
         "other_diff": fenced(others),
+        "usage": _shared({section.usage for section in workloads}),
+        "confidence": _shared({section.recommendation.confidence for section in workloads}),
         "prices": {name: plan.prices[name] for name in environments if name in plan.prices},
     }
     tail = f"\n\n{metadata.render()}\n"
@@ -235,6 +230,11 @@ def compose(
         summary=_fitted(env, "pr_summary.md.j2", context, SUMMARY_LIMIT, shrink=False),
         monthly_cost_delta=group.monthly_cost_delta,
     )
+
+
+def _shared(texts: set[str]) -> str:
+    """The one text every item has, or "" when they differ."""
+    return next(iter(texts)) if len(texts) == 1 else ""
 
 
 def diff_annotations(files: Sequence[FileChange], group: Group) -> list[Annotation]:
@@ -350,7 +350,3 @@ def render(env: BudgetedEnvironment, name: str, context: dict[str, Any]) -> str:
             f", line {line}" if line else ""
         )
         raise InputError(where, exc.message or type(exc).__name__) from exc
-
-
-def _days(days: float) -> str:
-    return "day" if days == 1 else f"{days:g} days"

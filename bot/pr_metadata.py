@@ -13,9 +13,11 @@ proposed]` under each workload's key, and whole numbers without a fraction: a th
 version 1's size, which spelt out every key and field name. Both are read: a PR opened
 before the change is still recognised.
 
-Version 3 writes version 2's JSON deflated and in base64 (the way Renovate hides its own
-debug block): half the bytes, the tenth of a five-workload body that it was. Base64 cannot
-close the comment, so no escaping is needed. Every version is read.
+Version 3 writes version 2's group and workloads as JSON, deflated and in base64 (the way
+Renovate hides its own debug block): half the bytes, the tenth of a five-workload body that
+it was. Its version is in its form (`v3:`), and its fingerprint is not written: the
+deflate stream's own checksum refuses an edit, and the values give the fingerprint. Base64
+cannot close the comment, so no escaping is needed. Every version is read.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
     from bot.planner import PlannedChange
 
 VERSION = 3
-READ = (1, 2, 3)
+PLAIN = (1, 2)
+"""The versions written as plain JSON, with their version and fingerprint inside."""
 MARKER = "rightsizer:metadata"
 _BLOCK = re.compile(r"<!-- rightsizer:metadata (\{.*?\}|v3:[A-Za-z0-9+/=]*) -->")
 _ESCAPED_DASHES = "-\\u002d"
@@ -75,6 +78,10 @@ class PullRequestMetadata:
         for v in self.values:
             key, _, rest = v.change.partition(" ")
             workloads.setdefault(key, []).append([rest, _compact(v.current), _compact(v.proposed)])
+        if self.version == 3:
+            text = json.dumps({"group": self.group, "workloads": workloads}, separators=(",", ":"))
+            packed = base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+            return f"<!-- {MARKER} v3:{packed} -->"
         data = {
             "version": self.version,
             "group": self.group,
@@ -82,9 +89,6 @@ class PullRequestMetadata:
             "workloads": workloads,
         }
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=True)  # in values order
-        if self.version == 3:
-            packed = base64.b64encode(zlib.compress(text.encode("ascii"), 9)).decode("ascii")
-            return f"<!-- {MARKER} v3:{packed} -->"
         # `--` may appear only inside JSON strings, where an escape reads the same; outside a
         # comment's end it must not appear at all.
         return f"<!-- {MARKER} {text.replace('--', _ESCAPED_DASHES)} -->"
@@ -134,15 +138,17 @@ def _inflated(packed: bytes) -> str | None:
     text = inflater.decompress(packed, MAX_JSON_BYTES)
     if inflater.unconsumed_tail or not inflater.eof:
         return None
-    return text.decode("ascii")
+    return text.decode("utf-8")
 
 
 def _parsed(data: Any, packed: bool) -> PullRequestMetadata | None:
     """`packed`: the block was base64, which only version 3 writes and it always does."""
-    version = data.get("version") if isinstance(data, dict) else None
-    if version not in READ or (version == 3) != packed:
+    if not isinstance(data, dict):
         return None
-    group, fingerprint = data["group"], data["fingerprint"]
+    version = 3 if packed else data.get("version")
+    if ("version" in data) == packed or (not packed and version not in PLAIN):
+        return None
+    group, fingerprint = data["group"], None if packed else data["fingerprint"]
     rows = _rows_v1(data["values"]) if version == 1 else _rows_v2(data["workloads"])
     if not isinstance(group, str) or rows is None:
         return None
@@ -153,7 +159,7 @@ def _parsed(data: Any, packed: bool) -> PullRequestMetadata | None:
             return None
         values.append(ProposedValue(change, current, proposed))
     metadata = PullRequestMetadata(group, tuple(values))
-    return metadata if metadata.fingerprint == fingerprint else None
+    return metadata if fingerprint in (None, metadata.fingerprint) else None
 
 
 def _rows_v1(rows: Any) -> list[tuple[Any, Any, Any]] | None:

@@ -23,7 +23,8 @@ from recommenders.model import UsageChart, WorkloadRecommendation
 
 @dataclass(frozen=True)
 class DetailRow:
-    """A row of a workload's details: one change, and the limit that only follows it."""
+    """A row of the summary table and of a workload's details: one change, and the limit
+    that only follows it."""
 
     change: PlannedChange
     limit: PlannedChange | None = None
@@ -31,9 +32,18 @@ class DetailRow:
     request and went through the same rules: said in this row, not in one of its own."""
 
     @property
-    def ratio(self) -> float:
-        """The limit's multiple of the request, as both are written."""
-        return self.limit.decision.value / self.change.decision.value if self.limit else 0.0
+    def label(self) -> str:
+        """What the details call the row: the field, or the resource (after its container's
+        name where the workload has several) when its limit follows, since the summary
+        table's row beside it names both fields."""
+        if self.limit is None:
+            return field_label(self.change)
+        return _named(self.change.workload, self.change.container, self.change.field.split(".")[1])
+
+    @property
+    def monthly_cost_delta(self) -> float:
+        followed = self.limit.decision.monthly_cost_delta if self.limit else 0.0
+        return self.change.decision.monthly_cost_delta + followed
 
 
 @dataclass
@@ -62,6 +72,13 @@ class WorkloadSection:
         return fenced(self.diffs)
 
     @property
+    def usage(self) -> str:
+        """The usage it was sized from, `2026-10-28 to 2026-11-26 (30 days)`: said once at
+        the top of a PR whose workloads share it, in each workload's details otherwise."""
+        first, last = self.recommendation.window
+        return f"{first} to {last} ({round(self.recommendation.history_hours / 24, 1):g} days)"
+
+    @property
     def rows(self) -> list[DetailRow]:
         rows, folded = [], set()
         for change in self.changes:
@@ -74,6 +91,16 @@ class WorkloadSection:
             folded.add(id(limit))
             rows.append(DetailRow(change, limit))
         return rows
+
+
+def field_label(change: PlannedChange) -> str:
+    """The field, after its container's name where the workload has more than one."""
+    return _named(change.workload, change.container, change.field)
+
+
+def _named(workload: Workload, container: str | None, what: str) -> str:
+    several = len(workload.containers) > 1
+    return f"{container} {what}" if container and several else what
 
 
 def _follower(request: PlannedChange, changes: list[PlannedChange]) -> PlannedChange | None:
@@ -173,11 +200,12 @@ def _chart(charts: Sequence[UsageChart], changes: list[PlannedChange]) -> PrChar
     for change in requests:
         for chart in charts:
             if (chart.container, f"requests.{chart.metric}") == (change.container, change.field):
-                return pr_chart(chart, round(chart.display(change.decision.value), 1))
+                title = _named(change.workload, chart.container, chart.metric)
+                return pr_chart(chart, round(chart.display(change.decision.value), 1), title)
     first = next((chart for chart in charts if chart.metric == "cpu"), None)
     if requests or first is None:
         return None
-    return pr_chart(first, first.current)
+    return pr_chart(first, first.current, _named(changes[0].workload, first.container, "cpu"))
 
 
 def _fence(text: str) -> str:

@@ -340,8 +340,9 @@ class ObjectDiff:
     hunks: str
 
     def labelled(self, label: str) -> str:
-        """The hunks with `label` after each `@@ … @@`, where git puts a hunk's context."""
-        return re.sub(r"^(@@ .* @@)$", lambda m: f"{m.group(1)} {label}", self.hunks, flags=re.M)
+        """The hunks, each headed `@@ label @@`: a rendered object is no file, so git's line
+        ranges would only count lines of `kustomize build` output nobody has open."""
+        return re.sub(r"^@@ .* @@$", lambda _: f"@@ {label} @@", self.hunks, flags=re.M)
 
 
 def rendered_diff(before: dict[str, Rendered], after: dict[str, Rendered]) -> list[ObjectDiff]:

@@ -78,16 +78,19 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     ]
     prod = (pr_dir / "prod.md").read_text()
     assert prod.startswith("# Rightsize prod: ")
-    # The summary row first, then in the workload's details the evidence and the reason.
+    # The summary row first (a limit that follows its request beside it), then in the
+    # workload's details the evidence and the reason.
     row = re.search(
-        r"^\| `payments` \| requests\.cpu \| `250m` → `\d+m` \| \+\$[\d.]+ \| apply \|$", prod, re.M
+        r"^\| `payments` \| requests\.cpu, limits\.cpu \| `250m` → `\d+m`, `500m` → `\d+m` \| "
+        r"\+\$[\d.]+ \| apply \|$",
+        prod,
+        re.M,
     )
     details = prod.index("<details><summary>Deployment/payments in payments: +$")
     assert row is not None and row.start() < details
     assert re.search(
-        r"^\| requests\.cpu, limits\.cpu \| observed p95 [\d.]+ cores, forecast mean [\d.]+ "
-        r"cores · \d+m \| exceeded in 5% of the next 7.25 days by forecast; the limit stays 2× "
-        r"it \|$",
+        r"^- \*\*cpu\*\*: observed p95 [\d.]+ cores, forecast mean [\d.]+ cores, risk target "
+        r"\d+m; exceeded in 5% of the next 7.25 days by forecast$",
         prod[details:],
         re.M,
     )
@@ -101,9 +104,13 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     assert "left out of sizing: checkout" not in prod
     assert "12 replicas served demand on 11-14" in prod
     assert "**bounds.hpa.minReplicas.min**" in prod  # the rule that bounded a change is named
-    # Read in a minute: the three bodies together (title and branch lines aside) under 25 KB.
-    bodies = [(pr_dir / f"{name}.md").read_text().split(" -->\n\n", 1)[1] for name in GROUPS]
-    assert sum(len(body.encode()) for body in bodies) < 25_000
+    # Read in a minute: the prod PR's five workloads, every row, reason, chart or flat-usage
+    # line and rendered diff included, in under 8 KB (title and branch lines aside).
+    bodies = {name: (pr_dir / f"{name}.md").read_text().split(" -->\n\n", 1)[1] for name in GROUPS}
+    assert bodies["prod"].count("<details><summary>Deployment/") == 5
+    assert bodies["prod"].count("```diff") == 5
+    assert bodies["prod"].count("```mermaid") + bodies["prod"].count("Flat usage, no chart") == 5
+    assert len(bodies["prod"].encode()) < 8_000
     dev = (pr_dir / "dev.md").read_text()
     assert "**annotation.ignore**" in dev and "**min-history**" in dev
 

@@ -16,9 +16,11 @@ import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from bot import charts as pr_charts
 from bot.charts import COLOURS, PR_POINTS
 from bot.compose import compose
 from bot.config import load_config
@@ -96,19 +98,22 @@ def rendered(charts: list[str], tmp_path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def demo_bodies(planned) -> list[str]:
-    """The PR bodies of the demo's run: one per environment."""
+    """The PR bodies of the demo's run, one per environment; then the same with the charts of
+    flat usage drawn too (`FLAT` 0), so that every changed workload's chart is rendered."""
     repo, plan = planned
     config = load_config(repo)
-    return [
-        compose(group, plan, config.base_branch).body for group in group_changes(plan, config, repo)
-    ]
+    groups = group_changes(plan, config, repo)
+    bodies = [compose(group, plan, config.base_branch).body for group in groups]
+    with mock.patch.object(pr_charts, "FLAT", 0.0):
+        bodies += [compose(group, plan, config.base_branch).body for group in groups]
+    return bodies
 
 
 def test_every_chart_of_the_demo_renders_with_its_series_in_the_named_colours(
     demo_bodies, tmp_path
 ):
     charts = [chart for body in demo_bodies for chart in FENCED.findall(body)]
-    assert len(charts) >= 8  # a chart in each changed workload's details, in three PRs
+    assert len(charts) >= 12  # a chart in each changed workload's details, in three PRs
     results = rendered(charts, tmp_path)
     assert len(results) == len(charts)
     for chart, result in zip(charts, results, strict=True):
