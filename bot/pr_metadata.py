@@ -41,6 +41,8 @@ PLAIN = (1, 2)
 """The versions written as plain JSON, with their version and fingerprint inside."""
 MARKER = "rightsizer:metadata"
 _BLOCK = re.compile(r"<!-- rightsizer:metadata (\{.*?\}|v3:[A-Za-z0-9+/=]*) -->")
+"""Matched only where the last marker starts: searched from every marker, a body of
+unclosed markers (GitLab allows a million characters) took minutes."""
 _ESCAPED_DASHES = "-\\u002d"
 """`--` as JSON reads it inside a string, written so that it cannot end the comment."""
 MAX_JSON_BYTES = 1 << 20
@@ -116,16 +118,18 @@ def metadata_for(group: Group) -> PullRequestMetadata:
 
 
 def read_metadata(body: str) -> PullRequestMetadata | None:
-    """The last metadata block in `body`, or None when there is none, it does not parse, it
-    is of another version, or its values do not match its fingerprint (someone edited it)."""
+    """The block at the last metadata marker in `body`, or None when there is none, it does
+    not parse, it is of another version, or its values do not match its fingerprint
+    (someone edited it)."""
     if not isinstance(body, str):
         return None
-    found = _BLOCK.findall(body)
-    if not found:
+    found = _BLOCK.match(body, max(0, body.rfind(f"<!-- {MARKER} ")))
+    if found is None:
         return None
+    block = found.group(1)
     try:
-        packed = found[-1].startswith("v3:")
-        text = _inflated(base64.b64decode(found[-1][3:], validate=True)) if packed else found[-1]
+        packed = block.startswith("v3:")
+        text = _inflated(base64.b64decode(block[3:], validate=True)) if packed else block
         return None if text is None else _parsed(json.loads(text), packed)
     except (ValueError, TypeError, KeyError, RecursionError, binascii.Error, zlib.error):
         return None
@@ -136,7 +140,7 @@ def _inflated(packed: bytes) -> str | None:
     in an edited body stops there) or when it does not end where its data does."""
     inflater = zlib.decompressobj()
     text = inflater.decompress(packed, MAX_JSON_BYTES)
-    if inflater.unconsumed_tail or not inflater.eof:
+    if inflater.unconsumed_tail or inflater.unused_data or not inflater.eof:
         return None
     return text.decode("utf-8")
 
@@ -148,7 +152,7 @@ def _parsed(data: Any, packed: bool) -> PullRequestMetadata | None:
     version = 3 if packed else data.get("version")
     if ("version" in data) == packed or (not packed and version not in PLAIN):
         return None
-    group, fingerprint = data["group"], None if packed else data["fingerprint"]
+    group, fingerprint = data["group"], data.get("fingerprint")
     rows = _rows_v1(data["values"]) if version == 1 else _rows_v2(data["workloads"])
     if not isinstance(group, str) or rows is None:
         return None
@@ -159,7 +163,7 @@ def _parsed(data: Any, packed: bool) -> PullRequestMetadata | None:
             return None
         values.append(ProposedValue(change, current, proposed))
     metadata = PullRequestMetadata(group, tuple(values))
-    return metadata if fingerprint in (None, metadata.fingerprint) else None
+    return metadata if packed or fingerprint == metadata.fingerprint else None
 
 
 def _rows_v1(rows: Any) -> list[tuple[Any, Any, Any]] | None:
@@ -188,7 +192,10 @@ def _compact(value: float) -> float | int:
 
 
 def _number(value: object) -> float | None:
-    """A finite JSON number as a float; None for anything else (a string, a bool, NaN)."""
+    """A finite JSON number as a float; None for anything else (a string, a bool, NaN, an
+    integer of 400 digits, which no float holds)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, int):
+        return float(value) if abs(value) < 2**1023 else None
+    return value if math.isfinite(value) else None

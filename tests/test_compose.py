@@ -70,7 +70,7 @@ def test_each_workload_charts_its_costliest_request_in_a_few_labels(planned):
     details = _details(body)
     titles = {ref: list(_charts(block)) for ref, block in details.items()}
     flat = {
-        ref: re.findall(r"^Flat usage, no chart: (.*)\.$", block, re.M)
+        ref: re.findall(r"^Usage steady, no chart: (.*)\.$", block, re.M)
         for ref, block in details.items()
     }
     # One chart a workload, of the request change worth the most dollars, in its details; the
@@ -149,6 +149,12 @@ def test_a_pr_chart_keeps_only_series_with_something_and_cuts_a_spike_with_a_not
     assert pr_chart(steady, 300.0, "app cpu").flat == ("p95 per day", 120.0, 140.0)
     moving = replace(steady, observed=(*[120.0, 240.0, 130.0] * 10, *[None] * 10))
     assert pr_chart(moving, 300.0, "app cpu").flat is None
+    # Read against the request the PR writes, not today's: a cut from 500 to 30 over days of
+    # 10 to 50 is no steady band, though the axis up to today's 500 would squash it into one.
+    swinging = replace(steady, observed=(*[10.0, 50.0, 30.0] * 10, *[None] * 10))
+    assert pr_chart(swinging, 30.0, "app cpu").flat is None
+    idle_days = replace(steady, observed=(*[0.0] * 30, *[None] * 10))
+    assert pr_chart(idle_days, 300.0, "app cpu").flat is None  # no usage is not steady usage
 
 
 def test_a_chart_made_coarse_keeps_the_newest_days_whole_and_each_run_s_highest():
@@ -303,6 +309,10 @@ def test_read_metadata_refuses_garbage_and_edited_blocks():
         "<!-- rightsizer:metadata v3:bm90IGRlZmxhdGVk -->",  # base64, not deflate
         block[:40] + " -->",  # cut short
         f"<!-- rightsizer:metadata v3:{base64.b64encode(tampered).decode()} -->",  # checksum
+        f"<!-- rightsizer:metadata v3:{base64.b64encode(deflated + b'more').decode()} -->",
+        _block(dict(payload, workloads={"k": [["- f", 10**400, 3]]})),  # no float holds it
+        f"<!-- rightsizer:metadata {json.dumps(dict(edited_2, fingerprint=None))} -->",
+        f"{block}\n<!-- rightsizer:metadata {{unclosed",  # the last marker is the block
         f"<!-- rightsizer:metadata {json.dumps(edited_2)} -->",  # fingerprint no longer matches
         _block(version_2),  # a plain version's payload in version 3's form
         f"<!-- rightsizer:metadata {json.dumps(dict(payload, version=3))} -->",
