@@ -6,8 +6,8 @@ x-axis, and scales its y-axis to the largest value. So the PR's chart is built t
 without them: at most `PR_POINTS` points, only series that hold something, each in a colour
 the caption names (Okabe–Ito's, which colour-blind readers tell apart, on light and dark
 themes), and an axis that a lone spike does not flatten: a point far above everything else
-is drawn cut at the top and named, with its value, below the chart. A chart whose bars would
-draw one flat band is not drawn: its range is said in a line (`PrChart.flat`).
+is drawn cut at the top and named, with its value, below the chart. A steady history is not
+drawn: its range is said in a line (`PrChart.flat`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ PR_POINTS = 8
 each of the few dozen characters a point costs in the body pays its way (a month of history
 is eight points of four days)."""
 FLAT = 0.1
-"""Bars whose range is under this share of the axis draw a flat band: a chart costs about
-400 bytes of a PR body (a twentieth of what a five-workload PR should take) to say what
-"between 147 and 154 millicores" says."""
+"""Usage whose range is under this share of the level it is read against (the proposed
+request, or its own highest day when higher) is steady: its bars would draw one band under
+the proposed line, and a chart costs about 400 bytes of a PR body (a twentieth of what a
+five-workload PR should take) to say what "141–154 millicores" says. Not measured against
+the axis: today's request, five times higher before a cut, would squash a five-fold swing
+into a band."""
 SPIKE = 3.0
 """A point is a spike when it is over this multiple of the median observed point and over
 `ABOVE_LEVELS` times the highest request drawn: it does not set the axis."""
@@ -74,8 +77,8 @@ class PrChart:
     title: str
     """The series it draws: `cpu`, or `<container> cpu` in a workload of several."""
     flat: tuple[str, float, float] | None = None
-    """When the history would draw one flat band (`FLAT`): its statistic before the chart
-    was made coarse (`p95 per day`), and its lowest and highest value."""
+    """When the history is steady (`FLAT`): its statistic before the chart was made coarse
+    (`p95 per day`), and its lowest and highest value."""
 
     @property
     def palette(self) -> str:
@@ -122,7 +125,8 @@ def pr_chart(chart: UsageChart, proposed: float, title: str) -> PrChart | None:
         series.append(Series("current", "line", (chart.current,) * count))
     cuts = tuple(Cut(chart.labels[i], observed[i]) for i in sorted(spikes))
     low, high = min(finest, default=0.0), max(finest, default=0.0)
-    flat = (statistic, low, high) if finest and high - low < FLAT * top else None
+    steady = high > 0 and high - low < FLAT * max(high, proposed)
+    flat = (statistic, low, high) if steady else None
     return PrChart(chart, tuple(series), top, cuts, proposed, title, flat)
 
 

@@ -41,6 +41,12 @@ class DetailRow:
         return _named(self.change.workload, self.change.container, self.change.field.split(".")[1])
 
     @property
+    def ratio(self) -> float:
+        """The limit's multiple of the request, as both are written: the built-in templates
+        say the ratio is kept once, a repository's own may say it per row."""
+        return self.limit.decision.value / self.change.decision.value if self.limit else 0.0
+
+    @property
     def monthly_cost_delta(self) -> float:
         followed = self.limit.decision.monthly_cost_delta if self.limit else 0.0
         return self.change.decision.monthly_cost_delta + followed

@@ -109,7 +109,7 @@ def test_pr_text_is_written_and_explains_each_change(first_run):
     bodies = {name: (pr_dir / f"{name}.md").read_text().split(" -->\n\n", 1)[1] for name in GROUPS}
     assert bodies["prod"].count("<details><summary>Deployment/") == 5
     assert bodies["prod"].count("```diff") == 5
-    assert bodies["prod"].count("```mermaid") + bodies["prod"].count("Flat usage, no chart") == 5
+    assert bodies["prod"].count("```mermaid") + bodies["prod"].count("Usage steady, no chart") == 5
     assert len(bodies["prod"].encode()) < 8_000
     dev = (pr_dir / "dev.md").read_text()
     assert "**annotation.ignore**" in dev and "**min-history**" in dev
