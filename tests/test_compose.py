@@ -441,6 +441,28 @@ def test_a_repo_overrides_a_template_and_keeps_the_others(planned, tmp_path):
     assert read_metadata(text.body) == built_in.metadata
 
 
+def test_a_repo_body_that_imports_the_parts_without_context_still_renders(planned, tmp_path):
+    """A repository's copy of an older pr_body.md.j2 imports pr_parts without context: each
+    workload's details then say their own usage window and confidence."""
+    _, plan = planned
+    group = _group(plan, "prod")
+    templates = tmp_path / ".rightsizer" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "pr_body.md.j2").write_text(
+        '{% import "pr_parts.md.j2" as parts %}OURS\n\n'
+        "{% for item in workloads %}{{ parts.workload_details(item, charts, diffs) }}\n"
+        "{% endfor %}"
+    )
+    body = compose(group, plan, "main", repo=tmp_path).body
+    details = _details(body)
+    assert body.startswith("OURS") and len(details) == 5
+    assert all(
+        re.search(r"^Usage 2026-10-28 to 2026-11-26 \(30 days\)\.$", block, re.M)
+        and ", confidence high</summary>" in block
+        for block in details.values()
+    )
+
+
 def test_a_repo_template_cannot_reach_outside_the_repo_or_the_sandbox(planned, tmp_path):
     _, plan = planned
     group = _group(plan, "dev")
