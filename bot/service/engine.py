@@ -20,8 +20,11 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job, Status
 from procrastinate.manager import JobManager
 
+from bot.service.fanout import take
 from bot.service.isolated import start_fork_server
 from bot.service.worker import POISON_AFTER, BudgetWait, JobFailed, RetryLater, Worker
+from bot.store.chunks import QUEUE as CHUNK_QUEUE
+from bot.store.chunks import TASK as CHUNK_TASK
 from bot.store.database import libpq_url
 from bot.store.queue import QUEUE, TASK
 
@@ -55,6 +58,7 @@ def engine_app(url: str) -> App:
     periodic recovery of dead workers' jobs and pruning of old ones."""
     app = App(connector=PsycopgConnector(conninfo=libpq_url(url)))
     app.task(name=TASK, queue=QUEUE, pass_context=True, retry=Backoff())(_run)
+    app.task(name=CHUNK_TASK, queue=CHUNK_QUEUE, pass_context=True)(_fit)
     recover = app.task(
         name=RECOVER_TASK, queue=HOUSEKEEPING, pass_context=True, queueing_lock=RECOVER_TASK
     )(_recover)
@@ -81,7 +85,7 @@ async def run_worker(
     start_fork_server()  # from this thread, which lives as long as the worker
     heartbeat = worker.settings.worker_heartbeat_seconds
     await app.run_worker_async(
-        queues=[QUEUE, HOUSEKEEPING],
+        queues=[QUEUE, CHUNK_QUEUE, HOUSEKEEPING],
         concurrency=concurrency,
         wait=wait,
         install_signal_handlers=signals,
@@ -97,6 +101,12 @@ def _run(context: JobContext, repository: int, reason: str, details: dict[str, A
     assert job.id is not None
     worker: Worker = context.additional_context["worker"]
     worker.handle(job.id, repository, reason, details, job.attempts + 1)
+
+
+def _fit(context: JobContext, chunk: int) -> None:
+    """A share of another run's forecasts (`fanout.py`)."""
+    worker: Worker = context.additional_context["worker"]
+    take(worker.store, chunk, worker.settings.job_timeout_seconds)
 
 
 async def _recover(context: JobContext, timestamp: int) -> None:
@@ -129,10 +139,12 @@ async def _prune(context: JobContext, timestamp: int) -> None:
 
 
 async def prune_finished(manager: JobManager, worker: Worker) -> None:
-    """Run jobs that ended over `job_history_days` ago, and the periodic tasks' own jobs
-    after an hour, deleted with their events: the queue's table stays the size of its recent
-    past. Each run's record is kept (`runs`)."""
-    for queue, hours in ((QUEUE, int(worker.settings.job_history_days * 24)), (HOUSEKEEPING, 1)):
+    """Run jobs that ended over `job_history_days` ago, and the periodic tasks' and forecast
+    chunks' own jobs after an hour, deleted with their events: the queue's table stays the
+    size of its recent past. Each run's record is kept (`runs`). Chunks whose run died
+    before it could delete them go after twice a run's timeout."""
+    history = int(worker.settings.job_history_days * 24)
+    for queue, hours in ((QUEUE, history), (HOUSEKEEPING, 1), (CHUNK_QUEUE, 1)):
         await manager.delete_old_jobs(
             nb_hours=hours,
             queue=queue,
@@ -140,6 +152,8 @@ async def prune_finished(manager: JobManager, worker: Worker) -> None:
             include_cancelled=True,
             include_aborted=True,
         )
+    older = timedelta(seconds=2 * worker.settings.job_timeout_seconds)
+    await asyncio.to_thread(worker.store.chunks.prune, older)
 
 
 def _expected_failures(record: logging.LogRecord) -> bool:

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,12 +43,15 @@ from bot.service.commands import (
     may_command,
     parse_command,
 )
+from bot.service.fanout import ChunkBoard, SharedFits
 from bot.service.isolated import Ended, run_isolated
 from bot.service.settings import ServiceSettings
 from bot.store import Store
+from bot.store.chunks import Chunks
+from bot.store.database import Database
 from bot.store.rows import JobRow, RecommendationRow, RepositoryRow, VerdictRow
 from recommenders.errors import InputError
-from recommenders.forecasters.batch import release_workers
+from recommenders.forecasters.batch import fanned_out, release_workers
 from recommenders.model import WorkloadKey
 
 log = logging.getLogger("rightsizer.worker")
@@ -128,6 +131,7 @@ class Worker:
             repository_cache(self.settings.forecast_cache, job.repository.full_name),
             self.store.overrides.of(job.repository),
             self.store.releases.of(job.repository),
+            SharedFits(self.store.database.url, run_id),
         )
         try:
             ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
@@ -338,22 +342,30 @@ def planned_and_published(
     cache: Path | None,
     overrides: list[Override],
     releases: list[Release],
+    shared: SharedFits | None = None,
 ) -> RunSummary:
-    """One run, as the child process of `Worker._run` carries it out."""
+    """One run, as the child process of `Worker._run` carries it out: its fits shared with
+    the service's other workers when `shared` says where."""
     said: list[str] = []
+    board = (
+        None if shared is None else ChunkBoard(Chunks(Database(shared.database_url)), shared.run_id)
+    )
     try:
-        report = run_once(
-            options,
-            None,
-            moment,
-            org_policy=org_policy,
-            forecast_cache=cache,
-            overrides=overrides,
-            releases=releases,
-            say=said.append,
-        )
+        with fanned_out(board) if board is not None else nullcontext():
+            report = run_once(
+                options,
+                None,
+                moment,
+                org_policy=org_policy,
+                forecast_cache=cache,
+                overrides=overrides,
+                releases=releases,
+                say=said.append,
+            )
     finally:
         release_workers()
+        if board is not None:
+            board.close()
     schedule = report.config.schedule
     budget = report.api_budget
     return RunSummary(

@@ -5,6 +5,7 @@ class over the shared `Database`; storage knows nothing of planning (import-lint
 from __future__ import annotations
 
 from bot.store.budgets import Budgets
+from bot.store.chunks import Chunks
 from bot.store.database import Database
 from bot.store.deliveries import Deliveries
 from bot.store.overrides import Overrides
@@ -31,3 +32,4 @@ class Store:
         self.budgets = Budgets(self.database)
         self.releases = Releases(self.database)
         self.verifications = Verifications(self.database)
+        self.chunks = Chunks(self.database)

@@ -93,7 +93,10 @@ class Database:
     delivery and the job it queues)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+        self.url = sqlalchemy_url(url)
+        """Secret (it may hold a password): handed only to a run's own child, which shares
+        its fits through this database (`bot/service/fanout.py`)."""
+        self.engine = create_engine(self.url, pool_pre_ping=True)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

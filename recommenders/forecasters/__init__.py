@@ -1,9 +1,16 @@
 """Demand forecasts chosen per series by backtest, with out-of-sample error quantiles."""
 
 from recommenders.forecasters.anomalies import Anomaly, find_anomalies
-from recommenders.forecasters.batch import Job, forecast_all
+from recommenders.forecasters.batch import forecast_all
 from recommenders.forecasters.cache import ForecastCache
-from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Warm, Within, forecast
+from recommenders.forecasters.forecaster import (
+    Forecast,
+    ForecastSettings,
+    Job,
+    Warm,
+    Within,
+    forecast,
+)
 
 __all__ = [
     "Anomaly",

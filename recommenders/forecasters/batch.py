@@ -5,26 +5,23 @@ with cores (1.9× on two, FACTS.md). Workers are loky's, started afresh rather t
 and kept for the next batch of the run, with BLAS held to one thread each: two workers with
 threaded BLAS ran ETS 2.5× slower than with one. Small batches stay in-process, since a
 worker pays ~2 s importing statsmodels before its first fit.
+
+A service run can send its chunks further (`fanned_out`): to every worker of the service,
+through its database (`bot/service/fanout.py`), when one repository holds more series than
+one machine fits in time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
-import numpy as np
 from loky import cpu_count, get_reusable_executor
 
 from recommenders.forecasters.cache import ForecastCache, cache_key
-from recommenders.forecasters.forecaster import (
-    Forecast,
-    ForecastSettings,
-    Warm,
-    Within,
-    forecast,
-)
+from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Job, forecast
+from recommenders.forecasters.wire import Task
 from recommenders.progress import listening, told
 
 CHUNK = 64
@@ -44,25 +41,40 @@ _pools: list[Any] = []
 """The worker pool this process started, if any (`release_workers`)."""
 
 
+class Pending(Protocol):
+    """A chunk on its way: a `concurrent.futures.Future`, or a fan-out's ticket."""
+
+    def done(self) -> bool: ...
+
+    def result(self) -> list[Forecast]: ...
+
+
+class Fanout(Protocol):
+    """Somewhere beyond this process that fits chunks: the one extension point for where
+    fits run besides the local workers."""
+
+    def submit(self, tasks: list[Task], settings: ForecastSettings) -> Pending: ...
+
+
+_fanouts: list[Fanout] = []
+
+
+@contextmanager
+def fanned_out(fanout: Fanout) -> Iterator[None]:
+    """Within it, full chunks go to `fanout` instead of this machine's workers."""
+    _fanouts.append(fanout)
+    try:
+        yield
+    finally:
+        _fanouts.remove(fanout)
+
+
 def release_workers() -> None:
     """Stop the forecast workers now instead of after `WORKERS_IDLE`. A process that ends
     with `os._exit` (a service run's child) runs no exit hooks: its workers would linger,
     each holding statsmodels in memory, for a minute after every run."""
     while _pools:
         _pools.pop().shutdown(wait=True, kill_workers=True)
-
-
-@dataclass(frozen=True)
-class Job:
-    values: np.ndarray
-    """Hourly, oldest first, no NaN."""
-    steps: int
-    series_id: str | None = None
-    """Stable name (workload/container/metric) under which the fit is warm-started."""
-    within: Within | None = None
-
-
-Task = tuple[Job, Warm | None]
 
 
 def forecast_all(
@@ -85,7 +97,7 @@ def forecast_all(
     results: list[Forecast | None] = []
     pending: list[int] = []
     tasks: list[Task] = []
-    sent: list[tuple[list[int], Future[list[Forecast]]]] = []
+    sent: list[tuple[list[int], Pending]] = []
 
     def tell() -> None:
         """Series done: read from the cache, or fitted by a chunk that came back."""
@@ -100,16 +112,13 @@ def forecast_all(
         if results[-1] is None:
             pending.append(len(results) - 1)
             tasks.append((job, cache.warm(job.series_id)))
-        if workers > 1 and len(tasks) == CHUNK:
-            pool = get_reusable_executor(workers, timeout=WORKERS_IDLE, env=SINGLE_THREADED)
-            if pool not in _pools:
-                _pools.append(pool)
-            sent.append((pending, pool.submit(_fit_chunk, tasks, settings)))
+        if len(tasks) == CHUNK and (_fanouts or workers > 1):
+            sent.append((pending, submit(tasks, settings, workers)))
             pending, tasks = [], []
         if len(results) % PROGRESS_EVERY == 0:
             tell()
     # The last, partial chunk is fitted here while the workers finish theirs.
-    done = [(pending, _fit_chunk(tasks, settings))]
+    done = [(pending, fit_chunk(tasks, settings))]
     tasks = []
     tell()
     for positions, future in sent:
@@ -122,5 +131,20 @@ def forecast_all(
     return [result for result in results if result is not None]
 
 
-def _fit_chunk(tasks: list[Task], settings: ForecastSettings) -> list[Forecast]:
+def submit(tasks: list[Task], settings: ForecastSettings, workers: int) -> Pending:
+    """A chunk sent to the fan-out, if there is one, else to this machine's workers."""
+    if _fanouts:
+        return _fanouts[-1].submit(tasks, settings)
+    return local_pool(workers).submit(fit_chunk, tasks, settings)
+
+
+def local_pool(workers: int) -> Any:
+    """This process's workers (loky's reusable executor), started on first use."""
+    pool = get_reusable_executor(workers, timeout=WORKERS_IDLE, env=SINGLE_THREADED)
+    if pool not in _pools:
+        _pools.append(pool)
+    return pool
+
+
+def fit_chunk(tasks: list[Task], settings: ForecastSettings) -> list[Forecast]:
     return [forecast(job.values, job.steps, warm, settings, job.within) for job, warm in tasks]

@@ -29,6 +29,14 @@ import numpy as np
 
 from recommenders.errors import InputError
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Warm, Within
+from recommenders.forecasters.wire import (
+    float_bytes,
+    floats,
+    forecast_fields,
+    forecast_from,
+    warm_fields,
+    warm_from,
+)
 
 FORMAT = 2
 """Bumped whenever `Forecast` or the models change meaning: an old file is then ignored."""
@@ -73,13 +81,13 @@ class ForecastCache:
                 if stored.get("format") != str(FORMAT):
                     return cache  # an older format: its forecasts mean something else
                 cache.forecasts = {
-                    key: _forecast(json.loads(body), mean, distribution)
+                    key: forecast_from(json.loads(body), floats(mean), floats(distribution))
                     for key, body, mean, distribution in db.execute(
                         "SELECT key, body, mean, distribution FROM forecasts"
                     )
                 }
                 cache.warm_starts = {
-                    series: _warm(json.loads(body))
+                    series: warm_from(json.loads(body))
                     for series, body in db.execute("SELECT series, body FROM warm")
                 }
         except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
@@ -116,7 +124,12 @@ class ForecastCache:
                 db.executemany(
                     "INSERT INTO forecasts VALUES (?, ?, ?, ?)",
                     [
-                        (key, json.dumps(_fields(f)), _bytes(f.mean), _bytes(f.distribution))
+                        (
+                            key,
+                            json.dumps(forecast_fields(f)),
+                            float_bytes(f.mean),
+                            float_bytes(f.distribution),
+                        )
                         for key in sorted(self.used)
                         if (f := self.forecasts.get(key)) is not None
                     ],
@@ -124,7 +137,7 @@ class ForecastCache:
                 db.executemany(
                     "INSERT INTO warm VALUES (?, ?)",
                     [
-                        (series, json.dumps(_warm_fields(w)))
+                        (series, json.dumps(warm_fields(w)))
                         for series, w in self.warm_starts.items()
                     ],
                 )
@@ -141,75 +154,3 @@ CREATE TABLE forecasts (
 );
 CREATE TABLE warm (series TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
-_FLOATS = np.dtype("<f8")
-
-
-def _bytes(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype=_FLOATS).tobytes()
-
-
-def _floats(blob: bytes) -> np.ndarray:
-    if not isinstance(blob, bytes) or len(blob) % _FLOATS.itemsize:
-        raise ValueError("an array is not whole float64 values")
-    return np.frombuffer(blob, dtype=_FLOATS).copy()
-
-
-def _fields(forecast: Forecast) -> dict[str, object]:
-    """A forecast's scalars: what a warm start keeps, and why the model was chosen."""
-    return {
-        **_warm_fields(forecast.warm()),
-        "reason": forecast.reason,
-        "drift": forecast.drift,
-        "scores": forecast.scores,
-    }
-
-
-def _forecast(body: dict[str, object], mean: bytes, distribution: bytes) -> Forecast:
-    warm = _warm(body)
-    return Forecast(
-        warm.model,
-        warm.params,
-        _floats(mean),
-        _floats(distribution),
-        warm.fold_errors,
-        str(body["reason"]),
-        bool(body["drift"]),
-        _numbers(body["scores"]),
-        warm.age,
-    )
-
-
-def _warm_fields(warm: Warm) -> dict[str, object]:
-    return {
-        "model": warm.model,
-        "params": warm.params,
-        "fold_errors": list(warm.fold_errors),
-        "age": warm.age,
-    }
-
-
-def _warm(body: dict[str, object]) -> Warm:
-    return Warm(
-        str(body["model"]),
-        _numbers(body["params"]),
-        tuple(_list(body["fold_errors"])),
-        int(_number(body["age"])),
-    )
-
-
-def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _numbers(value: object) -> dict[str, float]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{value!r} is not a mapping")
-    return {str(k): _number(v) for k, v in value.items()}
-
-
-def _list(value: object) -> list[float]:
-    if not isinstance(value, list):
-        raise ValueError(f"{value!r} is not a list")
-    return [_number(v) for v in value]

@@ -81,6 +81,16 @@ class Within:
 
 
 @dataclass(frozen=True)
+class Job:
+    values: np.ndarray
+    """Hourly, oldest first, no NaN."""
+    steps: int
+    series_id: str | None = None
+    """Stable name (workload/container/metric) under which the fit is warm-started."""
+    within: Within | None = None
+
+
+@dataclass(frozen=True)
 class Forecast:
     model: str
     params: Params

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from recommenders.forecasters import ForecastCache
-from recommenders.forecasters.batch import Job, forecast_all
+from recommenders.forecasters.batch import forecast_all
+from recommenders.forecasters.forecaster import Job
 from recommenders.model import (
     CHART_UNITS,
     GIB,

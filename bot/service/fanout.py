@@ -1,0 +1,175 @@
+"""A big run's forecasts fitted by every worker of the service, not by its machine alone.
+
+Why: one repository of 50,000 workloads is more fits than one machine makes in a job's time,
+and the service has other workers, most of them idle between schedules. The run keeps its
+own machine busy first (its local worker processes, `recommenders/forecasters/batch.py`) and
+puts each chunk those cannot take now in the database, with a job any worker may fetch
+(`bot/store/chunks.py`). While it waits, the run claims its own chunks that nobody took, so
+it is never slower than fitting alone: with no other worker free, it fits every chunk
+itself, and a helper that dies or fails leaves its chunk to be claimed again.
+
+What travels is numbers and text (`recommenders/forecasters/wire.py`), never a pickle: a
+worker fits what a run of another repository sent it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+
+from loky import cpu_count
+
+from bot.service.isolated import run_isolated
+from bot.store import Store
+from bot.store.chunks import Chunks
+from recommenders.forecasters.batch import fit_chunk, local_pool
+from recommenders.forecasters.forecaster import Forecast, ForecastSettings
+from recommenders.forecasters.wire import (
+    Task,
+    decode_forecasts,
+    decode_tasks,
+    encode_forecasts,
+    encode_tasks,
+)
+
+log = logging.getLogger("rightsizer.fanout")
+STALE_SECONDS = 120.0
+"""A claim this old is taken for abandoned: a chunk of 64 fits takes seconds."""
+POLL_SECONDS = 0.2
+"""How often a run with nothing left to fit looks for its helpers' answers."""
+
+
+@dataclass(frozen=True)
+class SharedFits:
+    """What a run's child needs to share its fits: the service's database, and its run."""
+
+    database_url: str = field(repr=False)
+    run_id: int
+
+
+def taker() -> str:
+    """Who claims a chunk, as the table shows it: the host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class ChunkBoard:
+    """The `Fanout` of one run (`recommenders.forecasters.batch.fanned_out`)."""
+
+    def __init__(self, chunks: Chunks, run_id: int, workers: int | None = None) -> None:
+        self.chunks = chunks
+        self.run_id = run_id
+        self.workers = max(workers or cpu_count(), 1)
+        self.me = f"run {run_id} at {taker()}"
+        self.mine: dict[int, tuple[list[Task], ForecastSettings]] = {}
+        self.fitting: dict[int, Future[list[Forecast]]] = {}
+        """Chunks on this machine's worker processes."""
+        self.answered: dict[int, list[Forecast]] = {}
+
+    def submit(self, tasks: list[Task], settings: ForecastSettings) -> Ticket:
+        self._harvest()
+        if self.workers > 1 and len(self.fitting) < self.workers:
+            chunk = -len(self.mine) - 1  # never in the table: nobody else could take it
+            self.mine[chunk] = (tasks, settings)
+            self.fitting[chunk] = local_pool(self.workers).submit(fit_chunk, tasks, settings)
+        else:
+            chunk = self.chunks.put(self.run_id, encode_tasks(tasks, settings))
+            self.mine[chunk] = (tasks, settings)
+        return Ticket(self, chunk)
+
+    def result(self, chunk: int) -> list[Forecast]:
+        """The chunk's forecasts, from whoever fitted them; meanwhile this machine fits any
+        of the run's chunks that no other worker holds."""
+        while chunk not in self.answered:
+            self._harvest()
+            if chunk in self.answered or self._take_over():
+                continue
+            self._read_answers()
+            if chunk in self.answered:
+                continue
+            if self.fitting:
+                wait(list(self.fitting.values()), POLL_SECONDS, FIRST_COMPLETED)
+            else:
+                time.sleep(POLL_SECONDS)
+        return self.answered[chunk]
+
+    def close(self) -> None:
+        """The run's chunks deleted: jobs still waiting for them will find nothing to do."""
+        self.chunks.drop(self.run_id)
+
+    def _harvest(self) -> None:
+        for chunk, pending in list(self.fitting.items()):
+            if pending.done():
+                self.answered[chunk] = pending.result()
+                del self.fitting[chunk]
+
+    def _take_over(self) -> bool:
+        """Claim the run's chunks nobody holds (or whose taker went silent), as many as
+        this machine has free worker processes; True if it claimed any."""
+        claimed = False
+        while len(self.fitting) < self.workers:
+            chunk = self.chunks.claim_next(self.run_id, self.me, STALE_SECONDS)
+            if chunk is None:
+                break
+            claimed = True
+            tasks, settings = self.mine[chunk]
+            if self.workers > 1:
+                self.fitting[chunk] = local_pool(self.workers).submit(fit_chunk, tasks, settings)
+            else:
+                self.answered[chunk] = fit_chunk(tasks, settings)
+                break
+        return claimed
+
+    def _read_answers(self) -> None:
+        waiting = [
+            c for c in self.mine if c > 0 and c not in self.answered and c not in self.fitting
+        ]
+        for chunk, blob in self.chunks.answers(waiting).items():
+            tasks, settings = self.mine[chunk]
+            try:
+                found = decode_forecasts(blob)
+                if len(found) != len(tasks):
+                    raise ValueError(f"{len(found)} forecasts for {len(tasks)} series")
+            except ValueError as exc:  # a worker of another version, or a damaged row
+                log.warning("forecast chunk %s: unreadable answer (%s); fitted here", chunk, exc)
+                found = fit_chunk(tasks, settings)
+            self.answered[chunk] = found
+
+
+@dataclass
+class Ticket:
+    board: ChunkBoard
+    chunk: int
+
+    def done(self) -> bool:
+        return self.chunk in self.board.answered
+
+    def result(self) -> list[Forecast]:
+        return self.board.result(self.chunk)
+
+
+def take(store: Store, chunk: int, deadline: float) -> bool:
+    """A worker's part: the chunk claimed, fitted in a child process of its own (limits and
+    a deadline, as a run's), and answered. False when there was nothing to take (answered,
+    gone with its run, or held by another) or the fit failed; a failed claim is released
+    so that the run takes the chunk back at once."""
+    me = taker()
+    work = store.chunks.claim(chunk, me, STALE_SECONDS)
+    if work is None:
+        return False
+    ended = run_isolated(fit_encoded, (work,), deadline)
+    if ended.kind != "ok":
+        store.chunks.release(chunk, me)
+        log.warning("forecast chunk %s not fitted here: %s", chunk, ended.value)
+        return False
+    store.chunks.answer(chunk, ended.value)
+    return True
+
+
+def fit_encoded(work: bytes) -> bytes:
+    """A chunk's forecasts, bytes in and bytes out."""
+    tasks, settings = decode_tasks(work)
+    return encode_forecasts(fit_chunk(tasks, settings))

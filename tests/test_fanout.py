@@ -1,0 +1,277 @@
+"""A big run's forecasts shared with the service's other workers (issue #18's fan-out): the
+chunks cross PostgreSQL as bytes, any worker's engine takes them, and the run gets the
+forecasts it would have fitted alone, whoever fitted them and whatever went wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from bot.service.fanout import ChunkBoard, take, taker
+from bot.service.settings import ServiceSettings
+from bot.store import Store
+from recommenders.forecasters import (
+    Forecast,
+    ForecastSettings,
+    Job,
+    Warm,
+    Within,
+    batch,
+    forecast_all,
+)
+from recommenders.forecasters.batch import fanned_out, fit_chunk
+from recommenders.forecasters.wire import (
+    Task,
+    decode_forecasts,
+    decode_tasks,
+    encode_forecasts,
+    encode_tasks,
+)
+from tests.conftest import ROOT
+from tests.job_engine import drain
+from tests.postgres_server import new_database
+
+SETTINGS = ForecastSettings()
+HOURS = 14 * 24
+
+
+def _series(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    hours = np.arange(HOURS)
+    return 50 + 10 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 2, HOURS)
+
+
+def _tasks(count: int, first: int = 0) -> list[Task]:
+    return [(Job(_series(first + i), 24, f"app-{first + i}/cpu"), None) for i in range(count)]
+
+
+def _same(got: list[Forecast], expected: list[Forecast]) -> bool:
+    return encode_forecasts(got) == encode_forecasts(expected)
+
+
+def test_a_chunk_and_its_forecasts_cross_as_bytes_unchanged() -> None:
+    within = Within(np.repeat(np.arange(HOURS), 2), np.tile([-0.5, 0.5], HOURS))
+    warm = Warm("seasonal-median", {"period": 24.0}, (0.1, 0.2, 0.15), 3)
+    tasks: list[Task] = [(Job(_series(1), 24, "a/cpu", within), warm), (Job(_series(2), 12), None)]
+    settings = dataclasses.replace(SETTINGS, min_gain=0.2, folds=2)
+
+    decoded, decoded_settings = decode_tasks(encode_tasks(tasks, settings))
+
+    assert decoded_settings == settings
+    for (job, warm_start), (sent, sent_warm) in zip(decoded, tasks, strict=True):
+        assert np.array_equal(job.values, sent.values) and job.steps == sent.steps
+        assert job.series_id == sent.series_id and warm_start == sent_warm
+        if sent.within is None:
+            assert job.within is None
+        else:
+            assert job.within is not None and job.within.hour.dtype == np.int64
+            assert np.array_equal(job.within.hour, sent.within.hour)
+            assert np.array_equal(job.within.deviation, sent.within.deviation)
+    fitted = fit_chunk(tasks, settings)
+    again = decode_forecasts(encode_forecasts(fitted))
+    for one, other in zip(again, fitted, strict=True):
+        assert np.array_equal(one.mean, other.mean)
+        assert np.array_equal(one.distribution, other.distribution)
+        assert (one.model, one.params, one.fold_errors, one.reason, one.scores, one.age) == (
+            other.model,
+            other.params,
+            other.fold_errors,
+            other.reason,
+            other.scores,
+            other.age,
+        )
+
+
+def _damaged(blob: bytes, how: str) -> bytes:
+    if how == "cut":
+        return blob[:-8]
+    if how == "longer":
+        return blob + bytes(8)
+    if how == "magic":
+        return b"XXXX" + blob[4:]
+    if how == "count":
+        return blob.replace(b'"values":336', b'"values":335')
+    if how == "settings":
+        return blob.replace(b'"folds":3,', b"")
+    if how == "boolean":
+        return blob.replace(b'"steps":24', b'"steps":true')
+    return blob.replace(b'"series":"app-0/cpu"', b'"series":7')
+
+
+@pytest.mark.parametrize(
+    "how", ["cut", "longer", "magic", "count", "settings", "boolean", "series"]
+)
+def test_a_damaged_chunk_is_refused_not_misread(how: str) -> None:
+    blob = encode_tasks(_tasks(2), SETTINGS)
+    damaged = _damaged(blob, how)
+    assert damaged != blob
+    with pytest.raises(ValueError):
+        decode_tasks(damaged)
+
+
+def test_a_sample_hour_that_is_not_whole_is_refused() -> None:
+    within = Within(np.array([0.0, 1.0]), np.array([0.1, -0.1]))
+    blob = encode_tasks([(Job(_series(0)[:2], 1, None, within), None)], SETTINGS)
+    # The arrays end the blob: values (2), the samples' hours (2), their deviations (2).
+    position = len(blob) - 3 * 8
+    assert blob[position : position + 8] == np.array([1.0]).tobytes()
+    damaged = blob[:position] + np.array([1.5]).tobytes() + blob[position + 8 :]
+    with pytest.raises(ValueError, match="whole number"):
+        decode_tasks(damaged)
+
+
+def _jobs(store: Store) -> list[tuple[str, str, int, str]]:
+    with store.session() as session:
+        rows = session.execute(
+            text(
+                "select task_name, queue_name, priority, status::text from procrastinate_jobs "
+                "where queue_name <> 'housekeeping' order by id"
+            )
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+@pytest.mark.slow
+def test_a_run_with_no_helper_fits_every_chunk_it_shared_and_answers_as_alone(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "CHUNK", 4)
+    jobs = [job for job, _ in _tasks(14)]
+    alone = forecast_all(jobs, workers=1)
+    store = Store(database)
+    board = ChunkBoard(store.chunks, run_id=7, workers=1)
+
+    with fanned_out(board):
+        shared = forecast_all(jobs)
+
+    assert _same(shared, alone)
+    assert list(store.chunks.takers(7).values()) == [board.me] * 3, "14 series: 3 chunks of 4"
+    assert _jobs(store) == [("rightsizer.forecast", "forecasts", 10, "todo")] * 3
+    board.close()
+    assert store.chunks.takers(7) == {}
+
+
+@pytest.mark.slow
+def test_a_worker_takes_shared_chunks_through_the_real_engine(database: str) -> None:
+    store = Store(database)
+    board = ChunkBoard(store.chunks, run_id=3, workers=1)
+    chunks = [_tasks(3, first) for first in (0, 3, 6)]
+    tickets = [board.submit(tasks, SETTINGS) for tasks in chunks]
+    assert not any(ticket.done() for ticket in tickets)
+
+    drain(database, store, ServiceSettings())  # the engine's real worker, until none is due
+
+    assert set(store.chunks.takers(3).values()) == {taker()}, "the worker took every chunk"
+    for ticket, tasks in zip(tickets, chunks, strict=True):
+        assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
+    assert [status for *_, status in _jobs(store)] == ["succeeded"] * 3
+
+
+@pytest.mark.slow
+def test_a_chunk_whose_taker_went_silent_is_taken_back(database: str) -> None:
+    store = Store(database)
+    board = ChunkBoard(store.chunks, run_id=5, workers=1)
+    tasks = _tasks(2)
+    ticket = board.submit(tasks, SETTINGS)
+    assert store.chunks.claim(ticket.chunk, "node-gone:41", 120) is not None
+    with store.session() as session:
+        session.execute(text("update forecast_chunks set claimed_at = now() - interval '1 hour'"))
+
+    assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
+    assert store.chunks.takers(5) == {ticket.chunk: board.me}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", ["theirs", "unreadable", "short"])
+def test_a_helper_s_answer_is_used_only_when_it_reads_whole(database: str, answer: str) -> None:
+    store = Store(database)
+    board = ChunkBoard(store.chunks, run_id=9, workers=1)
+    tasks = _tasks(2)
+    expected = fit_chunk(tasks, SETTINGS)
+    ticket = board.submit(tasks, SETTINGS)
+    assert store.chunks.claim(ticket.chunk, "helper:12", 120) is not None
+    blob = {
+        "theirs": encode_forecasts(expected),
+        "unreadable": b"RSF1 not forecasts",
+        "short": encode_forecasts(expected[:1]),
+    }[answer]
+    store.chunks.answer(ticket.chunk, blob)
+
+    assert _same(ticket.result(), expected)
+    assert store.chunks.takers(9) == {ticket.chunk: "helper:12"}, "taken by nobody else"
+
+
+def test_a_worker_whose_fit_fails_gives_the_chunk_back_at_once(database: str) -> None:
+    store = Store(database)
+    chunk = store.chunks.put(11, b"not a chunk")
+
+    assert not take(store, chunk, deadline=60)
+
+    assert store.chunks.takers(11) == {chunk: None}, "released, not left to go stale"
+    store.chunks.drop(11)
+    assert not take(store, chunk, deadline=60), "a chunk gone with its run is nothing to do"
+
+
+def test_chunks_of_runs_that_died_are_pruned(database: str) -> None:
+    store = Store(database)
+    old, new = store.chunks.put(1, b"old"), store.chunks.put(2, b"new")
+    with store.session() as session:
+        session.execute(
+            text(
+                "update forecast_chunks set created_at = now() - interval '2 hours' where id = :id"
+            ),
+            {"id": old},
+        )
+    assert store.chunks.prune(timedelta(hours=1)) == 1
+    assert store.chunks.takers(1) == {} and list(store.chunks.takers(2)) == [new]
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_worker_process_and_the_run_share_a_run_s_chunks(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    """A real `rightsizer worker` beside the run: each fits some of the run's chunks, and the
+    run's forecasts are those it would have fitted alone."""
+    database = new_database(postgres_server)
+    store = Store(database)
+    env = {
+        **os.environ,
+        "RIGHTSIZER_DATABASE_URL": database,
+        "RIGHTSIZER_WORKER_HEARTBEAT_SECONDS": "1",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        helper = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", "--concurrency", "1"],
+            cwd=ROOT, env=env, stdout=out, stderr=out,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _workers(store):
+            assert helper.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        board = ChunkBoard(store.chunks, run_id=21, workers=1)
+        chunks = [_tasks(6, first) for first in range(0, 72, 6)]
+        tickets = [board.submit(tasks, SETTINGS) for tasks in chunks]
+        for ticket, tasks in zip(tickets, chunks, strict=True):
+            assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
+        takers = list(store.chunks.takers(21).values())
+    finally:
+        helper.terminate()
+        helper.wait(30)
+    assert board.me in takers and any(t != board.me for t in takers), (takers, log.read_text())
+
+
+def _workers(store: Store) -> int:
+    with store.session() as session:
+        return int(session.scalar(text("select count(*) from procrastinate_workers")) or 0)
