@@ -25,15 +25,25 @@ from typing import Any, Literal
 
 from bot.forges.base import ForgeError
 from recommenders.errors import InputError
+from recommenders.forecasters.batch import SINGLE_THREADED
 
 Kind = Literal["ok", "input", "forge", "error", "crashed", "timeout"]
 PR_SET_PDEATHSIG = 1
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["bot.service.fork_server", "bot.pipeline", "bot.service.worker"])
+_CONTEXT.set_forkserver_preload(
+    [
+        "bot.service.fork_server",
+        "bot.pipeline",
+        "bot.service.worker",
+        "statsmodels.tsa.holtwinters",
+        "statsmodels.tsa.seasonal",
+    ]
+)
 """Children are forked from a server process that imported the bot once: a spawned child
 imports it again for every run (about 2 s of CPU before any work); a child forked from the
 worker itself would inherit its threads' locks. The server is a fresh single-threaded
-process (`start_fork_server`)."""
+process (`start_fork_server`). statsmodels, which the models import only when they first
+fit, is preloaded too: every run that fits in its own process paid 0.66 s importing it."""
 MEMORY_LIMIT_BYTES = 8 * 1024**3
 """Address space for a run's process: the forecasts of a big monorepo fit; a bomb does not."""
 
@@ -49,8 +59,20 @@ class Ended:
 
 def start_fork_server() -> None:
     """Start the fork server now, from the thread that lives as long as the process: the
-    server dies with the thread that started it (`fork_server.py`)."""
-    multiprocessing.forkserver.ensure_running()
+    server dies with the thread that started it (`fork_server.py`). Its BLAS is held to one
+    thread, as the forecast workers' are (`SINGLE_THREADED`): a run and a worker's share of
+    another run's fits (`fanout.py`) each fit in their own process, and two processes with
+    threaded BLAS on small fits ran 2.5× slower, not faster (FACTS.md)."""
+    saved = {name: os.environ.get(name) for name in SINGLE_THREADED}
+    os.environ.update(SINGLE_THREADED)  # read by the server's BLAS as it loads
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_isolated(
