@@ -11,10 +11,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import COST, MONOREPO, UTILISATION, make_repo, rightsizer
+from tests.conftest import COST, MONOREPO, UTILISATION, git, make_repo, rightsizer
 from tests.forge_servers.github import GitHubServer
 
 KEPT = ("catalog", "checkout")
+SOURCES = "\nsources:\n  utilisation: [exports/utilisation.csv]\n  cost: [exports/cost.csv]\n"
 DROPPED = ("frontend", "payments", "recommendations", "search")
 
 
@@ -28,6 +29,19 @@ def small_monorepo(destination: Path) -> Path:
             path.unlink()
     repo = make_repo(scratch, destination)
     shutil.rmtree(scratch)
+    return repo
+
+
+def served_monorepo(destination: Path) -> Path:
+    """`small_monorepo` with its exports and `sources:` committed, as the service reads it."""
+    repo = small_monorepo(destination)
+    (repo / "exports").mkdir()
+    usage(repo / "exports" / "utilisation.csv")
+    (repo / "exports" / "cost.csv").write_bytes(COST.read_bytes())
+    with (repo / ".rightsizer.yaml").open("a") as config:
+        config.write(SOURCES)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "Exports")
     return repo
 
 

@@ -9,15 +9,18 @@ import os
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import text
 
-from bot.service.fanout import ChunkBoard, take, taker
+from bot.forges.connect import ForgeOptions
+from bot.service import fanout
+from bot.service.fanout import ChunkBoard, SharedFits, take, taker
 from bot.service.settings import ServiceSettings
+from bot.service.worker import RunSummary, planned_and_published
 from bot.store import Store
 from recommenders.forecasters import (
     Forecast,
@@ -36,7 +39,8 @@ from recommenders.forecasters.wire import (
     encode_forecasts,
     encode_tasks,
 )
-from tests.conftest import ROOT
+from tests.conftest import EXPORTS_AS_OF, ROOT
+from tests.forge_story import served_monorepo
 from tests.job_engine import drain
 from tests.postgres_server import new_database
 
@@ -275,3 +279,30 @@ def test_a_worker_process_and_the_run_share_a_run_s_chunks(
 def _workers(store: Store) -> int:
     with store.session() as session:
         return int(session.scalar(text("select count(*) from procrastinate_workers")) or 0)
+
+
+@pytest.mark.slow
+def test_a_service_run_shares_its_forecasts_and_plans_as_it_would_alone(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's own path (`planned_and_published`, as a worker's child calls it) on a
+    one-CPU node with small chunks: every chunk goes through the database, and the plan is
+    the one it makes alone."""
+    monkeypatch.setattr(batch, "CHUNK", 4)
+    monkeypatch.setattr(fanout, "cpu_count", lambda: 1)
+    moment = datetime.fromisoformat(EXPORTS_AS_OF)
+
+    def run(name: str, shared: SharedFits | None) -> RunSummary:
+        repo = served_monorepo(tmp_path / name)
+        options = ForgeOptions("local", repo=repo, pr_dir=tmp_path / f"{name}-prs")
+        return planned_and_published(options, moment, None, None, [], [], shared)
+
+    alone = run("alone", None)
+    shared = run("shared", SharedFits(database, run_id=1))
+
+    store = Store(database)
+    chunks = [job for job in _jobs(store) if job[0] == "rightsizer.forecast"]
+    assert len(chunks) >= 3, "the run's fits went through the database in chunks of 4"
+    assert store.chunks.takers(1) == {}, "and the run deleted its chunks when it ended"
+    assert shared.rows == alone.rows
+    assert shared.changes == alone.changes > 0

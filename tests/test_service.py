@@ -27,17 +27,16 @@ from sqlalchemy import text
 from bot.service.worker import POISON_AFTER
 from bot.store import Store
 from bot.store.database import database_url
-from tests.conftest import COST, EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
+from tests.conftest import EXPORTS_AS_OF, FIXTURES, GIT_ENV, ROOT
 from tests.crashing_service import BOMB
 from tests.forge_servers.github import GitHubServer
-from tests.forge_story import pulls_by_branch, small_monorepo, usage
+from tests.forge_story import pulls_by_branch, served_monorepo, usage
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 OWNER, NAME = "acme", "infra"
 SECRET = "webhook secret, not in the repo"
 DASHBOARD_TOKEN = "dashboard token, not in the repo"
 PAYLOADS = FIXTURES / "github-webhooks"
-SOURCES = "\nsources:\n  utilisation: [exports/utilisation.csv]\n  cost: [exports/cost.csv]\n"
 
 
 def payload(name: str, server: GitHubServer) -> dict:
@@ -158,20 +157,7 @@ def wait_for(condition, what: str, service: Service, seconds: float = 120):
 def github(tmp_path: Path) -> Iterator[GitHubServer]:
     """acme/infra with its exports and `sources:` committed, as the service reads them."""
     with GitHubServer(tmp_path / "github") as server:
-        repo = small_monorepo(tmp_path / "infra")
-        (repo / "exports").mkdir()
-        usage(repo / "exports" / "utilisation.csv")
-        (repo / "exports" / "cost.csv").write_bytes(COST.read_bytes())
-        with (repo / ".rightsizer.yaml").open("a") as config:
-            config.write(SOURCES)
-        subprocess.run(["git", "add", "--all"], cwd=repo, env={**os.environ, **GIT_ENV}, check=True)
-        subprocess.run(
-            ["git", "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "Exports"],
-            cwd=repo,
-            env={**os.environ, **GIT_ENV},
-            check=True,
-        )
-        server.add_repository(OWNER, NAME, repo)
+        server.add_repository(OWNER, NAME, served_monorepo(tmp_path / "infra"))
         yield server
 
 
