@@ -5,6 +5,7 @@ or one step of it at a time through the SQL functions its worker calls (`fetch`,
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,9 +16,12 @@ from sqlalchemy import text
 from bot.forges.base import ForgeError
 from bot.forges.connect import ForgeOptions
 from bot.service.engine import engine_app, prune_finished, recover_stalled, run_worker
+from bot.service.fanout import SharedFits
 from bot.service.settings import ServiceSettings
 from bot.service.worker import RunSummary, Worker
 from bot.store import Store
+from bot.store.chunks import Chunks
+from bot.store.database import Database
 from bot.store.queue import QUEUE
 
 
@@ -107,3 +111,11 @@ def rate_limited(options: ForgeOptions, *_: object) -> RunSummary:
 def leaves_budget(options: ForgeOptions, *_: object) -> RunSummary:
     """A run that succeeds, and saw 4,321 API requests left until half an hour from now."""
     return RunSummary((None, "UTC"), [], 0, [], [], (4321, time.time() + 1800))
+
+
+def shares_then_dies(options: ForgeOptions, *arguments: object) -> RunSummary:
+    """A run that shares a chunk of its fits, then dies before it can delete it."""
+    shared = arguments[-1]
+    assert isinstance(shared, SharedFits)
+    Chunks(Database(shared.database_url, migrate=False)).put(shared.run_id, b"a chunk")
+    os._exit(1)

@@ -20,7 +20,7 @@ from bot.forges.connect import ForgeOptions
 from bot.service import fanout
 from bot.service.fanout import ChunkBoard, SharedFits, take, taker
 from bot.service.settings import ServiceSettings
-from bot.service.worker import RunSummary, planned_and_published
+from bot.service.worker import RunSummary, Worker, planned_and_published
 from bot.store import Store
 from recommenders.forecasters import (
     Forecast,
@@ -31,7 +31,7 @@ from recommenders.forecasters import (
     batch,
     forecast_all,
 )
-from recommenders.forecasters.batch import fanned_out, fit_chunk
+from recommenders.forecasters.batch import fanned_out, fit_chunk, release_workers
 from recommenders.forecasters.wire import (
     Task,
     decode_forecasts,
@@ -41,7 +41,7 @@ from recommenders.forecasters.wire import (
 )
 from tests.conftest import EXPORTS_AS_OF, ROOT
 from tests.forge_story import served_monorepo
-from tests.job_engine import drain
+from tests.job_engine import drain, shares_then_dies
 from tests.postgres_server import new_database
 
 SETTINGS = ForecastSettings()
@@ -95,30 +95,72 @@ def test_a_chunk_and_its_forecasts_cross_as_bytes_unchanged() -> None:
         )
 
 
+def _header_edited(blob: bytes, old: bytes, new: bytes) -> bytes:
+    """The blob with `old` replaced in its header, and the header's length kept true."""
+    length = int.from_bytes(blob[4:8], "little")
+    header = blob[8 : 8 + length]
+    assert header.count(old) == 1
+    header = header.replace(old, new)
+    return blob[:4] + len(header).to_bytes(4, "little") + header + blob[8 + length :]
+
+
 def _damaged(blob: bytes, how: str) -> bytes:
+    edits = {
+        "count": (b'"values":336', b'"values":335'),
+        "settings": (b'"folds":3,', b""),
+        "boolean": (b'"steps":24', b'"steps":true'),
+        "huge": (b'"steps":24', b'"steps":' + b"9" * 400),
+        "infinite": (b'"steps":24', b'"steps":1e400'),
+        "version": (b'"format":2', b'"format":1'),
+        "series": (b'"series":"app-0/cpu"', b'"series":7'),
+    }
+    if how in edits:
+        return _header_edited(blob, *edits[how])
     if how == "cut":
         return blob[:-8]
     if how == "longer":
         return blob + bytes(8)
     if how == "magic":
         return b"XXXX" + blob[4:]
-    if how == "count":
-        return blob.replace(b'"values":336', b'"values":335')
-    if how == "settings":
-        return blob.replace(b'"folds":3,', b"")
-    if how == "boolean":
-        return blob.replace(b'"steps":24', b'"steps":true')
-    return blob.replace(b'"series":"app-0/cpu"', b'"series":7')
+    if how == "past the end":
+        return blob[:4] + (len(blob)).to_bytes(4, "little") + blob[8:]
+    if how == "nested":
+        header = b"[" * 100_000 + b"]" * 100_000
+        return blob[:4] + len(header).to_bytes(4, "little") + header
+    assert how == "nan"
+    return encode_tasks([(Job(np.array([1.0, np.nan]), 1), None)], SETTINGS)
+
+
+REASONS = {
+    "cut": "more values than the blob holds",
+    "longer": "does not list",
+    "magic": "not a forecast blob",
+    "count": "does not list",
+    "settings": "forecast settings",
+    "boolean": "not a count",
+    "huge": "not a count",
+    "infinite": "not a count",
+    "version": "another version",
+    "past the end": "runs past its end",
+    "nested": "nested too deep",
+    "nan": "NaN or infinity",
+    "series": "not text",
+}
+"""What each damage is refused for: the check that names it, not a parser tripping later."""
 
 
 @pytest.mark.parametrize(
-    "how", ["cut", "longer", "magic", "count", "settings", "boolean", "series"]
-)
+    "how",
+    [
+        "cut", "longer", "magic", "count", "settings", "boolean", "huge", "infinite",
+        "version", "past the end", "nested", "nan", "series",
+    ],
+)  # fmt: skip
 def test_a_damaged_chunk_is_refused_not_misread(how: str) -> None:
-    blob = encode_tasks(_tasks(2), SETTINGS)
+    blob = encode_tasks(_tasks(1), SETTINGS)
     damaged = _damaged(blob, how)
     assert damaged != blob
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=REASONS[how]):
         decode_tasks(damaged)
 
 
@@ -129,7 +171,7 @@ def test_a_sample_hour_that_is_not_whole_is_refused() -> None:
     position = len(blob) - 3 * 8
     assert blob[position : position + 8] == np.array([1.0]).tobytes()
     damaged = blob[:position] + np.array([1.5]).tobytes() + blob[position + 8 :]
-    with pytest.raises(ValueError, match="whole number"):
+    with pytest.raises(ValueError, match="not a whole hour"):
         decode_tasks(damaged)
 
 
@@ -152,22 +194,23 @@ def test_a_run_with_no_helper_fits_every_chunk_it_shared_and_answers_as_alone(
     jobs = [job for job, _ in _tasks(14)]
     alone = forecast_all(jobs, workers=1)
     store = Store(database)
-    board = ChunkBoard(store.chunks, run_id=7, workers=1)
+    board = ChunkBoard(lambda: store.chunks, run_id=7, workers=1)
 
     with fanned_out(board):
         shared = forecast_all(jobs)
 
     assert _same(shared, alone)
-    assert list(store.chunks.takers(7).values()) == [board.me] * 3, "14 series: 3 chunks of 4"
+    assert (board.shared, board.taken_back) == (3, 3), "14 series: 3 chunks of 4, the rest here"
     assert _jobs(store) == [("rightsizer.forecast", "forecasts", 10, "todo")] * 3
-    board.close()
-    assert store.chunks.takers(7) == {}
+    assert store.chunks.takers(7) == {}, "withdrawn as fitted: no helper fits them again"
+    drain(database, store, ServiceSettings())
+    assert [status for *_, status in _jobs(store)] == ["succeeded"] * 3, "found nothing to do"
 
 
 @pytest.mark.slow
 def test_a_worker_takes_shared_chunks_through_the_real_engine(database: str) -> None:
     store = Store(database)
-    board = ChunkBoard(store.chunks, run_id=3, workers=1)
+    board = ChunkBoard(lambda: store.chunks, run_id=3, workers=1)
     chunks = [_tasks(3, first) for first in (0, 3, 6)]
     tickets = [board.submit(tasks, SETTINGS) for tasks in chunks]
     assert not any(ticket.done() for ticket in tickets)
@@ -183,46 +226,75 @@ def test_a_worker_takes_shared_chunks_through_the_real_engine(database: str) -> 
 @pytest.mark.slow
 def test_a_chunk_whose_taker_went_silent_is_taken_back(database: str) -> None:
     store = Store(database)
-    board = ChunkBoard(store.chunks, run_id=5, workers=1)
+    board = ChunkBoard(lambda: store.chunks, run_id=5, workers=1)
     tasks = _tasks(2)
     ticket = board.submit(tasks, SETTINGS)
     assert store.chunks.claim(ticket.chunk, "node-gone:41", 120) is not None
+    assert not board._take_over(), "a fresh claim is left to its taker"
     with store.session() as session:
         session.execute(text("update forecast_chunks set claimed_at = now() - interval '1 hour'"))
 
     assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
-    assert store.chunks.takers(5) == {ticket.chunk: board.me}
+    assert board.taken_back == 1 and store.chunks.takers(5) == {}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answer", ["theirs", "unreadable", "short"])
 def test_a_helper_s_answer_is_used_only_when_it_reads_whole(database: str, answer: str) -> None:
     store = Store(database)
-    board = ChunkBoard(store.chunks, run_id=9, workers=1)
+    board = ChunkBoard(lambda: store.chunks, run_id=9, workers=1)
     tasks = _tasks(2)
-    expected = fit_chunk(tasks, SETTINGS)
+    fitted_here = fit_chunk(tasks, SETTINGS)
+    theirs = fit_chunk(_tasks(2, first=100), SETTINGS)  # told apart from what the run fits
     ticket = board.submit(tasks, SETTINGS)
     assert store.chunks.claim(ticket.chunk, "helper:12", 120) is not None
     blob = {
-        "theirs": encode_forecasts(expected),
+        "theirs": encode_forecasts(theirs),
         "unreadable": b"RSF1 not forecasts",
-        "short": encode_forecasts(expected[:1]),
+        "short": encode_forecasts(theirs[:1]),
     }[answer]
     store.chunks.answer(ticket.chunk, blob)
 
-    assert _same(ticket.result(), expected)
+    assert _same(ticket.result(), theirs if answer == "theirs" else fitted_here)
     assert store.chunks.takers(9) == {ticket.chunk: "helper:12"}, "taken by nobody else"
 
 
+@pytest.mark.slow
 def test_a_worker_whose_fit_fails_gives_the_chunk_back_at_once(database: str) -> None:
     store = Store(database)
     chunk = store.chunks.put(11, b"not a chunk")
 
-    assert not take(store, chunk, deadline=60)
+    try:
+        assert not take(store, chunk)
+    finally:
+        release_workers()
 
     assert store.chunks.takers(11) == {chunk: None}, "released, not left to go stale"
     store.chunks.drop(11)
-    assert not take(store, chunk, deadline=60), "a chunk gone with its run is nothing to do"
+    assert not take(store, chunk), "a chunk gone with its run is nothing to do"
+
+
+def test_a_worker_carrying_out_a_run_leaves_chunks_to_others(database: str) -> None:
+    store = Store(database)
+    chunk = store.chunks.put(12, encode_tasks(_tasks(1), SETTINGS))
+    worker = Worker(store, ServiceSettings())
+    worker._running(+1)  # as while its own run's child fits on this node's CPUs
+
+    worker.share(chunk)
+
+    assert store.chunks.takers(12) == {chunk: None}
+
+
+def test_a_run_that_dies_has_its_chunks_deleted_by_its_worker(database: str) -> None:
+    store = Store(database)
+    repository = store.repositories.add("github", "acme/infra", None)
+    store.queue.enqueue(repository, "schedule")
+
+    drain(database, store, ServiceSettings(retry_seconds=3600.0), work=shares_then_dies)
+
+    assert [outcome for _, outcome, _, _ in store.runs.of(repository)] == ["failed"]
+    with store.session() as session:
+        assert session.scalar(text("select count(*) from forecast_chunks")) == 0
 
 
 def test_chunks_of_runs_that_died_are_pruned(database: str) -> None:
@@ -264,16 +336,17 @@ def test_a_worker_process_and_the_run_share_a_run_s_chunks(
         while not _workers(store):
             assert helper.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        board = ChunkBoard(store.chunks, run_id=21, workers=1)
+        board = ChunkBoard(lambda: store.chunks, run_id=21, workers=1)
         chunks = [_tasks(6, first) for first in range(0, 72, 6)]
         tickets = [board.submit(tasks, SETTINGS) for tasks in chunks]
         for ticket, tasks in zip(tickets, chunks, strict=True):
             assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
-        takers = list(store.chunks.takers(21).values())
+        helped = list(store.chunks.takers(21).values())  # the run withdrew what it fitted
     finally:
         helper.terminate()
         helper.wait(30)
-    assert board.me in takers and any(t != board.me for t in takers), (takers, log.read_text())
+    assert board.taken_back + len(helped) == len(chunks)
+    assert board.taken_back and helped and board.me not in helped, (helped, log.read_text())
 
 
 def _workers(store: Store) -> int:

@@ -20,7 +20,6 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job, Status
 from procrastinate.manager import JobManager
 
-from bot.service.fanout import take
 from bot.service.isolated import start_fork_server
 from bot.service.worker import POISON_AFTER, BudgetWait, JobFailed, RetryLater, Worker
 from bot.store.chunks import QUEUE as CHUNK_QUEUE
@@ -106,7 +105,7 @@ def _run(context: JobContext, repository: int, reason: str, details: dict[str, A
 def _fit(context: JobContext, chunk: int) -> None:
     """A share of another run's forecasts (`fanout.py`)."""
     worker: Worker = context.additional_context["worker"]
-    take(worker.store, chunk, worker.settings.job_timeout_seconds)
+    worker.share(chunk)
 
 
 async def _recover(context: JobContext, timestamp: int) -> None:
@@ -118,6 +117,9 @@ async def recover_stalled(manager: JobManager, worker: Worker) -> None:
     stalled_after = 3 * worker.settings.worker_heartbeat_seconds
     for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
         assert job.id is not None
+        if job.task_name == CHUNK_TASK:  # its claim goes stale and its run takes it back
+            await manager.finish_job(job, Status.FAILED, delete_job=False)
+            continue
         tried = job.attempts + 1
         if job.task_name == TASK and tried >= POISON_AFTER:
             message = f"poisoned: its worker stopped during it {tried} times; not tried again"

@@ -18,14 +18,17 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from loky import cpu_count
 
+from bot.service.isolated import MEMORY_LIMIT_BYTES
 from bot.store import Store
 from bot.store.chunks import Chunks
-from recommenders.forecasters.batch import fit_chunk, local_pool
+from recommenders.forecasters.batch import fit_chunk, local_pool, release_workers
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings
 from recommenders.forecasters.wire import (
     Task,
@@ -56,28 +59,46 @@ def taker() -> str:
 
 
 class ChunkBoard:
-    """The `Fanout` of one run (`recommenders.forecasters.batch.fanned_out`)."""
+    """The `Fanout` of one run (`recommenders.forecasters.batch.fanned_out`). The database
+    is opened on the first chunk the run's own processes cannot take: a run that never
+    overflows never connects."""
 
-    def __init__(self, chunks: Chunks, run_id: int, workers: int | None = None) -> None:
-        self.chunks = chunks
+    def __init__(
+        self, open_chunks: Callable[[], Chunks], run_id: int, workers: int | None = None
+    ) -> None:
+        self.open_chunks = open_chunks
         self.run_id = run_id
         self.workers = max(workers or cpu_count(), 1)
         self.me = f"run {run_id} at {taker()}"
         self.mine: dict[int, tuple[list[Task], ForecastSettings]] = {}
+        """The chunks not yet returned, kept to fit again if no answer reads whole."""
         self.fitting: dict[int, Future[list[Forecast]]] = {}
-        """Chunks on this machine's worker processes."""
+        """Chunks on this machine's forecast processes."""
         self.answered: dict[int, list[Forecast]] = {}
+        self.returned: set[int] = set()
+        self.shared = 0
+        """Chunks put in the database, and of those, fitted here: the rest a helper fitted."""
+        self.taken_back = 0
+
+    @cached_property
+    def chunks(self) -> Chunks:
+        return self.open_chunks()
 
     def submit(self, tasks: list[Task], settings: ForecastSettings) -> Ticket:
         self._harvest()
         if self.workers > 1 and len(self.fitting) < self.workers:
-            chunk = -len(self.mine) - 1  # never in the table: nobody else could take it
+            chunk = -len(self.mine) - len(self.returned) - 1  # not a row: nobody else sees it
             self.mine[chunk] = (tasks, settings)
-            self.fitting[chunk] = local_pool(self.workers).submit(fit_chunk, tasks, settings)
+            self._fit_here(chunk)
         else:
             chunk = self.chunks.put(self.run_id, encode_tasks(tasks, settings))
             self.mine[chunk] = (tasks, settings)
+            self.shared += 1
         return Ticket(self, chunk)
+
+    def done(self, chunk: int) -> bool:
+        self._harvest()
+        return chunk in self.answered or chunk in self.returned
 
     def result(self, chunk: int) -> list[Forecast]:
         """The chunk's forecasts, from whoever fitted them; meanwhile this machine fits any
@@ -93,32 +114,45 @@ class ChunkBoard:
                 wait(list(self.fitting.values()), POLL_SECONDS, FIRST_COMPLETED)
             else:
                 time.sleep(POLL_SECONDS)
-        return self.answered[chunk]
+        del self.mine[chunk]
+        self.returned.add(chunk)
+        return self.answered.pop(chunk)
 
     def close(self) -> None:
-        """The run's chunks deleted: jobs still waiting for them will find nothing to do."""
-        self.chunks.drop(self.run_id)
+        """The run's chunks deleted, if it shared any: jobs still waiting for them will find
+        nothing to do. (A run that dies first has them deleted by its worker, `worker.py`.)"""
+        if "chunks" in self.__dict__:
+            self.chunks.drop(self.run_id)
+
+    def _fit_here(self, chunk: int) -> None:
+        tasks, settings = self.mine[chunk]
+        if self.workers > 1:
+            self.fitting[chunk] = local_pool(self.workers).submit(fit_chunk, tasks, settings)
+        else:
+            self.answered[chunk] = fit_chunk(tasks, settings)
 
     def _harvest(self) -> None:
         for chunk, pending in list(self.fitting.items()):
             if pending.done():
                 self.answered[chunk] = pending.result()
                 del self.fitting[chunk]
+                if chunk > 0:
+                    self.chunks.withdraw(chunk)
 
     def _take_over(self) -> bool:
         """Claim the run's chunks nobody holds (or whose taker went silent), as many as
-        this machine has free worker processes; True if it claimed any."""
+        this machine has free forecast processes; True if it claimed any. A chunk fitted
+        here is withdrawn from the table, so that no helper fits it again."""
         claimed = False
-        while len(self.fitting) < self.workers:
+        while self.shared and len(self.fitting) < self.workers:
             chunk = self.chunks.claim_next(self.run_id, self.me, STALE_SECONDS)
             if chunk is None:
                 break
             claimed = True
-            tasks, settings = self.mine[chunk]
-            if self.workers > 1:
-                self.fitting[chunk] = local_pool(self.workers).submit(fit_chunk, tasks, settings)
-            else:
-                self.answered[chunk] = fit_chunk(tasks, settings)
+            self.taken_back += 1
+            self._fit_here(chunk)
+            if chunk in self.answered:  # fitted in this process, there and then
+                self.chunks.withdraw(chunk)
                 break
         return claimed
 
@@ -126,13 +160,15 @@ class ChunkBoard:
         waiting = [
             c for c in self.mine if c > 0 and c not in self.answered and c not in self.fitting
         ]
+        if not waiting:
+            return
         for chunk, blob in self.chunks.answers(waiting).items():
             tasks, settings = self.mine[chunk]
             try:
                 found = decode_forecasts(blob)
-                if len(found) != len(tasks):
-                    raise ValueError(f"{len(found)} forecasts for {len(tasks)} series")
-            except ValueError as exc:  # a worker of another version, or a damaged row
+                if [len(f.mean) for f in found] != [job.steps for job, _ in tasks]:
+                    raise ValueError(f"{len(found)} forecasts do not answer {len(tasks)} series")
+            except ValueError as exc:  # a damaged row, or a worker of another version
                 log.warning("forecast chunk %s: unreadable answer (%s); fitted here", chunk, exc)
                 found = fit_chunk(tasks, settings)
             self.answered[chunk] = found
@@ -144,29 +180,33 @@ class Ticket:
     chunk: int
 
     def done(self) -> bool:
-        return self.chunk in self.board.answered
+        return self.board.done(self.chunk)
 
     def result(self) -> list[Forecast]:
         return self.board.result(self.chunk)
 
 
-def take(store: Store, chunk: int, deadline: float) -> bool:
+def take(store: Store, chunk: int) -> bool:
     """A worker's part: the chunk claimed, fitted and answered. False when there was nothing
     to take (answered, gone with its run, or held by another) or the fit failed; a failed
     claim is released so that the run takes the chunk back at once.
 
-    The fit runs on this worker's forecast processes (loky's, as a run's own): a chunk is
-    numbers, not repository content, and those processes stay warm between chunks, where a
-    child forked per chunk (`isolated.py`) spent 0.18 s starting and warming up on 0.3 s of
-    fitting (`benchmarks/fanout.py`). A fit that crashes its process breaks only the pool,
-    which the next chunk starts again."""
+    The fit runs on this worker's forecast processes (loky's, as a run's own), which stay
+    warm between chunks, where a child forked per chunk (`isolated.py`) spent 0.18 s starting
+    and warming up on 0.3 s of fitting (`benchmarks/fanout.py`). The numbers come from a
+    repository's exports, so the processes have a run's memory ceiling and the fit a
+    deadline; a process that crashes or overruns is killed with its pool, which the next
+    chunk starts again."""
     me = taker()
     work = store.chunks.claim(chunk, me, STALE_SECONDS)
     if work is None:
         return False
+    pool = local_pool(cpu_count(), memory=MEMORY_LIMIT_BYTES)
     try:
-        answer = local_pool(cpu_count()).submit(fit_encoded, work).result(timeout=deadline)
+        answer = pool.submit(fit_encoded, work).result(timeout=STALE_SECONDS)
     except Exception as exc:  # a chunk that does not decode, a crashed or stuck process
+        if isinstance(exc, TimeoutError):
+            release_workers()
         store.chunks.release(chunk, me)
         log.warning("forecast chunk %s not fitted here: %s", chunk, exc)
         return False

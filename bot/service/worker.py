@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -43,7 +44,7 @@ from bot.service.commands import (
     may_command,
     parse_command,
 )
-from bot.service.fanout import ChunkBoard, SharedFits
+from bot.service.fanout import ChunkBoard, SharedFits, take
 from bot.service.isolated import Ended, run_isolated
 from bot.service.settings import ServiceSettings
 from bot.store import Store
@@ -92,6 +93,8 @@ class Worker:
         self.settings = settings
         self.work = work or planned_and_published
         """What a run's child process does (a test gives one that crashes)."""
+        self._runs = 0
+        self._counting = threading.Lock()
 
     def handle(
         self, job_id: int, repository_id: int, reason: str, details: dict, attempt: int
@@ -113,6 +116,17 @@ class Worker:
         finally:
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
+    def share(self, chunk: int) -> None:
+        """Fit a chunk another run shared (`fanout.py`), unless this worker is carrying out
+        a run itself: that run's forecast processes have its CPUs, and the chunk is better
+        left to an idle worker, or to its run."""
+        if not self._runs:
+            take(self.store, chunk)
+
+    def _running(self, change: int) -> None:
+        with self._counting:
+            self._runs += change
+
     def _backoff(self, job: JobRow, asked: float | None = None) -> float:
         """Exponential from `retry_seconds`, and never sooner than the forge asked."""
         return max(self.settings.retry_seconds * 2 ** (job.attempts - 1), asked or 0.0)
@@ -133,9 +147,12 @@ class Worker:
             self.store.releases.of(job.repository),
             SharedFits(self.store.database.url, run_id),
         )
+        self._running(+1)
         try:
             ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
         finally:
+            self._running(-1)
+            self.store.chunks.drop(run_id)  # the child's own drop, if it died before it
             observed = ended.value.api_budget if ended.kind == "ok" else None
             if budget is not None:
                 self.store.budgets.settle(*budget, observed)
@@ -347,9 +364,10 @@ def planned_and_published(
     """One run, as the child process of `Worker._run` carries it out: its fits shared with
     the service's other workers when `shared` says where."""
     said: list[str] = []
-    board = (
-        None if shared is None else ChunkBoard(Chunks(Database(shared.database_url)), shared.run_id)
-    )
+    board = None
+    if shared is not None:
+        url = shared.database_url
+        board = ChunkBoard(lambda: Chunks(Database(url, migrate=False)), shared.run_id)
     try:
         with fanned_out(board) if board is not None else nullcontext():
             report = run_once(

@@ -86,6 +86,12 @@ class Chunks:
                 .values(result=result)
             )
 
+    def withdraw(self, chunk_id: int) -> None:
+        """The chunk taken off the table: its run fitted it itself, and a helper whose job
+        comes late must not fit it again."""
+        with self.session() as session:
+            session.execute(delete(ForecastChunk).where(ForecastChunk.id == chunk_id))
+
     def release(self, chunk_id: int, by: str) -> None:
         """`by`'s claim given up (its fit failed): the run takes the chunk back at once
         instead of after the claim goes stale."""

@@ -72,7 +72,7 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + sqlalchemy_url(url).removeprefix(DRIVER)
 
 
-def migrate(engine: Engine) -> None:
+def migrate_schema(engine: Engine) -> None:
     """Every Alembic migration not yet applied, in one transaction that holds an advisory
     lock: the web process and the workers may start together, and only one migrates."""
     config = Config()
@@ -92,12 +92,15 @@ class Database:
     read: every part of the store shares it, so that one transaction can span them (a
     delivery and the job it queues)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, migrate: bool = True) -> None:
+        """`migrate=False` for a run's child, which only shares its fits: the worker that
+        forked it migrated the schema already."""
         self.url = sqlalchemy_url(url)
         """Secret (it may hold a password): handed only to a run's own child, which shares
         its fits through this database (`bot/service/fanout.py`)."""
         self.engine = create_engine(self.url, pool_pre_ping=True)
-        migrate(self.engine)
+        if migrate:
+            migrate_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

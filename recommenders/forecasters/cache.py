@@ -30,16 +30,15 @@ import numpy as np
 from recommenders.errors import InputError
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Warm, Within
 from recommenders.forecasters.wire import (
+    FORMAT,
     float_bytes,
     floats,
     forecast_fields,
     forecast_from,
+    read_json,
     warm_fields,
     warm_from,
 )
-
-FORMAT = 2
-"""Bumped whenever `Forecast` or the models change meaning: an old file is then ignored."""
 
 
 def cache_key(
@@ -81,13 +80,13 @@ class ForecastCache:
                 if stored.get("format") != str(FORMAT):
                     return cache  # an older format: its forecasts mean something else
                 cache.forecasts = {
-                    key: forecast_from(json.loads(body), floats(mean), floats(distribution))
+                    key: forecast_from(read_json(body), floats(mean), floats(distribution))
                     for key, body, mean, distribution in db.execute(
                         "SELECT key, body, mean, distribution FROM forecasts"
                     )
                 }
                 cache.warm_starts = {
-                    series: warm_from(json.loads(body))
+                    series: warm_from(read_json(body))
                     for series, body in db.execute("SELECT series, body FROM warm")
                 }
         except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:

@@ -4,10 +4,11 @@ a pickle.
 Two places keep or send them outside the process that made them: the forecast cache (a file
 others may write too) and the service's fan-out (chunks of fits that any worker takes, and
 their answers, through PostgreSQL). Decoding either must not be able to run code, and a
-damaged or foreign blob is a `ValueError`, never a wrong forecast.
+damaged or foreign blob, or one a worker of another version made, is a `ValueError`, never
+a wrong forecast and never another exception.
 
-A blob is `MAGIC`, the length of a JSON header, the header, then the arrays it describes,
-end to end as little-endian float64.
+A blob is `MAGIC`, the length of a JSON header, the header (which names its `FORMAT`), then
+the arrays it describes, end to end as little-endian float64.
 """
 
 from __future__ import annotations
@@ -15,18 +16,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
-from collections.abc import Sequence
-from typing import Any
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Job, Warm, Within
 
+FORMAT = 2
+"""Bumped whenever `Forecast` or the models change meaning: an old cache is then ignored, and
+a chunk or answer from a worker of another version refused."""
 MAGIC = b"RSF1"
 _LENGTH = struct.Struct("<I")
 FLOATS = np.dtype("<f8")
 Task = tuple[Job, Warm | None]
 """One fit to make, and what the last run learnt about its series."""
+T = TypeVar("T")
+MAX_COUNT = 2**31
+"""Above any length, hour or setting a chunk holds."""
 
 
 def encode_tasks(tasks: Sequence[Task], settings: ForecastSettings) -> bytes:
@@ -49,33 +57,8 @@ def encode_tasks(tasks: Sequence[Task], settings: ForecastSettings) -> bytes:
 
 
 def decode_tasks(blob: bytes) -> tuple[list[Task], ForecastSettings]:
-    """The fits a chunk asks for; `ValueError` for anything but a whole, well-formed one."""
-    try:
-        return _tasks(blob)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"a chunk's header lacks or mistypes {exc}") from exc
-
-
-def _tasks(blob: bytes) -> tuple[list[Task], ForecastSettings]:
-    header, arrays = _unpack(blob)
-    settings = _settings(header.get("settings"))
-    tasks: list[Task] = []
-    for body in _items(header.get("tasks")):
-        values = arrays.take(_count(body["values"]))
-        within = None
-        if body["within"] is not None:
-            samples = _count(body["within"])
-            hour = arrays.take(samples)
-            if not np.all(np.isfinite(hour)) or np.any(hour != np.round(hour)):
-                raise ValueError("a sample's hour is not a whole number")
-            within = Within(hour.astype(np.int64), arrays.take(samples))
-        warm = None if body["warm"] is None else warm_from(body["warm"])
-        series = body["series"]
-        if series is not None and not isinstance(series, str):
-            raise ValueError(f"series id {series!r} is not text")
-        tasks.append((Job(values, _count(body["steps"]), series, within), warm))
-    arrays.finished()
-    return tasks, settings
+    """The fits a chunk asks for."""
+    return _decoding(_tasks, blob)
 
 
 def encode_forecasts(forecasts: Sequence[Forecast]) -> bytes:
@@ -88,22 +71,15 @@ def encode_forecasts(forecasts: Sequence[Forecast]) -> bytes:
 
 
 def decode_forecasts(blob: bytes) -> list[Forecast]:
+    return _decoding(_forecasts, blob)
+
+
+def read_json(text: str | bytes) -> Any:
+    """JSON, with nesting too deep for the parser a `ValueError` like any other damage."""
     try:
-        return _forecasts(blob)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"a forecast blob's header lacks or mistypes {exc}") from exc
-
-
-def _forecasts(blob: bytes) -> list[Forecast]:
-    header, arrays = _unpack(blob)
-    found = [
-        forecast_from(
-            body, arrays.take(_count(body["mean"])), arrays.take(_count(body["distribution"]))
-        )
-        for body in _items(header.get("forecasts"))
-    ]
-    arrays.finished()
-    return found
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deep") from exc
 
 
 def float_bytes(values: np.ndarray) -> bytes:
@@ -134,8 +110,8 @@ def forecast_from(body: dict[str, object], mean: np.ndarray, distribution: np.nd
         mean,
         distribution,
         warm.fold_errors,
-        str(body["reason"]),
-        bool(body["drift"]),
+        _text(body["reason"]),
+        _flag(body["drift"]),
         _numbers(body["scores"]),
         warm.age,
     )
@@ -154,11 +130,51 @@ def warm_from(body: object) -> Warm:
     if not isinstance(body, dict):
         raise ValueError(f"{body!r} is not a mapping")
     return Warm(
-        str(body["model"]),
+        _text(body["model"]),
         _numbers(body["params"]),
         tuple(_list(body["fold_errors"])),
-        int(_number(body["age"])),
+        _count(body["age"]),
     )
+
+
+def _decoding(read: Callable[[bytes], T], blob: bytes) -> T:
+    """`read(blob)`, with a header that lacks or mistypes a field a `ValueError` too."""
+    try:
+        return read(blob)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"a forecast blob's header lacks or mistypes {exc}") from exc
+
+
+def _tasks(blob: bytes) -> tuple[list[Task], ForecastSettings]:
+    header, arrays = _unpack(blob)
+    settings = _settings(header.get("settings"))
+    tasks: list[Task] = []
+    for body in _items(header.get("tasks")):
+        values = _finite(arrays.take(_count(body["values"])))
+        within = None
+        if body["within"] is not None:
+            samples = _count(body["within"])
+            hour = _finite(arrays.take(samples))
+            if np.any(hour != np.round(hour)) or np.any((hour < 0) | (hour >= len(values))):
+                raise ValueError("a sample's hour is not a whole hour of its series")
+            within = Within(hour.astype(np.int64), _finite(arrays.take(samples)))
+        warm = None if body["warm"] is None else warm_from(body["warm"])
+        series = body["series"]
+        if series is not None and not isinstance(series, str):
+            raise ValueError(f"series id {series!r} is not text")
+        tasks.append((Job(values, _count(body["steps"]), series, within), warm))
+    arrays.finished()
+    return tasks, settings
+
+
+def _forecasts(blob: bytes) -> list[Forecast]:
+    header, arrays = _unpack(blob)
+    found = []
+    for body in _items(header.get("forecasts")):
+        mean = arrays.take(_count(body["mean"]))
+        found.append(forecast_from(body, mean, arrays.take(_count(body["distribution"]))))
+    arrays.finished()
+    return found
 
 
 class _Arrays:
@@ -180,7 +196,7 @@ class _Arrays:
 
 
 def _pack(header: dict[str, object], arrays: list[np.ndarray]) -> bytes:
-    text = json.dumps(header, separators=(",", ":")).encode()
+    text = json.dumps({"format": FORMAT, **header}, separators=(",", ":")).encode()
     return b"".join([MAGIC, _LENGTH.pack(len(text)), text, *map(float_bytes, arrays)])
 
 
@@ -191,20 +207,24 @@ def _unpack(blob: bytes) -> tuple[dict[str, object], _Arrays]:
     if len(blob) < start:
         raise ValueError("a forecast blob cut short")
     (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
-    header = json.loads(blob[start : start + length])
+    if start + length > len(blob):
+        raise ValueError("a forecast blob's header runs past its end")
+    header = read_json(blob[start : start + length])
     if not isinstance(header, dict):
         raise ValueError("a forecast blob's header is not a mapping")
+    if header.get("format") != FORMAT:
+        raise ValueError(f"format {header.get('format')!r}, not {FORMAT}: another version's")
     return header, _Arrays(floats(blob[start + length :]))
 
 
 def _settings(body: object) -> ForecastSettings:
     if not isinstance(body, dict):
         raise ValueError("a chunk names no forecast settings")
-    names = {f.name: f.type for f in dataclasses.fields(ForecastSettings)}
-    if set(body) != set(names):
-        raise ValueError(f"forecast settings {sorted(body)} are not {sorted(names)}")
+    kinds = typing.get_type_hints(ForecastSettings)
+    if set(body) != set(kinds):
+        raise ValueError(f"forecast settings {sorted(body)} are not {sorted(kinds)}")
     numbers: dict[str, Any] = {
-        k: (_number(v) if names[k] == "float" else _count(v)) for k, v in body.items()
+        k: (_number(v) if kinds[k] is float else _count(v)) for k, v in body.items()
     }
     return ForecastSettings(**numbers)
 
@@ -215,16 +235,39 @@ def _items(value: object) -> list[dict[str, object]]:
     return value
 
 
+def _finite(values: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(values)):
+        raise ValueError("an array holds NaN or infinity")
+    return values
+
+
 def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{value!r} is not a count")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_COUNT:
+        raise ValueError(f"{str(value)[:40]!r} is not a count")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not text")
+    return value
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true or false")
     return value
 
 
 def _number(value: object) -> float:
+    """Any float the models wrote (a score may be NaN where a series' mean is 0), but a
+    number JSON holds that no float can is refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{value!r} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise ValueError("a number too large for a float") from exc
 
 
 def _numbers(value: object) -> dict[str, float]:

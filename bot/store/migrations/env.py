@@ -1,4 +1,4 @@
-"""Alembic's environment: migrations run on the connection `bot.store.database.migrate`
+"""Alembic's environment: migrations run on the connection `bot.store.database.migrate_schema`
 hands over (inside its transaction and advisory lock), never on a URL of their own."""
 
 from alembic import context
