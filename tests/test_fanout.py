@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from bot.forges.connect import ForgeOptions
 from bot.service import fanout
-from bot.service.fanout import ChunkBoard, SharedFits, take, taker
+from bot.service.fanout import ChunkBoard, SharedFits, release_fitters, take, taker
 from bot.service.settings import ServiceSettings
 from bot.service.worker import RunSummary, Worker, planned_and_published
 from bot.store import Store
@@ -31,7 +31,7 @@ from recommenders.forecasters import (
     batch,
     forecast_all,
 )
-from recommenders.forecasters.batch import fanned_out, fit_chunk, release_workers
+from recommenders.forecasters.batch import fanned_out, fit_chunk
 from recommenders.forecasters.wire import (
     Task,
     decode_forecasts,
@@ -267,11 +267,31 @@ def test_a_worker_whose_fit_fails_gives_the_chunk_back_at_once(database: str) ->
     try:
         assert not take(store, chunk)
     finally:
-        release_workers()
+        release_fitters()
 
     assert store.chunks.takers(11) == {chunk: None}, "released, not left to go stale"
     store.chunks.drop(11)
     assert not take(store, chunk), "a chunk gone with its run is nothing to do"
+
+
+@pytest.mark.slow
+def test_a_fit_that_overruns_its_deadline_is_killed_and_the_next_chunk_fitted(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(database)
+    tasks = _tasks(4)
+    slow, fine = (store.chunks.put(13, encode_tasks(tasks, SETTINGS)) for _ in range(2))
+    try:
+        monkeypatch.setattr(fanout, "STALE_SECONDS", 0.001)  # no fit is that quick
+        first = fanout.fitters()
+        assert not take(store, slow)
+        assert store.chunks.takers(13)[slow] is None, "released at once"
+        monkeypatch.setattr(fanout, "STALE_SECONDS", 120.0)
+        assert take(store, fine)
+        assert fanout.fitters() is not first, "the killed process's pool was replaced"
+    finally:
+        release_fitters()
+    assert _same(decode_forecasts(store.chunks.answers([fine])[fine]), fit_chunk(tasks, SETTINGS))
 
 
 def test_a_worker_carrying_out_a_run_leaves_chunks_to_others(database: str) -> None:

@@ -17,18 +17,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from loky import cpu_count
 
-from bot.service.isolated import MEMORY_LIMIT_BYTES
+from bot.service.isolated import forked_pool, within
 from bot.store import Store
 from bot.store.chunks import Chunks
-from recommenders.forecasters.batch import fit_chunk, local_pool, release_workers
+from recommenders.forecasters.batch import fit_chunk, local_pool
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings
 from recommenders.forecasters.wire import (
     Task,
@@ -191,27 +193,58 @@ def take(store: Store, chunk: int) -> bool:
     to take (answered, gone with its run, or held by another) or the fit failed; a failed
     claim is released so that the run takes the chunk back at once.
 
-    The fit runs on this worker's forecast processes (loky's, as a run's own), which stay
-    warm between chunks, where a child forked per chunk (`isolated.py`) spent 0.18 s starting
-    and warming up on 0.3 s of fitting (`benchmarks/fanout.py`). The numbers come from a
-    repository's exports, so the processes have a run's memory ceiling and the fit a
-    deadline; a process that crashes or overruns is killed with its pool, which the next
-    chunk starts again."""
+    The fit runs on this worker's fitting processes (`fitters`); the numbers come from a
+    repository's exports, so they have a run's memory ceiling and each fit a deadline."""
     me = taker()
     work = store.chunks.claim(chunk, me, STALE_SECONDS)
     if work is None:
         return False
-    pool = local_pool(cpu_count(), memory=MEMORY_LIMIT_BYTES)
+    pool = fitters()
     try:
-        answer = pool.submit(fit_encoded, work).result(timeout=STALE_SECONDS)
-    except Exception as exc:  # a chunk that does not decode, a crashed or stuck process
-        if isinstance(exc, TimeoutError):
-            release_workers()
+        answer = pool.submit(fit_in_time, work, STALE_SECONDS).result()
+    except Exception as exc:  # a chunk that does not decode; a process killed or crashed
+        if isinstance(exc, BrokenProcessPool):
+            release_fitters(pool)
         store.chunks.release(chunk, me)
         log.warning("forecast chunk %s not fitted here: %s", chunk, exc)
         return False
     store.chunks.answer(chunk, answer)
     return True
+
+
+_fitters: list[ProcessPoolExecutor] = []
+_starting = threading.Lock()
+
+
+def fitters() -> ProcessPoolExecutor:
+    """This worker's processes for other runs' chunks, one per CPU of its quota, kept for
+    its life: forked from its fork server, a chunk starts fitting at once, where loky's fresh
+    processes spent 2.5 s of CPU importing first (at half a CPU, 5 s of a helper's first
+    chunk; `benchmarks/fanout.py`). Idle, they share the server's pages."""
+    with _starting:
+        if not _fitters:
+            _fitters.append(forked_pool(cpu_count()))
+        return _fitters[0]
+
+
+def release_fitters(pool: ProcessPoolExecutor | None = None) -> None:
+    """Stop the fitting processes (`pool`, if still the current one); the next chunk starts
+    new ones. A process killed at its deadline breaks its pool."""
+    with _starting:
+        stopping = [p for p in _fitters if pool is None or p is pool]
+        for found in stopping:
+            _fitters.remove(found)
+    for found in stopping:
+        found.shutdown(wait=False, cancel_futures=True)
+
+
+def fit_in_time(work: bytes, seconds: float) -> bytes:
+    """`fit_encoded` in a fitting process that is killed if it overruns `seconds`."""
+    within(seconds)
+    try:
+        return fit_encoded(work)
+    finally:
+        within(0)
 
 
 def fit_encoded(work: bytes) -> bytes:

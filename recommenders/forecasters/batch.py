@@ -13,7 +13,6 @@ one machine fits in time.
 
 from __future__ import annotations
 
-import resource
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -139,14 +138,9 @@ def submit(tasks: list[Task], settings: ForecastSettings, workers: int) -> Pendi
     return local_pool(workers).submit(fit_chunk, tasks, settings)
 
 
-def local_pool(workers: int, memory: int | None = None) -> Any:
-    """This process's workers (loky's reusable executor), started on first use; `memory`
-    caps each one's address space (a service worker fitting chunks other runs sent: a run's
-    own workers inherit its ceiling)."""
-    limits: dict[str, Any] = {}
-    if memory is not None:
-        limits = {"initializer": _limit_memory, "initargs": (memory,)}
-    pool = get_reusable_executor(workers, timeout=WORKERS_IDLE, env=SINGLE_THREADED, **limits)
+def local_pool(workers: int) -> Any:
+    """This process's workers (loky's reusable executor), started on first use."""
+    pool = get_reusable_executor(workers, timeout=WORKERS_IDLE, env=SINGLE_THREADED)
     if pool not in _pools:
         _pools.append(pool)
     return pool
@@ -154,7 +148,3 @@ def local_pool(workers: int, memory: int | None = None) -> Any:
 
 def fit_chunk(tasks: list[Task], settings: ForecastSettings) -> list[Forecast]:
     return [forecast(job.values, job.steps, warm, settings, job.within) for job, warm in tasks]
-
-
-def _limit_memory(memory: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))

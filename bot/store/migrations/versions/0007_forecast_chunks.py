@@ -26,6 +26,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_forecast_chunks_run_id", "forecast_chunks", ["run_id"])
+    # float64 arrays barely compress: PostgreSQL's default would spend CPU trying on every
+    # chunk and answer (pglz on ~370 KB each), on the server every worker shares.
+    op.execute("alter table forecast_chunks alter column tasks set storage external")
+    op.execute("alter table forecast_chunks alter column result set storage external")
 
 
 def downgrade() -> None:
