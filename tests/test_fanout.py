@@ -221,6 +221,8 @@ def test_a_worker_takes_shared_chunks_through_the_real_engine(database: str) -> 
     for ticket, tasks in zip(tickets, chunks, strict=True):
         assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
     assert [status for *_, status in _jobs(store)] == ["succeeded"] * 3
+    with pytest.raises(RuntimeError, match="returned already"):  # not a wait for ever
+        tickets[0].result()
 
 
 @pytest.mark.slow
@@ -279,7 +281,7 @@ def test_a_fit_that_overruns_its_deadline_is_killed_and_the_next_chunk_fitted(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store(database)
-    tasks = _tasks(4)
+    tasks = _tasks(16)  # tens of milliseconds of fitting
     slow, fine = (store.chunks.put(13, encode_tasks(tasks, SETTINGS)) for _ in range(2))
     try:
         monkeypatch.setattr(fanout, "STALE_SECONDS", 0.001)  # no fit is that quick

@@ -31,7 +31,7 @@ from bot.service.isolated import forked_pool, within
 from bot.store import Store
 from bot.store.chunks import Chunks
 from recommenders.forecasters.batch import fit_chunk, local_pool
-from recommenders.forecasters.forecaster import Forecast, ForecastSettings
+from recommenders.forecasters.forecaster import QUANTILES, Forecast, ForecastSettings
 from recommenders.forecasters.wire import (
     Task,
     decode_forecasts,
@@ -43,6 +43,9 @@ from recommenders.forecasters.wire import (
 log = logging.getLogger("rightsizer.fanout")
 STALE_SECONDS = 120.0
 """A claim this old is taken for abandoned: a chunk of 64 fits takes seconds."""
+BACKSTOP_SECONDS = 30.0
+"""Beyond a fit's deadline, how long a worker waits for the process the deadline should
+have killed (one in uninterruptible sleep): then it gives the chunk back and the pool up."""
 POLL_SECONDS = 0.2
 """How often a run with nothing left to fit looks for its helpers' answers."""
 
@@ -105,6 +108,8 @@ class ChunkBoard:
     def result(self, chunk: int) -> list[Forecast]:
         """The chunk's forecasts, from whoever fitted them; meanwhile this machine fits any
         of the run's chunks that no other worker holds."""
+        if chunk in self.returned:
+            raise RuntimeError(f"chunk {chunk} was returned already: its forecasts are gone")
         while chunk not in self.answered:
             self._harvest()
             if chunk in self.answered or self._take_over():
@@ -168,7 +173,8 @@ class ChunkBoard:
             tasks, settings = self.mine[chunk]
             try:
                 found = decode_forecasts(blob)
-                if [len(f.mean) for f in found] != [job.steps for job, _ in tasks]:
+                lengths = [(len(f.mean), len(f.distribution)) for f in found]
+                if lengths != [(job.steps, len(QUANTILES)) for job, _ in tasks]:
                     raise ValueError(f"{len(found)} forecasts do not answer {len(tasks)} series")
             except ValueError as exc:  # a damaged row, or a worker of another version
                 log.warning("forecast chunk %s: unreadable answer (%s); fitted here", chunk, exc)
@@ -199,11 +205,13 @@ def take(store: Store, chunk: int) -> bool:
     work = store.chunks.claim(chunk, me, STALE_SECONDS)
     if work is None:
         return False
-    pool = fitters()
+    pool = None
     try:
-        answer = pool.submit(fit_in_time, work, STALE_SECONDS).result()
+        pool = fitters()
+        fitting = pool.submit(fit_in_time, work, STALE_SECONDS)
+        answer = fitting.result(timeout=STALE_SECONDS + BACKSTOP_SECONDS)
     except Exception as exc:  # a chunk that does not decode; a process killed or crashed
-        if isinstance(exc, BrokenProcessPool):
+        if pool is not None and isinstance(exc, BrokenProcessPool | TimeoutError):
             release_fitters(pool)
         store.chunks.release(chunk, me)
         log.warning("forecast chunk %s not fitted here: %s", chunk, exc)
@@ -212,29 +220,33 @@ def take(store: Store, chunk: int) -> bool:
     return True
 
 
-_fitters: list[ProcessPoolExecutor] = []
+_fitters: dict[int, ProcessPoolExecutor] = {}
+"""A fitting process per job thread of the engine (its `concurrency`, a CPU each by
+default), so that a process killed at its deadline breaks only its own thread's chunk:
+Python fails every future of a pool whose process died."""
 _starting = threading.Lock()
 
 
 def fitters() -> ProcessPoolExecutor:
-    """This worker's processes for other runs' chunks, one per CPU of its quota, kept for
-    its life: forked from its fork server, a chunk starts fitting at once, where loky's fresh
-    processes spent 2.5 s of CPU importing first (at half a CPU, 5 s of a helper's first
-    chunk; `benchmarks/fanout.py`). Idle, they share the server's pages."""
+    """This job thread's process for other runs' chunks, kept for the worker's life: forked
+    from its fork server, a chunk starts fitting at once, where loky's fresh processes spent
+    2.5 s of CPU importing first (at half a CPU, 5 s of a helper's first chunk;
+    `benchmarks/fanout.py`). Idle, it shares the server's pages."""
+    thread = threading.get_ident()
     with _starting:
-        if not _fitters:
-            _fitters.append(forked_pool(cpu_count()))
-        return _fitters[0]
+        if thread not in _fitters:
+            _fitters[thread] = forked_pool(1)
+        return _fitters[thread]
 
 
 def release_fitters(pool: ProcessPoolExecutor | None = None) -> None:
-    """Stop the fitting processes (`pool`, if still the current one); the next chunk starts
-    new ones. A process killed at its deadline breaks its pool."""
+    """Stop the fitting processes (`pool`'s, if it is still in use; else every one); the
+    next chunk starts new ones. A process killed at its deadline breaks its pool."""
     with _starting:
-        stopping = [p for p in _fitters if pool is None or p is pool]
-        for found in stopping:
-            _fitters.remove(found)
-    for found in stopping:
+        stopping = {t: p for t, p in _fitters.items() if pool is None or p is pool}
+        for thread in stopping:
+            del _fitters[thread]
+    for found in stopping.values():
         found.shutdown(wait=False, cancel_futures=True)
 
 

@@ -116,6 +116,15 @@ class Worker:
         finally:
             metrics.RUN_SECONDS.observe(time.monotonic() - started)
 
+    def _drop_chunks(self, run_id: int) -> None:
+        """The run's shared chunks, deleted however it ended (its child deletes them itself
+        unless it died first). A failure here must not hide how the run ended: `prune`
+        deletes what is left."""
+        try:
+            self.store.chunks.drop(run_id)
+        except Exception as exc:  # the database, passing; logged, never raised over the run
+            log.warning("the run's forecast chunks not deleted: %s", exc, extra={"run": run_id})
+
     def share(self, chunk: int) -> None:
         """Fit a chunk another run shared (`fanout.py`), unless this worker is carrying out
         a run itself: that run's forecast processes have its CPUs, and the chunk is better
@@ -148,14 +157,15 @@ class Worker:
             SharedFits(self.store.database.url, run_id),
         )
         self._running(+1)
+        ended: Ended | None = None
         try:
             ended = run_isolated(self.work, arguments, self.settings.job_timeout_seconds)
         finally:
             self._running(-1)
-            self.store.chunks.drop(run_id)  # the child's own drop, if it died before it
-            observed = ended.value.api_budget if ended.kind == "ok" else None
+            observed = ended.value.api_budget if ended and ended.kind == "ok" else None
             if budget is not None:
                 self.store.budgets.settle(*budget, observed)
+            self._drop_chunks(run_id)
         if ended.kind == "ok":
             summary: RunSummary = ended.value
             for line in summary.said:
