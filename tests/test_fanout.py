@@ -176,6 +176,7 @@ def test_a_sample_hour_that_is_not_whole_is_refused() -> None:
 
 
 def _jobs(store: Store) -> list[tuple[str, str, int, str]]:
+    """(task, queue, priority, status) of every job but the periodic ones."""
     with store.session() as session:
         rows = session.execute(
             text(
@@ -359,7 +360,9 @@ def test_a_worker_process_and_the_run_share_a_run_s_chunks(
             assert helper.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         board = ChunkBoard(lambda: store.chunks, run_id=21, workers=1)
-        chunks = [_tasks(6, first) for first in range(0, 72, 6)]
+        # 24 chunks of 8: seconds of fitting, ample for the helper to take some however
+        # loaded the machine, while the run takes the first at once.
+        chunks = [_tasks(8, first) for first in range(0, 192, 8)]
         tickets = [board.submit(tasks, SETTINGS) for tasks in chunks]
         for ticket, tasks in zip(tickets, chunks, strict=True):
             assert _same(ticket.result(), fit_chunk(tasks, SETTINGS))
