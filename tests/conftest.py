@@ -129,3 +129,9 @@ def rightsizer(
         text=True,
         timeout=300,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `long` tests first: pytest-xdist hands tests out in this order, and the suite's
+    longest test started last would run alone on one core for minutes after the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -1,5 +1,5 @@
 """The service scaled out, with real processes: one `serve` and three `worker`s on one
-PostgreSQL, 800 signed deliveries for 80 repositories (redeliveries among them), and a
+PostgreSQL, 2,000 signed deliveries for 200 repositories (redeliveries among them), and a
 worker SIGKILLed in the middle of a job. The runs are `tests.quick_service`'s stand-ins,
 which publish one PR per repository on the GitHub test server and journal what they did."""
 
@@ -30,12 +30,10 @@ from tests.prometheus_server import free_port
 from tests.quick_service import BRANCH
 from tests.test_service import push_payload
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.long]
 OWNER = "acme"
-REPOSITORIES = 80
-"""Enough that three workers always have queued windows to race for while one is killed; 200
-took the suite's longest test to three minutes and proved nothing more."""
-DELIVERIES = 800
+REPOSITORIES = 200
+DELIVERIES = 2000
 REDELIVERED = 0.1
 SECRET = "scale-out webhook secret"
 TOKEN = "ghp_scaleout"
@@ -140,7 +138,7 @@ def _ready(url: str) -> bool:
 
 
 def _send(url: str, body: dict, names: list[str]) -> list[str]:
-    """800 pushes across the repositories in a random order from four clients; one in ten
+    """2,000 pushes across the repositories in a random order from four clients; one in ten
     is a redelivery (the same delivery id and body again), as GitHub's redeliver button
     sends. Returns each answer's status."""
     rng = random.Random(18)
