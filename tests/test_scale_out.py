@@ -1,5 +1,5 @@
 """The service scaled out, with real processes: one `serve` and three `worker`s on one
-PostgreSQL, 2,000 signed deliveries for 200 repositories (redeliveries among them), and a
+PostgreSQL, ten signed deliveries for each of 80 repositories (redeliveries among them), and a
 worker SIGKILLed in the middle of a job. The runs are `tests.quick_service`'s stand-ins,
 which publish one PR per repository on the GitHub test server and journal what they did."""
 
@@ -32,8 +32,11 @@ from tests.test_service import push_payload
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.long]
 OWNER = "acme"
-REPOSITORIES = 200
-DELIVERIES = 2000
+REPOSITORIES = int(os.environ.get("RS_SCALE_OUT_REPOSITORIES", "80"))
+"""Issue #18 names 2,000 deliveries for 200 repositories: `RS_SCALE_OUT_REPOSITORIES=200`
+runs that (it passed in the suite at 668a5f0, and took the suite to 10 min 51 s on 2 cores).
+80 keep three workers racing for queued windows throughout, in a minute."""
+DELIVERIES = 10 * REPOSITORIES
 REDELIVERED = 0.1
 SECRET = "scale-out webhook secret"
 TOKEN = "ghp_scaleout"
@@ -138,7 +141,7 @@ def _ready(url: str) -> bool:
 
 
 def _send(url: str, body: dict, names: list[str]) -> list[str]:
-    """2,000 pushes across the repositories in a random order from four clients; one in ten
+    """Ten pushes a repository in a random order from four clients; one in ten
     is a redelivery (the same delivery id and body again), as GitHub's redeliver button
     sends. Returns each answer's status."""
     rng = random.Random(18)
