@@ -14,14 +14,16 @@ worker fits what a run of another repository sent it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -30,7 +32,8 @@ from loky import cpu_count
 from bot.service.isolated import forked_pool, within
 from bot.store import Store
 from bot.store.chunks import Chunks
-from recommenders.forecasters.batch import fit_chunk, local_pool
+from bot.store.database import Database
+from recommenders.forecasters.batch import fanned_out, fit_chunk, local_pool
 from recommenders.forecasters.forecaster import QUANTILES, Forecast, ForecastSettings
 from recommenders.forecasters.wire import (
     Task,
@@ -81,6 +84,8 @@ class ChunkBoard:
         """Chunks on this machine's forecast processes."""
         self.answered: dict[int, list[Forecast]] = {}
         self.returned: set[int] = set()
+        self._local_ids = itertools.count(-1, -1)
+        """Chunks fitted here are numbered below 0: never a row, nobody else sees them."""
         self.shared = 0
         """Chunks put in the database, and of those, fitted here: the rest a helper fitted."""
         self.taken_back = 0
@@ -92,7 +97,7 @@ class ChunkBoard:
     def submit(self, tasks: list[Task], settings: ForecastSettings) -> Ticket:
         self._harvest()
         if self.workers > 1 and len(self.fitting) < self.workers:
-            chunk = -len(self.mine) - len(self.returned) - 1  # not a row: nobody else sees it
+            chunk = next(self._local_ids)
             self.mine[chunk] = (tasks, settings)
             self._fit_here(chunk)
         else:
@@ -102,8 +107,9 @@ class ChunkBoard:
         return Ticket(self, chunk)
 
     def done(self, chunk: int) -> bool:
-        self._harvest()
-        return chunk in self.answered or chunk in self.returned
+        """Asked for every chunk at every progress count: a look, not a harvest."""
+        fitting = self.fitting.get(chunk)
+        return chunk in self.answered or chunk in self.returned or bool(fitting and fitting.done())
 
     def result(self, chunk: int) -> list[Forecast]:
         """The chunk's forecasts, from whoever fitted them; meanwhile this machine fits any
@@ -180,6 +186,22 @@ class ChunkBoard:
                 log.warning("forecast chunk %s: unreadable answer (%s); fitted here", chunk, exc)
                 found = fit_chunk(tasks, settings)
             self.answered[chunk] = found
+
+
+@contextmanager
+def sharing(shared: SharedFits | None) -> Iterator[None]:
+    """Within it, a run's chunks go to every worker through the database `shared` names
+    (nothing changes without one); the run's chunks are deleted when it leaves."""
+    if shared is None:
+        yield
+        return
+    url = shared.database_url
+    board = ChunkBoard(lambda: Chunks(Database(url, migrate=False)), shared.run_id)
+    try:
+        with fanned_out(board):
+            yield
+    finally:
+        board.close()
 
 
 @dataclass

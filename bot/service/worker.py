@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,15 +44,13 @@ from bot.service.commands import (
     may_command,
     parse_command,
 )
-from bot.service.fanout import ChunkBoard, SharedFits, take
+from bot.service.fanout import SharedFits, sharing, take
 from bot.service.isolated import Ended, run_isolated
 from bot.service.settings import ServiceSettings
 from bot.store import Store
-from bot.store.chunks import Chunks
-from bot.store.database import Database
 from bot.store.rows import JobRow, RecommendationRow, RepositoryRow, VerdictRow
 from recommenders.errors import InputError
-from recommenders.forecasters.batch import fanned_out, release_workers
+from recommenders.forecasters.batch import release_workers
 from recommenders.model import WorkloadKey
 
 log = logging.getLogger("rightsizer.worker")
@@ -374,12 +372,8 @@ def planned_and_published(
     """One run, as the child process of `Worker._run` carries it out: its fits shared with
     the service's other workers when `shared` says where."""
     said: list[str] = []
-    board = None
-    if shared is not None:
-        url = shared.database_url
-        board = ChunkBoard(lambda: Chunks(Database(url, migrate=False)), shared.run_id)
     try:
-        with fanned_out(board) if board is not None else nullcontext():
+        with sharing(shared):
             report = run_once(
                 options,
                 None,
@@ -392,8 +386,6 @@ def planned_and_published(
             )
     finally:
         release_workers()
-        if board is not None:
-            board.close()
     schedule = report.config.schedule
     budget = report.api_budget
     return RunSummary(

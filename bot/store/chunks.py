@@ -112,16 +112,6 @@ class Chunks:
             )
             return {chunk_id: result for chunk_id, result in rows if result is not None}
 
-    def takers(self, run_id: int) -> dict[int, str | None]:
-        """Who last claimed each chunk of the run."""
-        with self.session() as session:
-            rows = session.execute(
-                select(ForecastChunk.id, ForecastChunk.claimed_by).where(
-                    ForecastChunk.run_id == run_id
-                )
-            )
-            return {chunk_id: claimed_by for chunk_id, claimed_by in rows}
-
     def drop(self, run_id: int) -> None:
         """The run's chunks, gone with it: their jobs, if still waiting, find nothing."""
         with self.session() as session:
