@@ -57,7 +57,6 @@ from recommenders.strategies.workload import (
     demand_jobs,
     prepared_histories,
     recommend,
-    usage_end,
 )
 
 STALE_HORIZON_CAP = pd.Timedelta(days=14)
@@ -198,6 +197,7 @@ def make_plan(
                 plan.without_usage.append(workload)
                 continue
             claimed.update(matched)
+            spec = workload_spec(workload)
             rules = policy.for_workload(workload)
             changes = landed.get(str(key), ())
             query = rules.annotated.slo_query
@@ -205,21 +205,22 @@ def make_plan(
                 slo(slo_text(str(query.value), workload)) if changes and query and slo else None
             )
             verdicts[key] = verify(
-                str(key), changes, history, current_values(workload_spec(workload)),
+                str(key), changes, history, current_values(spec),
                 rules.guardrails.verify, now, answer,
             ) if changes else []  # fmt: skip
             careful = reverted(verdicts[key]) is not None
-            found.append((workload, history, rules, _strategy(config, rules, strategies, careful)))
+            strategy = _strategy(config, rules, strategies, careful)
+            found.append((workload, spec, history, rules, strategy))
     plan.unmatched_usage = [key for key in usage.workloads() if key not in claimed]
     if not found:
         raise NothingMatched(str(repo), nothing_matched(inventory, usage.workloads()))
-    newest = _newest_end([h for _, h, _, _ in found])
+    newest = _newest_end([h for _, _, h, _, _ in found])
     horizon = _horizon(now, newest)
     cache = cache or ForecastCache()
     with stage("forecasts"):
         series = {
             id(strategy): [
-                p for _, h, _, s in found if s is strategy for p in prepared_histories(h)
+                p for _, _, h, _, s in found if s is strategy for p in prepared_histories(h)
             ]
             for strategy in strategies.values()
         }
@@ -229,14 +230,13 @@ def make_plan(
                 strategy.prepare(series[id(strategy)], horizon, cache)
             before += len(series[id(strategy)])
             told("Forecasting series", before, everything)  # strategies that fit nothing too
-        forecast_all(demand_jobs([(workload_spec(w), h) for w, h, _, _ in found], horizon), cache)
-    for done, (workload, history, rules, strategy) in enumerate(found):
+        forecast_all(demand_jobs([(spec, h) for _, spec, h, _, _ in found], horizon), cache)
+    for done, (workload, spec, history, rules, strategy) in enumerate(found):
         told("Sizing workloads", done, len(found))
         key = workload_key(workload)
         unit_prices = _prices_for(workload, prices, config)
         plan.prices[workload.environment] = unit_prices
         with stage("sizing"):
-            spec = workload_spec(workload)
             recommendation = recommend(strategy, spec, history, unit_prices, horizon, cache)
         schedule = _prescale(workload, spec, history, rules.guardrails)
         if schedule is not None:
@@ -299,7 +299,7 @@ def _overridden(
 
 
 def _newest_end(histories: list[WorkloadUsage]) -> pd.Timestamp | None:
-    ends = [end for end in map(usage_end, histories) if end is not None]
+    ends = [history.end for history in histories if history.end is not None]
     return max(ends) if ends else None
 
 

@@ -24,7 +24,7 @@ from recommenders.forecasters.cache import cache_key
 from recommenders.forecasters.changes import level_change
 from recommenders.forecasters.forecaster import ForecastSettings
 from recommenders.forecasters.models import HoltWinters, SeasonalMedian, StlSmoothing
-from recommenders.strategies.base import served_hours
+from recommenders.sources.usage import served_hours
 
 HOURS = np.arange(720)
 

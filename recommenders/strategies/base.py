@@ -12,29 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-import numpy as np
 import pandas as pd
 
 from recommenders.forecasters.anomalies import Anomaly
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.model import METRICS, Metric
-from recommenders.sources.usage import present
 
 __all__ = ["METRICS", "Anomaly", "Metric", "NothingToPrepare", "Prepared", "Sizing", "Strategy"]
 
 Prepared = tuple[pd.Series, Metric, "pd.Series | None"]
 """What `prepare` gets for each series a run will size: (history, metric, the hours no
 anomaly may be cut from, as `size` gets them in `served`)."""
-
-
-def served_hours(replicas: pd.Series | None) -> pd.Series | None:
-    """Hours an autoscaler ran at least one pod more than its typical (median) count: a
-    burst then was demand it scaled out for. None without a replica count."""
-    counts = None if replicas is None else present(replicas)
-    if counts is None or counts.empty:
-        return None
-    values = counts.to_numpy(float)
-    return pd.Series(values > float(np.median(values)) + 0.5, counts.index, name=counts.name)
 
 
 @dataclass(frozen=True)
@@ -93,7 +81,7 @@ class Strategy(Protocol):
         first, no NaN. The sizing is a single static level for the `horizon` after its end.
         `served`: True for the hours no anomaly may be cut from: an autoscaler scaled out
         (see `served_hours`), so a burst then was demand the pods carried, or the container
-        started again (`workload.kept_hours`), so a peak then is its start-up."""
+        started again (`WorkloadUsage.kept`), so a peak then is its start-up."""
         ...
 
 
