@@ -9,6 +9,7 @@ import pytest
 
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
+from recommenders.sources import validate
 from recommenders.sources.frames import Usage, series_numbers
 from recommenders.sources.prices import unit_prices
 from recommenders.sources.registry import load_cost, load_utilisation
@@ -211,6 +212,51 @@ def test_parquet_with_float_values_reads_like_csv_and_names_a_bad_row(tmp_path):
         with pytest.raises(InputError, match="is not a non-negative number") as error:
             load_utilisation(path)
         assert error.value.where == f"{path} row 5"
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("-1e-1", "'-1e-1'"), ("", "''"), ("NULL", "'NULL'"), ("nan", "'nan'"), ("inf", "'inf'"),
+     ("1,5", "'1,5'")],
+)  # fmt: skip
+def test_a_csv_value_that_is_no_usage_is_named_as_the_file_writes_it(tmp_path, cell, shown):
+    """Values are read as numbers straight from the CSV when they all are, else as text: the
+    error names the line and the cell as written either way, whether the cell parses as a
+    number (a negative one) or not."""
+    lines = UTILISATION.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[5].split(",")
+    row[header.index("value")] = f'"{cell}"' if "," in cell else cell
+    lines[5] = ",".join(row)
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="is not a non-negative number") as error:
+        load_utilisation(path)
+    assert error.value.where == f"{path}:6"
+    assert f"column value: {shown} is not" in str(error.value)
+
+
+def test_a_csv_read_as_numbers_gives_the_values_the_text_read_gives(tmp_path):
+    """The two ways a CSV's values are read must agree to the bit: Arrow's CSV parser, when
+    every cell is a number, and text converted by `numbers`, when one is not."""
+    lines = UTILISATION.read_text().splitlines()
+    header = lines[0].split(",")
+    column = header.index("value")
+    values = ["0.1", "1e-05", "3", "2.5E3", "007.50", "12345678901234567", "+4", " 5"]
+    for line, value in enumerate(values, start=1):
+        row = lines[line].split(",")
+        row[column] = f'"{value}"' if value.startswith(" ") else value
+        lines[line] = ",".join(row)
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join(lines) + "\n")
+    names = validate.read_header(path)
+    as_numbers = validate._read_csv(path, names, frozenset(), frozenset({"value"}))
+    as_text = validate._read_csv(path, names, frozenset(), frozenset())
+    assert as_numbers["value"].dtype.kind == "f" and as_text["value"].dtype.kind != "f"
+    read = validate.numbers(as_numbers, "value", path).to_numpy()
+    converted = validate.numbers(as_text, "value", path).to_numpy()
+    assert read.tobytes() == converted.tobytes()
+    assert read[: len(values)].tolist() == [float(value) for value in values]
 
 
 @pytest.mark.parametrize("zone", [None, "UTC", "Europe/Paris"])
