@@ -1,5 +1,6 @@
 """Utilisation tables load into the tidy frame; bad rows are named by file, line and column."""
 
+import itertools
 import random
 from pathlib import Path
 
@@ -387,3 +388,23 @@ def test_each_series_is_looked_up_as_its_own_hourly_resampling_whatever_its_shap
         pd.testing.assert_series_equal(
             usage.cpu[name], expected, check_names=False, check_freq=False
         )
+
+
+def test_runs_of_whole_hours_are_told_from_every_other_kind_of_run():
+    """Whether each series is already hourly is found for all at once from the places where
+    a step is not one hour: checked here against the plain definition on random runs (steps
+    of an hour, two, half an hour or none; starts on and off the hour)."""
+    from recommenders.sources.usage import HOUR_NS, _whole_hour_runs
+
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        count = int(rng.integers(1, 40))
+        steps = rng.choice([HOUR_NS] * 6 + [2 * HOUR_NS, HOUR_NS // 2, 0], count)
+        ticks = np.cumsum(steps) + int(rng.choice([0, HOUR_NS, 7 * 60 * 10**9]))
+        bounds = np.unique(np.concatenate([[0, count], rng.integers(0, count, 4)]))
+        stamps = pd.DatetimeIndex(ticks.astype("datetime64[ns]"))
+        expected = [
+            bool((ticks[a:b] % HOUR_NS == 0).all() and (np.diff(ticks[a:b]) == HOUR_NS).all())
+            for a, b in itertools.pairwise(bounds)
+        ]
+        assert _whole_hour_runs(stamps, bounds).tolist() == expected
