@@ -192,3 +192,18 @@ def test_each_file_is_parsed_once_though_the_gitops_scan_reads_it_too(monkeypatc
     build_inventory(MONOREPO)
     assert any("kustomization" in file for file, _ in parsed)
     assert all(count == 1 for count in parsed.values()), parsed.most_common(1)[0][0][0]
+
+
+def test_manifests_and_renders_read_scalars_by_yaml_1_2_whatever_the_document_declares():
+    """One C loader reads every manifest, render and edit, its types fixed to YAML 1.2's
+    (the C parser never reported a `%YAML` directive's version, so it always was 1.2):
+    `yes` stays text, `010` is ten, `0o10` eight; positions are kept."""
+    from bot.manifests import render
+    from bot.manifests.yamlio import parse_positioned
+
+    text = "a: yes\nb: 010\nc: 0o10\nd: '010'\ne: 1.5\nf: ~\ng: true\n"
+    for declared in ("", "%YAML 1.1\n---\n"):
+        (document,) = parse_positioned(declared + text, "x.yaml")
+        assert document == {"a": "yes", "b": 10, "c": 8, "d": "010", "e": 1.5, "f": None, "g": True}
+        assert document.lc.value("g") == (6 + declared.count("\n"), 3)
+    assert render._documents(text) == [document]

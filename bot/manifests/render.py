@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from loky import cpu_count
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.manifests.kustomization import AUTOSCALER_FIELDS, KUSTOMIZATION_NAMES
 from bot.manifests.model import Rendered, Workload
 from bot.manifests.render_cache import RenderCache
 from bot.manifests.sandbox import environment, limits, offline
+from bot.manifests.yamlio import c_loader
 from recommenders.errors import InputError
 
 ObjectId = tuple[str, str, str]
@@ -215,12 +215,6 @@ def _manifests(manifests: Mapping[str, str]) -> list[tuple[str, str]]:
     ]
 
 
-@functools.cache
-def _loader() -> YAML:
-    """One C loader for every render; building a YAML() looks for plugins on disk."""
-    return YAML(typ="safe", pure=False)
-
-
 def _parse(text: str, where: str) -> Rendered:
     try:
         return _objects(_documents(text))
@@ -229,7 +223,7 @@ def _parse(text: str, where: str) -> Rendered:
 
 
 def _documents(text: str) -> list[Any]:
-    return list(_loader().load_all(text))
+    return list(c_loader().load_all(text))
 
 
 def _unreadable(error: YAMLError, where: str) -> Rendered:

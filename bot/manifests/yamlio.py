@@ -17,6 +17,7 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
 
 from recommenders.errors import InputError
 
@@ -91,7 +92,7 @@ def _refuse_deep_nesting(text: str, where: str) -> None:
     any depth in constant stack, where composing the tree would not."""
     depth = 0
     try:
-        for event in _composer().parse(text):
+        for event in c_loader().parse(text):
             if isinstance(event, MappingStartEvent | SequenceStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -186,7 +187,7 @@ def parse_positioned(text: str, where: str) -> list[Any]:
     the round-trip tree: they replace spans of the original text.
     """
     _screen(text, where)
-    yaml = _composer()
+    yaml = c_loader()
     try:
         nodes = list(yaml.compose_all(text))
         return [_positioned(node, yaml.constructor, where) for node in nodes if node is not None]
@@ -194,10 +195,27 @@ def parse_positioned(text: str, where: str) -> list[Any]:
         raise _yaml_error(exc, where) from exc
 
 
+class _Yaml12Resolver(VersionedResolver):
+    """YAML 1.2's implicit types, chosen once. ruamel's resolver asks which version the
+    document declares twice for every scalar (a fifth of composing a manifest), and the C
+    parser never reports one (`%YAML 1.1` is read by 1.2's rules either way)."""
+
+    @property
+    def processing_version(self) -> tuple[int, int]:
+        return (1, 2)
+
+    @functools.cached_property
+    def versioned_resolver(self) -> Any:
+        return VersionedResolver.versioned_resolver.fget(self)  # type: ignore[attr-defined]
+
+
 @functools.cache
-def _composer() -> YAML:
-    """One loader for every file: building a YAML() looks for plugins on disk each time."""
-    return YAML(typ="safe", pure=False)
+def c_loader() -> YAML:
+    """One loader, on libyaml's C parser, for every manifest and render: building a YAML()
+    looks for plugins on disk each time."""
+    yaml = YAML(typ="safe", pure=False)
+    yaml.Resolver = _Yaml12Resolver
+    return yaml
 
 
 def _positioned(node: Node, constructor: Any, where: str) -> Any:

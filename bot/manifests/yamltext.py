@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.manifests.model import Origin
+from bot.manifests.yamlio import c_loader
 from recommenders.errors import InputError
 
 Raw = str | int | float
@@ -92,14 +92,9 @@ def set_path(
 
 def _compose(text: str, where: str) -> list[Node]:
     try:
-        return [node for node in _composer().compose_all(text) if node is not None]
+        return [node for node in c_loader().compose_all(text) if node is not None]
     except YAMLError as exc:
         raise InputError(where, f"invalid YAML: {str(exc).splitlines()[0]}") from exc
-
-
-@functools.cache
-def _composer() -> YAML:
-    return YAML(typ="safe", pure=False)
 
 
 def _document(
