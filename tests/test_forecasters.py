@@ -19,7 +19,6 @@ from recommenders.forecasters import (
     forecast,
     forecast_all,
 )
-from recommenders.forecasters import forecaster as forecaster_module
 from recommenders.forecasters.batch import CHUNK
 from recommenders.forecasters.cache import cache_key
 from recommenders.forecasters.changes import level_change
@@ -364,17 +363,3 @@ def test_a_step_is_placed_where_two_levels_leave_the_least_error(seed):
     error, split = _best_split(medians)
     assert split == min(errors, key=errors.__getitem__)
     assert error == pytest.approx(errors[split], rel=1e-9)
-
-
-@pytest.mark.parametrize("size", [1, 2, 3, 200, 201, 202, 5760])
-def test_the_horizons_quantiles_from_one_sort_are_numpys_bit_for_bit(size):
-    """The distribution is read at 201 quantiles from one sort instead of numpy's
-    partitions: a cached forecast and a new one must still agree to the last bit."""
-    rng = np.random.default_rng(size)
-    for values in (
-        rng.standard_normal(size),
-        rng.integers(0, 4, size).astype(float),  # ties
-        rng.lognormal(0, 3, size) * 1e9,
-    ):
-        found = forecaster_module._at_quantiles(values)
-        assert found.tobytes() == np.quantile(values, forecaster_module.QUANTILES).tobytes()

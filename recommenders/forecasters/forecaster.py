@@ -28,6 +28,7 @@ from recommenders.forecasters.models import (
     StlSmoothing,
 )
 from recommenders.forecasters.profile import DAY, WEEK, profile
+from recommenders.quantiles import quantiles
 
 QUANTILES = np.linspace(0, 1, 201)
 """The horizon's distribution is kept at these quantiles: any level can be read off, and the
@@ -336,29 +337,7 @@ def _distribution(
         np.repeat(path[own], repeats) + by_phase[np.repeat(firsts[ahead[own]], repeats) + offsets]
     )
     pooled = (path[~own][:, None] + errors[None, :]).ravel()
-    return _at_quantiles(np.concatenate([paired, pooled]))
-
-
-def _at_quantiles(values: np.ndarray) -> np.ndarray:
-    """`np.quantile(values, QUANTILES)` bit for bit (its default, linear, method), from one
-    sort: numpy partitions around each of the 402 neighbouring ranks instead, which cost
-    17 times a sort and was a third of a series' fit."""
-    ordered = np.sort(values)
-    if len(ordered) == 0 or np.isnan(ordered[-1]):
-        return np.quantile(values, QUANTILES)  # numpy's own answer: an error, or all NaN
-    last = len(ordered) - 1
-    virtual = last * QUANTILES
-    below = np.floor(virtual)
-    above = below + 1
-    beyond = virtual >= last  # as numpy does: the top quantile takes the last value
-    below[beyond], above[beyond] = -1, -1
-    low, high = below.astype(np.intp), above.astype(np.intp)
-    gamma = virtual - low
-    lower, upper = ordered[low], ordered[high]
-    step = upper - lower
-    found = lower + step * gamma
-    np.subtract(upper, step * (1 - gamma), out=found, where=gamma >= 0.5)
-    return found
+    return quantiles(np.concatenate([paired, pooled]), QUANTILES)
 
 
 def _after(within: Within | None, cut: int) -> Within | None:

@@ -75,6 +75,15 @@ class WorkloadUsage:
         return found
 
     @cached_property
+    def demand(self) -> pd.Series | None:
+        """The CPU its pods used together, hour by hour (the containers' sum times the
+        replicas), in the hours both are known; None without either."""
+        if self.replicas is None or not self.cpu:
+            return None
+        found = (sum(self.cpu.values()) * self.replicas).dropna()
+        return found if len(found) else None
+
+    @cached_property
     def end(self) -> pd.Timestamp | None:
         """The end of the last hour of usage (a series indexed by hour starts)."""
         ends = [

@@ -26,6 +26,7 @@ from recommenders.forecasters import (
     find_anomalies,
     forecast_all,
 )
+from recommenders.quantiles import quantile
 from recommenders.sources.usage import hourly_series, present
 from recommenders.strategies.base import Metric, Prepared, Sizing
 from recommenders.strategies.settings import check_bounds, setting
@@ -154,7 +155,7 @@ class DefaultStrategy:
         if metric == "cpu":
             risk = self.settings.cpu_risk
             request = prediction.level(1 - risk)
-            observed = float(np.quantile(history, 1 - risk)) if len(history) else 0.0
+            observed = quantile(history.to_numpy(float), 1 - risk) if len(history) else 0.0
             return Sizing(
                 request,
                 None,

@@ -30,6 +30,7 @@ from recommenders.model import (
     WorkloadRecommendation,
     WorkloadSpec,
 )
+from recommenders.quantiles import quantile
 from recommenders.sources.usage import WorkloadUsage, present
 from recommenders.strategies.base import (
     METRICS,
@@ -379,7 +380,7 @@ def _pressure(container: ContainerResources, metric: Metric, series: pd.Series) 
         if peak >= PRESSURE["memory"] * limit:
             return f"memory peaked at {peak / limit:.0%} of its limit: OOM kills are near"
         return ""
-    busy = float(np.quantile(values, 0.99))
+    busy = quantile(values, 0.99)
     if busy >= PRESSURE["cpu"] * limit:
         return f"CPU reached {busy / limit:.0%} of its limit in the busiest hours: throttled"
     return ""
@@ -440,13 +441,13 @@ def _hpa_bounds(
         return []
     capacity = pod_request * target / 100
     (prediction,) = forecast_all([job], cache, workers=1)
-    quiet = float(np.quantile(np.concatenate([job.values[-168:], prediction.mean]), 0.05))
+    quiet = quantile(np.concatenate([job.values[-168:], prediction.mean]), 0.05)
     minimum = max(1, math.ceil(quiet / capacity))
     # p99 rather than the maximum: a three-hour incident must not double maxReplicas. But
     # the pods that did serve a burst stay available: the observed peak bounds it from below.
     # A ceiling costs nothing until it is reached, so it is only ever raised: lowering it
     # saves nothing and takes away head-room (a policy bound may still cap it).
-    peak = max(float(np.quantile(job.values, 0.99)), prediction.level(0.99))
+    peak = max(quantile(job.values, 0.99), prediction.level(0.99))
     forecast_pods = math.ceil(peak * MAX_REPLICAS_HEADROOM / capacity)
     served = present(usage.replicas)
     served_pods = math.ceil(round(float(served.max()) * MAX_REPLICAS_HEADROOM, 6))
@@ -510,13 +511,10 @@ def demand_jobs(
 def _demand_job(spec: WorkloadSpec, usage: WorkloadUsage, horizon: pd.Timedelta) -> Job | None:
     """The CPU the pods of a workload whose HPA scales on CPU used together, hour by hour:
     what minReplicas and maxReplicas are sized from. None without it."""
-    if spec.hpa is None or spec.hpa.cpu_utilization is None or usage.replicas is None:
-        return None
-    demand = (sum(usage.cpu.values()) * usage.replicas).dropna() if usage.cpu else None
-    if demand is None or demand.empty:
+    if spec.hpa is None or spec.hpa.cpu_utilization is None or usage.demand is None:
         return None
     steps = int(horizon / pd.Timedelta(hours=1))
-    return Job(demand.to_numpy(), steps, f"{spec.key}/demand")
+    return Job(usage.demand.to_numpy(), steps, f"{spec.key}/demand")
 
 
 def _mean_replicas(spec: WorkloadSpec, usage: WorkloadUsage) -> float:

@@ -1,0 +1,37 @@
+"""Quantiles from one sort must be numpy's to the last bit: a cached forecast and a new one,
+or a plan and its rerun, may not differ."""
+
+import numpy as np
+import pytest
+
+from recommenders.forecasters.forecaster import QUANTILES
+from recommenders.quantiles import quantile, quantiles
+
+
+def _samples(size: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(size)
+    return [
+        rng.standard_normal(size),
+        rng.integers(0, 4, size).astype(float),  # ties
+        rng.lognormal(0, 3, size) * 1e9,
+        np.full(size, 0.1),
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 200, 201, 202, 720, 5760])
+def test_the_201_quantiles_a_forecast_keeps_are_numpys_bit_for_bit(size):
+    for values in _samples(size):
+        assert quantiles(values, QUANTILES).tobytes() == np.quantile(values, QUANTILES).tobytes()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 168, 720, 888])
+@pytest.mark.parametrize("at", [0.0, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0])
+def test_one_quantile_is_numpys_bit_for_bit(size, at):
+    for values in _samples(size):
+        assert quantile(values, at) == float(np.quantile(values, at))
+
+
+def test_what_numpy_refuses_or_cannot_say_stays_so():
+    with pytest.raises(IndexError):
+        quantiles(np.array([]), QUANTILES)
+    assert np.isnan(quantile(np.array([1.0, np.nan, 2.0]), 0.5))
