@@ -408,3 +408,25 @@ def test_runs_of_whole_hours_are_told_from_every_other_kind_of_run():
             for a, b in itertools.pairwise(bounds)
         ]
         assert _whole_hour_runs(stamps, bounds).tolist() == expected
+
+
+def test_a_csv_header_with_spaces_around_its_names_reads_like_one_without(tmp_path):
+    """`timestamp, value` names `value`: the header was read stripped while Arrow read the
+    columns by their raw names, and a space before a name was a traceback."""
+    lines = UTILISATION.read_text().splitlines()
+    lines[0] = ", ".join(f" {name} " if name == "value" else name for name in lines[0].split(","))
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("\n".join(lines) + "\n")
+    assert _sorted(load_utilisation(spaced).frame).equals(
+        _sorted(load_utilisation(UTILISATION).frame)
+    )
+
+
+def test_a_csv_header_that_names_a_column_twice_is_refused_on_its_line(tmp_path):
+    lines = UTILISATION.read_text().splitlines()
+    lines = [f"{line},{line.split(',')[-1]}" for line in lines]  # `value` again, same cells
+    twice = tmp_path / "twice.csv"
+    twice.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="value appear twice in the header") as error:
+        load_utilisation(twice)
+    assert error.value.where == f"{twice}:1"

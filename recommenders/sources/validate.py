@@ -50,9 +50,14 @@ def read_header(path: Path) -> frozenset[str]:
         return frozenset(_parquet_schema(path).names)
     if path.suffix == ".json":
         return frozenset(_json_keys(read_json(path)))
+    return frozenset(_csv_header(path))
+
+
+def _csv_header(path: Path) -> list[str]:
+    """A CSV's column names in order, as a person reads them: `timestamp, value` names
+    `value`, not ` value`."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        first = next(csv.reader(handle), [])
-    return frozenset(name.strip() for name in first)
+        return [name.strip() for name in next(csv.reader(handle), [])]
 
 
 def read_table(
@@ -302,8 +307,13 @@ def _csv_table(
         name: CATEGORY if name in categorical else pa.float64() if name in numeric else pa.string()
         for name in names
     }
+    header = _csv_header(path)
+    if len(set(header)) < len(header):
+        twice = sorted({name for name in header if header.count(name) > 1})
+        raise InputError(f"{path}:1", f"column(s) {', '.join(twice)} appear twice in the header")
     return pa_csv.read_csv(
         path,
+        read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
         convert_options=pa_csv.ConvertOptions(
             column_types=types,
             null_values=[],  # an empty number cell fails the read instead of becoming NaN
