@@ -430,3 +430,16 @@ def test_a_csv_header_that_names_a_column_twice_is_refused_on_its_line(tmp_path)
     with pytest.raises(InputError, match="value appear twice in the header") as error:
         load_utilisation(twice)
     assert error.value.where == f"{twice}:1"
+
+
+def test_a_number_after_a_blank_line_is_named_as_written(tmp_path):
+    """Arrow skips blank lines; looking the cell up again must skip them too, or it names a
+    neighbour's cell (or none)."""
+    lines = UTILISATION.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[2].split(",")
+    row[header.index("value")] = "-2e0"
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join([lines[0], lines[1], "", ",".join(row), *lines[3:]]) + "\n")
+    with pytest.raises(InputError, match="column value: '-2e0' is not a non-negative number"):
+        load_utilisation(path)

@@ -244,15 +244,19 @@ def report(frame: pd.DataFrame, column: str, bad: pd.Series, path: Path, problem
     row = int(bad.to_numpy().argmax())
     cell = frame[column].iloc[row]
     if path.suffix != ".parquet" and not isinstance(cell, str):
-        cell = _csv_cell(path, row, column)
+        cell = _csv_cell(path, row, column, cell)
     raise InputError(where(path, row), f"column {column}: {cell!r} {problem}")
 
 
-def _csv_cell(path: Path, row: int, column: str) -> str:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+def _csv_cell(path: Path, row: int, column: str, value: object) -> object:
+    """The text of data row `row` (0-based; blank lines skipped, as Arrow skips them) in
+    `column`, or `value` itself should the file not have it any more."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader)]
-        return next(itertools.islice(reader, row, None))[header.index(column)]
+        header = [name.strip() for name in next(reader, [])]
+        found = next(itertools.islice((cells for cells in reader if cells), row, None), None)
+    position = header.index(column) if column in header else len(header)
+    return found[position] if found is not None and position < len(found) else value
 
 
 def _same_zone_style(
