@@ -250,9 +250,8 @@ def test_a_csv_read_as_numbers_gives_the_values_the_text_read_gives(tmp_path):
         lines[line] = ",".join(row)
     path = tmp_path / "usage.csv"
     path.write_text("\n".join(lines) + "\n")
-    names = validate.read_header(path)
-    as_numbers = validate._read_csv(path, names, frozenset(), frozenset({"value"}))
-    as_text = validate._read_csv(path, names, frozenset(), frozenset())
+    as_numbers = validate._read_csv(path, frozenset(), frozenset({"value"}))
+    as_text = validate._read_csv(path, frozenset(), frozenset())
     assert as_numbers["value"].dtype.kind == "f" and as_text["value"].dtype.kind != "f"
     read = validate.numbers(as_numbers, "value", path).to_numpy()
     converted = validate.numbers(as_text, "value", path).to_numpy()

@@ -204,8 +204,7 @@ class UsageTable:
 def _whole_hour_runs(stamps: pd.DatetimeIndex, bounds: np.ndarray) -> np.ndarray:
     """For each run of rows [bounds[i], bounds[i + 1]), whether it is already an hourly
     series (every stamp on the hour, each one hour after the one before), found for every
-    run at once from running counts of the rows off the hour and of the steps that are not
-    one hour: checking each series at lookup cost a 5,000-workload plan a second. A run
+    run at once: checking each series at lookup cost a 5,000-workload plan a second. A run
     whose first stamp is on the hour and whose every step is one hour has all its stamps on
     the hour, so only the steps are looked at all through: where they are not one hour
     (between series, mostly), and whether a run holds one of those places."""

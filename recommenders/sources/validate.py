@@ -86,7 +86,7 @@ def read_table(
     try:
         if path.suffix == ".parquet":
             return _read_parquet(path, wanted, frozenset(typed))
-        return _read_csv(path, names, wanted, (frozenset(typed) & names) - wanted)
+        return _read_csv(path, wanted, (frozenset(typed) & names) - wanted)
     finally:
         give_back()
 
@@ -252,10 +252,10 @@ def report(frame: pd.DataFrame, column: str, bad: pd.Series, path: Path, problem
 def _csv_cell(path: Path, row: int, column: str, value: object) -> object:
     """The text of data row `row` (0-based; blank lines skipped, as Arrow skips them) in
     `column`, or `value` itself should the file not have it any more."""
+    header = _csv_header(path)
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-        found = next(itertools.islice((cells for cells in reader if cells), row, None), None)
+        lines = (cells for cells in csv.reader(handle) if cells)  # the header is line 0
+        found = next(itertools.islice(lines, row + 1, None), None)
     position = header.index(column) if column in header else len(header)
     return found[position] if found is not None and position < len(found) else value
 
@@ -281,22 +281,24 @@ def _same_zone_style(
         )
 
 
-def _read_csv(
-    path: Path, names: frozenset[str], categorical: frozenset[str], numeric: frozenset[str]
-) -> pd.DataFrame:
+def _read_csv(path: Path, categorical: frozenset[str], numeric: frozenset[str]) -> pd.DataFrame:
     """`numeric` columns as floats if every cell is a finite number, else every column
     that is not `categorical` as text: the conversions after the read then find the cell
     that is not a number and name it, or let the optional ones be empty."""
+    header = _csv_header(path)
+    if len(set(header)) < len(header):
+        twice = sorted({name for name in header if header.count(name) > 1})
+        raise InputError(f"{path}:1", f"column(s) {', '.join(twice)} appear twice in the header")
     table = None
     if numeric:
         # A cell that is not a number, or a file that is not CSV: read as text below.
         with contextlib.suppress(pa.ArrowInvalid):
-            table = _csv_table(path, names, categorical, numeric)
+            table = _csv_table(path, header, categorical, numeric)
         if table is not None and not all(_finite(table.column(name)) for name in numeric):
             table = None  # "nan" or "inf": what they mean is the caller's to say
     if table is None:
         try:
-            table = _csv_table(path, names, categorical, frozenset())
+            table = _csv_table(path, header, categorical, frozenset())
         except pa.ArrowInvalid as exc:
             problem = _csv_problem(path) or InputError(
                 str(path), f"not a readable CSV file ({exc})"
@@ -306,16 +308,13 @@ def _read_csv(
 
 
 def _csv_table(
-    path: Path, names: frozenset[str], categorical: frozenset[str], numeric: frozenset[str]
+    path: Path, header: list[str], categorical: frozenset[str], numeric: frozenset[str]
 ) -> pa.Table:
+    """The CSV with its columns named by `header` (stripped, each once)."""
     types = {
         name: CATEGORY if name in categorical else pa.float64() if name in numeric else pa.string()
-        for name in names
+        for name in header
     }
-    header = _csv_header(path)
-    if len(set(header)) < len(header):
-        twice = sorted({name for name in header if header.count(name) > 1})
-        raise InputError(f"{path}:1", f"column(s) {', '.join(twice)} appear twice in the header")
     return pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
