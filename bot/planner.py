@@ -37,8 +37,7 @@ from bot.proof import inspect
 from bot.rules.cooldown import PastChange, bot_changes
 from bot.stages import stage
 from recommenders.errors import InputError
-from recommenders.forecasters import ForecastCache
-from recommenders.forecasters.batch import forecast_all
+from recommenders.forecasters import ForecastCache, send_all
 from recommenders.model import (
     ContainerResources,
     HpaSettings,
@@ -218,6 +217,9 @@ def make_plan(
     horizon = _horizon(now, newest)
     cache = cache or ForecastCache()
     with stage("forecasts"):
+        # Sent first, so that sizing the first HPA workload waits for no other fit: the
+        # fits are only waited for when a workload's sizing needs them (`send_all`).
+        send_all(demand_jobs([(spec, h) for _, spec, h, _, _ in found], horizon), cache)
         series = {
             id(strategy): [
                 p for _, _, h, _, s in found if s is strategy for p in prepared_histories(h)
@@ -230,7 +232,6 @@ def make_plan(
                 strategy.prepare(series[id(strategy)], horizon, cache)
             before += len(series[id(strategy)])
             told("Forecasting series", before, everything)  # strategies that fit nothing too
-        forecast_all(demand_jobs([(spec, h) for _, spec, h, _, _ in found], horizon), cache)
     for done, (workload, spec, history, rules, strategy) in enumerate(found):
         told("Sizing workloads", done, len(found))
         key = workload_key(workload)
@@ -257,6 +258,7 @@ def make_plan(
                 if change is not None:
                     plan.changes.append(change)
     told("Sizing workloads", len(found), len(found))
+    cache.settle()
     ordered = in_environment_order(plan.changes, policy.environment_order)
     plan.changes = _overridden(ordered, overrides, now)
     plan.until = _until(now, newest, plan, past, overrides)

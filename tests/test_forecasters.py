@@ -18,6 +18,7 @@ from recommenders.forecasters import (
     find_anomalies,
     forecast,
     forecast_all,
+    send_all,
 )
 from recommenders.forecasters.batch import CHUNK
 from recommenders.forecasters.cache import cache_key
@@ -327,6 +328,50 @@ def test_worker_processes_give_the_same_forecasts_as_one_process():
     assert [f.model for f in parallel] == [f.model for f in serial]
     for a, b in zip(parallel, serial, strict=True):
         np.testing.assert_allclose(a.distribution, b.distribution)
+
+
+class _Held:
+    """A chunk that a fan-out answers only when asked: what a worker's future does."""
+
+    def __init__(self, tasks, settings, asked):
+        self.tasks, self.settings, self.asked = tasks, settings, asked
+
+    def done(self):
+        return False
+
+    def result(self):
+        self.asked.append(len(self.tasks))
+        return batch.fit_chunk(self.tasks, self.settings)
+
+
+class _Board:
+    def __init__(self):
+        self.sent, self.asked = [], []
+
+    def submit(self, tasks, settings):
+        self.sent.append(len(tasks))
+        return _Held(tasks, settings, self.asked)
+
+
+def test_sent_fits_are_waited_for_only_when_a_forecast_is_collected(monkeypatch):
+    monkeypatch.setattr(batch, "CHUNK", 4)
+    jobs = [Job(_cycle(seed=seed), 48, f"s{seed}") for seed in range(10)]
+    alone = forecast_all(jobs, workers=1)
+    cache, board = ForecastCache(), _Board()
+    with batch.fanned_out(board):
+        keys = send_all(iter(jobs), cache)
+    assert (board.sent, board.asked) == ([4, 4], []), "two chunks sent, none waited for"
+    assert len(cache.forecasts) == 2 and len(cache.arriving) == 8  # the tail fitted here
+
+    assert cache.collect(keys[5]).model == alone[5].model
+    assert board.asked == [4], "only the chunk holding series 5"
+    assert send_all(jobs, cache) == keys and cache.hits == 10, "on their way: not sent again"
+    assert board.sent == [4, 4]
+
+    cache.settle()
+    assert board.asked == [4, 4] and cache.arriving == {}
+    assert [cache.collect(key).level(0.95) for key in keys] == [f.level(0.95) for f in alone]
+    assert sorted(cache.warm_starts) == sorted(job.series_id for job in jobs)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -1,7 +1,7 @@
 """Demand forecasts chosen per series by backtest, with out-of-sample error quantiles."""
 
 from recommenders.forecasters.anomalies import Anomaly, find_anomalies
-from recommenders.forecasters.batch import forecast_all
+from recommenders.forecasters.batch import forecast_all, send_all
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.forecasters.forecaster import (
     Forecast,
@@ -23,4 +23,5 @@ __all__ = [
     "find_anomalies",
     "forecast",
     "forecast_all",
+    "send_all",
 ]

@@ -84,51 +84,60 @@ def forecast_all(
     workers: int | None = None,
     total: int | None = None,
 ) -> list[Forecast]:
-    """Forecasts in the order of `jobs`. `jobs` may be a generator: its misses go to the
-    workers a chunk at a time while it makes the next, so that a caller's per-series work
-    (anomalies, hourly resampling: a third of the stage at 5,000 workloads) and the fits run
-    at the same time instead of one after the other. With `total` (how many jobs there are)
+    """Forecasts in the order of `jobs`, as `send_all` finds or fits them."""
+    cache = cache if cache is not None else ForecastCache()
+    return [cache.collect(key) for key in send_all(jobs, cache, settings, workers, total)]
+
+
+def send_all(
+    jobs: Iterable[Job],
+    cache: ForecastCache,
+    settings: ForecastSettings | None = None,
+    workers: int | None = None,
+    total: int | None = None,
+) -> list[str]:
+    """The key of each job's forecast, which is in `cache` or on its way there. `jobs` may
+    be a generator: its misses go to the workers a chunk at a time while it makes the next,
+    so that a caller's per-series work (anomalies, hourly resampling: a third of the stage at
+    5,000 workloads) and the fits run at the same time. Nothing here waits for the workers:
+    `cache.collect` waits for a chunk when its forecast is needed, so that a plan sizes its
+    first workloads while the workers fit the last ones' (sizing after every fit left one of
+    two cores idle for 8 s of a 5,000-workload plan). With `total` (how many jobs there are)
     it tells `recommenders.progress` how many series are done: found in the cache or fitted."""
     settings = settings or ForecastSettings()
-    cache = cache if cache is not None else ForecastCache()
     workers = workers or cpu_count()  # the container's quota, not a 64-core node's count
     keys: list[str] = []
-    ids: list[str | None] = []
-    results: list[Forecast | None] = []
-    pending: list[int] = []
+    misses: list[tuple[str, str | None]] = []
     tasks: list[Task] = []
-    sent: list[tuple[list[int], Pending]] = []
+    sent: list[tuple[int, Pending]] = []
 
     def tell() -> None:
         """Series done: read from the cache, or fitted by a chunk that came back."""
         if total is not None and listening():
-            waiting = len(tasks) + sum(len(p) for p, future in sent if not future.done())
-            told("Forecasting series", len(results) - waiting, total)
+            waiting = len(tasks) + sum(size for size, future in sent if not future.done())
+            told("Forecasting series", len(keys) - waiting, total)
+
+    def send(tasks: list[Task], misses: list[tuple[str, str | None]]) -> None:
+        """The chunk's lists are the workers' from now on (a fan-out keeps them to refit)."""
+        sent.append((len(tasks), submit(tasks, settings, workers)))
+        cache.expect([key for key, _ in misses], [name for _, name in misses], sent[-1][1])
 
     for job in jobs:
         keys.append(cache_key(job.values, job.steps, job.within, settings))
-        ids.append(job.series_id)
-        results.append(cache.lookup(keys[-1]))
-        if results[-1] is None:
-            pending.append(len(results) - 1)
+        if not cache.known(keys[-1]):
+            misses.append((keys[-1], job.series_id))
             tasks.append((job, cache.warm(job.series_id)))
         if len(tasks) == CHUNK and (_fanouts or workers > 1):
-            sent.append((pending, submit(tasks, settings, workers)))
-            pending, tasks = [], []
-        if len(results) % PROGRESS_EVERY == 0:
+            send(tasks, misses)
+            misses, tasks = [], []
+        if len(keys) % PROGRESS_EVERY == 0:
             tell()
-    # The last, partial chunk is fitted here while the workers finish theirs.
-    done = [(pending, fit_chunk(tasks, settings))]
+    # The last, partial chunk is fitted here while the workers fit theirs.
+    for (key, name), fitted in zip(misses, fit_chunk(tasks, settings), strict=True):
+        cache.store(key, name, fitted)
     tasks = []
     tell()
-    for positions, future in sent:
-        done.append((positions, future.result()))
-        tell()
-    for positions, fitted in done:
-        for i, found in zip(positions, fitted, strict=True):
-            cache.store(keys[i], ids[i], found)
-            results[i] = found
-    return [result for result in results if result is not None]
+    return keys
 
 
 def submit(tasks: list[Task], settings: ForecastSettings, workers: int) -> Pending:

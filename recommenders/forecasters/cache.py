@@ -24,6 +24,7 @@ import tempfile
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -53,6 +54,19 @@ def cache_key(
     return digest.hexdigest()
 
 
+class Arriving(Protocol):
+    """Forecasts being fitted elsewhere: a worker's future, or a fan-out's ticket."""
+
+    def result(self) -> list[Forecast]: ...
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    keys: tuple[str, ...]
+    series_ids: tuple[str | None, ...]
+    forecasts: Arriving
+
+
 @dataclass
 class ForecastCache:
     path: Path | None = None
@@ -60,6 +74,8 @@ class ForecastCache:
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     warm_starts: dict[str, Warm] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    arriving: dict[str, _Chunk] = field(default_factory=dict)
+    """Keys that a chunk on its way will answer, received when one of them is collected."""
     hits: int = 0
     problem: str | None = None
     """Why the file at `path` was not used (damaged, not a cache): the run starts cold."""
@@ -94,12 +110,38 @@ class ForecastCache:
             cache.problem = f"{path}: not a readable forecast cache ({exc}); starting cold"
         return cache
 
-    def lookup(self, key: str) -> Forecast | None:
-        found = self.forecasts.get(key)
-        if found is not None:
+    def known(self, key: str) -> bool:
+        """Whether `key`'s forecast is here or on its way: a hit, not fitted again."""
+        if key in self.forecasts or key in self.arriving:
             self.used.add(key)
             self.hits += 1
-        return found
+            return True
+        return False
+
+    def expect(self, keys: list[str], series_ids: list[str | None], forecasts: Arriving) -> None:
+        """`forecasts` will answer `keys`, in order, under those series ids."""
+        chunk = _Chunk(tuple(keys), tuple(series_ids), forecasts)
+        self.arriving.update(dict.fromkeys(keys, chunk))
+
+    def collect(self, key: str) -> Forecast:
+        """`key`'s forecast, known to be here or on its way: waited for only now, so that a
+        plan sizes its first workloads while the workers still fit the last ones'."""
+        chunk = self.arriving.get(key)
+        if chunk is not None:
+            self._receive(chunk)
+        return self.forecasts[key]
+
+    def settle(self) -> None:
+        """Every forecast on its way received: a fit nobody collected still warm-starts the
+        next run, and a fan-out's chunks are all answered before its run ends."""
+        while self.arriving:
+            self._receive(next(iter(self.arriving.values())))
+
+    def _receive(self, chunk: _Chunk) -> None:
+        answers = chunk.forecasts.result()
+        for key, series_id, found in zip(chunk.keys, chunk.series_ids, answers, strict=True):
+            self.arriving.pop(key, None)
+            self.store(key, series_id, found)
 
     def warm(self, series_id: str | None) -> Warm | None:
         return self.warm_starts.get(series_id) if series_id else None

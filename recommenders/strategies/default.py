@@ -25,6 +25,7 @@ from recommenders.forecasters import (
     Within,
     find_anomalies,
     forecast_all,
+    send_all,
 )
 from recommenders.quantiles import quantile
 from recommenders.sources.usage import hourly_series, present
@@ -119,19 +120,19 @@ class DefaultStrategy:
         horizon: pd.Timedelta,
         cache: ForecastCache,
     ) -> None:
-        """Fit every forecast a run will need at once, in parallel, into `cache`; `size`
-        then finds them there."""
+        """Send every forecast a run will need to be fitted at once, in parallel, into
+        `cache`; `size` then finds each there, waiting for it if it is still being fitted."""
         self.cache = cache
         self._ready = {}
 
         def jobs() -> Iterator[Job]:
-            """Made while the workers fit the ones before: `forecast_all` takes a stream."""
+            """Made while the workers fit the ones before: `send_all` takes a stream."""
             for history, _, served in histories:
                 prepared = self._prepared(history, horizon, served)
                 self._ready[id(history)] = (history, horizon, served, prepared)
                 yield prepared.job
 
-        forecast_all(jobs(), cache, total=len(histories))
+        send_all(jobs(), cache, total=len(histories))
 
     def size(
         self,

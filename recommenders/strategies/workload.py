@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -500,12 +501,12 @@ def _per_unit(metric: Metric, prices: UnitPrices) -> float:
 
 def demand_jobs(
     workloads: list[tuple[WorkloadSpec, WorkloadUsage]], horizon: pd.Timedelta
-) -> list[Job]:
-    """The HPA demand forecasts `recommend` will need, for `forecast_all` to fit in bulk, on
+) -> Iterator[Job]:
+    """The HPA demand forecasts `recommend` will need, for `send_all` to fit in bulk, on
     its workers and into the cache, with the sizing forecasts: fitted one by one inside
     `recommend`, they were a tenth of a 5,000-workload plan, and never cached."""
     found = (_demand_job(spec, usage, horizon) for spec, usage in workloads)
-    return [job for job in found if job is not None]
+    return (job for job in found if job is not None)
 
 
 def _demand_job(spec: WorkloadSpec, usage: WorkloadUsage, horizon: pd.Timedelta) -> Job | None:
