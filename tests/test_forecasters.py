@@ -22,7 +22,7 @@ from recommenders.forecasters import (
 )
 from recommenders.forecasters.batch import CHUNK
 from recommenders.forecasters.cache import cache_key
-from recommenders.forecasters.changes import level_change
+from recommenders.forecasters.changes import daily_medians, level_change
 from recommenders.forecasters.forecaster import ForecastSettings
 from recommenders.forecasters.models import HoltWinters, SeasonalMedian, StlSmoothing
 from recommenders.sources.usage import served_hours
@@ -75,28 +75,28 @@ def test_a_level_shift_leaves_the_old_level_out():
 
 def test_a_ramp_is_not_a_step():
     values = _cycle() + 0.02 * HOURS
-    assert level_change(values) is None
-    assert level_change(_cycle()) is None
+    assert level_change(daily_medians(values)) is None
+    assert level_change(daily_medians(_cycle())) is None
     stepped = _cycle()
     stepped[-100:] += 8  # four days and four hours ago: the step is at a day boundary
-    assert level_change(stepped) == 720 - 4 * 24
+    assert level_change(daily_medians(stepped)) == 720 - 4 * 24
     weekly = _cycle() * np.where((HOURS // 24) % 7 >= 5, 0.3, 1.0)  # ends on a weekend
-    assert level_change(weekly) is None
+    assert level_change(daily_medians(weekly)) is None
 
 
 def test_a_step_up_is_followed_after_one_day_and_a_step_down_after_three():
     risen = _cycle()
     risen[-24:] += 8  # yesterday
-    assert level_change(risen) == 720 - 24
+    assert level_change(daily_medians(risen)) == 720 - 24
     assert forecast(risen, 168).level(0.95) > 18
     fallen = _cycle()
     fallen[-24:] -= 8  # a quiet day may be the first of a weekend
-    assert level_change(fallen) is None
+    assert level_change(daily_medians(fallen)) is None
     fallen[-72:-24] -= 8
-    assert level_change(fallen) == 720 - 72
+    assert level_change(daily_medians(fallen)) == 720 - 72
     # Monday after a quiet weekend rises above the weekend, not above the weekdays.
     monday = (_cycle() * np.where((HOURS // 24) % 7 >= 5, 0.3, 1.0))[: 27 * 24]
-    assert level_change(monday) is None
+    assert level_change(daily_medians(monday)) is None
 
 
 def test_a_latest_error_far_above_the_earlier_ones_is_drift():

@@ -11,6 +11,8 @@ have nothing to follow: the cheap test on daily medians keeps them out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from recommenders.forecasters.profile import DAY
@@ -34,9 +36,26 @@ TREND_T = 3.0
 RECENT_DAYS = MIN_DAYS_AFTER
 
 
-def level_change(values: np.ndarray) -> int | None:
-    """The position in `values` where the current level began, if it stepped to it."""
-    start, medians = _daily_medians(values)
+@dataclass(frozen=True)
+class Days:
+    """A series' whole days, counted back from its end: both tests read them, so they are
+    made once."""
+
+    start: int
+    """Where the first whole day starts in the series."""
+    medians: np.ndarray
+    """Each day's median."""
+
+
+def daily_medians(values: np.ndarray) -> Days:
+    days = len(values) // DAY
+    start = len(values) - days * DAY
+    return Days(start, np.median(values[start:].reshape(days, DAY), axis=1))
+
+
+def level_change(daily: Days) -> int | None:
+    """The position in the series where the current level began, if it stepped to it."""
+    start, medians = daily.start, daily.medians
     days = len(medians)
     if days < MIN_DAYS:
         return None
@@ -71,10 +90,10 @@ def _best_split(medians: np.ndarray) -> tuple[float, int]:
     return float(error[best]), int(splits[best])
 
 
-def level_moves(values: np.ndarray) -> bool:
+def level_moves(daily: Days) -> bool:
     """Whether the daily medians drift (a significant slope) or the last days left the
     earlier ones' range; with too few days to tell, assume they may."""
-    _, medians = _daily_medians(values)
+    medians = daily.medians
     days = len(medians)
     if days < MIN_DAYS:
         return True
@@ -87,10 +106,3 @@ def level_moves(values: np.ndarray) -> bool:
     earlier, recent = medians[:-RECENT_DAYS], medians[-RECENT_DAYS:]
     spread = 1.4826 * float(np.median(np.abs(earlier - np.median(earlier))))
     return bool(np.abs(recent - np.median(earlier)).min() > JUMP * max(spread, 1e-12))
-
-
-def _daily_medians(values: np.ndarray) -> tuple[int, np.ndarray]:
-    """Where whole days start (counted back from the end), and each day's median."""
-    days = len(values) // DAY
-    start = len(values) - days * DAY
-    return start, np.median(values[start:].reshape(days, DAY), axis=1)
