@@ -34,7 +34,13 @@ from bot.forges import ForgeError
 from bot.forges.connect import ForgeOptions
 from bot.forges.registry import FORGES
 from bot.groups import group_changes
-from bot.inputs import SourceRequest, parse_duration, prometheus_source, read_inputs
+from bot.inputs import (
+    SourceRequest,
+    parse_duration,
+    prometheus_source,
+    read_inputs,
+    read_meanwhile,
+)
 from bot.pipeline import planning_inputs, run_moment, run_once
 from bot.plan_cache import Answer, PlanAnswers, plan_key
 from bot.planner import Plan, kept_renders, loop_notes, make_plan, unmatched_notes
@@ -256,16 +262,17 @@ def _plan(
 ) -> Plan:
     """Everything a run reads, validated before anything is written. `files`: the digest of
     the repository's files, when the plan's key has already read them."""
-    with stage("inputs"):
-        table, prices = planning_inputs(read_inputs(request), say)
-    with stage("forecast cache"):
-        cache = ForecastCache.open(forecast_cache)
+    with read_meanwhile(request) as reading:
+        with stage("forecast cache"):
+            cache = ForecastCache.open(forecast_cache)
+        with stage("render cache"):
+            renders = kept_renders(forecast_cache, repo, files)
+        inventory = inspect(repo, renders)
+    table, prices = planning_inputs(reading.result(), say)
     if cache.problem:
         _say(f"warning: {cache.problem}")
-    with stage("render cache"):
-        renders = kept_renders(forecast_cache, repo, files)
     with _progress():
-        plan = make_plan(repo, config, policy, table, prices, cache, now, renders=renders)
+        plan = make_plan(repo, config, policy, table, prices, cache, now, inventory=inventory)
     with stage("forecast cache"):
         cache.save()
     with stage("render cache"):

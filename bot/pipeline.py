@@ -28,12 +28,13 @@ from bot.inputs import (
     configured_prometheus,
     operator_runs_slo_queries,
     prometheus_source,
-    read_inputs,
+    read_meanwhile,
 )
 from bot.manifests.yamlio import resolve_inside
 from bot.planner import Plan, kept_renders, make_plan
 from bot.policy import load_policy
 from bot.prescaling import publish_schedules
+from bot.proof import inspect
 from bot.reverts import close_the_loop
 from bot.run import GroupResult, Publication, Publishing, publish
 from recommenders.errors import InputError
@@ -94,15 +95,17 @@ def run_once(
         base = workspace.base_commit(config.base_branch)
         sources = request if request is not None else configured_sources(config, files)
         policy = load_policy(files, org_policy, config.annotation_prefix)
-        table, prices = planning_inputs(read_inputs(sources), say)
-        cache = ForecastCache.open(forecast_cache)
+        with read_meanwhile(sources) as reading:
+            cache = ForecastCache.open(forecast_cache)
+            renders = kept_renders(forecast_cache, files)
+            inventory = inspect(files, renders)
+        table, prices = planning_inputs(reading.result(), say)
         if cache.problem:
             say(f"warning: {cache.problem}")
-        renders = kept_renders(forecast_cache, files)
         trusted = request is not None or operator_runs_slo_queries()
         plan = make_plan(
             files, config, policy, table, prices, cache, now, overrides,
-            git_checkout=workspace.path, renders=renders,
+            git_checkout=workspace.path, inventory=inventory,
             slo=slo_reader(sources, say, trusted),
         )  # fmt: skip
         cache.save()

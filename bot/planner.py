@@ -164,17 +164,18 @@ def make_plan(
     now: datetime | None = None,
     overrides: Sequence[Override] = (),
     git_checkout: Path | None = None,
-    renders: RenderCache | None = None,
+    inventory: Inventory | None = None,
     slo: Callable[[str], pd.Series | None] | None = None,
 ) -> Plan:
     """`now` dates the cooldown (and tests); the bot's past changes come from the base
     branch's history, in `git_checkout` (`repo` itself when it is one; a run
     reads an export of the committed files). `overrides` are the reviewers' standing
-    commands the service keeps; `renders` the kustomize output of earlier runs; `slo`
+    commands the service keeps; `inventory` the repository's as `inspect` makes it, when
+    the caller made it while reading the inputs (`read_meanwhile`); `slo`
     answers a workload's SLO query (`<prefix>slo-query`), read only for a workload with a
     merged change to judge."""
     now = now or datetime.now(UTC)
-    inventory = inspect(repo, renders)
+    inventory = inventory or inspect(repo)
     plan = Plan(inventory, [], {}, {})
     strategies: dict[str, Strategy] = {}
     found = []

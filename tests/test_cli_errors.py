@@ -106,3 +106,26 @@ def test_a_forecast_cache_that_is_a_directory_is_named_before_any_work(tmp_path,
     last = result.stderr.strip().splitlines()[-1]
     assert last == f"error: {tmp_path}: is a directory; name a file for the forecast cache"
     _assert_nothing_written(monorepo, tmp_path / "prs")
+
+
+def test_a_cache_path_that_is_a_directory_is_named_while_the_export_is_read_beside_it(
+    tmp_path, monorepo
+):
+    (tmp_path / "cache").mkdir()
+    result = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", UTILISATION,
+        "--forecast-cache", tmp_path / "cache",
+    )  # fmt: skip
+    _assert_clean_failure(result, "cache", "is a directory")
+
+
+def test_when_the_export_and_the_cache_are_both_wrong_the_export_is_named_as_if_read_first(
+    tmp_path, monorepo
+):
+    (tmp_path / "cache").mkdir()
+    bad = tmp_path / "usage.csv"
+    bad.write_text("timestamp,environment,value\n2026-11-01T00:00:00Z,prod,1\n")
+    result = rightsizer(
+        "plan", "--repo", monorepo, "--utilisation", bad, "--forecast-cache", tmp_path / "cache"
+    )
+    _assert_clean_failure(result, "usage.csv", "missing column(s)")
