@@ -262,13 +262,13 @@ def _plan(
 ) -> Plan:
     """Everything a run reads, validated before anything is written. `files`: the digest of
     the repository's files, when the plan's key has already read them."""
-    with read_meanwhile(request) as reading:
+    with read_meanwhile(request) as inputs:
         with stage("forecast cache"):
             cache = ForecastCache.open(forecast_cache)
         with stage("render cache"):
             renders = kept_renders(forecast_cache, repo, files)
         inventory = inspect(repo, renders)
-    table, prices = planning_inputs(reading.result(), say)
+    table, prices = planning_inputs(inputs(), say)
     if cache.problem:
         _say(f"warning: {cache.problem}")
     with _progress():

@@ -95,11 +95,11 @@ def run_once(
         base = workspace.base_commit(config.base_branch)
         sources = request if request is not None else configured_sources(config, files)
         policy = load_policy(files, org_policy, config.annotation_prefix)
-        with read_meanwhile(sources) as reading:
+        with read_meanwhile(sources) as inputs:
             cache = ForecastCache.open(forecast_cache)
             renders = kept_renders(forecast_cache, files)
             inventory = inspect(files, renders)
-        table, prices = planning_inputs(reading.result(), say)
+        table, prices = planning_inputs(inputs(), say)
         if cache.problem:
             say(f"warning: {cache.problem}")
         trusted = request is not None or operator_runs_slo_queries()
