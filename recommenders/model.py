@@ -6,8 +6,10 @@ stage has to know how a manifest writes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 Metric = Literal["cpu", "memory"]
@@ -173,10 +175,20 @@ class WorkloadRecommendation:
     """Stretches of history left out of sizing, as the PR shows them."""
     pod_cpu_request: float = 0.0
     """The whole pod's CPU request today: what an HPA measures utilisation against."""
-    charts: tuple[UsageChart, ...] = ()
-    """Usage, forecast and requests per sized container and resource, for the PR's charts."""
+    draw: Callable[[], tuple[UsageChart, ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Draws `charts` when they are first read: only a pull request and the dashboard show
+    them, for the workloads they change, and drawing the 18,000 charts of a 5,000-workload
+    plan that prints JSON was half of its sizing (7.0 s, 3.5 s without)."""
     ends: datetime | None = None
     """The end of the last hour of usage: how old the data is at the run."""
+
+    @cached_property
+    def charts(self) -> tuple[UsageChart, ...]:
+        """Usage, forecast and requests per sized container and resource, for the PR's
+        charts."""
+        return self.draw() if self.draw is not None else ()
 
     @property
     def monthly_cost(self) -> float:

@@ -166,3 +166,24 @@ def test_a_start_up_peak_after_a_restart_is_sized_for_not_left_out():
     started = WorkloadUsage(usage.cpu, usage.memory, None, {("restarts", "api"): restarts})
     kept = {f.field: f for f in recommend(get_strategy("default"), spec, started, PRICES).fields}
     assert kept["requests.memory"].proposed >= 700 * 2**20
+
+
+def test_charts_are_drawn_when_first_read_and_equal_those_drawn_at_once(monkeypatch):
+    from recommenders.strategies import workload
+
+    drawn = []
+    draw = workload.usage_chart
+    monkeypatch.setattr(
+        workload, "usage_chart", lambda *args: drawn.append(args[:2]) or draw(*args)
+    )
+    usage = _usage(_daily(0.2, 0.05, noise=0.01), _daily(400 * 2**20, 0, noise=2**20))
+    spec = _spec(2.0, 4 * GIB, 4 * GIB)
+    result = recommend(get_strategy("krr-simple"), spec, usage, PRICES)
+    assert drawn == [], "a plan that shows no chart draws none"
+    assert [(c.container, c.metric) for c in result.charts] == [("api", "cpu"), ("api", "memory")]
+    assert result.charts is result.charts and len(drawn) == 2, "drawn once"
+    container = spec.containers[0]
+    sizings = get_strategy("krr-simple")
+    for chart, series in zip(result.charts, (usage.cpu["api"], usage.memory["api"]), strict=True):
+        sizing = sizings.size(series, chart.metric, workload.HORIZON)
+        assert chart == draw(container, chart.metric, series, sizing, workload.HORIZON)

@@ -87,7 +87,7 @@ def recommend(
     models: list[str] = []
     notes: list[str] = []
     said: dict[str, list[str]] = {}  # a strategy's note and its series: said once for all
-    charts: list[UsageChart] = []
+    drawn: list[tuple[ContainerResources, Metric, pd.Series, Sizing]] = []
     for container in spec.containers:
         kept = usage.kept.get(container.name)
         failures = failures_of(usage, container.name)
@@ -111,9 +111,7 @@ def recommend(
                 container, metric, sizing, per_unit, _pressure(container, metric, series)
             )
             fields += [_answer(field, failures) for field in found]
-            chart = usage_chart(container, metric, series, sizing, horizon)
-            if chart is not None:
-                charts.append(chart)
+            drawn.append((container, metric, series, sizing))
     series = len(models)
     notes += [
         note if len(labels) == series else f"{', '.join(labels)}: {note}"
@@ -135,7 +133,7 @@ def recommend(
         notes=tuple(notes),
         anomalies=tuple(anomalies),
         pod_cpu_request=sum(c.requests.get("cpu", 0.0) for c in spec.containers),
-        charts=tuple(charts),
+        draw=functools.partial(_charts, tuple(drawn), horizon),
         ends=usage.end,
     )
 
@@ -152,6 +150,14 @@ def prepared_histories(usage: WorkloadUsage) -> list[Prepared]:
         for metric, by_container in by_metric
         for container, series in by_container.items()
     ]
+
+
+def _charts(
+    drawn: tuple[tuple[ContainerResources, Metric, pd.Series, Sizing], ...],
+    horizon: pd.Timedelta,
+) -> tuple[UsageChart, ...]:
+    found = (usage_chart(*series, horizon) for series in drawn)
+    return tuple(chart for chart in found if chart is not None)
 
 
 def usage_chart(
