@@ -36,3 +36,18 @@ def quantiles(values: np.ndarray, at: np.ndarray) -> np.ndarray:
 def quantile(values: np.ndarray | list[float], at: float) -> float:
     """The one quantile of `values` at `at`."""
     return float(quantiles(np.asarray(values, dtype=float), np.array([at]))[0])
+
+
+def median(values: np.ndarray) -> float:
+    """`np.median` of a 1-D sample, the same value (the mean of the two middle values when
+    their count is even, NaN when any is NaN), from the one partition numpy makes, without
+    the 10 µs numpy spends around it: a forecast asks a dozen times, and a plan fits tens
+    of thousands."""
+    count = len(values)
+    if count == 0:
+        return float(np.median(values))  # numpy's own answer: NaN, with its warning
+    half = count // 2
+    part = np.partition(values, (half - 1, half, -1) if count % 2 == 0 else (half, -1))
+    if np.isnan(part[-1]):
+        return float("nan")
+    return float(part[half]) if count % 2 else float((part[half - 1] + part[half]) / 2)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from recommenders.forecasters.models import SeasonalMedian
 from recommenders.forecasters.profile import DAY
+from recommenders.quantiles import median
 
 Z_SCORE = 6.0
 """Residuals over six robust standard deviations: a normal tail gives one in 10⁹ hours."""
@@ -61,7 +62,7 @@ def find_anomalies(
         return hourly, ()
     expected = SeasonalMedian(DAY).fitted(values)
     residual = values - expected
-    scale = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    scale = 1.4826 * median(np.abs(residual - median(residual)))
     if scale <= 0:
         return hourly, ()
     flagged = residual > Z_SCORE * scale

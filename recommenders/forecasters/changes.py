@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommenders.forecasters.profile import DAY
+from recommenders.quantiles import median
 
 MIN_DAYS = 5
 """Daily medians needed to tell a step from noise: two before it at least, three after."""
@@ -104,5 +105,6 @@ def level_moves(daily: Days) -> bool:
     if error == 0 or abs(slope) > TREND_T * error:
         return slope != 0
     earlier, recent = medians[:-RECENT_DAYS], medians[-RECENT_DAYS:]
-    spread = 1.4826 * float(np.median(np.abs(earlier - np.median(earlier))))
-    return bool(np.abs(recent - np.median(earlier)).min() > JUMP * max(spread, 1e-12))
+    middle = median(earlier)
+    spread = 1.4826 * median(np.abs(earlier - middle))
+    return bool(np.abs(recent - middle).min() > JUMP * max(spread, 1e-12))

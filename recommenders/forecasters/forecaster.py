@@ -29,7 +29,7 @@ from recommenders.forecasters.models import (
     StlSmoothing,
 )
 from recommenders.forecasters.profile import DAY, WEEK, profile
-from recommenders.quantiles import quantiles
+from recommenders.quantiles import median, quantiles
 
 QUANTILES = np.linspace(0, 1, 201)
 """The horizon's distribution is kept at these quantiles: any level can be read off, and the
@@ -359,8 +359,8 @@ def _empirical(values: np.ndarray, steps: int, reason: str, within: Within | Non
     """No model: tomorrow looks like the history so far, median path and its spread."""
     if len(values) == 0:
         return Forecast("no data", {}, np.zeros(steps), np.zeros(len(QUANTILES)), (), reason)
-    median = float(np.median(values))
-    path = np.full(steps, median)
-    errors, hours = _finest(values - median, np.arange(len(values)), within)
+    level = median(values)
+    path = np.full(steps, level)
+    errors, hours = _finest(values - level, np.arange(len(values)), within)
     distribution = _distribution(path, len(values), errors, hours)
     return Forecast("empirical distribution", {}, path, distribution, (), reason)

@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from recommenders.quantiles import median
+
 DAY = 24
 Params = dict[str, float]
 
@@ -76,23 +78,24 @@ class SeasonalMedian:
         found = []
         for origin in origins:
             past = values[:origin]
-            level = float(np.median(past))
-            shape = self.shape(past) if self.period else np.zeros(1)
+            level = median(past)
+            shape = self.shape(past, level) if self.period else np.zeros(1)
             found.append(shape[(origin + np.arange(steps)) % len(shape)] + level)
         return found, {}
 
     def fitted(self, values: np.ndarray) -> np.ndarray:
         """What it expects at each past hour: the errors against it are its forecast errors,
         since nothing it estimates depends on when it is asked."""
-        level = float(np.median(values))
+        level = median(values)
         if not self.period:
             return np.full(len(values), level)
-        return self.shape(values)[np.arange(len(values)) % self.period] + level
+        return self.shape(values, level)[np.arange(len(values)) % self.period] + level
 
-    def shape(self, values: np.ndarray) -> np.ndarray:
-        """Median deviation from the level at each phase, phase 0 being `values[0]`'s."""
+    def shape(self, values: np.ndarray, level: float) -> np.ndarray:
+        """Median deviation from the level (the values' median) at each phase, phase 0
+        being `values[0]`'s."""
         assert self.period
-        return _phase_medians(values - np.median(values), self.period)
+        return _phase_medians(values - level, self.period)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from recommenders.model import WorkloadKey
+from recommenders.quantiles import median
 from recommenders.sources.frames import (
     RUNNING,
     SIGNALS,
@@ -241,7 +242,7 @@ def served_hours(replicas: pd.Series | None) -> pd.Series | None:
     if counts is None or counts.empty:
         return None
     values = counts.to_numpy(float)
-    return pd.Series(values > float(np.median(values)) + 0.5, counts.index, name=counts.name)
+    return pd.Series(values > median(values) + 0.5, counts.index, name=counts.name)
 
 
 def hourly_series(values: pd.Series) -> pd.Series:
