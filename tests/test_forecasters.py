@@ -341,7 +341,7 @@ class _Held:
         return False
 
     def result(self):
-        self.asked.append(len(self.tasks))
+        self.asked.append(self.tasks[0][0].series_id)  # which chunk: its first series
         return batch.fit_chunk(self.tasks, self.settings)
 
 
@@ -365,14 +365,38 @@ def test_sent_fits_are_waited_for_only_when_a_forecast_is_collected(monkeypatch)
     assert len(cache.forecasts) == 2 and len(cache.arriving) == 8  # the tail fitted here
 
     assert cache.collect(keys[5]).model == alone[5].model
-    assert board.asked == [4], "only the chunk holding series 5"
+    assert board.asked == ["s4"], "only the chunk holding series 5"
     assert send_all(jobs, cache) == keys and cache.hits == 10, "on their way: not sent again"
     assert board.sent == [4, 4]
 
     cache.settle()
-    assert board.asked == [4, 4] and cache.arriving == {}
+    assert board.asked == ["s4", "s0"] and cache.arriving == {}
     assert [cache.collect(key).level(0.95) for key in keys] == [f.level(0.95) for f in alone]
     assert sorted(cache.warm_starts) == sorted(job.series_id for job in jobs)
+
+
+def test_a_series_with_the_data_of_one_fitted_in_the_run_shares_its_fit_and_warm_start(
+    monkeypatch,
+):
+    # An HPA's demand equals its one container's CPU at one replica: one fit, and both
+    # series warm-start from it the next day.
+    monkeypatch.setattr(batch, "CHUNK", 2)
+    values = [_cycle(seed=seed) for seed in range(3)]
+    jobs = [Job(v, 48, f"s{i}") for i, v in enumerate(values)]
+    cache, board = ForecastCache(), _Board()
+    with batch.fanned_out(board):
+        first = send_all(jobs[:2], cache)  # one chunk, on its way
+        twin = send_all([Job(values[0], 48, "twin on its way")], cache)
+    assert twin == first[:1] and board.sent == [2], "not fitted again"
+    cache.settle()
+    assert cache.warm_starts["twin on its way"] == cache.warm_starts["s0"]
+
+    send_all([Job(values[1], 48, "twin of a fit received")], cache)
+    assert cache.warm_starts["twin of a fit received"] == cache.warm_starts["s1"]
+
+    stored = ForecastCache(forecasts=dict(cache.forecasts))  # read from a file: not this run's
+    send_all([Job(values[0], 48, "twin of an old fit")], stored)
+    assert "twin of an old fit" not in stored.warm_starts and stored.hits == 1
 
 
 @pytest.mark.parametrize("seed", range(6))

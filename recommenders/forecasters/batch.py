@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from loky import cpu_count, get_reusable_executor
 
-from recommenders.forecasters.cache import ForecastCache, cache_key
+from recommenders.forecasters.cache import Arriving, ForecastCache, cache_key
 from recommenders.forecasters.forecaster import Forecast, ForecastSettings, Job, forecast
 from recommenders.forecasters.wire import Task
 from recommenders.progress import listening, told
@@ -30,9 +30,9 @@ overlaps the caller's making of the next jobs. A batch with fewer misses is fitt
 worker's start-up would cost more than it saves."""
 SINGLE_THREADED = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 WORKERS_IDLE = 60
-"""Seconds the workers wait for the next batch before they exit: a plan fits its sizing
-forecasts and then its HPA demand forecasts, and each worker paid ~2 s importing statsmodels
-when every batch started its own."""
+"""Seconds the workers wait for the next batch before they exit: a plan sends its HPA demand
+forecasts and then its sizing forecasts, a backtest each strategy's, and each worker paid
+~2 s importing statsmodels when every batch started its own."""
 PROGRESS_EVERY = 16
 """Series between two counts told to `recommenders.progress` (a count looks at every chunk)."""
 
@@ -41,12 +41,10 @@ _pools: list[Any] = []
 """The worker pool this process started, if any (`release_workers`)."""
 
 
-class Pending(Protocol):
+class Pending(Arriving, Protocol):
     """A chunk on its way: a `concurrent.futures.Future`, or a fan-out's ticket."""
 
     def done(self) -> bool: ...
-
-    def result(self) -> list[Forecast]: ...
 
 
 class Fanout(Protocol):
@@ -124,7 +122,7 @@ def send_all(
 
     for job in jobs:
         keys.append(cache_key(job.values, job.steps, job.within, settings))
-        if not cache.known(keys[-1]):
+        if not cache.known(keys[-1], job.series_id):
             misses.append((keys[-1], job.series_id))
             tasks.append((job, cache.warm(job.series_id)))
         if len(tasks) == CHUNK and (_fanouts or workers > 1):

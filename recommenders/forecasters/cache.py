@@ -65,6 +65,8 @@ class _Chunk:
     keys: tuple[str, ...]
     series_ids: tuple[str | None, ...]
     forecasts: Arriving
+    sharing: list[tuple[str, str]] = field(default_factory=list)
+    """(key, series id) of later series whose data equals one of the chunk's."""
 
 
 @dataclass
@@ -76,6 +78,8 @@ class ForecastCache:
     used: set[str] = field(default_factory=set)
     arriving: dict[str, _Chunk] = field(default_factory=dict)
     """Keys that a chunk on its way will answer, received when one of them is collected."""
+    fitted: set[str] = field(default_factory=set)
+    """Keys fitted in this run, rather than read from the file."""
     hits: int = 0
     problem: str | None = None
     """Why the file at `path` was not used (damaged, not a cache): the run starts cold."""
@@ -110,13 +114,21 @@ class ForecastCache:
             cache.problem = f"{path}: not a readable forecast cache ({exc}); starting cold"
         return cache
 
-    def known(self, key: str) -> bool:
-        """Whether `key`'s forecast is here or on its way: a hit, not fitted again."""
-        if key in self.forecasts or key in self.arriving:
-            self.used.add(key)
-            self.hits += 1
-            return True
-        return False
+    def known(self, key: str, series_id: str | None = None) -> bool:
+        """Whether `key`'s forecast is here or on its way: a hit, not fitted again. A series
+        whose data equals one fitted in this run (an HPA's demand and its one container's
+        CPU, at one replica) shares that fit, and takes its warm start for the next run."""
+        if key in self.arriving:
+            if series_id:
+                self.arriving[key].sharing.append((key, series_id))
+        elif key in self.fitted:
+            if series_id:
+                self.warm_starts[series_id] = self.forecasts[key].warm()
+        elif key not in self.forecasts:
+            return False
+        self.used.add(key)
+        self.hits += 1
+        return True
 
     def expect(self, keys: list[str], series_ids: list[str | None], forecasts: Arriving) -> None:
         """`forecasts` will answer `keys`, in order, under those series ids."""
@@ -142,6 +154,8 @@ class ForecastCache:
         for key, series_id, found in zip(chunk.keys, chunk.series_ids, answers, strict=True):
             self.arriving.pop(key, None)
             self.store(key, series_id, found)
+        for key, series_id in chunk.sharing:
+            self.warm_starts[series_id] = self.forecasts[key].warm()
 
     def warm(self, series_id: str | None) -> Warm | None:
         return self.warm_starts.get(series_id) if series_id else None
@@ -149,6 +163,7 @@ class ForecastCache:
     def store(self, key: str, series_id: str | None, forecast: Forecast) -> None:
         self.forecasts[key] = forecast
         self.used.add(key)
+        self.fitted.add(key)
         if series_id:
             self.warm_starts[series_id] = forecast.warm()
 
