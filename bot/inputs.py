@@ -94,7 +94,7 @@ def read_meanwhile(request: SourceRequest) -> Iterator[Callable[[], Inputs]]:
 
         try:
             yield take
-        except BaseException:
+        except Exception:  # an interrupt stays one
             if reading is not None and (failed := reading.exception()) is not None:
                 raise failed from None
             raise

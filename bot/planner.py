@@ -175,7 +175,7 @@ def make_plan(
     answers a workload's SLO query (`<prefix>slo-query`), read only for a workload with a
     merged change to judge."""
     now = now or datetime.now(UTC)
-    inventory = inventory or inspect(repo)
+    inventory = inventory if inventory is not None else inspect(repo)
     plan = Plan(inventory, [], {}, {})
     strategies: dict[str, Strategy] = {}
     found = []

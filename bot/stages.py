@@ -30,13 +30,15 @@ def collecting() -> Iterator[dict[str, float]]:
 
 @contextmanager
 def stage(name: str) -> Iterator[None]:
+    found = _collector.get()
+    if found is not None:
+        found.setdefault(name, 0.0)  # listed when it starts, whichever thread ends first
     started = time.perf_counter()
     try:
         yield
     finally:
-        found = _collector.get()
         if found is not None:
-            found[name] = found.get(name, 0.0) + time.perf_counter() - started
+            found[name] += time.perf_counter() - started
 
 
 def shown(found: dict[str, float]) -> str:

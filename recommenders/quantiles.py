@@ -49,5 +49,5 @@ def median(values: np.ndarray) -> float:
     half = count // 2
     part = np.partition(values, (half - 1, half, -1) if count % 2 == 0 else (half, -1))
     if np.isnan(part[-1]):
-        return float("nan")
+        return float(part[-1])
     return float(part[half]) if count % 2 else float((part[half - 1] + part[half]) / 2)

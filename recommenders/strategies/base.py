@@ -66,8 +66,8 @@ class Strategy(Protocol):
     ) -> None:
         """Called once with every (history, metric, served) a run will size, before any
         `size`: a strategy with costly per-series work does it here in bulk (the default
-        strategy fits its forecasts on every core, kept in `cache` between runs); the others
-        do nothing."""
+        strategy sends its forecasts to be fitted on every core, into `cache`, kept between
+        runs, and `size` waits for each only when it needs it); the others do nothing."""
         ...
 
     def size(

@@ -79,7 +79,8 @@ def recommend(
 ) -> WorkloadRecommendation:
     """`horizon`: from the end of the data to a week after the run, so that a forecast of
     data a day old still covers the week the change will live in. `cache` holds the HPA
-    demand forecasts `demand_jobs` had fitted in bulk; without it they are fitted here."""
+    demand forecasts `demand_jobs` had sent to be fitted in bulk (waited for here if they
+    are still being fitted); without it they are fitted here."""
     replicas = _mean_replicas(spec, usage)
     fields: list[FieldRecommendation] = []
     sizings: list[Sizing] = []
