@@ -166,18 +166,18 @@ class UsageTable:
         series: dict[str, dict[str, list[pd.Series]]] = {
             metric: {} for metric in ("cpu_cores", "memory_bytes", "replicas", *SIGNALS, *RUNNING)
         }
+        named = str(key)
         for usage_key in found:
             for metric, container, start, stop, hourly in self._series[usage_key]:
                 if metric in series:
-                    rows = pd.Series(self._values[start:stop], self._stamps[start:stop])
+                    # Named so that a forecast of it is warm-started from the last run's;
+                    # named when made: renaming each was 0.3-0.8 s of a 2.7 s lookup.
+                    name = f"{named}/{container}/{metric}"
+                    rows = pd.Series(self._values[start:stop], self._stamps[start:stop], name=name)
                     rows = rows if hourly else hourly_series(rows)
                     series[metric].setdefault(container, []).append(rows)
         combined = {
-            metric: {
-                # Named so that a forecast of it is warm-started from the last run's.
-                container: _busiest(parts).rename(f"{key}/{container}/{metric}")
-                for container, parts in by_container.items()
-            }
+            metric: {container: _busiest(parts) for container, parts in by_container.items()}
             for metric, by_container in series.items()
         }
         replicas = next(iter(combined["replicas"].values()), None)
@@ -223,7 +223,7 @@ def _ascending(numbers: np.ndarray) -> bool:
 def _busiest(parts: list[pd.Series]) -> pd.Series:
     if len(parts) == 1:
         return parts[0]
-    return pd.concat(parts, axis=1).max(axis=1)
+    return pd.concat(parts, axis=1).max(axis=1).rename(parts[0].name)
 
 
 def present(values: pd.Series) -> pd.Series:
