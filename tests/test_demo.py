@@ -248,9 +248,13 @@ def test_a_forecast_cache_changes_no_decision_and_keeps_every_fit(tmp_path):
         plans.append(json.loads(result.stdout))
     assert plans[0] == plans[1] == plans[2]
     stored = ForecastCache.open(cache)
-    # One fit per CPU and memory series the fixture's workloads have, and per HPA's demand,
-    # each warm-startable.
-    assert len(stored.forecasts) == len(stored.warm_starts) >= 10
+    # One fit per CPU and memory series the fixture's workloads have, and per HPA's demand;
+    # every series warm-startable, one whose data equals another's (a one-replica HPA's
+    # demand and its one container's CPU) from the fit the two share.
+    assert len(stored.warm_starts) >= len(stored.forecasts) >= 10
+    fits = {(f.model, tuple(sorted(f.params.items()))) for f in stored.forecasts.values()}
+    starts = {(w.model, tuple(sorted(w.params.items()))) for w in stored.warm_starts.values()}
+    assert starts <= fits
     kinds = {key.rsplit("/", 1)[1] for key in stored.warm_starts}
     assert kinds == {"cpu_cores", "memory_bytes", "demand"}
 
