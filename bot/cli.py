@@ -46,7 +46,7 @@ from bot.plan_cache import Answer, PlanAnswers, plan_key
 from bot.planner import Plan, kept_renders, loop_notes, make_plan, unmatched_notes
 from bot.policy import Policy, load_policy
 from bot.policy.check import check_policy
-from bot.proof import ProofFailed, inspect
+from bot.proof import ProofFailed, checked, inspect, inventoried
 from bot.report import (
     inventory_as_json,
     inventory_markdown,
@@ -267,8 +267,9 @@ def _plan(
             cache = ForecastCache.open(forecast_cache)
         with stage("render cache"):
             renders = kept_renders(forecast_cache, repo, files)
-        inventory = inspect(repo, renders)
+        listed = inventoried(repo, renders)
     table, prices = planning_inputs(inputs(), say)
+    inventory = checked(repo, listed, renders)
     if cache.problem:
         _say(f"warning: {cache.problem}")
     with _progress():

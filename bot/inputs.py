@@ -69,13 +69,12 @@ def read_inputs(request: SourceRequest) -> Inputs:
 
 @contextmanager
 def read_meanwhile(request: SourceRequest) -> Iterator[Callable[[], Inputs]]:
-    """The inputs read in a thread while the caller inventories and renders the repository,
-    handed over by the function this yields, once: kept by the reading, the sources' frames
-    held 0.4 GiB through a 5,000-workload plan. Reading is Arrow and numpy, which let go of
-    the GIL; the inventory is Python and the renders are kustomize processes. One after the
-    other, a cold 5,000-workload plan read for 12 s and inspected for 35 s; at once, both
-    took 39-40 s. When both fail, the inputs' error is the one raised, as when they were
-    read first."""
+    """The inputs read in a thread while the caller inventories the repository, handed over
+    by the function this yields, once: kept by the reading, the sources' frames held 0.4 GiB
+    through a 5,000-workload plan. Reading is Arrow and numpy, which let go of the GIL; the
+    inventory is Python. One after the other, a cold 5,000-workload plan read for 12 s and
+    inspected (inventory and renders) for 35 s; at once, both took 39-40 s. When both fail,
+    the inputs' error is the one raised, as when they were read first."""
     context = contextvars.copy_context()  # the reading's stage is timed with the others
 
     def read() -> Inputs:

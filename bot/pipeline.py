@@ -34,7 +34,7 @@ from bot.manifests.yamlio import resolve_inside
 from bot.planner import Plan, kept_renders, make_plan
 from bot.policy import load_policy
 from bot.prescaling import publish_schedules
-from bot.proof import inspect
+from bot.proof import checked, inventoried
 from bot.reverts import close_the_loop
 from bot.run import GroupResult, Publication, Publishing, publish
 from recommenders.errors import InputError
@@ -98,8 +98,9 @@ def run_once(
         with read_meanwhile(sources) as inputs:
             cache = ForecastCache.open(forecast_cache)
             renders = kept_renders(forecast_cache, files)
-            inventory = inspect(files, renders)
+            listed = inventoried(files, renders)
         table, prices = planning_inputs(inputs(), say)
+        inventory = checked(files, listed, renders)
         if cache.problem:
             say(f"warning: {cache.problem}")
         trusted = request is not None or operator_runs_slo_queries()

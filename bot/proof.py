@@ -46,14 +46,27 @@ class ProofFailed(Exception):
 
 
 def inspect(repo: Path, renders: RenderCache | None = None) -> Inventory:
-    """The inventory, with every environment rendered and each workload checked against it.
-    `renders` keeps the inventory too: the same files build the same one."""
+    """The inventory, with every environment rendered and each workload checked against it."""
+    return checked(repo, inventoried(repo, renders), renders)
+
+
+def inventoried(repo: Path, renders: RenderCache | None = None) -> Inventory:
+    """The inventory as the resolver reads it, not yet rendered. `renders` keeps the
+    inventory too: the same files build the same one."""
     with stage("inventory"):
         inventory = renders.inventory() if renders is not None else None
         if inventory is None:
             inventory = build_inventory(repo)
             if renders is not None:
                 renders.keep_inventory(inventory)
+    return inventory
+
+
+def checked(repo: Path, inventory: Inventory, renders: RenderCache | None = None) -> Inventory:
+    """`inventory` with every environment rendered and each workload checked against it.
+    Apart from `inventoried` so that a run reading its inputs meanwhile finishes reading
+    first: an export's mistake is then said before the renders, not after them, and
+    kustomize's processes, on both cores, left a reading beside them little to gain."""
     owners: dict[str, set[ObjectId]] = {}
     for workload in inventory.workloads:
         if workload.helm is None:
