@@ -188,3 +188,41 @@ def test_a_cooldown_running_out_ends_the_plan_when_it_runs_out(planner):
     assert _rows(just_before) == _rows(plan)
     after = planner(plan.until, history=merged)
     assert "cooldown" not in _rules(after, "payments", "requests.cpu")
+
+
+def test_a_plan_sized_while_its_fits_arrive_is_the_plan_fitted_first_and_keeps_every_fit(
+    tmp_path, monkeypatch
+):
+    """Chunks of one go to loky's real worker processes and are collected when sizing
+    needs them; the plan settles the rest: here a sidecar the export reports and no
+    manifest names, whose fits nothing sizes. It is the plan made with every fit here."""
+    import pandas as pd
+
+    from recommenders.forecasters import batch
+
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    config = load_config(repo)
+    policy = load_policy(repo, None, config.annotation_prefix)
+    rows = pd.read_csv(UTILISATION)
+    sidecar = rows[(rows["workload"] == "catalog") & (rows["container"] == "catalog")].copy()
+    sidecar["container"], sidecar["value"] = "unlisted-sidecar", sidecar["value"] * 0.3
+    usage = tmp_path / "usage.csv"
+    pd.concat([rows, sidecar]).to_csv(usage, index=False)
+    inputs = read_inputs(SourceRequest((usage,), (COST,), None, None, None))
+
+    def planned(cache: ForecastCache) -> Plan:
+        return make_plan(repo, config, policy, inputs.table, inputs.prices, cache, MORNING)
+
+    here = ForecastCache()
+    alone = planned(here)  # fewer misses than a chunk at a time: every fit made here
+    monkeypatch.setattr(batch, "CHUNK", 1)  # each series its own chunk: none received by luck
+    cache = ForecastCache()
+    try:
+        sent = planned(cache)
+    finally:
+        batch.release_workers()
+    assert _rows(sent) == _rows(alone)
+    assert cache.arriving == {}, "every fit sent was received before the plan returned"
+    assert cache.fitted == set(here.forecasts) and len(cache.fitted) >= 10
+    assert cache.warm_starts == here.warm_starts, "every series warm-starts the next day"
+    assert any("unlisted-sidecar" in name for name in cache.warm_starts)
