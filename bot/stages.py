@@ -3,8 +3,8 @@
 Why: a plan of thousands of workloads is slow in one stage or another, and which one moves
 with the repository and the data; the operator, and `benchmarks/scale.py`, see it without a
 profiler. Stages add up where they repeat (sizing runs once per workload); the inputs are
-read while the repository is inspected (`bot.inputs.read_meanwhile`), so their times overlap
-the inventory's and the renders'; time outside any collector is not kept.
+read while the repository is inventoried (`bot.inputs.read_meanwhile`), so their times
+overlap; time outside any collector is not kept.
 """
 
 from __future__ import annotations

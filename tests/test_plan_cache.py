@@ -223,6 +223,6 @@ def test_a_plan_sized_while_its_fits_arrive_is_the_plan_fitted_first_and_keeps_e
         batch.release_workers()
     assert _rows(sent) == _rows(alone)
     assert cache.arriving == {}, "every fit sent was received before the plan returned"
-    assert cache.fitted == set(here.forecasts) and len(cache.fitted) >= 10
+    assert set(cache.fitted) == set(here.forecasts) and len(cache.fitted) >= 10
     assert cache.warm_starts == here.warm_starts, "every series warm-starts the next day"
     assert any("unlisted-sidecar" in name for name in cache.warm_starts)

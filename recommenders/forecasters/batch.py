@@ -118,7 +118,7 @@ def send_all(
     def send(tasks: list[Task], misses: list[tuple[str, str | None]]) -> None:
         """The chunk's lists are the workers' from now on (a fan-out keeps them to refit)."""
         sent.append((len(tasks), submit(tasks, settings, workers)))
-        cache.expect([key for key, _ in misses], [name for _, name in misses], sent[-1][1])
+        cache.expect(misses, sent[-1][1])
 
     for job in jobs:
         keys.append(cache_key(job.values, job.steps, job.within, settings))

@@ -62,8 +62,8 @@ class Arriving(Protocol):
 
 @dataclass(frozen=True)
 class _Chunk:
-    keys: tuple[str, ...]
-    series_ids: tuple[str | None, ...]
+    asked: tuple[tuple[str, str | None], ...]
+    """(key, series id) of each forecast it answers, in order."""
     forecasts: Arriving
     sharing: list[tuple[str, str]] = field(default_factory=list)
     """(key, series id) of later series whose data equals one of the chunk's."""
@@ -78,8 +78,9 @@ class ForecastCache:
     used: set[str] = field(default_factory=set)
     arriving: dict[str, _Chunk] = field(default_factory=dict)
     """Keys that a chunk on its way will answer, received when one of them is collected."""
-    fitted: set[str] = field(default_factory=set)
-    """Keys fitted in this run, rather than read from the file."""
+    fitted: dict[str, str | None] = field(default_factory=dict)
+    """Keys fitted in this run or on their way, rather than read from the file, with the
+    series each was first fitted for."""
     hits: int = 0
     problem: str | None = None
     """Why the file at `path` was not used (damaged, not a cache): the run starts cold."""
@@ -118,22 +119,24 @@ class ForecastCache:
         """Whether `key`'s forecast is here or on its way: a hit, not fitted again. A series
         whose data equals one fitted in this run (an HPA's demand and its one container's
         CPU, at one replica) shares that fit, and takes its warm start for the next run."""
-        if key in self.arriving:
-            if series_id:
-                self.arriving[key].sharing.append((key, series_id))
-        elif key in self.fitted:
-            if series_id:
-                self.warm_starts[series_id] = self.forecasts[key].warm()
+        if key in self.fitted:
+            if series_id and series_id != self.fitted[key]:
+                if (chunk := self.arriving.get(key)) is not None:
+                    chunk.sharing.append((key, series_id))
+                else:
+                    self.warm_starts[series_id] = self.forecasts[key].warm()
         elif key not in self.forecasts:
             return False
         self.used.add(key)
         self.hits += 1
         return True
 
-    def expect(self, keys: list[str], series_ids: list[str | None], forecasts: Arriving) -> None:
-        """`forecasts` will answer `keys`, in order, under those series ids."""
-        chunk = _Chunk(tuple(keys), tuple(series_ids), forecasts)
-        self.arriving.update(dict.fromkeys(keys, chunk))
+    def expect(self, asked: list[tuple[str, str | None]], forecasts: Arriving) -> None:
+        """`forecasts` will answer each (key, series id) of `asked`, in order."""
+        chunk = _Chunk(tuple(asked), forecasts)
+        for key, series_id in asked:
+            self.arriving[key] = chunk
+            self.fitted.setdefault(key, series_id)
 
     def collect(self, key: str) -> Forecast:
         """`key`'s forecast, known to be here or on its way: waited for only now, so that a
@@ -151,7 +154,7 @@ class ForecastCache:
 
     def _receive(self, chunk: _Chunk) -> None:
         answers = chunk.forecasts.result()
-        for key, series_id, found in zip(chunk.keys, chunk.series_ids, answers, strict=True):
+        for (key, series_id), found in zip(chunk.asked, answers, strict=True):
             self.arriving.pop(key, None)
             self.store(key, series_id, found)
         for key, series_id in chunk.sharing:
@@ -163,7 +166,7 @@ class ForecastCache:
     def store(self, key: str, series_id: str | None, forecast: Forecast) -> None:
         self.forecasts[key] = forecast
         self.used.add(key)
-        self.fitted.add(key)
+        self.fitted.setdefault(key, series_id)
         if series_id:
             self.warm_starts[series_id] = forecast.warm()
 
