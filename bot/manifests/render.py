@@ -288,7 +288,35 @@ def _key(rendered: Rendered, kind: str, namespace: str, name: str) -> ObjectId:
 
 
 def value_at(rendered: Rendered, key: ObjectId, path: FieldPath) -> Any:
-    return flatten(rendered.objects.get(key)).get(path)
+    """The leaf `flatten` puts at `path` (None where there is none), found by walking down
+    the path: flattening every object to read one field was 1.9 s of checking a
+    5,000-workload inventory against its renders."""
+    found = _leaf(rendered.objects.get(key), path)
+    return None if found is _NO_LEAF else found
+
+
+_NO_LEAF = object()
+
+
+def _leaf(node: Any, path: FieldPath) -> Any:
+    """Where two children carry one label (a name twice in a list, keys 1 and "1"),
+    `flatten` keeps the later one's leaf: so the later children are looked in first."""
+    if not isinstance(node, dict | list):
+        return node if not path else _NO_LEAF
+    if not path:
+        return _NO_LEAF  # a mapping or a list is not a leaf
+    label, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        children = [value for key, value in reversed(node.items()) if str(key) == label]
+    else:
+        children = [
+            item for index, item in reversed(list(enumerate(node)))
+            if _item_label(item, index) == label
+        ]  # fmt: skip
+    for child in children:
+        if (found := _leaf(child, rest)) is not _NO_LEAF:
+            return found
+    return _NO_LEAF
 
 
 def flatten(node: Any, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
