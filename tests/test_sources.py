@@ -389,6 +389,21 @@ def test_each_series_is_looked_up_as_its_own_hourly_resampling_whatever_its_shap
         )
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_an_hourly_series_is_handed_over_as_it_is_in_every_unit_pandas_keeps(unit):
+    """An hour is counted in the index's own unit: a series on whole hours is returned as
+    it is, one out of order sorted, one at half hours or off the hour averaged into hours."""
+    hours = pd.date_range("2026-11-01", periods=5, freq="1h", tz="UTC").as_unit(unit)
+    values = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0], hours)
+    assert hourly_series(values) is values
+    shuffled = values.iloc[[2, 0, 1, 4, 3]]
+    pd.testing.assert_series_equal(hourly_series(shuffled), values, check_freq=False)
+    halves = pd.Series([1.0, 3.0, 5.0, 7.0], hours[:2].append(hours[:2] + pd.Timedelta("30min")))
+    assert hourly_series(halves).tolist() == [3.0, 5.0]
+    late = pd.Series([1.0, 2.0], hours[:2] + pd.Timedelta("1min"))
+    assert hourly_series(late).index.equals(hours[:2])
+
+
 def test_runs_of_whole_hours_are_told_from_every_other_kind_of_run():
     """Whether each series is already hourly is found for all at once from the places where
     a step is not one hour: checked here against the plain definition on random runs (steps

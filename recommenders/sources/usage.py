@@ -29,6 +29,8 @@ from recommenders.sources.frames import (
 KEY_COLUMNS = ["environment", "namespace", "kind", "workload"]
 HOUR = pd.Timedelta(hours=1)
 HOUR_NS = HOUR.value
+_HOUR_TICKS = {unit: int(HOUR / pd.Timedelta(1, unit=unit)) for unit in ("s", "ms", "us", "ns")}
+"""An hour in each unit pandas keeps timestamps in."""
 
 
 @dataclass(frozen=True)
@@ -246,11 +248,16 @@ def served_hours(replicas: pd.Series | None) -> pd.Series | None:
 
 
 def hourly_series(values: pd.Series) -> pd.Series:
-    if not values.index.is_monotonic_increasing:
-        values = values.sort_index()
-    if _whole_hours(values.index):
-        # What resampling would give, without its cost.
-        return values if values.dtype == np.float64 else values.astype(float)
+    if not _whole_hours(values.index):
+        if not values.index.is_monotonic_increasing:
+            values = values.sort_index()
+        if not _whole_hours(values.index):
+            return _resampled(values)
+    # What resampling would give, without its cost.
+    return values if values.dtype == np.float64 else values.astype(float)
+
+
+def _resampled(values: pd.Series) -> pd.Series:
     step = median_step(values.index)
     if step is not None and step > HOUR:
         per_step = int(step / HOUR)
@@ -259,10 +266,13 @@ def hourly_series(values: pd.Series) -> pd.Series:
 
 
 def _whole_hours(index: pd.Index) -> bool:
-    """Sorted timestamps on the hour, one hour apart: already an hourly series."""
+    """Sorted timestamps on the hour, one hour apart: already an hourly series. Looked at
+    in the index's own unit: every forecast's history asks, and converting to nanoseconds
+    and asking pandas whether it is sorted first cost a 5,000-workload plan 2.5 s."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) == 0:
         return False
-    return bool(_whole_hour_runs(index, np.array([0, len(index)]))[0])
+    ticks, hour = index.asi8, _HOUR_TICKS[index.unit]
+    return bool(ticks[0] % hour == 0 and (np.diff(ticks) == hour).all())
 
 
 def median_step(index: pd.Index) -> pd.Timedelta | None:
