@@ -11,6 +11,7 @@ import pytest
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 from recommenders.sources import validate
+from recommenders.sources.checks import check_usage
 from recommenders.sources.frames import Usage, series_numbers
 from recommenders.sources.prices import unit_prices
 from recommenders.sources.registry import load_cost, load_utilisation
@@ -55,6 +56,45 @@ def test_lookups_slice_each_series_from_rows_in_any_order_and_from_no_rows_at_al
     assert cpu.index.is_monotonic_increasing and set(cpu) == {0.25} and set(memory) == {1e9}
     empty = UsageTable([])
     assert empty.workloads() == [] and empty.for_workload(key) is None
+
+
+def test_a_source_grouped_by_the_order_its_checks_found_looks_up_as_one_ordered_anew():
+    """The usage table reuses a single source's check order (series, then time); ordering
+    the rows again, as it does for several sources, gives the same lookups: workloads in
+    one order, the same series, rows without a name in none."""
+    stamps = pd.date_range("2026-11-01", periods=30, freq="h", tz="UTC")
+    rng = np.random.default_rng(5)
+    rows = [
+        {"timestamp": stamp, "environment": env, "namespace": "shop", "kind": "Deployment",
+         "workload": name, "container": container, "metric": metric,
+         "value": rng.random() * (1e9 if metric == "memory_bytes" else 1)}
+        for env in ("prod", "dev")
+        for name in ("api", "web")
+        for container, metric in (("app", "cpu_cores"), ("app", "memory_bytes"),
+                                  ("sidecar", "cpu_cores"), ("", "replicas"))
+        for stamp in stamps.delete(7 if name == "web" else [])
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows).sample(frac=1, random_state=3, ignore_index=True)
+    frame.loc[11, "namespace"] = None  # in no series
+    for column in ("environment", "namespace", "kind", "workload", "container", "metric"):
+        frame[column] = frame[column].astype("category")
+    checked = check_usage(frame, "test")
+    assert checked.order is not None
+    reused = UsageTable([Usage(frame, "test", "long", len(frame), order=checked.order)])
+    anew = UsageTable([Usage(frame, "test", "long", len(frame))])
+    assert reused.workloads() == anew.workloads() and len(anew.workloads()) == 4
+    for key in anew.workloads():
+        one, other = reused.for_workload(key), anew.for_workload(key)
+        assert one is not None and other is not None
+        for a, b in ((one.cpu, other.cpu), (one.memory, other.memory)):
+            assert list(a) == list(b)
+            for container in a:
+                pd.testing.assert_series_equal(a[container], b[container])
+        pd.testing.assert_series_equal(one.replicas, other.replicas)
+    found = [reused.for_workload(key) for key in reused.workloads()]
+    series = [s for u in found for s in (*u.cpu.values(), *u.memory.values(), u.replicas)]
+    assert not any(frame.loc[11, "value"] in s.to_numpy() for s in series)
+    assert sum(len(s) for s in series) >= len(frame) - 1
 
 
 def test_unit_prices_per_environment_come_from_the_cost_export():

@@ -6,17 +6,16 @@ column, MiB in a bytes column); what only makes a forecast less sure (gaps) is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recommenders.errors import InputError
-from recommenders.sources.frames import series_numbers
+from recommenders.sources.frames import SERIES, SeriesOrder
 from recommenders.sources.validate import distinct, where
 
-SERIES = ["environment", "namespace", "kind", "workload", "container", "metric"]
 MAX_CORES_PER_CONTAINER = 64.0
 """A median above this per container is millicores written as cores, not a real workload."""
 MIN_BYTES_PER_CONTAINER = 100_000.0
@@ -33,6 +32,8 @@ class UsageCheck:
     warnings: list[str] = field(default_factory=list)
     missing_steps: int = 0
     """Samples missing inside series, counted at each series' own step."""
+    order: SeriesOrder | None = None
+    """The rows by series, then time, as the checks found them (None for no rows)."""
 
 
 def check_usage(frame: pd.DataFrame, origin: str, rows_of: Path | None = None) -> UsageCheck:
@@ -41,39 +42,10 @@ def check_usage(frame: pd.DataFrame, origin: str, rows_of: Path | None = None) -
     _within_span(frame, origin, rows_of)
     if frame.empty:
         return UsageCheck()
-    ordered = _Ordered.of(frame)
+    ordered = SeriesOrder.of(frame)
     _no_duplicates(frame, ordered, origin, rows_of)
     _plausible_units(frame, origin, rows_of)
-    return _gaps(frame, ordered)
-
-
-@dataclass(frozen=True)
-class _Ordered:
-    """The frame's rows in order of series, then time, as one integer key per row: what the
-    duplicate and gap checks read. Sorting the frame itself copied every column."""
-
-    keys: np.ndarray
-    """Sorted: a row's series number in the high 32 bits, its second in the span in the low."""
-    rows: np.ndarray
-    """The frame position of each sorted key."""
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame) -> _Ordered:
-        series = series_numbers(frame, SERIES)
-        stamps = frame["timestamp"].dt.tz_convert(None).to_numpy()
-        seconds = stamps.astype("datetime64[s]").astype(np.int64)
-        keys = (series.astype(np.int64) << 32) | (seconds - seconds.min())  # span < 2**32 s
-        del series, seconds
-        rows = np.argsort(keys, kind="stable")  # equal keys keep the file's order
-        return cls(keys[rows], rows)
-
-    @property
-    def series(self) -> np.ndarray:
-        return self.keys >> 32
-
-    @property
-    def seconds(self) -> np.ndarray:
-        return self.keys & 0xFFFFFFFF
+    return replace(_gaps(frame, ordered), order=ordered)
 
 
 def series_name(row: pd.Series) -> str:
@@ -112,7 +84,7 @@ def _within_span(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> None
 
 
 def _no_duplicates(
-    frame: pd.DataFrame, ordered: _Ordered, origin: str, rows_of: Path | None
+    frame: pd.DataFrame, ordered: SeriesOrder, origin: str, rows_of: Path | None
 ) -> None:
     same = ordered.keys[1:] == ordered.keys[:-1]
     if same.any():
@@ -154,7 +126,7 @@ def _plausible_units(frame: pd.DataFrame, origin: str, rows_of: Path | None) -> 
         )
 
 
-def _gaps(frame: pd.DataFrame, ordered: _Ordered) -> UsageCheck:
+def _gaps(frame: pd.DataFrame, ordered: SeriesOrder) -> UsageCheck:
     if _one_step(ordered.keys):
         return UsageCheck()  # every series at one step, none missed: nothing to group
     series, seconds = ordered.series, ordered.seconds

@@ -57,6 +57,10 @@ for CPU and "GiB-Hours" for memory, and the tags `cluster`, `namespace`, `contro
 `controller`, `pod` and `container` say whose it was."""
 
 
+SERIES = ["environment", "namespace", "kind", "workload", "container", "metric"]
+"""The columns that name a usage series."""
+
+
 @dataclass
 class Usage:
     """A utilisation source after loading: the tidy frame and what was odd but not fatal."""
@@ -71,6 +75,9 @@ class Usage:
     warnings: list[str] = field(default_factory=list)
     missing_steps: int = 0
     """Samples missing inside series (gaps), each series counted at its own step."""
+    order: SeriesOrder | None = None
+    """The frame's rows by series, then time, as the checks found them: the usage table
+    groups the rows of a single source by it instead of ordering them again."""
 
 
 @dataclass
@@ -113,6 +120,37 @@ _KINDS["rollout"] = "Rollout"
 def controller_kind(text: str) -> str:
     """Kubernetes' spelling of a controller kind; OpenCost and Prometheus write it lower-case."""
     return _KINDS.get(text.lower(), text)
+
+
+@dataclass(frozen=True)
+class SeriesOrder:
+    """The frame's rows in order of series, then time, as one integer key per row: what the
+    duplicate and gap checks read, and the usage table groups a source's rows by. Sorting
+    the frame itself copied every column. Its timestamps must lie within 2**32 s of each
+    other: `check_usage` refuses a wider span before it orders."""
+
+    keys: np.ndarray
+    """Sorted: a row's series number in the high 32 bits, its second in the span in the low."""
+    rows: np.ndarray
+    """The frame position of each sorted key."""
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> SeriesOrder:
+        series = series_numbers(frame, SERIES)
+        stamps = frame["timestamp"].dt.tz_convert(None).to_numpy()
+        seconds = stamps.astype("datetime64[s]").astype(np.int64)
+        keys = (series.astype(np.int64) << 32) | (seconds - seconds.min())  # span < 2**32 s
+        del series, seconds
+        rows = np.argsort(keys, kind="stable")  # equal keys keep the file's order
+        return cls(keys[rows], rows)
+
+    @property
+    def series(self) -> np.ndarray:
+        return self.keys >> 32
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return self.keys & 0xFFFFFFFF
 
 
 def series_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

@@ -95,7 +95,9 @@ class UsageFormat(_Allocations):
                 "usage is averaged over each allocation window "
                 f"({per_pod['hours'].median():g} h): peaks within it are invisible"
             )
-        return Usage(usage, str(path), self.name, rows, warnings + checked.warnings)
+        return Usage(
+            usage, str(path), self.name, rows, warnings + checked.warnings, order=checked.order
+        )
 
 
 class CostFormat(_Allocations):

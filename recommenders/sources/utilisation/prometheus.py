@@ -221,7 +221,9 @@ def load_prometheus(source: PrometheusSource) -> Usage:
     if reading.non_finite:
         warnings.append(f"{reading.non_finite} NaN or infinite samples were left out")
     rows = sum(len(s.values) for name in USAGE_METRICS for s in reading.series[name])
-    return Usage(frame, source.url, "prometheus", rows, warnings, checked.missing_steps)
+    return Usage(
+        frame, source.url, "prometheus", rows, warnings, checked.missing_steps, checked.order
+    )
 
 
 def _pod_frame(source: PrometheusSource, reading: _Reading) -> pd.DataFrame:

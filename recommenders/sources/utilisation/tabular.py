@@ -96,4 +96,6 @@ def _finish(frame: pd.DataFrame, path: Path, format_name: str, rows: int) -> Usa
         frame[column] = recode(frame[column], str)  # categories in order, as text sorts
     tidy = frame[list(USAGE_COLUMNS)]
     checked = check_usage(tidy, str(path), rows_of=path)
-    return Usage(tidy, str(path), format_name, rows, checked.warnings, checked.missing_steps)
+    return Usage(
+        tidy, str(path), format_name, rows, checked.warnings, checked.missing_steps, checked.order
+    )
