@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recommenders.errors import InputError
-from recommenders.sources.frames import SERIES, SeriesOrder
+from recommenders.sources.frames import SERIES, SeriesOrder, SeriesRows
 from recommenders.sources.validate import distinct, where
 
 MAX_CORES_PER_CONTAINER = 64.0
@@ -32,7 +32,7 @@ class UsageCheck:
     warnings: list[str] = field(default_factory=list)
     missing_steps: int = 0
     """Samples missing inside series, counted at each series' own step."""
-    order: SeriesOrder | None = None
+    order: SeriesRows | None = None
     """The rows by series, then time, as the checks found them (None for no rows)."""
 
 
@@ -45,7 +45,11 @@ def check_usage(frame: pd.DataFrame, origin: str, rows_of: Path | None = None) -
     ordered = SeriesOrder.of(frame)
     _no_duplicates(frame, ordered, origin, rows_of)
     _plausible_units(frame, origin, rows_of)
-    return replace(_gaps(frame, ordered), order=ordered)
+    checked = _gaps(frame, ordered)
+    # Done with the keys: they become the series numbers in place, so that handing the
+    # order on holds no more memory than the checks did.
+    series = np.right_shift(ordered.keys, 32, out=ordered.keys)
+    return replace(checked, order=SeriesRows(ordered.rows, series))
 
 
 def series_name(row: pd.Series) -> str:

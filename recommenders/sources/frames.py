@@ -75,7 +75,7 @@ class Usage:
     warnings: list[str] = field(default_factory=list)
     missing_steps: int = 0
     """Samples missing inside series (gaps), each series counted at its own step."""
-    order: SeriesOrder | None = None
+    order: SeriesRows | None = None
     """The frame's rows by series, then time, as the checks found them: the usage table
     groups the rows of a single source by it instead of ordering them again."""
 
@@ -120,6 +120,16 @@ _KINDS["rollout"] = "Rollout"
 def controller_kind(text: str) -> str:
     """Kubernetes' spelling of a controller kind; OpenCost and Prometheus write it lower-case."""
     return _KINDS.get(text.lower(), text)
+
+
+@dataclass(frozen=True)
+class SeriesRows:
+    """A frame's rows in order of series (`SERIES`), then time."""
+
+    positions: np.ndarray
+    """The frame position of each row, in that order."""
+    series: np.ndarray
+    """Each of them's series number, ascending; -1 (first) where a name is missing."""
 
 
 @dataclass(frozen=True)

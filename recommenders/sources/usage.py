@@ -23,7 +23,7 @@ from recommenders.sources.frames import (
     SERIES,
     SIGNALS,
     USAGE_COLUMNS,
-    SeriesOrder,
+    SeriesRows,
     Usage,
     series_numbers,
 )
@@ -216,7 +216,7 @@ def _whole_hour_runs(stamps: pd.DatetimeIndex, bounds: np.ndarray) -> np.ndarray
 
 
 def _in_series_order(
-    frame: pd.DataFrame, known: SeriesOrder | None
+    frame: pd.DataFrame, known: SeriesRows | None
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """The frame position of each row in order of series (None: the frame's own order) and
     its series number, without the rows that miss a name (in no series). A single source's
@@ -225,7 +225,7 @@ def _in_series_order(
     frame's order; a lookup sorts what is not hourly."""
     positions: np.ndarray | None
     if known is not None:
-        positions, numbers = known.rows, known.series
+        positions, numbers = known.positions, known.series
     else:
         numbers = series_numbers(frame, SERIES)
         positions = None if _ascending(numbers) else np.argsort(numbers, kind="stable")
