@@ -395,7 +395,10 @@ def _answer_plan(
     key = None
     if answers.path is not None:
         with stage("answer key"):
-            key = plan_key(repo, config.base_branch, request, (config, policy), view.key(out))
+            loaded, shown = (config, policy), view.key(out)
+            key = plan_key(repo, config.base_branch, request, loaded, shown, answers.digests())
+            if key is not None:
+                answers.remember(key)
     if key is not None and (answer := answers.find(key, now)) is not None:
         for note in answer.notes:
             _say(note)

@@ -21,13 +21,14 @@ import os
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from bot.digests import Stamp, code_digest, file_digest, repository_digest, stamp
+from bot.digests import FileDigests, Stamp, code_digest, repository_digest, stamp
 from bot.inputs import SourceRequest
 from bot.manifests.helm.charts import CACHE_VARIABLE
 from recommenders.sources.validate import JSON_LIMIT, TABLE_LIMIT
@@ -40,7 +41,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY, planned_at TEXT NOT NULL, until TEXT,
     output TEXT NOT NULL, notes TEXT NOT NULL, stored REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS digests (
+    path TEXT NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL,
+    changed INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL
+);
 """
 
 
@@ -58,29 +63,42 @@ class PlanKey:
     files: str
     """The repository's `repository_digest`, for the render cache to key by too."""
     stamps: tuple[Stamp, ...]
-    """Size and modification time of every file read for the digest: an answer is kept only
+    """Every file read for the digest, stamped before it was read: an answer is kept only
     if none of them moved while the plan was made."""
+    digests: FileDigests
+    """The files' digests, for the next key to reuse by their stamps."""
 
     def unchanged(self) -> bool:
-        return self.stamps == tuple(stamp(Path(path)) for path, _, _ in self.stamps)
+        return self.stamps == tuple(stamp(Path(path)) for path, *_ in self.stamps)
 
 
 def plan_key(
-    repo: Path, base_branch: str, request: SourceRequest, loaded: Iterable[object], view: str
+    repo: Path,
+    base_branch: str,
+    request: SourceRequest,
+    loaded: Iterable[object],
+    view: str,
+    known: Mapping[Stamp, str] | None = None,
 ) -> PlanKey | None:
     """The key of a plan, or None when the plan reads something that has no digest (a live
     Prometheus) or cannot be read (the plan then says why). `loaded` are the parsed config
-    and policy; `view` the output asked for."""
+    and policy; `view` the output asked for; `known` the digests of files by their stamps
+    when an earlier key read them (`PlanAnswers.digests`)."""
     if request.prometheus is not None:
         return None
     try:
-        return _key(repo.resolve(), base_branch, request, loaded, view)
+        return _key(repo.resolve(), base_branch, request, loaded, view, FileDigests(known))
     except OSError:
         return None
 
 
 def _key(
-    repo: Path, base_branch: str, request: SourceRequest, loaded: Iterable[object], view: str
+    repo: Path,
+    base_branch: str,
+    request: SourceRequest,
+    loaded: Iterable[object],
+    view: str,
+    digests: FileDigests,
 ) -> PlanKey:
     digest = hashlib.sha256()
 
@@ -89,16 +107,15 @@ def _key(
             text = str(part).encode()
             digest.update(b"%d:%s" % (len(text), text))
 
-    files, stamps = repository_digest(repo)
+    files = repository_digest(repo, digests)
     add(files)
     for path in (*request.utilisation, *request.cost):
-        add(path.resolve(), file_digest(path))
-        stamps.append(stamp(path))
+        add(path.resolve(), digests.of(path))
     add(request.utilisation_format, request.cost_format, len(request.utilisation))
     add(_base_commit(repo, base_branch), *map(repr, loaded), view)
     add(*(f"{name}={os.environ.get(name)}" for name in SETTINGS))
     add(code_digest())
-    return PlanKey(digest.hexdigest(), files, tuple(stamps))
+    return PlanKey(digest.hexdigest(), files, tuple(digests.stamps), digests)
 
 
 class PlanAnswers:
@@ -113,26 +130,35 @@ class PlanAnswers:
         return cls(None if forecast_cache is None else Path(f"{forecast_cache}.plans"))
 
     def find(self, key: PlanKey, now: datetime) -> Answer | None:
-        if self.path is None or not self.path.is_file():
+        row = self._read(
+            "SELECT planned_at, until, output, notes FROM answers WHERE key = ?", (key.digest,)
+        )
+        if not row:
             return None
-        try:
-            with closing(
-                sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-            ) as db:
-                row = db.execute(
-                    "SELECT planned_at, until, output, notes FROM answers WHERE key = ?",
-                    (key.digest,),
-                ).fetchone()
-        except sqlite3.Error:
-            return None
-        if row is None:
-            return None
-        planned_at, until, output, notes = row
+        planned_at, until, output, notes = row[0]
         if now < datetime.fromisoformat(planned_at):
             return None
         if until is not None and now >= datetime.fromisoformat(until):
             return None
         return Answer(output, tuple(json.loads(notes)))
+
+    def digests(self) -> dict[Stamp, str]:
+        """The digests the last key kept, by the stamps of the files they are of."""
+        rows = self._read("SELECT path, size, modified, changed, inode, digest FROM digests")
+        return {(path, *numbers): digest for path, *numbers, digest in rows}
+
+    def remember(self, key: PlanKey) -> None:
+        """Keep the key's digests for the next key, when it computed some a next one could
+        reuse: once an export or a file has been read, a rerun only stamps it."""
+        if self.path is None or not key.digests.learned():
+            return
+        rows = [(*found, digest) for found, digest in key.digests.found.items()]
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM digests")
+            db.executemany("INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        self._write(write)
 
     def keep(
         self, key: PlanKey, answer: Answer, planned_at: datetime, until: datetime | None
@@ -147,24 +173,44 @@ class PlanAnswers:
             json.dumps(answer.notes),
             time.time(),
         )
-        try:
-            self._write(row)
-        except sqlite3.DatabaseError:
-            self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
-            self._write(row)
 
-    def _write(self, row: tuple[object, ...]) -> None:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(mode=0o600)  # as private as the forecast cache beside it
-        with closing(sqlite3.connect(self.path)) as db, db:
-            db.execute(_SCHEMA)
+        def write(db: sqlite3.Connection) -> None:
             db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)", row)
             db.execute(
                 "DELETE FROM answers WHERE key NOT IN "
                 "(SELECT key FROM answers ORDER BY stored DESC LIMIT ?)",
                 (KEPT,),
             )
+
+        self._write(write)
+
+    def _read(self, query: str, parameters: tuple[object, ...] = ()) -> list[Any]:
+        """The query's rows; none from a file that is missing or not a cache of ours."""
+        if self.path is None or not self.path.is_file():
+            return []
+        try:
+            with closing(
+                sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            ) as db:
+                return db.execute(query, parameters).fetchall()
+        except sqlite3.Error:
+            return []
+
+    def _write(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        try:
+            self._transaction(write)
+        except sqlite3.DatabaseError:
+            assert self.path is not None
+            self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
+            self._transaction(write)
+
+    def _transaction(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch(mode=0o600)  # as private as the forecast cache beside it
+        with closing(sqlite3.connect(self.path)) as db, db:
+            db.executescript(_SCHEMA)
+            write(db)
 
 
 def _base_commit(repo: Path, branch: str) -> str:

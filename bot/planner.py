@@ -275,9 +275,7 @@ def kept_renders(
     if forecast_cache is None:
         return None
     try:
-        return RenderCache.beside(
-            forecast_cache, render_context(files or repository_digest(repo)[0])
-        )
+        return RenderCache.beside(forecast_cache, render_context(files or repository_digest(repo)))
     except OSError:
         return None
 

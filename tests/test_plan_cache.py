@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bot import digests
 from bot.config import load_config
 from bot.inputs import SourceRequest, read_inputs
+from bot.plan_cache import PlanAnswers, PlanKey, plan_key
 from bot.planner import Plan, make_plan
 from bot.policy.load import load_policy
 from bot.report import plan_as_json
@@ -114,6 +116,45 @@ def test_a_damaged_answers_file_is_replaced_not_an_error(tmp_path):
     with sqlite3.connect(answers) as db:
         assert db.execute("SELECT count(*) FROM answers").fetchone() == (1,)
     assert _cli(repo, cache, "--format", "json").stdout == cold.stdout
+
+
+def test_a_key_reads_again_only_the_files_whose_stamps_moved(tmp_path, monkeypatch):
+    """Digests are reused by stamp (size, modification and change times, inode): a rerun
+    reads no file, a file rewritten to the same size and modification time is read again
+    (its change time moved), and so is one written too recently to trust its stamp."""
+    repo = make_repo(MONOREPO, tmp_path / "monorepo")
+    usage = tmp_path / "usage.csv"
+    usage.write_bytes(UTILISATION.read_bytes())
+    request = SourceRequest(utilisation=[usage], cost=[COST])
+    answers = PlanAnswers(tmp_path / "forecasts.sqlite.plans")
+    read: list[Path] = []
+    hashed = digests.file_digest
+    monkeypatch.setattr(digests, "file_digest", lambda path: read.append(path) or hashed(path))
+    monkeypatch.setattr(digests, "SETTLED_NS", 0)
+
+    def key() -> PlanKey:
+        read.clear()
+        found = plan_key(repo, "main", request, (), "json", answers.digests())
+        assert found is not None
+        answers.remember(found)
+        return found
+
+    first = key()
+    assert usage in read and len(read) > 20
+    again = key()
+    assert read == [] and again.digest == first.digest and again.files == first.files
+    before = usage.stat()
+    text = usage.read_text()
+    usage.write_text(text.replace("0.", "1.", 1))  # the same size, other bytes
+    os.utime(usage, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert usage.stat().st_mtime_ns == before.st_mtime_ns
+    changed = key()
+    assert read == [usage] and changed.digest != first.digest
+    monkeypatch.setattr(digests, "SETTLED_NS", 3600 * 10**9)  # everything is recent now
+    deployment = repo / "applications/checkout/base/deployment.yaml"
+    deployment.write_text(deployment.read_text() + "# a comment\n")
+    assert key().files != first.files and read == [deployment]
+    assert key().files != first.files and read == [deployment], "read again: too recent"
 
 
 @pytest.fixture(scope="module")
