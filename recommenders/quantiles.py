@@ -51,3 +51,21 @@ def median(values: np.ndarray) -> float:
     if np.isnan(part[-1]):
         return float(part[-1])
     return float(part[half]) if count % 2 else float((part[half - 1] + part[half]) / 2)
+
+
+def medians(values: np.ndarray, axis: int) -> np.ndarray:
+    """`np.median(values, axis=axis)` of a 2-D array, the same values (NaN in a line that
+    holds one), from one partition: numpy's own costs 28 us for a month of hours by hour of
+    day, four times a partition, and each series' seasonal level asks for it."""
+    count = values.shape[axis]
+    if count == 0:
+        return np.median(values, axis=axis)  # numpy's own answer: NaN, with its warning
+    half = count // 2
+    part = np.partition(values, (half - 1, half, -1) if count % 2 == 0 else (half, -1), axis)
+    found = part.take(half, axis)
+    if count % 2 == 0:
+        found = (part.take(half - 1, axis) + found) / 2
+    missing = np.isnan(part.take(-1, axis))
+    if missing.any():
+        found[missing] = np.nan
+    return found

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from recommenders.forecasters.forecaster import QUANTILES
-from recommenders.quantiles import median, quantile, quantiles
+from recommenders.quantiles import median, medians, quantile, quantiles
 
 
 def _samples(size: int) -> list[np.ndarray]:
@@ -51,3 +51,14 @@ def test_a_median_with_nan_or_of_nothing_is_nan_as_numpys():
         assert np.float64(median(values)).tobytes() == np.float64(np.median(values)).tobytes()
     with pytest.warns(RuntimeWarning):
         assert np.isnan(median(np.array([])))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 24), (3, 24), (30, 24), (31, 7), (24, 30), (4, 1)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_medians_along_an_axis_are_numpys_bit_for_bit(shape, axis):
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    for values in _samples(shape[0] * shape[1]):
+        grid = rng.permutation(values).reshape(shape)
+        assert medians(grid, axis).tobytes() == np.median(grid, axis=axis).tobytes()
+        grid[rng.integers(0, shape[0]), rng.integers(0, shape[1])] = np.nan
+        assert medians(grid, axis).tobytes() == np.median(grid, axis=axis).tobytes()

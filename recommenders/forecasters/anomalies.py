@@ -66,6 +66,8 @@ def find_anomalies(
     if scale <= 0:
         return hourly, ()
     flagged = residual > Z_SCORE * scale
+    if not flagged.any():  # most series: no run to find
+        return hourly, ()
     runs = _runs(flagged)
     if not runs or len(runs) > max(1.0, PER_WEEK * len(values) / (7 * DAY)):
         return hourly, ()

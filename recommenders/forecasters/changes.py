@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommenders.forecasters.profile import DAY
-from recommenders.quantiles import median
+from recommenders.quantiles import median, medians
 
 MIN_DAYS = 5
 """Daily medians needed to tell a step from noise: two before it at least, three after."""
@@ -51,7 +51,7 @@ class Days:
 def daily_medians(values: np.ndarray) -> Days:
     days = len(values) // DAY
     start = len(values) - days * DAY
-    return Days(start, np.median(values[start:].reshape(days, DAY), axis=1))
+    return Days(start, medians(values[start:].reshape(days, DAY), 1))
 
 
 def level_change(daily: Days) -> int | None:

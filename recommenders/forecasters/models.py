@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from recommenders.quantiles import median
+from recommenders.quantiles import median, medians
 
 DAY = 24
 Params = dict[str, float]
@@ -299,9 +299,9 @@ def _phase_medians(values: np.ndarray, period: int) -> np.ndarray:
         return np.concatenate([values, np.full(period - extra, np.nan)])
     whole = values[: cycles * period].reshape(cycles, period)
     if extra == 0:
-        return np.median(whole, axis=0)
+        return medians(whole, 0)
     longer = np.vstack([whole[:, :extra], values[cycles * period :][None, :]])
-    return np.concatenate([np.median(longer, axis=0), np.median(whole[:, extra:], axis=0)])
+    return np.concatenate([medians(longer, 0), medians(whole[:, extra:], 0)])
 
 
 def _smoothed(values: np.ndarray, alpha: float) -> np.ndarray:
