@@ -33,6 +33,7 @@ from bot.config import RepoConfig, load_config
 from bot.forges import ForgeError
 from bot.forges.connect import ForgeOptions
 from bot.forges.registry import FORGES
+from bot.garbage import collect_less
 from bot.groups import group_changes
 from bot.inputs import (
     SourceRequest,
@@ -844,6 +845,7 @@ def list_strategies() -> None:
 
 
 def main() -> None:
+    collect_less()
     try:
         app()
     except InputError as exc:

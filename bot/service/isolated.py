@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.forges.base import ForgeError
+from bot.garbage import collect_less
 from recommenders.errors import InputError
 from recommenders.forecasters.batch import SINGLE_THREADED
 
@@ -128,6 +129,7 @@ def _limited(memory: int) -> None:
 
 def _child(sending: Any, work: Callable[..., Any], args: tuple[Any, ...], memory: int) -> None:
     _limited(memory)
+    collect_less()  # a run plans, as `rightsizer plan` does
     answer: tuple[Kind, Any, float | None]
     try:
         answer = ("ok", work(*args), None)
