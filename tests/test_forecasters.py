@@ -18,6 +18,7 @@ from recommenders.forecasters import (
     find_anomalies,
     forecast,
     forecast_all,
+    quiet,
     send_all,
 )
 from recommenders.forecasters.batch import CHUNK
@@ -224,6 +225,29 @@ def test_a_peak_a_fifth_above_normal_is_sized_for_however_quiet_the_series():
     values[400] = 600.0
     cleaned, anomalies = find_anomalies(pd.Series(values, index=index))
     assert anomalies == () and cleaned.max() == 600.0
+
+
+def test_series_screened_together_are_quiet_exactly_where_find_anomalies_finds_nothing():
+    """`quiet` screens many series at once with find_anomalies' own arithmetic: a quiet
+    series has no anomaly, a series with an anomaly is never quiet, and screening a series
+    with others or alone gives one answer."""
+    rng = np.random.default_rng(8)
+    index = pd.date_range("2026-11-01", periods=800, freq="1h", tz="UTC")
+    series = [_spiky().to_numpy(), _spiky(spike_days=range(1, 30, 3)).to_numpy()]
+    for length in (30, 47, 48, 100, 720, 721, 745):
+        for _ in range(6):
+            values = rng.gamma(2.0, 0.5, length) + np.sin(np.arange(length) / 3.8)
+            if rng.random() < 0.5:
+                values[rng.integers(0, length)] *= rng.choice([3.0, 12.0])
+            series.append(values)
+        series.append(np.full(length, 0.25))  # no spread at all
+    screened = quiet(series)
+    assert screened.dtype == bool and 0 < screened.sum() < len(series)
+    for values, calm in zip(series, screened, strict=True):
+        anomalies = find_anomalies(pd.Series(values, index=index[: len(values)]))[1]
+        assert not (calm and anomalies)
+        assert quiet([values])[0] == calm
+    assert not screened[0] and screened[-1]  # the incident; a flat series
 
 
 def test_recurring_bursts_are_behaviour_not_anomalies():

@@ -1,6 +1,6 @@
 """Demand forecasts chosen per series by backtest, with out-of-sample error quantiles."""
 
-from recommenders.forecasters.anomalies import Anomaly, find_anomalies
+from recommenders.forecasters.anomalies import Anomaly, find_anomalies, quiet
 from recommenders.forecasters.batch import forecast_all, send_all
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.forecasters.forecaster import (
@@ -23,5 +23,6 @@ __all__ = [
     "find_anomalies",
     "forecast",
     "forecast_all",
+    "quiet",
     "send_all",
 ]

@@ -11,14 +11,15 @@ of a 5 % risk target to 6.5 %.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from recommenders.forecasters.models import SeasonalMedian
+from recommenders.forecasters.models import phase_medians
 from recommenders.forecasters.profile import DAY
-from recommenders.quantiles import median
+from recommenders.quantiles import medians
 
 Z_SCORE = 6.0
 """Residuals over six robust standard deviations: a normal tail gives one in 10⁹ hours."""
@@ -60,9 +61,7 @@ def find_anomalies(
     values = hourly.to_numpy(dtype=float)
     if len(values) < 2 * DAY:
         return hourly, ()
-    expected = SeasonalMedian(DAY).fitted(values)
-    residual = values - expected
-    scale = 1.4826 * median(np.abs(residual - median(residual)))
+    expected, residual, scale = _screened(values)
     if scale <= 0:
         return hourly, ()
     flagged = residual > Z_SCORE * scale
@@ -92,6 +91,36 @@ def find_anomalies(
     if not anomalies:
         return hourly, ()
     return pd.Series(cleaned, index=hourly.index), tuple(anomalies)
+
+
+def quiet(series: Sequence[np.ndarray]) -> np.ndarray:
+    """For each series, whether `find_anomalies` finds nothing in it before looking for
+    runs (too short, no spread, no hour far above normal): most series. Screened together,
+    the series of one length at a time, with `find_anomalies`' own arithmetic, so the
+    answer is its answer: one at a time, the screen was 100 us a series, two thirds of
+    preparing a 5,000-workload plan's 18,000 forecasts."""
+    found = np.ones(len(series), dtype=bool)
+    by_length: dict[int, list[int]] = {}
+    for position, values in enumerate(series):
+        if len(values) >= 2 * DAY:
+            by_length.setdefault(len(values), []).append(position)
+    for positions in by_length.values():
+        _, residual, scale = _screened(np.stack([series[p] for p in positions]))
+        flagged = (residual > Z_SCORE * scale[:, None]).any(axis=-1)
+        found[positions] = (scale <= 0) | ~flagged
+    return found
+
+
+def _screened(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each series (the last axis) is expected to be at each hour (its seasonal
+    median: the level plus the hour of day's median deviation), the residuals from it, and
+    their robust standard deviation (1.4826 × the median absolute deviation)."""
+    level = medians(values, -1)[..., None]
+    hours = np.arange(values.shape[-1]) % DAY
+    expected = phase_medians(values - level, DAY)[..., hours] + level
+    residual = values - expected
+    spread = medians(np.abs(residual - medians(residual, -1)[..., None]), -1)
+    return expected, residual, 1.4826 * spread
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:

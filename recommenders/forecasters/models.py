@@ -95,7 +95,7 @@ class SeasonalMedian:
         """Median deviation from the level (the values' median) at each phase, phase 0
         being `values[0]`'s."""
         assert self.period
-        return _phase_medians(values - level, self.period)
+        return phase_medians(values - level, self.period)
 
 
 @dataclass(frozen=True)
@@ -289,19 +289,20 @@ def _smoothing(
     return run, used
 
 
-def _phase_medians(values: np.ndarray, period: int) -> np.ndarray:
-    """The median of each phase's values. The history rarely ends on a cycle's boundary, so
-    the first `len % period` phases have one value more than the rest; each group is a plain
-    2-D median, since `np.nanmedian` over a NaN-padded array goes through masked arrays and
-    took two thirds of the time spent finding anomalies at 5,000 workloads."""
-    cycles, extra = divmod(len(values), period)
+def phase_medians(values: np.ndarray, period: int) -> np.ndarray:
+    """The median of each phase's values (along the last axis: one series, or several of
+    one length). The history rarely ends on a cycle's boundary, so the first
+    `len % period` phases have one value more than the rest; each group is a plain median
+    over cycles, since `np.nanmedian` over a NaN-padded array goes through masked arrays
+    and took two thirds of the time spent finding anomalies at 5,000 workloads."""
+    lead, (cycles, extra) = values.shape[:-1], divmod(values.shape[-1], period)
     if cycles == 0:
-        return np.concatenate([values, np.full(period - extra, np.nan)])
-    whole = values[: cycles * period].reshape(cycles, period)
+        return np.concatenate([values, np.full((*lead, period - extra), np.nan)], axis=-1)
+    whole = values[..., : cycles * period].reshape(*lead, cycles, period)
     if extra == 0:
-        return medians(whole, 0)
-    longer = np.vstack([whole[:, :extra], values[cycles * period :][None, :]])
-    return np.concatenate([medians(longer, 0), medians(whole[:, extra:], 0)])
+        return medians(whole, -2)
+    longer = np.concatenate([whole[..., :extra], values[..., None, cycles * period :]], axis=-2)
+    return np.concatenate([medians(longer, -2), medians(whole[..., extra:], -2)], axis=-1)
 
 
 def _smoothed(values: np.ndarray, alpha: float) -> np.ndarray:

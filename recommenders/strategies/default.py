@@ -25,6 +25,7 @@ from recommenders.forecasters import (
     Within,
     find_anomalies,
     forecast_all,
+    quiet,
     send_all,
 )
 from recommenders.quantiles import quantile
@@ -34,6 +35,8 @@ from recommenders.strategies.settings import check_bounds, setting
 from recommenders.strategies.units import amount
 
 HOUR = pd.Timedelta(hours=1)
+SCREENED = 512
+"""Series prepared at once: the first fits wait for a batch (about 40 ms), not for all."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class DefaultStrategy:
     def _prepared(
         self, history: pd.Series, horizon: pd.Timedelta, served: pd.Series | None
     ) -> _Prepared:
-        """The hourly series the forecast is fitted on, anomalies replaced, and the job."""
+        """What `prepare` made of the series, else made now."""
         ready = self._ready.pop(id(history), None)
         if ready is not None and ready[0] is history and ready[1] == horizon:
             before = ready[2]
@@ -102,9 +105,20 @@ class DefaultStrategy:
             if same:
                 return ready[3]
         history = present(history)
-        hourly = present(hourly_series(history)) if len(history) else history
+        return self._made(history, _hourly(history), horizon, served, calm=False)
+
+    def _made(
+        self,
+        history: pd.Series,
+        hourly: pd.Series,
+        horizon: pd.Timedelta,
+        served: pd.Series | None,
+        calm: bool,
+    ) -> _Prepared:
+        """The hourly series the forecast is fitted on, anomalies replaced, and the job.
+        `calm`: `quiet` found nothing to look for in it."""
         anomalies: tuple[Anomaly, ...] = ()
-        if self.settings.exclude_anomalies and len(hourly):
+        if self.settings.exclude_anomalies and len(hourly) and not calm:
             hourly, anomalies = find_anomalies(hourly, served)
         job = Job(
             hourly.to_numpy(),
@@ -126,11 +140,18 @@ class DefaultStrategy:
         self._ready = {}
 
         def jobs() -> Iterator[Job]:
-            """Made while the workers fit the ones before: `send_all` takes a stream."""
-            for history, _, served in histories:
-                prepared = self._prepared(history, horizon, served)
-                self._ready[id(history)] = (history, horizon, served, prepared)
-                yield prepared.job
+            """Made while the workers fit the ones before (`send_all` takes a stream), a
+            few hundred at a time: their anomalies are screened together (`quiet`)."""
+            for start in range(0, len(histories), SCREENED):
+                chunk = histories[start : start + SCREENED]
+                kept = [present(history) for history, _, _ in chunk]
+                hourlies = [_hourly(history) for history in kept]
+                calm = quiet([hourly.to_numpy(float) for hourly in hourlies])
+                for position, (history, _, served) in enumerate(chunk):
+                    made = (kept[position], hourlies[position], horizon, served)
+                    prepared = self._made(*made, calm=bool(calm[position]))
+                    self._ready[id(history)] = (history, horizon, served, prepared)
+                    yield prepared.job
 
         send_all(jobs(), cache, total=len(histories))
 
@@ -185,6 +206,11 @@ class DefaultStrategy:
             anomalies,
             guard=max(cleaned_peak, forecast_peak),
         )
+
+
+def _hourly(history: pd.Series) -> pd.Series:
+    """The series by hour, without missing hours; `history` without its missing samples."""
+    return present(hourly_series(history)) if len(history) else history
 
 
 def _within(history: pd.Series, hourly: pd.Series, anomalies: tuple[Anomaly, ...]) -> Within | None:
