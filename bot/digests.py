@@ -20,20 +20,24 @@ from bot.manifests.render import kustomize_command
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("bot", "recommenders", "templates", "policies")
-Stamp = tuple[str, int, int, int, int]
-"""A file's path, size, modification and change times (ns) and inode: what `lstat` says."""
-SETTLED_NS = 2_000_000_000
-"""How long a file must have been left alone for its digest to be reused by its stamp: a
-write within the filesystem's clock tick (a few ms, 2 s on FAT) can leave the stamp as it
-was, as `git` knows ("racy" entries), so a file changed that recently is read again."""
+Stamp = tuple[str, int, int, int, int, int]
+"""A file's path, then its size, modification and change times (ns), inode and device, as
+`stat` says following symlinks (an export is often a link into a mounted ConfigMap)."""
+SETTLED_NS = 3_000_000_000
+"""How long before it was stamped a file must have been left alone for its digest to be
+reused by its stamp: a write in the filesystem's clock tick (a few ms; 1-2 s on FAT, HFS+
+or some network filesystems) can leave the stamp as it was, as `git` knows ("racy"
+entries), so a file changed that recently is read again."""
 
 
 class FileDigests:
     """SHA-256 of files, each taken from `known` while the file's stamp is the one it was
     hashed under. Why: the key of a rerun read every file of a 5,000-workload repository
     and the 1.5 GB export again, 2.5 s of a 5 s answer. A write changes the change time
-    (`ctime`), which nothing can set back, so a stamp that still matches means the same
-    bytes, unless the file was written in the tick it was stamped in (`SETTLED_NS`)."""
+    (`ctime`), which no program can set back, and a file replaced by another has another
+    inode: so a stamp that still matches is the same bytes, unless the file was written in
+    the tick it was stamped in (`SETTLED_NS`), or a network filesystem answers from a stale
+    attribute cache (it would serve `git status` the same mistake)."""
 
     def __init__(self, known: Mapping[Stamp, str] | None = None) -> None:
         self.known = known or {}
@@ -43,14 +47,14 @@ class FileDigests:
         """The digests that a later run may take by their stamps."""
 
     def of(self, path: Path) -> str:
-        before = stamp(path)
+        now, before = time.time_ns(), stamp(path)
         self.stamps.append(before)
         digest = self.known.get(before)
         if digest is None:
             digest = file_digest(path)
             if stamp(path) != before:  # written while read: the stamp is not of these bytes
                 return digest
-        if time.time_ns() - max(before[2], before[3]) >= SETTLED_NS:
+        if now - max(before[2], before[3]) >= SETTLED_NS:
             self.found[before] = digest
         return digest
 
@@ -102,11 +106,19 @@ def file_digest(path: Path) -> str:
 
 
 def stamp(path: Path) -> Stamp:
+    """The stamp of what `path` leads to (a symlink's target; the link itself when it
+    leads nowhere), or of nothing."""
     try:
-        found = path.lstat()
+        found = path.stat()
     except OSError:
-        return (str(path), -1, -1, -1, -1)
-    return (str(path), found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+        try:
+            found = path.lstat()
+        except OSError:
+            return (str(path), -1, -1, -1, -1, -1)
+    return (
+        str(path), found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino,
+        found.st_dev,
+    )  # fmt: skip
 
 
 @cache

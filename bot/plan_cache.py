@@ -2,7 +2,8 @@
 
 Why: a rerun on the same repository, inputs, policy and code (a reviewer asking again, a
 script polling) used to read, render and size everything again: minutes for 5,000
-workloads. It now costs reading the inputs' bytes once for a digest.
+workloads. It now costs a stamp of each file the plan reads: a file's digest is kept by
+its stamp (`bot/digests.py`), and only a file that changed is read again.
 
 The key is a digest of everything a plan reads: every file of the repository as `plan`
 reads it (the directory, not only its commits), the base branch's commit (the cooldown reads
@@ -35,6 +36,8 @@ from recommenders.sources.validate import JSON_LIMIT, TABLE_LIMIT
 
 KEPT = 8
 """Answers kept per file: one repository's plans for a few outputs and inputs."""
+KEPT_DIGESTS = 200_000
+"""File digests kept per file: every file of a few large repositories and their exports."""
 SETTINGS = (TABLE_LIMIT, JSON_LIMIT, CACHE_VARIABLE)
 """The environment a plan reads besides its inputs."""
 _SCHEMA = """
@@ -42,9 +45,8 @@ CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY, planned_at TEXT NOT NULL, until TEXT,
     output TEXT NOT NULL, notes TEXT NOT NULL, stored REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS digests (
-    path TEXT NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL,
-    changed INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS file_digests_1 (
+    path TEXT PRIMARY KEY, stamp TEXT NOT NULL, digest TEXT NOT NULL, stored REAL NOT NULL
 );
 """
 
@@ -143,20 +145,34 @@ class PlanAnswers:
         return Answer(output, tuple(json.loads(notes)))
 
     def digests(self) -> dict[Stamp, str]:
-        """The digests the last key kept, by the stamps of the files they are of."""
-        rows = self._read("SELECT path, size, modified, changed, inode, digest FROM digests")
-        return {(path, *numbers): digest for path, *numbers, digest in rows}
+        """The digests earlier keys kept, by the stamps of the files they are of."""
+        rows = self._read("SELECT path, stamp, digest FROM file_digests_1")
+        try:
+            return {(path, *json.loads(numbers)): digest for path, numbers, digest in rows}
+        except (TypeError, ValueError):  # not written by us: every file is read again
+            return {}
 
     def remember(self, key: PlanKey) -> None:
         """Keep the key's digests for the next key, when it computed some a next one could
-        reuse: once an export or a file has been read, a rerun only stamps it."""
+        reuse: once an export or a file has been read, a rerun only stamps it. By path, so
+        that plans of other inputs on one cache keep theirs; the least recently kept go
+        beyond `KEPT_DIGESTS`. The stamp's numbers are text: an inode may pass SQLite's
+        64-bit integers."""
         if self.path is None or not key.digests.learned():
             return
-        rows = [(*found, digest) for found, digest in key.digests.found.items()]
+        stored = time.time()
+        rows = [
+            (path, json.dumps(numbers), digest, stored)
+            for (path, *numbers), digest in key.digests.found.items()
+        ]
 
         def write(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM digests")
-            db.executemany("INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO file_digests_1 VALUES (?, ?, ?, ?)", rows)
+            db.execute(
+                "DELETE FROM file_digests_1 WHERE path NOT IN "
+                "(SELECT path FROM file_digests_1 ORDER BY stored DESC LIMIT ?)",
+                (KEPT_DIGESTS,),
+            )
 
         self._write(write)
 
@@ -197,12 +213,19 @@ class PlanAnswers:
             return []
 
     def _write(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """Nothing is kept where nothing can be written (a read-only cache, another
+        process holding the file): an answer is made again, never an error."""
+        assert self.path is not None
         try:
-            self._transaction(write)
-        except sqlite3.DatabaseError:
-            assert self.path is not None
-            self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
-            self._transaction(write)
+            try:
+                self._transaction(write)
+            except sqlite3.OperationalError:
+                return  # busy, or no room: leave it to the next run
+            except sqlite3.DatabaseError:
+                self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
+                self._transaction(write)
+        except (OSError, sqlite3.Error):
+            return
 
     def _transaction(self, write: Callable[[sqlite3.Connection], None]) -> None:
         assert self.path is not None

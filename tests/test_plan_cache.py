@@ -157,6 +157,51 @@ def test_a_key_reads_again_only_the_files_whose_stamps_moved(tmp_path, monkeypat
     assert key().files != first.files and read == [deployment], "read again: too recent"
 
 
+def test_a_digest_follows_a_linked_export_and_is_not_kept_when_written_while_read(
+    tmp_path, monkeypatch
+):
+    """An export linked from elsewhere (a mounted ConfigMap swaps the link's target) is
+    stamped by its target; a file written while it was hashed is not kept by that stamp;
+    an answers file that cannot be written is no error."""
+    monkeypatch.setattr(digests, "SETTLED_NS", 0)
+    data = tmp_path / "data"
+    for version, extra in (("v1", b""), ("v2", b"\n")):
+        (data / version).mkdir(parents=True)
+        (data / version / "usage.csv").write_bytes(UTILISATION.read_bytes() + extra)
+    (data / "current").symlink_to("v1")
+    usage = tmp_path / "usage.csv"
+    usage.symlink_to(data / "current" / "usage.csv")  # as a ConfigMap volume links its keys
+    known = digests.FileDigests()
+    first = known.of(usage)
+    (data / "next").symlink_to("v2")
+    (data / "next").replace(data / "current")  # the volume's update: the link itself stays
+    again = digests.FileDigests(known.found)
+    assert again.of(usage) != first and again.learned()
+
+    hashed = digests.file_digest
+
+    def written_meanwhile(path: Path) -> str:
+        found = hashed(path)
+        with path.open("ab") as handle:
+            handle.write(b"\n")
+        return found
+
+    monkeypatch.setattr(digests, "file_digest", written_meanwhile)
+    racing = digests.FileDigests()
+    racing.of(data / "v1" / "usage.csv")
+    assert racing.found == {} and not racing.learned()
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory\n")
+    answers = PlanAnswers(blocked / "forecasts.sqlite.plans")
+    request = SourceRequest(utilisation=[usage], cost=[COST])
+    monkeypatch.setattr(digests, "file_digest", hashed)
+    found = plan_key(make_repo(MONOREPO, tmp_path / "repo"), "main", request, (), "json")
+    assert found is not None and found.digests.learned()
+    answers.remember(found)  # cannot be written: nothing kept, nothing raised
+    assert answers.digests() == {}
+
+
 @pytest.fixture(scope="module")
 def planner(tmp_path_factory):
     """make_plan on the example repository as of any moment, with the bot's change to prod
