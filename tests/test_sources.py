@@ -442,14 +442,17 @@ def test_an_hourly_series_is_handed_over_as_it_is_in_every_unit_pandas_keeps(uni
     assert hourly_series(halves).tolist() == [3.0, 5.0]
     late = pd.Series([1.0, 2.0], hours[:2] + pd.Timedelta("1min"))
     assert hourly_series(late).index.equals(hours[:2])
+    gap = pd.Series([1.0, 2.0, 4.0], hours[[0, 1, 3]])  # median step 1.5 h: hourly, a gap
+    assert hourly_series(gap).tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_runs_of_whole_hours_are_told_from_every_other_kind_of_run():
     """Whether each series is already hourly is found for all at once from the places where
     a step is not one hour: checked here against the plain definition on random runs (steps
-    of an hour, two, half an hour or none; starts on and off the hour)."""
-    from recommenders.sources.usage import HOUR_NS, _whole_hour_runs
+    of an hour, two, half an hour or none; starts on and off the hour), in every unit."""
+    from recommenders.sources.usage import _whole_hour_runs
 
+    HOUR_NS = pd.Timedelta(hours=1).value
     rng = np.random.default_rng(11)
     for _ in range(500):
         count = int(rng.integers(1, 40))
@@ -461,7 +464,8 @@ def test_runs_of_whole_hours_are_told_from_every_other_kind_of_run():
             bool((ticks[a:b] % HOUR_NS == 0).all() and (np.diff(ticks[a:b]) == HOUR_NS).all())
             for a, b in itertools.pairwise(bounds)
         ]
-        assert _whole_hour_runs(stamps, bounds).tolist() == expected
+        for unit in ("s", "ms", "us", "ns"):  # every stamp here is a whole second
+            assert _whole_hour_runs(stamps.as_unit(unit), bounds).tolist() == expected
 
 
 def test_a_csv_header_with_spaces_around_its_names_reads_like_one_without(tmp_path):

@@ -29,7 +29,6 @@ from recommenders.sources.frames import (
 )
 
 HOUR = pd.Timedelta(hours=1)
-HOUR_NS = HOUR.value
 _HOUR_TICKS = {unit: int(HOUR / pd.Timedelta(1, unit=unit)) for unit in ("s", "ms", "us", "ns")}
 """An hour in each unit pandas keeps timestamps in."""
 
@@ -116,6 +115,8 @@ class UsageTable:
         sources = list(sources)
         frame = _joined([source.frame for source in sources])
         known = sources[0].order if len(sources) == 1 else None
+        if known is not None and len(known.positions) != len(frame):
+            known = None  # not this frame's order (a source changed after its checks)
         positions, numbers = _in_series_order(frame, known)
         self._stamps = pd.DatetimeIndex(frame["timestamp"])
         self._values = frame["value"].to_numpy(float)
@@ -208,11 +209,11 @@ def _whole_hour_runs(stamps: pd.DatetimeIndex, bounds: np.ndarray) -> np.ndarray
     whose first stamp is on the hour and whose every step is one hour has all its stamps on
     the hour, so only the steps are looked at all through: where they are not one hour
     (between series, mostly), and whether a run holds one of those places."""
-    ticks = stamps.as_unit("ns").asi8
+    ticks, hour = stamps.asi8, _HOUR_TICKS[stamps.unit]  # in the stamps' own unit, uncopied
     starts, stops = bounds[:-1], bounds[1:]
-    uneven = np.flatnonzero(np.diff(ticks) != HOUR_NS)  # step i goes from row i to row i + 1
+    uneven = np.flatnonzero(np.diff(ticks) != hour)  # step i goes from row i to row i + 1
     inside = np.searchsorted(uneven, stops - 1) - np.searchsorted(uneven, starts)
-    return (ticks[starts] % HOUR_NS == 0) & (inside == 0)
+    return (ticks[starts] % hour == 0) & (inside == 0)
 
 
 def _in_series_order(
@@ -278,17 +279,20 @@ def hourly_series(values: pd.Series) -> pd.Series:
 
 
 def _resampled(values: pd.Series) -> pd.Series:
+    """Held for each sample's whole step where that is two hours or more; an hourly series
+    with gaps (its median step under two hours) is interpolated across short gaps."""
     step = median_step(values.index)
-    if step is not None and step > HOUR:
-        per_step = int(step / HOUR)
+    per_step = int(step / HOUR) if step is not None else 1
+    if per_step > 1:
         return values.resample("1h").mean().ffill(limit=per_step - 1)
     return values.resample("1h").mean().interpolate(limit=3)
 
 
 def _whole_hours(index: pd.Index) -> bool:
-    """Sorted timestamps on the hour, one hour apart: already an hourly series. Looked at
-    in the index's own unit: every forecast's history asks, and converting to nanoseconds
-    and asking pandas whether it is sorted first cost a 5,000-workload plan 2.5 s."""
+    """Sorted timestamps on the hour, one hour apart: already an hourly series. The one-run
+    case of `_whole_hour_runs` without its searches: every forecast's history asks, and
+    converting to nanoseconds and asking pandas whether it is sorted first cost a
+    5,000-workload plan 2.5 s."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) == 0:
         return False
     ticks, hour = index.asi8, _HOUR_TICKS[index.unit]
