@@ -62,3 +62,11 @@ def test_medians_along_an_axis_are_numpys_bit_for_bit(shape, axis):
         assert medians(grid, axis).tobytes() == np.median(grid, axis=axis).tobytes()
         grid[rng.integers(0, shape[0]), rng.integers(0, shape[1])] = np.nan
         assert medians(grid, axis).tobytes() == np.median(grid, axis=axis).tobytes()
+
+
+def test_medians_of_zeros_of_both_signs_equal_numpys():
+    """A sort orders -0.0 and 0.0 as it finds them, numpy's partition otherwise: the value
+    is the same number, its sign bit may differ (the module says so)."""
+    values = np.array([0.0, -0.0, 0.0, -0.0, 1.0])
+    assert median(values) == np.median(values) == 0.0
+    assert (medians(values.reshape(1, 5), 1) == np.median(values.reshape(1, 5), axis=1)).all()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recommenders.forecasters.models import phase_medians
+from recommenders.forecasters.models import seasonal_expected
 from recommenders.forecasters.profile import DAY
 from recommenders.quantiles import medians
 
@@ -68,7 +68,7 @@ def find_anomalies(
     if not flagged.any():  # most series: no run to find
         return hourly, ()
     runs = _runs(flagged)
-    if not runs or len(runs) > max(1.0, PER_WEEK * len(values) / (7 * DAY)):
+    if len(runs) > max(1.0, PER_WEEK * len(values) / (7 * DAY)):
         return hourly, ()
     scaled = (
         np.zeros(len(values), dtype=bool)
@@ -115,9 +115,7 @@ def _screened(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What each series (the last axis) is expected to be at each hour (its seasonal
     median: the level plus the hour of day's median deviation), the residuals from it, and
     their robust standard deviation (1.4826 × the median absolute deviation)."""
-    level = medians(values, -1)[..., None]
-    hours = np.arange(values.shape[-1]) % DAY
-    expected = phase_medians(values - level, DAY)[..., hours] + level
+    expected = seasonal_expected(values, DAY)
     residual = values - expected
     spread = medians(np.abs(residual - medians(residual, -1)[..., None]), -1)
     return expected, residual, 1.4826 * spread

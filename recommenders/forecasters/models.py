@@ -86,10 +86,9 @@ class SeasonalMedian:
     def fitted(self, values: np.ndarray) -> np.ndarray:
         """What it expects at each past hour: the errors against it are its forecast errors,
         since nothing it estimates depends on when it is asked."""
-        level = median(values)
         if not self.period:
-            return np.full(len(values), level)
-        return self.shape(values, level)[np.arange(len(values)) % self.period] + level
+            return np.full(len(values), median(values))
+        return seasonal_expected(values, self.period)
 
     def shape(self, values: np.ndarray, level: float) -> np.ndarray:
         """Median deviation from the level (the values' median) at each phase, phase 0
@@ -287,6 +286,13 @@ def _smoothing(
             values[start:], initialization_method="known", **initial, **model
         ).fit(optimized=False, **{_STATSMODELS_NAMES[n]: used[n] for n in names})
     return run, used
+
+
+def seasonal_expected(values: np.ndarray, period: int) -> np.ndarray:
+    """What a seasonal median expects at each position of the last axis (one series, or
+    several of one length): their level (median), plus the phase's median deviation."""
+    level = medians(values, -1)[..., None]
+    return phase_medians(values - level, period)[..., np.arange(values.shape[-1]) % period] + level
 
 
 def phase_medians(values: np.ndarray, period: int) -> np.ndarray:

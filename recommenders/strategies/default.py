@@ -146,7 +146,11 @@ class DefaultStrategy:
                 chunk = histories[start : start + SCREENED]
                 kept = [present(history) for history, _, _ in chunk]
                 hourlies = [_hourly(history) for history in kept]
-                calm = quiet([hourly.to_numpy(float) for hourly in hourlies])
+                calm = (
+                    quiet([hourly.to_numpy(float) for hourly in hourlies])
+                    if self.settings.exclude_anomalies
+                    else np.ones(len(chunk), dtype=bool)
+                )
                 for position, (history, _, served) in enumerate(chunk):
                     made = (kept[position], hourlies[position], horizon, served)
                     prepared = self._made(*made, calm=bool(calm[position]))
