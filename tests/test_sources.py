@@ -396,9 +396,11 @@ def test_series_are_numbered_as_a_sorted_grouping_numbers_them(seed):
     assert series_numbers(frame, list(columns)).tolist() == expected.tolist()
 
 
-def test_each_series_is_looked_up_as_its_own_hourly_resampling_whatever_its_shape():
+@pytest.mark.parametrize("ordered", [False, True], ids=["ordered anew", "checks' order"])
+def test_each_series_is_looked_up_as_its_own_hourly_resampling_whatever_its_shape(ordered):
     """Hourly runs are handed over as they are, the rest resampled: 5-minute samples, a
-    sample off the hour, hours out of order, a gap, a single sample."""
+    sample off the hour, hours out of order, a gap, a single sample. The same whether the
+    table orders the rows itself or takes the order its source's checks found."""
     start = pd.Timestamp("2026-11-01", tz="UTC")
     hours = pd.date_range(start, periods=6, freq="1h")
     shapes = {
@@ -418,7 +420,8 @@ def test_each_series_is_looked_up_as_its_own_hourly_resampling_whatever_its_shap
     frame = pd.DataFrame(rows)
     for column in ("environment", "namespace", "kind", "workload", "container", "metric"):
         frame[column] = frame[column].astype("category")
-    table = UsageTable([Usage(frame, "test", "long", len(frame))])
+    order = check_usage(frame, "test").order if ordered else None
+    table = UsageTable([Usage(frame, "test", "long", len(frame), order=order)])
     usage = table.for_workload(WorkloadKey("prod", "shop", "Deployment", "api"))
     assert usage is not None
     for name, stamps in shapes.items():
