@@ -16,6 +16,7 @@ was made for and then. A file that changes while the plan is made leaves no answ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -168,11 +169,7 @@ class PlanAnswers:
 
         def write(db: sqlite3.Connection) -> None:
             db.executemany("INSERT OR REPLACE INTO file_digests_1 VALUES (?, ?, ?, ?)", rows)
-            db.execute(
-                "DELETE FROM file_digests_1 WHERE path NOT IN "
-                "(SELECT path FROM file_digests_1 ORDER BY stored DESC LIMIT ?)",
-                (KEPT_DIGESTS,),
-            )
+            _keep_newest(db, "file_digests_1", "path", KEPT_DIGESTS)
 
         self._write(write)
 
@@ -192,11 +189,7 @@ class PlanAnswers:
 
         def write(db: sqlite3.Connection) -> None:
             db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)", row)
-            db.execute(
-                "DELETE FROM answers WHERE key NOT IN "
-                "(SELECT key FROM answers ORDER BY stored DESC LIMIT ?)",
-                (KEPT,),
-            )
+            _keep_newest(db, "answers", "key", KEPT)
 
         self._write(write)
 
@@ -217,11 +210,11 @@ class PlanAnswers:
         process holding the file): an answer is made again, never an error."""
         assert self.path is not None
         try:
-            try:
-                self._transaction(write)
-            except sqlite3.OperationalError:
-                return  # busy, or no room: leave it to the next run
-            except sqlite3.DatabaseError:
+            self._transaction(write)
+        except sqlite3.OperationalError:
+            return  # busy, or no room: leave it to the next run
+        except sqlite3.DatabaseError:
+            with contextlib.suppress(OSError, sqlite3.Error):
                 self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
                 self._transaction(write)
         except (OSError, sqlite3.Error):
@@ -234,6 +227,15 @@ class PlanAnswers:
         with closing(sqlite3.connect(self.path)) as db, db:
             db.executescript(_SCHEMA)
             write(db)
+
+
+def _keep_newest(db: sqlite3.Connection, table: str, key: str, kept: int) -> None:
+    """Drop all but the `kept` rows of `table` (one of ours) stored last."""
+    db.execute(
+        f"DELETE FROM {table} WHERE {key} NOT IN "
+        f"(SELECT {key} FROM {table} ORDER BY stored DESC LIMIT ?)",
+        (kept,),
+    )
 
 
 def _base_commit(repo: Path, branch: str) -> str:
