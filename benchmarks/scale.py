@@ -11,13 +11,13 @@ size); `rightsizer plan --format json --timings` then runs in a fresh process:
 
 `--repeats` times each (a fresh cache for every cold run), and the medians are printed with
 each stage's time (from `--timings`) and the peak memory of the process tree (the forecast
-workers included, polled from /proc every 50 ms). `--baseline DIR` (a checkout of an
-earlier commit, e.g. `git worktree add /tmp/base <rev>`) runs the same plans with that code,
-interleaved with these on the same data, and prints each median's ratio to the baseline's:
-these machines drift by a third between hours, so only a ratio measured side by side says
-what a change did. The growth series then plans cold once at
-each size of `--growth` (services; exports in Parquet, as 20,000 workloads of CSV pass the
-default 4 GiB export limit) and prints the cost per workload against the smallest size.
+workers included, their proportional set sizes polled from /proc every 50 ms).
+`--baseline DIR` (a checkout of an earlier commit, e.g. `git worktree add /tmp/base <rev>`)
+runs the same plans with that code, interleaved with these on the same data, and prints each
+median's ratio to the baseline's: these machines drift by a third between hours, so only a
+ratio measured side by side says what a change did. The growth series then plans cold once
+at each size of `--growth` (services; exports in Parquet, as 20,000 workloads of CSV pass
+the default 4 GiB export limit) and prints the cost per workload against the smallest size.
 
     python benchmarks/scale.py [--services 1667] [--repeats 3] [--growth 167,667,...]
                                [--profile plan.prof] [--baseline /tmp/base]
@@ -116,21 +116,31 @@ def exports(repo: Path, directory: Path, parquet: bool = False) -> tuple[Path, P
     return today, tomorrow, len(workloads)
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of `pid` and all its descendants."""
-    total, pending = 0, [pid]
+def tree_memory(pid: int) -> int:
+    """Proportional set size (PSS) of `pid` and all its descendants, as a cgroup charges the
+    tree: pages several processes share (the libraries every worker maps, a fork's
+    copy-on-write pages) count once in all, where summing resident sizes counted them once
+    per process. A child that has not yet run its program (its command line still its
+    parent's) counts nothing: between vfork and exec it is its parent's memory, and summing
+    it too showed a 1.05 GiB parent starting its forecast workers as a 2.1 GiB peak."""
+    total, pending = 0, [(pid, b"")]
     while pending:
-        current = pending.pop()
+        current, parents = pending.pop()
         try:
-            with open(f"/proc/{current}/status") as handle:
-                total += next(
-                    int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS:")
-                )
+            with open(f"/proc/{current}/cmdline", "rb") as handle:
+                command = handle.read()
+            if command != parents:
+                total += _proportional(current)
             with open(f"/proc/{current}/task/{current}/children") as handle:
-                pending += [int(child) for child in handle.read().split()]
+                pending += [(int(child), command) for child in handle.read().split()]
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
     return total
+
+
+def _proportional(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("Pss:"))
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ def plan(
     )
     peak = 0
     while process.poll() is None:
-        peak = max(peak, tree_rss(process.pid))
+        peak = max(peak, tree_memory(process.pid))
         time.sleep(0.05)
     seconds = time.perf_counter() - started
     said = process.stderr.read().decode() if process.stderr else ""
