@@ -7,6 +7,7 @@ Why one module: the plan answers (bot/plan_cache.py) and the render cache
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import os
@@ -47,7 +48,12 @@ class FileDigests:
         """The digests that a later run may take by their stamps."""
 
     def of(self, path: Path) -> str:
+        """Raises OSError for what is not a regular file: a pipe's bytes (an export given as
+        `/dev/stdin`) would be used up before its reader saw them, and a FIFO left in a
+        repository would hold the plan until something wrote to it."""
         now, before = time.time_ns(), stamp(path)
+        if not path.is_file():
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         self.stamps.append(before)
         digest = self.known.get(before)
         if digest is None:

@@ -39,6 +39,13 @@ KEPT = 8
 """Answers kept per file: one repository's plans for a few outputs and inputs."""
 KEPT_DIGESTS = 200_000
 """File digests kept per file: every file of a few large repositories and their exports."""
+_LEAVE_ALONE = frozenset(
+    (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
+     sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+)  # fmt: skip
+"""SQLite's (primary) codes for an answers file another process holds, or that cannot be
+written now: left as it is. Any other error (not a database, damaged, a table of another
+shape) means the file is not a cache of ours, and it is started afresh."""
 SETTINGS = (TABLE_LIMIT, JSON_LIMIT, CACHE_VARIABLE)
 """The environment a plan reads besides its inputs."""
 _SCHEMA = """
@@ -211,13 +218,13 @@ class PlanAnswers:
         assert self.path is not None
         try:
             self._transaction(write)
-        except sqlite3.OperationalError:
-            return  # busy, or no room: leave it to the next run
-        except sqlite3.DatabaseError:
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _LEAVE_ALONE:
+                return  # busy, or no room: leave it to the next run
             with contextlib.suppress(OSError, sqlite3.Error):
                 self.path.unlink(missing_ok=True)  # not a cache of ours: start it afresh
                 self._transaction(write)
-        except (OSError, sqlite3.Error):
+        except OSError:
             return
 
     def _transaction(self, write: Callable[[sqlite3.Connection], None]) -> None:

@@ -8,6 +8,9 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
+from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 from bot import digests
 from bot.config import load_config
 from bot.inputs import SourceRequest, read_inputs
-from bot.plan_cache import PlanAnswers, PlanKey, plan_key
+from bot.plan_cache import Answer, PlanAnswers, PlanKey, plan_key
 from bot.planner import Plan, make_plan
 from bot.policy.load import load_policy
 from bot.report import plan_as_json
@@ -199,7 +202,52 @@ def test_a_digest_follows_a_linked_export_and_is_not_kept_when_written_while_rea
     found = plan_key(make_repo(MONOREPO, tmp_path / "repo"), "main", request, (), "json")
     assert found is not None and found.digests.learned()
     answers.remember(found)  # cannot be written: nothing kept, nothing raised
-    assert answers.digests() == {}
+    assert blocked.read_text() == "not a directory\n"
+
+
+def test_an_answers_file_held_by_another_process_is_left_alone_and_a_foreign_one_replaced(
+    tmp_path,
+):
+    key = plan_key(
+        make_repo(MONOREPO, tmp_path / "repo"), "main", SourceRequest([UTILISATION], [COST]),
+        (), "json",
+    )  # fmt: skip
+    assert key is not None
+    now, answer = datetime(2026, 12, 7, tzinfo=UTC), Answer("the plan", ("a note",))
+    held = PlanAnswers(tmp_path / "held.plans")
+    held.keep(key, Answer("an earlier plan", ()), now, None)
+    with closing(sqlite3.connect(held.path, isolation_level=None)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        held.keep(key, answer, now, None)  # busy: nothing kept, nothing raised
+        other.execute("COMMIT")
+    assert held.find(key, now) == Answer("an earlier plan", ())
+
+    foreign = PlanAnswers(tmp_path / "foreign.plans")
+    with closing(sqlite3.connect(foreign.path)) as db, db:
+        db.execute("CREATE TABLE answers (something TEXT)")  # another program's table
+    foreign.keep(key, answer, now, None)
+    assert foreign.find(key, now) == answer
+
+
+def test_a_pipe_has_no_digest_so_the_plan_has_no_key_instead_of_waiting_on_it(tmp_path):
+    """Hashing a FIFO would wait for a writer (in a repository) or use up the bytes its
+    reader needs (an export given as a pipe)."""
+    repo = make_repo(MONOREPO, tmp_path / "repo")
+    exported = tmp_path / "usage.pipe"
+    os.mkfifo(exported)
+    assert _within(30, lambda: plan_key(repo, "main", SourceRequest([exported]), (), "json"))
+    os.mkfifo(repo / "left-behind")
+    assert _within(30, lambda: plan_key(repo, "main", SourceRequest([UTILISATION]), (), "json"))
+
+
+def _within(seconds: float, call: Callable[[], object]) -> bool:
+    """Whether `call` returned None in time; a daemon thread, so that one blocked for good
+    fails the test instead of holding the run."""
+    found: list[object] = []
+    worker = threading.Thread(target=lambda: found.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return found == [None]
 
 
 @pytest.fixture(scope="module")
