@@ -116,31 +116,50 @@ def exports(repo: Path, directory: Path, parquet: bool = False) -> tuple[Path, P
     return today, tomorrow, len(workloads)
 
 
-def tree_memory(pid: int) -> int:
-    """Proportional set size (PSS) of `pid` and all its descendants, as a cgroup charges the
-    tree: pages several processes share (the libraries every worker maps, a fork's
-    copy-on-write pages) count once in all, where summing resident sizes counted them once
-    per process. A child that has not yet run its program (its command line still its
-    parent's) counts nothing: between vfork and exec it is its parent's memory, and summing
-    it too showed a 1.05 GiB parent starting its forecast workers as a 2.1 GiB peak."""
-    total, pending = 0, [(pid, b"")]
+def tree_processes(pid: int) -> list[int]:
+    """`pid` and its descendants, whichever of their threads started them, but for a child
+    whose command line is still its parent's: it has not run its own program yet, and
+    shares its parent's memory (vfork) or a copy-on-write image of it until it does. In a
+    plan that is only the moment between a spawn and its exec (the forecast workers,
+    kustomize, git); counting it too showed a 1.05 GiB plan starting its workers as a
+    2.13 GiB peak. A child forked to live on would be missed: a plan starts none."""
+    found, pending = [], [(pid, b"")]
     while pending:
         current, parents = pending.pop()
         try:
             with open(f"/proc/{current}/cmdline", "rb") as handle:
                 command = handle.read()
             if command != parents:
-                total += _proportional(current)
-            with open(f"/proc/{current}/task/{current}/children") as handle:
-                pending += [(int(child), command) for child in handle.read().split()]
-        except (FileNotFoundError, ProcessLookupError, StopIteration):
+                found.append(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending += [(int(child), command) for child in children]
+        except OSError:  # gone meanwhile, or not ours to read
             continue
-    return total
+    return found
 
 
-def _proportional(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup") as handle:
-        return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("Pss:"))
+def resident(pid: int) -> int:
+    """Resident bytes (cheap to read): never less than `proportional`."""
+    return _status_bytes(pid, "/status", "VmRSS:")
+
+
+def proportional(pid: int) -> int:
+    """Proportional set size: a page shared by n processes (the libraries every worker maps,
+    a fork's copy-on-write pages) counts 1/n to each, so a tree's sum counts it once, where
+    resident sizes counted it per process. Page cache nobody maps (the export once read)
+    counts in neither."""
+    return _status_bytes(pid, "/smaps_rollup", "Pss:")
+
+
+def _status_bytes(pid: int, name: str, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}{name}") as handle:
+            return next(
+                (int(line.split()[1]) * 1024 for line in handle if line.startswith(field)), 0
+            )
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -171,7 +190,9 @@ def plan(
     )
     peak = 0
     while process.poll() is None:
-        peak = max(peak, tree_memory(process.pid))
+        tree = tree_processes(process.pid)
+        if sum(map(resident, tree)) > peak:  # walking the page tables (PSS) costs: only then
+            peak = max(peak, sum(map(proportional, tree)))
         time.sleep(0.05)
     seconds = time.perf_counter() - started
     said = process.stderr.read().decode() if process.stderr else ""
