@@ -18,8 +18,19 @@ import sys
 THRESHOLDS = (20_000, 10, 10)
 
 
+INCREMENTAL = ((3, 14, 0), (3, 14, 5))
+"""The CPython releases whose collector is incremental, where these numbers mean something
+else: 3.14.0 to 3.14.4 (3.14.5 and 3.15 went back to 3.13's generational collector,
+python/cpython#148726). There, its defaults stay."""
+
+
 def collect_less() -> None:
-    """From CPython 3.14 the collector is incremental and these numbers mean something
-    else: there, its defaults stay."""
-    if platform.python_implementation() == "CPython" and sys.version_info < (3, 14):
+    if platform.python_implementation() == "CPython" and not incremental(sys.version_info):
         gc.set_threshold(*THRESHOLDS)
+
+
+def incremental(version: tuple[object, ...]) -> bool:
+    """`version` as `sys.version_info` gives it (a release level may follow the numbers)."""
+    first, after = INCREMENTAL
+    numbers = tuple(int(str(part)) for part in version[:3])
+    return first <= numbers < after
