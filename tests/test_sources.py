@@ -447,6 +447,9 @@ def test_an_hourly_series_is_handed_over_as_it_is_in_every_unit_pandas_keeps(uni
     assert hourly_series(late).index.equals(hours[:2])
     gap = pd.Series([1.0, 2.0, 4.0], hours[[0, 1, 3]])  # median step 1.5 h: hourly, a gap
     assert hourly_series(gap).tolist() == [1.0, 2.0, 3.0, 4.0]
+    every_150_minutes = pd.Series([1.0, 2.0, 3.0], hours[0] + pd.to_timedelta([0, 150, 300], "m"))
+    held = hourly_series(every_150_minutes)  # each sample held until the next one's hour
+    assert held.tolist() == [1.0, 1.0, 2.0, 2.0, 2.0, 3.0]
 
 
 def test_runs_of_whole_hours_are_told_from_every_other_kind_of_run():

@@ -7,6 +7,7 @@ coarser data is held for its whole step (a daily mean says nothing about the hou
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -282,9 +283,9 @@ def _resampled(values: pd.Series) -> pd.Series:
     """Held for each sample's whole step where that is two hours or more; an hourly series
     with gaps (its median step under two hours) is interpolated across short gaps."""
     step = median_step(values.index)
-    per_step = int(step / HOUR) if step is not None else 1
-    if per_step > 1:
-        return values.resample("1h").mean().ffill(limit=per_step - 1)
+    hours = step / HOUR if step is not None else 1.0
+    if hours >= 2:  # held until the next sample's hour: 150 minutes are three hours' bins
+        return values.resample("1h").mean().ffill(limit=math.ceil(hours) - 1)
     return values.resample("1h").mean().interpolate(limit=3)
 
 
