@@ -166,10 +166,33 @@ class SeriesOrder:
 def series_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Each row's series (its values of `columns`) as a number, in sorted order of those
     values (category order for categories), -1 where one is missing: what
-    `frame.groupby(columns, sort=True, observed=True).ngroup()` gives. That grouping held a
-    full-length integer array per column at once, a gigabyte for a 1.5 GB export; here each
-    column's codes join a running key, renumbered densely whenever the next column's codes
-    could overflow it, so the key never exceeds rows × one column's cardinality."""
+    `frame.groupby(columns, sort=True, observed=True).ngroup()` gives. An export writes a
+    series' rows together, as a rule: only the first row of each run of equal names is
+    numbered, and the run repeats its number. A 5,000-workload export's 16.5 million rows
+    are 20,000 runs; numbering every row took 0.9-1.1 s of its reading, a second pass over
+    the codes 0.2 s. A file in time order, one row a run, costs what numbering every row
+    did."""
+    starts = np.zeros(len(frame), dtype=bool)
+    starts[:1] = True
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes = values.cat.codes.to_numpy()  # as they are: compared, not combined
+        else:
+            codes, _ = _codes(values)
+        starts[1:] |= codes[1:] != codes[:-1]
+        del codes
+    heads = np.flatnonzero(starts)
+    del starts
+    numbered = _numbered(frame.iloc[heads], columns)
+    return np.repeat(numbered, np.diff(heads, append=len(frame)))
+
+
+def _numbered(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """`series_numbers` of every row. The grouping held a full-length integer array per
+    column at once, a gigabyte for a 1.5 GB export; here each column's codes join a running
+    key, renumbered densely whenever the next column's codes could overflow it, so the key
+    never exceeds rows × one column's cardinality."""
     numbers = np.zeros(len(frame), dtype=np.int64)
     missing = np.zeros(len(frame), dtype=bool)
     span = 1  # numbers < span
