@@ -185,17 +185,19 @@ def plan(
                 "--as-of", as_of.isoformat(), "--timings"]  # fmt: skip
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(code)}  # that checkout's code, whatever is installed
-    process = subprocess.Popen(
-        command, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    peak = 0
-    while process.poll() is None:
-        tree = tree_processes(process.pid)
-        if sum(map(resident, tree)) > peak:  # walking the page tables (PSS) costs: only then
-            peak = max(peak, sum(map(proportional, tree)))
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    said = process.stderr.read().decode() if process.stderr else ""
+    with tempfile.TemporaryFile() as errors:  # a pipe nobody reads meanwhile could fill up
+        process = subprocess.Popen(
+            command, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        peak = 0
+        while process.poll() is None:
+            tree = tree_processes(process.pid)
+            if sum(map(resident, tree)) > peak:  # reading PSS walks page tables: only then
+                peak = max(peak, sum(map(proportional, tree)))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        errors.seek(0)
+        said = errors.read().decode()
     if process.returncode != 0:
         sys.exit(said or "plan failed")
     line = said.splitlines()[-1].removeprefix("stages: ")
