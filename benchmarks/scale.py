@@ -131,11 +131,15 @@ def tree_processes(pid: int) -> list[int]:
                 command = handle.read()
             if command != parents:
                 found.append(current)
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                pending += [(int(child), command) for child in children]
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
         except OSError:  # gone meanwhile, or not ours to read
             continue
+        for task in tasks:
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:  # that thread ended meanwhile: its brothers' children still count
+                continue
+            pending += [(int(child), command) for child in children]
     return found
 
 

@@ -41,11 +41,13 @@ KEPT_DIGESTS = 200_000
 """File digests kept per file: every file of a few large repositories and their exports."""
 _LEAVE_ALONE = frozenset(
     (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
-     sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+     sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+     sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_INTERRUPT)
 )  # fmt: skip
 """SQLite's (primary) codes for an answers file another process holds, or that cannot be
-written now: left as it is. Any other error (not a database, damaged, a table of another
-shape) means the file is not a cache of ours, and it is started afresh."""
+written now (no room, no memory, interrupted): left as it is. Any other error (not a
+database, damaged, a table of another shape) means the file is not a cache of ours, and it
+is started afresh."""
 SETTINGS = (TABLE_LIMIT, JSON_LIMIT, CACHE_VARIABLE)
 """The environment a plan reads besides its inputs."""
 _SCHEMA = """
