@@ -16,8 +16,6 @@ import platform
 import sys
 
 THRESHOLDS = (20_000, 10, 10)
-
-
 INCREMENTAL = ((3, 14, 0), (3, 14, 5))
 """The CPython releases whose collector is incremental, where these numbers mean something
 else: 3.14.0 to 3.14.4 (3.14.5 and 3.15 went back to 3.13's generational collector,
@@ -25,12 +23,11 @@ python/cpython#148726). There, its defaults stay."""
 
 
 def collect_less() -> None:
-    if platform.python_implementation() == "CPython" and not incremental(sys.version_info):
+    if platform.python_implementation() == "CPython" and not incremental(sys.version_info[:3]):
         gc.set_threshold(*THRESHOLDS)
 
 
-def incremental(version: tuple[object, ...]) -> bool:
-    """`version` as `sys.version_info` gives it (a release level may follow the numbers)."""
+def incremental(version: tuple[int, ...]) -> bool:
+    """`version`: major, minor and micro (a release level may follow, as in `sys.version_info`)."""
     first, after = INCREMENTAL
-    numbers = tuple(int(str(part)) for part in version[:3])
-    return first <= numbers < after
+    return first <= version[:3] < after

@@ -152,8 +152,8 @@ class DefaultStrategy:
                     else np.ones(len(chunk), dtype=bool)
                 )
                 for position, (history, _, served) in enumerate(chunk):
-                    made = (kept[position], hourlies[position], horizon, served)
-                    prepared = self._made(*made, calm=bool(calm[position]))
+                    hourly, still = hourlies[position], bool(calm[position])
+                    prepared = self._made(kept[position], hourly, horizon, served, calm=still)
                     self._ready[id(history)] = (history, horizon, served, prepared)
                     yield prepared.job
 
