@@ -55,7 +55,9 @@ CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY, planned_at TEXT NOT NULL, until TEXT,
     output TEXT NOT NULL, notes TEXT NOT NULL, stored REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS file_digests_1 (
+DROP TABLE IF EXISTS digests;
+DROP TABLE IF EXISTS file_digests_1;
+CREATE TABLE IF NOT EXISTS file_digests_2 (
     path TEXT PRIMARY KEY, stamp TEXT NOT NULL, digest TEXT NOT NULL, stored REAL NOT NULL
 );
 """
@@ -156,7 +158,7 @@ class PlanAnswers:
 
     def digests(self) -> dict[Stamp, str]:
         """The digests earlier keys kept, by the stamps of the files they are of."""
-        rows = self._read("SELECT path, stamp, digest FROM file_digests_1")
+        rows = self._read("SELECT path, stamp, digest FROM file_digests_2")
         try:
             return {(path, *json.loads(numbers)): digest for path, numbers, digest in rows}
         except (TypeError, ValueError):  # not written by us: every file is read again
@@ -177,8 +179,8 @@ class PlanAnswers:
         ]
 
         def write(db: sqlite3.Connection) -> None:
-            db.executemany("INSERT OR REPLACE INTO file_digests_1 VALUES (?, ?, ?, ?)", rows)
-            _keep_newest(db, "file_digests_1", "path", KEPT_DIGESTS)
+            db.executemany("INSERT OR REPLACE INTO file_digests_2 VALUES (?, ?, ?, ?)", rows)
+            _keep_newest(db, "file_digests_2", "path", KEPT_DIGESTS)
 
         self._write(write)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 
 from bot import digests
 from bot.config import load_config
@@ -237,6 +238,30 @@ def test_a_pipe_has_no_digest_so_the_plan_has_no_key_instead_of_waiting_on_it(tm
     assert _within(30, lambda: plan_key(repo, "main", SourceRequest([exported]), (), "json"))
     os.mkfifo(repo / "left-behind")
     assert _within(30, lambda: plan_key(repo, "main", SourceRequest([UTILISATION]), (), "json"))
+
+
+def test_a_digest_is_of_every_byte_read_in_chunks_and_an_old_digest_table_is_dropped(
+    tmp_path, monkeypatch
+):
+    """The key's digest is BLAKE3 of the whole file whatever its size against the reads
+    (a file that is a few reads, one that is less than one, an empty one). Digests an
+    earlier release kept, of another hash, are dropped, never mixed with these."""
+    monkeypatch.setattr(digests, "CHUNK", 7)
+    monkeypatch.setattr(digests, "SETTLED_NS", 0)  # files just written may be kept
+    for size in (0, 5, 7, 100):
+        exported = tmp_path / f"usage-{size}.csv"
+        exported.write_bytes(bytes(range(size)))
+        assert digests.file_digest(exported) == blake3(bytes(range(size))).hexdigest()
+    answers = PlanAnswers(tmp_path / "forecasts.sqlite.plans")
+    with closing(sqlite3.connect(answers.path)) as db, db:
+        db.execute("CREATE TABLE file_digests_1 (path, stamp, digest, stored)")
+    key = plan_key(make_repo(MONOREPO, tmp_path / "repo"), "main", SourceRequest(), (), "json")
+    assert key is not None and key.digests.learned()
+    answers.remember(key)
+    with closing(sqlite3.connect(answers.path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert "file_digests_1" not in tables
+    assert answers.digests() == key.digests.found
 
 
 def _within(seconds: float, call: Callable[[], object]) -> bool:
