@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from blake3 import blake3
+from loky import cpu_count
 
 from bot.manifests.helm.charts import CACHE_VARIABLE
 from bot.manifests.render import kustomize_command
@@ -27,6 +28,7 @@ CODE = ("bot", "recommenders", "templates", "policies")
 CHUNK = 16 * 2**20
 """Bytes read at a time: enough for BLAKE3 to share each among the cores (a 1.6 GB export
 took 0.47 s in 4 MiB reads here, 0.40 s in 16 MiB, 0.52 s in 64 MiB)."""
+SMALLEST_READ = 64 * 2**10
 Stamp = tuple[str, int, int, int, int, int]
 """A file's path, then its size, modification and change times (ns), inode and device, as
 `stat` says following symlinks (an export is often a link into a mounted ConfigMap)."""
@@ -119,11 +121,24 @@ def file_digest(path: Path) -> str:
         found = os.fstat(handle.fileno())
         if not stat.S_ISREG(found.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        digest = blake3(max_threads=blake3.AUTO)
-        buffer = memoryview(bytearray(max(1, min(found.st_size, CHUNK))))
+        os.set_blocking(handle.fileno(), True)  # a filesystem that honours it on a file
+        # (FUSE, some network ones) would end a read early, and the digest with it
+        digest = blake3(max_threads=threads(found.st_size))
+        # At least `SMALLEST_READ`: a file that grows while read (rewritten in place) is
+        # read in reads that size, not in the bytes it had when opened (one, if empty).
+        buffer = memoryview(bytearray(min(CHUNK, max(found.st_size, SMALLEST_READ))))
         while read := handle.readinto(buffer):
             digest.update(buffer[:read])
         return digest.hexdigest()
+
+
+def threads(size: int) -> int:
+    """Threads to hash `size` bytes with: one below a `CHUNK`, where more do not pay for
+    their start, else the CPUs this process may use (affinity and quota). A count, not
+    `blake3.AUTO`: that starts a pool that lasts for the process's life, and a child
+    forked from it later would wait forever on its first large digest (rayon#708); a
+    count's pool ends with its digest."""
+    return 1 if size < CHUNK else max(1, cpu_count())
 
 
 def stamp(path: Path) -> Stamp:

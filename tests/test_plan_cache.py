@@ -244,8 +244,8 @@ def test_a_digest_is_of_every_byte_read_in_chunks_and_an_old_digest_table_is_dro
     tmp_path, monkeypatch
 ):
     """The key's digest is BLAKE3 of the whole file whatever its size against the reads
-    (a file that is a few reads, one that is less than one, an empty one). Digests an
-    earlier release kept, of another hash, are dropped, never mixed with these."""
+    (a file that is a few reads, on threads; one that is less than one; an empty one).
+    Digests earlier releases kept, of another hash, are dropped, never mixed with these."""
     monkeypatch.setattr(digests, "CHUNK", 7)
     monkeypatch.setattr(digests, "SETTLED_NS", 0)  # files just written may be kept
     for size in (0, 5, 7, 100):
@@ -255,13 +255,46 @@ def test_a_digest_is_of_every_byte_read_in_chunks_and_an_old_digest_table_is_dro
     answers = PlanAnswers(tmp_path / "forecasts.sqlite.plans")
     with closing(sqlite3.connect(answers.path)) as db, db:
         db.execute("CREATE TABLE file_digests_1 (path, stamp, digest, stored)")
+        db.execute("CREATE TABLE digests (path, stamp, digest, stored)")  # older still
     key = plan_key(make_repo(MONOREPO, tmp_path / "repo"), "main", SourceRequest(), (), "json")
     assert key is not None and key.digests.learned()
     answers.remember(key)
     with closing(sqlite3.connect(answers.path)) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
-    assert "file_digests_1" not in tables
+    assert not {"file_digests_1", "digests"} & tables
     assert answers.digests() == key.digests.found
+
+
+def test_a_file_that_grows_while_hashed_is_read_in_whole_reads_not_its_opening_size(
+    tmp_path, monkeypatch
+):
+    """Rewritten in place, an export is empty when opened and 1.6 GB by the end: sized by
+    its opening stat, the reads were of one byte (a quarter of an hour)."""
+    exported = tmp_path / "usage.csv"
+    exported.write_bytes(b"x" * 200_000)
+    fstat = os.fstat
+
+    def opened_empty(fd: int) -> os.stat_result:
+        found = fstat(fd)
+        return os.stat_result((*found[:6], 0, *found[7:10]))  # its size when opened: 0
+
+    updates: list[int] = []
+
+    class Counted:
+        def __init__(self, **options: int) -> None:
+            self.hashed = blake3(**options)
+
+        def update(self, data: memoryview) -> None:
+            updates.append(len(data))
+            self.hashed.update(data)
+
+        def hexdigest(self) -> str:
+            return self.hashed.hexdigest()
+
+    monkeypatch.setattr(digests.os, "fstat", opened_empty)
+    monkeypatch.setattr(digests, "blake3", Counted)
+    assert digests.file_digest(exported) == blake3(b"x" * 200_000).hexdigest()
+    assert len(updates) <= 4, updates[:5]
 
 
 def _within(seconds: float, call: Callable[[], object]) -> bool:
