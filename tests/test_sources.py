@@ -12,7 +12,7 @@ from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
 from recommenders.sources import validate
 from recommenders.sources.checks import check_usage
-from recommenders.sources.frames import Usage, series_numbers
+from recommenders.sources.frames import Usage, series_numbers, stable_order
 from recommenders.sources.prices import unit_prices
 from recommenders.sources.registry import load_cost, load_utilisation
 from recommenders.sources.usage import UsageTable, hourly_series
@@ -399,6 +399,35 @@ def test_series_are_numbered_as_a_sorted_grouping_numbers_them(seed):
     grouped = frame.groupby(list(columns), sort=True, observed=True).ngroup()
     expected = grouped.fillna(-1).to_numpy().astype(np.int64)
     assert series_numbers(frame, list(columns)).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_rows_are_ordered_as_a_stable_sort_orders_them_whatever_their_runs(seed):
+    """Each series' rows together in time order, the series in any order (as exports write
+    them); a series in two runs, apart in time or overlapping; time order (every row a run);
+    a time repeated within a run and across runs; one row; none."""
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(0, 12))
+    runs = [(s, np.sort(rng.integers(0, 50, int(rng.integers(1, 30))))) for s in range(count)]
+    if seed % 4 == 1 and runs:  # a series' later hours in a run of their own, apart or not
+        series, hours = runs[int(rng.integers(0, len(runs)))]
+        runs.append((series, hours + int(rng.choice([0, 60]))))
+    runs = [runs[number] for number in rng.permutation(len(runs))]
+    series = np.concatenate([np.zeros(0, np.int64), *(np.full(len(h), s) for s, h in runs)])
+    hours = np.concatenate([np.zeros(0, np.int64), *(hours for _, hours in runs)])
+    if seed % 4 == 3:  # in time order: every row a run of its own
+        by_time = np.argsort(hours, kind="stable")
+        series, hours = series[by_time], hours[by_time]
+    keys = (series.astype(np.int64) << 32) | hours
+    expected = np.argsort(keys, kind="stable")
+    assert stable_order(keys, series).tolist() == expected.tolist()
+
+
+def test_an_hour_two_runs_share_keeps_the_files_order():
+    """A series' later run first in the file, starting at the hour its earlier run ends:
+    that hour's rows stay in the file's order, as a stable sort leaves them."""
+    keys = np.array([5, 7, 1, 5], dtype=np.int64)
+    assert stable_order(keys, np.zeros(4, np.int64)).tolist() == [2, 0, 3, 1]
 
 
 @pytest.mark.parametrize("ordered", [False, True], ids=["ordered anew", "checks' order"])

@@ -150,8 +150,8 @@ class SeriesOrder:
         stamps = frame["timestamp"].dt.tz_convert(None).to_numpy()
         seconds = stamps.astype("datetime64[s]").astype(np.int64)
         keys = (series.astype(np.int64) << 32) | (seconds - seconds.min())  # span < 2**32 s
-        del series, seconds
-        rows = np.argsort(keys, kind="stable")  # equal keys keep the file's order
+        del seconds
+        rows = stable_order(keys, series)  # equal keys keep the file's order
         return cls(keys[rows], rows)
 
     @property
@@ -161,6 +161,30 @@ class SeriesOrder:
     @property
     def seconds(self) -> np.ndarray:
         return self.keys & 0xFFFFFFFF
+
+
+def stable_order(keys: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")`, put together from runs of rows of one series
+    (`series`, each row's) with ascending keys, where no two runs overlap. An export that
+    writes each series' rows together in time order, the series in any order, is such runs
+    (the 5,000-workload export's 16.5 million rows are 22,929), and ordering the runs by
+    their first keys replaces sorting the rows. Runs that overlap (a file in time order),
+    or that share a key, are sorted row by row, as before."""
+    if len(keys) < 2:
+        return np.arange(len(keys))
+    starts = np.flatnonzero((series[1:] != series[:-1]) | (keys[1:] < keys[:-1])) + 1
+    if len(starts) > len(keys) // 2:  # mostly one-row runs: nothing to gain
+        return np.argsort(keys, kind="stable")
+    starts = np.concatenate([[0], starts])
+    ends = np.append(starts[1:], len(keys))
+    order = np.argsort(keys[starts], kind="stable")
+    starts, ends = starts[order], ends[order]
+    if (keys[starts[1:]] <= keys[ends[:-1] - 1]).any():
+        return np.argsort(keys, kind="stable")
+    lengths = ends - starts
+    rows = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    rows += np.arange(len(keys))
+    return rows
 
 
 def series_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
