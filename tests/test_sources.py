@@ -404,23 +404,25 @@ def test_series_are_numbered_as_a_sorted_grouping_numbers_them(seed):
 @pytest.mark.parametrize("seed", range(40))
 def test_rows_are_ordered_as_a_stable_sort_orders_them_whatever_their_runs(seed):
     """Each series' rows together in time order, the series in any order (as exports write
-    them); a series in two runs, apart in time or overlapping; time order (every row a run);
-    a time repeated within a run and across runs; one row; none."""
+    them), the first without a name (-1: negative keys); a series in two runs, apart in time,
+    touching or overlapping; time order (every row a run); a time repeated within a run and across
+    runs; one row; none."""
     rng = np.random.default_rng(seed)
     count = int(rng.integers(0, 12))
-    runs = [(s, np.sort(rng.integers(0, 50, int(rng.integers(1, 30))))) for s in range(count)]
-    if seed % 4 == 1 and runs:  # a series' later hours in a run of their own, apart or not
-        series, hours = runs[int(rng.integers(0, len(runs)))]
-        runs.append((series, hours + int(rng.choice([0, 60]))))
+    runs = [(s - 1, np.sort(rng.integers(0, 50, int(rng.integers(1, 30))))) for s in range(count)]
+    if seed % 2 and runs:  # a series' other hours in a run of their own: apart, touching
+        series, hours = runs[int(rng.integers(0, len(runs)))]  # (its first its last), or not
+        runs.append((series, hours + int(rng.choice([0, 25, 60, hours[-1] - hours[0]]))))
     runs = [runs[number] for number in rng.permutation(len(runs))]
     series = np.concatenate([np.zeros(0, np.int64), *(np.full(len(h), s) for s, h in runs)])
     hours = np.concatenate([np.zeros(0, np.int64), *(hours for _, hours in runs)])
-    if seed % 4 == 3:  # in time order: every row a run of its own
+    if seed % 4 == 2:  # in time order: every row a run of its own
         by_time = np.argsort(hours, kind="stable")
         series, hours = series[by_time], hours[by_time]
     keys = (series.astype(np.int64) << 32) | hours
     expected = np.argsort(keys, kind="stable")
-    assert stable_order(keys, series).tolist() == expected.tolist()
+    found = stable_order(keys, series)
+    assert found.tolist() == expected.tolist() and found.dtype == expected.dtype
 
 
 def test_an_hour_two_runs_share_keeps_the_files_order():
