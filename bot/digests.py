@@ -29,6 +29,8 @@ CHUNK = 16 * 2**20
 """Bytes read at a time: enough for BLAKE3 to share each among the cores (a 1.6 GB export
 took 0.47 s in 4 MiB reads here, 0.40 s in 16 MiB, 0.52 s in 64 MiB)."""
 SMALLEST_READ = 64 * 2**10
+"""Bytes read at a time at least, whatever the file's size when opened: one rewritten in
+place grows while it is read (from nothing, if it was emptied first)."""
 Stamp = tuple[str, int, int, int, int, int]
 """A file's path, then its size, modification and change times (ns), inode and device, as
 `stat` says following symlinks (an export is often a link into a mounted ConfigMap)."""
@@ -43,10 +45,10 @@ class FileDigests:
     """Digests of files (`file_digest`), each taken from `known` while the file's stamp is
     the one it was hashed under. Why: the key of a rerun read every file of a 5,000-workload
     repository and the 1.5 GB export again, 2.5 s of a 5 s answer. A write changes the
-    change time (`ctime`), which no program can set back, and a file replaced by another has
-    another inode: so a stamp that still matches is the same bytes, unless the file was written in
-    the tick it was stamped in (`SETTLED_NS`), or a network filesystem answers from a stale
-    attribute cache (it would serve `git status` the same mistake)."""
+    change time (`ctime`), which no program can set back, and a file replaced by another
+    has another inode: so a stamp that still matches is the same bytes, unless the file was
+    written in the tick it was stamped in (`SETTLED_NS`), or a network filesystem answers
+    from a stale attribute cache (it would serve `git status` the same mistake)."""
 
     def __init__(self, known: Mapping[Stamp, str] | None = None) -> None:
         self.known = known or {}
@@ -124,8 +126,6 @@ def file_digest(path: Path) -> str:
         os.set_blocking(handle.fileno(), True)  # a filesystem that honours it on a file
         # (FUSE, some network ones) would end a read early, and the digest with it
         digest = blake3(max_threads=threads(found.st_size))
-        # At least `SMALLEST_READ`: a file that grows while read (rewritten in place) is
-        # read in reads that size, not in the bytes it had when opened (one, if empty).
         buffer = memoryview(bytearray(min(CHUNK, max(found.st_size, SMALLEST_READ))))
         while read := handle.readinto(buffer):
             digest.update(buffer[:read])

@@ -404,9 +404,9 @@ def test_series_are_numbered_as_a_sorted_grouping_numbers_them(seed):
 @pytest.mark.parametrize("seed", range(40))
 def test_rows_are_ordered_as_a_stable_sort_orders_them_whatever_their_runs(seed):
     """Each series' rows together in time order, the series in any order (as exports write
-    them), the first without a name (-1: negative keys); a series in two runs, apart in time,
-    touching or overlapping; time order (every row a run); a time repeated within a run and across
-    runs; one row; none."""
+    them), the first without a name (-1: negative keys); a series in two runs, apart in
+    time, touching or overlapping; time order (every row a run); a time repeated within a
+    run and across runs; one row; none."""
     rng = np.random.default_rng(seed)
     count = int(rng.integers(0, 12))
     runs = [(s - 1, np.sort(rng.integers(0, 50, int(rng.integers(1, 30))))) for s in range(count)]

@@ -170,17 +170,22 @@ def stable_order(keys: np.ndarray, series: np.ndarray) -> np.ndarray:
     (the 5,000-workload export's 16.5 million rows are 22,929), and ordering the runs by
     their first keys replaces sorting the rows. Runs that overlap (a file in time order),
     or that share a key, are sorted row by row, as before."""
-    if len(keys) < 2:
-        return np.arange(len(keys))
+    rows = _by_runs(keys, series)
+    return np.argsort(keys, kind="stable") if rows is None else rows
+
+
+def _by_runs(keys: np.ndarray, series: np.ndarray) -> np.ndarray | None:
+    """`stable_order` run by run; None where the runs overlap, share a key, or are mostly
+    one row each (nothing to gain)."""
     starts = np.flatnonzero((series[1:] != series[:-1]) | (keys[1:] < keys[:-1])) + 1
-    if len(starts) > len(keys) // 2:  # mostly one-row runs: nothing to gain
-        return np.argsort(keys, kind="stable")
+    if len(keys) < 2 or len(starts) > len(keys) // 2:
+        return None
     starts = np.concatenate([[0], starts])
     ends = np.append(starts[1:], len(keys))
     order = np.argsort(keys[starts], kind="stable")
     starts, ends = starts[order], ends[order]
     if (keys[starts[1:]] <= keys[ends[:-1] - 1]).any():
-        return np.argsort(keys, kind="stable")
+        return None
     lengths = ends - starts
     rows = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
     rows += np.arange(len(keys))
