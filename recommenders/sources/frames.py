@@ -192,6 +192,16 @@ def _by_runs(keys: np.ndarray, series: np.ndarray) -> np.ndarray | None:
     return rows
 
 
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts. Comparing neighbours makes a byte a row:
+    `np.flatnonzero(np.diff(values, prepend=-1))` made two 8-byte copies a row, 0.8 s of
+    fresh memory for the 16.5 million series numbers of a 5,000-workload export."""
+    changed = np.empty(len(values), dtype=bool)
+    changed[:1] = True
+    np.not_equal(values[1:], values[:-1], out=changed[1:])
+    return np.flatnonzero(changed)
+
+
 def series_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Each row's series (its values of `columns`) as a number, in sorted order of those
     values (category order for categories), -1 where one is missing: what

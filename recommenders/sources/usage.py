@@ -26,6 +26,7 @@ from recommenders.sources.frames import (
     USAGE_COLUMNS,
     SeriesRows,
     Usage,
+    run_starts,
     series_numbers,
 )
 
@@ -123,7 +124,7 @@ class UsageTable:
         self._values = frame["value"].to_numpy(float)
         if positions is not None:
             self._stamps, self._values = self._stamps[positions], self._values[positions]
-        starts = np.flatnonzero(np.diff(numbers, prepend=-1))
+        starts = run_starts(numbers)
         bounds = [*starts.tolist(), len(numbers)]
         names = frame[SERIES].iloc[starts if positions is None else positions[starts]]
         whole = _whole_hour_runs(self._stamps, np.array(bounds))
