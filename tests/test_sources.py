@@ -188,6 +188,39 @@ def test_wrong_units_in_a_wide_table_name_the_source_line(tmp_path):
     assert "looks like millicores" in error.value.problem
 
 
+def _series(workload: str, start: str, count: int, step: str, skip: int = -1) -> str:
+    stamps = pd.date_range(start, periods=count, freq=step, tz="UTC")
+    return "".join(
+        f"{t:%Y-%m-%dT%H:%M:%SZ},prod,shop,Deployment,{workload},{workload},cpu_cores,0.5\n"
+        for i, t in enumerate(stamps)
+        if i != skip
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "missing"),
+    [
+        # Each at one step, the second series' samples 20 months before the first's.
+        (_series("a", "2026-11-01", 5, "h") + _series("b", "2025-03-01", 4, "h"), 0),
+        # Steps of their own (an hour, two, five minutes), none missed.
+        (
+            _series("a", "2026-11-01", 5, "h")
+            + _series("b", "2026-11-01", 4, "2h")
+            + _series("c", "2026-11-02", 9, "5min"),
+            0,
+        ),
+        # One step everywhere but one sample missed, in the last series.
+        (_series("a", "2026-11-01", 5, "h") + _series("b", "2025-03-01", 6, "h", skip=3), 1),
+        # One sample a series: no step to miss.
+        (_series("a", "2026-11-01", 1, "h") + _series("b", "2025-03-01", 1, "h"), 0),
+    ],
+)
+def test_only_a_sample_missed_within_a_series_is_a_gap(tmp_path, rows, missing):
+    usage = load_utilisation(_csv(tmp_path, HEADER + rows))
+    assert usage.missing_steps == missing
+    assert bool(usage.warnings) == bool(missing)
+
+
 def test_gaps_are_counted_per_series_at_its_own_step(tmp_path):
     rows = _hours(5) + _hours(3, start=8)  # hours 5, 6 and 7 are missing
     usage = load_utilisation(_csv(tmp_path, HEADER + rows))

@@ -159,11 +159,24 @@ def _gaps(frame: pd.DataFrame, ordered: SeriesOrder) -> UsageCheck:
 
 
 def _one_step(keys: np.ndarray) -> bool:
-    """Whether consecutive samples of a series are all one step apart: within a series a
-    key's difference from the one before is its seconds' (the series part cancels)."""
-    within = (keys[1:] >> 32) == (keys[:-1] >> 32)
+    """Whether consecutive samples of a series are all one step apart. Within a series a
+    key's difference from the one before is its seconds' (the series part cancels), under
+    `_BETWEEN_SERIES`; so only the differences unlike the first series' step are looked at
+    again. Splitting every key into its series and its seconds made three 8-byte copies a
+    row, 0.5 s of reading a 5,000-workload export."""
     steps = np.diff(keys)
-    return not within.any() or bool((steps[within] == steps[within.argmax()]).all())
+    within = steps < _BETWEEN_SERIES
+    if not within.any():
+        return True
+    unlike = np.flatnonzero(steps != steps[within.argmax()])
+    return not within[unlike].any()
+
+
+_BETWEEN_SERIES = 2**31
+"""The least difference between the keys of two series' samples: the series part adds at
+least 2**32 s, and the seconds take away less than 2**31 (68 years), since `_within_span`
+keeps every sample within MAX_SPAN of the middle."""
+assert 2 * MAX_SPAN.total_seconds() < _BETWEEN_SERIES
 
 
 def _duration(seconds: int) -> str:
