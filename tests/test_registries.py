@@ -1,6 +1,8 @@
 """Every registered extension exists, carries its name, and meets its contract."""
 
 import inspect
+import subprocess
+import sys
 
 from bot.forges.base import Forge
 from bot.forges.hooks import Hooks
@@ -39,3 +41,18 @@ def test_every_forge_is_registered_under_its_name_and_meets_the_contract():
         if kind.hooks is not None:
             assert kind.hooks.name == name
             assert _meets(kind.hooks, Hooks) == []
+
+
+def test_a_command_imports_no_forge_client_until_it_speaks_to_a_forge():
+    code = (
+        "import sys, bot.cli, bot.pipeline\n"
+        "clients = {'github', 'gitlab', 'bot.forges.github', 'bot.forges.gitlab'}\n"
+        "print(sorted(clients & set(sys.modules)))\n"
+        "from bot.forges.registry import FORGES\n"
+        "FORGES['github']\n"
+        "print('github' in sys.modules, 'gitlab' in sys.modules)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert found == ["[]", "True False"]

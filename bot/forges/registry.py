@@ -7,9 +7,33 @@ call for) whose `KIND` is listed here; nothing else names it.
 
 from __future__ import annotations
 
-from bot.forges import github, gitlab, local
+from collections.abc import Iterator, Mapping
+from importlib import import_module
+
 from bot.forges.kinds import ForgeKind, Hosted
 
-FORGES: dict[str, ForgeKind] = {kind.name: kind for kind in (local.KIND, github.KIND, gitlab.KIND)}
+NAMES = ("local", "github", "gitlab")
+"""Each forge's folder, in the order `--forge` lists them."""
+
+
+class _Forges(Mapping[str, ForgeKind]):
+    """The forges by name, each folder imported when its forge is first asked for: most
+    commands (`plan`, `inspect`, `sources`) speak to none, and importing the API clients
+    (PyGithub, python-gitlab) cost every command 0.15-0.2 s before it started."""
+
+    def __getitem__(self, name: str) -> ForgeKind:
+        if name not in NAMES:
+            raise KeyError(name)
+        kind: ForgeKind = import_module(f"bot.forges.{name}").KIND
+        return kind
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NAMES)
+
+    def __len__(self) -> int:
+        return len(NAMES)
+
+
+FORGES: Mapping[str, ForgeKind] = _Forges()
 
 __all__ = ["FORGES", "ForgeKind", "Hosted"]
