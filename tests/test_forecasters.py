@@ -229,8 +229,9 @@ def test_a_peak_a_fifth_above_normal_is_sized_for_however_quiet_the_series():
 
 def test_series_screened_together_are_quiet_exactly_where_find_anomalies_finds_nothing():
     """`quiet` screens many series at once with find_anomalies' own arithmetic: a quiet
-    series has no anomaly, a series with an anomaly is never quiet, and screening a series
-    with others or alone gives one answer."""
+    series has no anomaly, a series with an anomaly is never quiet, screening a series
+    with others or alone gives one answer, and find_anomalies going on from a screen finds
+    what it finds screening the series itself, to the bit."""
     rng = np.random.default_rng(8)
     index = pd.date_range("2026-11-01", periods=800, freq="1h", tz="UTC")
     series = [_spiky().to_numpy(), _spiky(spike_days=range(1, 30, 3)).to_numpy()]
@@ -241,13 +242,20 @@ def test_series_screened_together_are_quiet_exactly_where_find_anomalies_finds_n
                 values[rng.integers(0, length)] *= rng.choice([3.0, 12.0])
             series.append(values)
         series.append(np.full(length, 0.25))  # no spread at all
-    screened = quiet(series)
-    assert screened.dtype == bool and 0 < screened.sum() < len(series)
-    for values, calm in zip(series, screened, strict=True):
-        anomalies = find_anomalies(pd.Series(values, index=index[: len(values)]))[1]
-        assert not (calm and anomalies)
-        assert quiet([values])[0] == calm
-    assert not screened[0] and screened[-1]  # the incident; a flat series
+    screens = quiet(series)
+    assert 0 < screens.count(None) < len(series)
+    for values, screen in zip(series, screens, strict=True):
+        hourly = pd.Series(values, index=index[: len(values)])
+        cleaned, anomalies = find_anomalies(hourly)
+        assert not (screen is None and anomalies)
+        (alone,) = quiet([values])
+        assert (alone is None) == (screen is None)
+        if screen is not None and alone is not None:
+            assert np.array_equal(alone.residual, screen.residual)
+            assert alone.scale == screen.scale
+            again, found = find_anomalies(hourly, screen=screen)
+            assert found == anomalies and np.array_equal(again.to_numpy(), cleaned.to_numpy())
+    assert screens[0] is not None and screens[-1] is None  # the incident; a flat series
 
 
 def test_recurring_bursts_are_behaviour_not_anomalies():

@@ -1,6 +1,6 @@
 """Demand forecasts chosen per series by backtest, with out-of-sample error quantiles."""
 
-from recommenders.forecasters.anomalies import Anomaly, find_anomalies, quiet
+from recommenders.forecasters.anomalies import Anomaly, Screen, find_anomalies, quiet
 from recommenders.forecasters.batch import forecast_all, send_all
 from recommenders.forecasters.cache import ForecastCache
 from recommenders.forecasters.forecaster import (
@@ -18,6 +18,7 @@ __all__ = [
     "ForecastCache",
     "ForecastSettings",
     "Job",
+    "Screen",
     "Warm",
     "Within",
     "find_anomalies",

@@ -22,6 +22,7 @@ from recommenders.forecasters import (
     Forecast,
     ForecastCache,
     Job,
+    Screen,
     Within,
     find_anomalies,
     forecast_all,
@@ -114,12 +115,14 @@ class DefaultStrategy:
         horizon: pd.Timedelta,
         served: pd.Series | None,
         calm: bool,
+        screen: Screen | None = None,
     ) -> _Prepared:
         """The hourly series the forecast is fitted on, anomalies replaced, and the job.
-        `calm`: `quiet` found nothing to look for in it."""
+        `calm`: `quiet` found nothing to look for in it; `screen`: what it found, if it
+        looked."""
         anomalies: tuple[Anomaly, ...] = ()
         if self.settings.exclude_anomalies and len(hourly) and not calm:
-            hourly, anomalies = find_anomalies(hourly, served)
+            hourly, anomalies = find_anomalies(hourly, served, screen)
         job = Job(
             hourly.to_numpy(),
             max(1, int(np.ceil(horizon / HOUR))),
@@ -146,14 +149,15 @@ class DefaultStrategy:
                 chunk = histories[start : start + SCREENED]
                 kept = [present(history) for history, _, _ in chunk]
                 hourlies = [_hourly(history) for history in kept]
-                calm = (
+                screens = (
                     quiet([hourly.to_numpy(float) for hourly in hourlies])
                     if self.settings.exclude_anomalies
-                    else np.ones(len(chunk), dtype=bool)
+                    else [None] * len(chunk)
                 )
                 for position, (history, _, served) in enumerate(chunk):
-                    hourly, still = hourlies[position], bool(calm[position])
-                    prepared = self._made(kept[position], hourly, horizon, served, calm=still)
+                    hourly, screen = hourlies[position], screens[position]
+                    calm = screen is None
+                    prepared = self._made(kept[position], hourly, horizon, served, calm, screen)
                     self._ready[id(history)] = (history, horizon, served, prepared)
                     yield prepared.job
 
