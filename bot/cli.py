@@ -33,7 +33,7 @@ from bot.config import RepoConfig, load_config
 from bot.forges import ForgeError
 from bot.forges.connect import ForgeOptions
 from bot.forges.registry import FORGES
-from bot.garbage import collect_less
+from bot.garbage import collect_less, long_lived
 from bot.groups import group_changes
 from bot.inputs import (
     SourceRequest,
@@ -273,13 +273,14 @@ def _plan(
     inventory = checked(repo, listed, renders)
     if cache.problem:
         _say(f"warning: {cache.problem}")
-    with _progress():
-        plan = make_plan(repo, config, policy, table, prices, cache, now, inventory=inventory)
-    with stage("forecast cache"):
-        cache.save()
-    with stage("render cache"):
-        if renders is not None:
-            renders.save()
+    with long_lived():
+        with _progress():
+            plan = make_plan(repo, config, policy, table, prices, cache, now, inventory=inventory)
+        with stage("forecast cache"):
+            cache.save()
+        with stage("render cache"):
+            if renders is not None:
+                renders.save()
     return plan
 
 

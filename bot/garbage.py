@@ -14,6 +14,8 @@ from __future__ import annotations
 import gc
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 THRESHOLDS = (20_000, 10, 10)
 INCREMENTAL = ((3, 14, 0), (3, 14, 5))
@@ -31,3 +33,18 @@ def incremental(version: tuple[int, ...]) -> bool:
     """`version`: major, minor and micro (a release level may follow, as in `sys.version_info`)."""
     first, after = INCREMENTAL
     return first <= version[:3] < after
+
+
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Within it, the objects made before are left out of every collection: the inventory,
+    the renders and the usage table live until the plan is made, and each full collection
+    of a 5,000-workload next-day plan walked them all again, with every thread stopped
+    (three of them, 0.72-0.77 s; frozen, 0.04-0.05 s). They are handed back to the
+    collector after, so that a process that goes on (a test, a caller that plans again)
+    still frees what they leave behind."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

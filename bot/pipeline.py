@@ -21,6 +21,7 @@ from bot.decisions.overrides import Override
 from bot.decisions.releases import Release
 from bot.forges.base import ApiBudget, Forge, ForgeError, Outcome
 from bot.forges.connect import ForgeOptions, open_checkout
+from bot.garbage import long_lived
 from bot.inputs import (
     SLO_ENV,
     Inputs,
@@ -104,14 +105,15 @@ def run_once(
         if cache.problem:
             say(f"warning: {cache.problem}")
         trusted = request is not None or operator_runs_slo_queries()
-        plan = make_plan(
-            files, config, policy, table, prices, cache, now, overrides,
-            git_checkout=workspace.path, inventory=inventory,
-            slo=slo_reader(sources, say, trusted),
-        )  # fmt: skip
-        cache.save()
-        if renders is not None:
-            renders.save()
+        with long_lived():
+            plan = make_plan(
+                files, config, policy, table, prices, cache, now, overrides,
+                git_checkout=workspace.path, inventory=inventory,
+                slo=slo_reader(sources, say, trusted),
+            )  # fmt: skip
+            cache.save()
+            if renders is not None:
+                renders.save()
         forge = checkout.forge
         readable = True
         if releases is None and config.dashboard:

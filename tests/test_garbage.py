@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bot.garbage import THRESHOLDS, collect_less, incremental
+from bot.garbage import THRESHOLDS, collect_less, incremental, long_lived
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,14 @@ def test_a_planning_process_collects_young_objects_less_often():
         assert gc.get_threshold() == THRESHOLDS
     finally:
         gc.set_threshold(*before)
+
+
+def test_what_lives_through_a_plan_is_frozen_within_and_collected_after():
+    made_before = [[] for _ in range(1000)]
+    with long_lived():
+        assert gc.get_freeze_count() >= len(made_before)
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(ZeroDivisionError), long_lived():
+        assert gc.get_freeze_count() >= len(made_before)
+        print(1 / 0)
+    assert gc.get_freeze_count() == 0
