@@ -431,7 +431,7 @@ def test_a_series_with_the_data_of_one_fitted_in_the_run_shares_its_fit_and_warm
     assert "twin of an old fit" not in stored.warm_starts and stored.hits == 1
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 def test_the_horizon_pairs_each_hour_with_the_errors_made_at_its_hour_of_day(seed):
     from recommenders.forecasters.forecaster import QUANTILES, _distribution
 
@@ -440,6 +440,9 @@ def test_the_horizon_pairs_each_hour_with_the_errors_made_at_its_hour_of_day(see
     hours = np.sort(rng.choice(200, size=120, replace=False))
     if seed % 2:
         hours = hours[hours % 24 < 6]  # most hours of day made no error: they take them all
+    if seed >= 6:  # whole days, as folds a day apart or a history give: as many an hour
+        origins = rng.integers(0, 400, size=int(rng.integers(1, 4)))
+        hours = np.concatenate([np.arange(o, o + 24 * int(rng.integers(1, 8))) for o in origins])
     errors = rng.normal(size=len(hours))
     pairs = [
         value + (errors[hours % 24 == hour] if (hours % 24 == hour).any() else errors)
