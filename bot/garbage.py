@@ -35,6 +35,10 @@ def incremental(version: tuple[int, ...]) -> bool:
     return first <= version[:3] < after
 
 
+_frozen = 0
+"""How deep in `long_lived` blocks this process is."""
+
+
 @contextmanager
 def long_lived() -> Iterator[None]:
     """Within it, the objects made before are left out of every collection: the inventory,
@@ -42,9 +46,16 @@ def long_lived() -> Iterator[None]:
     of a 5,000-workload next-day plan walked them all again, with every thread stopped
     (three of them, 0.72-0.77 s; frozen, 0.04-0.05 s). They are handed back to the
     collector after, so that a process that goes on (a test, a caller that plans again)
-    still frees what they leave behind."""
-    gc.freeze()
+    still frees what they leave behind. Nested, the outermost block freezes and hands back.
+    The collector is the process's: one plan at a time in a process, as the service plans
+    each in a process of its own (`bot/service/isolated.py`)."""
+    global _frozen
+    if not _frozen:
+        gc.freeze()
+    _frozen += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        _frozen -= 1
+        if not _frozen:
+            gc.unfreeze()

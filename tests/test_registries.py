@@ -56,3 +56,15 @@ def test_a_command_imports_no_forge_client_until_it_speaks_to_a_forge():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert found == ["[]", "True False"]
+
+
+def test_asking_whether_a_forge_exists_imports_nothing_and_hides_no_error():
+    code = (
+        "import sys\n"
+        "from bot.forges.registry import FORGES\n"
+        "print('github' in FORGES, 'bitbucket' in FORGES, 'github' in sys.modules)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found == ["True", "False", "False"]

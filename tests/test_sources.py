@@ -10,7 +10,7 @@ import pytest
 
 from recommenders.errors import InputError
 from recommenders.model import WorkloadKey
-from recommenders.sources import validate
+from recommenders.sources import checks, validate
 from recommenders.sources.checks import check_usage
 from recommenders.sources.frames import Usage, series_numbers, stable_order
 from recommenders.sources.prices import unit_prices
@@ -211,6 +211,14 @@ def _series(workload: str, start: str, count: int, step: str, skip: int = -1) ->
         ),
         # One step everywhere but one sample missed, in the last series.
         (_series("a", "2026-11-01", 5, "h") + _series("b", "2025-03-01", 6, "h", skip=3), 1),
+        # Seven weeks missed inside a series, between two series at one step.
+        (
+            _series("a", "2026-11-01", 5, "h")
+            + _series("b", "2026-09-01", 3, "h")
+            + _series("b", "2026-10-21", 3, "h")
+            + _series("c", "2026-11-01", 5, "h"),
+            1197,
+        ),
         # One sample a series: no step to miss.
         (_series("a", "2026-11-01", 1, "h") + _series("b", "2025-03-01", 1, "h"), 0),
     ],
@@ -219,6 +227,10 @@ def test_only_a_sample_missed_within_a_series_is_a_gap(tmp_path, rows, missing):
     usage = load_utilisation(_csv(tmp_path, HEADER + rows))
     assert usage.missing_steps == missing
     assert bool(usage.warnings) == bool(missing)
+
+
+def test_a_step_within_a_series_is_always_below_one_between_two():
+    assert 2 * checks.MAX_SPAN.total_seconds() < checks._BETWEEN_SERIES
 
 
 def test_gaps_are_counted_per_series_at_its_own_step(tmp_path):

@@ -57,13 +57,13 @@ def open_conversation(options: ForgeOptions) -> Conversation:
 
 def _hosted(options: ForgeOptions) -> tuple[Hosted, Any]:
     """The hosted forge `options` name, and its settings from them."""
-    kind = FORGES.get(options.forge)
-    if kind is None or kind.hosted is None:
+    hosted = FORGES[options.forge].hosted if options.forge in FORGES else None
+    if hosted is None:
         raise InputError("--forge", f"{options.forge} is not a hosted forge")
     if not options.repository:
         raise InputError("--repository", f"name the {options.forge} repository: OWNER/NAME")
     token = options.token or _environment_token(options.forge)
-    return kind.hosted, kind.hosted.settings(options, token)
+    return hosted, hosted.settings(options, token)
 
 
 def _environment_token(forge: str) -> str | None:

@@ -27,6 +27,11 @@ class _Forges(Mapping[str, ForgeKind]):
         kind: ForgeKind = import_module(f"bot.forges.{name}").KIND
         return kind
 
+    def __contains__(self, name: object) -> bool:
+        """Asked of the names: Mapping's own asks `__getitem__`, which imports the forge,
+        and would take a KeyError raised while importing it for an unknown name."""
+        return name in NAMES
+
     def __iter__(self) -> Iterator[str]:
         return iter(NAMES)
 

@@ -51,7 +51,7 @@ class Anomaly:
         return f"excluded {hours} h spike on {self.start:%m-%d}, {times}× normal"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Screen:
     """What screening found in one series that `quiet` could not call quiet, handed to
     `find_anomalies` so that it looks for runs without screening the series again: for the
@@ -61,7 +61,8 @@ class Screen:
     expected: np.ndarray
     residual: np.ndarray
     scale: float | np.ndarray
-    """Of the residuals: 0-d for a series screened alone."""
+    """Of the residuals: a numpy scalar, or a 0-d array where `find_anomalies` screened the
+    series itself."""
 
 
 def find_anomalies(
@@ -124,7 +125,8 @@ def quiet(series: Sequence[np.ndarray]) -> list[Screen | None]:
         expected, residual, scale = _screened(np.stack([series[p] for p in positions]))
         flagged = (residual > Z_SCORE * scale[:, None]).any(axis=-1)
         for row in np.flatnonzero((scale > 0) & flagged).tolist():
-            found[positions[row]] = Screen(expected[row], residual[row], scale[row])
+            # Copies: a row's view would keep its whole batch alive, quiet rows too.
+            found[positions[row]] = Screen(expected[row].copy(), residual[row].copy(), scale[row])
     return found
 
 
