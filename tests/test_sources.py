@@ -588,3 +588,28 @@ def test_a_number_after_a_blank_line_is_named_as_written(tmp_path):
     path.write_text("\n".join([lines[0], lines[1], "", ",".join(row), *lines[3:]]) + "\n")
     with pytest.raises(InputError, match="column value: '-2e0' is not a non-negative number"):
         load_utilisation(path)
+
+
+@pytest.mark.parametrize("same_hours", [True, False])
+def test_demand_is_the_containers_cpu_times_the_replicas_in_the_hours_both_are_known(same_hours):
+    """numpy's sums where every series has the replicas' hours, pandas' alignment where
+    not: both the values pandas gives, to the bit."""
+    from recommenders.sources.usage import WorkloadUsage
+
+    rng = np.random.default_rng(3)
+    hours = pd.date_range("2026-11-01", periods=96, freq="h", tz="UTC")
+    app = pd.Series(rng.gamma(2, 0.3, 96), hours, name="w/app/cpu_cores")
+    sidecar = pd.Series(rng.gamma(2, 0.05, 96), hours, name="w/sidecar/cpu_cores")
+    app.iloc[[3, 40]] = np.nan
+    replicas = pd.Series(rng.integers(1, 9, 96).astype(float), hours, name="w//replicas")
+    replicas.iloc[70] = np.nan
+    if not same_hours:
+        sidecar = sidecar.iloc[10:]
+    expected = ((app + sidecar) * replicas).dropna()
+    usage = WorkloadUsage({"app": app, "sidecar": sidecar}, {}, replicas)
+    assert usage.demand is not None
+    pd.testing.assert_series_equal(usage.demand, expected, check_exact=True, check_freq=False)
+    assert len(usage.demand) == 96 - 3 - (0 if same_hours else 10 - 1)
+    whole = WorkloadUsage({"app": app.fillna(0.5)}, {}, replicas.fillna(2.0))
+    assert whole.demand is not None and len(whole.demand) == 96
+    assert WorkloadUsage({"app": app}, {}, None).demand is None
