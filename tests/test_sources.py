@@ -613,3 +613,26 @@ def test_demand_is_the_containers_cpu_times_the_replicas_in_the_hours_both_are_k
     whole = WorkloadUsage({"app": app.fillna(0.5)}, {}, replicas.fillna(2.0))
     assert whole.demand is not None and len(whole.demand) == 96
     assert WorkloadUsage({"app": app}, {}, None).demand is None
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("column", ["namespace", "kind", "workload"])
+def test_a_row_without_its_workload_is_refused_at_its_line(tmp_path, column, wide):
+    names = {"namespace": "shop", "kind": "Deployment", "workload": "api"}
+    blank = {**names, column: ""}
+    stamps = pd.date_range("2026-11-01", periods=4, freq="h", tz="UTC")
+    lines = []
+    for position, stamp in enumerate(stamps):
+        who = blank if position in (2, 3) else names
+        named = ",".join(who[name] for name in ("namespace", "kind", "workload"))
+        keys = f"{stamp:%Y-%m-%dT%H:%M:%SZ},prod,{named},api"
+        lines.append(f"{keys},0.5,1e8\n" if wide else f"{keys},cpu_cores,0.5\n")
+    header = (
+        "timestamp,environment,namespace,kind,workload,container,cpu_cores,memory_bytes\n"
+        if wide
+        else HEADER
+    )
+    with pytest.raises(InputError) as error:
+        load_utilisation(_csv(tmp_path, header + "".join(lines)))
+    assert error.value.where.endswith("usage.csv:4")
+    assert f"column {column}: '' is blank on 2 rows" in error.value.problem

@@ -28,6 +28,9 @@ KEYS = ("timestamp", "namespace", "kind", "workload", "container")
 KNOWN_METRICS = frozenset(METRICS) | frozenset(UNIT_ALIASES)
 NAMES = (*KEYS, "metric", "environment", "cluster")
 """Columns that repeat on every row, read as categories."""
+NAMED = ("namespace", "kind", "workload")
+"""Columns no row may leave blank: usage without them is no workload's, and would have
+been listed as unmatched under an empty name instead of pointing at its line."""
 
 
 class LongFormat:
@@ -41,6 +44,7 @@ class LongFormat:
         frame = read_table(
             path, (*KEYS, "metric", "value"), categorical=NAMES, typed=("timestamp", "value")
         )
+        _named(frame, path)
         unknown = ~frame["metric"].isin(KNOWN_METRICS)
         if unknown.any():
             report(frame, "metric", unknown, path, f"is not one of {', '.join(METRICS)}")
@@ -57,6 +61,7 @@ class WideFormat:
 
     def load(self, path: Path) -> Usage:
         frame = read_table(path, KEYS, categorical=NAMES, typed={"timestamp", *KNOWN_METRICS})
+        _named(frame, path)
         metrics = [column for column in frame.columns if column in KNOWN_METRICS]
         for metric in metrics:
             frame[metric] = numbers(frame, metric, path, empty=True)
@@ -78,6 +83,19 @@ class WideFormat:
         if ignored:
             usage.warnings.append(f"columns not read (not a known metric): {', '.join(ignored)}")
         return usage
+
+
+def _named(frame: pd.DataFrame, path: Path) -> None:
+    """Every row names its workload (`NAMED`), checked on the file's own rows."""
+    for column in NAMED:
+        blank = frame[column] == ""
+        if blank.any():
+            count = int(blank.sum())
+            report(
+                frame, column, blank, path,
+                f"is blank on {count:,} row{'s' if count > 1 else ''}, the first here: every "
+                "row names its workload's namespace, kind and name",
+            )  # fmt: skip
 
 
 def _finish(frame: pd.DataFrame, path: Path, format_name: str, rows: int) -> Usage:
