@@ -125,11 +125,26 @@ def file_digest(path: Path) -> str:
             raise OSError(errno.EINVAL, "not a regular file", str(path))
         os.set_blocking(handle.fileno(), True)  # a filesystem that honours it on a file
         # (FUSE, some network ones) would end a read early, and the digest with it
-        digest = blake3(max_threads=threads(found.st_size))
+        digest = _hasher(threads(found.st_size))
         buffer = memoryview(bytearray(min(CHUNK, max(found.st_size, SMALLEST_READ))))
         while read := handle.readinto(buffer):
             digest.update(buffer[:read])
         return digest.hexdigest()
+
+
+def _hasher(count: int) -> blake3:
+    """A hasher on `count` threads, or on this one where they cannot start: blake3 then
+    panics (pyo3's PanicException, a BaseException) instead of raising, as a service run
+    at its address-space limit (`bot/service/isolated.py`) found. The digest is the same
+    either way, only slower."""
+    if count > 1:
+        try:
+            return blake3(max_threads=count)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            pass
+    return blake3()
 
 
 def threads(size: int) -> int:

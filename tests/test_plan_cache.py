@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import closing
@@ -295,6 +296,28 @@ def test_a_file_that_grows_while_hashed_is_read_in_whole_reads_not_its_opening_s
     monkeypatch.setattr(digests, "blake3", Counted)
     assert digests.file_digest(exported) == blake3(b"x" * 200_000).hexdigest()
     assert len(updates) <= 4, updates[:5]
+
+
+def test_a_digest_whose_threads_cannot_start_is_made_on_one(tmp_path):
+    """At its address-space limit (a service run's memory ceiling) a process cannot start
+    the hashing threads: blake3 panics, a BaseException; the digest is made on one."""
+    exported = tmp_path / "usage.csv"
+    exported.write_bytes(b"x" * 1000)
+    code = f"""
+import re, resource
+from pathlib import Path
+from bot import digests
+digests.CHUNK = 7
+assert digests.threads(1000) > 1 or print("one CPU")
+status = Path("/proc/self/status").read_text()
+size = int(re.search(r"VmSize:\\s+(\\d+) kB", status).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 20), resource.RLIM_INFINITY))
+print(digests.file_digest(Path({str(exported)!r})))
+"""
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found[-1] == blake3(b"x" * 1000).hexdigest()
 
 
 def _within(seconds: float, call: Callable[[], object]) -> bool:
