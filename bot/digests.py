@@ -132,18 +132,23 @@ def file_digest(path: Path) -> str:
         return digest.hexdigest()
 
 
+_threads_fail = False
+"""Set once a pool could not start in this process: it is not tried again."""
+
+
 def _hasher(count: int) -> blake3:
     """A hasher on `count` threads, or on this one where they cannot start: blake3 then
     panics (pyo3's PanicException, a BaseException) instead of raising, as a service run
     at its address-space limit (`bot/service/isolated.py`) found. The digest is the same
-    either way, only slower."""
-    if count > 1:
+    either way, only slower; Rust has said why on standard error, once."""
+    global _threads_fail
+    if count > 1 and not _threads_fail:
         try:
             return blake3(max_threads=count)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:
-            pass
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":
+                raise
+            _threads_fail = True
     return blake3()
 
 

@@ -609,6 +609,16 @@ def test_demand_is_the_containers_cpu_times_the_replicas_in_the_hours_both_are_k
     usage = WorkloadUsage({"app": app, "sidecar": sidecar}, {}, replicas)
     assert usage.demand is not None
     pd.testing.assert_series_equal(usage.demand, expected, check_exact=True, check_freq=False)
+    shared = [s.rename("w") for s in (app, sidecar, replicas)]  # pandas keeps a shared name
+    named = WorkloadUsage({"app": shared[0], "sidecar": shared[1]}, {}, shared[2]).demand
+    assert named is not None and named.name == "w"
+    coarser = replicas.set_axis(hours.as_unit("s"))  # the same instants in another unit
+    pd.testing.assert_series_equal(
+        WorkloadUsage({"app": app, "sidecar": sidecar}, {}, coarser).demand,
+        ((app + sidecar) * coarser).dropna(),
+        check_exact=True,
+        check_freq=False,
+    )
     assert len(usage.demand) == 96 - 3 - (0 if same_hours else 10 - 1)
     whole = WorkloadUsage({"app": app.fillna(0.5)}, {}, replicas.fillna(2.0))
     assert whole.demand is not None and len(whole.demand) == 96
@@ -619,7 +629,7 @@ def test_demand_is_the_containers_cpu_times_the_replicas_in_the_hours_both_are_k
 @pytest.mark.parametrize("column", ["namespace", "kind", "workload"])
 def test_a_row_without_its_workload_is_refused_at_its_line(tmp_path, column, wide):
     names = {"namespace": "shop", "kind": "Deployment", "workload": "api"}
-    blank = {**names, column: ""}
+    blank = {**names, column: " " if column == "kind" else ""}  # spaces are no name either
     stamps = pd.date_range("2026-11-01", periods=4, freq="h", tz="UTC")
     lines = []
     for position, stamp in enumerate(stamps):
@@ -635,4 +645,28 @@ def test_a_row_without_its_workload_is_refused_at_its_line(tmp_path, column, wid
     with pytest.raises(InputError) as error:
         load_utilisation(_csv(tmp_path, header + "".join(lines)))
     assert error.value.where.endswith("usage.csv:4")
-    assert f"column {column}: '' is blank on 2 rows" in error.value.problem
+    assert f"column {column}: {blank[column]!r} is blank on 2 rows (this is the first)" in (
+        error.value.problem
+    )
+
+
+def test_a_parquet_row_without_its_workload_is_refused_at_its_row(tmp_path):
+    stamps = pd.date_range("2026-11-01", periods=3, freq="h", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "timestamp": stamps,
+            "environment": "prod",
+            "namespace": "shop",
+            "kind": "Deployment",
+            "workload": ["api", None, "api"],  # a null: read as blank
+            "container": "api",
+            "metric": "cpu_cores",
+            "value": 0.5,
+        }
+    )
+    path = tmp_path / "usage.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(InputError) as error:
+        load_utilisation(path)
+    assert error.value.where.endswith("usage.parquet row 2")
+    assert "column workload: '' is blank on 1 row (this is the first)" in error.value.problem

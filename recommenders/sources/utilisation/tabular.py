@@ -86,16 +86,20 @@ class WideFormat:
 
 
 def _named(frame: pd.DataFrame, path: Path) -> None:
-    """Every row names its workload (`NAMED`), checked on the file's own rows."""
+    """Every row names its workload (`NAMED`), checked on the file's own rows: each column's
+    distinct texts, then the rows that hold a blank one."""
     for column in NAMED:
-        blank = frame[column] == ""
-        if blank.any():
-            count = int(blank.sum())
-            report(
-                frame, column, blank, path,
-                f"is blank on {count:,} row{'s' if count > 1 else ''}, the first here: every "
-                "row names its workload's namespace, kind and name",
-            )  # fmt: skip
+        codes, texts = distinct(frame[column])
+        blanks = [code for code, text in enumerate(texts) if not str(text).strip()]
+        if not blanks:
+            continue
+        blank = pd.Series(np.isin(codes, blanks), index=frame.index)
+        count = int(blank.sum())
+        report(
+            frame, column, blank, path,
+            f"is blank on {count:,} row{'s' if count > 1 else ''} (this is the first); "
+            "every row must give namespace, kind and workload",
+        )  # fmt: skip
 
 
 def _finish(frame: pd.DataFrame, path: Path, format_name: str, rows: int) -> Usage:
