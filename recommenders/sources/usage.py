@@ -91,7 +91,7 @@ class WorkloadUsage:
         parts = [*self.cpu.values(), self.replicas]
         hours = parts[0].index  # pandas keeps the first operand's
         if all(_same_hours(part, hours) for part in parts):
-            total = sum(part.to_numpy() for part in parts[:-1])
+            total = sum(series.to_numpy() for series in self.cpu.values())
             values = total * self.replicas.to_numpy()
             known = ~np.isnan(values)
             names = {part.name for part in parts}

@@ -25,6 +25,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from recommenders.sources.frames import run_starts
 from recommenders.strategies.base import Metric, NothingToPrepare, Sizing
 from recommenders.strategies.history import confidence_for, covered_days, samples
 from recommenders.strategies.settings import check_bounds, setting
@@ -123,7 +124,7 @@ def daily_peaks(hours: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     Empty windows (gaps) record nothing, as in VPA.
     """
     window = np.floor((hours - hours[0]) / MEMORY_AGGREGATION_HOURS).astype(np.int64)
-    starts = np.flatnonzero(np.diff(window, prepend=-1))
+    starts = run_starts(window)
     peaks = np.maximum.reduceat(values, starts)
     return hours[0] + window[starts] * MEMORY_AGGREGATION_HOURS, peaks
 
